@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Hot numeric kernels live in the C target `CKernels`, always compiled with optimisation and
+/// AVX2/FMA/F16C so that debug test builds stay fast.
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c", "-fno-math-errno"])]
+
+let package = Package(
+    name: "sdshell",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sdshell", targets: ["sdshell"]),
+        .executable(name: "sdbench", targets: ["sdbench"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian packages installed by scripts/bootstrap.sh).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL", providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+
+        .target(name: "CKernels", dependencies: ["CBLAS", "CDNNL"], cSettings: kernelFlags,
+                linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
+        .target(name: "Engine", dependencies: ["CKernels", "CBLAS"]),
+
+        .executableTarget(name: "sdshell", dependencies: [
+            "Engine",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "sdbench", dependencies: [
+            "Engine", "CKernels", "CBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

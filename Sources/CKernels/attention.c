@@ -1,0 +1,150 @@
+// Memory-bounded scaled dot-product attention on top of sgemm (forward and flash-style backward).
+// Work is split over (slice, query block) items for the forward pass and over slices for the
+// backward pass (dK/dV accumulate over query blocks in a fixed order), so results do not depend on
+// the thread count. OpenBLAS runs single-threaded inside the parallel region.
+#include "ck_attention.h"
+#include "ck_parallel.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void openblas_set_num_threads(int);
+
+static atomic_size_t scratch_now, scratch_peak;
+
+static float *scratch_alloc(size_t floats) {
+    size_t bytes = floats * sizeof(float);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    size_t now = atomic_fetch_add(&scratch_now, bytes) + bytes;
+    size_t peak = atomic_load(&scratch_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&scratch_peak, &peak, now)) {}
+    return p;
+}
+static void scratch_free(float *p, size_t floats) {
+    if (!p) return;
+    atomic_fetch_sub(&scratch_now, floats * sizeof(float));
+    free(p);
+}
+size_t ck_attention_scratch_peak(void) { return atomic_load(&scratch_peak); }
+void ck_attention_scratch_reset(void) { atomic_store(&scratch_peak, atomic_load(&scratch_now)); }
+
+static size_t block_rows(const ck_attention_shape *s) {
+    size_t b = s->block ? s->block : 128;
+    return b < s->lq ? b : s->lq;
+}
+
+/// Scores of query rows [r0, r0+n) against all keys: S = scale Q K^T, masked, then P = exp(S - rowmax)
+/// normalised; writes lse for the rows. Returns nothing; S is n x lk.
+static void block_probs(const ck_attention_shape *s, const float *q, const float *k, size_t r0, size_t n,
+                        float *S, float *lse_out, const float *lse_in) {
+    size_t lk = s->lk;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)lk, (int)s->d, s->scale, q + r0 * s->d,
+                (int)s->d, k, (int)s->d, 0.0f, S, (int)lk);
+    for (size_t i = 0; i < n; i++) {
+        float *row = S + i * lk;
+        size_t visible = lk;
+        if (s->causal) { visible = r0 + i + 1; if (visible > lk) visible = lk; }
+        if (lse_in) { // backward: P = exp(S - lse)
+            float l = lse_in[r0 + i];
+            for (size_t j = 0; j < visible; j++) row[j] = expf(row[j] - l);
+        } else {
+            float mx = -INFINITY;
+            for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
+            double sum = 0;
+            for (size_t j = 0; j < visible; j++) { float e = expf(row[j] - mx); row[j] = e; sum += e; }
+            float inv = (float)(1.0 / sum);
+            for (size_t j = 0; j < visible; j++) row[j] *= inv;
+            if (lse_out) lse_out[r0 + i] = mx + (float)log(sum);
+        }
+        for (size_t j = visible; j < lk; j++) row[j] = 0.0f;
+    }
+}
+
+typedef struct {
+    const ck_attention_shape *s; const float *q, *k, *v, *o, *lse, *dout;
+    float *out, *lse_out, *dq, *dk, *dv; size_t nblocks, block; int failed;
+} attn_ctx;
+
+static void fwd_range(void *p, size_t b, size_t e) {
+    attn_ctx *c = p; const ck_attention_shape *s = c->s;
+    float *S = scratch_alloc(c->block * s->lk);
+    if (!S) { c->failed = 1; return; }
+    for (size_t item = b; item < e; item++) {
+        size_t h = item / c->nblocks, r0 = (item % c->nblocks) * c->block;
+        size_t n = s->lq - r0 < c->block ? s->lq - r0 : c->block;
+        const float *q = c->q + h * s->lq * s->d, *k = c->k + h * s->lk * s->d, *v = c->v + h * s->lk * s->dv;
+        float *lse = c->lse_out ? c->lse_out + h * s->lq : NULL;
+        block_probs(s, q, k, r0, n, S, lse, NULL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)s->dv, (int)s->lk, 1.0f, S, (int)s->lk,
+                    v, (int)s->dv, 0.0f, c->out + (h * s->lq + r0) * s->dv, (int)s->dv);
+    }
+    scratch_free(S, c->block * s->lk);
+}
+
+int ck_attention_forward(const ck_attention_shape *s, const float *q, const float *k, const float *v, float *o,
+                         float *lse) {
+    if (s->lq == 0 || s->heads == 0) return 0;
+    size_t block = block_rows(s);
+    attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .block = block,
+                  .nblocks = (s->lq + block - 1) / block};
+    openblas_set_num_threads(1);
+    ck_parallel_for(s->heads * c.nblocks, 1, fwd_range, &c);
+    openblas_set_num_threads(ck_get_threads());
+    return c.failed ? -1 : 0;
+}
+
+static void bwd_range(void *p, size_t b, size_t e) {
+    attn_ctx *c = p; const ck_attention_shape *s = c->s;
+    size_t lk = s->lk, d = s->d, dvn = s->dv, B = c->block;
+    float *P = scratch_alloc(B * lk), *dP = scratch_alloc(B * lk), *D = scratch_alloc(B);
+    if (!P || !dP || !D) { c->failed = 1; scratch_free(P, B * lk); scratch_free(dP, B * lk); scratch_free(D, B); return; }
+    for (size_t h = b; h < e; h++) {
+        const float *q = c->q + h * s->lq * d, *k = c->k + h * lk * d, *v = c->v + h * lk * dvn;
+        const float *o = c->o + h * s->lq * dvn, *dout = c->dout + h * s->lq * dvn, *lse = c->lse + h * s->lq;
+        float *dq = c->dq + h * s->lq * d, *dk = c->dk + h * lk * d, *dv = c->dv + h * lk * dvn;
+        memset(dk, 0, lk * d * sizeof(float));
+        memset(dv, 0, lk * dvn * sizeof(float));
+        for (size_t r0 = 0; r0 < s->lq; r0 += B) {
+            size_t n = s->lq - r0 < B ? s->lq - r0 : B;
+            block_probs(s, q, k, r0, n, P, NULL, lse);
+            const float *dO = dout + r0 * dvn;
+            // dV += P^T dO
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lk, (int)dvn, (int)n, 1.0f, P, (int)lk, dO,
+                        (int)dvn, 1.0f, dv, (int)dvn);
+            // dP = dO V^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)lk, (int)dvn, 1.0f, dO, (int)dvn, v,
+                        (int)dvn, 0.0f, dP, (int)lk);
+            for (size_t i = 0; i < n; i++) {
+                double acc = 0;
+                const float *orow = o + (r0 + i) * dvn, *grow = dO + i * dvn;
+                for (size_t j = 0; j < dvn; j++) acc += (double)orow[j] * grow[j];
+                D[i] = (float)acc;
+            }
+            // dS = P * (dP - D) * scale, stored in dP
+            for (size_t i = 0; i < n; i++) {
+                float *ds = dP + i * lk; const float *pr = P + i * lk; float di = D[i];
+                for (size_t j = 0; j < lk; j++) ds[j] = pr[j] * (ds[j] - di) * s->scale;
+            }
+            // dQ = dS K ; dK += dS^T Q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)lk, 1.0f, dP, (int)lk, k,
+                        (int)d, 0.0f, dq + r0 * d, (int)d);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lk, (int)d, (int)n, 1.0f, dP, (int)lk,
+                        q + r0 * d, (int)d, 1.0f, dk, (int)d);
+        }
+    }
+    scratch_free(P, B * lk); scratch_free(dP, B * lk); scratch_free(D, B);
+}
+
+int ck_attention_backward(const ck_attention_shape *s, const float *q, const float *k, const float *v,
+                          const float *o, const float *lse, const float *dout, float *dq, float *dk, float *dv) {
+    if (s->lq == 0 || s->heads == 0) return 0;
+    attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .o = o, .lse = lse, .dout = dout, .dq = dq, .dk = dk, .dv = dv,
+                  .block = block_rows(s)};
+    openblas_set_num_threads(1);
+    ck_parallel_for(s->heads, 1, bwd_range, &c);
+    openblas_set_num_threads(ck_get_threads());
+    return c.failed ? -1 : 0;
+}

@@ -1,0 +1,9 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+#include "ck_parallel.h"
+#include "ck_elementwise.h"
+#include "ck_norm.h"
+#include "ck_convert.h"
+#include "ck_attention.h"
+#include "conv_dnnl.h"
+#endif

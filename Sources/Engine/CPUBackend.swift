@@ -1,0 +1,299 @@
+import CBLAS
+import CKernels
+
+/// The CPU backend: OpenBLAS sgemm for matrix products, oneDNN direct convolution, and the C
+/// kernels of `CKernels` (a persistent thread pool, static ranges, so results do not depend on the
+/// thread count) for everything else.
+public final class CPUBackend: Backend, @unchecked Sendable {
+    public let name = "cpu"
+
+    public init() {}
+
+    /// Threads used by the kernels, OpenBLAS and oneDNN.
+    public static var threads: Int {
+        get { Int(ck_get_threads()) }
+        set {
+            ck_set_threads(Int32(newValue))
+            ck_conv_set_threads(Int32(newValue))
+        }
+    }
+
+    private func output(_ shape: [Int], _ op: String) throws -> Tensor {
+        try Tensor(uninitialized: shape, op: op)
+    }
+
+    private func i64(_ a: [Int]) -> [Int64] { a.map { Int64($0) } }
+
+    public func copy(_ src: Tensor, into dst: Tensor) throws {
+        try src.requireF32("copy"); try dst.requireF32("copy")
+        guard src.shape == dst.shape else {
+            throw EngineError.shapeMismatch(op: "copy", shapes: [src.shape, dst.shape], reason: "shapes must be equal")
+        }
+        guard src.rank <= Int(CK_MAX_RANK) else {
+            throw EngineError.invalidArgument(op: "copy", message: "rank \(src.rank) above \(CK_MAX_RANK)")
+        }
+        let shape = i64(src.shape), ss = i64(src.strides), ds = i64(dst.strides)
+        ck_strided_copy(src.floatPointer, ss, dst.floatPointer, ds, shape, Int32(src.rank))
+    }
+
+    public func convert(_ x: Tensor, to dtype: DType) throws -> Tensor {
+        let y = try Tensor(uninitialized: x.shape, dtype: dtype, op: "convert")
+        let n = x.count
+        switch (x.dtype, dtype) {
+        case (.f32, .f16): ck_f32_to_f16(x.storage.floats + x.offset, y.storage.halves, n)
+        case (.f32, .bf16): ck_f32_to_bf16(x.storage.floats + x.offset, y.storage.halves, n)
+        case (.f16, .f32): ck_f16_to_f32(x.storage.halves + x.offset, y.storage.floats, n)
+        case (.bf16, .f32): ck_bf16_to_f32(x.storage.halves + x.offset, y.storage.floats, n)
+        case (.f16, .bf16), (.bf16, .f16): return try convert(convert(x, to: .f32), to: dtype)
+        default: y.storage.raw.copyMemory(from: x.storage.raw + x.offset * x.dtype.size, byteCount: n * dtype.size)
+        }
+        return y
+    }
+
+    private func unaryCode(_ op: UnaryOp) -> (ck_unary_op, Float, Float) {
+        switch op {
+        case .gelu: return (CK_UNARY_GELU, 0, 0)
+        case .geluTanh: return (CK_UNARY_GELU_TANH, 0, 0)
+        case .quickGelu: return (CK_UNARY_QUICK_GELU, 0, 0)
+        case .silu: return (CK_UNARY_SILU, 0, 0)
+        case .exp: return (CK_UNARY_EXP, 0, 0)
+        case .log: return (CK_UNARY_LOG, 0, 0)
+        case .sqrt: return (CK_UNARY_SQRT, 0, 0)
+        case .neg: return (CK_UNARY_NEG, 0, 0)
+        case .square: return (CK_UNARY_SQUARE, 0, 0)
+        case let .clamp(lo, hi): return (CK_UNARY_CLAMP, lo, hi)
+        }
+    }
+
+    public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
+        let y = try output(x.shape, "unary")
+        let (code, p0, p1) = unaryCode(op)
+        ck_unary(code, x.floatPointer, y.floatPointer, x.count, p0, p1)
+        return y
+    }
+
+    public func unaryBackward(_ op: UnaryOp, x: Tensor, y: Tensor?, dy: Tensor) throws -> Tensor {
+        let dx = try output(x.shape, "unary backward")
+        let (code, p0, p1) = unaryCode(op)
+        ck_unary_backward(code, x.floatPointer, y?.floatPointer, dy.floatPointer, dx.floatPointer, x.count, p0, p1)
+        return dx
+    }
+
+    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, shape: [Int]) throws -> Tensor {
+        guard shape.count <= Int(CK_MAX_RANK) else {
+            throw EngineError.invalidArgument(op: "binary", message: "rank \(shape.count) above \(CK_MAX_RANK)")
+        }
+        let out = try output(shape, "binary")
+        let code: ck_binary_op
+        switch op {
+        case .add: code = CK_BINARY_ADD
+        case .sub: code = CK_BINARY_SUB
+        case .mul: code = CK_BINARY_MUL
+        case .div: code = CK_BINARY_DIV
+        }
+        ck_binary(code, a.floatPointer, i64(a.strides), b.floatPointer, i64(b.strides), out.floatPointer, i64(shape), Int32(shape.count))
+        return out
+    }
+
+    public func affine(_ x: Tensor, mul: Float, add: Float) throws -> Tensor {
+        let y = try output(x.shape, "affine")
+        ck_affine_scalar(x.floatPointer, y.floatPointer, x.count, mul, add)
+        return y
+    }
+
+    public func rowSum(_ x: Tensor, rows: Int, cols: Int) throws -> Tensor {
+        let out = try output([rows], "sum")
+        ck_row_sum(x.floatPointer, rows, cols, out.floatPointer)
+        return out
+    }
+
+    public func rowMeanVar(_ x: Tensor, rows: Int, cols: Int) throws -> (mean: Tensor, variance: Tensor) {
+        let m = try output([rows], "mean"), v = try output([rows], "var")
+        ck_row_mean_var(x.floatPointer, rows, cols, m.floatPointer, v.floatPointer)
+        return (m, v)
+    }
+
+    /// How a matrix view maps onto sgemm: transposed or not, and its leading dimension.
+    private func gemmOperand(_ t: Tensor) throws -> (Tensor, CBLAS_TRANSPOSE, Int) {
+        let r = t.rank
+        let rows = t.shape[r - 2], cols = t.shape[r - 1]
+        let sr = t.strides[r - 2], sc = t.strides[r - 1]
+        if sc == 1 && (sr >= max(cols, 1) || rows == 1) { return (t, CblasNoTrans, max(sr, cols, 1)) }
+        if sr == 1 && (sc >= max(rows, 1) || cols == 1) { return (t, CblasTrans, max(sc, rows, 1)) }
+        let c = try t.contiguous()
+        return (c, CblasNoTrans, max(cols, 1))
+    }
+
+    public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        let batchShape = Array(a.shape.dropLast(2))
+        let batch = batchShape.reduce(1, *)
+        let out = try output(batchShape + [m, n], "matmul")
+        let (ta, transA, lda) = try gemmOperand(a)
+        let (tb, transB, ldb) = try gemmOperand(b)
+        let sharedB = b.rank == 2
+        // Offsets of each batch element (views may have arbitrary batch strides).
+        func batchOffset(_ t: Tensor, _ i: Int) -> Int {
+            var rem = i, off = 0
+            for d in stride(from: t.rank - 3, through: 0, by: -1) {
+                off += (rem % t.shape[d]) * t.strides[d]; rem /= t.shape[d]
+            }
+            return off
+        }
+        if m == 0 || n == 0 { return out }
+        if k == 0 { out.floatPointer.initialize(repeating: 0, count: out.count); return out }
+        for i in 0..<batch {
+            let pa = ta.floatPointer + batchOffset(ta, i)
+            let pb = tb.floatPointer + (sharedB ? 0 : batchOffset(tb, i))
+            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, Int32(lda), pb, Int32(ldb),
+                        0, out.floatPointer + i * m * n, Int32(n))
+        }
+        return out
+    }
+
+    private func convShape(_ x: [Int], _ w: [Int], stride: Int, padding: Int) -> ck_conv_shape {
+        let k = w[2]
+        let oh = (x[2] + 2 * padding - k) / stride + 1, ow = (x[3] + 2 * padding - k) / stride + 1
+        return ck_conv_shape(n: Int32(x[0]), c: Int32(x[1]), h: Int32(x[2]), w: Int32(x[3]), o: Int32(w[0]), k: Int32(k),
+                             stride: Int32(stride), pad: Int32(padding), oh: Int32(oh), ow: Int32(ow))
+    }
+
+    private func check(_ status: Int32, _ op: String) throws {
+        if status != 0 { throw EngineError.backendFailure(op: op, message: String(cString: ck_conv_last_error())) }
+    }
+
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
+        var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
+        let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
+        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, bias?.floatPointer, y.floatPointer), "conv2d")
+        return y
+    }
+
+    public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
+        var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
+        let dx = try output(inputShape, "conv2d backward")
+        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, dx.floatPointer), "conv2d backward data")
+        return dx
+    }
+
+    public func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, weightShape: [Int], stride: Int, padding: Int,
+                                      withBias: Bool) throws -> (weight: Tensor, bias: Tensor?) {
+        var s = convShape(input.shape, weightShape, stride: stride, padding: padding)
+        let dw = try output(weightShape, "conv2d backward")
+        let db = withBias ? try output([weightShape[0]], "conv2d backward") : nil
+        try check(ck_conv2d_backward_weights(&s, input.floatPointer, dy.floatPointer, dw.floatPointer, db?.floatPointer),
+                  "conv2d backward weights")
+        return (dw, db)
+    }
+
+    public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
+        let r = x.rank, h = x.shape[r - 2], w = x.shape[r - 1]
+        let y = try output(Array(x.shape.dropLast(2)) + [2 * h, 2 * w], "upsample")
+        ck_upsample_nearest2x(x.floatPointer, y.floatPointer, x.count / max(h * w, 1), h, w)
+        return y
+    }
+
+    public func upsampleNearest2xBackward(_ dy: Tensor) throws -> Tensor {
+        let r = dy.rank, h = dy.shape[r - 2] / 2, w = dy.shape[r - 1] / 2
+        let dx = try output(Array(dy.shape.dropLast(2)) + [h, w], "upsample backward")
+        ck_upsample_nearest2x_backward(dy.floatPointer, dx.floatPointer, dx.count / max(h * w, 1), h, w)
+        return dx
+    }
+
+    private func ckLayout(_ l: NormLayout) -> ck_norm_shape {
+        ck_norm_shape(rows: l.rows, len: l.length, groups: l.groups, ch_per_group: l.channelsPerGroup, spatial: l.spatial, eps: l.eps)
+    }
+
+    public func norm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, layout: NormLayout) throws -> (y: Tensor, mean: Tensor, rstd: Tensor) {
+        let y = try output(x.shape, "norm"), mean = try output([layout.rows], "norm"), rstd = try output([layout.rows], "norm")
+        var s = ckLayout(layout)
+        ck_norm_forward(&s, x.floatPointer, gamma?.floatPointer, beta?.floatPointer, y.floatPointer, mean.floatPointer, rstd.floatPointer)
+        return (y, mean, rstd)
+    }
+
+    public func normBackward(_ dy: Tensor, x: Tensor, gamma: Tensor?, mean: Tensor, rstd: Tensor, layout: NormLayout,
+                             needParams: Bool) throws -> (dx: Tensor, dgamma: Tensor?, dbeta: Tensor?) {
+        let channels = layout.groups * layout.channelsPerGroup
+        let dx = try output(x.shape, "norm backward")
+        let dg = needParams ? try output([channels], "norm backward") : nil
+        let db = needParams ? try output([channels], "norm backward") : nil
+        var s = ckLayout(layout)
+        ck_norm_backward(&s, x.floatPointer, gamma?.floatPointer, mean.floatPointer, rstd.floatPointer, dy.floatPointer,
+                         dx.floatPointer, dg?.floatPointer, db?.floatPointer)
+        return (dx, dg, db)
+    }
+
+    public func softmax(_ x: Tensor) throws -> Tensor {
+        let cols = x.shape.last ?? 1
+        let y = try output(x.shape, "softmax")
+        ck_softmax_rows(x.floatPointer, y.floatPointer, x.count / max(cols, 1), cols)
+        return y
+    }
+
+    public func softmaxBackward(y: Tensor, dy: Tensor) throws -> Tensor {
+        let cols = y.shape.last ?? 1
+        let dx = try output(y.shape, "softmax backward")
+        ck_softmax_backward_rows(y.floatPointer, dy.floatPointer, dx.floatPointer, y.count / max(cols, 1), cols)
+        return dx
+    }
+
+    /// Query rows per attention block: keeps each thread's score block near 4 MiB.
+    static func attentionBlock(keys: Int) -> Int { max(16, min(256, (1 << 20) / max(keys, 1))) }
+
+    private func attentionShape(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) -> ck_attention_shape {
+        ck_attention_shape(heads: q.shape[0], lq: q.shape[1], lk: k.shape[1], d: q.shape[2], dv: v.shape[2], scale: scale,
+                           causal: causal ? 1 : 0, block: CPUBackend.attentionBlock(keys: k.shape[1]))
+    }
+
+    public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> (out: Tensor, lse: Tensor) {
+        var s = attentionShape(q: q, k: k, v: v, scale: scale, causal: causal)
+        let o = try output([q.shape[0], q.shape[1], v.shape[2]], "attention")
+        let lse = try output([q.shape[0], q.shape[1]], "attention")
+        if ck_attention_forward(&s, q.floatPointer, k.floatPointer, v.floatPointer, o.floatPointer, lse.floatPointer) != 0 {
+            throw EngineError.outOfMemory(op: "attention", shape: q.shape, bytes: Int(s.block * s.lk * 4))
+        }
+        return (o, lse)
+    }
+
+    public func attentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, scale: Float,
+                                  causal: Bool) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
+        var s = attentionShape(q: q, k: k, v: v, scale: scale, causal: causal)
+        let dq = try output(q.shape, "attention backward"), dk = try output(k.shape, "attention backward")
+        let dv = try output(v.shape, "attention backward")
+        if ck_attention_backward(&s, q.floatPointer, k.floatPointer, v.floatPointer, out.floatPointer, lse.floatPointer,
+                                 dout.floatPointer, dq.floatPointer, dk.floatPointer, dv.floatPointer) != 0 {
+            throw EngineError.outOfMemory(op: "attention backward", shape: q.shape, bytes: Int(2 * s.block * s.lk * 4))
+        }
+        return (dq, dk, dv)
+    }
+
+    public func geglu(_ x: Tensor) throws -> Tensor {
+        let half = (x.shape.last ?? 0) / 2
+        let y = try output(Array(x.shape.dropLast()) + [half], "geglu")
+        ck_geglu(x.floatPointer, y.floatPointer, x.count / max(2 * half, 1), half)
+        return y
+    }
+
+    public func gegluBackward(x: Tensor, dy: Tensor) throws -> Tensor {
+        let half = (x.shape.last ?? 0) / 2
+        let dx = try output(x.shape, "geglu backward")
+        ck_geglu_backward(x.floatPointer, dy.floatPointer, dx.floatPointer, x.count / max(2 * half, 1), half)
+        return dx
+    }
+
+    public func embedding(ids: [Int], weight: Tensor) throws -> Tensor {
+        let d = weight.shape[1]
+        let out = try output([ids.count, d], "embedding")
+        for (i, id) in ids.enumerated() {
+            (out.floatPointer + i * d).update(from: weight.floatPointer + id * d, count: d)
+        }
+        return out
+    }
+
+    public func embeddingBackward(ids: [Int], dy: Tensor, vocabulary: Int) throws -> Tensor {
+        let d = dy.shape.last ?? 0
+        let dw = try Tensor.zeros([vocabulary, d])
+        ck_embedding_backward(ids.map { Int64($0) }, ids.count, dy.floatPointer, dw.floatPointer, d)
+        return dw
+    }
+}

@@ -1,0 +1,40 @@
+/// Convolution and resampling.
+extension Tensor {
+    /// 2-D convolution of x [N, C, H, W] with weight [O, C, k, k] (k 1 or 3), stride 1 or 2, symmetric padding.
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        try requireF32("conv2d"); try weight.requireF32("conv2d")
+        guard rank == 4, weight.rank == 4, weight.shape[1] == shape[1], weight.shape[2] == weight.shape[3],
+              bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
+            throw EngineError.shapeMismatch(op: "conv2d", shapes: [shape, weight.shape] + (bias.map { [$0.shape] } ?? []),
+                                            reason: "expected x [N, C, H, W], weight [O, C, k, k], bias [O]")
+        }
+        let k = weight.shape[2]
+        guard stride >= 1, padding >= 0, shape[2] + 2 * padding >= k, shape[3] + 2 * padding >= k else {
+            throw EngineError.invalidArgument(op: "conv2d", message: "kernel \(k) stride \(stride) padding \(padding) does not fit input \(Shape.describe(shape))")
+        }
+        let x = try contiguous(), w = try weight.contiguous(), b = try bias?.contiguous()
+        let y = try backend.conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+        let inputs = [x, w] + (b.map { [$0] } ?? [])
+        return y.recording("conv2d", inputs: inputs) { g in
+            let gc = try g.contiguous()
+            let dx = x.requiresGrad
+                ? try Engine.backend.conv2dBackwardData(gc, weight: w, inputShape: x.shape, stride: stride, padding: padding) : nil
+            var dw: Tensor? = nil, db: Tensor? = nil
+            if w.requiresGrad || (b?.requiresGrad ?? false) {
+                (dw, db) = try Engine.backend.conv2dBackwardWeights(gc, input: x, weightShape: w.shape, stride: stride,
+                                                                   padding: padding, withBias: b != nil)
+            }
+            return [dx, dw] + (b != nil ? [db] : [])
+        }
+    }
+
+    /// Nearest-neighbour 2x upsampling of the last two dimensions.
+    public func upsampleNearest2x() throws -> Tensor {
+        try requireF32("upsample")
+        guard rank >= 2 else { throw EngineError.shapeMismatch(op: "upsample", shapes: [shape], reason: "need at least 2 dimensions") }
+        let x = try contiguous()
+        return try backend.upsampleNearest2x(x).recording("upsample", inputs: [x]) { g in
+            [try Engine.backend.upsampleNearest2xBackward(g.contiguous())]
+        }
+    }
+}

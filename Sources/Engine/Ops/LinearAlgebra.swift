@@ -1,0 +1,38 @@
+/// Matrix products and linear layers.
+extension Tensor {
+    /// Matrix product: [..., M, K] @ [..., K, N] with equal batch dimensions, or @ [K, N] shared.
+    /// Transposed views are passed to sgemm without copying.
+    public func matmul(_ other: Tensor) throws -> Tensor {
+        try requireF32("matmul"); try other.requireF32("matmul")
+        guard rank >= 2, other.rank >= 2, shape[rank - 1] == other.shape[other.rank - 2],
+              other.rank == 2 || Array(shape.dropLast(2)) == Array(other.shape.dropLast(2)) else {
+            throw EngineError.shapeMismatch(op: "matmul", shapes: [shape, other.shape],
+                                            reason: "expected [..., M, K] @ [..., K, N] (same batch) or @ [K, N]")
+        }
+        let a = self, b = other
+        let out = try backend.matmul(a, b)
+        return out.recording("matmul", inputs: [a, b]) { g in
+            let ga = a.requiresGrad ? try g.matmul(b.transposed()) : nil
+            var gb: Tensor? = nil
+            if b.requiresGrad {
+                if b.rank == 2 && a.rank > 2 {
+                    let k = a.shape[a.rank - 1], n = b.shape[1]
+                    gb = try a.reshaped([-1, k]).transposed().matmul(g.reshaped([-1, n]))
+                } else {
+                    gb = try a.transposed().matmul(g)
+                }
+            }
+            return [ga, gb]
+        }
+    }
+
+    /// y = x W^T + b with weight [out, in] and bias [out] (torch.nn.functional.linear).
+    public func linear(weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        guard weight.rank == 2, shape.last == weight.shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
+            throw EngineError.shapeMismatch(op: "linear", shapes: [shape, weight.shape] + (bias.map { [$0.shape] } ?? []),
+                                            reason: "expected x [..., in], weight [out, in], bias [out]")
+        }
+        let y = try matmul(weight.transposed())
+        return try bias.map { try y + $0 } ?? y
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// A block of host memory holding tensor elements. Several tensors (views) may share one storage.
+public final class TensorStorage: @unchecked Sendable {
+    public let dtype: DType
+    /// Number of elements.
+    public let count: Int
+    /// 64-byte aligned memory of `count * dtype.size` bytes.
+    public let raw: UnsafeMutableRawPointer
+
+    /// Allocates uninitialised storage; `op` and `shape` name the request in the error on failure.
+    public init(dtype: DType, count: Int, op: String, shape: [Int]) throws {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, count >= 0 else { throw EngineError.outOfMemory(op: op, shape: shape, bytes: Int.max) }
+        // Refuse requests that cannot be satisfied instead of relying on overcommit.
+        if bytes > TensorStorage.maxBytes { throw EngineError.outOfMemory(op: op, shape: shape, bytes: bytes) }
+        var p: UnsafeMutableRawPointer?
+        guard posix_memalign(&p, 64, max(bytes, 64)) == 0, let p else {
+            throw EngineError.outOfMemory(op: op, shape: shape, bytes: bytes)
+        }
+        self.dtype = dtype
+        self.count = count
+        self.raw = p
+    }
+
+    deinit { free(raw) }
+
+    /// Largest single allocation the engine attempts: the machine's physical memory.
+    public static let maxBytes: Int = Int(ProcessInfo.processInfo.physicalMemory)
+
+    /// f32 view of the memory (valid when dtype is f32).
+    public var floats: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
+    /// 16-bit view of the memory (valid when dtype is f16 or bf16).
+    public var halves: UnsafeMutablePointer<UInt16> { raw.assumingMemoryBound(to: UInt16.self) }
+}

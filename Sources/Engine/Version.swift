@@ -1,0 +1,4 @@
+/// The sdshell release this engine belongs to.
+public enum SDShellVersion {
+    public static let string = "0.1.0"
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import CBLAS
+import CKernels
+import Engine
+import Foundation
+
+/// `sdbench ops`: GFLOP/s of the engine on the UNet's GEMM, convolution and attention shapes at a
+/// given image size, next to the machine's measured FMA peak and raw OpenBLAS sgemm.
+struct OpsBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ops", abstract: "Throughput of the engine's primitives on SD 1.5 shapes.")
+
+    @Option(help: "Image sizes (pixels); latents are size/8.")
+    var sizes: [Int] = [256, 512]
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed repetitions per shape (the median is reported).")
+    var repeats: Int = 5
+
+    func run() throws {
+        if let threads { Engine.threads = threads }
+        let peak = Peak.measure()
+        print("machine: \(Engine.threads) threads, measured FMA peak \(fmt(peak)) GFLOP/s")
+        print(String(format: "%-44@ %10@ %8@", "shape" as NSString, "GFLOP/s" as NSString, "% peak" as NSString))
+        for size in sizes {
+            let l = size / 8
+            print("--- \(size)x\(size) (latent \(l)x\(l)), batch 2 (one CFG step)")
+            for (tokens, c) in [(l * l, 320), (l * l / 4, 640), (l * l / 16, 1280)] {
+                let m = 2 * tokens
+                for (k, n) in [(c, c), (c, 8 * c), (4 * c, c)] {
+                    let flops = 2.0 * Double(m * k * n)
+                    let a = try random([m, k]), w = try random([n, k])
+                    report("sgemm (OpenBLAS) \(m)x\(k)x\(n)", flops, peak) {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
+                                    a.storagePointer, Int32(k), w.storagePointer, Int32(k), 0, scratch(m * n), Int32(n))
+                    }
+                    try reportThrowing("engine linear \(m)x\(k)x\(n)", flops, peak) { _ = try a.linear(weight: w) }
+                }
+            }
+            for (c, hw) in [(320, l), (640, l / 2), (1280, l / 4), (1280, l / 8)] {
+                let x = try random([2, c, hw, hw]), w = try random([c, c, 3, 3]), b = try random([c])
+                let flops = 2.0 * Double(2 * c * c * 9 * hw * hw)
+                try reportThrowing("engine conv3x3 2x\(c)x\(hw)x\(hw) -> \(c)", flops, peak) {
+                    _ = try x.conv2d(weight: w, bias: b, padding: 1)
+                }
+            }
+            let tokens = l * l, heads = 8, d = 40
+            let q = try random([2, heads, tokens, d])
+            let flops = 4.0 * Double(2 * heads * tokens * tokens * d)
+            try reportThrowing("engine attention 2x\(heads)x\(tokens)x\(d)", flops, peak) {
+                _ = try Tensor.scaledDotProductAttention(q: q, k: q, v: q)
+            }
+        }
+    }
+
+    private func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    private func random(_ shape: [Int]) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        let data = (0..<n).map { _ -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+        return try Tensor(shape: shape, data: data)
+    }
+
+    private func report(_ name: String, _ flops: Double, _ peak: Double, _ body: () -> Void) {
+        let t = Timing.median(repeats) { body() }
+        let g = flops / t / 1e9
+        print(String(format: "%-44@ %10.1f %7.0f%%", name as NSString, g, 100 * g / peak))
+    }
+
+    private func reportThrowing(_ name: String, _ flops: Double, _ peak: Double, _ body: () throws -> Void) throws {
+        var failure: Error?
+        report(name, flops, peak) { do { try withNoGrad { try body() } } catch { failure = error } }
+        if let failure { throw failure }
+    }
+}
+
+/// A reusable output buffer for raw sgemm calls.
+nonisolated(unsafe) private var scratchBuffer: UnsafeMutablePointer<Float>?
+nonisolated(unsafe) private var scratchCount = 0
+private func scratch(_ n: Int) -> UnsafeMutablePointer<Float> {
+    if n > scratchCount {
+        scratchBuffer?.deallocate()
+        scratchBuffer = .allocate(capacity: n)
+        scratchCount = n
+    }
+    return scratchBuffer!
+}
+
+extension Tensor {
+    /// Pointer to the first f32 element (benchmarks only).
+    var storagePointer: UnsafeMutablePointer<Float> { storage.floats + offset }
+}
+
+/// Wall-clock timing helpers.
+enum Timing {
+    /// Median seconds of `n` runs after one warm-up run.
+    static func median(_ n: Int, _ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<max(n, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return times.sorted()[times.count / 2]
+    }
+}
+
+/// The machine's measured single-precision FMA peak.
+enum Peak {
+    /// GFLOP/s of an FMA-bound loop on all engine threads (best of 5).
+    static func measure() -> Double {
+        let iters = 20_000_000
+        var best = 0.0
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let flops = ck_fma_peak_probe(iters)
+            let t = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, flops / t / 1e9)
+        }
+        return best
+    }
+}

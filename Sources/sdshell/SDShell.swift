@@ -1,0 +1,40 @@
+import ArgumentParser
+import Engine
+
+/// The sdshell command line: a thin layer over the library modules.
+@main
+struct SDShell: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sdshell",
+        abstract: "A Stable Diffusion shell: generate images, use and train textual-inversion embeddings.",
+        discussion: """
+        Run a script with `sdshell FILE.sdscript`, or start the interactive prompt with `sdshell`.
+        Until the diffusion pipeline lands, `sdshell selftest` runs a small engine computation.
+        """,
+        version: SDShellVersion.string,
+        subcommands: [SelfTest.self]
+    )
+}
+
+/// Runs a small forward and backward computation on the engine and prints the result.
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "selftest", abstract: "Run a small engine computation (conv, attention, autograd).")
+
+    @Option(help: "Threads for the CPU kernels (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        if let threads { Engine.threads = threads }
+        let x = try Tensor(shape: [1, 4, 8, 8], data: (0..<256).map { Float($0 % 7) / 7 - 0.5 }, requiresGrad: true)
+        let w = try Tensor(shape: [8, 4, 3, 3], data: (0..<288).map { Float($0 % 5) / 10 - 0.2 }, requiresGrad: true)
+        let h = try x.conv2d(weight: w, padding: 1).groupNorm(groups: 4, weight: nil, bias: nil).silu()
+        let seq = try h.reshaped([1, 8, 64]).transposed(1, 2)          // [1, 64, 8]
+        let a = try Tensor.scaledDotProductAttention(q: seq, k: seq, v: seq)
+        let loss = try (a * a).sum()
+        try loss.backward()
+        let gx = try x.grad!.toArray(), gw = try w.grad!.toArray()
+        print("sdshell \(SDShellVersion.string) engine selftest on \(Engine.backend.name), \(Engine.threads) threads")
+        print("loss \(try loss.toArray()[0])")
+        print("|grad x| \(gx.map { $0 * $0 }.reduce(0, +).squareRoot())  |grad w| \(gw.map { $0 * $0 }.reduce(0, +).squareRoot())")
+    }
+}

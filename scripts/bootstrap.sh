@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package sdshell needs to build, test and run.
+# Idempotent: packages already present are left alone; safe to run twice.
+# Must run as root (or through sudo) on Debian 12.
+set -euo pipefail
+
+PACKAGES=(
+  pkg-config
+  libedit-dev          # line editing for the interactive prompt
+  libpng-dev           # PNG read/write with text chunks
+  libopenblas-dev      # cblas sgemm
+  libdnnl-dev          # oneDNN convolutions
+  ocl-icd-opencl-dev   # OpenCL ICD loader
+  opencl-headers
+  pocl-opencl-icd      # OpenCL on the CPU, for tests
+  libclblast-dev       # GEMM on OpenCL
+  libfreetype-dev      # grid labels
+  fonts-dejavu-core    # the font grid labels are drawn with
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"
