@@ -6,7 +6,7 @@
  * Zen1 target (AVX2/FMA) direct conv was measured at 76-78 GFLOP/s on 2
  * threads, ~95% of FMA peak, for Stable Diffusion 3x3 shapes. (On a 2-vCPU
  * AVX-512 Xeon dev VM the bare primitive reached ~330 GFLOP/s, and ~175 with
- * DNNL_MAX_CPU_ISA=AVX2 - again ~95% of peak.)
+ * DNNL_MAX_CPU_ISA=AVX2.)
  * scripts/dev/conv_dnnl_check.c checks correctness and prints GFLOP/s.
  *
  * Design

@@ -37,11 +37,10 @@ extension Tensor {
         let half = dim / 2
         let out = try Tensor.zeros([timesteps.count, dim])
         let p = out.floatPointer
-        var freqs = [Float](repeating: 0, count: half)
-        for i in 0..<half {
-            let exponent = -Foundation.log(maxPeriod) * Float(i) / (Float(half) - downscaleFreqShift)
-            freqs[i] = Foundation.exp(exponent)
-        }
+        // Float32 arithmetic in torch's order, so that arguments near t = 999 round as they do there.
+        let negLogPeriod = Float(-Foundation.log(Double(maxPeriod)))
+        let denominator = Float(half) - downscaleFreqShift
+        let freqs = (0..<half).map { i in Foundation.exp(negLogPeriod * Float(i) / denominator) }
         for (row, t) in timesteps.enumerated() {
             for i in 0..<half {
                 let arg = t * freqs[i]
