@@ -45,6 +45,9 @@ extension Tensor {
     /// Computes gradients of this tensor with respect to every leaf that requires one, seeding with
     /// `gradient` (ones for a scalar when nil). Leaves accumulate into `grad`.
     public func backward(gradient: Tensor? = nil) throws {
+        guard requiresGrad else {
+            throw EngineError.invalidArgument(op: "backward", message: "the tensor does not require a gradient (made under no-grad, or from inputs that need none)")
+        }
         let seed: Tensor
         if let gradient {
             guard gradient.shape == shape else {

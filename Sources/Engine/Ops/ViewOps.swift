@@ -4,7 +4,7 @@ extension Tensor {
 
     /// This tensor with row-major contiguous storage (itself when already contiguous).
     public func contiguous() throws -> Tensor {
-        if isContiguous && dtype == .f32 { return self }
+        if isContiguous { return self }
         try requireF32("contiguous")
         let out = try Tensor(uninitialized: shape, op: "contiguous")
         try backend.copy(self, into: out)

@@ -1,0 +1,54 @@
+import CKernels
+import Engine
+import Testing
+
+/// The memory-bounded attention kernel against attention composed from matmul and softmax.
+@Suite struct AttentionTests {
+    private func random(_ shape: [Int], seed: UInt64) throws -> Tensor {
+        var rng = SplitMix(seed: seed)
+        return try Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in rng.normal() }, requiresGrad: true)
+    }
+
+    /// softmax(q k^T / sqrt(d) + mask) v with the full score matrix.
+    private func naive(_ q: Tensor, _ k: Tensor, _ v: Tensor, causal: Bool) throws -> Tensor {
+        let d = q.shape.last!
+        var scores = try q.matmul(k.transposed()) * (1 / Float(d).squareRoot())
+        if causal {
+            let lq = q.shape[q.rank - 2], lk = k.shape[k.rank - 2]
+            let mask = try Tensor(shape: [lq, lk], data: (0..<lq * lk).map { ($0 % lk) > ($0 / lk) ? -Float.infinity : 0 })
+            scores = try scores + mask
+        }
+        return try scores.softmax().matmul(v)
+    }
+
+    @Test("chunked and naive attention agree to 1e-5, forward and backward",
+          arguments: [(2, 3, 300, 300, 40, false), (1, 2, 513, 77, 64, false), (2, 2, 260, 260, 32, true)])
+    func chunkedEqualsNaive(_ b: Int, _ h: Int, _ lq: Int, _ lk: Int, _ d: Int, _ causal: Bool) throws {
+        let q = try random([b, h, lq, d], seed: 1), k = try random([b, h, lk, d], seed: 2), v = try random([b, h, lk, d], seed: 3)
+        let g = try random([b, h, lq, d], seed: 4).detached()
+        let fast = try Tensor.scaledDotProductAttention(q: q, k: k, v: v, causal: causal)
+        try (fast * g).sum().backward()
+        let fastGrads = try [q, k, v].map { try $0.grad!.toArray() }
+        for t in [q, k, v] { t.zeroGrad() }
+        let slow = try naive(q, k, v, causal: causal)
+        try (slow * g).sum().backward()
+        #expect(Compare.relativeError(try fast.toArray(), try slow.toArray().map(Double.init)) <= 1e-5)
+        for (i, t) in [q, k, v].enumerated() {
+            let err = Compare.relativeError(fastGrads[i], try t.grad!.toArray().map(Double.init))
+            #expect(err <= 1e-5, "gradient \(["q", "k", "v"][i]): \(err)")
+        }
+    }
+
+    @Test("8 heads x 4096 x 4096: scratch stays under 64 MiB and equals naive attention")
+    func boundedMemory() throws {
+        let q = try random([1, 8, 4096, 40], seed: 5), k = try random([1, 8, 4096, 40], seed: 6), v = try random([1, 8, 4096, 40], seed: 7)
+        ck_attention_scratch_reset()
+        let out = try Tensor.scaledDotProductAttention(q: q, k: k, v: v)
+        try out.sum().backward()
+        let peak = ck_attention_scratch_peak()
+        #expect(peak > 0)
+        #expect(peak < 64 << 20, "attention scratch peak \(peak) bytes")
+        let reference = try withNoGrad { try naive(q, k, v, causal: false) }
+        #expect(Compare.relativeError(try out.toArray(), try reference.toArray().map(Double.init)) <= 1e-5)
+    }
+}
