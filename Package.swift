@@ -12,9 +12,11 @@ let package = Package(
         .executable(name: "sdshell", targets: ["sdshell"]),
         .executable(name: "sdbench", targets: ["sdbench"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Formats", targets: ["Formats"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries (Debian packages installed by scripts/bootstrap.sh).
@@ -26,10 +28,11 @@ let package = Package(
 
         .target(name: "CKernels", dependencies: ["CBLAS", "CDNNL"], cSettings: kernelFlags,
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
-        .target(name: "Engine", dependencies: ["CKernels", "CBLAS"]),
+        .target(name: "Engine", dependencies: ["CKernels"]),
+        .target(name: "Formats", dependencies: ["Engine", .product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(name: "sdshell", dependencies: [
-            "Engine",
+            "Engine", "Formats",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [

@@ -1,16 +1,14 @@
 // Memory-bounded scaled dot-product attention on top of sgemm (forward and flash-style backward).
 // Work is split over (slice, query block) items for the forward pass and over slices for the
 // backward pass (dK/dV accumulate over query blocks in a fixed order), so results do not depend on
-// the thread count. OpenBLAS runs single-threaded inside the parallel region.
+// the thread count. GEMMs run single-threaded inside the parallel region.
 #include "ck_attention.h"
 #include "ck_parallel.h"
-#include <cblas.h>
+#include "ck_gemm.h"
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-extern void openblas_set_num_threads(int);
 
 static atomic_size_t scratch_now, scratch_peak;
 
@@ -41,8 +39,8 @@ static size_t block_rows(const ck_attention_shape *s) {
 static void block_probs(const ck_attention_shape *s, const float *q, const float *k, size_t r0, size_t n,
                         float *S, float *lse_out, const float *lse_in) {
     size_t lk = s->lk;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)lk, (int)s->d, s->scale, q + r0 * s->d,
-                (int)s->d, k, (int)s->d, 0.0f, S, (int)lk);
+    ck_sgemm_serial('N', 'T', (long)n, (long)lk, (long)s->d, s->scale, q + r0 * s->d,
+                (long)s->d, k, (long)s->d, 0.0f, S, (long)lk);
     for (size_t i = 0; i < n; i++) {
         float *row = S + i * lk;
         size_t visible = lk;
@@ -78,8 +76,8 @@ static void fwd_range(void *p, size_t b, size_t e) {
         const float *q = c->q + h * s->lq * s->d, *k = c->k + h * s->lk * s->d, *v = c->v + h * s->lk * s->dv;
         float *lse = c->lse_out ? c->lse_out + h * s->lq : NULL;
         block_probs(s, q, k, r0, n, S, lse, NULL);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)s->dv, (int)s->lk, 1.0f, S, (int)s->lk,
-                    v, (int)s->dv, 0.0f, c->out + (h * s->lq + r0) * s->dv, (int)s->dv);
+        ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)s->lk, 1.0f, S, (long)s->lk,
+                    v, (long)s->dv, 0.0f, c->out + (h * s->lq + r0) * s->dv, (long)s->dv);
     }
     scratch_free(S, c->block * s->lk);
 }
@@ -90,9 +88,7 @@ int ck_attention_forward(const ck_attention_shape *s, const float *q, const floa
     size_t block = block_rows(s);
     attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .block = block,
                   .nblocks = (s->lq + block - 1) / block};
-    openblas_set_num_threads(1);
     ck_parallel_for(s->heads * c.nblocks, 1, fwd_range, &c);
-    openblas_set_num_threads(ck_get_threads());
     return c.failed ? -1 : 0;
 }
 
@@ -112,11 +108,11 @@ static void bwd_range(void *p, size_t b, size_t e) {
             block_probs(s, q, k, r0, n, P, NULL, lse);
             const float *dO = dout + r0 * dvn;
             // dV += P^T dO
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lk, (int)dvn, (int)n, 1.0f, P, (int)lk, dO,
-                        (int)dvn, 1.0f, dv, (int)dvn);
+            ck_sgemm_serial('T', 'N', (long)lk, (long)dvn, (long)n, 1.0f, P, (long)lk, dO,
+                        (long)dvn, 1.0f, dv, (long)dvn);
             // dP = dO V^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)lk, (int)dvn, 1.0f, dO, (int)dvn, v,
-                        (int)dvn, 0.0f, dP, (int)lk);
+            ck_sgemm_serial('N', 'T', (long)n, (long)lk, (long)dvn, 1.0f, dO, (long)dvn, v,
+                        (long)dvn, 0.0f, dP, (long)lk);
             for (size_t i = 0; i < n; i++) {
                 double acc = 0;
                 const float *orow = o + (r0 + i) * dvn, *grow = dO + i * dvn;
@@ -129,10 +125,10 @@ static void bwd_range(void *p, size_t b, size_t e) {
                 for (size_t j = 0; j < lk; j++) ds[j] = pr[j] * (ds[j] - di) * s->scale;
             }
             // dQ = dS K ; dK += dS^T Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)lk, 1.0f, dP, (int)lk, k,
-                        (int)d, 0.0f, dq + r0 * d, (int)d);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)lk, (int)d, (int)n, 1.0f, dP, (int)lk,
-                        q + r0 * d, (int)d, 1.0f, dk, (int)d);
+            ck_sgemm_serial('N', 'N', (long)n, (long)d, (long)lk, 1.0f, dP, (long)lk, k,
+                        (long)d, 0.0f, dq + r0 * d, (long)d);
+            ck_sgemm_serial('T', 'N', (long)lk, (long)d, (long)n, 1.0f, dP, (long)lk,
+                        q + r0 * d, (long)d, 1.0f, dk, (long)d);
         }
     }
     scratch_free(P, B * lk); scratch_free(dP, B * lk); scratch_free(D, B);
@@ -143,8 +139,6 @@ int ck_attention_backward(const ck_attention_shape *s, const float *q, const flo
     if (s->lq == 0 || s->heads == 0) return 0;
     attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .o = o, .lse = lse, .dout = dout, .dq = dq, .dk = dk, .dv = dv,
                   .block = block_rows(s)};
-    openblas_set_num_threads(1);
     ck_parallel_for(s->heads, 1, bwd_range, &c);
-    openblas_set_num_threads(ck_get_threads());
     return c.failed ? -1 : 0;
 }

@@ -34,8 +34,31 @@
  *    beyond that the smallest blocks are freed. Why a pool: blocks of tens
  *    of MB come from mmap, and re-faulting them on every call cost up to
  *    ~12 ms per call (as much as the convolution itself for 1280ch @ 8x8).
- *    ck_conv_cache_clear() frees the pool and the primitives; nothing else
- *    is retained, so there is nothing to leak.
+ *    ck_conv_cache_clear() frees the pool, the weight cache and the
+ *    primitives; nothing else is retained, so there is nothing to leak.
+ *  - Weight cache (forward and backward-data, weight_key != 0). The caller
+ *    promises the values under a key never change, so the blocked copy of
+ *    the weights is kept and the weight reorder (59 MB for 1280->1280 3x3,
+ *    16-39% of the call at 8x8 / 16x16 spatial) is done once. Entries are
+ *    keyed by (weight_key, blocked weight memory desc): the desc already
+ *    encodes kind-specific layout and O x C x K x K, and two primitives that
+ *    pick the same layout (e.g. batch 1 and 2) can share the copy. A linked
+ *    list under g_wlock (its own mutex; never held together with another
+ *    lock, nor during a reorder or convolution). Lookup takes a reference
+ *    (refs) so eviction / forget / clear never free memory a running call
+ *    reads: they unlink the entry and the last reference frees it. On a miss
+ *    the reorder runs outside the lock into a fresh entry that is published
+ *    only once complete; a concurrent miss on the same key just builds a
+ *    private copy used for that call. ck_conv_forget_weights bumps an epoch,
+ *    and a copy whose build started before the bump is not published (it
+ *    may hold the old values). Total size is capped (default 2 GiB, env
+ *    CK_CONV_WEIGHT_CACHE_MB, ck_conv_set_weight_cache_limit); least
+ *    recently used entries are evicted beyond it. Entry memory comes from
+ *    and returns to the work-block pool (only blocks that fit within 25%),
+ *    so when the cap is smaller than the weights cycled through (every
+ *    lookup misses under LRU) a miss costs about what key 0 costs rather
+ *    than a fresh mmap + page faults per call. A failed allocation for the
+ *    cache falls back to the uncached path.
  *  - Errors never abort: the dnnl status is returned and a thread-local
  *    message naming the op and shape is kept for ck_conv_last_error().
  */
@@ -43,6 +66,7 @@
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 #endif
 #include "conv_dnnl.h"
+#include "ck_omp.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -101,6 +125,25 @@ static dnnl_status_t g_engine_status = dnnl_success;
 
 static __thread char g_err[384];
 
+/* Weight cache (see file header). Guarded by g_wlock. */
+typedef struct ck_wentry {
+    struct ck_wentry *next;
+    uint64_t key;
+    dnnl_memory_desc_t md; /* blocked layout of the copy */
+    void *data;
+    size_t bytes;          /* size of the allocation (counted) */
+    uint64_t last_use;     /* g_wtick at the last lookup */
+    int refs;              /* calls using data now (+1 while building) */
+    int linked;            /* in g_wcache */
+} ck_wentry;
+
+#define CK_WCACHE_DEFAULT_MB 2048
+static pthread_mutex_t g_wlock = PTHREAD_MUTEX_INITIALIZER;
+static ck_wentry *g_wcache = NULL;
+static size_t g_wbytes = 0;               /* sum of bytes of linked entries */
+static size_t g_wlimit = (size_t)-1;      /* resolved on first use */
+static uint64_t g_wtick = 0, g_wepoch = 0;
+
 /* Work-block pool (see file header). Guarded by g_pool_lock. */
 #define CK_POOL_SLOTS 8
 #define CK_POOL_CAP_MB 512
@@ -109,41 +152,8 @@ static struct { void *p; size_t n; } g_pool[CK_POOL_SLOTS];
 static size_t g_pool_bytes = 0;
 static size_t g_pool_cap = (size_t)-1; /* resolved on first use */
 
-/* OpenMP entry points, resolved at run time from the libgomp that libdnnl
- * already loads. This avoids needing <omp.h> / -fopenmp / -lgomp in the
- * SwiftPM target (clang from the Swift toolchain ships no omp.h). */
-static pthread_once_t g_omp_once = PTHREAD_ONCE_INIT;
-static void (*p_omp_set_num_threads)(int) = NULL;
-static int (*p_omp_get_max_threads)(void) = NULL;
-static int g_threads = 0; /* requested thread count, 0 = OpenMP default */
-static int g_default_threads = 0;
-
-static void omp_resolve(void) {
-    void *f = dlsym(RTLD_DEFAULT, "omp_set_num_threads");
-    void *g = dlsym(RTLD_DEFAULT, "omp_get_max_threads");
-    memcpy(&p_omp_set_num_threads, &f, sizeof f);
-    memcpy(&p_omp_get_max_threads, &g, sizeof g);
-    if (p_omp_get_max_threads) g_default_threads = p_omp_get_max_threads();
-}
-
-/* Applies the requested thread count to the calling thread (OpenMP's
- * nthreads-var is per thread, so ck_conv_set_threads on one thread would
- * not reach others by itself) and returns the count oneDNN will use. */
-static int apply_threads(void) {
-    pthread_once(&g_omp_once, omp_resolve);
-    if (!p_omp_get_max_threads) return 0;
-    int want = __atomic_load_n(&g_threads, __ATOMIC_RELAXED);
-    if (want <= 0) want = g_default_threads;
-    if (want > 0 && p_omp_set_num_threads && p_omp_get_max_threads() != want)
-        p_omp_set_num_threads(want);
-    return p_omp_get_max_threads();
-}
-
-/** Sets oneDNN's OpenMP thread count for subsequent calls on all threads. */
-void ck_conv_set_threads(int n) {
-    __atomic_store_n(&g_threads, n > 0 ? n : 0, __ATOMIC_RELAXED);
-    (void)apply_threads();
-}
+/* Thread count for oneDNN: see omp_threads.c. */
+static int apply_threads(void) { return ck_omp_apply(); }
 
 static void engine_init(void) {
     g_engine_status = dnnl_engine_create(&g_engine, dnnl_cpu, 0);
@@ -218,8 +228,12 @@ static void entry_free(ck_entry *e) {
     free(e);
 }
 
-/** Destroys all cached primitives. Not concurrent-safe with conv calls. */
+static void wc_drop(int all, uint64_t key);
+
+/** Destroys all cached primitives and weights and frees the pool. Not
+ * concurrent-safe with conv calls. */
 void ck_conv_cache_clear(void) {
+    wc_drop(1, 0); /* before the pool: dropped weights go back to it */
     pthread_mutex_lock(&g_pool_lock);
     for (int i = 0; i < CK_POOL_SLOTS; i++) {
         free(g_pool[i].p);
@@ -442,13 +456,14 @@ static size_t pool_cap(void) { /* g_pool_lock held */
     return g_pool_cap;
 }
 
-/* Takes a block of at least `need` bytes; *got receives its real size. */
-static void *pool_get(size_t need, size_t *got) {
+/* Takes a pooled block of need..maxn bytes, else allocates `need` bytes;
+ * *got receives the block's real size. */
+static void *pool_get_fit(size_t need, size_t maxn, size_t *got) {
     void *p = NULL;
     pthread_mutex_lock(&g_pool_lock);
     int best = -1;
     for (int i = 0; i < CK_POOL_SLOTS; i++)
-        if (g_pool[i].p && g_pool[i].n >= need &&
+        if (g_pool[i].p && g_pool[i].n >= need && g_pool[i].n <= maxn &&
             (best < 0 || g_pool[i].n < g_pool[best].n))
             best = i;
     if (best >= 0) {
@@ -463,6 +478,10 @@ static void *pool_get(size_t need, size_t *got) {
     if (posix_memalign(&p, 64, need) != 0) return NULL;
     *got = need;
     return p;
+}
+
+static void *pool_get(size_t need, size_t *got) {
+    return pool_get_fit(need, (size_t)-1, got);
 }
 
 /* Gives a block back; frees it (or smaller pooled blocks) past the cap. */
@@ -499,6 +518,136 @@ static void pool_put(void *p, size_t n) {
     pthread_mutex_unlock(&g_pool_lock);
 }
 
+/* ---------------------------------------------------------- weight cache */
+
+static size_t wc_limit(void) { /* g_wlock held */
+    if (g_wlimit == (size_t)-1) {
+        const char *env = getenv("CK_CONV_WEIGHT_CACHE_MB");
+        long mb = env && *env ? strtol(env, NULL, 10) : CK_WCACHE_DEFAULT_MB;
+        g_wlimit = mb > 0 ? (size_t)mb << 20 : 0;
+    }
+    return g_wlimit;
+}
+
+/* Frees entries collected by the functions below; call without g_wlock. */
+static void wc_free_list(ck_wentry *w) {
+    while (w) {
+        ck_wentry *nx = w->next;
+        pool_put(w->data, w->bytes);
+        free(w);
+        w = nx;
+    }
+}
+
+/* Unlinks *pp (g_wlock held). Unreferenced entries go onto *freel (freed
+ * after unlocking); referenced ones are freed by the last wc_release. */
+static void wc_unlink(ck_wentry **pp, ck_wentry **freel) {
+    ck_wentry *w = *pp;
+    *pp = w->next;
+    w->next = NULL;
+    w->linked = 0;
+    g_wbytes -= w->bytes;
+    if (w->refs == 0) {
+        w->next = *freel;
+        *freel = w;
+    }
+}
+
+/* Evicts least recently used entries until g_wbytes <= limit (g_wlock). */
+static void wc_trim(size_t limit, ck_wentry **freel) {
+    while (g_wbytes > limit && g_wcache) {
+        ck_wentry **lru = &g_wcache;
+        for (ck_wentry **pp = &g_wcache; *pp; pp = &(*pp)->next)
+            if ((*pp)->last_use < (*lru)->last_use) lru = pp;
+        wc_unlink(lru, freel);
+    }
+}
+
+/* Drops every entry (all) or those with `key`. */
+static void wc_drop(int all, uint64_t key) {
+    ck_wentry *freel = NULL;
+    pthread_mutex_lock(&g_wlock);
+    g_wepoch++; /* copies being built now may hold the old values */
+    for (ck_wentry **pp = &g_wcache; *pp;) {
+        if (all || (*pp)->key == key)
+            wc_unlink(pp, &freel);
+        else
+            pp = &(*pp)->next;
+    }
+    pthread_mutex_unlock(&g_wlock);
+    wc_free_list(freel);
+}
+
+static void wc_release(ck_wentry *w) {
+    if (!w) return;
+    pthread_mutex_lock(&g_wlock);
+    int dead = --w->refs == 0 && !w->linked;
+    pthread_mutex_unlock(&g_wlock);
+    if (dead) wc_free_list(w);
+}
+
+/* Looks (key, md) up. Returns 1 with a referenced entry in *out, 0 on a
+ * miss (*epoch = current epoch), -1 when caching is disabled. */
+static int wc_lookup(uint64_t key, const dnnl_memory_desc_t *md,
+                     ck_wentry **out, uint64_t *epoch) {
+    int r = 0;
+    *out = NULL;
+    pthread_mutex_lock(&g_wlock);
+    if (wc_limit() == 0) {
+        r = -1;
+    } else {
+        for (ck_wentry *w = g_wcache; w; w = w->next)
+            if (w->key == key && dnnl_memory_desc_equal(&w->md, md)) {
+                w->refs++;
+                w->last_use = ++g_wtick;
+                *out = w;
+                r = 1;
+                break;
+            }
+        *epoch = g_wepoch;
+    }
+    pthread_mutex_unlock(&g_wlock);
+    return r;
+}
+
+/* Publishes a complete, referenced (refs == 1) entry unless caching was
+ * disabled, it exceeds the limit, a forget happened since the lookup
+ * (epoch), or another thread published the same (key, md) meanwhile; in
+ * those cases it stays private and the caller's wc_release frees it. */
+static void wc_publish(ck_wentry *w, uint64_t epoch) {
+    ck_wentry *freel = NULL;
+    pthread_mutex_lock(&g_wlock);
+    size_t limit = wc_limit();
+    int ok = limit > 0 && w->bytes <= limit && epoch == g_wepoch;
+    for (ck_wentry *o = g_wcache; ok && o; o = o->next)
+        if (o->key == w->key && dnnl_memory_desc_equal(&o->md, &w->md))
+            ok = 0;
+    if (ok) {
+        w->last_use = ++g_wtick;
+        w->linked = 1;
+        w->next = g_wcache;
+        g_wcache = w;
+        g_wbytes += w->bytes;
+        /* w is the most recently used and fits alone, so it survives. */
+        wc_trim(limit, &freel);
+    }
+    pthread_mutex_unlock(&g_wlock);
+    wc_free_list(freel);
+}
+
+/** Sets the weight cache limit in bytes (0 disables) and evicts beyond it. */
+void ck_conv_set_weight_cache_limit(size_t bytes) {
+    ck_wentry *freel = NULL;
+    pthread_mutex_lock(&g_wlock);
+    g_wlimit = bytes == (size_t)-1 ? bytes - 1 : bytes; /* -1 = unresolved */
+    wc_trim(g_wlimit, &freel);
+    pthread_mutex_unlock(&g_wlock);
+    wc_free_list(freel);
+}
+
+/** Drops every cached blocked weight with this key. */
+void ck_conv_forget_weights(uint64_t weight_key) { wc_drop(0, weight_key); }
+
 /* ---------------------------------------------------------------- execute */
 
 static dnnl_status_t mem_make(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
@@ -506,9 +655,73 @@ static dnnl_status_t mem_make(dnnl_memory_t *m, const dnnl_memory_desc_t *md,
     return dnnl_memory_create(m, md, g_engine, ptr);
 }
 
+/* Runs one reorder of tensor t between the plain buffer `user` and the
+ * blocked buffer `blocked` (direction from t->is_output); `scratch` holds
+ * t->reorder_scratch_bytes. */
+static dnnl_status_t reorder_run(const ck_tensor *t, void *user,
+                                 void *blocked, void *scratch) {
+    dnnl_memory_t um = NULL, bm = NULL, sm = NULL;
+    dnnl_status_t st = mem_make(&um, &t->user_md, user);
+    if (st == dnnl_success) st = mem_make(&bm, &t->prim_md, blocked);
+    if (st == dnnl_success && t->reorder_scratch_bytes)
+        st = mem_make(&sm, &t->reorder_scratch_md, scratch);
+    if (st == dnnl_success) {
+        dnnl_exec_arg_t ra[3] = {{DNNL_ARG_FROM, t->is_output ? bm : um},
+                                 {DNNL_ARG_TO, t->is_output ? um : bm},
+                                 {DNNL_ARG_SCRATCHPAD, sm}};
+        st = dnnl_primitive_execute(t->reorder, g_stream, sm ? 3 : 2, ra);
+    }
+    if (st == dnnl_success) st = dnnl_stream_wait(g_stream);
+    if (um) dnnl_memory_destroy(um);
+    if (bm) dnnl_memory_destroy(bm);
+    if (sm) dnnl_memory_destroy(sm);
+    return st;
+}
+
+/* Returns (in *out, referenced) the cached blocked copy of the weights
+ * e->t[1] for `key`, building and publishing it on a miss. *out stays NULL
+ * when caching is disabled or memory for the copy is short (the caller
+ * then reorders per call as with key 0). Returns 0 or an error. */
+static int wc_get(ck_entry *e, uint64_t key, void *w, ck_wentry **out) {
+    const int kind = e->kind;
+    const ck_conv_shape *s = &e->s;
+    const ck_tensor *t = &e->t[1];
+    uint64_t epoch = 0;
+    *out = NULL;
+    if (wc_lookup(key, &t->prim_md, out, &epoch) != 0) return 0;
+
+    ck_wentry *we = calloc(1, sizeof *we);
+    if (!we) return 0;
+    size_t need = round64(t->prim_bytes), got = 0, sgot = 0;
+    we->data = pool_get_fit(need, need + need / 4, &got);
+    if (!we->data) { free(we); return 0; }
+    we->bytes = got;
+    we->key = key;
+    we->md = t->prim_md;
+    we->refs = 1;
+    void *scratch = NULL;
+    if (t->reorder_scratch_bytes &&
+        !(scratch = pool_get(t->reorder_scratch_bytes, &sgot))) {
+        wc_free_list(we);
+        return 0;
+    }
+    dnnl_status_t st = reorder_run(t, w, we->data, scratch);
+    pool_put(scratch, sgot);
+    if (st != dnnl_success) {
+        wc_free_list(we);
+        return fail(kind, s, st, "weights reorder (cached)");
+    }
+    wc_publish(we, epoch);
+    *out = we;
+    return 0;
+}
+
 /* Runs entry e on the user buffers user[0..2] (in the order of e->t), with
- * optional plain bias (forward: BIAS, backward-weights: DIFF_BIAS). */
-static int entry_run(ck_entry *e, void *const user[3], void *bias) {
+ * optional plain bias (forward: BIAS, backward-weights: DIFF_BIAS). When
+ * wblk is not NULL it is the blocked copy of tensor 1 (the weights), which
+ * is then neither reordered nor given space in the work block. */
+static int entry_run(ck_entry *e, void *const user[3], void *bias,
+                     void *wblk) {
     const int kind = e->kind;
     const ck_conv_shape *s = &e->s;
     int rc = 0;
@@ -517,9 +730,10 @@ static int entry_run(ck_entry *e, void *const user[3], void *bias) {
     void *buf = NULL;
     size_t buf_bytes = 0;
 
+    int pre[3] = {0, wblk != NULL, 0};
     size_t off[3] = {0}, total = 0;
     for (int i = 0; i < 3; i++)
-        if (e->t[i].reorder) {
+        if (e->t[i].reorder && !pre[i]) {
             off[i] = total;
             total += round64(e->t[i].prim_bytes);
         }
@@ -534,6 +748,14 @@ static int entry_run(ck_entry *e, void *const user[3], void *bias) {
     int nargs = 0;
     for (int i = 0; i < 3; i++) {
         ck_tensor *t = &e->t[i];
+        if (pre[i]) {
+            CK_TRY(mem_make(&pmem[i], &t->prim_md, wblk),
+                   "cached blocked weights memory");
+            args[nargs].arg = t->arg;
+            args[nargs].memory = pmem[i];
+            nargs++;
+            continue;
+        }
         CK_TRY(mem_make(&umem[i], &t->user_md, user[i]), "user memory");
         if (t->reorder) {
             CK_TRY(mem_make(&pmem[i], &t->prim_md, base + off[i]),
@@ -565,7 +787,7 @@ static int entry_run(ck_entry *e, void *const user[3], void *bias) {
     /* Inputs: plain -> blocked. */
     for (int i = 0; i < 3; i++) {
         ck_tensor *t = &e->t[i];
-        if (!t->reorder || t->is_output) continue;
+        if (!t->reorder || t->is_output || pre[i]) continue;
         dnnl_exec_arg_t ra[3] = {{DNNL_ARG_FROM, umem[i]},
                                  {DNNL_ARG_TO, pmem[i]},
                                  {DNNL_ARG_SCRATCHPAD, rsmem[i]}};
@@ -600,8 +822,11 @@ out:
     return rc;
 }
 
+/* b is the weights for forward / backward-data (cached under weight_key when
+ * non-zero). */
 static int conv_call(int kind, const ck_conv_shape *s, const void *a,
-                     const void *b, void *out, void *bias, const char *names) {
+                     const void *b, void *out, void *bias, const char *names,
+                     uint64_t weight_key) {
     int rc = check_shape(kind, s);
     if (rc) return rc;
     if (!a || !b || !out)
@@ -610,7 +835,13 @@ static int conv_call(int kind, const ck_conv_shape *s, const void *a,
     rc = entry_get(kind, s, bias != NULL, apply_threads(), &e);
     if (rc) return rc;
     void *const user[3] = {(void *)a, (void *)b, out};
-    rc = entry_run(e, user, bias);
+    ck_wentry *we = NULL;
+    if (weight_key && kind != CK_BWD_WEIGHTS && e->t[1].reorder) {
+        rc = wc_get(e, weight_key, (void *)b, &we);
+        if (rc) return rc;
+    }
+    rc = entry_run(e, user, bias, we ? we->data : NULL);
+    wc_release(we);
     if (rc == 0) g_err[0] = '\0';
     return rc;
 }
@@ -619,18 +850,19 @@ static int conv_call(int kind, const ck_conv_shape *s, const void *a,
 
 /** y = conv(x, w) + b (b may be NULL); plain nchw/oihw float32. */
 int ck_conv2d_forward(const ck_conv_shape *s, const float *x, const float *w,
-                      const float *b, float *y) {
-    return conv_call(CK_FWD, s, x, w, y, (void *)b, "x, w or y");
+                      uint64_t weight_key, const float *b, float *y) {
+    return conv_call(CK_FWD, s, x, w, y, (void *)b, "x, w or y", weight_key);
 }
 
 /** dx = conv_transpose(dy, w): gradient w.r.t. the input. */
 int ck_conv2d_backward_data(const ck_conv_shape *s, const float *dy,
-                            const float *w, float *dx) {
-    return conv_call(CK_BWD_DATA, s, dy, w, dx, NULL, "dy, w or dx");
+                            const float *w, uint64_t weight_key, float *dx) {
+    return conv_call(CK_BWD_DATA, s, dy, w, dx, NULL, "dy, w or dx",
+                     weight_key);
 }
 
 /** dw (and db if non-NULL) = gradients w.r.t. weights/bias; overwrites. */
 int ck_conv2d_backward_weights(const ck_conv_shape *s, const float *x,
                                const float *dy, float *dw, float *db) {
-    return conv_call(CK_BWD_WEIGHTS, s, x, dy, dw, db, "x, dy or dw");
+    return conv_call(CK_BWD_WEIGHTS, s, x, dy, dw, db, "x, dy or dw", 0);
 }

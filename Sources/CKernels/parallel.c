@@ -1,6 +1,7 @@
 // A small persistent pthread pool: kernels hand it contiguous ranges of independent items.
 // Persistent workers avoid thread start-up per op; static ranges keep results deterministic.
 #include "ck_parallel.h"
+#include "ck_omp.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ static void pool_init(void) {
     if (n > CK_MAX_THREADS) n = CK_MAX_THREADS;
     pool.nthreads = n;
     openblas_set_num_threads(n);
+    ck_omp_set_threads(n);
 }
 
 static void ensure_workers(int want) {
@@ -77,6 +79,7 @@ void ck_set_threads(int n) {
     pool.nthreads = n;
     pthread_mutex_unlock(&pool.call_lock);
     openblas_set_num_threads(n);
+    ck_omp_set_threads(n);
 }
 
 int ck_get_threads(void) {

@@ -1,7 +1,6 @@
-import CBLAS
 import CKernels
 
-/// The CPU backend: OpenBLAS sgemm for matrix products, oneDNN direct convolution, and the C
+/// The CPU backend: oneDNN's sgemm for matrix products, oneDNN direct convolution, and the C
 /// kernels of `CKernels` (a persistent thread pool, static ranges, so results do not depend on the
 /// thread count) for everything else.
 public final class CPUBackend: Backend, @unchecked Sendable {
@@ -12,10 +11,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Threads used by the kernels, OpenBLAS and oneDNN.
     public static var threads: Int {
         get { Int(ck_get_threads()) }
-        set {
-            ck_set_threads(Int32(newValue))
-            ck_conv_set_threads(Int32(newValue))
-        }
+        set { ck_set_threads(Int32(newValue)) }
     }
 
     private func output(_ shape: [Int], _ op: String) throws -> Tensor {
@@ -114,15 +110,17 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     /// How a matrix view maps onto sgemm: transposed or not, and its leading dimension.
-    private func gemmOperand(_ t: Tensor) throws -> (Tensor, CBLAS_TRANSPOSE, Int) {
+    private func gemmOperand(_ t: Tensor) throws -> (Tensor, CChar, Int) {
         let r = t.rank
         let rows = t.shape[r - 2], cols = t.shape[r - 1]
         let sr = t.strides[r - 2], sc = t.strides[r - 1]
-        if sc == 1 && (sr >= max(cols, 1) || rows == 1) { return (t, CblasNoTrans, max(sr, cols, 1)) }
-        if sr == 1 && (sc >= max(rows, 1) || cols == 1) { return (t, CblasTrans, max(sc, rows, 1)) }
+        if sc == 1 && (sr >= max(cols, 1) || rows == 1) { return (t, noTranspose, max(sr, cols, 1)) }
+        if sr == 1 && (sc >= max(rows, 1) || cols == 1) { return (t, transpose, max(sc, rows, 1)) }
         let c = try t.contiguous()
-        return (c, CblasNoTrans, max(cols, 1))
+        return (c, noTranspose, max(cols, 1))
     }
+
+    private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
     public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
@@ -145,8 +143,8 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for i in 0..<batch {
             let pa = ta.floatPointer + batchOffset(ta, i)
             let pb = tb.floatPointer + (sharedB ? 0 : batchOffset(tb, i))
-            cblas_sgemm(CblasRowMajor, transA, transB, Int32(m), Int32(n), Int32(k), 1, pa, Int32(lda), pb, Int32(ldb),
-                        0, out.floatPointer + i * m * n, Int32(n))
+            let status = ck_sgemm(transA, transB, m, n, k, 1, pa, lda, pb, ldb, 0, out.floatPointer + i * m * n, n)
+            if status != 0 { throw EngineError.backendFailure(op: "matmul", message: "sgemm status \(status) for \(Shape.describe(a.shape)) @ \(Shape.describe(b.shape))") }
         }
         return out
     }
@@ -162,17 +160,25 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if status != 0 { throw EngineError.backendFailure(op: op, message: String(cString: ck_conv_last_error())) }
     }
 
+    /// Frozen weights (no gradient wanted, a whole storage) are identified to oneDNN so that their
+    /// blocked copy is made once and reused; trainable weights are reordered on every call.
+    private func weightKey(_ w: Tensor) -> UInt64 {
+        guard !w.requiresGrad, w.offset == 0, w.count == w.storage.count else { return 0 }
+        w.storage.hasDerivedCache = true
+        return w.storage.id
+    }
+
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
-        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, bias?.floatPointer, y.floatPointer), "conv2d")
+        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, weightKey(weight), bias?.floatPointer, y.floatPointer), "conv2d")
         return y
     }
 
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
         let dx = try output(inputShape, "conv2d backward")
-        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, dx.floatPointer), "conv2d backward data")
+        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, weightKey(weight), dx.floatPointer), "conv2d backward data")
         return dx
     }
 

@@ -1,4 +1,9 @@
+import CKernels
 import Foundation
+import Synchronization
+
+/// Source of storage identities (never reused within a process).
+private let nextStorageID = Atomic<UInt64>(1)
 
 /// A block of host memory holding tensor elements. Several tensors (views) may share one storage.
 public final class TensorStorage: @unchecked Sendable {
@@ -7,6 +12,11 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
     /// 64-byte aligned memory of `count * dtype.size` bytes.
     public let raw: UnsafeMutableRawPointer
+    /// A process-unique identity, used as the key of caches derived from immutable contents
+    /// (e.g. convolution weights in oneDNN's blocked layout).
+    public let id: UInt64
+    /// Set when a backend cached something under `id`; the cache entry is dropped on deinit.
+    var hasDerivedCache = false
 
     /// Allocates uninitialised storage; `op` and `shape` name the request in the error on failure.
     public init(dtype: DType, count: Int, op: String, shape: [Int]) throws {
@@ -21,9 +31,13 @@ public final class TensorStorage: @unchecked Sendable {
         self.dtype = dtype
         self.count = count
         self.raw = p
+        self.id = nextStorageID.add(1, ordering: .relaxed).oldValue
     }
 
-    deinit { free(raw) }
+    deinit {
+        if hasDerivedCache { ck_conv_forget_weights(id) }
+        free(raw)
+    }
 
     /// Largest single allocation the engine attempts: the machine's physical memory.
     public static let maxBytes: Int = Int(ProcessInfo.processInfo.physicalMemory)

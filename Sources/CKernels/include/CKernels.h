@@ -6,4 +6,6 @@
 #include "ck_convert.h"
 #include "ck_attention.h"
 #include "conv_dnnl.h"
+#include "ck_gemm.h"
+#include "ck_omp.h"
 #endif

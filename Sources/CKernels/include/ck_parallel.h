@@ -5,7 +5,7 @@
 /// Body of a parallel loop: processes items [begin, end).
 typedef void (*ck_range_fn)(void *ctx, size_t begin, size_t end);
 
-/// Sets the number of worker threads used by every kernel (>= 1). Also applies to OpenBLAS.
+/// Sets the number of worker threads used by every kernel (>= 1). Also applies to OpenBLAS and oneDNN.
 void ck_set_threads(int n);
 /// The number of threads kernels use.
 int ck_get_threads(void);

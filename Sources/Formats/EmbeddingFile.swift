@@ -1,0 +1,59 @@
+import Engine
+
+/// A textual-inversion embedding in any of the layouts in circulation:
+/// - `a1111`: `{string_to_token, string_to_param: {"*": [n, dim]}, name, step, sd_checkpoint, sd_checkpoint_name}`
+/// - `diffusers`: `{"<token>": [dim]}` (one tensor)
+/// - `kohya`: `{"emb_params": [n, dim]}` (safetensors)
+/// - `sdxl`: `{"clip_l": [n, 768], "clip_g": [n, 1280]}`
+public struct EmbeddingFile: Sendable {
+    public enum Kind: String, Sendable { case a1111, diffusers, kohya, sdxl }
+
+    public let kind: Kind
+    /// Vectors per text encoder: "clip" for SD 1.x/2.x files, "clip_l" and "clip_g" for SDXL. Each [n, dim].
+    public let vectors: [String: StoredTensor]
+    /// The name stored in the file (A1111), or the token (diffusers).
+    public let storedName: String?
+    public let step: Int?
+    public let checkpointHash: String?
+    public let checkpointName: String?
+
+    /// Number of vectors (tokens the embedding occupies).
+    public var vectorCount: Int { vectors.values.first.map { $0.shape.count == 1 ? 1 : $0.shape[0] } ?? 0 }
+    /// Width of each vector per encoder.
+    public var widths: [String: Int] { vectors.mapValues { $0.shape.last ?? 0 } }
+
+    /// Recognises an embedding in a loaded file, or returns nil when the file is something else.
+    public static func recognize(_ file: ModelFile) -> EmbeddingFile? {
+        let t = file.tensors, m = file.metadata
+        func vectorsOK(_ s: StoredTensor) -> Bool { (s.shape.count == 1 || s.shape.count == 2) && s.dtype.engineType != nil }
+        if let key = t.keys.sorted().first(where: { $0.hasPrefix("string_to_param.") }), let v = t[key], vectorsOK(v) {
+            return EmbeddingFile(kind: .a1111, vectors: ["clip": v], storedName: m["name"], step: m["step"].flatMap { Int($0) },
+                                 checkpointHash: m["sd_checkpoint"], checkpointName: m["sd_checkpoint_name"])
+        }
+        if let v = t["emb_params"], vectorsOK(v) {
+            return EmbeddingFile(kind: .kohya, vectors: ["clip": v], storedName: nil, step: nil, checkpointHash: nil, checkpointName: nil)
+        }
+        if let l = t["clip_l"], let g = t["clip_g"], vectorsOK(l), vectorsOK(g) {
+            return EmbeddingFile(kind: .sdxl, vectors: ["clip_l": l, "clip_g": g], storedName: nil, step: nil, checkpointHash: nil, checkpointName: nil)
+        }
+        if t.count == 1, let (token, v) = t.first, vectorsOK(v) {
+            return EmbeddingFile(kind: .diffusers, vectors: ["clip": v], storedName: token, step: nil, checkpointHash: nil, checkpointName: nil)
+        }
+        return nil
+    }
+
+    /// Writes an embedding as A1111 does (`torch.save` of the dict above), atomically. The
+    /// vectors [n, dim] are saved as f32 with requires_grad, as A1111's trainer leaves them.
+    public static func writeA1111(name: String, vectors: Tensor, step: Int, checkpointHash: String?, checkpointName: String?,
+                                  to path: String) throws {
+        let v = try vectors.rank == 1 ? vectors.reshaped([1, vectors.count]) : vectors
+        try TorchWriter.save(.dict([
+            ("string_to_token", .dict([("*", .int(265))])),
+            ("string_to_param", .dict([("*", .tensor(try v.to(.f32), requiresGrad: true))])),
+            ("name", .string(name)),
+            ("step", .int(step)),
+            ("sd_checkpoint", checkpointHash.map { .string($0) } ?? .none),
+            ("sd_checkpoint_name", checkpointName.map { .string($0) } ?? .none),
+        ]), to: path)
+    }
+}

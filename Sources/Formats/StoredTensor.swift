@@ -1,0 +1,157 @@
+import Engine
+
+/// Element types found in model files (safetensors names).
+public enum StoredDType: String, Sendable, CaseIterable {
+    case F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL
+
+    public var size: Int {
+        switch self {
+        case .F64, .I64: return 8
+        case .F32, .I32: return 4
+        case .F16, .BF16, .I16: return 2
+        case .I8, .U8, .BOOL: return 1
+        }
+    }
+
+    /// The engine's storage type for floating-point data.
+    public var engineType: DType? {
+        switch self {
+        case .F32: return .f32
+        case .F16: return .f16
+        case .BF16: return .bf16
+        default: return nil
+        }
+    }
+}
+
+/// A tensor inside a file, not yet read: its type, shape, element strides and where its storage's
+/// bytes lie. `materialize()` copies it into an engine `Tensor`; `contiguousBytes()` gives the raw
+/// little-endian bytes in row-major order.
+public struct StoredTensor: @unchecked Sendable {
+    public let dtype: StoredDType
+    public let shape: [Int]
+    /// Element strides (row-major for safetensors; any for PyTorch tensors).
+    public let strides: [Int]
+    /// Element offset of the first element within the storage.
+    public let elementOffset: Int
+    /// The file holding the storage and the storage's byte range in it.
+    let file: MappedFile
+    let storageOffset: Int
+    let storageBytes: Int
+
+    public var count: Int { shape.reduce(1, *) }
+    public var isContiguous: Bool { strides == Self.rowMajor(shape) || count <= 1 }
+
+    static func rowMajor(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: shape.count), acc = 1
+        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= max(shape[i], 1) }
+        return s
+    }
+
+    /// Checks that every element the strides can reach lies inside the storage.
+    func validate(_ name: String) throws {
+        guard shape.allSatisfy({ $0 >= 0 }), strides.count == shape.count, elementOffset >= 0 else {
+            throw FormatError.corrupt(file: file.path, reason: "tensor \(name) has an invalid shape \(shape) or strides \(strides)")
+        }
+        if count == 0 { return }
+        var last = elementOffset
+        for (d, s) in zip(shape, strides) {
+            guard s >= 0 else { throw FormatError.unsupported(file: file.path, reason: "tensor \(name) has negative strides") }
+            let (m, o1) = (d - 1).multipliedReportingOverflow(by: s)
+            let (sum, o2) = last.addingReportingOverflow(m)
+            guard !o1, !o2 else { throw FormatError.corrupt(file: file.path, reason: "tensor \(name): strides overflow") }
+            last = sum
+        }
+        let (end, o) = (last + 1).multipliedReportingOverflow(by: dtype.size)
+        guard !o, end <= storageBytes else {
+            throw FormatError.corrupt(file: file.path, reason: "tensor \(name) \(dtype.rawValue)\(shape) needs \(end) bytes of a storage of \(storageBytes)")
+        }
+    }
+
+    /// Calls `body` with each contiguous run of bytes in row-major order.
+    private func forEachRun(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let base = try file.bytes(storageOffset, storageBytes, "tensor storage")
+        let esize = dtype.size
+        if isContiguous {
+            try body(UnsafeRawBufferPointer(rebasing: base[(elementOffset * esize)..<((elementOffset + count) * esize)]))
+            return
+        }
+        // Walk the index space; the innermost dimension is copied element by element when strided.
+        let rank = shape.count
+        let inner = shape[rank - 1], innerStride = strides[rank - 1]
+        var index = [Int](repeating: 0, count: max(rank - 1, 0))
+        let rows = count / max(inner, 1)
+        var row = [UInt8](repeating: 0, count: inner * esize)
+        for _ in 0..<rows {
+            var off = elementOffset
+            for d in 0..<(rank - 1) { off += index[d] * strides[d] }
+            if innerStride == 1 {
+                try body(UnsafeRawBufferPointer(rebasing: base[(off * esize)..<((off + inner) * esize)]))
+            } else {
+                row.withUnsafeMutableBytes { dst in
+                    for j in 0..<inner {
+                        let src = (off + j * innerStride) * esize
+                        dst.baseAddress!.advanced(by: j * esize).copyMemory(from: base.baseAddress!.advanced(by: src), byteCount: esize)
+                    }
+                }
+                try row.withUnsafeBytes { try body($0) }
+            }
+            var d = rank - 2
+            while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
+        }
+    }
+
+    /// The elements as little-endian bytes in row-major order.
+    public func contiguousBytes() throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count * dtype.size)
+        try forEachRun { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// Copies the tensor into engine memory: F32/F16/BF16 keep their type (f16/bf16 as storage),
+    /// other types are converted to f32 values. The file pages read are released afterwards.
+    public func materialize() throws -> Tensor {
+        let target = dtype.engineType ?? .f32
+        let t = try Tensor(uninitialized: shape, dtype: target, op: "load")
+        if dtype.engineType != nil {
+            var dst = t.storage.raw
+            try forEachRun { run in
+                dst.copyMemory(from: run.baseAddress!, byteCount: run.count)
+                dst += run.count
+            }
+        } else {
+            let out = t.storage.floats
+            var i = 0
+            try forEachRun { run in
+                for j in stride(from: 0, to: run.count, by: dtype.size) {
+                    out[i] = Self.convert(run.baseAddress! + j, dtype)
+                    i += 1
+                }
+            }
+        }
+        file.release(storageOffset, storageBytes)
+        return t
+    }
+
+    /// One element of a non-float type as Float.
+    static func convert(_ p: UnsafeRawPointer, _ dtype: StoredDType) -> Float {
+        switch dtype {
+        case .F64: return Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(as: UInt64.self))))
+        case .I64: return Float(Int64(littleEndian: p.loadUnaligned(as: Int64.self)))
+        case .I32: return Float(Int32(littleEndian: p.loadUnaligned(as: Int32.self)))
+        case .I16: return Float(Int16(littleEndian: p.loadUnaligned(as: Int16.self)))
+        case .I8: return Float(p.load(as: Int8.self))
+        case .U8, .BOOL: return Float(p.load(as: UInt8.self))
+        case .F32: return Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(as: UInt32.self)))
+        case .F16, .BF16: return .nan // handled by materialize
+        }
+    }
+
+    /// Names of non-finite float elements, for warnings: (count of NaN, count of infinities).
+    public func nonFiniteCounts() throws -> (nan: Int, inf: Int) {
+        guard dtype.engineType != nil || dtype == .F64 else { return (0, 0) }
+        let values = try materialize().to(.f32).toArray()
+        return (values.filter(\.isNaN).count, values.filter(\.isInfinite).count)
+    }
+}

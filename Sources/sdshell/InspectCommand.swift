@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+import Formats
+
+/// `sdshell inspect FILE`: what a model or embedding file is.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print a file's format, kind, hashes, metadata and tensors (name, dtype, shape).")
+
+    @Argument(help: "A .safetensors, .ckpt, .pt or .bin file, or a diffusers folder.")
+    var file: String
+
+    @Flag(help: "Skip hashing (large checkpoints take a while the first time).")
+    var noHash = false
+
+    func run() throws {
+        do {
+            let model = try ModelFile.open(file)
+            let description = try FileDescription(model, hashes: noHash ? nil : HashCache())
+            for w in description.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
+            print(description.lines.joined(separator: "\n"))
+        } catch let e as FormatError {
+            throw ValidationError(e.description)
+        }
+    }
+}
