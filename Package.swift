@@ -41,6 +41,8 @@ let package = Package(
         ]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
+                    resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -58,8 +58,10 @@ def main(argv):
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - report any load failure
-        print(f"FAIL: torch.load(weights_only=True) failed: {type(e).__name__}: "
-              f"{str(e).splitlines()[0] if str(e) else ''}")
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "WeightsUnpickler" in ln or "GLOBAL" in ln),
+                   lines[0] if lines else "")
+        print(f"FAIL: torch.load(weights_only=True) failed: {type(e).__name__}: {why}")
         return 1
 
     if not check(isinstance(data, dict), f"top level is {type(data).__name__}, not dict"):

@@ -58,10 +58,11 @@ public final class HashCache: @unchecked Sendable {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let attrs = try FileManager.default.attributesOfItem(atPath: absolute)
         let size = (attrs[.size] as? NSNumber)?.intValue ?? -1
-        let mtime = (attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        // Whole nanoseconds: integers survive the JSON round trip exactly.
+        let mtime = Int(((attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0) * 1e9)
         lock.lock(); defer { lock.unlock() }
         if let e = entries[absolute], (e["size"] as? NSNumber)?.intValue == size,
-           (e["mtime"] as? NSNumber)?.doubleValue == mtime, let sha = e["sha256"] as? String {
+           (e["mtime"] as? NSNumber)?.intValue == mtime, let sha = e["sha256"] as? String {
             return sha
         }
         let sha = try FileHash.sha256(absolute)

@@ -23,6 +23,10 @@ public struct ModelFile: Sendable {
         }
         if isDir.boolValue { return try openDiffusersFolder(path) }
         let file = try MappedFile(path: path)
+        if SafeTensorsFile.looksLike(file) {
+            let st = try SafeTensorsFile(path: path)
+            return ModelFile(path: path, format: .safetensors, tensors: st.tensors, metadata: st.metadata)
+        }
         let firstByte = file.size > 0 ? try file.bytes(0, 1)[0] : 0
         if ZipArchive.isZip(file) || firstByte == 0x80 {
             let archive = try TorchArchive(path: path)
@@ -30,8 +34,7 @@ public struct ModelFile: Sendable {
             try flatten(archive.root, prefix: "", archive: archive, tensors: &tensors, metadata: &metadata, depth: 0)
             return ModelFile(path: path, format: archive.layout == .zip ? .torchZip : .torchLegacy, tensors: tensors, metadata: metadata)
         }
-        let st = try SafeTensorsFile(path: path)
-        return ModelFile(path: path, format: .safetensors, tensors: st.tensors, metadata: st.metadata)
+        throw FormatError.corrupt(file: path, reason: "not a safetensors, torch.save or pickle file (unknown magic bytes)")
     }
 
     /// A diffusers pipeline folder: each component folder's weights, prefixed "component/".

@@ -72,6 +72,12 @@ public struct SafeTensorsFile: Sendable {
         self.metadata = metadata
     }
 
+    /// True when the file starts like a safetensors file: a length, then a JSON object.
+    static func looksLike(_ file: MappedFile) -> Bool {
+        guard file.size >= 9, let b = try? file.bytes(8, 1) else { return false }
+        return b[0] == UInt8(ascii: "{")
+    }
+
     /// Names in a stable (sorted) order.
     public var names: [String] { tensors.keys.sorted() }
 

@@ -13,6 +13,8 @@ struct Unpickler {
         "torch.Tensor", "torch.nn.parameter.Buffer", "_codecs.encode", "builtins.set", "builtins.frozenset",
         "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype",
         "copyreg._reconstructor", "builtins.object",
+        // Protocol 2 pickles spell builtins the Python 2 way.
+        "__builtin__.set", "__builtin__.frozenset", "__builtin__.object",
     ]).union(storageTypes.keys)
 
     /// Legacy typed-storage classes used in persistent ids, and their element types.
@@ -259,7 +261,7 @@ struct Unpickler {
         case "_codecs.encode":
             guard case let .string(s)? = a.first else { throw corrupt("bad _codecs.encode arguments") }
             return .bytes(s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })   // latin-1
-        case "builtins.set", "builtins.frozenset":
+        case "builtins.set", "builtins.frozenset", "__builtin__.set", "__builtin__.frozenset":
             let l = PickleList()
             if case let .list(src)? = a.first { l.items = src.items }
             return .list(l)

@@ -21,7 +21,8 @@ struct InspectCommand: ParsableCommand {
             for w in description.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
             print(description.lines.joined(separator: "\n"))
         } catch let e as FormatError {
-            throw ValidationError(e.description)
+            FileHandle.standardError.write(Data(("error: " + e.description + "\n").utf8))
+            throw ExitCode.failure
         }
     }
 }

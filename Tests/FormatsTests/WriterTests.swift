@@ -1,0 +1,63 @@
+import Engine
+import Foundation
+import Testing
+@testable import Formats
+
+/// Files sdshell writes, read back; the committed golden embedding was checked with
+/// `torch.load(weights_only=True)` by scripts/check_written_embedding.py.
+@Suite struct WriterTests {
+    let dir: String = {
+        let d = NSTemporaryDirectory() + "sdshell-writer-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }()
+
+    static func goldenVectors() throws -> Tensor {
+        try Tensor(shape: [2, 768], data: (0..<1536).map { Float(($0 * 37) % 101) / 50 - 1 })
+    }
+
+    @Test("an A1111 embedding written by sdshell is byte-identical to the torch-checked golden file")
+    func a1111Golden() throws {
+        let path = dir + "/written.pt"
+        try EmbeddingFile.writeA1111(name: "written", vectors: try Self.goldenVectors(), step: 42, checkpointHash: "0123456789",
+                                     checkpointName: "tiny", to: path)
+        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        if ProcessInfo.processInfo.environment["SDSHELL_UPDATE_GOLDEN"] == "1" {
+            // Regenerate: then check it with `.venv-ref/bin/python scripts/check_written_embedding.py`.
+            let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/written_by_sdshell.pt")
+            try written.write(to: source)
+        }
+        let golden = try Data(contentsOf: URL(fileURLWithPath: Manifest.path("written_by_sdshell.pt")))
+        #expect(written == golden)
+        let e = try #require(EmbeddingFile.recognize(try ModelFile.open(path)))
+        #expect(e.kind == .a1111 && e.storedName == "written" && e.step == 42 && e.checkpointHash == "0123456789")
+        #expect(try e.vectors["clip"]!.materialize().toArray() == Self.goldenVectors().toArray())
+    }
+
+    @Test("safetensors round trip keeps names, dtypes, shapes, values and metadata")
+    func safetensorsRoundTrip() throws {
+        let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        let b = try Tensor(shape: [4], data: [0.5, -1, 65504, 1e-3]).to(.f16)
+        let path = dir + "/rt.safetensors"
+        try SafeTensorsFile.write(["a": a, "b": b], metadata: ["format": "pt", "note": "quote \" and \\"], to: path)
+        let f = try SafeTensorsFile(path: path)
+        #expect(f.names == ["a", "b"])
+        #expect(f.metadata == ["format": "pt", "note": "quote \" and \\"])
+        #expect(try f.tensors["a"]!.materialize().toArray() == [1, 2, 3, 4, 5, 6])
+        #expect(f.tensors["b"]!.dtype == .F16)
+        #expect(try f.tensors["b"]!.materialize().to(.f32).toArray() == b.to(.f32).toArray())
+    }
+
+    @Test("a failed write leaves the previous file intact")
+    func atomicWrite() throws {
+        let path = dir + "/keep.bin"
+        try AtomicFile.write([1, 2, 3], to: path)
+        struct Interrupted: Error {}
+        #expect(throws: Interrupted.self) {
+            try AtomicFile.write(to: path) { w in try w.write([9, 9]); throw Interrupted() }
+        }
+        #expect(FileManager.default.contents(atPath: path) == Data([1, 2, 3]))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+}
