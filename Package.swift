@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "sdbench", targets: ["sdbench"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Formats", targets: ["Formats"]),
+        .library(name: "Models", targets: ["Models"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,9 +31,10 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
         .target(name: "Engine", dependencies: ["CKernels"]),
         .target(name: "Formats", dependencies: ["Engine", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Models", dependencies: ["Engine", "Formats"]),
 
         .executableTarget(name: "sdshell", dependencies: [
-            "Engine", "Formats",
+            "Engine", "Formats", "Models",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [
@@ -41,6 +43,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
     ],

@@ -28,8 +28,9 @@ torch version. Files are byte-identical across runs too, except the legacy
 (str(storage._cdata)), so they differ run to run in those key strings only.
 
 Every file is written to a scratch folder under the fixture folder under its
-final name (torch.save names the zip's top folder after the file's stem) and
-then moved into place with os.replace.
+final name (torch.save names the zip's top folder after the file's stem, e.g.
+"emb_a1111/data.pkl") and then moved into place with os.replace. The
+malicious zips are built in memory, so their top folder is "archive/".
 
 MANIFEST (manifest.json):
   {"generator", "torch", "safetensors", "diffusers", "transformers", "numpy",
@@ -52,13 +53,18 @@ MANIFEST (manifest.json):
            torch.BFloat16Storage, I64 torch.LongStorage, I32
            torch.IntStorage, BOOL torch.BoolStorage, F64 torch.DoubleStorage.
       Names: nested dict keys joined with "." (e.g. "string_to_param.*",
-      "state_dict.model.diffusion_model.conv_in.weight"); list items by index; an nn.ParameterDict is named like a dict of its
-      _parameters; diffusers-folder tensors as "<subfolder>/<key>".
+      "state_dict.model.diffusion_model.conv_in.weight"); list items by
+      index; an nn.ParameterDict is named like a dict of its _parameters;
+      diffusers-folder tensors as "<subfolder>/<key>". Order: pickle order
+      for torch files, sorted by name for safetensors and diffusers folders.
+      Optional: "note", "arch" (the tiny model's config, checkpoints only),
+      "weights_files" (diffusers folder).
       "metadata": safetensors __metadata__, or for torch files every
       non-tensor leaf (str/int/float/bool/None/numpy scalar) under the same
       dotted names; empty containers as [] / {}.
   malicious ENTRY: {"file", "kind", "malicious_global" ("posix.system", ...),
-                    "canary": the file that loading it would create}
+                    "canary": the file that loading it would create,
+                    "pickle_globals": every GLOBAL in data.pkl, in order}
   broken ENTRY:    {"file", "kind", "broken": what is wrong}
 """
 
@@ -157,6 +163,12 @@ def publish(name):
     src = os.path.join(SCRATCH, name)
     dst = os.path.join(OUT_DIR, name)
     WRITTEN.append(name)
+    # Plain 0644 everywhere (the safetensors writer creates files 0600).
+    for d, _, files in os.walk(src):
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
+    if os.path.isfile(src):
+        os.chmod(src, 0o644)
     if os.path.isdir(src):
         old = None
         if os.path.exists(dst):

@@ -49,9 +49,10 @@
  *    reads: they unlink the entry and the last reference frees it. On a miss
  *    the reorder runs outside the lock into a fresh entry that is published
  *    only once complete; a concurrent miss on the same key just builds a
- *    private copy used for that call. ck_conv_forget_weights bumps an epoch,
- *    and a copy whose build started before the bump is not published (it
- *    may hold the old values). Total size is capped (default 2 GiB, env
+ *    private copy used for that call. ck_conv_forget_weights bumps an epoch
+ *    (recorded per key hash slot), and a copy of that key whose build
+ *    started before the bump is not published (it may hold the old
+ *    values). Total size is capped (default 2 GiB, env
  *    CK_CONV_WEIGHT_CACHE_MB, ck_conv_set_weight_cache_limit); least
  *    recently used entries are evicted beyond it. Entry memory comes from
  *    and returns to the work-block pool (only blocks that fit within 25%),
@@ -143,6 +144,13 @@ static ck_wentry *g_wcache = NULL;
 static size_t g_wbytes = 0;               /* sum of bytes of linked entries */
 static size_t g_wlimit = (size_t)-1;      /* resolved on first use */
 static uint64_t g_wtick = 0, g_wepoch = 0;
+/* g_wepoch at the latest forget per key hash slot, and at the latest drop of
+ * everything (ck_conv_cache_clear); see wc_publish. */
+#define CK_WFORGET_SLOTS 64
+static uint64_t g_wforget[CK_WFORGET_SLOTS], g_wdrop_all = 0;
+static unsigned wc_slot(uint64_t key) {
+    return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 58); /* 6 bits */
+}
 
 /* Work-block pool (see file header). Guarded by g_pool_lock. */
 #define CK_POOL_SLOTS 8
@@ -567,7 +575,12 @@ static void wc_trim(size_t limit, ck_wentry **freel) {
 static void wc_drop(int all, uint64_t key) {
     ck_wentry *freel = NULL;
     pthread_mutex_lock(&g_wlock);
-    g_wepoch++; /* copies being built now may hold the old values */
+    /* copies of these keys being built now may hold the old values */
+    g_wepoch++;
+    if (all)
+        g_wdrop_all = g_wepoch;
+    else
+        g_wforget[wc_slot(key)] = g_wepoch;
     for (ck_wentry **pp = &g_wcache; *pp;) {
         if (all || (*pp)->key == key)
             wc_unlink(pp, &freel);
@@ -611,14 +624,16 @@ static int wc_lookup(uint64_t key, const dnnl_memory_desc_t *md,
 }
 
 /* Publishes a complete, referenced (refs == 1) entry unless caching was
- * disabled, it exceeds the limit, a forget happened since the lookup
- * (epoch), or another thread published the same (key, md) meanwhile; in
- * those cases it stays private and the caller's wc_release frees it. */
+ * disabled, it exceeds the limit, its key (or a key in the same hash slot,
+ * or everything) was forgotten since the lookup at `epoch`, or another
+ * thread published the same (key, md) meanwhile; in those cases it stays
+ * private and the caller's wc_release frees it. */
 static void wc_publish(ck_wentry *w, uint64_t epoch) {
     ck_wentry *freel = NULL;
     pthread_mutex_lock(&g_wlock);
     size_t limit = wc_limit();
-    int ok = limit > 0 && w->bytes <= limit && epoch == g_wepoch;
+    int ok = limit > 0 && w->bytes <= limit && g_wdrop_all <= epoch &&
+             g_wforget[wc_slot(w->key)] <= epoch;
     for (ck_wentry *o = g_wcache; ok && o; o = o->next)
         if (o->key == w->key && dnnl_memory_desc_equal(&o->md, &w->md))
             ok = 0;

@@ -155,3 +155,21 @@ public struct StoredTensor: @unchecked Sendable {
         return (values.filter(\.isNaN).count, values.filter(\.isInfinite).count)
     }
 }
+
+extension StoredTensor {
+    /// The same data with another shape (contiguous tensors only; nil otherwise or on a count mismatch).
+    public func reshaped(_ newShape: [Int]) -> StoredTensor? {
+        guard isContiguous, newShape.reduce(1, *) == count else { return nil }
+        return StoredTensor(dtype: dtype, shape: newShape, strides: Self.rowMajor(newShape), elementOffset: elementOffset,
+                            file: file, storageOffset: storageOffset, storageBytes: storageBytes)
+    }
+
+    /// Rows [start, start + rows) along the first dimension (a view).
+    public func rows(_ start: Int, _ rows: Int) -> StoredTensor? {
+        guard !shape.isEmpty, start >= 0, rows >= 0, start + rows <= shape[0] else { return nil }
+        var s = shape
+        s[0] = rows
+        return StoredTensor(dtype: dtype, shape: s, strides: strides, elementOffset: elementOffset + start * strides[0],
+                            file: file, storageOffset: storageOffset, storageBytes: storageBytes)
+    }
+}

@@ -1,0 +1,70 @@
+/// The shape of a Stable Diffusion model's parts, detected from a checkpoint's tensors or read
+/// from an explicit configuration (diffusers `config.json` keys).
+public struct UNetConfig: Sendable, Equatable, Codable {
+    public var inChannels = 4
+    public var outChannels = 4
+    public var blockOutChannels: [Int] = [320, 640, 1280, 1280]
+    public var layersPerBlock = 2
+    /// Down blocks with cross-attention transformers (SD 1.x: the first three).
+    public var attentionLevels: [Bool] = [true, true, true, false]
+    public var crossAttentionDim = 768
+    /// Heads per attention layer at each level (SD 1.x: 8 everywhere; SD 2.x: channels / 64).
+    public var heads: [Int] = [8, 8, 8, 8]
+    public var transformerDepth = 1
+    /// SD 2.x uses linear proj_in/proj_out; SD 1.x uses 1x1 convolutions.
+    public var useLinearProjection = false
+    public var normGroups = 32
+    public var normEps: Float = 1e-5
+    public var timeEmbeddingDim = 1280
+    /// Sinusoidal embedding: flip_sin_to_cos and freq_shift as diffusers (SD: true, 0).
+    public var flipSinToCos = true
+    public var freqShift: Float = 0
+
+    public init() {}
+}
+
+public struct VAEConfig: Sendable, Equatable, Codable {
+    public var inChannels = 3
+    public var outChannels = 3
+    public var blockOutChannels: [Int] = [128, 256, 512, 512]
+    public var layersPerBlock = 2
+    public var latentChannels = 4
+    public var normGroups = 32
+    public var scalingFactor: Float = 0.18215
+
+    public init() {}
+}
+
+public struct TextEncoderConfig: Sendable, Equatable, Codable {
+    public enum Activation: String, Sendable, Codable { case quickGelu = "quick_gelu", gelu }
+    /// CLIP ViT-L/14 (SD 1.x) or OpenCLIP ViT-H/14 (SD 2.x, stored in OpenCLIP's layout).
+    public enum Family: String, Sendable, Codable { case clip, openClip = "open_clip" }
+    public var family = Family.clip
+    public var hiddenSize = 768
+    public var layers = 12
+    public var heads = 12
+    public var intermediateSize = 3072
+    public var vocabularySize = 49408
+    public var maxPositions = 77
+    public var activation = Activation.quickGelu
+    public var layerNormEps: Float = 1e-5
+
+    public init() {}
+}
+
+/// A whole model's configuration.
+public struct ModelConfig: Sendable, Equatable, Codable {
+    public var unet: UNetConfig?
+    public var vae: VAEConfig?
+    public var textEncoder: TextEncoderConfig?
+
+    public init(unet: UNetConfig? = nil, vae: VAEConfig? = nil, textEncoder: TextEncoderConfig? = nil) {
+        self.unet = unet; self.vae = vae; self.textEncoder = textEncoder
+    }
+
+    /// "SD 1.x" / "SD 2.x" by the text encoder and context width.
+    public var family: String {
+        if textEncoder?.family == .openClip || unet?.crossAttentionDim == 1024 { return "SD 2.x" }
+        return "SD 1.x"
+    }
+}
