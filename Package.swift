@@ -42,6 +42,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],

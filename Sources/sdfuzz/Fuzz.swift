@@ -1,0 +1,65 @@
+import Foundation
+import Formats
+
+/// Fuzz harness for the file readers. Built normally it reads files given on the command line
+/// (to replay a crash); built by scripts/fuzz.sh with `-sanitize=fuzzer -D FUZZING` it is a
+/// libFuzzer target. The reader is chosen by SDFUZZ_TARGET: "safetensors", "torch" or "any".
+enum FuzzTarget {
+    static let scratch = "/dev/shm/sdfuzz-\(getpid()).bin"
+
+    static func run(_ data: UnsafeRawBufferPointer) {
+        guard let f = fopen(scratch, "wb") else { return }
+        if data.count > 0 { fwrite(data.baseAddress, 1, data.count, f) }
+        fclose(f)
+        let target = ProcessInfo.processInfo.environment["SDFUZZ_TARGET"] ?? "any"
+        do {
+            switch target {
+            case "safetensors":
+                let s = try SafeTensorsFile(path: scratch)
+                for t in s.tensors.values.prefix(64) where t.count < 1 << 20 { _ = try? t.contiguousBytes() }
+            case "torch":
+                let a = try TorchArchive(path: scratch)
+                _ = a.root.description
+                let m = try ModelFile.open(scratch)
+                for t in m.tensors.values.prefix(64) where t.count < 1 << 20 { _ = try? t.contiguousBytes() }
+            default:
+                let m = try ModelFile.open(scratch)
+                for t in m.tensors.values.prefix(64) where t.count < 1 << 20 { _ = try? t.materialize() }
+                _ = EmbeddingFile.recognize(m)
+            }
+        } catch {
+            // Errors are the expected outcome for bad input; crashes are what the fuzzer looks for.
+        }
+    }
+}
+
+#if FUZZING
+/// libFuzzer's entry for programs that keep their own main.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+
+@main
+struct Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            FuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        })
+    }
+}
+#else
+@main
+struct Replay {
+    static func main() {
+        for path in CommandLine.arguments.dropFirst() {
+            guard let data = FileManager.default.contents(atPath: path) else { print("cannot read \(path)"); continue }
+            data.withUnsafeBytes { FuzzTarget.run($0) }
+            print("ok \(path)")
+        }
+    }
+}
+#endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Fuzzes sdshell's file readers with libFuzzer (Swift's -sanitize=fuzzer, plus AddressSanitizer).
+#   scripts/fuzz.sh TARGET SECONDS      TARGET: safetensors | torch | any
+# Seeds come from the committed fixtures; the corpus grows in .fuzz/TARGET (git-ignored) and the
+# last lines of the log (executions, coverage) go to .fuzz/TARGET.log. Crashes are saved as
+# .fuzz/crash-* and fail the run; replay one with: .build/debug/sdfuzz FILE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:-any}
+seconds=${2:-1800}
+scratch=.build-fuzz
+swift build -c release --scratch-path "$scratch" --product sdfuzz \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+seeds=".fuzz/seeds-$target"
+mkdir -p ".fuzz/$target" "$seeds"
+case "$target" in
+  safetensors) pattern='*.safetensors' ;;
+  torch) pattern='*.p[tk]*' ;;
+  *) pattern='*' ;;
+esac
+# Seeds: the fixtures under 64 KiB (small inputs keep executions fast).
+find Tests/FormatsTests/Fixtures -maxdepth 1 -type f -name "$pattern" -size -64k -exec cp {} "$seeds/" \;
+SDFUZZ_TARGET=$target nice -n 10 "$scratch/release/sdfuzz" ".fuzz/$target" "$seeds" \
+  -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=.fuzz/crash- \
+  -print_final_stats=1 2>&1 | tail -40 | tee ".fuzz/$target.log"
