@@ -92,3 +92,33 @@ enum TinyModel {
         }
     }
 }
+
+@Suite struct ExpectedWeightsTests {
+    @Test("the expected tensors of the detected configuration are exactly the file's, with the same shapes",
+          arguments: ["diffusers_tiny", "ckpt_ldm.ckpt"])
+    func tinyModelComplete(_ name: String) throws {
+        let dir = NSTemporaryDirectory() + "sdshell-expected-\(UUID().uuidString)"
+        var path = TinyModel.path(name)
+        if !name.hasPrefix("diffusers") {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: path, toPath: dir + "/tiny.ckpt")
+            try TinyModel.explicitJSON.write(toFile: dir + "/tiny.json", atomically: true, encoding: .utf8)
+            path = dir + "/tiny.ckpt"
+        }
+        let w = try ModelWeights(try ModelFile.open(path))
+        let config = try ArchitectureDetector.detect(w)
+        let (missing, wrong) = ExpectedWeights.check(w, config)
+        #expect(missing.isEmpty, "missing: \(missing.prefix(5))")
+        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
+        #expect(Set(ExpectedWeights.all(config).keys) == Set(w.tensors.keys))
+    }
+
+    @Test("SD 1.5's defaults give its known parameter counts (859.52 M UNet, 123.06 M text, 83.65 M VAE)")
+    func sd15Counts() {
+        let c = ModelConfig(unet: UNetConfig(), vae: VAEConfig(), textEncoder: TextEncoderConfig())
+        func count(_ s: [String: [Int]]) -> Int { s.values.map { $0.reduce(1, *) }.reduce(0, +) }
+        #expect(count(ExpectedWeights.unet(c.unet!)) == 859_520_964)
+        #expect(count(ExpectedWeights.textEncoder(c.textEncoder!)) == 123_060_480)
+        #expect(count(ExpectedWeights.vae(c.vae!)) == 83_653_863)
+    }
+}
