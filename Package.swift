@@ -38,7 +38,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [
-            "Engine", "CKernels", "CBLAS",
+            "Engine", "Formats", "Models", "CKernels", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

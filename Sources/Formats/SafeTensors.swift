@@ -85,20 +85,32 @@ public struct SafeTensorsFile: Sendable {
     /// contiguous, in name order.
     public static func write(_ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String) throws {
         let names = tensors.keys.sorted()
+        let contiguous = try names.map { try tensors[$0]!.contiguous() }
+        let entries = zip(names, contiguous).map { name, t in
+            (name: name, dtype: t.dtype == .f32 ? StoredDType.F32 : (t.dtype == .f16 ? .F16 : .BF16), shape: t.shape)
+        }
+        try write(entries: entries, metadata: metadata, to: path) { i, w in
+            let t = contiguous[i]
+            try w.write(UnsafeRawBufferPointer(start: t.storage.raw + t.offset * t.dtype.size, count: t.count * t.dtype.size))
+        }
+    }
+
+    /// Streams a safetensors file: the header from `entries`, then `body(i, writer)` writes entry i's
+    /// bytes (exactly count x dtype size). For files larger than memory.
+    public static func write(entries: [(name: String, dtype: StoredDType, shape: [Int])], metadata: [String: String] = [:],
+                             to path: String, body: (Int, FileWriter) throws -> Void) throws {
         var header: [String] = []
         if !metadata.isEmpty {
             let items = metadata.keys.sorted().map { "\(JSONText.quote($0)):\(JSONText.quote(metadata[$0]!))" }
             header.append("\"__metadata__\":{\(items.joined(separator: ","))}")
         }
         var offset = 0
-        var bodies: [Tensor] = []
-        for name in names {
-            let t = try tensors[name]!.contiguous()
-            let dtype: StoredDType = t.dtype == .f32 ? .F32 : (t.dtype == .f16 ? .F16 : .BF16)
-            let bytes = t.count * t.dtype.size
-            header.append("\(JSONText.quote(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+        var sizes: [Int] = []
+        for e in entries {
+            let bytes = e.shape.reduce(1, *) * e.dtype.size
+            header.append("\(JSONText.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
-            bodies.append(t)
+            sizes.append(bytes)
         }
         var json = Array(("{" + header.joined(separator: ",") + "}").utf8)
         while json.count % 8 != 0 { json.append(0x20) }
@@ -106,8 +118,12 @@ public struct SafeTensorsFile: Sendable {
             var length = UInt64(json.count).littleEndian
             try withUnsafeBytes(of: &length) { try w.write($0) }
             try w.write(json)
-            for t in bodies {
-                try w.write(UnsafeRawBufferPointer(start: t.storage.raw + t.offset * t.dtype.size, count: t.count * t.dtype.size))
+            for i in entries.indices {
+                let start = w.offset
+                try body(i, w)
+                guard w.offset - start == sizes[i] else {
+                    throw FormatError.io(file: path, reason: "tensor \(entries[i].name): wrote \(w.offset - start) bytes, expected \(sizes[i])")
+                }
             }
         }
     }
