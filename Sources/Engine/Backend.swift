@@ -35,8 +35,9 @@ public protocol Backend: AnyObject, Sendable {
     /// Mean and population variance of each row of x viewed as [rows, cols].
     func rowMeanVar(_ x: Tensor, rows: Int, cols: Int) throws -> (mean: Tensor, variance: Tensor)
 
-    /// Batched matrix product a [..., M, K] @ b [..., K, N] (or b [K, N] shared), any strides.
-    func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor
+    /// Batched matrix product a [..., M, K] @ b [..., K, N] (or b [K, N] shared), any strides,
+    /// plus `bias` [N] added to every row when given (fused: the output starts as the bias).
+    func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor
 
     /// 2-D convolution, NCHW / OIHW, square kernel, symmetric padding.
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor

@@ -6,7 +6,9 @@ import CKernels
 public final class CPUBackend: Backend, @unchecked Sendable {
     public let name = "cpu"
 
-    public init() {}
+    public init() {
+        ck_tune_allocator()
+    }
 
     /// Threads used by the kernels, OpenBLAS and oneDNN.
     public static var threads: Int {
@@ -122,7 +124,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
-    public func matmul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))
         let batch = batchShape.reduce(1, *)
@@ -139,11 +141,18 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             return off
         }
         if m == 0 || n == 0 { return out }
-        if k == 0 { out.floatPointer.initialize(repeating: 0, count: out.count); return out }
+        if let bias {
+            out.floatPointer.initialize(repeating: 0, count: out.count)
+            ck_add_bias_rows(out.floatPointer, bias.floatPointer, batch * m, n)
+        } else if k == 0 {
+            out.floatPointer.initialize(repeating: 0, count: out.count)
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        if k == 0 { return out }
         for i in 0..<batch {
             let pa = ta.floatPointer + batchOffset(ta, i)
             let pb = tb.floatPointer + (sharedB ? 0 : batchOffset(tb, i))
-            let status = ck_sgemm(transA, transB, m, n, k, 1, pa, lda, pb, ldb, 0, out.floatPointer + i * m * n, n)
+            let status = ck_sgemm(transA, transB, m, n, k, 1, pa, lda, pb, ldb, beta, out.floatPointer + i * m * n, n)
             if status != 0 { throw EngineError.backendFailure(op: "matmul", message: "sgemm status \(status) for \(Shape.describe(a.shape)) @ \(Shape.describe(b.shape))") }
         }
         return out

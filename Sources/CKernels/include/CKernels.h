@@ -8,4 +8,5 @@
 #include "conv_dnnl.h"
 #include "ck_gemm.h"
 #include "ck_omp.h"
+#include "ck_alloc.h"
 #endif

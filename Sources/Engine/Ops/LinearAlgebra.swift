@@ -10,7 +10,7 @@ extension Tensor {
                                             reason: "expected [..., M, K] @ [..., K, N] (same batch) or @ [K, N]")
         }
         let a = self, b = other
-        let out = try backend.matmul(a, b)
+        let out = try backend.matmul(a, b, bias: nil)
         return out.recording("matmul", inputs: [a, b]) { g in
             let ga = a.requiresGrad ? try g.matmul(b.transposed()) : nil
             var gb: Tensor? = nil
@@ -26,13 +26,24 @@ extension Tensor {
         }
     }
 
-    /// y = x W^T + b with weight [out, in] and bias [out] (torch.nn.functional.linear).
+    /// y = x W^T + b with weight [out, in] and bias [out] (torch.nn.functional.linear); the bias is
+    /// fused into the GEMM (the output starts as the bias rows).
     public func linear(weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
         guard weight.rank == 2, shape.last == weight.shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
             throw EngineError.shapeMismatch(op: "linear", shapes: [shape, weight.shape] + (bias.map { [$0.shape] } ?? []),
                                             reason: "expected x [..., in], weight [out, in], bias [out]")
         }
-        let y = try matmul(weight.transposed())
-        return try bias.map { try y + $0 } ?? y
+        try requireF32("linear"); try weight.requireF32("linear")
+        let x = self, w = weight, b = try bias?.contiguous()
+        let wt = try withNoGrad { try w.transposed() }
+        let y = try backend.matmul(x, wt, bias: b)
+        return y.recording("linear", inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
+            let k = x.shape[x.rank - 1], n = w.shape[0]
+            let g2 = try g.reshaped([-1, n])
+            let gx = x.requiresGrad ? try g.matmul(w) : nil
+            let gw = w.requiresGrad ? try g2.transposed().matmul(x.reshaped([-1, k])) : nil
+            let gb = (b?.requiresGrad ?? false) ? try g2.sum(dims: [0]) : nil
+            return [gx, gw] + (b != nil ? [gb] : [])
+        }
     }
 }
