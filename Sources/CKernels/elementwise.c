@@ -171,6 +171,15 @@ static void bias_range(void *p, size_t b, size_t e) {
     bias_ctx *c = p;
     for (size_t r = b; r < e; r++) { float *row = c->y + r * c->cols; for (size_t j = 0; j < c->cols; j++) row[j] += c->bias[j]; }
 }
+static void fill_range(void *p, size_t b, size_t e) {
+    bias_ctx *c = p;
+    for (size_t r = b; r < e; r++) memcpy(c->y + r * c->cols, c->bias, c->cols * sizeof(float));
+}
+void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols) {
+    bias_ctx c = {y, row, cols};
+    size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
+    ck_parallel_for(rows, grain, fill_range, &c);
+}
 void ck_add_bias_rows(float *y, const float *bias, size_t rows, size_t cols) {
     bias_ctx c = {y, bias, cols};
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;

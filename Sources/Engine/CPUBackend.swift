@@ -142,8 +142,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
         if m == 0 || n == 0 { return out }
         if let bias {
-            out.floatPointer.initialize(repeating: 0, count: out.count)
-            ck_add_bias_rows(out.floatPointer, bias.floatPointer, batch * m, n)
+            ck_fill_rows(out.floatPointer, bias.floatPointer, batch * m, n)
         } else if k == 0 {
             out.floatPointer.initialize(repeating: 0, count: out.count)
         }

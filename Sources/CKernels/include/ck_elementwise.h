@@ -40,6 +40,8 @@ void ck_affine_scalar(const float *x, float *y, size_t n, float mul, float add);
 void ck_strided_copy(const float *src, const int64_t *src_strides, float *dst, const int64_t *dst_strides,
                      const int64_t *shape, int rank);
 
+/// y[r, c] = row[c] for a rows x cols matrix.
+void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols);
 /// y[r, c] += bias[c] for a rows x cols matrix.
 void ck_add_bias_rows(float *y, const float *bias, size_t rows, size_t cols);
 
