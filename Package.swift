@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CKernels"]),
         .target(name: "Formats", dependencies: ["Engine", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
+        .target(name: "Diffusion", dependencies: ["Engine", "Models"]),
 
         .executableTarget(name: "sdshell", dependencies: [
             "Engine", "Formats", "Models",
@@ -45,6 +47,7 @@ let package = Package(
         .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
