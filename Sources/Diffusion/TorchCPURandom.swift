@@ -61,13 +61,17 @@ public struct TorchCPURandom: RandomSource {
         return r * Foundation.cos(theta)
     }
 
+    private static let twoPi = Float(2 * Double.pi)
+
     private static func fill16(_ d: inout [Float], _ start: Int) {
         for j in 0..<8 {
-            let u1 = 1 - d[start + j], u2 = d[start + j + 8]
-            let radius = (-2 * Foundation.log(u1)).squareRoot()
-            let theta = 2 * Float.pi * u2
-            d[start + j] = radius * Foundation.cos(theta)
-            d[start + j + 8] = radius * Foundation.sin(theta)
+            // u1 = 1 - d and theta = 2 pi u2 are float operations in torch (2 pi rounded to nearest;
+            // Swift's Float.pi is rounded toward zero); the transcendental functions are evaluated
+            // in double here (torch's own are float approximations).
+            let u1 = 1 - d[start + j], theta = Self.twoPi * d[start + j + 8]
+            let radius = (-2 * Foundation.log(Double(u1))).squareRoot()
+            d[start + j] = Float(radius * Foundation.cos(Double(theta)))
+            d[start + j + 8] = Float(radius * Foundation.sin(Double(theta)))
         }
     }
 
