@@ -28,10 +28,11 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL", providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
 
+        .target(name: "CImageIO", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16")]),
         .target(name: "CKernels", dependencies: ["CBLAS", "CDNNL"], cSettings: kernelFlags,
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
         .target(name: "Engine", dependencies: ["CKernels"]),
-        .target(name: "Formats", dependencies: ["Engine", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Formats", dependencies: ["Engine", "CImageIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
         .target(name: "Diffusion", dependencies: ["Engine", "Models"]),
 

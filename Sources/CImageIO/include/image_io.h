@@ -1,0 +1,27 @@
+#ifndef SD_IMAGE_IO_H
+#define SD_IMAGE_IO_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/// A text chunk: Latin-1 text goes to tEXt, anything else to an uncompressed iTXt (as A1111 does).
+typedef struct { const char *key; const char *text; int international; } sd_png_text;
+
+/// Writes 8-bit RGB (rows top to bottom, 3 bytes a pixel) with text chunks to an open file.
+/// libpng reports errors with longjmp, so they are caught here; returns 0 or -1 with `error` set.
+int sd_png_write_rgb(FILE *file, const uint8_t *rgb, uint32_t width, uint32_t height, const sd_png_text *texts,
+                     int text_count, char *error, size_t error_size);
+
+/// A decoded PNG: 8-bit RGBA pixels and its text chunks (key\0text\0 pairs). Free with sd_png_free.
+typedef struct {
+    uint32_t width, height;
+    uint8_t *rgba;
+    char *texts;
+    size_t texts_size;
+    int text_count;
+} sd_png_image;
+
+/// Reads any PNG (expanded to 8-bit RGBA). Returns 0 or -1 with `error` set.
+int sd_png_read(FILE *file, sd_png_image *out, char *error, size_t error_size);
+void sd_png_free(sd_png_image *image);
+#endif

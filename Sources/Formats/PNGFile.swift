@@ -1,0 +1,70 @@
+import CImageIO
+import Foundation
+
+/// PNG files through libpng: 8-bit RGB written with text chunks (tEXt for Latin-1 text, iTXt
+/// otherwise, as A1111 writes `parameters`), any PNG read as 8-bit RGBA with its text chunks.
+public enum PNGFile {
+    /// A decoded image.
+    public struct Image: Sendable {
+        public let width: Int, height: Int
+        /// 8-bit RGBA, rows top to bottom.
+        public let rgba: [UInt8]
+        /// Text chunks in file order.
+        public let text: [(key: String, value: String)]
+        public func text(_ key: String) -> String? { text.first { $0.key == key }?.value }
+    }
+
+    /// Encodes RGB pixels (width x height x 3 bytes) with text chunks.
+    public static func encode(rgb: [UInt8], width: Int, height: Int, text: [(String, String)]) throws -> [UInt8] {
+        guard rgb.count == width * height * 3, width > 0, height > 0 else {
+            throw FormatError.unsupported(file: "<png>", reason: "\(rgb.count) bytes do not make a \(width)x\(height) RGB image")
+        }
+        var buffer: UnsafeMutablePointer<CChar>? = nil
+        var size = 0
+        guard let stream = open_memstream(&buffer, &size) else { throw FormatError.io(file: "<png>", reason: "open_memstream failed") }
+        var error = [CChar](repeating: 0, count: 256)
+        let keys = text.map { strdup($0.0) }, values = text.map { strdup($0.1) }
+        defer { keys.forEach { free($0) }; values.forEach { free($0) } }
+        let chunks = text.indices.map { i in
+            sd_png_text(key: keys[i], text: values[i], international: text[i].1.unicodeScalars.allSatisfy { $0.value < 256 } ? 0 : 1)
+        }
+        let status = rgb.withUnsafeBufferPointer { px in
+            sd_png_write_rgb(stream, px.baseAddress, UInt32(width), UInt32(height), chunks, Int32(chunks.count), &error, error.count)
+        }
+        fclose(stream)
+        defer { free(buffer) }
+        guard status == 0, let buffer else { throw FormatError.io(file: "<png>", reason: "libpng: \(cString(error))") }
+        return Array(UnsafeRawBufferPointer(start: buffer, count: size))
+    }
+
+    /// Writes a PNG atomically.
+    public static func write(rgb: [UInt8], width: Int, height: Int, text: [(String, String)], to path: String) throws {
+        try AtomicFile.write(try encode(rgb: rgb, width: width, height: height, text: text), to: path)
+    }
+
+    /// Reads a PNG file.
+    public static func read(_ path: String) throws -> Image {
+        guard let f = fopen(path, "rb") else { throw FormatError.io(file: path, reason: String(cString: strerror(errno))) }
+        defer { fclose(f) }
+        var image = sd_png_image()
+        var error = [CChar](repeating: 0, count: 256)
+        guard sd_png_read(f, &image, &error, error.count) == 0 else {
+            throw FormatError.corrupt(file: path, reason: "PNG: \(cString(error))")
+        }
+        defer { sd_png_free(&image) }
+        let rgba = Array(UnsafeBufferPointer(start: image.rgba, count: Int(image.width) * Int(image.height) * 4))
+        var text: [(String, String)] = []
+        if image.texts_size > 0 {
+            let parts = UnsafeRawBufferPointer(start: image.texts, count: image.texts_size).split(separator: 0, omittingEmptySubsequences: false)
+            for i in stride(from: 0, to: Int(image.text_count) * 2, by: 2) {
+                text.append((String(decoding: parts[i], as: UTF8.self), String(decoding: parts[i + 1], as: UTF8.self)))
+            }
+        }
+        return Image(width: Int(image.width), height: Int(image.height), rgba: rgba, text: text)
+    }
+}
+
+/// A NUL-terminated C buffer as a String.
+func cString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
