@@ -230,6 +230,12 @@ def main():
             "nv": "A1111 modules/rng_philox.py Generator(seed).randn(shape); a fresh generator per case "
                   "except nv_sequence; offset starts at 0, +1 per randn call; element i uses counter "
                   "[offset, 0, i, 0], key [seed & 0xFFFFFFFF, seed >> 32]",
+            "cpu_exactness": "numel < 16: double-precision Box-Muller from 53-bit uniforms, then cast; a "
+                             "re-implementation with libm doubles reproduces it bit for bit. numel >= 16: float32 "
+                             "log/sqrt/cos/sin, which torch vectorises per CPU capability (see cpu_capability), so "
+                             "an independent float32 re-implementation agrees only to a few ulps (max 2.4e-7 "
+                             "seen on these cases); compare those with a small tolerance",
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "summary": "first/last = first/last 64 values in row-major order; sum/sumsq in float64 over "
                        "all float32 values",
         },

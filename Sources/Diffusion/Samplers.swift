@@ -89,9 +89,9 @@ public enum Sampler: String, Sendable, CaseIterable {
                 if let old = oldDenoised, sNext != 0 {
                     let r = (t - tFn(sigmas[i - 1])) / h
                     let a = 1 + 1 / (2 * r), b = 1 / (2 * r)
-                    x = (0..<x.count).map { k in ratio * x[k] - c * (a * denoised[k] - b * old[k]) }
+                    x = (0..<x.count).map { k in ratio * x[k] + c * (a * denoised[k] - b * old[k]) }
                 } else {
-                    x = (0..<x.count).map { k in ratio * x[k] - c * denoised[k] }
+                    x = (0..<x.count).map { k in ratio * x[k] + c * denoised[k] }
                 }
                 oldDenoised = denoised
             case .dpmpp2SAncestral:

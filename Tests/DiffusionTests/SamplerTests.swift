@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import Diffusion
+
+/// Schedules and samplers against k-diffusion run on a toy eps model
+/// (scripts/make_sampler_fixtures.py; the toy model is written out in the fixture).
+enum SamplerFixture {
+    nonisolated(unsafe) static let root: [String: Any] = {
+        let url = Bundle.module.url(forResource: "samplers", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }()
+    static func floats(_ v: Any?) -> [Float] { (v as! [NSNumber]).map(\.floatValue) }
+    static let schedule = NoiseSchedule(alphasCumprod: floats(root["alphas_cumprod"]))
+    static let cond = floats((root["cond"] as! [String: Any])["values"])
+    static let draws: [[Float]] = ((root["noise_stream"] as! [String: Any])["draws"] as! [Any]).map(floats)
+    static var runs: [Int] { Array((root["runs"] as! [Any]).indices) }
+    static func run(_ i: Int) -> [String: Any] { (root["runs"] as! [[String: Any]])[i] }
+
+    /// CompVisDenoiser around the fixture's toy eps model, in float32:
+    /// eps = (0.9 u + 0.1 tanh(u)) + (t / 1000 * 0.1) cond with u = x c_in, c_in = 1 / sqrt(sigma^2 + 1).
+    static let toy = (root["toy"] as! [String: NSNumber]).mapValues(\.floatValue)
+    static func denoiser(_ x: [Float], _ sigma: Float) -> [Float] {
+        let cIn = 1 / (sigma * sigma + 1).squareRoot()
+        let t = schedule.timestep(sigma: sigma)
+        let k = t / 1000 * toy["t_coef"]!, a = toy["x_coef"]!, b = toy["tanh_coef"]!
+        return (0..<x.count).map { i in
+            let u = x[i] * cIn
+            let eps = (u * a + Foundation.tanh(u) * b) + k * cond[i]
+            return x[i] + eps * -sigma
+        }
+    }
+}
+
+@Suite struct SamplerTests {
+    private func close(_ a: [Float], _ b: [Float], tol: Float, _ what: String) {
+        let scale = max(b.map { abs($0) }.max() ?? 1, 1e-6)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        #expect(a.count == b.count && worst / scale <= tol, "\(what): relative error \(worst / scale)")
+    }
+
+    @Test("sigma schedules (automatic, karras, exponential) equal k-diffusion's", arguments: NoiseSchedule.Kind.allCases)
+    func schedules(_ kind: NoiseSchedule.Kind) {
+        let expected = SamplerFixture.floats(((SamplerFixture.root["schedules"] as! [String: Any])["steps_8"] as! [String: Any])[kind.rawValue])
+        close(SamplerFixture.schedule.sigmas(steps: 8, kind: kind), expected, tol: 1e-6, "\(kind)")
+    }
+
+    @Test("sigma to timestep and back follow k-diffusion's log-sigma interpolation")
+    func timesteps() {
+        let checks = SamplerFixture.root["denoiser_checks"] as! [String: Any]
+        for c in checks["sigma_to_t"] as! [[String: NSNumber]] {
+            let t = SamplerFixture.schedule.timestep(sigma: c["sigma"]!.floatValue)
+            #expect(abs(t - c["t"]!.floatValue) <= 1e-3, "sigma \(c["sigma"]!) -> \(t), expected \(c["t"]!)")
+        }
+        for c in checks["t_to_sigma"] as! [[String: NSNumber]] {
+            let s = SamplerFixture.schedule.sigma(timestep: c["t"]!.floatValue)
+            #expect(abs(s - c["sigma"]!.floatValue) / c["sigma"]!.floatValue <= 1e-6)
+        }
+    }
+
+    @Test("every sampler's final latent equals k-diffusion's given the same noise", arguments: SamplerFixture.runs)
+    func sampler(_ index: Int) throws {
+        let run = SamplerFixture.run(index)
+        let name = run["sampler"] as! String
+        let sampler = try #require(Sampler.named(name)?.0, "unknown sampler \(name)")
+        let sigmas = SamplerFixture.floats(run["sigmas"])
+        // Noise in the order k-diffusion drew it: entries of the shared stream, or the recorded
+        // Brownian-tree values (A1111's SDE noise) for the "brownian" runs.
+        let drawn = run["noise_values"].map { ($0 as! [Any]).map(SamplerFixture.floats) }
+            ?? (run["noise_draws"] as! [[String: Any]]).compactMap { ($0["index"] as? NSNumber).map { SamplerFixture.draws[$0.intValue] } }
+        let used = (run["noise_draws"] as! [[String: Any]]).enumerated().filter { ($0.element["used"] as? Bool) == true }.map { drawn[$0.offset] }
+        var next = 0
+        var calls = 0
+        let x = try sampler.sample({ x, s in calls += 1; return SamplerFixture.denoiser(x, s) }, x: SamplerFixture.floats(run["x0"]),
+                                   sigmas: sigmas, noise: { _, _ in
+            defer { next += 1 }
+            return used[min(next, used.count - 1)]
+        })
+        #expect(next == used.count, "\(name): drew \(next) noises, k-diffusion used \(used.count)")
+        #expect(calls == (run["denoiser_calls"] as! NSNumber).intValue, "\(name): \(calls) model calls")
+        close(x, SamplerFixture.floats(run["x"]), tol: 1e-5, "\(name) \(run["schedule"]!) \(run["variant"]!)")
+    }
+
+    @Test("A1111 sampler names, including old combined names")
+    func names() {
+        #expect(Sampler.named("DPM++ 2M Karras")! == (.dpmpp2M, .karras))
+        #expect(Sampler.named("euler a")! == (.eulerAncestral, nil))
+        #expect(Sampler.named("DPM++ 2M SDE Exponential")! == (.dpmpp2MSDE, .exponential))
+        #expect(Sampler.named("Euler b") == nil)
+    }
+}
