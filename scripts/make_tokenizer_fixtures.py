@@ -699,6 +699,8 @@ def main():
     got = tok("a photo of an astronaut riding a horse on mars").input_ids
     assert got == expected, got
     assert tok("ÀFTER &amp; café").input_ids == tok("àfter & café").input_ids
+    # ftfy is really on the path: ligatures, curly quotes and mojibake are repaired.
+    assert tok("\ufb01ne it\u2019s caf\u00c3\u00a9").input_ids == tok("fine it's café").input_ids
 
     ws_clean = tokenization_clip.whitespace_clean
     real_fix = ftfy.fix_text

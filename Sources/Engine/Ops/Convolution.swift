@@ -38,3 +38,26 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// Zero padding of the last two dimensions (top, bottom, left, right), e.g. the VAE encoder's
+    /// asymmetric (0, 1, 0, 1) padding before a stride-2 convolution.
+    public func padded(top: Int, bottom: Int, left: Int, right: Int) throws -> Tensor {
+        try requireF32("pad")
+        guard rank >= 2, min(top, bottom, left, right) >= 0 else {
+            throw EngineError.invalidArgument(op: "pad", message: "negative padding or rank below 2 for \(Shape.describe(shape))")
+        }
+        let h = shape[rank - 2], w = shape[rank - 1]
+        var outShape = shape
+        outShape[rank - 2] = h + top + bottom
+        outShape[rank - 1] = w + left + right
+        let out = try Tensor.zeros(outShape)
+        let region = Tensor(storage: out.storage, shape: shape, strides: out.strides,
+                            offset: top * out.strides[rank - 2] + left * out.strides[rank - 1])
+        try backend.copy(self, into: region)
+        let r = rank
+        return out.recording("pad", inputs: [self]) { g in
+            [try g.sliced(dim: r - 2, top, top + h).sliced(dim: r - 1, left, left + w).contiguous()]
+        }
+    }
+}

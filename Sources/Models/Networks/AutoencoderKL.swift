@@ -1,0 +1,83 @@
+import Engine
+
+/// diffusers' AutoencoderKL (the SD VAE): the encoder to the latent distribution's mean (and
+/// std), and the decoder from latents to images in [-1, 1]. GroupNorm eps 1e-6 throughout; the
+/// mid-block attention has one head of full width.
+public struct AutoencoderKL {
+    public let config: VAEConfig
+    struct MidBlock {
+        let resnet1: ResnetBlock, norm: GroupNorm, attention: MultiHeadAttention, resnet2: ResnetBlock
+        func callAsFunction(_ x: Tensor) throws -> Tensor {
+            let h = try resnet1(x, nil)
+            let (b, c, hh, ww) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
+            let tokens = try norm(h).reshaped([b, c, hh * ww]).transposed(1, 2)
+            let a = try attention(tokens).transposed(1, 2).reshaped([b, c, hh, ww])
+            return try resnet2(h + a, nil)
+        }
+    }
+    let encoderIn: Conv2d, encoderDown: [(resnets: [ResnetBlock], downsample: Conv2d?)], encoderMid: MidBlock
+    let encoderNormOut: GroupNorm, encoderOut: Conv2d, quantConv: Conv2d?
+    let postQuantConv: Conv2d?, decoderIn: Conv2d, decoderMid: MidBlock
+    let decoderUp: [(resnets: [ResnetBlock], upsample: Conv2d?)], decoderNormOut: GroupNorm, decoderOut: Conv2d
+
+    public init(_ weights: ModelWeights, config: VAEConfig) throws {
+        self.config = config
+        let w = WeightLoader(weights, component: "vae"), g = config.normGroups, eps: Float = 1e-6
+        let levels = config.blockOutChannels.count
+        func mid(_ m: WeightLoader) throws -> MidBlock {
+            let a = m.scoped("attentions.0")
+            return MidBlock(resnet1: try ResnetBlock(m.scoped("resnets.0"), groups: g, eps: eps),
+                            norm: try GroupNorm(a, "group_norm", groups: g, eps: eps),
+                            attention: MultiHeadAttention(q: try Linear(a, "to_q"), k: try Linear(a, "to_k"), v: try Linear(a, "to_v"),
+                                                          out: try Linear(a, "to_out.0"), heads: 1),
+                            resnet2: try ResnetBlock(m.scoped("resnets.1"), groups: g, eps: eps))
+        }
+        let e = w.scoped("encoder"), d = w.scoped("decoder")
+        encoderIn = try Conv2d(e, "conv_in")
+        encoderDown = try (0..<levels).map { l in
+            let b = e.scoped("down_blocks.\(l)")
+            return (try (0..<config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) },
+                    l < levels - 1 ? try Conv2d(b, "downsamplers.0.conv", stride: 2, padding: 0) : nil)
+        }
+        encoderMid = try mid(e.scoped("mid_block"))
+        encoderNormOut = try GroupNorm(e, "conv_norm_out", groups: g, eps: eps)
+        encoderOut = try Conv2d(e, "conv_out")
+        quantConv = w.has("quant_conv.weight") ? try Conv2d(w, "quant_conv") : nil
+        postQuantConv = w.has("post_quant_conv.weight") ? try Conv2d(w, "post_quant_conv") : nil
+        decoderIn = try Conv2d(d, "conv_in")
+        decoderMid = try mid(d.scoped("mid_block"))
+        decoderUp = try (0..<levels).map { i in
+            let b = d.scoped("up_blocks.\(i)")
+            return (try (0...config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) },
+                    i < levels - 1 ? try Conv2d(b, "upsamplers.0.conv") : nil)
+        }
+        decoderNormOut = try GroupNorm(d, "conv_norm_out", groups: g, eps: eps)
+        decoderOut = try Conv2d(d, "conv_out")
+    }
+
+    /// Images [B, 3, H, W] in [-1, 1] -> the latent distribution's mean and std [B, latent, H/8, W/8]
+    /// (unscaled: multiply by `config.scalingFactor` for the diffusion model).
+    public func encode(_ images: Tensor) throws -> (mean: Tensor, std: Tensor) {
+        var h = try encoderIn(images)
+        for block in encoderDown {
+            for r in block.resnets { h = try r(h, nil) }
+            if let ds = block.downsample { h = try ds(h.padded(top: 0, bottom: 1, left: 0, right: 1)) }
+        }
+        h = try encoderOut(encoderNormOut(encoderMid(h)).silu())
+        if let quantConv { h = try quantConv(h) }
+        let parts = try h.chunked(2, dim: 1)
+        let std = try parts[1].clamped(min: -30, max: 20).affine(mul: 0.5, add: 0).exp()
+        return (try parts[0].contiguous(), std)
+    }
+
+    /// Latents [B, latent, h, w] (unscaled: divide by `config.scalingFactor` first) -> images in [-1, 1].
+    public func decode(_ z: Tensor) throws -> Tensor {
+        var h = try decoderIn(postQuantConv.map { try $0(z) } ?? z)
+        h = try decoderMid(h)
+        for block in decoderUp {
+            for r in block.resnets { h = try r(h, nil) }
+            if let us = block.upsample { h = try us(h.upsampleNearest2x()) }
+        }
+        return try decoderOut(decoderNormOut(h).silu())
+    }
+}

@@ -1,0 +1,148 @@
+import Engine
+
+/// ResnetBlock2D (diffusers): GroupNorm, SiLU, conv, plus the projected time embedding, GroupNorm,
+/// SiLU, conv, and a residual (1x1 shortcut when channels change). The VAE's blocks have no time
+/// embedding.
+struct ResnetBlock {
+    let norm1: GroupNorm, conv1: Conv2d, timeProjection: Linear?, norm2: GroupNorm, conv2: Conv2d, shortcut: Conv2d?
+
+    init(_ w: WeightLoader, groups: Int, eps: Float) throws {
+        norm1 = try GroupNorm(w, "norm1", groups: groups, eps: eps)
+        conv1 = try Conv2d(w, "conv1")
+        timeProjection = w.has("time_emb_proj.weight") ? try Linear(w, "time_emb_proj") : nil
+        norm2 = try GroupNorm(w, "norm2", groups: groups, eps: eps)
+        conv2 = try Conv2d(w, "conv2")
+        shortcut = w.has("conv_shortcut.weight") ? try Conv2d(w, "conv_shortcut") : nil
+    }
+
+    func callAsFunction(_ x: Tensor, _ temb: Tensor?) throws -> Tensor {
+        var h = try conv1(norm1(x).silu())
+        if let timeProjection, let temb {
+            let t = try timeProjection(temb.silu())                                  // [B, C]
+            h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
+        }
+        h = try conv2(norm2(h).silu())
+        return try (shortcut.map { try $0(x) } ?? x) + h
+    }
+}
+
+/// Transformer2DModel with BasicTransformerBlocks: GroupNorm (eps 1e-6), proj_in (1x1 conv or
+/// linear), self-attention, cross-attention on the context, GEGLU feed-forward, proj_out, residual.
+struct SpatialTransformer {
+    struct Block {
+        let norm1: LayerNorm, attn1: MultiHeadAttention, norm2: LayerNorm, attn2: MultiHeadAttention
+        let norm3: LayerNorm, ffIn: Linear, ffOut: Linear
+    }
+    let norm: GroupNorm
+    let projIn: Conv2d?, projOut: Conv2d?, projInLinear: Linear?, projOutLinear: Linear?
+    let blocks: [Block]
+
+    init(_ w: WeightLoader, config: UNetConfig, heads: Int) throws {
+        norm = try GroupNorm(w, "norm", groups: config.normGroups, eps: 1e-6)
+        if config.useLinearProjection {
+            projInLinear = try Linear(w, "proj_in"); projOutLinear = try Linear(w, "proj_out"); projIn = nil; projOut = nil
+        } else {
+            projIn = try Conv2d(w, "proj_in"); projOut = try Conv2d(w, "proj_out"); projInLinear = nil; projOutLinear = nil
+        }
+        blocks = try (0..<config.transformerDepth).map { d in
+            let b = w.scoped("transformer_blocks.\(d)")
+            func attention(_ name: String) throws -> MultiHeadAttention {
+                MultiHeadAttention(q: try Linear(b, name + ".to_q", bias: false), k: try Linear(b, name + ".to_k", bias: false),
+                                   v: try Linear(b, name + ".to_v", bias: false), out: try Linear(b, name + ".to_out.0"), heads: heads)
+            }
+            return Block(norm1: try LayerNorm(b, "norm1"), attn1: try attention("attn1"), norm2: try LayerNorm(b, "norm2"),
+                         attn2: try attention("attn2"), norm3: try LayerNorm(b, "norm3"), ffIn: try Linear(b, "ff.net.0.proj"),
+                         ffOut: try Linear(b, "ff.net.2"))
+        }
+    }
+
+    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        let (b, c, hgt, wid) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var h = try norm(x)
+        func toTokens(_ t: Tensor) throws -> Tensor { try t.reshaped([b, t.shape[1], hgt * wid]).transposed(1, 2) }
+        if let projIn { h = try toTokens(projIn(h)) } else { h = try projInLinear!(toTokens(h)) }
+        for blk in blocks {
+            h = try h + blk.attn1(blk.norm1(h))
+            h = try h + blk.attn2(blk.norm2(h), context: context)
+            h = try h + blk.ffOut(blk.ffIn(blk.norm3(h)).geglu())
+        }
+        if let projOut {
+            h = try projOut(h.transposed(1, 2).reshaped([b, -1, hgt, wid]))
+        } else {
+            h = try projOutLinear!(h).transposed(1, 2).reshaped([b, c, hgt, wid])
+        }
+        return try h + x
+    }
+}
+
+/// diffusers' UNet2DConditionModel for SD 1.x/2.x, built from a `UNetConfig`.
+public struct UNet {
+    public let config: UNetConfig
+    let convIn: Conv2d, time1: Linear, time2: Linear
+    let down: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], downsample: Conv2d?)]
+    let mid: (ResnetBlock, SpatialTransformer, ResnetBlock)
+    let up: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], upsample: Conv2d?)]
+    let normOut: GroupNorm, convOut: Conv2d
+
+    public init(_ weights: ModelWeights, config: UNetConfig) throws {
+        self.config = config
+        let w = WeightLoader(weights, component: "unet")
+        let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
+        convIn = try Conv2d(w, "conv_in")
+        time1 = try Linear(w, "time_embedding.linear_1"); time2 = try Linear(w, "time_embedding.linear_2")
+        down = try (0..<levels).map { l in
+            let b = w.scoped("down_blocks.\(l)")
+            let resnets = try (0..<config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) }
+            let attentions = config.attentionLevels[l]
+                ? try (0..<config.layersPerBlock).map { try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[l]) } : []
+            let downsample = l < levels - 1 ? try Conv2d(b, "downsamplers.0.conv", stride: 2, padding: 1) : nil
+            return (resnets, attentions, downsample)
+        }
+        let m = w.scoped("mid_block")
+        mid = (try ResnetBlock(m.scoped("resnets.0"), groups: g, eps: eps),
+               try SpatialTransformer(m.scoped("attentions.0"), config: config, heads: config.heads[levels - 1]),
+               try ResnetBlock(m.scoped("resnets.1"), groups: g, eps: eps))
+        up = try (0..<levels).map { i in
+            let b = w.scoped("up_blocks.\(i)"), level = levels - 1 - i
+            let resnets = try (0...config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) }
+            let attentions = config.attentionLevels[level]
+                ? try (0...config.layersPerBlock).map { try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[level]) } : []
+            let upsample = i < levels - 1 ? try Conv2d(b, "upsamplers.0.conv") : nil
+            return (resnets, attentions, upsample)
+        }
+        normOut = try GroupNorm(w, "conv_norm_out", groups: g, eps: eps)
+        convOut = try Conv2d(w, "conv_out")
+    }
+
+    /// The sinusoidal projection of the timesteps through the time MLP: [B, time embedding width].
+    public func timeEmbedding(_ timesteps: [Float]) throws -> Tensor {
+        let t = try Tensor.timestepEmbedding(timesteps, dim: config.blockOutChannels[0], flipSinToCos: config.flipSinToCos,
+                                             downscaleFreqShift: config.freqShift)
+        return try time2(time1(t).silu())
+    }
+
+    /// The noise (or v) prediction for latents x [B, C, H, W] at `timesteps` (one per batch item)
+    /// given the context [B, S, D].
+    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor) throws -> Tensor {
+        let temb = try timeEmbedding(timesteps)
+        var h = try convIn(x)
+        var skips = [h]
+        for block in down {
+            for (j, resnet) in block.resnets.enumerated() {
+                h = try resnet(h, temb)
+                if !block.attentions.isEmpty { h = try block.attentions[j](h, context: context) }
+                skips.append(h)
+            }
+            if let d = block.downsample { h = try d(h); skips.append(h) }
+        }
+        h = try mid.2(mid.1(mid.0(h, temb), context: context), temb)
+        for block in up {
+            for (j, resnet) in block.resnets.enumerated() {
+                h = try resnet(Tensor.concat([h, skips.removeLast()], dim: 1), temb)
+                if !block.attentions.isEmpty { h = try block.attentions[j](h, context: context) }
+            }
+            if let u = block.upsample { h = try u(h.upsampleNearest2x()) }
+        }
+        return try convOut(normOut(h).silu())
+    }
+}
