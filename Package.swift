@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .systemLibrary(name: "CEdit", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL", providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
 
         .target(name: "CImageIO", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16")]),
@@ -34,7 +35,8 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CKernels"]),
         .target(name: "Formats", dependencies: ["Engine", "CImageIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
-        .target(name: "Diffusion", dependencies: ["Engine", "Models"]),
+        .target(name: "Prompting", dependencies: ["Engine", "Models", "CZlib"], resources: [.copy("Resources")]),
+        .target(name: "Diffusion", dependencies: ["Engine", "Models", "Prompting"]),
 
         .executableTarget(name: "sdshell", dependencies: [
             "Engine", "Formats", "Models",
@@ -48,8 +50,9 @@ let package = Package(
         .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PromptingTests", dependencies: ["Prompting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
     ],

@@ -35,7 +35,9 @@ File layout:
      "vocab_sha256", "notes",
      "cases":    [{"text", "ids": [int, ...]}, ...],
      "cleaning": [{"text", "fixed", "cleaned", "pieces": [str, ...]}, ...],
-     "ftfy_effect": {...}}
+     "ftfy_effect": {counts, and "case_indices_with_one_fixer_off": {fixer: [index
+                     into "cases", ...]}: the cases whose ids change when only
+                     that ftfy fixer is switched off}}
 "fixed" is ftfy.fix_text(text). "cleaned" is what CLIPTokenizer._tokenize
 sends to the regex. "pieces" is regex.findall(pat, cleaned). A prompt's
 "ids" are the BPE ids of all its pieces, joined. A prompt that holds the
@@ -333,7 +335,9 @@ FULLWIDTH = ["ＡＢＣ", "１２３", "ｍａｓｔｅｒｐｉｅｃｅ", "ｂ
              "ｶﾀｶﾅ", "ﾊﾟﾋﾟﾌﾟ", "！？", "，。", "＆ａｍｐ；", "ＩＴ＇Ｓ", "１ｇｉｒｌ", "￥１０００", "ﾞ"]
 LIGATURES = ["ﬁ", "ﬂ", "ﬀ", "ﬃ", "ﬄ", "ﬅ", "ﬆ", "Ĳ", "ĳ", "ǆ", "ǅ", "Ǳ", "ŉ", "æ", "œ", "Œ"]
 COMBINING = ["e\u0301", "a\u0308", "n\u0303", "c\u0327", "q\u0303", "x\u0301\u0302", "\u0301",
-             "A\u030a", "o\u0328\u0304", "\u1100\u1161\u11a8", "Z\u0351\u036b\u0343\u036a\u0302"]
+             "A\u030a", "o\u0328\u0304", "\u1100\u1161\u11a8", "Z\u0351\u036b\u0343\u036a\u0302",
+             # U+0345 matches no alternative of the IGNORECASE pattern: findall drops it.
+             "x\u0345y", "!\u0345!", "\u03b1\u0345", "\u1fbc"]
 
 
 def choice(rng, xs):
@@ -733,10 +737,14 @@ def main():
     changed_text = [t for t in texts if real_fix(t) != t]
     changed_ids = [t for t, a, b in zip(texts, ids, ids_no_ftfy) if a != b]
     per_fixer = {}
+    per_fixer_cases = {}
     for name, value in FTFY_SWITCHES:
         fix = functools.partial(ftfy.fix_text, **{name: value})
         alt = encode_all(tok, texts, fix)
-        per_fixer[name] = sum(1 for a, b in zip(ids, alt) if a != b)
+        hit = [k for k, (a, b) in enumerate(zip(ids, alt)) if a != b]
+        per_fixer[name] = len(hit)
+        if hit:
+            per_fixer_cases[name] = hit
     # html.unescape as an extra step (what OpenAI's basic_clean adds) would change:
     oa_fix = lambda s: html.unescape(html.unescape(real_fix(s)))  # noqa: E731
     alt = encode_all(tok, texts, oa_fix)
@@ -750,6 +758,9 @@ def main():
         "fix_text_changes_text": len(changed_text),
         "ids_differ_without_ftfy": len(changed_ids),
         "ids_differ_with_one_fixer_off": per_fixer,
+        # indices into "cases" for each count above (e.g. skip "fix_encoding" ones
+        # if the Swift port does not repair mojibake)
+        "case_indices_with_one_fixer_off": per_fixer_cases,
         "ids_differ_if_html_unescape_x2_added_like_openai": openai_basic_clean_diff,
         "cases_with_capital_sigma_after_fix": sigma_cases,
     }
