@@ -65,12 +65,33 @@ public final class CLIPTokenizer: @unchecked Sendable {
     /// Token ids of `text` without BOS/EOS and without truncation (A1111's
     /// `tokenizer(texts, truncation=False, add_special_tokens=False)`).
     public func encode(_ text: String) -> [Int] {
-        let cleaned = TextCleaner.clean(text).lowercased()
+        // The special tokens are split off the raw text first (case-sensitive), as transformers does.
+        var ids: [Int] = []
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            let next = [("<|startoftext|>", Self.bos), ("<|endoftext|>", Self.eos)]
+                .compactMap { s, id in rest.range(of: s).map { ($0, id) } }.min { $0.0.lowerBound < $1.0.lowerBound }
+            let chunk = next.map { rest[..<$0.0.lowerBound] } ?? rest
+            ids += encodeChunk(String(chunk))
+            guard let (range, id) = next else { break }
+            ids.append(id)
+            rest = rest[range.upperBound...]
+        }
+        return ids
+    }
+
+    private func encodeChunk(_ text: String) -> [Int] {
+        // Under IGNORECASE, Python's `regex` matches U+0345 (combining ypogegrammeni, which case-folds
+        // to a letter) with no alternative of CLIP's pattern, so findall skips it and it splits the
+        // pieces around it; ICU would not. A space has the same effect.
+        let cleaned = String(String.UnicodeScalarView(TextCleaner.clean(text).unicodeScalars.map { $0.value == 0x345 ? " " : $0 }))
         let ns = cleaned as NSString
         var ids: [Int] = []
         for m in Self.pattern.matches(in: cleaned, range: NSRange(location: 0, length: ns.length)) {
             let piece = ns.substring(with: m.range)
-            ids += bpe(String(piece.utf8.map { byteEncoder[Int($0)] }))
+            if piece == "<|startoftext|>" { ids.append(Self.bos); continue }
+            if piece == "<|endoftext|>" { ids.append(Self.eos); continue }
+            ids += bpe(String(String.UnicodeScalarView(piece.utf8.map { byteEncoder[Int($0)].unicodeScalars.first! })))
         }
         return ids
     }
@@ -80,7 +101,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
         lock.lock()
         if let hit = cache[token] { lock.unlock(); return hit }
         lock.unlock()
-        var word = token.map { String($0) }
+        var word = token.unicodeScalars.map { String($0) }
         word[word.count - 1] += "</w>"
         while word.count > 1 {
             var best: (rank: Int, index: Int)? = nil
