@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Diffusion", dependencies: ["Engine", "Models", "Prompting"]),
 
         .executableTarget(name: "sdshell", dependencies: [
-            "Engine", "Formats", "Models",
+            "Engine", "Formats", "Models", "Prompting", "Diffusion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [

@@ -13,17 +13,6 @@ public struct NoiseSchedule: Sendable {
         logSigmas = sigmas.map { Foundation.log($0) }
     }
 
-    /// SD's scaled-linear betas (0.00085 to 0.012 over 1000 steps), computed in double as the
-    /// LDM config does, then alphas_cumprod stored as float32.
-    public static func scaledLinear(steps: Int = 1000, start: Double = 0.00085, end: Double = 0.012) -> [Float] {
-        var acc = 1.0
-        return (0..<steps).map { i in
-            let b = start.squareRoot() + (end.squareRoot() - start.squareRoot()) * Double(i) / Double(steps - 1)
-            acc *= 1 - b * b
-            return Float(acc)
-        }
-    }
-
     public var sigmaMin: Float { sigmas.first! }
     public var sigmaMax: Float { sigmas.last! }
 
@@ -45,16 +34,22 @@ public struct NoiseSchedule: Sendable {
         return Foundation.exp((1 - w) * logSigmas[low] + w * logSigmas[high])
     }
 
-    /// The schedules A1111 names (`Schedule type`).
+    /// Sigma spacings. A1111's "Automatic" schedule type is not one of these: it means the
+    /// sampler's default (`Sampler.defaultSchedule`).
     public enum Kind: String, Sendable, CaseIterable {
-        case automatic, karras, exponential
+        /// Evenly spaced timesteps (k-diffusion `get_sigmas`; A1111 "Uniform").
+        case uniform
+        case karras, exponential
+
+        /// The name A1111 writes in infotext.
+        public var displayName: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
     }
 
     /// `steps` sigmas from high to low, with a final 0.
     public func sigmas(steps n: Int, kind: Kind, rho: Float = 7) -> [Float] {
         var out: [Float]
         switch kind {
-        case .automatic:
+        case .uniform:
             // get_sigmas(n): timesteps linspace(999, 0, n) (float32 linspace as torch computes it).
             let tMax = Float(sigmas.count - 1)
             out = (0..<n).map { i in sigma(timestep: Self.linspace(tMax, 0, n, i)) }

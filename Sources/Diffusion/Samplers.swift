@@ -11,6 +11,18 @@ public enum Sampler: String, Sendable, CaseIterable {
     case euler = "Euler", eulerAncestral = "Euler a", heun = "Heun", dpm2 = "DPM2", dpm2Ancestral = "DPM2 a"
     case lms = "LMS", dpmpp2M = "DPM++ 2M", dpmpp2SAncestral = "DPM++ 2S a", dpmppSDE = "DPM++ SDE", dpmpp2MSDE = "DPM++ 2M SDE"
 
+    /// The schedule A1111 (1.9+) uses when the schedule type is "Automatic".
+    public var defaultSchedule: NoiseSchedule.Kind {
+        switch self {
+        case .dpmpp2M, .dpmppSDE, .dpmpp2SAncestral, .dpm2, .dpm2Ancestral: return .karras
+        case .dpmpp2MSDE: return .exponential
+        case .euler, .eulerAncestral, .heun, .lms: return .uniform
+        }
+    }
+
+    /// A1111 drops the second-to-last sigma for these (`discard_next_to_last_sigma`).
+    public var discardsPenultimateSigma: Bool { self == .dpm2 || self == .dpm2Ancestral }
+
     /// Whether steps add fresh noise (and so draw from the random source).
     public var isStochastic: Bool { [.eulerAncestral, .dpm2Ancestral, .dpmpp2SAncestral, .dpmppSDE, .dpmpp2MSDE].contains(self) }
 
@@ -27,8 +39,9 @@ public enum Sampler: String, Sendable, CaseIterable {
     }
 
     /// Runs the sampler from `x` (already scaled by the first sigma) over `sigmas` (ending in 0).
+    /// `afterStep(i)` runs after each step; throwing from it stops sampling (cancellation).
     public func sample(_ model: Denoiser, x start: [Float], sigmas: [Float], noise: StepNoise, eta: Float = 1,
-                       sNoise: Float = 1) throws -> [Float] {
+                       sNoise: Float = 1, afterStep: ((Int) throws -> Void)? = nil) throws -> [Float] {
         var x = start
         let steps = sigmas.count - 1
         func toD(_ x: [Float], _ sigma: Float, _ denoised: [Float]) -> [Float] { zip(x, denoised).map { ($0 - $1) / sigma } }
@@ -134,6 +147,7 @@ public enum Sampler: String, Sendable, CaseIterable {
                 oldDenoised = denoised
                 hLast = h
             }
+            try afterStep?(i)
         }
         return x
     }

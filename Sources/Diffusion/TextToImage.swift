@@ -1,0 +1,178 @@
+import Engine
+import Formats
+import Foundation
+import Models
+import Prompting
+
+/// Everything that determines a txt2img result (what infotext records).
+public struct GenerationSettings: Sendable, Equatable {
+    public var prompt = ""
+    public var negativePrompt = ""
+    public var steps = 20
+    public var sampler = Sampler.eulerAncestral
+    /// nil: A1111's "Automatic", the sampler's default schedule.
+    public var schedule: NoiseSchedule.Kind? = nil
+    public var cfgScale: Float = 7
+    /// -1 picks a random seed (reported in the result).
+    public var seed: Int64 = -1
+    public var subseed: Int64 = -1
+    public var subseedStrength: Float = 0
+    public var width = 512
+    public var height = 512
+    public var batchSize = 1
+    /// NV reproduces A1111's default ("GPU" on NVIDIA cards) without a GPU.
+    public var rng = RandomSourceKind.nv
+    public var clipSkip = 1
+    public var eta: Float = 1
+    public var sNoise: Float = 1
+
+    public init() {}
+
+    /// The schedule actually used.
+    public var resolvedSchedule: NoiseSchedule.Kind { schedule ?? sampler.defaultSchedule }
+}
+
+/// Errors in generation settings, with what to do instead.
+public enum GenerationError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+    case cancelled(afterStep: Int)
+    public var description: String {
+        switch self {
+        case let .invalid(m): return m
+        case let .cancelled(step): return "cancelled after step \(step)"
+        }
+    }
+}
+
+/// One generated image.
+public struct GeneratedImage: Sendable {
+    public let rgb: [UInt8]
+    public let width: Int, height: Int
+    public let seed: Int64
+    public let infotext: Infotext
+    /// The final latent [C, h, w] before decoding.
+    public let latent: [Float]
+}
+
+/// txt2img as A1111 runs it: conditioning, ImageRNG noise scaled by the first sigma, a k-diffusion
+/// sampler over the CFG denoiser, VAE decode, 8-bit conversion, infotext.
+public struct TextToImage {
+    public let model: StableDiffusionModel
+    public let conditioner: Conditioner
+
+    public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer) {
+        self.model = model
+        conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+    }
+
+    /// Checks the settings against the model.
+    public func validate(_ s: GenerationSettings) throws {
+        let scale = model.vaeScale
+        guard s.width > 0, s.height > 0, s.width % scale == 0, s.height % scale == 0 else {
+            throw GenerationError.invalid("size \(s.width)x\(s.height) must be positive multiples of \(scale)")
+        }
+        guard s.steps >= 1 else { throw GenerationError.invalid("steps must be at least 1 (got \(s.steps))") }
+        guard s.batchSize >= 1 else { throw GenerationError.invalid("batch size must be at least 1") }
+        guard s.clipSkip >= 1, s.clipSkip <= model.config.textEncoder!.layers else {
+            throw GenerationError.invalid("clip skip must be between 1 and \(model.config.textEncoder!.layers)")
+        }
+    }
+
+    /// The sigmas A1111 samples with (the penultimate one dropped for DPM2 and DPM2 a).
+    public func sigmas(_ s: GenerationSettings) -> [Float] {
+        let schedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
+        if s.sampler.discardsPenultimateSigma {
+            var sig = schedule.sigmas(steps: s.steps + 1, kind: s.resolvedSchedule)
+            sig.remove(at: sig.count - 2)
+            return sig
+        }
+        return schedule.sigmas(steps: s.steps, kind: s.resolvedSchedule)
+    }
+
+    /// Final latents for the batch (images concatenated, [B, C, h, w] flattened), given settings
+    /// with a concrete seed. `stepNoise`, when given, replaces the random source's per-step noise
+    /// (used to inject reference noise for the SDE samplers).
+    public func latents(_ s: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil,
+                        stepNoise: StepNoise? = nil) throws -> [Float] {
+        try validate(s)
+        let scale = model.vaeScale
+        let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
+        let cond = try conditioner.encode(conditioner.chunks(s.prompt), clipSkip: s.clipSkip)
+        let uncond = try conditioner.encode(conditioner.chunks(s.negativePrompt), clipSkip: s.clipSkip)
+        guard cond.shape[1] == uncond.shape[1] else {
+            throw GenerationError.invalid("prompt and negative prompt have different chunk counts (\(cond.shape[1] / 77) vs \(uncond.shape[1] / 77)); padding them is not supported yet")
+        }
+        let b = s.batchSize
+        let denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
+                                   cond: try Tensor.concat(Array(repeating: cond, count: b), dim: 0),
+                                   uncond: try Tensor.concat(Array(repeating: uncond, count: b), dim: 0),
+                                   scale: s.cfgScale, latentShape: shape)
+        let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + Int64($0)) }
+        let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.subseed + Int64($0)) }
+        var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
+        let sigmas = self.sigmas(s)
+        let x = noise.first().map { $0 * sigmas[0] }
+        let steps = sigmas.count - 1
+        return try s.sampler.sample({ try denoiser($0, $1) }, x: x, sigmas: sigmas,
+                                    noise: stepNoise ?? { _, _ in noise.next() }, eta: s.eta, sNoise: s.sNoise,
+                                    afterStep: { try progress?($0 + 1, steps) })
+    }
+
+    /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
+    public func generate(_ settings: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
+        var s = settings
+        if s.seed == -1 { s.seed = Int64.random(in: 0..<4_294_967_294) }
+        if s.subseed == -1 { s.subseed = Int64.random(in: 0..<4_294_967_294) }
+        let latents = try self.latents(s, progress: progress)
+        let scale = model.vaeScale
+        let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
+        let per = shape.reduce(1, *)
+        return try (0..<s.batchSize).map { i in
+            let latent = Array(latents[(i * per)..<((i + 1) * per)])
+            let rgb = try decode(latent, shape: shape)
+            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: s.seed + Int64(i),
+                                  infotext: infotext(s, seed: s.seed + Int64(i), subseed: s.subseed + Int64(i)), latent: latent)
+        }
+    }
+
+    /// VAE decode of one latent and A1111's 8-bit conversion: clamp((x + 1) / 2, 0, 1) * 255,
+    /// truncated.
+    public func decode(_ latent: [Float], shape: [Int]) throws -> [UInt8] {
+        let z = try Tensor(shape: [1] + shape, data: latent) * (1 / model.config.vae!.scalingFactor)
+        let image = try withNoGrad { try model.vae.decode(z) }   // [1, 3, H, W]
+        let (h, w) = (image.shape[2], image.shape[3])
+        let v = try image.toArray()
+        var rgb = [UInt8](repeating: 0, count: h * w * 3)
+        for c in 0..<3 {
+            for p in 0..<(h * w) {
+                let x = min(max((v[c * h * w + p] + 1) / 2, 0), 1)
+                rgb[p * 3 + c] = UInt8(255 * x)
+            }
+        }
+        return rgb
+    }
+
+    /// A1111's infotext for one image.
+    public func infotext(_ s: GenerationSettings, seed: Int64, subseed: Int64) -> Infotext {
+        var p: [(key: String, value: String)] = [
+            ("Steps", String(s.steps)), ("Sampler", s.sampler.rawValue), ("Schedule type", s.resolvedSchedule.displayName),
+            ("CFG scale", Self.number(s.cfgScale)), ("Seed", String(seed)), ("Size", "\(s.width)x\(s.height)"),
+        ]
+        if !model.shortHash.isEmpty { p.append(("Model hash", model.shortHash)) }
+        p.append(("Model", model.name))
+        if s.subseedStrength != 0 {
+            p.append(("Variation seed", String(subseed)))
+            p.append(("Variation seed strength", Self.number(s.subseedStrength)))
+        }
+        if s.clipSkip > 1 { p.append(("Clip skip", String(s.clipSkip))) }
+        p.append(("RNG", s.rng == .cpu ? "CPU" : "NV"))
+        if s.sampler.isStochastic && s.eta != 1 { p.append(("Eta", Self.number(s.eta))) }
+        p.append(("Version", "sdshell \(SDShellVersion.string)"))
+        return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)
+    }
+
+    /// Whole numbers without a fraction ("7"), others as Swift prints them ("7.5").
+    static func number(_ v: Float) -> String {
+        v == v.rounded() ? String(Int(v)) : String(v)
+    }
+}

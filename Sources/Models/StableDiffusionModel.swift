@@ -1,0 +1,68 @@
+import Engine
+import Formats
+import Foundation
+
+/// A loaded Stable Diffusion checkpoint: its three networks, configuration, noise schedule and
+/// the names and hashes A1111 reports for it.
+public final class StableDiffusionModel: @unchecked Sendable {
+    public let path: String
+    /// File stem, as A1111's `Model:`.
+    public let name: String
+    /// A1111's 10-hex short hash (full-file sha256; empty for folders).
+    public let shortHash: String
+    public let config: ModelConfig
+    public let textEncoder: CLIPTextModel
+    public let unet: UNet
+    public let vae: AutoencoderKL
+    /// alphas_cumprod of the DDPM schedule (from the checkpoint when it carries one).
+    public let alphasCumprod: [Float]
+
+    /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
+    public var vaeScale: Int { 1 << (config.vae!.blockOutChannels.count - 1) }
+
+    /// Loads a checkpoint (any layout ModelWeights reads), optionally with a separate VAE file.
+    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil) throws {
+        self.path = path
+        name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        var weights = try ModelWeights(try ModelFile.open(path))
+        if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
+        let config = try ArchitectureDetector.detect(weights)
+        guard config.unet != nil, config.vae != nil, config.textEncoder != nil else {
+            throw FormatError.unsupported(file: path, reason: "a checkpoint needs a UNet, a VAE and a text encoder")
+        }
+        let (missing, wrong) = ExpectedWeights.check(weights, config)
+        guard missing.isEmpty, wrong.isEmpty else {
+            let list = (missing.prefix(8) + wrong.prefix(4)).joined(separator: ", ")
+            throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
+        }
+        self.config = config
+        textEncoder = try CLIPTextModel(weights, config: config.textEncoder!)
+        unet = try UNet(weights, config: config.unet!)
+        vae = try AutoencoderKL(weights, config: config.vae!)
+        if let ac = weights.schedule["alphas_cumprod"], ac.count == 1000 {
+            alphasCumprod = try ac.materialize().to(.f32).toArray()
+        } else {
+            alphasCumprod = Self.scaledLinearAlphasCumprod()
+        }
+        var isDirectory: ObjCBool = false
+        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        if isDirectory.boolValue {
+            shortHash = ""
+        } else {
+            let sha = try (hashes ?? HashCache()).sha256(path)
+            shortHash = FileHash.shortHash(sha, embedding: false)
+        }
+    }
+
+    /// SD's scaled-linear schedule (betas 0.00085 to 0.012 over 1000 steps, cumulative product in
+    /// double, stored as float32 as checkpoints carry it).
+    public static func scaledLinearAlphasCumprod() -> [Float] {
+        var acc = 1.0
+        let a = 0.00085.squareRoot(), b = 0.012.squareRoot()
+        return (0..<1000).map { i in
+            let beta = a + (b - a) * Double(i) / 999
+            acc *= 1 - beta * beta
+            return Float(acc)
+        }
+    }
+}

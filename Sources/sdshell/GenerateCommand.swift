@@ -1,0 +1,63 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Formats
+import Models
+import Prompting
+
+/// `sdshell generate`: one txt2img run from the command line (the script language arrives with
+/// the Shell milestone).
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate images from a prompt (txt2img).")
+
+    @Option(help: "Checkpoint: .safetensors, .ckpt or a diffusers folder.") var model: String
+    @Argument(help: "The prompt.") var prompt: String
+    @Option(help: "Negative prompt.") var negative = ""
+    @Option(help: "Sampling steps.") var steps = 20
+    @Option(help: "Sampler (A1111 names, e.g. \"Euler a\", \"DPM++ 2M Karras\").") var sampler = "Euler a"
+    @Option(help: "Schedule: automatic, uniform, karras, exponential.") var schedule = "automatic"
+    @Option(help: "CFG scale.") var cfg: Float = 7
+    @Option(help: "Seed (-1: random).") var seed: Int64 = -1
+    @Option(help: "Width in pixels.") var width = 512
+    @Option(help: "Height in pixels.") var height = 512
+    @Option(help: "Images in the batch.") var batch = 1
+    @Option(help: "Random source: cpu or nv.") var rng = "nv"
+    @Option(help: "Clip skip.") var clipSkip = 1
+    @Option(help: "Output folder.") var outdir = "outputs"
+
+    func run() throws {
+        guard let (s, implied) = Sampler.named(sampler) else {
+            throw ValidationError("unknown sampler \"\(sampler)\"; known: \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        var settings = GenerationSettings()
+        settings.prompt = prompt; settings.negativePrompt = negative; settings.steps = steps; settings.sampler = s
+        settings.cfgScale = cfg; settings.seed = seed; settings.width = width; settings.height = height
+        settings.batchSize = batch; settings.clipSkip = clipSkip
+        guard let source = RandomSourceKind(rawValue: rng.lowercased()) else { throw ValidationError("rng must be cpu or nv") }
+        settings.rng = source
+        if schedule.lowercased() != "automatic" {
+            guard let k = NoiseSchedule.Kind(rawValue: schedule.lowercased()) else {
+                throw ValidationError("unknown schedule \(schedule); known: automatic, uniform, karras, exponential")
+            }
+            settings.schedule = k
+        } else {
+            settings.schedule = implied
+        }
+        do {
+            let sd = try StableDiffusionModel(path: model)
+            let pipeline = TextToImage(model: sd, tokenizer: try CLIPTokenizer.shipped())
+            let images = try pipeline.generate(settings) { step, total in
+                if isatty(2) != 0 { FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8)) }
+            }
+            if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+            let folder = OutputFolder(root: outdir)
+            for image in images { print(try folder.save(image)) }
+        } catch let e as FormatError {
+            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            throw ExitCode.failure
+        } catch let e as GenerationError {
+            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
