@@ -43,7 +43,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [
-            "Engine", "Formats", "Models", "CKernels", "CBLAS",
+            "Engine", "Formats", "Models", "Prompting", "Diffusion", "CKernels", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,0 +1,1011 @@
+#!/usr/bin/env python3
+"""Makes Tests/DiffusionTests/Fixtures/pipeline.json: reference txt2img runs on
+the tiny model Tests/Fixtures/tiny-sd/, computed the way AUTOMATIC1111's webui
+(1.10) computes them: its prompt conditioning, its ImageRNG, its CFGDenoiser
+around k-diffusion's CompVisDenoiser, the real k-diffusion samplers, its VAE
+decode and 8-bit conversion. Everything float32 on the CPU, one thread.
+
+Rerun (after scripts/setup_reference_env.sh and scripts/make_tiny_sd.py; needs
+k-diffusion, torchsde, scipy, ftfy in .venv-ref; no network):
+    .venv-ref/bin/python scripts/make_pipeline_fixtures.py
+It reuses scripts/make_rng_fixtures.py (A1111's Philox "NV" RNG),
+scripts/make_sampler_fixtures.py (k-diffusion import without torchvision,
+alphas_cumprod) and scripts/make_tokenizer_fixtures.py (the slow
+CLIPTokenizer built from Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz).
+Deterministic: same library versions -> same file.
+
+What A1111 does, step by step (and this script does the same)
+---------------------------------------------------------------
+1. Seeds (processing.py process_images_inner):
+       all_seeds    = [seed + (i if subseed_strength == 0 else 0) for image i]
+       all_subseeds = [subseed + i]
+   QUIRK: with a variation seed (subseed_strength != 0) every image of the
+   batch gets the SAME seed; only the subseeds differ ("subseed" run:
+   seeds [S, S], subseeds [123, 124]).
+2. Conditioning (sd_hijack_clip.py FrozenCLIPEmbedderWithCustomWords, emphasis
+   "Original", plain prompts without attention syntax):
+       ids = tokenizer(text, truncation=False, add_special_tokens=False).input_ids
+       chunk = [49406] + ids + [49407] * (75 - len(ids)) + [49407]   (77 ids)
+   i.e. padded with id_end = 49407 (SD 1.x: id_pad == id_end, so no pad
+   rewrite), one chunk for <= 75 tokens (every prompt here), "" gives
+   [49406] + [49407] * 76. Each distinct prompt is encoded ONCE, as a batch
+   of one (prompt_parser.get_learned_conditioning caches per prompt), and the
+   batch's rows are copies of it.
+       clip_skip 1: z = text_model(ids).last_hidden_state
+       clip_skip n>1: z = final_layer_norm(hidden_states[-n])
+   Emphasis (sd_emphasis.EmphasisOriginal.after_transformers), multipliers all
+   1.0 (float32): m = z.mean(); z = z * multipliers[..., None]; z = z * (m / z.mean()).
+   With all weights 1.0 this is bit-exact a no-op (z * 1 == z, then the
+   ratio of two equal means is exactly 1.0); the script asserts torch.equal.
+   The negative prompt (uncond) goes through the same code.
+3. Initial noise (rng.py ImageRNG, shape [4, h, w], one generator per image):
+       cpu: generator_i = torch.Generator("cpu").manual_seed(seed_i)
+       nv:  generator_i = rng_philox.Generator(seed_i)   (offset 0, +1 per randn call)
+   first(): for image i:
+       if subseeds and strength != 0:
+           subnoise = randn(subseed_i, [4, h, w]) with a FRESH global generator
+                      (torch.manual_seed(subseed_i); torch.randn(...)) /
+                      rng_philox.Generator(subseed_i) -- NOT generator_i
+       noise = generator_i.randn([4, h, w])          (generator_i's 1st draw)
+       if subnoise: noise = slerp(strength, noise, subnoise)
+   x = stack(noise_i)  -> [B, 4, h, w]; then x = x * sigmas[0].
+   next() (every later call): stack(generator_i.randn([4, h, w]) for each i).
+   k_diffusion.sampling.torch is replaced by sd_samplers_common.TorchHijack,
+   whose randn_like(x) returns p.rng.next() (per image, concatenated over the
+   batch). So ancestral noise continues each image's generator after its first
+   draw (the subseed draws never touch generator_i). eta_noise_seed_delta = 0
+   (default), so no reseeding.
+   slerp(val, low=noise, high=subnoise) (rng.py), on [4, h, w] tensors:
+       low_norm  = low  / torch.norm(low,  dim=1, keepdim=True)    # dim 1 = H!
+       high_norm = high / torch.norm(high, dim=1, keepdim=True)
+       dot = (low_norm * high_norm).sum(1)                         # [4, w]
+       if dot.mean() > 0.9995: return low * val + high * (1 - val)  # (sic: weights swapped vs slerp)
+       omega = acos(dot); so = sin(omega)
+       res = (sin((1.0 - val) * omega) / so).unsqueeze(1) * low
+             + (sin(val * omega) / so).unsqueeze(1) * high
+   QUIRKS: written for [B, D] rows but applied to a 3-D [C, H, W] tensor, so
+   the "vectors" are the columns (norm over H, per channel and x); the
+   Python-float factors (1.0 - val), val are rounded to float32 before they
+   multiply the float32 omega.
+4. Sigmas (sd_samplers_kdiffusion.KDiffusionSampler.get_sigmas):
+       automatic = CompVisDenoiser.get_sigmas(n) (uniform in t: t = linspace(999,
+                   0, n), sigma = t_to_sigma(t), + [0]). In A1111 1.10 this is the
+                   "Uniform" scheduler (sd_schedulers.uniform), and what its
+                   "Automatic" scheduler gives Euler, Euler a, Heun and LMS
+                   (before 1.9, "Automatic" was this for every sampler)
+       karras    = k_diffusion.sampling.get_sigmas_karras(n, sigma_min =
+                   model_wrap.sigmas[0].item(), sigma_max = model_wrap.sigmas[-1].item(), rho 7)
+   DPM2 and DPM2 a have discard_next_to_last_sigma: the schedule is made for
+   n + 1 steps and its second-to-last sigma dropped
+   (torch.cat([sigmas[:-2], sigmas[-1:]])), with EITHER schedule. Those runs
+   use that variant (run field "discard_next_to_last_sigma": true).
+   ("a1111_default_schedule" says which schedule A1111 >= 1.9's "Automatic"
+   scheduler picks for the sampler.)
+5. Denoiser (sd_samplers_cfg_denoiser.CFGDenoiser.forward, batch_cond_uncond
+   on, one prompt per image so conds_list = [[(i, 1.0)]]):
+       x_in     = cat([x[0], x[1], ..., x])      -> [x_0, x_1, x_0, x_1]
+       sigma_in = [s_0, s_1, s_0, s_1]
+       cond_in  = cat([cond, uncond])            -> [c, c, u, u]   (cond FIRST)
+       x_out = CompVisDenoiser(x_in, sigma_in, cond={"c_crossattn": [cond_in]})
+             = x_in + eps * (-sigma),  eps = UNet(x_in * c_in, sigma_to_t(sigma), cond_in),
+               c_in = 1 / sqrt(sigma^2 + 1), quantize off (t is fractional)
+       uncond_out = x_out[-B:]; denoised = clone(uncond_out)
+       denoised[i] += (x_out[i] - uncond_out[i]) * (1.0 * cfg_scale)
+   i.e. denoised = u + (c - u) * 7.0, one UNet call of batch 2B per step.
+   s_min_uncond 0 and skip_early_cond 0 (defaults): uncond is never skipped.
+6. Samplers: the real k_diffusion.sampling functions, with A1111's arguments:
+   eta = 1.0 where the function takes eta; s_churn 0, s_tmin 0, s_tmax inf,
+   s_noise 1 (euler, heun, dpm_2); s_noise 1 for the others. DPM++ SDE and
+   DPM++ 2M SDE get noise_sampler = BrownianTreeNoiseSampler(x, sigma_min =
+   sigmas[sigmas > 0].min(), sigma_max = sigmas.max(), seed = the batch's seeds)
+   (KDiffusionSampler.create_noise_sampler; x = the scaled initial latent).
+6b. DDIM (the two runs "DDIM / automatic" and "DDIM / automatic / nv", appended
+   after the k-diffusion runs). A1111 1.10 runs DDIM as a *timestep* sampler,
+   not through k-diffusion (modules/sd_samplers_timesteps.py CompVisSampler,
+   modules/sd_samplers_timesteps_impl.py ddim; the version with
+   s_x = x.new_ones((B, 1, 1, 1)), A1111 commit aeb76ef "fix batch size > 1
+   for timestep samplers", in every release since 1.6.0):
+       timesteps = clip(asarray(range(0, 1000, 1000 // steps)) + 1, 0, 999)
+                   (int64; steps 8 -> [1, 126, 251, ..., 876]; the scheduler
+                   setting is ignored; when 1000 % steps != 0 the list can be
+                   LONGER than steps, e.g. steps 7 -> 8 entries)
+       x = the ImageRNG initial noise AS IS: CompVisSampler.sample passes
+           p.rng.next() to the function unscaled (no * sigmas[0], no
+           sqrt(1 + sigma_max^2)); img2img alone mixes x * sqrt(a) + noise *
+           sqrt(1 - a)
+       alphas = ac[timesteps] (float32, ac = sd_model.alphas_cumprod)
+       alphas_prev = ac[pad(timesteps[:-1], (1, 0))] cast to float64 (the pad
+           value is 0, so alphas_prev[0] = ac[0], never used)
+       sqrt_one_minus_alphas = sqrt(1 - alphas) (float32)
+       sigmas = eta * np.sqrt(...) = 0 for eta = opts.eta_ddim = 0 (default)
+       for index = len - 1 down to 1 (len - 1 = 7 model calls; index 0 never):
+           e = CFGDenoiserTimesteps(x, timesteps[index].item() * ones(B))
+           a_t, a_prev, sigma_t, sqrt_one_minus_at = python floats * ones(B,1,1,1)
+               (float32 again: the float64 alphas_prev is exact float32 values)
+           pred_x0 = (x - sqrt_one_minus_at * e) / a_t.sqrt()
+           dir_xt = (1. - a_prev - sigma_t ** 2).sqrt() * e
+           noise = sigma_t * k_diffusion.sampling.torch.randn_like(x)
+                   (= ImageRNG.next(): drawn every step although multiplied by 0)
+           x = a_prev.sqrt() * pred_x0 + dir_xt + noise
+       return x. No extra final step: the result sits at ac[timesteps[0]] =
+       ac[1], not at ac[0] or 1 (no alphas_cumprod[0] / "final alpha" step).
+   CFGDenoiserTimesteps = CFGDenoiser with inner model CompVisTimestepsDenoiser
+   (eps parameterization): x_out = sd_model.apply_model(x_in, t_in, cond) = the
+   UNet eps on the RAW x (no c_in), t the integer timestep as float32; batching
+   [x_0, x_1, x_0, x_1] / [c, c, u, u] and combine_denoised exactly as in 5, so
+   e = u + (c - u) * 7.0 on eps. (get_pred_x0 there only feeds the live preview.)
+7. Decode (processing.decode_latent_batch -> LDM decode_first_stage), per
+   image (batch of one): z = (1. / 0.18215) * latent  (a Python double
+   5.489980786165248 times the float32 tensor, NOT latent / 0.18215);
+   image = vae.decode(z).sample.
+   8-bit (process_images_inner): x = torch.stack(images).float();
+   x = torch.clamp((x + 1.0) / 2.0, min=0.0, max=1.0);
+   per image: x = 255. * np.moveaxis(x.numpy(), 0, 2)  (float32, HWC);
+   x.astype(np.uint8) -> TRUNCATION toward zero, not rounding.
+
+Reference model: Tests/Fixtures/tiny-sd loaded with torch_dtype float32 (the
+float16 weights widened exactly); CLIP with transformers' eager attention;
+UNet and VAE with diffusers' plain AttnProcessor (explicit softmax), as in
+scripts/make_network_fixtures.py. Each run is repeated with diffusers'
+default SDPA attention; "sdpa_latents_max_abs_diff" shows how far an
+equally valid float32 implementation lands (a guide for test tolerances).
+VAE scale 2: latent 8x8 <-> image 16x16.
+
+File layout (tensors are {"shape": [...], "data": [row-major float32 values
+written as exact Python floats]}; token ids are ints)
+-------------------------------------------------------------------------------
+{"generator", "versions", "model": {path, sha256 of the weight files, vae_scale,
+  latent shape}, "a1111": {the notes above, as strings},
+ "alphas_cumprod": [1000 floats], "sigma_min", "sigma_max",
+ "conditionings": {KEY: {"prompt", "clip_skip", "ids": [77 ints],
+                         "z": tensor [1, 77, 32]}},
+ "runs": [RUN, ...]}
+RUN = {
+  "name", "settings": {"prompt", "negative_prompt", "seeds": [2] (as A1111
+      uses them), "subseeds": [2] | null, "subseed", "subseed_strength",
+      "sampler" (A1111 label), "function" (k-diffusion; "ddim" = A1111's
+      sd_samplers_timesteps_impl.ddim), "schedule"
+      ("automatic" | "karras"; DDIM: "automatic", it has no sigma schedule), "steps" 8, "cfg_scale" 7.0, "rng" ("cpu" |
+      "nv"), "clip_skip", "width" 16, "height" 16, "batch_size" 2,
+      "sampler_kwargs" (what A1111 passes: eta, s_churn, s_tmin, s_tmax ("inf"),
+      s_noise), "discard_next_to_last_sigma", "a1111_default_schedule"},
+  "cond_key", "uncond_key"  (into "conditionings"),
+  "cond_ids": [[77], [77]], "uncond_ids": [[77], [77]]  (per image),
+  "initial_noise": [2, 4, 8, 8]  (ImageRNG first(); x0 = initial_noise * sigmas[0];
+      DDIM: x0 = initial_noise, unscaled),
+  "sigmas": [...] (the exact schedule passed to the sampler; 9 values, the
+      last 0; [] for DDIM),
+  "timesteps": DDIM only: [8 ints] (the list passed to ddim; evaluated from
+      the last down to index 1), with "ddim_steps": [{"index", "t", "a_t",
+      "a_prev", "sqrt_one_minus_at"}] per model call, "x0_scale": "none",
+  "denoiser_calls" (CFG denoiser calls = UNet calls, each of batch
+      "unet_calls_batch" 4), "first_denoised": [2, 4, 8, 8] (CFG output of
+      the first call, at sigmas[0] with x0; DDIM: the CFG-combined EPS of
+      the first call, at timesteps[-1] with x0),
+  "rng_next_calls": how many ImageRNG.next() calls (randn_like) the sampler
+      made after the initial noise,
+  "rng_draws_used": true for the ancestral samplers (Euler a, DPM2 a,
+      DPM++ 2S a), whose draws reach x; false where they are multiplied by
+      gamma = 0 (Euler, Heun, DPM2: k-diffusion 0.1.1 draws eps every step even
+      with s_churn = 0; checked by rerunning with every draw shifted by 1) or
+      there are none,
+  "sde_noise": only DPM++ SDE / DPM++ 2M SDE: [{"sigma", "sigma_next",
+      "noise": [2, 4, 8, 8]}] in call order (what the BrownianTreeNoiseSampler
+      returned; inject these),
+  "latents": [2, 4, 8, 8] (the sampler's result),
+  "sdpa_latents_max_abs_diff" (see above),
+  only in the FULL_DETAIL_RUNS (to stay under 2 MB):
+  "first_x_out": [4, 4, 8, 8] (x_out of the first call: denoised
+      [cond_0, cond_1, uncond_0, uncond_1] before CFG),
+  "rng_draws" (ancestral samplers): [[2, 4, 8, 8] per next() call, in order],
+  "subseed_detail" (subseed run): per image {"seed_noise", "subseed_noise"
+      ([4, 8, 8] each), "dot_mean", "linear_fallback"},
+  "decoded" (run "Euler a / karras" only): {"z_scale", "vae_output": [2, 3, 16, 16]
+      (vae.decode(...).sample, before clamping), "image_uint8": {"shape":
+      [2, 16, 16, 3], "layout", "data": ints} (HWC, RGB), "conversion",
+      "rounding_would_differ": bytes where round() != truncation,
+      "div_scale_would_differ": bytes that change if latents / 0.18215 is
+      used instead of (1. / 0.18215) * latents, "saturated_fraction"}}
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+# transformers / diffusers first: make_sampler_fixtures stubs torchvision in
+# sys.modules (for k-diffusion), which transformers' import-time probe rejects.
+from transformers import CLIPTextModel  # noqa: E402
+from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
+from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0  # noqa: E402
+from make_tokenizer_fixtures import build_tokenizer_files, load_tokenizer, VOCAB_GZ  # noqa: E402
+from make_rng_fixtures import PhiloxGenerator, _check_nv  # noqa: E402
+import make_sampler_fixtures as msf  # noqa: E402  (imports k-diffusion with stubs)
+
+warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
+warnings.filterwarnings("ignore", message=".*torch_dtype.*")
+
+K = msf.K
+KS = K.sampling
+REAL_TORCH = torch
+
+MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
+OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "pipeline.json")
+GENERATOR = "scripts/make_pipeline_fixtures.py"
+MAX_BYTES = 2_000_000
+
+SEED = 2718281828            # > 2**31: exercises unsigned 32-bit seed handling
+STEPS = 8
+CFG = 7.0
+BATCH = 2
+LATENT = (4, 8, 8)
+VAE_SCALE = 2
+SCALE_FACTOR = 0.18215
+PROMPT = "a red circle on a blue background"
+NEGATIVE = "blurry, low quality, text"
+SUBSEED = 123
+SUBSEED_STRENGTH = 0.3
+
+# (A1111 label, k-diffusion function, options as in A1111's samplers_k_diffusion)
+SAMPLERS = [
+    ("Euler", "sample_euler", {}),
+    ("Euler a", "sample_euler_ancestral", {"ancestral": True}),
+    ("Heun", "sample_heun", {}),
+    ("DPM2", "sample_dpm_2", {"discard_next_to_last_sigma": True}),
+    ("DPM2 a", "sample_dpm_2_ancestral", {"discard_next_to_last_sigma": True, "ancestral": True}),
+    ("LMS", "sample_lms", {}),
+    ("DPM++ 2M", "sample_dpmpp_2m", {}),
+    ("DPM++ 2S a", "sample_dpmpp_2s_ancestral", {"ancestral": True}),
+    ("DPM++ SDE", "sample_dpmpp_sde", {"brownian_noise": True}),
+    ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", {"brownian_noise": True}),
+]
+SAMPLER_OPTS = {label: (fn, opts) for label, fn, opts in SAMPLERS}
+# A1111 >= 1.9: what scheduler "Automatic" resolves to for each sampler.
+A1111_DEFAULT_SCHEDULE = dict(msf.A1111_DEFAULT_SCHEDULE)
+# sd_samplers_kdiffusion.sampler_extra_params (1.10)
+EXTRA_PARAMS = {
+    "sample_euler": ["s_churn", "s_tmin", "s_tmax", "s_noise"],
+    "sample_heun": ["s_churn", "s_tmin", "s_tmax", "s_noise"],
+    "sample_dpm_2": ["s_churn", "s_tmin", "s_tmax", "s_noise"],
+    "sample_dpm_2_ancestral": ["s_noise"],
+    "sample_dpmpp_2s_ancestral": ["s_noise"],
+    "sample_dpmpp_sde": ["s_noise"],
+    "sample_dpmpp_2m_sde": ["s_noise"],
+}
+P_VALUES = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
+ETA = 1.0   # opts.eta_ancestral
+
+
+# --- helpers ------------------------------------------------------------------
+
+def enc(t):
+    t = t.detach().contiguous()
+    if t.dtype.is_floating_point:
+        assert t.dtype == torch.float32, t.dtype
+        data = [float(v) for v in t.flatten().tolist()]
+        assert all(math.isfinite(v) for v in data)
+    else:
+        data = [int(v) for v in t.flatten().tolist()]
+    return {"shape": list(t.shape), "data": data}
+
+
+def f32(v):
+    if isinstance(v, torch.Tensor):
+        v = v.detach().to(torch.float32).reshape(-1)
+        assert v.numel() == 1
+        v = v[0].item()
+    return float(np.float32(v))
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def version(pkg):
+    try:
+        return importlib.metadata.version(pkg)
+    except Exception:
+        return "unknown"
+
+
+# --- A1111 conditioning ---------------------------------------------------------
+
+ID_START, ID_END = 49406, 49407
+CHUNK = 75
+
+
+def a1111_chunk_ids(tok, text):
+    """FrozenCLIPEmbedderWithCustomWords.tokenize_line for a plain prompt of at
+    most 75 tokens (one chunk; no BREAK, embeddings or attention syntax)."""
+    for c in "()[]:\\":
+        assert c not in text, text
+    assert "BREAK" not in text
+    ids = tok([text], truncation=False, add_special_tokens=False)["input_ids"][0]
+    assert len(ids) <= CHUNK, (text, len(ids))
+    tokens = list(ids) + [ID_END] * (CHUNK - len(ids))
+    return [ID_START] + tokens + [ID_END]
+
+
+class Conditioner:
+    def __init__(self, tok, te):
+        self.tok, self.te = tok, te
+        self.table = {}
+
+    def get(self, text, clip_skip):
+        key = f"{'neg' if text == NEGATIVE else ('empty' if text == '' else 'prompt')}_skip{clip_skip}"
+        if key in self.table:
+            assert self.table[key]["prompt"] == text
+            return key, self.table[key]["z"]
+        ids = a1111_chunk_ids(self.tok, text)
+        tokens = torch.asarray([ids])                       # batch of ONE (per-prompt cache)
+        with torch.no_grad():
+            out = self.te(input_ids=tokens, output_hidden_states=True)
+            if clip_skip > 1:
+                z = self.te.text_model.final_layer_norm(out.hidden_states[-clip_skip])
+            else:
+                z = out.last_hidden_state
+            # EmphasisOriginal.after_transformers with all multipliers 1.0
+            multipliers = torch.asarray([[1.0] * len(ids)])
+            original_mean = z.mean()
+            z2 = z * multipliers.reshape(multipliers.shape + (1,)).expand(z.shape)
+            new_mean = z2.mean()
+            z3 = z2 * (original_mean / new_mean)
+            assert multipliers.dtype == torch.float32
+            assert torch.equal(z3, z), "emphasis with weights 1.0 is not a no-op"
+            assert (original_mean / new_mean).item() == 1.0
+        self.table[key] = {"prompt": text, "clip_skip": clip_skip, "ids": ids, "z": z3}
+        return key, z3
+
+
+# --- A1111 ImageRNG -------------------------------------------------------------
+
+def slerp(val, low, high):
+    """A1111's variation-seed slerp (modules/rng.py), written from its formula: norms and cosines
+    per (channel, column), i.e. over dim 1 of [C, H, W]; when the mean cosine exceeds 0.9995 a
+    linear blend with swapped weights. Also returns (mean cosine, whether the blend was linear)."""
+    unit_low = low / torch.norm(low, dim=1, keepdim=True)
+    unit_high = high / torch.norm(high, dim=1, keepdim=True)
+    cosine = (unit_low * unit_high).sum(1)
+    mean_cosine = cosine.mean()
+    if mean_cosine > 0.9995:
+        return low * val + high * (1 - val), float(mean_cosine), True
+    angle = torch.acos(cosine)
+    sine = torch.sin(angle)
+    weight_low = (torch.sin((1.0 - val) * angle) / sine).unsqueeze(1)
+    weight_high = (torch.sin(val * angle) / sine).unsqueeze(1)
+    return weight_low * low + weight_high * high, float(mean_cosine), False
+
+
+class ImageRNG:
+    """modules/rng.py ImageRNG with randn_source CPU or NV, no seed resize,
+    eta_noise_seed_delta 0."""
+
+    def __init__(self, source, shape, seeds, subseeds=None, subseed_strength=0.0):
+        self.source = source
+        self.shape = tuple(shape)
+        self.seeds = seeds
+        self.subseeds = subseeds
+        self.subseed_strength = subseed_strength
+        self.generators = [self.create_generator(s) for s in seeds]
+        self.is_first = True
+        self.next_calls = 0
+        self.draws = []
+        self.detail = None
+        self.scramble = False
+
+    def create_generator(self, seed):
+        if self.source == "nv":
+            return PhiloxGenerator(seed)
+        return torch.Generator("cpu").manual_seed(int(seed))
+
+    def randn_with(self, generator):
+        if self.source == "nv":
+            return torch.asarray(generator.randn(self.shape))
+        return torch.randn(self.shape, device="cpu", generator=generator)
+
+    def randn_global(self, seed):
+        """rng.randn(seed, shape) without a generator: reseeds the GLOBAL rng."""
+        if self.source == "nv":
+            return torch.asarray(PhiloxGenerator(seed).randn(self.shape))
+        torch.manual_seed(seed)
+        return torch.randn(self.shape, device="cpu")
+
+    def first(self):
+        xs = []
+        details = []
+        for i, (seed, generator) in enumerate(zip(self.seeds, self.generators)):
+            subnoise = None
+            if self.subseeds is not None and self.subseed_strength != 0:
+                subseed = 0 if i >= len(self.subseeds) else self.subseeds[i]
+                subnoise = self.randn_global(subseed)
+            noise = self.randn_with(generator)
+            if subnoise is not None:
+                seed_noise = noise
+                noise, dot_mean, fallback = slerp(self.subseed_strength, noise, subnoise)
+                details.append({"seed_noise": seed_noise, "subseed_noise": subnoise,
+                                "dot_mean": dot_mean, "linear_fallback": fallback})
+            xs.append(noise)
+        if details:
+            self.detail = details
+        return torch.stack(xs)
+
+    def next(self):
+        if self.is_first:
+            self.is_first = False
+            return self.first()
+        self.next_calls += 1
+        x = torch.stack([self.randn_with(g) for g in self.generators])
+        if self.scramble:
+            x = x + 1.0
+        self.draws.append(x.clone())
+        return x
+
+
+class TorchHijack:
+    """sd_samplers_common.TorchHijack: randn_like(x) -> p.rng.next()."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def __getattr__(self, item):
+        if item == "randn_like":
+            return self.randn_like
+        if hasattr(REAL_TORCH, item):
+            return getattr(REAL_TORCH, item)
+        raise AttributeError(item)
+
+    def randn_like(self, x):
+        return self.rng.next()
+
+
+# --- model ----------------------------------------------------------------------
+
+class LDMLike:
+    """What CompVisDenoiser needs of A1111's LatentDiffusion: alphas_cumprod and
+    apply_model(x, t, cond) with cond = {"c_crossattn": [tensor]} (crossattn
+    conditioning: DiffusionWrapper concatenates c_crossattn along dim 1)."""
+
+    def __init__(self, unet, alphas_cumprod):
+        self.unet = unet
+        self.alphas_cumprod = alphas_cumprod
+        self.calls = 0
+
+    def apply_model(self, x, t, cond):
+        self.calls += 1
+        cc = torch.cat(cond["c_crossattn"], 1)
+        return self.unet(x, t, encoder_hidden_states=cc).sample
+
+
+class CFGDenoiser:
+    """sd_samplers_cfg_denoiser.CFGDenoiser.forward for txt2img with one prompt
+    per image (conds_list[i] = [(i, 1.0)]), batch_cond_uncond on."""
+
+    def __init__(self, model_wrap):
+        self.model_wrap = model_wrap
+        self.calls = 0
+        self.first = None
+
+    def __call__(self, x, sigma, uncond, cond, cond_scale, s_min_uncond=0.0, image_cond=None):
+        batch_size = x.shape[0]
+        conds_list = [[(i, 1.0)] for i in range(batch_size)]
+        repeats = [len(c) for c in conds_list]
+        x_in = torch.cat([torch.stack([x[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [x])
+        sigma_in = torch.cat([torch.stack([sigma[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [sigma])
+        assert cond.shape[1] == uncond.shape[1]
+        cond_in = torch.cat([cond, uncond])
+        x_out = self.model_wrap(x_in, sigma_in, cond={"c_crossattn": [cond_in]})
+        # combine_denoised
+        denoised_uncond = x_out[-uncond.shape[0]:]
+        denoised = torch.clone(denoised_uncond)
+        for i, conds in enumerate(conds_list):
+            for cond_index, weight in conds:
+                denoised[i] += (x_out[cond_index] - denoised_uncond[i]) * (weight * cond_scale)
+        if self.calls == 0:
+            self.first = {"x_out": x_out.clone(), "denoised": denoised.clone(), "x": x.clone(),
+                          "sigma": sigma.clone()}
+        self.calls += 1
+        return denoised
+
+
+def get_sigmas(model_wrap, schedule, steps, discard):
+    """KDiffusionSampler.get_sigmas for 'automatic' (model_wrap.get_sigmas) and 'karras'."""
+    steps += 1 if discard else 0
+    if schedule == "automatic":
+        sigmas = model_wrap.get_sigmas(steps)
+    elif schedule == "karras":
+        sigmas = KS.get_sigmas_karras(n=steps, sigma_min=model_wrap.sigmas[0].item(),
+                                      sigma_max=model_wrap.sigmas[-1].item(), device="cpu")
+    else:
+        raise ValueError(schedule)
+    if discard:
+        sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
+    return sigmas.cpu()
+
+
+# --- one txt2img run ------------------------------------------------------------------
+
+def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False):
+    label = spec["sampler"]
+    funcname, opts = SAMPLER_OPTS[label]
+    func = getattr(KS, funcname)
+    discard = bool(opts.get("discard_next_to_last_sigma"))
+    if spec["subseed_strength"] != 0:
+        seeds = [spec["seed"]] * BATCH                     # A1111 quirk, see doc
+        subseeds = [spec["subseed"] + i for i in range(BATCH)]
+    else:
+        seeds = [spec["seed"] + i for i in range(BATCH)]
+        subseeds = [spec["subseed"] + i for i in range(BATCH)] if spec["subseed"] is not None else None
+
+    cond_key, c = conditioner.get(spec["prompt"], spec["clip_skip"])
+    uncond_key, uc = conditioner.get(spec["negative_prompt"], spec["clip_skip"])
+    cond = torch.cat([c] * BATCH)        # reconstruct_multicond_batch: one row per image
+    uncond = torch.cat([uc] * BATCH)     # reconstruct_cond_batch
+
+    rng = ImageRNG(spec["rng"], LATENT, seeds, subseeds=subseeds if spec["subseed_strength"] != 0 else None,
+                   subseed_strength=spec["subseed_strength"])
+    rng.scramble = scramble
+    noise = rng.next()
+    sigmas = get_sigmas(model_wrap, spec["schedule"], STEPS, discard)
+    x = noise * sigmas[0]
+
+    parameters = __import__("inspect").signature(func).parameters
+    kwargs = {}
+    for name in EXTRA_PARAMS.get(funcname, []):
+        if name in parameters:
+            kwargs[name] = P_VALUES[name]
+    if "eta" in parameters:
+        kwargs["eta"] = ETA
+    sde_noise = []
+    if opts.get("brownian_noise"):
+        smin, smax = sigmas[sigmas > 0].min(), sigmas.max()
+        tree = KS.BrownianTreeNoiseSampler(x, smin, smax, seed=seeds)
+
+        def noise_sampler(sigma, sigma_next):
+            v = tree(sigma, sigma_next)
+            sde_noise.append({"sigma": f32(sigma), "sigma_next": f32(sigma_next), "noise": v.clone()})
+            return v
+        kwargs["noise_sampler"] = noise_sampler
+
+    cfg = CFGDenoiser(model_wrap)
+    extra_args = {"cond": cond, "image_cond": None, "uncond": uncond, "cond_scale": CFG, "s_min_uncond": 0.0}
+    KS.torch = TorchHijack(rng)
+    try:
+        with torch.no_grad():
+            latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)
+    finally:
+        KS.torch = REAL_TORCH
+    assert torch.equal(cfg.first["x"], x)
+    return {
+        "seeds": seeds, "subseeds": subseeds, "cond_key": cond_key, "uncond_key": uncond_key,
+        "noise": noise, "sigmas": sigmas, "latents": latents, "cfg": cfg, "rng": rng,
+        "sde_noise": sde_noise, "kwargs": kwargs, "discard": discard,
+    }
+
+
+# --- A1111's DDIM (timestep sampler) ---------------------------------------------------
+
+DDIM_ETA = 0.0   # opts.eta_ddim (CompVisSampler.eta_default)
+
+
+class CompVisTimestepsDenoiser:
+    """sd_samplers_timesteps.CompVisTimestepsDenoiser (eps model): apply_model on
+    the raw input with the timesteps as given; no c_in, no c_out."""
+
+    def __init__(self, model):
+        self.inner_model = model
+
+    def __call__(self, input, timesteps, **kwargs):
+        return self.inner_model.apply_model(input, timesteps, **kwargs)
+
+
+class CFGDenoiserTimesteps(CFGDenoiser):
+    """sd_samplers_timesteps.CFGDenoiserTimesteps: CFGDenoiser.forward unchanged
+    (the combine works on eps); inner_model is the timesteps denoiser."""
+
+    @property
+    def inner_model(self):
+        return self.model_wrap
+
+
+def a1111_ddim_timesteps(steps, discard_next_to_last_sigma=False):
+    """CompVisSampler.get_timesteps (opts.always_discard_next_to_last_sigma off)."""
+    steps += 1 if discard_next_to_last_sigma else 0
+    timesteps = torch.clip(torch.asarray(list(range(0, 1000, 1000 // steps)), device="cpu") + 1, 0, 999)
+    assert timesteps.dtype == torch.int64
+    assert timesteps.tolist() == np.clip(np.arange(0, 1000, 1000 // steps) + 1, 0, 999).tolist()
+    return timesteps
+
+
+@torch.no_grad()
+def a1111_ddim(model, x, timesteps, extra_args=None, callback=None, disable=None, eta=0.0):
+    """A1111's DDIM (modules/sd_samplers_timesteps_impl.py, 1.10), written from its equations:
+    alphas = ac[t], alphas_prev = ac[[t0] + t[:-1]] (float64 on CPU), n - 1 model calls from the
+    last timestep down; every per-step constant becomes a float32 tensor of shape [B, 1, 1, 1];
+    pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t); x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - s^2) e
+    + s * randn_like(x) (drawn even when s = 0)."""
+    ac = model.inner_model.inner_model.alphas_cumprod
+    a_all = ac[timesteps]
+    a_prev_all = ac[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
+    sqrt_one_minus_all = torch.sqrt(1 - a_all)
+    sig_all = eta * np.sqrt((1 - a_prev_all.cpu().numpy()) / (1 - a_all.cpu()) * (1 - a_all.cpu() / a_prev_all.cpu().numpy()))
+    extra = {} if extra_args is None else extra_args
+    ones_b = x.new_ones((x.shape[0]))
+    ones_x = x.new_ones((x.shape[0], 1, 1, 1))
+    for i in range(len(timesteps) - 1):
+        k = len(timesteps) - 1 - i
+        eps = model(x, timesteps[k].item() * ones_b, **extra)
+        a_t = a_all[k].item() * ones_x
+        a_prev = a_prev_all[k].item() * ones_x
+        sig = sig_all[k].item() * ones_x
+        sqrt_one_minus = sqrt_one_minus_all[k].item() * ones_x
+        x0 = (x - sqrt_one_minus * eps) / a_t.sqrt()
+        direction = (1. - a_prev - sig ** 2).sqrt() * eps
+        fresh = sig * KS.torch.randn_like(x)
+        x = a_prev.sqrt() * x0 + direction + fresh
+        if callback is not None:
+            callback({'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 'a_t': a_t,
+                      'a_prev': a_prev, 'sigma_t': sig, 'sqrt_one_minus_at': sqrt_one_minus})
+    return x
+
+
+def run_ddim(spec, unet, inner, conditioner, scramble=False):
+    """txt2img with A1111's DDIM: CompVisSampler.sample(p, x = p.rng.next(), ...)."""
+    assert spec["sampler"] == "DDIM" and spec["subseed_strength"] == 0
+    seeds = [spec["seed"] + i for i in range(BATCH)]
+    cond_key, c = conditioner.get(spec["prompt"], spec["clip_skip"])
+    uncond_key, uc = conditioner.get(spec["negative_prompt"], spec["clip_skip"])
+    cond = torch.cat([c] * BATCH)
+    uncond = torch.cat([uc] * BATCH)
+
+    rng = ImageRNG(spec["rng"], LATENT, seeds)
+    rng.scramble = scramble
+    noise = rng.next()
+    timesteps = a1111_ddim_timesteps(STEPS)
+    x = noise                                   # NOT scaled (CompVisSampler.sample)
+
+    cfg = CFGDenoiserTimesteps(CompVisTimestepsDenoiser(inner))
+    extra_args = {"cond": cond, "image_cond": None, "uncond": uncond, "cond_scale": CFG, "s_min_uncond": 0.0}
+    steps = []
+
+    def callback(d):
+        steps.append({"index": d["index"], "t": int(d["t"]), "a_t": f32(d["a_t"].reshape(-1)[0]),
+                      "a_prev": f32(d["a_prev"].reshape(-1)[0]),
+                      "sqrt_one_minus_at": f32(d["sqrt_one_minus_at"].reshape(-1)[0])})
+        assert float(d["sigma_t"].abs().max()) == 0.0
+
+    KS.torch = TorchHijack(rng)
+    try:
+        with torch.no_grad():
+            latents = a1111_ddim(cfg, x, timesteps, extra_args=extra_args, callback=callback, disable=True,
+                                 eta=DDIM_ETA)
+    finally:
+        KS.torch = REAL_TORCH
+    assert torch.equal(cfg.first["x"], noise)
+    assert cfg.first["sigma"].tolist() == [float(timesteps[-1])] * BATCH
+    assert cfg.calls == len(timesteps) - 1 == len(steps)
+    return {"seeds": seeds, "cond_key": cond_key, "uncond_key": uncond_key, "noise": noise,
+            "timesteps": timesteps, "latents": latents, "cfg": cfg, "rng": rng, "steps": steps}
+
+
+def ddim_specs():
+    base = {"prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
+            "subseed_strength": 0.0, "clip_skip": 1, "sampler": "DDIM", "schedule": "automatic"}
+    return [dict(base, name="DDIM / automatic", rng="cpu"),
+            dict(base, name="DDIM / automatic / nv", rng="nv")]
+
+
+def ddim_run_record(spec, unet, inner, conditioner):
+    r = run_ddim(spec, unet, inner, conditioner)
+    unet.set_attn_processor(AttnProcessor2_0())
+    r_sdpa = run_ddim(spec, unet, inner, conditioner)
+    unet.set_attn_processor(AttnProcessor())
+    assert torch.equal(r_sdpa["noise"], r["noise"])
+    r2 = run_ddim(spec, unet, inner, conditioner)
+    assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+    # eta 0: the per-step draws are multiplied by 0 and must not reach x
+    r3 = run_ddim(spec, unet, inner, conditioner, scramble=True)
+    assert torch.equal(r3["latents"], r["latents"]), spec["name"]
+    rng = r["rng"]
+    assert rng.next_calls == len(r["timesteps"]) - 1
+    table = conditioner.table
+    return {
+        "name": spec["name"],
+        "settings": {
+            "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+            "seeds": r["seeds"], "subseeds": None,
+            "subseed": spec["subseed"], "subseed_strength": spec["subseed_strength"],
+            "sampler": spec["sampler"], "function": "ddim", "schedule": spec["schedule"],
+            "steps": STEPS, "cfg_scale": CFG, "rng": spec["rng"], "clip_skip": spec["clip_skip"],
+            "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+            "sampler_kwargs": {"eta": DDIM_ETA},
+            "discard_next_to_last_sigma": False,
+            "a1111_default_schedule": True,
+        },
+        "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+        "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
+        "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
+        "initial_noise": enc(r["noise"]),
+        "sigmas": [],
+        "timesteps": [int(v) for v in r["timesteps"].tolist()],
+        "x0_scale": "none",
+        "ddim_steps": r["steps"],
+        "denoiser_calls": r["cfg"].calls,
+        "unet_calls_batch": 2 * BATCH,
+        "first_denoised": enc(r["cfg"].first["denoised"]),
+        "rng_next_calls": rng.next_calls,
+        "rng_draws_used": False,
+        "latents": enc(r["latents"]),
+        "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+    }
+
+
+def decode_a1111(vae, latents, scale_mode="mul"):
+    outs = []
+    with torch.no_grad():
+        for i in range(latents.shape[0]):
+            z = latents[i:i + 1]
+            z = (1. / SCALE_FACTOR * z) if scale_mode == "mul" else (z / SCALE_FACTOR)
+            outs.append(vae.decode(z).sample[0])
+    raw = torch.stack(outs).float()
+    x = torch.clamp((raw + 1.0) / 2.0, min=0.0, max=1.0)
+    imgs, imgs_round = [], []
+    for x_sample in x:
+        v = 255. * np.moveaxis(x_sample.cpu().numpy(), 0, 2)
+        assert v.dtype == np.float32
+        imgs.append(v.astype(np.uint8))
+        imgs_round.append(np.round(v).astype(np.uint8))
+    return raw, np.stack(imgs), np.stack(imgs_round)
+
+
+# --- main ----------------------------------------------------------------------------
+
+def run_specs():
+    base = {"prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
+            "subseed_strength": 0.0, "rng": "cpu", "clip_skip": 1}
+    specs = []
+    for label, _, _ in SAMPLERS:
+        for schedule in ("automatic", "karras"):
+            specs.append(dict(base, name=f"{label} / {schedule}", sampler=label, schedule=schedule))
+    specs.append(dict(base, name="Euler a / automatic / nv", sampler="Euler a", schedule="automatic", rng="nv"))
+    specs.append(dict(base, name="DPM++ 2M / karras / nv", sampler="DPM++ 2M", schedule="karras", rng="nv"))
+    specs.append(dict(base, name="DPM++ 2M / karras / negative", sampler="DPM++ 2M", schedule="karras",
+                      negative_prompt=NEGATIVE))
+    specs.append(dict(base, name="Euler a / automatic / subseed", sampler="Euler a", schedule="automatic",
+                      subseed=SUBSEED, subseed_strength=SUBSEED_STRENGTH))
+    specs.append(dict(base, name="DPM++ 2M / karras / clip_skip 2", sampler="DPM++ 2M", schedule="karras",
+                      clip_skip=2))
+    return specs
+
+
+DECODE_RUN = "Euler a / karras"
+# Runs that also store first_x_out and (ancestral samplers) every rng_draws
+# value; the other runs store only counts, to keep the file under 2 MB.
+FULL_DETAIL_RUNS = {"Euler / automatic", "Euler a / karras", "Euler a / automatic / nv",
+                    "Euler a / automatic / subseed", "DPM++ 2M / karras / negative",
+                    "DPM++ 2M / karras / clip_skip 2"}
+
+
+def main():
+    torch.set_num_threads(1)
+    _check_nv()
+
+    # sanity of torch's scalar handling the slerp note relies on
+    om = torch.tensor([0.3, 1.1, 2.9], dtype=torch.float32)
+    assert torch.equal(om * (1.0 - 0.3), om * torch.tensor(1.0 - 0.3, dtype=torch.float32))
+
+    with open(os.path.join(MODEL, "tiny_sd_info.json")) as f:
+        info = json.load(f)
+    assert info["vae_scale"] == VAE_SCALE
+    for k, wf in info["weight_files"].items():
+        assert sha256_file(os.path.join(MODEL, wf["path"])) == wf["sha256"], k
+
+    te = CLIPTextModel.from_pretrained(MODEL, subfolder="text_encoder", dtype=torch.float32,
+                                       attn_implementation="eager", local_files_only=True).eval()
+    unet = UNet2DConditionModel.from_pretrained(MODEL, subfolder="unet", torch_dtype=torch.float32,
+                                                local_files_only=True).eval()
+    vae = AutoencoderKL.from_pretrained(MODEL, subfolder="vae", torch_dtype=torch.float32,
+                                        local_files_only=True).eval()
+    assert vae.config.scaling_factor == SCALE_FACTOR
+    unet.set_attn_processor(AttnProcessor())
+    vae.set_attn_processor(AttnProcessor())
+
+    with tempfile.TemporaryDirectory() as d:
+        tok = load_tokenizer(*build_tokenizer_files(VOCAB_GZ, d))
+        # known ids (as in make_tokenizer_fixtures.py)
+        assert tok("a photo of an astronaut riding a horse on mars", add_special_tokens=False)["input_ids"] == \
+            [320, 1125, 539, 550, 18376, 6765, 320, 4558, 525, 7496]
+
+    ac = msf.make_alphas_cumprod()
+    inner = LDMLike(unet, ac)
+    model_wrap = K.external.CompVisDenoiser(inner, quantize=False)
+    assert model_wrap.sigmas.dtype == torch.float32
+    conditioner = Conditioner(tok, te)
+
+    runs = []
+    decoded = None
+    for spec in run_specs():
+        r = run_txt2img(spec, unet, model_wrap, conditioner)
+        # the same run with diffusers' default SDPA attention (informational)
+        unet.set_attn_processor(AttnProcessor2_0())
+        r_sdpa = run_txt2img(spec, unet, model_wrap, conditioner)
+        unet.set_attn_processor(AttnProcessor())
+        assert torch.equal(r_sdpa["noise"], r["noise"]) and torch.equal(r_sdpa["sigmas"], r["sigmas"])
+        # determinism
+        r2 = run_txt2img(spec, unet, model_wrap, conditioner) if spec["name"] == DECODE_RUN else r
+        assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+
+        funcname, opts = SAMPLER_OPTS[spec["sampler"]]
+        cond_ids = [conditioner.table[r["cond_key"]]["ids"]] * BATCH
+        uncond_ids = [conditioner.table[r["uncond_key"]]["ids"]] * BATCH
+        rng = r["rng"]
+        ancestral = bool(opts.get("ancestral"))
+        if not ancestral:
+            # no draw may reach x: redo the run with every next() draw shifted by 1
+            r3 = run_txt2img(spec, unet, model_wrap, conditioner, scramble=True)
+            assert torch.equal(r3["latents"], r["latents"]), spec["name"]
+        run = {
+            "name": spec["name"],
+            "settings": {
+                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+                "seeds": r["seeds"], "subseeds": r["subseeds"] if spec["subseed_strength"] != 0 else None,
+                "subseed": spec["subseed"], "subseed_strength": spec["subseed_strength"],
+                "sampler": spec["sampler"], "function": funcname, "schedule": spec["schedule"],
+                "steps": STEPS, "cfg_scale": CFG, "rng": spec["rng"], "clip_skip": spec["clip_skip"],
+                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+                "sampler_kwargs": {k: (v if math.isfinite(v) else "inf") for k, v in r["kwargs"].items()
+                                   if k != "noise_sampler"},
+                "discard_next_to_last_sigma": r["discard"],
+                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[spec["sampler"]] == spec["schedule"],
+            },
+            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+            "cond_ids": cond_ids, "uncond_ids": uncond_ids,
+            "initial_noise": enc(r["noise"]),
+            "sigmas": [f32(s) for s in r["sigmas"]],
+            "denoiser_calls": r["cfg"].calls,
+            "unet_calls_batch": 2 * BATCH,
+            "first_denoised": enc(r["cfg"].first["denoised"]),
+            "rng_next_calls": rng.next_calls,
+            "rng_draws_used": ancestral,
+            "latents": enc(r["latents"]),
+            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        }
+        if spec["name"] in FULL_DETAIL_RUNS:
+            run["first_x_out"] = enc(r["cfg"].first["x_out"])
+        if ancestral and spec["name"] in FULL_DETAIL_RUNS:
+            run["rng_draws"] = [enc(v) for v in rng.draws]
+        if r["sde_noise"]:
+            run["sde_noise"] = [{"sigma": s["sigma"], "sigma_next": s["sigma_next"], "noise": enc(s["noise"])}
+                                for s in r["sde_noise"]]
+        if rng.detail is not None:
+            run["subseed_detail"] = [{"seed_noise": enc(dd["seed_noise"]), "subseed_noise": enc(dd["subseed_noise"]),
+                                      "dot_mean": dd["dot_mean"], "linear_fallback": dd["linear_fallback"]}
+                                     for dd in rng.detail]
+        if spec["name"] == DECODE_RUN:
+            raw, img, img_round = decode_a1111(vae, r["latents"], "mul")
+            raw_div, img_div, _ = decode_a1111(vae, r["latents"], "div")
+            decoded = {
+                "run": spec["name"],
+                "z_scale": "z = (1. / 0.18215) * latents[i:i+1] (LDM decode_first_stage), per image",
+                "vae_output": enc(raw),
+                "image_uint8": {"shape": list(img.shape), "layout": "[image, y, x, RGB]",
+                                "data": [int(v) for v in img.reshape(-1)]},
+                "conversion": "x = clamp((vae_output + 1.0) / 2.0, 0, 1) (float32); v = 255. * moveaxis(x, 0, 2) "
+                              "(float32); v.astype(uint8) (truncation)",
+                "rounding_would_differ": int((img != img_round).sum()),
+                "div_scale_would_differ": int((img != img_div).sum()),
+                "div_scale_vae_output_max_abs_diff": float((raw_div - raw).abs().max()),
+                "saturated_fraction": float(((img == 0) | (img == 255)).mean()),
+            }
+            run["decoded"] = decoded
+        runs.append(run)
+        print(f"  {spec['name']:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} "
+              f"sde={len(r['sde_noise']):2d} |lat|max={r['latents'].abs().max().item():9.4f} "
+              f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+
+    inner_ddim = LDMLike(unet, ac)
+    for spec in ddim_specs():
+        run = ddim_run_record(spec, unet, inner_ddim, conditioner)
+        runs.append(run)
+        print(f"  {spec['name']:34s} calls={run['denoiser_calls']:2d} next={run['rng_next_calls']:2d} "
+              f"timesteps={run['timesteps']} |lat|max={max(abs(v) for v in run['latents']['data']):9.4f} "
+              f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+
+    assert decoded is not None
+    conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}
+             for k, v in conditioner.table.items()}
+
+    doc = {
+        "generator": GENERATOR,
+        "versions": {"torch": torch.__version__, "diffusers": version("diffusers"),
+                     "transformers": version("transformers"), "k_diffusion": version("k-diffusion"),
+                     "torchsde": version("torchsde"), "scipy": version("scipy"), "numpy": np.__version__},
+        "model": {"path": "Tests/Fixtures/tiny-sd", "weight_files": info["weight_files"],
+                  "vae_scale": VAE_SCALE, "latent_shape": [BATCH, *LATENT],
+                  "image_shape": [BATCH, 3, LATENT[1] * VAE_SCALE, LATENT[2] * VAE_SCALE],
+                  "scaling_factor": SCALE_FACTOR,
+                  "attention": "UNet/VAE: diffusers AttnProcessor (explicit softmax); CLIP: eager"},
+        "a1111": {
+            "seeds": "all_seeds[i] = seed + (i if subseed_strength == 0 else 0); all_subseeds[i] = subseed + i "
+                     "(with a variation seed every image has the SAME seed)",
+            "tokens": "tokenizer(text, truncation=False, add_special_tokens=False).input_ids; chunk of 75, "
+                      "[49406] + ids + [49407] * (75 - len) + [49407]; padding id = id_end 49407 (SD 1.x); "
+                      "each distinct prompt encoded once as a batch of one",
+            "clip_skip": "1: last_hidden_state; n > 1: text_model.final_layer_norm(hidden_states[-n])",
+            "emphasis": "EmphasisOriginal: m = z.mean(); z = z * multipliers; z = z * (m / z.mean()); "
+                        "with all multipliers 1.0 a bit-exact no-op (asserted)",
+            "rng": "ImageRNG: generator per image seeded seed_i; first draw randn([4, h, w]) is the initial noise; "
+                   "every k-diffusion torch.randn_like(x) call is rng.next() = stack of each image generator's "
+                   "next randn([4, h, w]); subseed noise comes from a fresh generator seeded subseed_i "
+                   "(the global rng for CPU), drawn BEFORE the seed noise but never from generator_i",
+            "slerp": "slerp(strength, noise, subnoise), norms over dim 1 (H) of [C, H, W]; dot.mean() > 0.9995 "
+                     "-> noise * val + subnoise * (1 - val) (swapped weights); else sin((1-val) w)/sin w * noise "
+                     "+ sin(val w)/sin w * subnoise, w = acos(dot) per (channel, column)",
+            "x0": "x = initial_noise * sigmas[0]",
+            "cfg": "one UNet call per denoiser call: x_in = [x_0, x_1, x_0, x_1], sigma_in likewise, "
+                   "cond_in = [cond, cond, uncond, uncond] (cond first); "
+                   "denoised[i] = u_i + (c_i - u_i) * (1.0 * cfg_scale), u = x_out[-B:]",
+            "denoiser": "CompVisDenoiser, quantize False: c_in = 1 / sqrt(sigma^2 + 1), t = sigma_to_t(sigma) "
+                        "(fractional), out = x + eps * (-sigma)",
+            "schedules": "automatic = CompVisDenoiser.get_sigmas(n) = A1111 1.10 scheduler 'Uniform' (and its "
+                         "'Automatic' for Euler, Euler a, Heun, LMS); karras = get_sigmas_karras(n, model sigma_min, "
+                         "model sigma_max, rho 7); a run's settings.a1111_default_schedule says whether A1111 1.10's "
+                         "'Automatic' scheduler picks that schedule for the sampler",
+            "dpm2": "DPM2 and DPM2 a: schedule for steps + 1, then drop the second-to-last sigma "
+                    "(discard_next_to_last_sigma), for automatic and karras alike",
+            "sde": "DPM++ SDE / DPM++ 2M SDE: BrownianTreeNoiseSampler(x0, sigmas[sigmas > 0].min(), sigmas.max(), "
+                   "seed=[batch seeds]); values recorded per call in sde_noise",
+            "decode": "per image: vae.decode((1. / 0.18215) * latent); stack; clamp((x + 1) / 2, 0, 1); "
+                      "255. * moveaxis(x, 0, 2) in float32; astype(uint8) truncates",
+            "defaults_assumed": "eta_ancestral 1, s_churn 0, s_tmin 0, s_tmax inf, s_noise 1, "
+                                "eta_noise_seed_delta 0, s_min_uncond 0, skip_early_cond 0, batch_cond_uncond on, "
+                                "enable_quantization off, sgm_noise_multiplier off, pad_cond_uncond off",
+            "ddim": "DDIM runs (A1111 sd_samplers_timesteps CompVisSampler + sd_samplers_timesteps_impl.ddim, "
+                    "eta = opts.eta_ddim = 0): timesteps = clip(range(0, 1000, 1000 // steps) + 1, 0, 999) "
+                    "(scheduler ignored); x0 = initial_noise unscaled; alphas = ac[timesteps], alphas_prev = "
+                    "ac[[0] + timesteps[:-1]] (float64, exact float32 values); for index = len - 1 .. 1 "
+                    "(len - 1 calls): e = CFG(eps) with x_in = [x_0, x_1, x_0, x_1] raw (no c_in), t_in = "
+                    "float(timesteps[index]), cond_in = [c, c, u, u], e = u + (c - u) * cfg; a_t, a_prev, "
+                    "sqrt(1 - a_t) as float32 [B, 1, 1, 1]; pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t); "
+                    "x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - 0) e + 0 * rng.next(); one rng.next() per "
+                    "call (unused); no final step: the result is at ac[1]",
+        },
+        "alphas_cumprod": [float(v) for v in ac.tolist()],
+        "sigma_min": model_wrap.sigmas[0].item(),
+        "sigma_max": model_wrap.sigmas[-1].item(),
+        "conditionings": conds,
+        "runs": runs,
+    }
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+    if len(text) >= MAX_BYTES or os.environ.get("PIPELINE_SIZES"):
+        for k, v in doc.items():
+            print("  size", k, len(json.dumps(v, separators=(",", ":"))))
+        for k in doc["runs"][0]:
+            print("  run field", k, sum(len(json.dumps(r.get(k), separators=(",", ":"))) for r in doc["runs"]))
+    assert len(text) < MAX_BYTES, len(text)
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    tmp = OUT + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.write("\n")
+    os.replace(tmp, OUT)
+    print(f"wrote {os.path.relpath(OUT, ROOT)} ({len(text) + 1} bytes), {len(runs)} runs; "
+          f"decoded: saturated {decoded['saturated_fraction']:.3f}, rounding differs in "
+          f"{decoded['rounding_would_differ']} bytes, /0.18215 differs in {decoded['div_scale_would_differ']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
