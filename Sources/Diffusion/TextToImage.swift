@@ -107,7 +107,8 @@ public struct TextToImage {
                                    cond: try Tensor.concat(Array(repeating: cond, count: b), dim: 0),
                                    uncond: try Tensor.concat(Array(repeating: uncond, count: b), dim: 0),
                                    scale: s.cfgScale, latentShape: shape)
-        let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + Int64($0)) }
+        // With a variation strength every image uses the same seed (and subseeds count up), as A1111.
+        let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.subseed + Int64($0)) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
         let sigmas = self.sigmas(s)
@@ -130,8 +131,9 @@ public struct TextToImage {
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
             let rgb = try decode(latent, shape: shape)
-            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: s.seed + Int64(i),
-                                  infotext: infotext(s, seed: s.seed + Int64(i), subseed: s.subseed + Int64(i)), latent: latent)
+            let seed = s.seed + (s.subseedStrength > 0 ? 0 : Int64(i))
+            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
+                                  infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i)), latent: latent)
         }
     }
 

@@ -1,0 +1,93 @@
+import Engine
+import Foundation
+import Testing
+@testable import Diffusion
+@testable import Formats
+@testable import Models
+@testable import Prompting
+
+/// txt2img on the tiny model against A1111's algorithm run with diffusers modules and
+/// k-diffusion samplers (scripts/make_pipeline_fixtures.py).
+enum PipelineFixture {
+    nonisolated(unsafe) static let root: [String: Any] = {
+        let url = Bundle.module.url(forResource: "pipeline", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }()
+    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+    nonisolated(unsafe) static let pipeline: TextToImage = {
+        let model = try! StableDiffusionModel(path: modelPath)
+        return TextToImage(model: model, tokenizer: try! CLIPTokenizer.shipped())
+    }()
+    static var runs: [Int] { Array((root["runs"] as! [Any]).indices) }
+    static func run(_ i: Int) -> [String: Any] { (root["runs"] as! [[String: Any]])[i] }
+    static func floats(_ v: Any?) -> [Float] { ((v as! [String: Any])["data"] as! [NSNumber]).map(\.floatValue) }
+
+    static func settings(_ r: [String: Any]) -> GenerationSettings {
+        let j = r["settings"] as! [String: Any]
+        var s = GenerationSettings()
+        s.prompt = j["prompt"] as! String
+        s.negativePrompt = j["negative_prompt"] as! String
+        s.seed = (j["seeds"] as! [NSNumber])[0].int64Value
+        if let sub = j["subseed"] as? NSNumber { s.subseed = sub.int64Value }
+        s.subseedStrength = (j["subseed_strength"] as! NSNumber).floatValue
+        s.sampler = Sampler.named(j["sampler"] as! String)!.0
+        s.schedule = (j["schedule"] as! String) == "automatic" ? .uniform : NoiseSchedule.Kind(rawValue: j["schedule"] as! String)!
+        s.steps = (j["steps"] as! NSNumber).intValue
+        s.cfgScale = (j["cfg_scale"] as! NSNumber).floatValue
+        s.rng = RandomSourceKind(rawValue: j["rng"] as! String)!
+        s.clipSkip = (j["clip_skip"] as! NSNumber).intValue
+        s.width = (j["width"] as! NSNumber).intValue
+        s.height = (j["height"] as! NSNumber).intValue
+        s.batchSize = (j["batch_size"] as! NSNumber).intValue
+        return s
+    }
+}
+
+@Suite(.serialized) struct PipelineTests {
+    /// Max |a - b| over max |b|.
+    private func relative(_ a: [Float], _ b: [Float]) -> Float {
+        (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(b.map { abs($0) }.max() ?? 1, 1e-12)
+    }
+
+    @Test("prompt chunks, initial noise, sigmas and final latents equal A1111's (batch 2)", arguments: PipelineFixture.runs)
+    func run(_ index: Int) throws {
+        let r = PipelineFixture.run(index)
+        let s = PipelineFixture.settings(r)
+        let p = PipelineFixture.pipeline
+        let name = r["name"] as! String
+        #expect(p.conditioner.chunks(s.prompt).map(\.tokens) == [(r["cond_ids"] as! [[NSNumber]])[0].map(\.intValue)], "\(name): prompt tokens")
+        #expect(p.conditioner.chunks(s.negativePrompt).map(\.tokens) == [(r["uncond_ids"] as! [[NSNumber]])[0].map(\.intValue)])
+        let sigmas = p.sigmas(s)
+        #expect(relative(sigmas, (r["sigmas"] as! [NSNumber]).map(\.floatValue)) <= 1e-6, "\(name): sigmas")
+        let scale = p.model.vaeScale
+        let shape = [4, s.height / scale, s.width / scale]
+        let b = s.batchSize
+        var noise = ImageNoise(kind: s.rng, shape: shape,
+                               seeds: (0..<b).map { UInt64(s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) },
+                               subseeds: (0..<b).map { UInt64(bitPattern: s.subseed + Int64($0)) }, subseedStrength: s.subseedStrength)
+        #expect(relative(noise.first(), PipelineFixture.floats(r["initial_noise"])) <= 1e-6, "\(name): initial noise")
+        // The SDE samplers' Brownian-tree noise is injected; everything else comes from the RNG.
+        var injected = (r["sde_noise"] as? [[String: Any]])?.map { PipelineFixture.floats($0["noise"]) }
+        let stepNoise: StepNoise? = injected == nil ? nil : { _, _ in injected!.removeFirst() }
+        let latents = try withNoGrad { try p.latents(s, stepNoise: stepNoise) }
+        let err = relative(latents, PipelineFixture.floats(r["latents"]))
+        #expect(err <= 1e-4, "\(name): final latents relative error \(err)")
+    }
+
+    @Test("decoded 8-bit images equal A1111's in >= 99% of bytes, none off by more than 2")
+    func image() throws {
+        let r = PipelineFixture.run(PipelineFixture.runs.first { (PipelineFixture.run($0)["decoded"]) != nil }!)
+        let s = PipelineFixture.settings(r)
+        let p = PipelineFixture.pipeline
+        let latents = PipelineFixture.floats(r["latents"])
+        let expected = ((r["decoded"] as! [String: Any])["image_uint8"] as! [String: Any])["data"] as! [NSNumber]
+        let shape = [4, s.height / p.model.vaeScale, s.width / p.model.vaeScale], per = shape.reduce(1, *)
+        var got: [UInt8] = []
+        for i in 0..<s.batchSize { got += try p.decode(Array(latents[(i * per)..<((i + 1) * per)]), shape: shape) }
+        let diffs = zip(got, expected).map { abs(Int($0) - $1.intValue) }
+        let equal = diffs.filter { $0 == 0 }.count
+        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(equal) of \(diffs.count) bytes equal")
+        #expect(diffs.max()! <= 2)
+    }
+}
