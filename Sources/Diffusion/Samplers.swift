@@ -10,13 +10,15 @@ public typealias StepNoise = (_ sigma: Float, _ sigmaNext: Float) -> [Float]
 public enum Sampler: String, Sendable, CaseIterable {
     case euler = "Euler", eulerAncestral = "Euler a", heun = "Heun", dpm2 = "DPM2", dpm2Ancestral = "DPM2 a"
     case lms = "LMS", dpmpp2M = "DPM++ 2M", dpmpp2SAncestral = "DPM++ 2S a", dpmppSDE = "DPM++ SDE", dpmpp2MSDE = "DPM++ 2M SDE"
+    /// A1111's DDIM runs on timesteps, not sigmas (`DDIMSampler`).
+    case ddim = "DDIM"
 
     /// The schedule A1111 (1.9+) uses when the schedule type is "Automatic".
     public var defaultSchedule: NoiseSchedule.Kind {
         switch self {
         case .dpmpp2M, .dpmppSDE, .dpmpp2SAncestral, .dpm2, .dpm2Ancestral: return .karras
         case .dpmpp2MSDE: return .exponential
-        case .euler, .eulerAncestral, .heun, .lms: return .uniform
+        case .euler, .eulerAncestral, .heun, .lms, .ddim: return .uniform
         }
     }
 
@@ -56,10 +58,12 @@ public enum Sampler: String, Sendable, CaseIterable {
         var history: [[Float]] = []            // LMS derivatives, most recent last
         var oldDenoised: [Float]? = nil
         var hLast: Float? = nil
+        if self == .ddim { throw GenerationError.invalid("DDIM samples on timesteps: use DDIMSampler") }
         for i in 0..<steps {
             let s = sigmas[i], sNext = sigmas[i + 1]
             let denoised = try model(x, s)
             switch self {
+            case .ddim: break
             case .euler:
                 x = axpy(x, toD(x, s, denoised), sNext - s)
             case .eulerAncestral:

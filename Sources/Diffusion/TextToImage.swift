@@ -99,18 +99,22 @@ public struct TextToImage {
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         let cond = try conditioner.encode(conditioner.chunks(s.prompt), clipSkip: s.clipSkip)
         let uncond = try conditioner.encode(conditioner.chunks(s.negativePrompt), clipSkip: s.clipSkip)
-        guard cond.shape[1] == uncond.shape[1] else {
-            throw GenerationError.invalid("prompt and negative prompt have different chunk counts (\(cond.shape[1] / 77) vs \(uncond.shape[1] / 77)); padding them is not supported yet")
-        }
         let b = s.batchSize
-        let denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
+        var denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
                                    cond: try Tensor.concat(Array(repeating: cond, count: b), dim: 0),
                                    uncond: try Tensor.concat(Array(repeating: uncond, count: b), dim: 0),
                                    scale: s.cfgScale, latentShape: shape)
+        denoiser.prediction = model.config.prediction
         // With a variation strength every image uses the same seed (and subseeds count up), as A1111.
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.subseed + Int64($0)) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
+        if s.sampler == .ddim {
+            guard model.config.prediction == .epsilon else { throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only") }
+            let ddim = DDIMSampler(alphasCumprod: model.alphasCumprod, eta: 0)
+            return try ddim.sample({ try denoiser.eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
+                                   afterStep: { try progress?($0 + 1, s.steps - 1) })
+        }
         let sigmas = self.sigmas(s)
         let x = noise.first().map { $0 * sigmas[0] }
         let steps = sigmas.count - 1

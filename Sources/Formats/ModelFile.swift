@@ -42,6 +42,9 @@ public struct ModelFile: Sendable {
         let fm = FileManager.default
         var tensors: [String: StoredTensor] = [:], metadata: [String: String] = [:]
         let weightNames = ["diffusion_pytorch_model.safetensors", "model.safetensors", "diffusion_pytorch_model.bin", "pytorch_model.bin"]
+        if let scheduler = fm.contents(atPath: path + "/scheduler/scheduler_config.json") {
+            metadata["scheduler/config.json"] = String(decoding: scheduler, as: UTF8.self)
+        }
         for component in try fm.contentsOfDirectory(atPath: path).sorted() {
             let dir = path + "/" + component
             guard let weights = weightNames.first(where: { fm.fileExists(atPath: dir + "/" + $0) }) else { continue }

@@ -7,6 +7,11 @@ import Formats
 public enum ArchitectureDetector {
     public static func detect(_ weights: ModelWeights) throws -> ModelConfig {
         var config = ModelConfig()
+        for part in ["scheduler", "unet"] {
+            if let p = ExplicitConfig.object(weights.explicitConfig[part])["prediction_type"] as? String, let v = Prediction(rawValue: p) {
+                config.prediction = v
+            }
+        }
         let unet = weights.component("unet"), vae = weights.component("vae"), text = weights.component("text_encoder")
         if !unet.isEmpty { config.unet = try detectUNet(unet, ExplicitConfig.object(weights.explicitConfig["unet"]), path: weights.path) }
         if !vae.isEmpty { config.vae = try detectVAE(vae, ExplicitConfig.object(weights.explicitConfig["vae"]), path: weights.path) }

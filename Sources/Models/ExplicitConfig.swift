@@ -7,7 +7,7 @@ import Foundation
 /// 3. a JSON file of that form beside the checkpoint, named like it with `.json` (`model.safetensors` -> `model.json`).
 /// Keys are diffusers' and transformers' config keys (norm_num_groups, attention_head_dim, ...).
 enum ExplicitConfig {
-    static let components = ["unet", "vae", "text_encoder"]
+    static let components = ["unet", "vae", "text_encoder", "scheduler"]
 
     static func find(_ file: ModelFile) -> [String: String] {
         var out: [String: String] = [:]

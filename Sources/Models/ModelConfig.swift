@@ -52,8 +52,25 @@ public struct TextEncoderConfig: Sendable, Equatable, Codable {
     public init() {}
 }
 
+/// What the UNet predicts: the noise (SD 1.x, SD 2.x base) or v (SD 2.x 768-v models).
+public enum Prediction: String, Sendable, Codable {
+    case epsilon, v = "v_prediction"
+
+    /// k-diffusion's scalings for a noise level (sigma_data 1): the denoised latent is
+    /// `model(x * cIn) * cOut + x * cSkip` (`CompVisDenoiser` / `CompVisVDenoiser`).
+    public func scalings(sigma: Float) -> (cSkip: Float, cOut: Float, cIn: Float) {
+        let d = sigma * sigma + 1
+        switch self {
+        case .epsilon: return (1, -sigma, 1 / d.squareRoot())
+        case .v: return (1 / d, -sigma / d.squareRoot(), 1 / d.squareRoot())
+        }
+    }
+}
+
 /// A whole model's configuration.
 public struct ModelConfig: Sendable, Equatable, Codable {
+    /// Not visible in the weights: from an explicit configuration (`prediction_type`), else epsilon.
+    public var prediction = Prediction.epsilon
     public var unet: UNetConfig?
     public var vae: VAEConfig?
     public var textEncoder: TextEncoderConfig?

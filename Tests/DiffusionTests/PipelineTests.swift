@@ -91,3 +91,60 @@ enum PipelineFixture {
         #expect(diffs.max()! <= 2)
     }
 }
+
+@Suite(.serialized) struct PipelineBehaviourTests {
+    @Test("a prompt over 75 tokens becomes two chunks; with a one-chunk negative prompt the UNet runs cond and uncond apart")
+    func longPrompt() throws {
+        let p = PipelineFixture.pipeline
+        var s = GenerationSettings()
+        s.prompt = Array(repeating: "a red circle on a blue background", count: 12).joined(separator: ", ")
+        s.steps = 2; s.width = 16; s.height = 16; s.seed = 1; s.sampler = .euler
+        #expect(p.conditioner.chunks(s.prompt).count == 2)
+        let latents = try withNoGrad { try p.latents(s) }
+        #expect(latents.count == 4 * 8 * 8 && latents.allSatisfy(\.isFinite))
+    }
+
+    @Test("DDIM runs through the pipeline with n - 1 model calls")
+    func ddim() throws {
+        var s = GenerationSettings()
+        s.steps = 4; s.width = 16; s.height = 16; s.seed = 3; s.sampler = .ddim; s.prompt = "a cat"
+        var steps = 0
+        _ = try withNoGrad { try PipelineFixture.pipeline.latents(s) { _, _ in steps += 1 } }
+        #expect(steps == 3)
+    }
+
+    @Test("bad settings are clear errors")
+    func badSettings() throws {
+        let p = PipelineFixture.pipeline
+        var s = GenerationSettings()
+        s.width = 15
+        #expect(throws: GenerationError.self) { try p.validate(s) }
+        s.width = 16; s.steps = 0
+        #expect(throws: GenerationError.invalid("steps must be at least 1 (got 0)")) { try p.validate(s) }
+        #expect(Sampler.named("Euler z") == nil)
+    }
+
+    @Test("cancellation between steps stops sampling")
+    func cancel() throws {
+        var s = GenerationSettings()
+        s.steps = 6; s.width = 16; s.height = 16; s.seed = 3; s.prompt = "a cat"
+        struct Stop: Error {}
+        #expect(throws: Stop.self) { try PipelineFixture.pipeline.latents(s) { step, _ in if step == 2 { throw Stop() } } }
+    }
+
+    @Test("generated PNGs carry infotext that parses back to the settings")
+    func pngInfotext() throws {
+        var s = GenerationSettings()
+        s.prompt = "a red circle"; s.negativePrompt = "blurry, dark"; s.steps = 3; s.width = 16; s.height = 16
+        s.seed = 42; s.cfgScale = 6.5; s.sampler = .dpmpp2M; s.batchSize = 2
+        let images = try withNoGrad { try PipelineFixture.pipeline.generate(s) }
+        let dir = NSTemporaryDirectory() + "sdshell-out-\(UUID().uuidString)"
+        let folder = OutputFolder(root: dir)
+        let paths = try images.map { try folder.save($0) }
+        #expect(paths.map { URL(fileURLWithPath: $0).lastPathComponent } == ["00000-42.png", "00001-43.png"])
+        let info = Infotext.parse(try PNGFile.read(paths[1]).text("parameters")!)
+        #expect(info.prompt == "a red circle" && info.negativePrompt == "blurry, dark")
+        #expect(info["Seed"] == "43" && info["Steps"] == "3" && info["Sampler"] == "DPM++ 2M" && info["Schedule type"] == "Karras")
+        #expect(info["CFG scale"] == "6.5" && info["Size"] == "16x16" && info["Model"] == "tiny-sd")
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import Models
 
 /// Schedules and samplers against k-diffusion run on a toy eps model
 /// (scripts/make_sampler_fixtures.py; the toy model is written out in the fixture).
@@ -87,5 +88,40 @@ enum SamplerFixture {
         #expect(Sampler.named("euler a")! == (.eulerAncestral, nil))
         #expect(Sampler.named("DPM++ 2M SDE Exponential")! == (.dpmpp2MSDE, .exponential))
         #expect(Sampler.named("Euler b") == nil)
+    }
+}
+
+@Suite struct DDIMTests {
+    @Test("A1111's DDIM equals the reference on the toy eps model")
+    func ddim() throws {
+        let r = SamplerFixture.root["ddim"] as! [String: Any]
+        let sampler = DDIMSampler(alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]))
+        #expect(sampler.timesteps(steps: 8) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
+        let toy = SamplerFixture.toy
+        var calls = 0
+        let x = try sampler.sample({ x, t in
+            calls += 1
+            let k = t / 1000 * toy["t_coef"]!
+            return (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] }
+        }, x: SamplerFixture.floats(r["x0"]), steps: 8, noise: { [Float](repeating: 0, count: 64) })
+        #expect(calls == 7)
+        let ref = SamplerFixture.floats(r["x"])
+        let worst = zip(x, ref).map { abs($0 - $1) }.max()! / ref.map { abs($0) }.max()!
+        #expect(worst <= 1e-5, "relative error \(worst)")
+    }
+}
+
+@Suite struct PredictionTests {
+    @Test("eps and v scalings equal k-diffusion's CompVisDenoiser / CompVisVDenoiser (torch float32)")
+    func scalings() {
+        let v: [(Float, Float, Float, Float)] = [(14.614643, 0.004660097416490316, -0.9976672530174255, 0.0682649090886116),
+                                                 (1.0, 0.5, -0.7071067690849304, 0.7071067690849304),
+                                                 (0.0291675, 0.9991499185562134, -0.029155097901821136, 0.9995748400688171)]
+        for (sigma, skip, out, cin) in v {
+            let s = Prediction.v.scalings(sigma: sigma)
+            #expect(abs(s.cSkip - skip) <= 1e-7 && abs(s.cOut - out) <= 1e-6 && abs(s.cIn - cin) <= 1e-7, "sigma \(sigma): \(s)")
+            let e = Prediction.epsilon.scalings(sigma: sigma)
+            #expect(e.cSkip == 1 && e.cOut == -sigma && abs(e.cIn - cin) <= 1e-7)
+        }
     }
 }
