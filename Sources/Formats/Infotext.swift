@@ -22,21 +22,10 @@ public struct Infotext: Sendable, Equatable {
 
     public subscript(_ key: String) -> String? { parameters.first { $0.key == key }?.value }
 
-    /// A1111's `quote`: raw unless the value holds `,`, `:` or a newline.
+    /// A1111's `quote`: raw unless the value holds `,`, `:` or a newline, then a JSON string
+    /// (non-ASCII kept, as `json.dumps(ensure_ascii=False)`).
     static func quote(_ v: String) -> String {
-        guard v.contains(",") || v.contains(":") || v.contains("\n") else { return v }
-        var out = "\""
-        for u in v.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default: if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        v.contains(",") || v.contains(":") || v.contains("\n") ? JSONText.quote(v) : v
     }
 
     /// The text as A1111 writes it.
