@@ -5,9 +5,8 @@ import Foundation
 /// step by step with its own tables (`Resources/ftfy_tables.json`, from
 /// scripts/make_ftfy_tables.py): per line, repeated until nothing changes: HTML entities (off from
 /// the first line holding `<` on), C1 controls as Windows-1252, Latin ligatures, character width,
-/// curly quotes, line breaks, ANSI escapes, control characters, NFC. ftfy's mojibake repair
-/// (`fix_encoding`) is not ported: it changes only text that was mis-decoded before it reached
-/// the prompt.
+/// curly quotes, line breaks, ANSI escapes, control characters, NFC; with ftfy's mojibake
+/// repair (`MojibakeRepair`) after the HTML step.
 public enum TextCleaner {
     struct Tables: Decodable {
         let html_entities: [String: String]
@@ -42,7 +41,7 @@ public enum TextCleaner {
         lowercase(whitespaceClean(fixText(text)))
     }
 
-    /// ftfy.fix_text without fix_encoding.
+    /// ftfy.fix_text.
     static func fixText(_ text: String) -> String {
         var out = ""
         var unescape = true
@@ -55,6 +54,7 @@ public enum TextCleaner {
             while true {
                 let original = segment
                 if unescape { segment = unescapeHTML(segment) }
+                segment = MojibakeRepair.fix(segment)
                 segment = mapScalars(segment)
                 segment = segment.replacingOccurrences(of: "\r\n", with: "\n")
                 segment = String(String.UnicodeScalarView(segment.unicodeScalars.map {
