@@ -14,9 +14,9 @@ public struct Conditioner {
         self.tokenizer = tokenizer
     }
 
-    /// The chunks of a plain prompt (prompt syntax is parsed by the caller when present).
+    /// The chunks of a prompt, with A1111's attention syntax and BREAK applied.
     public func chunks(_ prompt: String) -> [PromptChunk] {
-        chunker.chunks([(prompt, 1)], tokenizer: tokenizer).chunks
+        chunker.chunks(PromptAttention.parse(prompt).map { ($0.text, Float($0.weight)) }, tokenizer: tokenizer).chunks
     }
 
     /// Context [1, 77 x chunks, width] for the chunks.
