@@ -58,11 +58,24 @@ public struct GeneratedImage: Sendable {
 /// sampler over the CFG denoiser, VAE decode, 8-bit conversion, infotext.
 public struct TextToImage {
     public let model: StableDiffusionModel
-    public let conditioner: Conditioner
+    public var conditioner: Conditioner
+    /// Called with messages about embeddings (loaded, skipped, trained on another model).
+    public var onMessage: ((String) -> Void)?
 
-    public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer) {
+    public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, embeddings: EmbeddingDatabase? = nil) {
         self.model = model
         conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+        conditioner.embeddings = embeddings
+        embeddings?.modelHash = model.shortHash
+        embeddings?.modelName = model.name
+    }
+
+    /// Embeddings used by the settings' prompts (after a rescan of the embeddings directories).
+    public func usedEmbeddings(_ s: GenerationSettings) -> [Embedding] {
+        let chunks = conditioner.chunks(s.prompt) + conditioner.chunks(s.negativePrompt)
+        var seen = Set<String>(), out: [Embedding] = []
+        for f in chunks.flatMap(\.fixes) where seen.insert(f.embedding.name).inserted { out.append(f.embedding) }
+        return out
     }
 
     /// Checks the settings against the model.
@@ -95,6 +108,8 @@ public struct TextToImage {
     public func latents(_ s: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil,
                         stepNoise: StepNoise? = nil) throws -> [Float] {
         try validate(s)
+        // Hot reload: embeddings added, changed or removed since the last generation take effect now.
+        for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         let cond = try conditioner.encode(conditioner.chunks(s.prompt), clipSkip: s.clipSkip)
@@ -129,6 +144,9 @@ public struct TextToImage {
         if s.seed == -1 { s.seed = Int64.random(in: 0..<4_294_967_294) }
         if s.subseed == -1 { s.subseed = Int64.random(in: 0..<4_294_967_294) }
         let latents = try self.latents(s, progress: progress)
+        let tiHashes = usedEmbeddings(s).map { e in
+            e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
+        }.joined(separator: ", ")
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         let per = shape.reduce(1, *)
@@ -137,7 +155,7 @@ public struct TextToImage {
             let rgb = try decode(latent, shape: shape)
             let seed = s.seed + (s.subseedStrength > 0 ? 0 : Int64(i))
             return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
-                                  infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i)), latent: latent)
+                                  infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i), tiHashes: tiHashes), latent: latent)
         }
     }
 
@@ -159,7 +177,7 @@ public struct TextToImage {
     }
 
     /// A1111's infotext for one image.
-    public func infotext(_ s: GenerationSettings, seed: Int64, subseed: Int64) -> Infotext {
+    public func infotext(_ s: GenerationSettings, seed: Int64, subseed: Int64, tiHashes: String = "") -> Infotext {
         var p: [(key: String, value: String)] = [
             ("Steps", String(s.steps)), ("Sampler", s.sampler.rawValue), ("Schedule type", s.resolvedSchedule.displayName),
             ("CFG scale", Self.number(s.cfgScale)), ("Seed", String(seed)), ("Size", "\(s.width)x\(s.height)"),
@@ -173,6 +191,7 @@ public struct TextToImage {
         if s.clipSkip > 1 { p.append(("Clip skip", String(s.clipSkip))) }
         p.append(("RNG", s.rng == .cpu ? "CPU" : "NV"))
         if s.sampler.isStochastic && s.eta != 1 { p.append(("Eta", Self.number(s.eta))) }
+        if !tiHashes.isEmpty { p.append(("TI hashes", tiHashes)) }
         p.append(("Version", "sdshell \(SDShellVersion.string)"))
         return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)
     }

@@ -1,8 +1,15 @@
 /// One 77-token window of a prompt: BOS, up to 75 tokens (padded with EOS), EOS, and the
-/// emphasis multiplier of each position.
-public struct PromptChunk: Sendable, Equatable {
+/// emphasis multiplier of each position. Embeddings occupy placeholder tokens (id 0) and are
+/// listed in `fixes` with their offset among the tokens after BOS.
+public struct PromptChunk: @unchecked Sendable, Equatable {
     public var tokens: [Int]
     public var multipliers: [Float]
+    public var fixes: [(offset: Int, embedding: Embedding)] = []
+
+    public static func == (a: PromptChunk, b: PromptChunk) -> Bool {
+        a.tokens == b.tokens && a.multipliers == b.multipliers && a.fixes.map(\.offset) == b.fixes.map(\.offset)
+            && a.fixes.map(\.embedding.name) == b.fixes.map(\.embedding.name)
+    }
 }
 
 /// A1111's `tokenize_line`: the prompt's (text, weight) pieces are tokenized and packed into
@@ -18,20 +25,26 @@ public struct PromptChunker: Sendable {
 
     /// Chunks for parsed pieces (text and weight; weight -1 with text "BREAK" marks a break) and
     /// the prompt's token count as A1111 reports it.
-    public func chunks(_ pieces: [(text: String, weight: Float)], tokenizer: CLIPTokenizer) -> (chunks: [PromptChunk], tokenCount: Int) {
+    public func chunks(_ pieces: [(text: String, weight: Float)], tokenizer: CLIPTokenizer,
+                       embeddings: EmbeddingDatabase? = nil) -> (chunks: [PromptChunk], tokenCount: Int) {
         var chunks: [PromptChunk] = []
         var tokens: [Int] = [], multipliers: [Float] = []
+        var fixes: [(offset: Int, embedding: Embedding)] = []
         var tokenCount = 0, lastComma = -1
         func nextChunk(isLast: Bool = false) {
             tokenCount += isLast ? tokens.count : Self.chunkLength
             let pad = Self.chunkLength - tokens.count
             if pad > 0 { tokens += Array(repeating: CLIPTokenizer.eos, count: pad); multipliers += Array(repeating: 1, count: pad) }
-            chunks.append(PromptChunk(tokens: [CLIPTokenizer.bos] + tokens + [CLIPTokenizer.eos], multipliers: [1] + multipliers + [1]))
-            tokens = []; multipliers = []; lastComma = -1
+            chunks.append(PromptChunk(tokens: [CLIPTokenizer.bos] + tokens + [CLIPTokenizer.eos], multipliers: [1] + multipliers + [1],
+                                      fixes: fixes))
+            tokens = []; multipliers = []; fixes = []; lastComma = -1
         }
         for piece in pieces {
             if piece.text == "BREAK" && piece.weight == -1 { nextChunk(); continue }
-            for token in tokenizer.encode(piece.text) {
+            let ids = tokenizer.encode(piece.text)
+            var position = 0
+            while position < ids.count {
+                let token = ids[position]
                 if token == Self.comma {
                     lastComma = tokens.count
                 } else if commaBacktrack != 0, tokens.count == Self.chunkLength, lastComma != -1, tokens.count - lastComma <= commaBacktrack {
@@ -42,8 +55,18 @@ public struct PromptChunker: Sendable {
                     tokens = movedTokens; multipliers = movedMultipliers
                 }
                 if tokens.count == Self.chunkLength { nextChunk() }
+                if let (embedding, length) = embeddings?.match(ids, at: position) {
+                    // An embedding is never split across chunks: it moves whole to the next one.
+                    if tokens.count + embedding.vectorCount > Self.chunkLength { nextChunk() }
+                    fixes.append((tokens.count, embedding))
+                    tokens += Array(repeating: 0, count: embedding.vectorCount)
+                    multipliers += Array(repeating: piece.weight, count: embedding.vectorCount)
+                    position += length
+                    continue
+                }
                 tokens.append(token)
                 multipliers.append(piece.weight)
+                position += 1
             }
         }
         if !tokens.isEmpty || chunks.isEmpty { nextChunk(isLast: true) }

@@ -24,6 +24,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random source: cpu or nv.") var rng = "nv"
     @Option(help: "Clip skip.") var clipSkip = 1
     @Option(help: "Output folder.") var outdir = "outputs"
+    @Option(help: "Embeddings folder (scanned recursively; file stems are the names).") var embeddings = "embeddings"
 
     func run() throws {
         guard let (s, implied) = Sampler.named(sampler) else {
@@ -45,7 +46,10 @@ struct GenerateCommand: ParsableCommand {
         }
         do {
             let sd = try StableDiffusionModel(path: model)
-            let pipeline = TextToImage(model: sd, tokenizer: try CLIPTokenizer.shipped())
+            let tokenizer = try CLIPTokenizer.shipped()
+            let db = EmbeddingDatabase(directories: [embeddings], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
+            var pipeline = TextToImage(model: sd, tokenizer: tokenizer, embeddings: db)
+            pipeline.onMessage = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let images = try pipeline.generate(settings) { step, total in
                 if isatty(2) != 0 { FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8)) }
             }

@@ -1,0 +1,134 @@
+import Engine
+import Formats
+import Foundation
+
+/// A textual-inversion embedding ready for prompts.
+public struct Embedding: @unchecked Sendable {
+    /// The file stem, as A1111 names embeddings.
+    public let name: String
+    /// [vectors, width], f32.
+    public let vectors: Tensor
+    public var vectorCount: Int { vectors.shape[0] }
+    public var width: Int { vectors.shape[1] }
+    public let step: Int?
+    public let checkpointHash: String?
+    public let checkpointName: String?
+    public let file: String
+    /// A1111's 12-hex short hash of the file (TI hashes).
+    public let shortHash: String
+}
+
+/// The embeddings directories: every `.pt`, `.bin` and `.safetensors` below them (subfolders
+/// too) whose vectors fit the model's text width, named by file stem, rescanned before each use
+/// so that added, changed (size or modification time) and removed files take effect without a
+/// restart. Files that cannot be read are listed with the reason and retried when they change;
+/// they never hide the others. Prompt matching follows A1111: by token ids, longest name first.
+public final class EmbeddingDatabase: @unchecked Sendable {
+    public var directories: [String]
+    /// Width of the text encoder's token embeddings.
+    public let width: Int
+    public private(set) var embeddings: [String: Embedding] = [:]
+    /// Files not loaded, with the reason.
+    public private(set) var skipped: [(file: String, reason: String)] = []
+    private var seen: [String: (size: Int, mtime: Date)] = [:]
+    private var byFirstToken: [Int: [(ids: [Int], embedding: Embedding)]] = [:]
+    private let tokenizer: CLIPTokenizer
+    private let hashes: HashCache?
+    /// The loaded checkpoint's short hash and name: embeddings trained on another checkpoint load
+    /// with a warning naming both (A1111 stores the training checkpoint's hash in `sd_checkpoint`).
+    public var modelHash: String?, modelName: String?
+
+    public init(directories: [String], width: Int, tokenizer: CLIPTokenizer, hashes: HashCache? = nil) {
+        self.directories = directories
+        self.width = width
+        self.tokenizer = tokenizer
+        self.hashes = hashes
+    }
+
+    static let extensions: Set<String> = ["pt", "bin", "safetensors"]
+
+    /// Rescans the directories; returns messages about what changed or was skipped.
+    @discardableResult
+    public func reload() -> [String] {
+        var messages: [String] = []
+        var files: [String: (size: Int, mtime: Date)] = [:]
+        let fm = FileManager.default
+        for dir in directories {
+            guard let walker = fm.enumerator(atPath: dir) else { continue }
+            while let rel = walker.nextObject() as? String {
+                let path = dir + "/" + rel
+                guard Self.extensions.contains((rel as NSString).pathExtension.lowercased()),
+                      let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular else { continue }
+                files[path] = ((attrs[.size] as? NSNumber)?.intValue ?? 0, attrs[.modificationDate] as? Date ?? .distantPast)
+            }
+        }
+        var changed = files.keys.filter { p in seen[p].map { $0.size != files[p]!.size || $0.mtime != files[p]!.mtime } ?? true }
+        let removed = seen.keys.filter { files[$0] == nil }
+        if changed.isEmpty && removed.isEmpty { return [] }
+        for path in removed {
+            if let e = embeddings.first(where: { $0.value.file == path }) { embeddings[e.key] = nil; messages.append("embedding \(e.key) removed") }
+        }
+        skipped.removeAll { !(files.keys.contains($0.file)) || changed.contains($0.file) }
+        changed.sort()
+        for path in changed {
+            let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            embeddings = embeddings.filter { $0.value.file != path }
+            do {
+                let e = try load(path, name: name)
+                if let other = embeddings[name], other.file != path {
+                    skipped.append((path, "another embedding named \(name) is loaded from \(other.file)"))
+                    continue
+                }
+                embeddings[name] = e
+                messages.append("embedding \(name) loaded: \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") from \(path)")
+                if let trained = e.checkpointHash, let current = modelHash, !current.isEmpty,
+                   !current.hasPrefix(trained) && !trained.hasPrefix(current) {
+                    messages.append("warning: embedding \(name) was trained on \(e.checkpointName ?? "?") [\(trained)], the loaded model is \(modelName ?? "?") [\(current)]")
+                }
+            } catch {
+                skipped.append((path, "\(error)"))
+                messages.append("embedding file \(path) skipped: \(error)")
+            }
+        }
+        seen = files
+        rebuildIndex()
+        return messages
+    }
+
+    private func load(_ path: String, name: String) throws -> Embedding {
+        let file = try ModelFile.open(path)
+        guard let e = EmbeddingFile.recognize(file) else {
+            throw FormatError.unsupported(file: path, reason: "not an embedding (no string_to_param, emb_params or single vector)")
+        }
+        guard let v = e.vectors["clip"] else {
+            throw FormatError.unsupported(file: path, reason: "an SDXL embedding (clip_l + clip_g); this model has one text encoder")
+        }
+        var vectors = try v.materialize().to(.f32)
+        if vectors.rank == 1 { vectors = try vectors.reshaped([1, vectors.count]) }
+        guard vectors.shape[1] == width else {
+            throw FormatError.unsupported(file: path, reason: "vectors of width \(vectors.shape[1]); the model's text encoder is \(width) wide")
+        }
+        let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
+        return Embedding(name: name, vectors: vectors.detached(), step: e.step, checkpointHash: e.checkpointHash,
+                         checkpointName: e.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
+    }
+
+    private func rebuildIndex() {
+        byFirstToken = [:]
+        for e in embeddings.values.sorted(by: { $0.name < $1.name }) {
+            let ids = tokenizer.encode(e.name)
+            guard let first = ids.first else { continue }
+            byFirstToken[first, default: []].append((ids, e))
+        }
+        for k in byFirstToken.keys { byFirstToken[k]!.sort { $0.ids.count > $1.ids.count } }
+    }
+
+    /// The embedding whose name's tokens start at `position`, and how many tokens it spans.
+    public func match(_ tokens: [Int], at position: Int) -> (embedding: Embedding, length: Int)? {
+        guard let candidates = byFirstToken[tokens[position]] else { return nil }
+        for (ids, e) in candidates where position + ids.count <= tokens.count && Array(tokens[position..<(position + ids.count)]) == ids {
+            return (e, ids.count)
+        }
+        return nil
+    }
+}
