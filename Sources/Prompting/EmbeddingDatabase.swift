@@ -58,7 +58,8 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             while let rel = walker.nextObject() as? String {
                 let path = dir + "/" + rel
                 guard Self.extensions.contains((rel as NSString).pathExtension.lowercased()),
-                      let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular else { continue }
+                      let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular,
+                      (attrs[.size] as? NSNumber)?.intValue ?? 0 > 0 else { continue }   // empty files: skipped silently, as A1111
                 files[path] = ((attrs[.size] as? NSNumber)?.intValue ?? 0, attrs[.modificationDate] as? Date ?? .distantPast)
             }
         }

@@ -1,0 +1,67 @@
+import Engine
+import Foundation
+import Testing
+@testable import Formats
+@testable import Models
+@testable import Prompting
+
+/// Prompts with textual-inversion embeddings against A1111's rules run with transformers on the
+/// tiny model (scripts/make_embedding_fixtures.py).
+enum EmbeddingFixture {
+    nonisolated(unsafe) static let root: [String: Any] = {
+        let url = Bundle.module.url(forResource: "embedding_conditioning", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }()
+    static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path + "/embeddings"
+    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+    nonisolated(unsafe) static let conditioner: Conditioner = {
+        let weights = try! ModelWeights(try! ModelFile.open(modelPath))
+        let config = try! ArchitectureDetector.detect(weights)
+        var c = Conditioner(textEncoder: try! CLIPTextModel(weights, config: config.textEncoder!), tokenizer: TokenizerCorpus.tokenizer)
+        let db = EmbeddingDatabase(directories: [folder], width: 32, tokenizer: TokenizerCorpus.tokenizer)
+        db.reload()
+        c.embeddings = db
+        return c
+    }()
+    static var prompts: [Int] { Array((root["prompts"] as! [Any]).indices) }
+}
+
+@Suite(.serialized) struct EmbeddingConditioningTests {
+    @Test("the folder loads as A1111 reads it: names by file stem, subfolders, formats; wrong width and broken files skipped")
+    func database() {
+        let db = EmbeddingFixture.conditioner.embeddings!
+        #expect(db.embeddings.keys.sorted() == (EmbeddingFixture.root["loaded"] as! [String]))
+        #expect(db.skipped.contains { $0.file.hasSuffix("wide.pt") && $0.reason.contains("width 768") })
+        #expect(db.skipped.contains { $0.file.hasSuffix("broken.pt") })
+        #expect(!db.skipped.contains { $0.file.hasSuffix("empty.pt") || $0.file.hasSuffix("notes.txt") })
+        for f in EmbeddingFixture.root["files"] as! [[String: Any]] where (f["outcome"] as? String) == "loaded" {
+            let e = db.embeddings[f["name"] as! String]!
+            #expect(e.vectorCount == (f["vectors"] as! NSNumber).intValue && e.shortHash == f["shorthash"] as? String)
+            #expect(e.step == (f["step"] as? NSNumber)?.intValue && e.checkpointHash == f["sd_checkpoint"] as? String)
+        }
+    }
+
+    @Test("chunks, embedding placement and conditioning equal A1111's", arguments: EmbeddingFixture.prompts)
+    func prompt(_ index: Int) throws {
+        let p = (EmbeddingFixture.root["prompts"] as! [[String: Any]])[index]
+        let c = EmbeddingFixture.conditioner
+        let prompt = p["prompt"] as! String
+        let chunks = c.chunks(prompt)
+        let expected = p["chunks"] as! [[String: Any]]
+        #expect(chunks.count == expected.count, "\(prompt): chunk count")
+        for (got, want) in zip(chunks, expected) {
+            #expect(got.tokens == (want["tokens"] as! [NSNumber]).map(\.intValue), "\(prompt): tokens")
+            #expect(got.multipliers == (want["multipliers"] as! [NSNumber]).map(\.floatValue), "\(prompt): multipliers")
+            let fixes = (want["fixes"] as! [[String: Any]]).map { ($0["offset"] as! NSNumber).intValue }
+            #expect(got.fixes.map(\.offset) == fixes, "\(prompt): fix offsets")
+            #expect(got.fixes.map(\.embedding.name) == (want["fixes"] as! [[String: Any]]).map { $0["name"] as! String })
+        }
+        let z = try withNoGrad { try c.encode(chunks, clipSkip: (p["clip_skip"] as! NSNumber).intValue) }
+        let ref = ((p["z"] as! [String: Any])["data"] as! [NSNumber]).map(\.floatValue)
+        let got = try z.toArray()
+        var d = 0.0, n = 0.0
+        for (a, b) in zip(got, ref) { d += Double(a - b) * Double(a - b); n += Double(b) * Double(b) }
+        #expect(got.count == ref.count && (d / n).squareRoot() <= 1e-5, "\(prompt): relative L2 \((d / n).squareRoot())")
+    }
+}

@@ -1,0 +1,837 @@
+#!/usr/bin/env python3
+"""Makes the textual-inversion fixtures of Tests/PromptingTests:
+  Tests/PromptingTests/Fixtures/embeddings/       embedding files (a folder A1111 would scan)
+  Tests/PromptingTests/Fixtures/embedding_conditioning.json
+the files A1111 (webui 1.10) reads from that folder and the conditioning it
+computes for prompts that use them, on the tiny model Tests/Fixtures/tiny-sd/
+(CLIP text width 32, full CLIP vocabulary, f16 weights loaded as f32).
+
+Rerun (after scripts/setup_reference_env.sh and scripts/make_tiny_sd.py; needs
+torch, transformers, safetensors, ftfy and regex in .venv-ref; no network):
+    .venv-ref/bin/python scripts/make_embedding_fixtures.py
+It rewrites every file of the embeddings folder (and deletes nothing else) and
+the JSON. It reuses scripts/make_tokenizer_fixtures.py (the slow CLIPTokenizer
+built from Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz, and
+parse_prompt_attention). Deterministic: same library versions -> same files
+(the vectors come from seeded torch.Generator draws; the script checks that a
+second torch.save gives the same bytes).
+
+The embedding files (vectors = seeded randn * 0.02, like trained embeddings)
+------------------------------------------------------------------------------
+  redshape.pt             A1111 format (torch.save of {"string_to_token": {"*": 265},
+                          "string_to_param": {"*": f32 [1, 32], requires_grad}, "name",
+                          "step": 500, "sd_checkpoint": "a1b2c3d4e5", "sd_checkpoint_name"})
+  bluestyle.pt            A1111 format, 3 vectors, as create_embedding leaves it
+                          (step 0, sd_checkpoint None, sd_checkpoint_name None)
+  glow-strong.pt          A1111 format, 2 vectors: shares its first token "glow</w>"
+                          with sub/glow.bin (longest match first)
+  sub/glow.bin            diffusers format: torch.save({"<glow>": f32 [32]}); A1111
+                          names it by the FILE STEM "glow", not by the key
+  texture-mix.safetensors kohya format: {"emb_params": f16 [2, 32]} (no metadata)
+  wide.pt                 A1111 format, width 768: read, then skipped (expected width 32)
+  broken.pt               the first half of a valid A1111 .pt: torch.load fails, skipped
+  empty.pt                0 bytes: skipped without a message (st_size == 0)
+  notes.txt               not an embedding extension: ignored
+
+What A1111 does (and this script does the same)
+-----------------------------------------------
+1. Loading (modules/textual_inversion/textual_inversion.py, EmbeddingDatabase):
+   expected_shape = encode_embedding_init_text(",", 1).shape[1] (= the token
+   embedding width, 32 here). os.walk(dir, followlinks=True): every file in the
+   folder AND its subfolders; os.stat(f).st_size == 0 -> skipped silently.
+   load_from_file(path, filename): name, ext = splitext(filename) (the file
+   STEM of the bare file name: "sub/glow.bin" -> "glow"; the subfolder is not
+   part of the name), ext.upper() in .PT/.BIN -> torch.load(map_location=cpu),
+   .SAFETENSORS -> safetensors.torch.load_file, .PNG/.WEBP/.JXL/.AVIF -> image
+   embeddings (not used here), anything else -> ignored. Then
+   create_embedding_from_data:
+     'string_to_param' in data -> the single value of string_to_param (assert
+         one term); vec = it.float(); shape = vec.shape[-1]; vectors = vec.shape[0]
+     dict with 'clip_g' and 'clip_l' -> SDXL embedding
+     dict whose first value is exactly a torch.Tensor -> "diffuser concept"
+         (also kohya's {"emb_params": ...}): assert one key; 1-D -> unsqueeze(0)
+     else raise.
+     step = data.get('step'), sd_checkpoint = data.get('sd_checkpoint'),
+     sd_checkpoint_name = data.get('sd_checkpoint_name') (None for the non-A1111
+     formats); hash = sha256 of the whole file, shorthash = hash[:12] (TI hashes).
+   shape == expected_shape -> register_embedding, else skipped_embeddings[name]
+   (listed as skipped, never matched). Any exception (truncated file) ->
+   errors.report, the file is left out, the others still load.
+   register_embedding_by_name: ids = cond_stage_model.tokenize([name])[0] =
+   tokenizer(name, truncation=False, add_special_tokens=False) -- so the name is
+   cleaned and LOWERCASED like prompt text; ids_lookup[ids[0]] = entries sorted
+   by len(ids) descending (Python's stable sort: ties keep load order, which is
+   os.walk order -- no ties in these files). A second file with the same name
+   replaces the first in the lookup (load order decides; not exercised here).
+2. Matching (find_embedding_at_position(tokens, offset), called for every
+   token of every parsed (text, weight) segment): candidates =
+   ids_lookup[tokens[offset]]; the first candidate whose ids equal
+   tokens[offset:offset+len(ids)] wins. So matching is on token ids, longest
+   name first, case-insensitive (the tokenizer lowercases), whitespace between
+   tokens is invisible ("texture - mix" matches "texture-mix"), and a name
+   matches inside a longer word exactly when the word's BPE pieces contain the
+   name's ids ("darkredshape" = dark|red|shape</w> matches "redshape",
+   "afterglow" = after|glow</w> matches "glow"; "redshapes" = red|shapes</w>,
+   "bigredshape" = bigre|d|shape</w>, "glowing" = glowing</w> and
+   "red shape" = red</w>|shape</w> do not). Matching never spans attention
+   segments: "[red]shape" is two segments and does not match.
+3. Chunks (modules/sd_hijack_clip.py tokenize_line, 1.10): per token: comma
+   bookkeeping / comma backtrack (opts.comma_padding_backtrack, default 20),
+   then "if len(chunk.tokens) == 75: next_chunk()", then the embedding lookup.
+   A match of emb_len = embedding.vectors: if len(chunk.tokens) + emb_len > 75
+   -> next_chunk() first (the current chunk is padded with 49407, multiplier
+   1.0; the embedding moves WHOLE to the next chunk, it is never split);
+   chunk.fixes.append((len(chunk.tokens), embedding)); chunk.tokens +=
+   [0] * emb_len (PLACEHOLDER TOKEN ID 0, the byte token "!"); multipliers +=
+   [weight] * emb_len; position += len(name ids). The fix offset counts from
+   the first token AFTER BOS. next_chunk pads to 75 with 49407 and wraps
+   [49406] + tokens + [49407], multipliers [1.0] + ... + [1.0].
+   QUIRK (A1111 bug, recorded as is): the comma backtrack moves tokens and
+   multipliers after the last comma to the next chunk but NOT chunk.fixes, so
+   an embedding placed after that comma keeps its fix in the OLD chunk (at an
+   offset that is now EOS padding there: that row gets the vectors) while the
+   new chunk holds its 0 placeholders without a fix (encoded as token 0, "!").
+   Prompt "comma backtrack strands a fix" shows it.
+4. Encoding (FrozenCLIPEmbedderWithCustomWordsBase.forward/process_tokens),
+   chunk by chunk, each a batch of one here: hijack.fixes = [chunk.fixes];
+   the text model runs on the chunk's 77 ids with its token_embedding replaced
+   by sd_hijack.EmbeddingsWithFixes: rows = token_embedding(ids); for each
+   (offset, emb): emb_len = min(77 - offset - 1, vectors); rows =
+   cat([rows[:offset+1], vec[:emb_len], rows[offset+1+emb_len:]]) -- i.e. the
+   vectors replace the token-embedding rows at offset+1 ... (BOS is row 0),
+   BEFORE the position embeddings are added (CLIPTextEmbeddings adds them to
+   whatever token_embedding returns). clip_skip 1: z = last_hidden_state.
+   Emphasis "Original" (sd_emphasis.EmphasisOriginal) per chunk:
+   m = z.mean(); z = z * multipliers[..., None]; z = z * (m / z.mean())
+   (multipliers = torch.asarray(python floats) -> float32). Chunks are joined
+   with torch.hstack -> [1, 77 * chunks, 32].
+   The script computes z twice: (a) A1111's way, the text model with an
+   EmbeddingsWithFixes module (A1111's code) in place of token_embedding,
+   called with input_ids; (b) by hand: token-embedding rows, vectors
+   substituted at offset+1, text_model.embeddings(inputs_embeds=rows) (adds
+   position embeddings), the encoder with CLIP's causal mask, final_layer_norm.
+   It asserts (a) == (b) bit for bit.
+   TI hashes (infotext, textual_inversion_add_hashes_to_infotext default on):
+   the used embeddings in order of first use over the chunks,
+   "name: shorthash" joined by ", " (":" and "," removed from names).
+
+File layout (tensors are {"shape": [...], "data": [row-major float32 values
+written as exact Python floats]}; token ids are ints)
+-------------------------------------------------------------------------------
+{"generator", "rerun", "versions", "model": {path, sha256 of the text encoder
+  weights, "text_width"}, "a1111": {rules, as strings},
+ "embeddings_dir": "Tests/PromptingTests/Fixtures/embeddings",
+ "expected_width": 32, "placeholder_token": 0, "comma_token": 267,
+ "comma_padding_backtrack": 20,
+ "files": [{"file" (relative to embeddings_dir, "/" separators), "bytes",
+            "sha256", "format", "outcome": "loaded" | "skipped_width" |
+            "error" | "skipped_empty" | "ignored_extension", "reason",
+            and when A1111 read it: "name", "vectors", "width", "step",
+            "sd_checkpoint", "sd_checkpoint_name", "shorthash",
+            "key_in_file", "dtype_in_file", "name_ids" (loaded only),
+            "vec" (loaded only: [vectors, 32] float32, as A1111 holds it)}],
+ "loaded": [names, A1111's order (sorted by name.lower())],
+ "skipped": [names in skipped_embeddings],
+ "ids_lookup": [{"first_id", "entries": [{"name", "ids"}] (match order)}],
+ "prompts": [{"name", "prompt", "comment", "clip_skip": 1,
+              "parsed": [[text, weight]] (parse_prompt_attention),
+              "token_count" (tokenize_line's count),
+              "chunks": [{"tokens": [77 ints], "multipliers": [77 float32],
+                          "fixes": [{"offset", "name", "vectors"}]}],
+              "matches": [{"segment", "position", "name", "length"}] (every
+                  match, in order: segment index, token position in it),
+              "ti_hashes": "..." | null,
+              "z": [1, 77 * chunks, 32]}]}
+"""
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+import safetensors.torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from transformers import CLIPTextModel  # noqa: E402
+from transformers.modeling_attn_mask_utils import _create_4d_causal_attention_mask  # noqa: E402
+from make_tokenizer_fixtures import (build_tokenizer_files, load_tokenizer, parse_prompt_attention,  # noqa: E402
+                                     VOCAB_GZ)
+
+warnings.filterwarnings("ignore", message=".*torch_dtype.*")
+import transformers  # noqa: E402
+transformers.logging.set_verbosity_error()   # the max_length / sequence-length notices A1111 also triggers
+
+MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
+FIXTURES = os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures")
+EMB_DIR = os.path.join(FIXTURES, "embeddings")
+OUT = os.path.join(FIXTURES, "embedding_conditioning.json")
+GENERATOR = "scripts/make_embedding_fixtures.py"
+MAX_BYTES = 1_000_000
+
+ID_START, ID_END = 49406, 49407
+CHUNK = 75
+PLACEHOLDER = 0
+COMMA_PADDING_BACKTRACK = 20     # opts.comma_padding_backtrack default
+SCALE = 0.02
+
+
+# --- helpers ------------------------------------------------------------------
+
+def enc(t):
+    t = t.detach().contiguous()
+    assert t.dtype == torch.float32, t.dtype
+    data = [float(v) for v in t.flatten().tolist()]
+    assert all(math.isfinite(v) for v in data)
+    return {"shape": list(t.shape), "data": data}
+
+
+def f32(v):
+    return float(np.float32(v))
+
+
+def sha256_bytes(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def sha256_file(path):
+    with open(path, "rb") as f:
+        return sha256_bytes(f.read())
+
+
+def version(pkg):
+    try:
+        return importlib.metadata.version(pkg)
+    except Exception:
+        return "unknown"
+
+
+def vectors(seed, n, width, dtype=torch.float32):
+    g = torch.Generator("cpu").manual_seed(seed)
+    return (torch.randn((n, width), generator=g, dtype=torch.float32) * SCALE).to(dtype)
+
+
+# --- the embedding files --------------------------------------------------------
+
+def a1111_data(name, vec, step, sd_checkpoint, sd_checkpoint_name):
+    """textual_inversion.Embedding.save's dict."""
+    return {
+        "string_to_token": {"*": 265},
+        "string_to_param": {"*": vec},
+        "name": name,
+        "step": step,
+        "sd_checkpoint": sd_checkpoint,
+        "sd_checkpoint_name": sd_checkpoint_name,
+    }
+
+
+def torch_save_bytes(obj, stem):
+    """torch.save into memory; the archive's record prefix is the file stem,
+    as with torch.save(obj, "<stem>.pt")."""
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, stem + ".pt")
+        torch.save(obj, p)
+        with open(p, "rb") as f:
+            b1 = f.read()
+        torch.save(obj, p)
+        with open(p, "rb") as f:
+            b2 = f.read()
+    assert b1 == b2, "torch.save is not deterministic"
+    return b1
+
+
+def make_files():
+    """{relative path: bytes}, plus what each file is meant to be."""
+    files = {}
+    red = vectors(1001, 1, 32)
+    red.requires_grad_(True)          # as a trained A1111 embedding is saved
+    files["redshape.pt"] = torch_save_bytes(
+        a1111_data("redshape", red, 500, "a1b2c3d4e5", "tiny-sd"), "redshape")
+    files["bluestyle.pt"] = torch_save_bytes(
+        a1111_data("bluestyle", vectors(1002, 3, 32), 0, None, None), "bluestyle")
+    files["glow-strong.pt"] = torch_save_bytes(
+        a1111_data("glow-strong", vectors(1003, 2, 32), 1200, "a1b2c3d4e5", "tiny-sd"), "glow-strong")
+    files["sub/glow.bin"] = torch_save_bytes({"<glow>": vectors(1004, 1, 32)[0].clone()}, "glow")
+    files["texture-mix.safetensors"] = safetensors.torch.save(
+        {"emb_params": vectors(1005, 2, 32, torch.float16)})
+    files["wide.pt"] = torch_save_bytes(
+        a1111_data("wide", vectors(1006, 1, 768), 100, "0123456789", "sd15"), "wide")
+    good = torch_save_bytes(a1111_data("broken", vectors(1007, 1, 32), 10, None, None), "broken")
+    files["broken.pt"] = good[: len(good) // 2]
+    files["empty.pt"] = b""
+    files["notes.txt"] = (b"Fixture folder for textual-inversion embeddings; written by "
+                          b"scripts/make_embedding_fixtures.py. A1111 ignores this file (extension).\n")
+    formats = {
+        "redshape.pt": "a1111", "bluestyle.pt": "a1111", "glow-strong.pt": "a1111",
+        "sub/glow.bin": "diffusers", "texture-mix.safetensors": "kohya", "wide.pt": "a1111",
+        "broken.pt": "a1111 (truncated)", "empty.pt": "empty", "notes.txt": "text",
+    }
+    return files, formats
+
+
+def write_files(files):
+    for rel, b in files.items():
+        p = os.path.join(EMB_DIR, *rel.split("/"))
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        tmp = p + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b)
+        os.replace(tmp, p)
+
+
+# --- A1111 textual_inversion.py (1.10) ------------------------------------------
+
+class Embedding:
+    def __init__(self, vec, name, step=None):
+        self.vec = vec
+        self.name = name
+        self.step = step
+        self.shape = None
+        self.vectors = 0
+        self.sd_checkpoint = None
+        self.sd_checkpoint_name = None
+        self.filename = None
+        self.hash = None
+        self.shorthash = None
+
+    def set_hash(self, v):
+        self.hash = v
+        self.shorthash = self.hash[0:12]
+
+
+def create_embedding_from_data(data, name, filename="unknown embedding file", filepath=None):
+    if "string_to_param" in data:  # textual inversion embeddings
+        param_dict = data["string_to_param"]
+        param_dict = getattr(param_dict, "_parameters", param_dict)
+        assert len(param_dict) == 1, "embedding file has multiple terms in it"
+        emb = next(iter(param_dict.items()))[1]
+        vec = emb.detach().to(dtype=torch.float32)
+        shape = vec.shape[-1]
+        vectors_ = vec.shape[0]
+    elif type(data) == dict and "clip_g" in data and "clip_l" in data:  # SDXL embedding
+        vec = {k: v.detach().to(dtype=torch.float32) for k, v in data.items()}
+        shape = data["clip_g"].shape[-1] + data["clip_l"].shape[-1]
+        vectors_ = data["clip_g"].shape[0]
+    elif type(data) == dict and type(next(iter(data.values()))) == torch.Tensor:  # diffuser concepts
+        assert len(data.keys()) == 1, "embedding file has multiple terms in it"
+        emb = next(iter(data.values()))
+        if len(emb.shape) == 1:
+            emb = emb.unsqueeze(0)
+        vec = emb.detach().to(dtype=torch.float32)
+        shape = vec.shape[-1]
+        vectors_ = vec.shape[0]
+    else:
+        raise Exception(f"Couldn't identify {filename} as neither textual inversion embedding nor diffuser concept.")
+
+    embedding = Embedding(vec, name)
+    embedding.step = data.get("step", None)
+    embedding.sd_checkpoint = data.get("sd_checkpoint", None)
+    embedding.sd_checkpoint_name = data.get("sd_checkpoint_name", None)
+    embedding.vectors = vectors_
+    embedding.shape = shape
+    if filepath:
+        embedding.filename = filepath
+        embedding.set_hash(sha256_file(filepath))      # hashes.sha256: sha256 of the whole file
+    return embedding
+
+
+class EmbeddingDatabase:
+    def __init__(self, tok, expected_shape):
+        self.tok = tok
+        self.ids_lookup = {}
+        self.word_embeddings = {}
+        self.skipped_embeddings = {}
+        self.expected_shape = expected_shape
+        self.report = {}          # file -> outcome record (this script's bookkeeping)
+
+    def tokenize(self, texts):
+        return self.tok(texts, truncation=False, add_special_tokens=False)["input_ids"]
+
+    def register_embedding(self, embedding):
+        name = embedding.name
+        ids = self.tokenize([name])[0]
+        first_id = ids[0]
+        if first_id not in self.ids_lookup:
+            self.ids_lookup[first_id] = []
+        if name in self.word_embeddings:
+            lookup = [x for x in self.ids_lookup[first_id] if x[1].name != name]
+        else:
+            lookup = self.ids_lookup[first_id]
+        lookup += [(ids, embedding)]
+        self.ids_lookup[first_id] = sorted(lookup, key=lambda x: len(x[0]), reverse=True)
+        self.word_embeddings[name] = embedding
+        return embedding
+
+    def load_from_file(self, path, filename, rel):
+        name, ext = os.path.splitext(filename)
+        ext = ext.upper()
+        if ext in [".PNG", ".WEBP", ".JXL", ".AVIF"]:
+            raise AssertionError("no image embeddings in these fixtures")
+        elif ext in [".BIN", ".PT"]:
+            data = torch.load(path, map_location="cpu")
+        elif ext in [".SAFETENSORS"]:
+            data = safetensors.torch.load_file(path, device="cpu")
+        else:
+            self.report[rel] = {"outcome": "ignored_extension",
+                                "reason": f"extension {ext or '(none)'} is not .pt, .bin, .safetensors or an image"}
+            return
+        embedding = create_embedding_from_data(data, name, filename=filename, filepath=path)
+        rec = {"name": embedding.name, "vectors": int(embedding.vectors), "width": int(embedding.shape),
+               "step": embedding.step, "sd_checkpoint": embedding.sd_checkpoint,
+               "sd_checkpoint_name": embedding.sd_checkpoint_name, "shorthash": embedding.shorthash}
+        if "string_to_param" in data:
+            rec["key_in_file"] = "string_to_param/" + next(iter(data["string_to_param"]))
+            rec["dtype_in_file"] = str(next(iter(data["string_to_param"].values())).dtype).replace("torch.", "")
+        else:
+            rec["key_in_file"] = next(iter(data))
+            rec["dtype_in_file"] = str(next(iter(data.values())).dtype).replace("torch.", "")
+        if self.expected_shape == -1 or self.expected_shape == embedding.shape:
+            self.register_embedding(embedding)
+            rec["outcome"] = "loaded"
+            rec["reason"] = None
+        else:
+            self.skipped_embeddings[name] = embedding
+            rec["outcome"] = "skipped_width"
+            rec["reason"] = (f"vector width {embedding.shape} != the model's {self.expected_shape}: "
+                             f"kept in skipped_embeddings, never matched")
+        self.report[rel] = rec
+
+    def load_from_dir(self, root_dir):
+        for root, dirs, fns in os.walk(root_dir, followlinks=True):
+            dirs.sort()
+            for fn in sorted(fns):      # sorted: deterministic; A1111 uses os.walk's order
+                fullfn = os.path.join(root, fn)
+                rel = os.path.relpath(fullfn, root_dir).replace(os.sep, "/")
+                if fn.endswith(".tmp"):
+                    continue
+                try:
+                    if os.stat(fullfn).st_size == 0:
+                        self.report[rel] = {"outcome": "skipped_empty", "reason": "size 0: skipped without a message"}
+                        continue
+                    self.load_from_file(fullfn, fn, rel)
+                except Exception as e:
+                    self.report[rel] = {"outcome": "error",
+                                        "reason": f"loading raised (errors.report; the file is left out): "
+                                                  f"{type(e).__name__}: {str(e).splitlines()[0].split('. ')[0] if str(e) else ''}"}
+        # load_textual_inversion_embeddings re-sorts word_embeddings by name.lower()
+        srt = {e.name: e for e in sorted(self.word_embeddings.values(), key=lambda e: e.name.lower())}
+        self.word_embeddings.clear()
+        self.word_embeddings.update(srt)
+
+    def find_embedding_at_position(self, tokens, offset):
+        token = tokens[offset]
+        possible_matches = self.ids_lookup.get(token, None)
+        if possible_matches is None:
+            return None, None
+        for ids, embedding in possible_matches:
+            if tokens[offset:offset + len(ids)] == ids:
+                return embedding, len(ids)
+        return None, None
+
+
+# --- A1111 sd_hijack_clip.py tokenize_line (1.10) ---------------------------------
+
+class PromptChunk:
+    def __init__(self):
+        self.tokens = []
+        self.multipliers = []
+        self.fixes = []
+
+
+def tokenize_line(line, tok, db, comma_token, matches=None, backtracks=None):
+    parsed = parse_prompt_attention(line)            # opts.emphasis "Original"
+    tokenized = tok([text for text, _ in parsed], truncation=False, add_special_tokens=False)["input_ids"]
+
+    chunks = []
+    chunk = PromptChunk()
+    token_count = 0
+    last_comma = -1
+
+    def next_chunk(is_last=False):
+        nonlocal token_count, last_comma, chunk
+        if is_last:
+            token_count += len(chunk.tokens)
+        else:
+            token_count += CHUNK
+        to_add = CHUNK - len(chunk.tokens)
+        if to_add > 0:
+            chunk.tokens += [ID_END] * to_add
+            chunk.multipliers += [1.0] * to_add
+        chunk.tokens = [ID_START] + chunk.tokens + [ID_END]
+        chunk.multipliers = [1.0] + chunk.multipliers + [1.0]
+        last_comma = -1
+        chunks.append(chunk)
+        chunk = PromptChunk()
+
+    for seg, (tokens, (text, weight)) in enumerate(zip(tokenized, parsed)):
+        if text == "BREAK" and weight == -1:
+            next_chunk()
+            continue
+        position = 0
+        while position < len(tokens):
+            token = tokens[position]
+            if token == comma_token:
+                last_comma = len(chunk.tokens)
+            elif COMMA_PADDING_BACKTRACK != 0 and len(chunk.tokens) == CHUNK and last_comma != -1 \
+                    and len(chunk.tokens) - last_comma <= COMMA_PADDING_BACKTRACK:
+                break_location = last_comma + 1
+                reloc_tokens = chunk.tokens[break_location:]
+                reloc_mults = chunk.multipliers[break_location:]
+                if backtracks is not None:
+                    backtracks.append({"chunk": len(chunks), "break_location": break_location,
+                                       "moved": len(reloc_tokens),
+                                       "stranded_fixes": [(o, e.name) for o, e in chunk.fixes if o >= break_location]})
+                chunk.tokens = chunk.tokens[:break_location]
+                chunk.multipliers = chunk.multipliers[:break_location]
+                next_chunk()
+                chunk.tokens = reloc_tokens
+                chunk.multipliers = reloc_mults
+            if len(chunk.tokens) == CHUNK:
+                next_chunk()
+            embedding, embedding_length_in_tokens = db.find_embedding_at_position(tokens, position)
+            if embedding is None:
+                chunk.tokens.append(token)
+                chunk.multipliers.append(weight)
+                position += 1
+                continue
+            if matches is not None:
+                matches.append({"segment": seg, "position": position, "name": embedding.name,
+                                "length": embedding_length_in_tokens})
+            emb_len = int(embedding.vectors)
+            if len(chunk.tokens) + emb_len > CHUNK:
+                next_chunk()
+            chunk.fixes.append((len(chunk.tokens), embedding))
+            chunk.tokens += [0] * emb_len
+            chunk.multipliers += [weight] * emb_len
+            position += embedding_length_in_tokens
+
+    if chunk.tokens or not chunks:
+        next_chunk(is_last=True)
+    return parsed, chunks, token_count
+
+
+# --- A1111 sd_hijack.py EmbeddingsWithFixes (1.10), f32 ---------------------------
+
+class Hijack:
+    fixes = None
+
+
+class EmbeddingsWithFixes(torch.nn.Module):
+    """The token-embedding layer with A1111's substitution (modules/sd_hijack.py), written from
+    its rule: for each fix (offset, embedding) of a sequence, rows offset+1 .. offset+n (n = the
+    vectors that fit before the end) are replaced by the embedding's vectors."""
+
+    def __init__(self, wrapped, embeddings):
+        super().__init__()
+        self.wrapped = wrapped
+        self.embeddings = embeddings
+        self.weight = self.wrapped.weight
+
+    def forward(self, input_ids):
+        fixes_per_row = self.embeddings.fixes
+        self.embeddings.fixes = None
+        rows = self.wrapped(input_ids)
+        if not fixes_per_row or all(len(f) == 0 for f in fixes_per_row):
+            return rows
+        out = []
+        for fixes, seq in zip(fixes_per_row, rows):
+            for offset, embedding in fixes:
+                n = min(seq.shape[0] - offset - 1, embedding.vec.shape[0])
+                seq = torch.cat([seq[:offset + 1], embedding.vec[:n], seq[offset + 1 + n:]]).to(dtype=rows.dtype)
+            out.append(seq)
+        return torch.stack(out)
+
+
+def emphasis_original(z, multipliers):
+    original_mean = z.mean()
+    z = z * multipliers.reshape(multipliers.shape + (1,)).expand(z.shape)
+    new_mean = z.mean()
+    return z * (original_mean / new_mean)
+
+
+def encode_a1111(te, hijack, chunks):
+    """process_tokens per chunk (batch of one), with EmbeddingsWithFixes installed."""
+    zs = []
+    for chunk in chunks:
+        tokens = torch.asarray([chunk.tokens])
+        hijack.fixes = [chunk.fixes]
+        with torch.no_grad():
+            z = te(input_ids=tokens).last_hidden_state
+        assert hijack.fixes is None
+        multipliers = torch.asarray([chunk.multipliers])
+        assert multipliers.dtype == torch.float32
+        zs.append(emphasis_original(z, multipliers))
+    return torch.hstack(zs)
+
+
+def encode_by_hand(te, token_embedding, chunks):
+    """The same, built from inputs_embeds: token rows, vectors substituted at
+    offset + 1, position embeddings added by text_model.embeddings."""
+    tm = te.text_model
+    zs = []
+    with torch.no_grad():
+        for chunk in chunks:
+            ids = torch.asarray([chunk.tokens])
+            rows = token_embedding.weight[ids[0]].clone()
+            for offset, embedding in chunk.fixes:
+                n = min(77 - offset - 1, embedding.vec.shape[0])
+                rows[offset + 1: offset + 1 + n] = embedding.vec[:n]
+            hidden = tm.embeddings(inputs_embeds=rows[None])
+            mask = _create_4d_causal_attention_mask(ids.shape, hidden.dtype, device=hidden.device)
+            out = tm.encoder(inputs_embeds=hidden, causal_attention_mask=mask)
+            z = tm.final_layer_norm(out.last_hidden_state)
+            zs.append(emphasis_original(z, torch.asarray([chunk.multipliers])))
+    return torch.hstack(zs)
+
+
+# --- prompts ---------------------------------------------------------------------
+
+FILLER_WORDS = ["a", "big", "old", "house", "with", "green", "door", "and", "small", "window",
+                "near", "the", "river", "under", "blue", "sky"]
+
+
+def filler(tok, n):
+    words = [FILLER_WORDS[i % len(FILLER_WORDS)] for i in range(n)]
+    for w in set(words):
+        assert len(tok([w], add_special_tokens=False)["input_ids"][0]) == 1, w
+    text = " ".join(words)
+    assert len(tok([text], add_special_tokens=False)["input_ids"][0]) == n
+    return text
+
+
+def prompt_specs(tok):
+    return [
+        ("none", "a photo of a cat on a table", "no embedding: plain conditioning"),
+        ("one", "a redshape on a table", "one 1-vector embedding (A1111 format)"),
+        ("two", "bluestyle painting of a redshape", "a 3-vector and a 1-vector embedding"),
+        ("three", "a redshape in bluestyle with texture-mix",
+         "three embeddings; texture-mix is kohya (f16 emb_params, 2 vectors), name of 3 tokens"),
+        ("four", "glow, texture-mix, redshape and bluestyle",
+         "four embeddings incl. sub/glow.bin (diffusers format, named by file stem)"),
+        ("weights", "a (redshape:1.3) in [bluestyle] with ((glow)) and [red]shape",
+         "attention weights apply to every vector of an embedding; '[red]shape' is two segments: no match"),
+        ("case", "RedShape, REDSHAPE and redShape in Glow",
+         "case variants match: the tokenizer lowercases prompt and name alike"),
+        ("partial words",
+         "two redshapes, a darkredshape, a bigredshape, afterglow, glowing, a red shape, wide, "
+         "texture - mix, redshape1",
+         "token-id matching: darkredshape (dark|red|shape), afterglow (after|glow), "
+         "texture - mix (spaces invisible) and redshape1 match; redshapes, bigredshape, glowing, "
+         "red shape do not; wide (skipped width-768 embedding) stays text"),
+        ("longest first", "glow-strong light and glow",
+         "glow-strong (3 name tokens) and glow share the first token glow</w>: the longer name wins"),
+        ("border moves embedding", filler(tok, 73) + " bluestyle sunset",
+         "73 tokens, then a 3-vector embedding: 73 + 3 > 75, so chunk 0 is padded (2 x 49407) and "
+         "bluestyle starts chunk 1 at offset 0 (never split); no comma, so no backtrack"),
+        ("border fits exactly", filler(tok, 74) + " redshape glow",
+         "74 tokens + a 1-vector embedding fill chunk 0 exactly (offset 74); glow starts chunk 1"),
+        ("comma backtrack strands a fix", filler(tok, 60) + ", redshape " + filler(tok, 16),
+         "A1111 QUIRK: the chunk fills 14 tokens after the comma; the comma backtrack moves the "
+         "tokens after the comma (incl. redshape's placeholder 0) to chunk 1 but leaves the fix in "
+         "chunk 0 at offset 61, now EOS padding there; chunk 1 encodes the placeholder as token 0"),
+    ]
+
+
+# --- main ----------------------------------------------------------------------------
+
+def main():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+    with open(os.path.join(MODEL, "tiny_sd_info.json")) as f:
+        info = json.load(f)
+    te_files = {k: v for k, v in info["weight_files"].items() if "text_encoder" in v["path"]}
+    for k, wf in te_files.items():
+        assert sha256_file(os.path.join(MODEL, wf["path"])) == wf["sha256"], k
+
+    te = CLIPTextModel.from_pretrained(MODEL, subfolder="text_encoder", dtype=torch.float32,
+                                       attn_implementation="eager", local_files_only=True).eval()
+    width = te.config.hidden_size
+    assert width == 32
+
+    with tempfile.TemporaryDirectory() as d:
+        tok = load_tokenizer(*build_tokenizer_files(VOCAB_GZ, d))
+    assert tok("a photo of an astronaut riding a horse on mars", add_special_tokens=False)["input_ids"] == \
+        [320, 1125, 539, 550, 18376, 6765, 320, 4558, 525, 7496]
+    vocab = tok.get_vocab()
+    comma_token = vocab[",</w>"]
+    assert tok.convert_ids_to_tokens([PLACEHOLDER]) == ["!"]
+
+    # files
+    files, formats = make_files()
+    write_files(files)
+
+    # expected_shape = encode_embedding_init_text(",", 1).shape[1]
+    token_embedding = te.text_model.embeddings.token_embedding
+    ids = tok(",", max_length=1, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    expected_shape = token_embedding(ids).squeeze(0).shape[1]
+    assert expected_shape == width
+
+    db = EmbeddingDatabase(tok, expected_shape)
+    db.load_from_dir(EMB_DIR)
+    assert set(db.report) == set(files), (sorted(db.report), sorted(files))
+    assert list(db.word_embeddings) == ["bluestyle", "glow", "glow-strong", "redshape", "texture-mix"], \
+        list(db.word_embeddings)
+    assert list(db.skipped_embeddings) == ["wide"]
+    assert db.report["broken.pt"]["outcome"] == "error"
+
+    file_recs = []
+    for rel in sorted(files):
+        rec = {"file": rel, "bytes": len(files[rel]), "sha256": sha256_bytes(files[rel]), "format": formats[rel]}
+        rec.update(db.report[rel])
+        if rec["outcome"] == "loaded":
+            e = db.word_embeddings[rec["name"]]
+            assert e.shorthash == rec["sha256"][:12]
+            rec["name_ids"] = db.tokenize([e.name])[0]
+            rec["vec"] = enc(e.vec)
+        file_recs.append(rec)
+
+    ids_lookup = [{"first_id": int(k), "entries": [{"name": e.name, "ids": list(i)} for i, e in v]}
+                  for k, v in sorted(db.ids_lookup.items())]
+
+    # install EmbeddingsWithFixes (sd_hijack.StableDiffusionModelHijack.hijack)
+    hijack = Hijack()
+    emb_module = te.text_model.embeddings
+    plain_token_embedding = emb_module.token_embedding
+    emb_module.token_embedding = EmbeddingsWithFixes(plain_token_embedding, hijack)
+
+    prompts = []
+    for name, text, comment in prompt_specs(tok):
+        matches, backtracks = [], []
+        parsed, chunks, token_count = tokenize_line(text, tok, db, comma_token, matches, backtracks)
+        z = encode_a1111(te, hijack, chunks)
+        z_hand = encode_by_hand(te, plain_token_embedding, chunks)
+        assert torch.equal(z, z_hand), (name, (z - z_hand).abs().max().item())
+        assert z.shape == (1, 77 * len(chunks), width)
+        for c in chunks:
+            assert len(c.tokens) == 77 and len(c.multipliers) == 77
+        # without EmbeddingsWithFixes the rows would be token 0's: the embeddings must change z
+        if any(c.fixes for c in chunks):
+            emb_module.token_embedding = plain_token_embedding
+            with torch.no_grad():
+                z_plain = torch.hstack([emphasis_original(te(input_ids=torch.asarray([c.tokens])).last_hidden_state,
+                                                          torch.asarray([c.multipliers])) for c in chunks])
+            emb_module.token_embedding = EmbeddingsWithFixes(plain_token_embedding, hijack)
+            assert not torch.equal(z_plain, z), name
+        used = {}
+        for c in chunks:
+            for _, e in c.fixes:
+                used[e.name] = e
+        ti_hashes = ", ".join(f"{n.replace(':', '').replace(',', '')}: {e.shorthash}"
+                              for n, e in used.items() if e.shorthash) or None
+        rec = {
+            "name": name, "prompt": text, "comment": comment, "clip_skip": 1,
+            "parsed": [[t, w] for t, w in parsed],
+            "token_count": token_count,
+            "chunks": [{"tokens": c.tokens, "multipliers": [f32(m) for m in c.multipliers],
+                        "fixes": [{"offset": o, "name": e.name, "vectors": int(e.vectors)} for o, e in c.fixes]}
+                       for c in chunks],
+            "matches": matches,
+            "ti_hashes": ti_hashes,
+            "z": enc(z),
+        }
+        if backtracks:
+            rec["comma_backtracks"] = [{"chunk": b["chunk"], "break_location": b["break_location"],
+                                        "moved_tokens": b["moved"],
+                                        "stranded_fixes": [{"offset": o, "name": n} for o, n in b["stranded_fixes"]]}
+                                       for b in backtracks]
+        prompts.append(rec)
+        print(f"  {name:30s} chunks={len(chunks)} count={token_count:3d} "
+              f"fixes={[[(o, e.name) for o, e in c.fixes] for c in chunks]} "
+              f"matches={[m['name'] for m in matches]}", flush=True)
+
+    # checks of the rules the prompts are meant to show
+    P = {p["name"]: p for p in prompts}
+    assert not any(c["fixes"] for c in P["none"]["chunks"])
+    assert [m["name"] for m in P["partial words"]["matches"]] == ["redshape", "glow", "texture-mix", "redshape"]
+    assert [m["name"] for m in P["case"]["matches"]] == ["redshape"] * 3 + ["glow"]
+    assert [m["name"] for m in P["longest first"]["matches"]] == ["glow-strong", "glow"]
+    assert [m["name"] for m in P["weights"]["matches"]] == ["redshape", "bluestyle", "glow"]
+    b = P["border moves embedding"]["chunks"]
+    assert len(b) == 2 and b[0]["tokens"][74:] == [ID_END] * 3 and b[1]["fixes"] == [
+        {"offset": 0, "name": "bluestyle", "vectors": 3}] and not b[0]["fixes"]
+    b = P["border fits exactly"]["chunks"]
+    assert len(b) == 2 and b[0]["fixes"] == [{"offset": 74, "name": "redshape", "vectors": 1}] \
+        and b[1]["fixes"] == [{"offset": 0, "name": "glow", "vectors": 1}]
+    b = P["comma backtrack strands a fix"]
+    assert b["comma_backtracks"][0]["stranded_fixes"] == [{"offset": 61, "name": "redshape"}]
+    assert b["chunks"][0]["fixes"] == [{"offset": 61, "name": "redshape", "vectors": 1}]
+    assert b["chunks"][0]["tokens"][62] == ID_END and not b["chunks"][1]["fixes"] \
+        and b["chunks"][1]["tokens"][1] == PLACEHOLDER
+
+    doc = {
+        "generator": GENERATOR,
+        "rerun": ".venv-ref/bin/python scripts/make_embedding_fixtures.py (rewrites the embeddings folder and "
+                 "this file; see the script's docstring)",
+        "versions": {"torch": torch.__version__, "transformers": version("transformers"),
+                     "safetensors": version("safetensors"), "ftfy": version("ftfy"), "numpy": np.__version__},
+        "model": {"path": "Tests/Fixtures/tiny-sd", "text_encoder_weight_files": te_files, "text_width": width,
+                  "attention": "CLIP eager, float32"},
+        "a1111": {
+            "version": "webui 1.10 (modules/textual_inversion/textual_inversion.py, sd_hijack_clip.py, "
+                       "sd_hijack.py EmbeddingsWithFixes, sd_emphasis.py)",
+            "scan": "os.walk(dir, followlinks=True): the folder and all subfolders; st_size == 0 -> skipped silently; "
+                    "extension (case-insensitive) .pt/.bin -> torch.load, .safetensors -> safetensors load_file, "
+                    ".png/.webp/.jxl/.avif -> image embeddings, anything else ignored",
+            "name": "splitext(bare file name)[0]: the file stem; the subfolder is not part of it; the key inside "
+                    "a diffusers/kohya file ('<glow>', 'emb_params') and the 'name' field of an A1111 file are NOT used",
+            "formats": "'string_to_param' in data -> its single value; dict with clip_g and clip_l -> SDXL; dict "
+                       "whose first value is exactly a torch.Tensor and that has one key (diffusers, kohya "
+                       "emb_params) -> that tensor, 1-D unsqueezed to [1, width]; vectors converted to float32",
+            "metadata": "step = data.get('step'), sd_checkpoint = data.get('sd_checkpoint'), sd_checkpoint_name = "
+                        "data.get('sd_checkpoint_name') (None for diffusers/kohya files); shorthash = sha256(file)[:12]",
+            "width": "expected width = token embedding width (encode_embedding_init_text(',', 1).shape[1]); other "
+                     "widths -> skipped_embeddings (never matched)",
+            "errors": "an exception while loading (truncated file, unknown layout) -> reported, file left out",
+            "register": "ids = tokenizer(name, truncation=False, add_special_tokens=False) (cleaned, lowercased); "
+                        "ids_lookup[ids[0]] sorted by len(ids) descending (stable: ties keep load order)",
+            "match": "find_embedding_at_position(segment_tokens, position): first candidate of "
+                     "ids_lookup[tokens[position]] whose ids equal tokens[position:position+len(ids)]; per attention "
+                     "segment, never across segments; case-insensitive; depends only on token ids",
+            "chunk": "if len(chunk.tokens) == 75: next chunk; then on a match: if len(chunk.tokens) + vectors > 75: "
+                     "next chunk (the embedding moves whole); fix (offset = len(chunk.tokens), counted after BOS); "
+                     "tokens += [0] * vectors; multipliers += [weight] * vectors; position += len(name ids)",
+            "comma_backtrack": "opts.comma_padding_backtrack = 20: when the chunk is full, the next token is not a "
+                               "comma and the last comma is within 20 tokens, the tokens/multipliers after the comma "
+                               "move to the next chunk; chunk.fixes are NOT moved (A1111 bug, recorded as is)",
+            "fixes": "EmbeddingsWithFixes replaces the token-embedding rows offset+1 ... offset+vectors (BOS is row 0), "
+                     "min(77 - offset - 1, vectors) of them, before position embeddings are added",
+            "emphasis": "per chunk: m = z.mean(); z = z * multipliers (float32); z = z * (m / z.mean()); chunks "
+                        "hstacked",
+            "ti_hashes": "infotext 'TI hashes': used embeddings in order of first use, 'name: shorthash', ', '-joined",
+        },
+        "embeddings_dir": "Tests/PromptingTests/Fixtures/embeddings",
+        "expected_width": expected_shape,
+        "placeholder_token": PLACEHOLDER,
+        "comma_token": comma_token,
+        "comma_padding_backtrack": COMMA_PADDING_BACKTRACK,
+        "files": file_recs,
+        "loaded": list(db.word_embeddings),
+        "skipped": list(db.skipped_embeddings),
+        "ids_lookup": ids_lookup,
+        "prompts": prompts,
+    }
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    size = len(text.encode("utf-8")) + 1
+    assert size < MAX_BYTES, size
+    tmp = OUT + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.write("\n")
+    os.replace(tmp, OUT)
+    print(f"wrote {os.path.relpath(OUT, ROOT)} ({size} bytes), {len(prompts)} prompts, "
+          f"{sum(len(p['chunks']) for p in prompts)} chunks; files: "
+          + ", ".join(f"{r['file']} {r['bytes']} B {r['outcome']}" for r in file_recs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
