@@ -65,3 +65,21 @@ enum EmbeddingFixture {
         #expect(got.count == ref.count && (d / n).squareRoot() <= 1e-5, "\(prompt): relative L2 \((d / n).squareRoot())")
     }
 }
+
+@Suite(.serialized) struct ExplicitEmbeddingTests {
+    @Test("<embedding:name> and <name> always mean the embedding; unknown names and extra-network tags stay text")
+    func explicitForms() throws {
+        let c = EmbeddingFixture.conditioner
+        let plain = c.chunks("a redshape on a table")
+        #expect(c.chunks("a <embedding:redshape> on a table") == plain)
+        #expect(c.chunks("a <RedShape> on a table") == plain)
+        let unknown = c.chunks("a <nothing> on a table <lora:x:1>")
+        #expect(unknown[0].fixes.isEmpty)
+        #expect(unknown[0].tokens == [CLIPTokenizer.bos] + TokenizerCorpus.tokenizer.encode("a <nothing> on a table <lora:x:1>")
+            + Array(repeating: CLIPTokenizer.eos, count: 76 - TokenizerCorpus.tokenizer.encode("a <nothing> on a table <lora:x:1>").count))
+        // Glued to other text, the explicit form still matches where the plain word would not.
+        let glued = c.chunks("big<redshape>s")
+        #expect(glued[0].fixes.map(\.embedding.name) == ["redshape"])
+        #expect(c.chunks("bigredshapes")[0].fixes.isEmpty)
+    }
+}
