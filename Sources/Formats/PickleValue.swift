@@ -51,6 +51,20 @@ public indirect enum PickleValue: CustomStringConvertible {
     }
 }
 
+/// Owns every container one load creates and empties them when the load's data is released, so
+/// that self-referencing pickles (a list appended to itself) cannot leak through reference cycles.
+final class PickleArena: @unchecked Sendable {
+    private var lists: [PickleList] = [], dicts: [PickleDict] = [], objects: [PickleObject] = []
+    func list() -> PickleList { let l = PickleList(); lists.append(l); return l }
+    func dict() -> PickleDict { let d = PickleDict(); dicts.append(d); return d }
+    func object(_ type: String) -> PickleObject { let o = PickleObject(type: type); objects.append(o); return o }
+    deinit {
+        for l in lists { l.items.removeAll() }
+        for d in dicts { d.items.removeAll() }
+        for o in objects { o.state = .none }
+    }
+}
+
 /// A mutable list (pickles append to lists after creating them).
 public final class PickleList { public var items: [PickleValue] = [] }
 

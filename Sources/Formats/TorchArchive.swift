@@ -11,6 +11,8 @@ public struct TorchArchive: Sendable {
     /// Storage bytes by key: (offset in file, byte count).
     let storages: [String: (offset: Int, bytes: Int)]
     let file: MappedFile
+    /// Owns the pickle's containers (see PickleArena).
+    let arena = PickleArena()
 
     /// The magic number that starts a legacy torch.save file (an 80-bit pickled int).
     static let legacyMagic = "int 0x1950a86a20f9469cfc6c"
@@ -21,10 +23,10 @@ public struct TorchArchive: Sendable {
         self.file = file
         if ZipArchive.isZip(file) {
             layout = .zip
-            (root, storages) = try Self.readZip(file)
+            (root, storages) = try Self.readZip(file, arena)
         } else if file.size >= 2, try file.bytes(0, 1)[0] == 0x80 as UInt8 {
             layout = .legacy
-            (root, storages) = try Self.readLegacy(file)
+            (root, storages) = try Self.readLegacy(file, arena)
         } else {
             throw FormatError.corrupt(file: path, reason: "neither a zip archive nor a pickle (unknown magic bytes)")
         }
@@ -37,7 +39,7 @@ public struct TorchArchive: Sendable {
         return t
     }
 
-    private static func readZip(_ file: MappedFile) throws -> (PickleValue, [String: (offset: Int, bytes: Int)]) {
+    private static func readZip(_ file: MappedFile, _ arena: PickleArena) throws -> (PickleValue, [String: (offset: Int, bytes: Int)]) {
         let zip = try ZipArchive(file)
         guard let pkl = zip.entries.values.first(where: { $0.name.hasSuffix("/data.pkl") || $0.name == "data.pkl" }) else {
             throw FormatError.corrupt(file: file.path, reason: "no data.pkl record in the archive")
@@ -51,7 +53,7 @@ public struct TorchArchive: Sendable {
         for e in zip.entries.values where e.name.hasPrefix(prefix + "data/") {
             storages[String(e.name.dropFirst(prefix.count + 5))] = (e.dataOffset, e.size)
         }
-        var unpickler = Unpickler(file: file.path, data: try file.bytes(pkl.dataOffset, pkl.size)) { pid in
+        var unpickler = Unpickler(file: file.path, data: try file.bytes(pkl.dataOffset, pkl.size), arena: arena) { pid in
             // ('storage', storage_type, key, location, numel)
             guard case let .tuple(t) = pid, t.count >= 5, case let .string(key) = t[2], case let .int(n) = t[4] else {
                 throw FormatError.corrupt(file: file.path, reason: "unexpected persistent id \(pid)")
@@ -61,16 +63,16 @@ public struct TorchArchive: Sendable {
         return (try unpickler.load(), storages)
     }
 
-    private static func readLegacy(_ file: MappedFile) throws -> (PickleValue, [String: (offset: Int, bytes: Int)]) {
+    private static func readLegacy(_ file: MappedFile, _ arena: PickleArena) throws -> (PickleValue, [String: (offset: Int, bytes: Int)]) {
         let all = try file.bytes(0, file.size)
         var records: [String: StorageRecord] = [:]
-        var reader = Unpickler(file: file.path, data: all) { _ in .none }
+        var reader = Unpickler(file: file.path, data: all, arena: arena) { _ in .none }
         guard case let .skipped(magic) = try reader.load(), magic == legacyMagic else {
             throw FormatError.corrupt(file: file.path, reason: "not a torch.save file (legacy magic number missing)")
         }
         _ = try reader.load()   // protocol version
         _ = try reader.load()   // sys info
-        var main = Unpickler(file: file.path, data: all, start: reader.position) { pid in
+        var main = Unpickler(file: file.path, data: all, start: reader.position, arena: arena) { pid in
             // ('storage', storage_type, root_key, location, numel, view_metadata)
             guard case let .tuple(t) = pid, t.count >= 5, case let .string(key) = t[2], case let .int(n) = t[4] else {
                 throw FormatError.corrupt(file: file.path, reason: "unexpected persistent id \(pid)")
@@ -83,7 +85,7 @@ public struct TorchArchive: Sendable {
             return .storage(record)
         }
         let root = try main.load()
-        var keysReader = Unpickler(file: file.path, data: all, start: main.position) { _ in .none }
+        var keysReader = Unpickler(file: file.path, data: all, start: main.position, arena: arena) { _ in .none }
         guard case let .list(keys) = try keysReader.load() else {
             throw FormatError.corrupt(file: file.path, reason: "legacy storage key list missing")
         }

@@ -29,13 +29,17 @@ struct Unpickler {
 
     let file: String
     let data: UnsafeRawBufferPointer
+    /// Where containers are created (released with the load's result).
+    let arena: PickleArena
     /// Resolves a persistent id (the container format's storage reference).
     let persistentLoad: (PickleValue) throws -> PickleValue
     /// Position after STOP, for formats with several pickles in a row.
     private(set) var position = 0
 
-    init(file: String, data: UnsafeRawBufferPointer, start: Int = 0, persistentLoad: @escaping (PickleValue) throws -> PickleValue) {
+    init(file: String, data: UnsafeRawBufferPointer, start: Int = 0, arena: PickleArena,
+         persistentLoad: @escaping (PickleValue) throws -> PickleValue) {
         self.file = file
+        self.arena = arena
         self.data = data
         self.position = start
         self.persistentLoad = persistentLoad
@@ -128,10 +132,10 @@ struct Unpickler {
             case 0x95: _ = try take(8)                                  // FRAME
             case 0x2E: return try pop()                                 // STOP
             case 0x28: marks.append(stack.count)                        // MARK
-            case 0x7D: stack.append(.dict(PickleDict()))                // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))                // EMPTY_LIST
+            case 0x7D: stack.append(.dict(arena.dict()))                // EMPTY_DICT
+            case 0x5D: stack.append(.list(arena.list()))                // EMPTY_LIST
             case 0x29: stack.append(.tuple([]))                         // EMPTY_TUPLE
-            case 0x8F: stack.append(.list(PickleList()))                // EMPTY_SET
+            case 0x8F: stack.append(.list(arena.list()))                // EMPTY_SET
             case 0x4E: stack.append(.none)                              // NONE
             case 0x88: stack.append(.bool(true))                        // NEWTRUE
             case 0x89: stack.append(.bool(false))                       // NEWFALSE
@@ -176,12 +180,12 @@ struct Unpickler {
             case 0x85: stack.append(.tuple([try pop()]))                // TUPLE1
             case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))
             case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
-            case 0x6C: let l = PickleList(); l.items = try popMark(); stack.append(.list(l))   // LIST
+            case 0x6C: let l = arena.list(); l.items = try popMark(); stack.append(.list(l))   // LIST
             case 0x61: let v = try pop(); try append(try top(), [v])    // APPEND
             case 0x65: let vs = try popMark(); try append(try top(), vs) // APPENDS
             case 0x90: let vs = try popMark(); try append(try top(), vs) // ADDITEMS
-            case 0x91: let l = PickleList(); l.items = try popMark(); stack.append(.list(l))   // FROZENSET
-            case 0x64: let d = PickleDict(); try setItems(.dict(d), try popMark()); stack.append(.dict(d)) // DICT
+            case 0x91: let l = arena.list(); l.items = try popMark(); stack.append(.list(l))   // FROZENSET
+            case 0x64: let d = arena.dict(); try setItems(.dict(d), try popMark()); stack.append(.dict(d)) // DICT
             case 0x73: let v = try pop(), k = try pop(); try setItems(try top(), [k, v])         // SETITEM
             case 0x75: let kv = try popMark(); try setItems(try top(), kv)                       // SETITEMS
             case 0x71: memo[Int(try byte())] = try top()                // BINPUT
@@ -253,7 +257,7 @@ struct Unpickler {
             guard let first = a.first else { throw corrupt("bad \(name) arguments") }
             return first
         case "collections.OrderedDict":
-            let d = PickleDict()
+            let d = arena.dict()
             if case let .list(l)? = a.first { for item in l.items { if case let .tuple(kv) = item, kv.count == 2 { d.items.append((kv[0], kv[1])) } } }
             return .dict(d)
         case "torch.Size": return a.first ?? .tuple([])
@@ -262,7 +266,7 @@ struct Unpickler {
             guard case let .string(s)? = a.first else { throw corrupt("bad _codecs.encode arguments") }
             return .bytes(s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })   // latin-1
         case "builtins.set", "builtins.frozenset", "__builtin__.set", "__builtin__.frozenset":
-            let l = PickleList()
+            let l = arena.list()
             if case let .list(src)? = a.first { l.items = src.items }
             return .list(l)
         case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar":
@@ -270,7 +274,7 @@ struct Unpickler {
             return Self.numpyScalar(dtype.type, b)
         case "numpy.dtype":
             guard case let .string(code)? = a.first else { throw corrupt("bad numpy.dtype") }
-            return .object(PickleObject(type: code))
+            return .object(arena.object(code))
         case "copyreg._reconstructor":
             guard a.count >= 2 else { throw corrupt("bad copyreg._reconstructor") }
             return try newObject(a[0], .tuple([]))
@@ -297,7 +301,7 @@ struct Unpickler {
 
     private func newObject(_ cls: PickleValue, _ args: PickleValue) throws -> PickleValue {
         switch cls {
-        case let .global(name): return .object(PickleObject(type: name))
+        case let .global(name): return .object(arena.object(name))
         case .skipped: return cls
         default: throw corrupt("NEWOBJ on \(cls)")
         }
