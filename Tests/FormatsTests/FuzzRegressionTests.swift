@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+@testable import Formats
+
+/// Inputs the fuzzer found (scripts/fuzz.sh), kept so the fixes stay fixed.
+@Suite struct FuzzRegressionTests {
+    @Test("a pickle whose list holds itself is read without leaking its containers")
+    func selfReferencingList() throws {
+        let path = Manifest.folder + "/fuzz-regressions/self-referencing-list.pkl"
+        _ = try? ModelFile.open(path)   // an error is fine; a crash is not
+        // PROTO 2, EMPTY_LIST, DUP, APPEND (the list into itself), STOP, as the legacy format's magic slot.
+        let bytes: [UInt8] = [0x80, 2, 0x5D, 0x32, 0x61, 0x2E]
+        let file = NSTemporaryDirectory() + "sdshell-cycle-\(UUID().uuidString).pkl"
+        try AtomicFile.write(bytes, to: file)
+        weak var list: PickleList?
+        do {
+            let mapped = try MappedFile(path: file)
+            let arena = PickleArena()
+            var u = Unpickler(file: file, data: try mapped.bytes(0, mapped.size), arena: arena) { _ in .none }
+            guard case let .list(l) = try u.load() else { Issue.record("not a list"); return }
+            #expect(l.items.count == 1)
+            list = l
+        }
+        #expect(list == nil, "the self-referencing list outlived its load")
+    }
+}
