@@ -66,7 +66,12 @@ public enum PromptAttention {
 
     /// Python's float() of the weight text ("1.", ".5", "+2"); nil when Python would raise (A1111
     /// then fails the whole parse; here the factor is ignored).
-    static func pythonFloat(_ s: String) -> Double? {
-        Double(s.hasSuffix(".") ? s + "0" : (s.hasPrefix(".") || s.hasPrefix("+.") || s.hasPrefix("-.") ? s.replacingOccurrences(of: ".", with: "0.") : s))
+    static func pythonFloat(_ text: String) -> Double? {
+        // Python's float() accepts any Unicode decimal digits (e.g. Arabic-Indic).
+        let s = String(text.unicodeScalars.map { u -> Character in
+            if u.properties.numericType == .decimal, let v = u.properties.numericValue { return Character(String(Int(v))) }
+            return Character(u)
+        })
+        return Double(s.hasSuffix(".") ? s + "0" : (s.hasPrefix(".") || s.hasPrefix("+.") || s.hasPrefix("-.") ? s.replacingOccurrences(of: ".", with: "0.") : s))
     }
 }

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+@testable import Prompting
+
+/// A1111's prompt parser outputs (scripts/make_prompt_fixtures.py runs A1111's own
+/// modules/prompt_parser.py).
+enum PromptFixture {
+    nonisolated(unsafe) static let root: [String: Any] = {
+        let url = Bundle.module.url(forResource: "prompts", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }()
+}
+
+@Suite struct PromptParserTests {
+    @Test("attention syntax: (text, weight) lists equal A1111's on the whole table")
+    func attention() {
+        var failures: [String] = []
+        let cases = PromptFixture.root["attention"] as! [[String: Any]]
+        for c in cases where c["error"] == nil {
+            let text = c["text"] as! String
+            let expected = (c["result"] as! [[Any]]).map { ($0[0] as! String, ($0[1] as! NSNumber).doubleValue) }
+            let got = PromptAttention.parse(text)
+            // Weights compared to 1e-12 relative: Foundation's JSON reader on Linux can be off by a
+            // few ulps when parsing doubles (1.2100000000000002 reads as ...04).
+            let weightsEqual = got.count == expected.count
+                && zip(got.map(\.weight), expected.map(\.1)).allSatisfy { abs($0 - $1) <= 1e-12 * max(abs($1), 1) }
+            if got.map(\.text) != expected.map(\.0) || !weightsEqual {
+                failures.append("\(text.debugDescription): \(got) vs \(expected)")
+            }
+        }
+        #expect(cases.count >= 150)
+        #expect(failures.isEmpty, "\(failures.count) differ: \(failures.prefix(4).joined(separator: "\n"))")
+    }
+}
