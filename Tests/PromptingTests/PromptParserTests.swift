@@ -32,3 +32,19 @@ enum PromptFixture {
         #expect(failures.isEmpty, "\(failures.count) differ: \(failures.prefix(4).joined(separator: "\n"))")
     }
 }
+
+@Suite struct CompositionTests {
+    @Test("AND splits and weights equal A1111's get_multicond_prompt_list")
+    func and() {
+        let cases = PromptFixture.root["and_prompts"] as! [[String: Any]]
+        #expect(cases.count >= 10)
+        for c in cases {
+            let prompts = c["prompts"] as! [String]
+            let got = PromptComposition.parse(prompts)
+            #expect(got.flat == c["flat"] as! [String], "\(prompts)")
+            let expected = (c["indexes"] as! [[[NSNumber]]]).map { $0.map { ($0[0].intValue, $0[1].doubleValue) } }
+            #expect(got.indexes.map { $0.map(\.index) } == expected.map { $0.map(\.0) }, "\(prompts)")
+            #expect(zip(got.indexes.flatMap { $0.map(\.weight) }, expected.flatMap { $0.map(\.1) }).allSatisfy { abs($0 - $1) < 1e-12 }, "\(prompts)")
+        }
+    }
+}
