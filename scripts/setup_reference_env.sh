@@ -22,7 +22,7 @@ PYTHON="${PYTHON:-python3}"
 
 TORCH="torch==2.13.0+cpu"   # served by pip's find-links folder (/opt/wheels here)
 CORE=(numpy safetensors)
-EXTRA=(diffusers "transformers<5" ftfy k-diffusion open-clip-torch sd-parsers accelerate)
+EXTRA=(diffusers "transformers<5" ftfy k-diffusion open-clip-torch sd-parsers accelerate torchsde "lark==1.1.2")
 # Pins applied to every install: keep this torch build whatever later packages
 # ask for, and keep huggingface-hub below 1.0 because transformers 4.x needs it
 # (otherwise pip takes the newest diffusers, which needs hub>=1.32, and then
@@ -74,7 +74,7 @@ if "$PY" -m pip show -q torchvision >/dev/null 2>&1 && ! "$PY" -c "import torchv
 fi
 
 broken=()
-for m in diffusers transformers ftfy k_diffusion open_clip sd_parsers accelerate; do
+for m in diffusers transformers ftfy k_diffusion open_clip sd_parsers accelerate torchsde lark; do
   "$PY" -c "import $m" >/dev/null 2>&1 || broken+=("$m")
 done
 "$PY" -c "from transformers import CLIPTextModel, CLIPTokenizer" >/dev/null 2>&1 || broken+=("transformers.CLIPTextModel")
