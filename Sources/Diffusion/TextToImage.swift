@@ -112,13 +112,14 @@ public struct TextToImage {
         for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
-        let cond = try conditioner.encode(conditioner.chunks(s.prompt), clipSkip: s.clipSkip)
+        // AND (composable diffusion): each distinct part is encoded once and weighted in the CFG.
+        let composition = PromptComposition.parse([s.prompt])
+        let encoded = try composition.flat.map { try conditioner.encode(conditioner.chunks($0), clipSkip: s.clipSkip) }
+        let conds = composition.indexes[0].map { (context: encoded[$0.index], weight: Float($0.weight)) }
         let uncond = try conditioner.encode(conditioner.chunks(s.negativePrompt), clipSkip: s.clipSkip)
         let b = s.batchSize
-        var denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
-                                   cond: try Tensor.concat(Array(repeating: cond, count: b), dim: 0),
-                                   uncond: try Tensor.concat(Array(repeating: uncond, count: b), dim: 0),
-                                   scale: s.cfgScale, latentShape: shape)
+        var denoiser = try CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
+                                       conds: conds, uncond: uncond, scale: s.cfgScale, batchSize: b, latentShape: shape)
         denoiser.prediction = model.config.prediction
         // With a variation strength every image uses the same seed (and subseeds count up), as A1111.
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) }

@@ -151,3 +151,31 @@ enum PipelineFixture {
         #expect(info["CFG scale"] == "6.5" && info["Size"] == "16x16" && info["Model"] == "tiny-sd")
     }
 }
+
+@Suite(.serialized) struct CompositionDenoiserTests {
+    @Test("AND: the guided result is uncond + sum of weight x (cond_i - uncond) x scale (A1111's composable diffusion)")
+    func and() throws {
+        let p = PipelineFixture.pipeline
+        let c = p.conditioner
+        let a = try c.encode(c.chunks("a red circle")), b = try c.encode(c.chunks("a blue square")), u = try c.encode(c.chunks(""))
+        let schedule = NoiseSchedule(alphasCumprod: p.model.alphasCumprod)
+        func denoiser(_ conds: [(Tensor, Float)], scale: Float) throws -> CFGDenoiser {
+            try CFGDenoiser(unet: p.model.unet, schedule: schedule, conds: conds.map { (context: $0.0, weight: $0.1) }, uncond: u,
+                            scale: scale, batchSize: 2, latentShape: [4, 8, 8])
+        }
+        var rng = TorchCPURandom(seed: 9)
+        let x = rng.randn(2 * 4 * 8 * 8).map { $0 * 3 }
+        try withNoGrad {
+            let both = try denoiser([(a, 1.2), (b, 0.7)], scale: 5)(x, 2.5)
+            let onlyA = try denoiser([(a, 1)], scale: 5)(x, 2.5), onlyB = try denoiser([(b, 1)], scale: 5)(x, 2.5)
+            let none = try denoiser([(a, 1)], scale: 0)(x, 2.5)
+            let expected: [Float] = (0..<x.count).map { (i: Int) -> Float in
+                let da: Float = onlyA[i] - none[i], db: Float = onlyB[i] - none[i]
+                return none[i] + 1.2 * da + 0.7 * db
+            }
+            let err = zip(both, expected).map { abs($0 - $1) }.max()! / expected.map { abs($0) }.max()!
+            #expect(err <= 1e-5, "relative error \(err)")
+        }
+        #expect(PromptComposition.parse(["a red circle AND a blue square :0.7"]).indexes[0].map(\.weight) == [1.0, 0.7])
+    }
+}
