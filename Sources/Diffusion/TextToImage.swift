@@ -112,29 +112,46 @@ public struct TextToImage {
         for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
-        // AND (composable diffusion): each distinct part is encoded once and weighted in the CFG.
+        // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the
+        // negative prompt follow their prompt-editing schedule; like A1111, the schedule is indexed
+        // by the number of model calls made so far (second-order samplers advance it twice a step).
         let composition = PromptComposition.parse([s.prompt])
-        let encoded = try composition.flat.map { try conditioner.encode(conditioner.chunks($0), clipSkip: s.clipSkip) }
-        let conds = composition.indexes[0].map { (context: encoded[$0.index], weight: Float($0.weight)) }
-        let uncond = try conditioner.encode(conditioner.chunks(s.negativePrompt), clipSkip: s.clipSkip)
+        var cache: [String: Tensor] = [:]
+        func scheduled(_ text: String) throws -> [(end: Int, context: Tensor)] {
+            try PromptSchedule.schedule(text, steps: s.steps).map { entry in
+                if cache[entry.text] == nil { cache[entry.text] = try conditioner.encode(conditioner.chunks(entry.text), clipSkip: s.clipSkip) }
+                return (entry.endStep, cache[entry.text]!)
+            }
+        }
+        let parts = try composition.flat.map(scheduled)
+        let negative = try scheduled(s.negativePrompt)
+        func at(_ schedule: [(end: Int, context: Tensor)], _ call: Int) -> Tensor {
+            (schedule.first { call <= $0.end } ?? schedule[0]).context
+        }
         let b = s.batchSize
-        var denoiser = try CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
-                                       conds: conds, uncond: uncond, scale: s.cfgScale, batchSize: b, latentShape: shape)
-        denoiser.prediction = model.config.prediction
-        // With a variation strength every image uses the same seed (and subseeds count up), as A1111.
+        let noiseSchedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
+        var calls = 0
+        func denoiser() throws -> CFGDenoiser {
+            defer { calls += 1 }
+            var d = try CFGDenoiser(unet: model.unet, schedule: noiseSchedule,
+                                    conds: composition.indexes[0].map { (context: at(parts[$0.index], calls), weight: Float($0.weight)) },
+                                    uncond: at(negative, calls), scale: s.cfgScale, batchSize: b, latentShape: shape)
+            d.prediction = model.config.prediction
+            return d
+        }
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.subseed + Int64($0)) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
         if s.sampler == .ddim {
             guard model.config.prediction == .epsilon else { throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only") }
             let ddim = DDIMSampler(alphasCumprod: model.alphasCumprod, eta: 0)
-            return try ddim.sample({ try denoiser.eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
+            return try ddim.sample({ try denoiser().eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
                                    afterStep: { try progress?($0 + 1, s.steps - 1) })
         }
         let sigmas = self.sigmas(s)
         let x = noise.first().map { $0 * sigmas[0] }
         let steps = sigmas.count - 1
-        return try s.sampler.sample({ try denoiser($0, $1) }, x: x, sigmas: sigmas,
+        return try s.sampler.sample({ try denoiser()($0, $1) }, x: x, sigmas: sigmas,
                                     noise: stepNoise ?? { _, _ in noise.next() }, eta: s.eta, sNoise: s.sNoise,
                                     afterStep: { try progress?($0 + 1, steps) })
     }

@@ -179,3 +179,19 @@ enum PipelineFixture {
         #expect(PromptComposition.parse(["a red circle AND a blue square :0.7"]).indexes[0].map(\.weight) == [1.0, 0.7])
     }
 }
+
+@Suite(.serialized) struct PromptEditingPipelineTests {
+    @Test("prompt editing switches the conditioning at the scheduled model call")
+    func editing() throws {
+        let p = PipelineFixture.pipeline
+        var s = GenerationSettings()
+        s.steps = 4; s.width = 16; s.height = 16; s.seed = 11; s.sampler = .euler; s.schedule = .uniform
+        func run(_ prompt: String) throws -> [Float] { s.prompt = prompt; return try withNoGrad { try p.latents(s) } }
+        let a = try run("a red circle"), b = try run("a blue square")
+        let edited = try run("[a red circle:a blue square:2]")
+        // Steps 1-2 use the first text, 3-4 the second: differs from both plain runs.
+        #expect(edited != a && edited != b)
+        #expect(try run("[a red circle:a blue square:4]") == a)   // when >= steps: the first text throughout
+        #expect(try run("[a red circle:a blue square:0]") == b)   // when < 1: the second text throughout
+    }
+}

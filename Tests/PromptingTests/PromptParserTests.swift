@@ -48,3 +48,27 @@ enum PromptFixture {
         }
     }
 }
+
+@Suite struct ScheduleTests {
+    @Test("prompt editing and alternation schedules equal A1111's at 10, 20 and 30 steps")
+    func schedules() {
+        var failures: [String] = []
+        let cases = PromptFixture.root["schedules"] as! [[String: Any]]
+        for c in cases {
+            let prompt = c["prompt"] as! String
+            // Where A1111's own result depends on Python's hash seed, any of its answers is accepted.
+            let alternatives: [[String: Any]] = (c["alternatives"] as? [[String: Any]])?.map { $0["by_steps"] as! [String: Any] }
+                ?? [c["by_steps"] as! [String: Any]]
+            for steps in [10, 20, 30] {
+                let got = PromptSchedule.schedule(prompt, steps: steps)
+                let ok = alternatives.contains { alt in
+                    let want = (alt[String(steps)] as! [[Any]]).map { (($0[0] as! NSNumber).intValue, $0[1] as! String) }
+                    return got.map(\.endStep) == want.map(\.0) && got.map(\.text) == want.map(\.1)
+                }
+                if !ok { failures.append("\(prompt.debugDescription) @\(steps): \(got)") }
+            }
+        }
+        #expect(cases.count >= 80)
+        #expect(failures.isEmpty, "\(failures.count) differ: \(failures.prefix(6).joined(separator: "\n"))")
+    }
+}
