@@ -8,6 +8,8 @@ public final class CLIPTokenizer: @unchecked Sendable {
     public static let bos = 49406, eos = 49407
 
     private let encoder: [String: Int]
+    private let decoder: [Int: String]
+    private let byteDecoder: [Character: UInt8]
     private let ranks: [Pair: Int]
     private let byteEncoder: [Character]
     private var cache: [String: [Int]] = [:]
@@ -59,6 +61,8 @@ public final class CLIPTokenizer: @unchecked Sendable {
         vocab += merges.map { $0.a + $0.b }
         vocab += ["<|startoftext|>", "<|endoftext|>"]
         encoder = Dictionary(vocab.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        decoder = Dictionary(vocab.enumerated().map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+        byteDecoder = Dictionary(bytes.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         ranks = Dictionary(merges.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -94,6 +98,16 @@ public final class CLIPTokenizer: @unchecked Sendable {
             ids += bpe(String(String.UnicodeScalarView(piece.utf8.map { byteEncoder[Int($0)].unicodeScalars.first! })))
         }
         return ids
+    }
+
+    /// The text of a token id ("</w>" ends a word), for display.
+    public func tokenText(_ id: Int) -> String {
+        guard let piece = decoder[id] else { return "?" }
+        if piece.hasPrefix("<|") { return piece }
+        let word = piece.hasSuffix("</w>")
+        let body = word ? String(piece.dropLast(4)) : piece
+        let text = String(decoding: body.compactMap { byteDecoder[$0] }, as: UTF8.self)
+        return word ? text + "</w>" : text
     }
 
     /// Byte-pair merges of one pre-token (already byte-encoded), by merge rank, with a cache.

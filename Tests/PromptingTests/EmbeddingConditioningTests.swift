@@ -83,3 +83,16 @@ enum EmbeddingFixture {
         #expect(c.chunks("bigredshapes")[0].fixes.isEmpty)
     }
 }
+
+@Suite(.serialized) struct TokenReportTests {
+    @Test("the tokens report shows chunks, counts, weights and matched embeddings")
+    func report() {
+        let db = EmbeddingFixture.conditioner.embeddings!
+        let lines = TokenReport(prompt: "a (redshape:1.3) in bluestyle, BREAK glow", tokenizer: TokenizerCorpus.tokenizer, embeddings: db).lines
+        #expect(lines[0] == "76 tokens in 2 chunks of 75")
+        #expect(lines.contains("chunk 1: 7 of 75") && lines.contains("chunk 2: 1 of 75"))
+        #expect(lines.contains("  [1] embedding redshape: 1 vector, weight 1.3"))
+        #expect(lines.contains("  [3] embedding bluestyle: 3 vectors, weight 1.0"))
+        #expect(lines.contains("  [0] 320 a</w> weight 1.0"))
+    }
+}
