@@ -33,9 +33,9 @@ let package = Package(
         .target(name: "CKernels", dependencies: ["CBLAS", "CDNNL"], cSettings: kernelFlags,
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
         .target(name: "Engine", dependencies: ["CKernels"]),
-        .target(name: "Formats", dependencies: ["Engine", "CImageIO", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Formats", dependencies: ["Engine", "CImageIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
-        .target(name: "Prompting", dependencies: ["Engine", "Models", "CZlib"], resources: [.copy("Resources")]),
+        .target(name: "Prompting", dependencies: ["Engine", "Models", "Formats"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["Engine", "Models", "Prompting"]),
 
         .executableTarget(name: "sdshell", dependencies: [

@@ -18,8 +18,9 @@ public struct Embedding: @unchecked Sendable {
     public let shortHash: String
 }
 
-/// The embeddings directories: every `.pt`, `.bin` and `.safetensors` below them (subfolders
-/// too) whose vectors fit the model's text width, named by file stem, rescanned before each use
+/// The embeddings directories: every `.pt`, `.bin`, `.safetensors` and embedding-carrying `.png`
+/// below them (subfolders too; `*.preview.png` and plain pictures ignored) whose vectors fit the
+/// model's text width, named by file stem (images: by the name stored in them), rescanned before each use
 /// so that added, changed (size or modification time) and removed files take effect without a
 /// restart. Files that cannot be read are listed with the reason and retried when they change;
 /// they never hide the others. Prompt matching follows A1111: by token ids, longest name first.
@@ -45,7 +46,7 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         self.hashes = hashes
     }
 
-    static let extensions: Set<String> = ["pt", "bin", "safetensors"]
+    static let extensions: Set<String> = ["pt", "bin", "safetensors", "png"]
 
     /// Rescans the directories; returns messages about what changed or was skipped.
     @discardableResult
@@ -57,7 +58,7 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             guard let walker = fm.enumerator(atPath: dir) else { continue }
             while let rel = walker.nextObject() as? String {
                 let path = dir + "/" + rel
-                guard Self.extensions.contains((rel as NSString).pathExtension.lowercased()),
+                guard Self.extensions.contains((rel as NSString).pathExtension.lowercased()), !rel.lowercased().hasSuffix(".preview.png"),
                       let attrs = try? fm.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular,
                       (attrs[.size] as? NSNumber)?.intValue ?? 0 > 0 else { continue }   // empty files: skipped silently, as A1111
                 files[path] = ((attrs[.size] as? NSNumber)?.intValue ?? 0, attrs[.modificationDate] as? Date ?? .distantPast)
@@ -75,13 +76,13 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             embeddings = embeddings.filter { $0.value.file != path }
             do {
-                let e = try load(path, name: name)
-                if let other = embeddings[name], other.file != path {
-                    skipped.append((path, "another embedding named \(name) is loaded from \(other.file)"))
+                guard let e = try load(path, name: name) else { continue }   // a picture without an embedding
+                if let other = embeddings[e.name], other.file != path {
+                    skipped.append((path, "another embedding named \(e.name) is loaded from \(other.file)"))
                     continue
                 }
-                embeddings[name] = e
-                messages.append("embedding \(name) loaded: \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") from \(path)")
+                embeddings[e.name] = e
+                messages.append("embedding \(e.name) loaded: \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") from \(path)")
                 if let trained = e.checkpointHash, let current = modelHash, !current.isEmpty,
                    !current.hasPrefix(trained) && !trained.hasPrefix(current) {
                     messages.append("warning: embedding \(name) was trained on \(e.checkpointName ?? "?") [\(trained)], the loaded model is \(modelName ?? "?") [\(current)]")
@@ -96,7 +97,18 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         return messages
     }
 
-    private func load(_ path: String, name: String) throws -> Embedding {
+    private func load(_ path: String, name: String) throws -> Embedding? {
+        if path.lowercased().hasSuffix(".png") {
+            // A1111 names image embeddings by the name stored in them.
+            guard let image = try EmbeddingImage.read(path) else { return nil }
+            guard let w = image.vectors.first?.count, w == width else {
+                throw FormatError.unsupported(file: path, reason: "vectors of width \(image.vectors.first?.count ?? 0); the model's text encoder is \(width) wide")
+            }
+            let vectors = try Tensor(shape: [image.vectors.count, w], data: image.vectors.flatMap { $0 })
+            let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
+            return Embedding(name: image.name ?? name, vectors: vectors, step: image.step, checkpointHash: image.checkpointHash,
+                             checkpointName: image.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
+        }
         let file = try ModelFile.open(path)
         guard let e = EmbeddingFile.recognize(file) else {
             throw FormatError.unsupported(file: path, reason: "not an embedding (no string_to_param, emb_params or single vector)")

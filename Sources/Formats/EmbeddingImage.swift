@@ -1,0 +1,86 @@
+import Engine
+import Foundation
+
+/// Textual-inversion embeddings carried in PNG images, as A1111's trainer writes them: in a
+/// `sd-ti-embedding` text chunk (base64 of JSON, tensors as `{"TORCHTENSOR": nested lists}`), or
+/// hidden in the pixels (zlib-compressed JSON split into 4-bit halves, xor-ed with an LCG stream,
+/// in two blocks on either side of a black gap). The text chunk wins when both are present.
+public struct EmbeddingImage: Sendable {
+    public let name: String?
+    /// [vectors, width]
+    public let vectors: [[Float]]
+    public let step: Int?
+    public let checkpointHash: String?
+    public let checkpointName: String?
+
+    /// The embedding in a PNG, nil when the image carries none.
+    public static func read(_ path: String) throws -> EmbeddingImage? {
+        let image = try PNGFile.read(path)
+        if let b64 = image.text("sd-ti-embedding") {
+            guard let data = Data(base64Encoded: b64.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw FormatError.corrupt(file: path, reason: "sd-ti-embedding is not base64")
+            }
+            return try parse(data, file: path)
+        }
+        guard let data = pixelData(image) else { return nil }
+        return try parse(data, file: path)
+    }
+
+    static func parse(_ data: Data, file: String) throws -> EmbeddingImage {
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let params = json["string_to_param"] as? [String: Any], let first = params.values.first as? [String: Any],
+              let tensor = first["TORCHTENSOR"] else {
+            throw FormatError.corrupt(file: file, reason: "the embedded data has no string_to_param tensor")
+        }
+        var rows: [[Float]]
+        if let m = tensor as? [[NSNumber]] { rows = m.map { $0.map(\.floatValue) } } else if let v = tensor as? [NSNumber] {
+            rows = [v.map(\.floatValue)]
+        } else { throw FormatError.corrupt(file: file, reason: "the embedded tensor is not a list of vectors") }
+        guard let w = rows.first?.count, w > 0, rows.allSatisfy({ $0.count == w }) else {
+            throw FormatError.corrupt(file: file, reason: "the embedded vectors have unequal widths")
+        }
+        if rows.isEmpty { rows = [] }
+        return EmbeddingImage(name: json["name"] as? String, vectors: rows, step: (json["step"] as? NSNumber)?.intValue,
+                              checkpointHash: json["sd_checkpoint"] as? String, checkpointName: json["sd_checkpoint_name"] as? String)
+    }
+
+    /// A1111's `lcg`: seed = (1664525 seed + 1013904223) mod 2^32, yielding seed mod 255.
+    static func lcgStream(_ n: Int) -> [UInt8] {
+        var seed: UInt64 = 0
+        return (0..<n).map { _ in
+            seed = (1_664_525 &* seed &+ 1_013_904_223) & 0xFFFF_FFFF
+            return UInt8(seed % 255)
+        }
+    }
+
+    /// The data hidden in the pixels, or nil when the image has no such blocks.
+    static func pixelData(_ image: PNGFile.Image) -> Data? {
+        let h = image.height, w = image.width
+        func px(_ y: Int, _ x: Int, _ c: Int) -> UInt8 { image.rgba[(y * w + x) * 4 + c] }
+        // crop_black: rows and columns holding at least one pixel with all channels above 0. A1111
+        // takes the column range from the row mask and the row range from the column mask; square
+        // images (its trainer's) are unaffected, and so is this port.
+        var rowAny = [Bool](repeating: false, count: h), colAny = [Bool](repeating: false, count: w)
+        for y in 0..<h { for x in 0..<w where px(y, x, 0) > 0 && px(y, x, 1) > 0 && px(y, x, 2) > 0 { rowAny[y] = true; colAny[x] = true } }
+        guard let colStart = rowAny.firstIndex(of: true), let rowStart = colAny.firstIndex(of: true) else { return nil }
+        let colEnd = w - (rowAny.reversed().firstIndex(of: true) ?? 0), rowEnd = h - (colAny.reversed().firstIndex(of: true) ?? 0)
+        let ys = rowStart..<min(rowEnd, h), xs = colStart..<min(colEnd, w)
+        guard !ys.isEmpty, !xs.isEmpty else { return nil }
+        // Low nibbles; black columns (all nibbles zero) separate the two blocks.
+        var black: [Int] = []
+        for x in xs where ys.allSatisfy({ y in (0..<3).allSatisfy { px(y, x, $0) & 0x0F == 0 } }) { black.append(x) }
+        guard black.count >= 2, let first = black.first, let last = black.last else { return nil }
+        func block(_ cols: Range<Int>) -> [UInt8] {
+            var out: [UInt8] = []
+            for y in ys { for x in cols { for c in 0..<3 { out.append(px(y, x, c) & 0x0F) } } }
+            let key = lcgStream(out.count)
+            return zip(out, key).map { $0 ^ ($1 & 0x0F) }
+        }
+        let lower = block(xs.lowerBound..<first), upper = block((last + 1)..<xs.upperBound)
+        guard lower.count == upper.count, !lower.isEmpty else { return nil }
+        let bytes = zip(upper, lower).map { ($0 << 4) | $1 }
+        return zlibInflate(bytes)
+    }
+
+    static func zlibInflate(_ bytes: [UInt8]) -> Data? { Inflate.decompress(Data(bytes)) }
+}
