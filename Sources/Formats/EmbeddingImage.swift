@@ -57,15 +57,15 @@ public struct EmbeddingImage: Sendable {
     static func pixelData(_ image: PNGFile.Image) -> Data? {
         let h = image.height, w = image.width
         func px(_ y: Int, _ x: Int, _ c: Int) -> UInt8 { image.rgba[(y * w + x) * 4 + c] }
-        // crop_black: rows and columns holding at least one pixel with all channels above 0. A1111
-        // takes the column range from the row mask and the row range from the column mask; square
-        // images (its trainer's) are unaffected, and so is this port.
+        // crop_black: keep the rows and columns holding a pixel with all three channels above 0
+        // (nothing cropped when no pixel is lit).
         var rowAny = [Bool](repeating: false, count: h), colAny = [Bool](repeating: false, count: w)
         for y in 0..<h { for x in 0..<w where px(y, x, 0) > 0 && px(y, x, 1) > 0 && px(y, x, 2) > 0 { rowAny[y] = true; colAny[x] = true } }
-        guard let colStart = rowAny.firstIndex(of: true), let rowStart = colAny.firstIndex(of: true) else { return nil }
-        let colEnd = w - (rowAny.reversed().firstIndex(of: true) ?? 0), rowEnd = h - (colAny.reversed().firstIndex(of: true) ?? 0)
-        let ys = rowStart..<min(rowEnd, h), xs = colStart..<min(colEnd, w)
-        guard !ys.isEmpty, !xs.isEmpty else { return nil }
+        var ys = 0..<h, xs = 0..<w
+        if let r0 = rowAny.firstIndex(of: true), let r1 = rowAny.lastIndex(of: true), let c0 = colAny.firstIndex(of: true),
+           let c1 = colAny.lastIndex(of: true) {
+            ys = r0..<(r1 + 1); xs = c0..<(c1 + 1)
+        }
         // Low nibbles; black columns (all nibbles zero) separate the two blocks.
         var black: [Int] = []
         for x in xs where ys.allSatisfy({ y in (0..<3).allSatisfy { px(y, x, $0) & 0x0F == 0 } }) { black.append(x) }

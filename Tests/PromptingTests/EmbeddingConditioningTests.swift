@@ -96,3 +96,36 @@ enum EmbeddingFixture {
         #expect(lines.contains("  [0] 320 a</w> weight 1.0"))
     }
 }
+
+/// Embeddings inside PNG images (scripts/make_png_embedding_fixtures.py, checked against A1111's
+/// own reader).
+@Suite struct PNGEmbeddingTests {
+    static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path + "/png-embeddings"
+    nonisolated(unsafe) static let expected: [String: [String: Any]] = {
+        let data = FileManager.default.contents(atPath: folder + "/expected.json")!
+        return (try! JSONSerialization.jsonObject(with: data) as! [String: Any])["files"] as! [String: [String: Any]]
+    }()
+
+    @Test("text-chunk and pixel-hidden embeddings read as A1111 reads them", arguments: ["pngtext.png", "pngpixels.png", "both.png", "framed.png", "plain.png"])
+    func read(_ file: String) throws {
+        let e = Self.expected[file]!
+        let image = try EmbeddingImage.read(Self.folder + "/" + file)
+        guard (e["loaded"] as? Bool) == true, let want = e["embedding"] as? [String: Any] else {
+            #expect(image == nil, "\(file) should carry no embedding")
+            return
+        }
+        let got = try #require(image, "\(file): no embedding found")
+        #expect(got.name == want["name"] as? String)
+        #expect(got.step == (want["step"] as? NSNumber)?.intValue && got.checkpointHash == want["sd_checkpoint"] as? String)
+        #expect(got.vectors == (want["vectors"] as! [[NSNumber]]).map { $0.map(\.floatValue) })
+    }
+
+    @Test("the database loads image embeddings by their stored name and ignores previews and plain pictures")
+    func database() {
+        let db = EmbeddingDatabase(directories: [Self.folder], width: 32, tokenizer: TokenizerCorpus.tokenizer)
+        db.reload()
+        #expect(db.embeddings.keys.sorted() == ["pngboth", "pngframed", "pngpixels", "pngtext"])
+        #expect(db.skipped.isEmpty)
+        #expect(db.embeddings["pngtext"]?.vectorCount == 2 && db.embeddings["pngboth"]?.vectorCount == 3)
+    }
+}
