@@ -7,7 +7,7 @@ public indirect enum PickleValue: CustomStringConvertible {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple(PickleTuple)
     case list(PickleList)
     case dict(PickleDict)
     /// A reference to an allowed class or function, "module.name".
@@ -22,7 +22,11 @@ public indirect enum PickleValue: CustomStringConvertible {
     /// outside the weights, such as pytorch_lightning callbacks).
     case skipped(String)
 
-    public var description: String {
+    public var description: String { describe(depth: 0) }
+
+    /// Text for messages; nesting below a few levels is elided (pickles can nest thousands deep).
+    func describe(depth: Int) -> String {
+        if depth > 4 { return "…" }
         switch self {
         case .none: return "None"
         case let .bool(b): return b ? "True" : "False"
@@ -30,7 +34,7 @@ public indirect enum PickleValue: CustomStringConvertible {
         case let .float(f): return String(f)
         case let .string(s): return s
         case let .bytes(b): return "<\(b.count) bytes>"
-        case let .tuple(t): return "(" + t.map(\.description).joined(separator: ", ") + ")"
+        case let .tuple(t): return "(" + t.prefix(8).map { $0.describe(depth: depth + 1) }.joined(separator: ", ") + (t.count > 8 ? ", …)" : ")")
         case let .list(l): return "[\(l.items.count) items]"
         case let .dict(d): return "{\(d.items.count) items}"
         case let .global(g): return g
@@ -54,15 +58,27 @@ public indirect enum PickleValue: CustomStringConvertible {
 /// Owns every container one load creates and empties them when the load's data is released, so
 /// that self-referencing pickles (a list appended to itself) cannot leak through reference cycles.
 final class PickleArena: @unchecked Sendable {
-    private var lists: [PickleList] = [], dicts: [PickleDict] = [], objects: [PickleObject] = []
+    private var lists: [PickleList] = [], dicts: [PickleDict] = [], objects: [PickleObject] = [], tuples: [PickleTuple] = []
     func list() -> PickleList { let l = PickleList(); lists.append(l); return l }
+    func tuple(_ items: [PickleValue]) -> PickleValue { let t = PickleTuple(items); tuples.append(t); return .tuple(t) }
     func dict() -> PickleDict { let d = PickleDict(); dicts.append(d); return d }
     func object(_ type: String) -> PickleObject { let o = PickleObject(type: type); objects.append(o); return o }
     deinit {
         for l in lists { l.items.removeAll() }
         for d in dicts { d.items.removeAll() }
         for o in objects { o.state = .none }
+        for t in tuples { t.items.removeAll() }
     }
+}
+
+/// A tuple's items. A class, owned by the load's arena like the other containers, so that
+/// releasing deeply nested tuples does not recurse.
+public final class PickleTuple: RandomAccessCollection {
+    public var items: [PickleValue]
+    init(_ items: [PickleValue]) { self.items = items }
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { items.count }
+    public subscript(_ i: Int) -> PickleValue { items[i] }
 }
 
 /// A mutable list (pickles append to lists after creating them).

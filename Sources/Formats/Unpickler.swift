@@ -134,7 +134,7 @@ struct Unpickler {
             case 0x28: marks.append(stack.count)                        // MARK
             case 0x7D: stack.append(.dict(arena.dict()))                // EMPTY_DICT
             case 0x5D: stack.append(.list(arena.list()))                // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                         // EMPTY_TUPLE
+            case 0x29: stack.append(arena.tuple([]))                         // EMPTY_TUPLE
             case 0x8F: stack.append(.list(arena.list()))                // EMPTY_SET
             case 0x4E: stack.append(.none)                              // NONE
             case 0x88: stack.append(.bool(true))                        // NEWTRUE
@@ -176,10 +176,10 @@ struct Unpickler {
                 if s.count >= 2, let f = s.first, f == "'" || f == "\"", s.last == f { s = String(s.dropFirst().dropLast()) }
                 stack.append(.string(s))
             case 0x56: stack.append(.string(try line()))                // UNICODE
-            case 0x74: stack.append(.tuple(try popMark()))              // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))                // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))
+            case 0x74: stack.append(arena.tuple(try popMark()))              // TUPLE
+            case 0x85: stack.append(arena.tuple([try pop()]))                // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(arena.tuple([a, b]))
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(arena.tuple([a, b, c]))
             case 0x6C: let l = arena.list(); l.items = try popMark(); stack.append(.list(l))   // LIST
             case 0x61: let v = try pop(); try append(try top(), [v])    // APPEND
             case 0x65: let vs = try popMark(); try append(try top(), vs) // APPENDS
@@ -236,7 +236,7 @@ struct Unpickler {
     private func ints(_ v: PickleValue) throws -> [Int] {
         switch v {
         case let .tuple(items): return try items.map { guard case let .int(i) = $0 else { throw corrupt("expected integers, got \($0)") }; return i }
-        case let .list(l): return try ints(.tuple(l.items))
+        case let .list(l): return try ints(arena.tuple(l.items))
         default: throw corrupt("expected a tuple of integers, got \(v)")
         }
     }
@@ -260,7 +260,7 @@ struct Unpickler {
             let d = arena.dict()
             if case let .list(l)? = a.first { for item in l.items { if case let .tuple(kv) = item, kv.count == 2 { d.items.append((kv[0], kv[1])) } } }
             return .dict(d)
-        case "torch.Size": return a.first ?? .tuple([])
+        case "torch.Size": return a.first ?? arena.tuple([])
         case "torch.device": return a.first ?? .none
         case "_codecs.encode":
             guard case let .string(s)? = a.first else { throw corrupt("bad _codecs.encode arguments") }
@@ -277,7 +277,7 @@ struct Unpickler {
             return .object(arena.object(code))
         case "copyreg._reconstructor":
             guard a.count >= 2 else { throw corrupt("bad copyreg._reconstructor") }
-            return try newObject(a[0], .tuple([]))
+            return try newObject(a[0], arena.tuple([]))
         default:
             throw corrupt("\(name) cannot be called")
         }

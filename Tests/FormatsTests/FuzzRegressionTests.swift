@@ -23,4 +23,18 @@ import Testing
         }
         #expect(list == nil, "the self-referencing list outlived its load")
     }
+
+    @Test("tuples nested 200,000 deep are read, described and released without recursing")
+    func deepNesting() throws {
+        _ = try? ModelFile.open(Manifest.folder + "/fuzz-regressions/deeply-nested-tuples.pkl")
+        var bytes: [UInt8] = [0x80, 2, 0x4E]                    // PROTO 2, NONE
+        bytes += [UInt8](repeating: 0x85, count: 200_000)       // TUPLE1 around it, over and over
+        bytes.append(0x2E)
+        let file = NSTemporaryDirectory() + "sdshell-deep-\(UUID().uuidString).pkl"
+        try AtomicFile.write(bytes, to: file)
+        let mapped = try MappedFile(path: file)
+        var u = Unpickler(file: file, data: try mapped.bytes(0, mapped.size), arena: PickleArena()) { _ in .none }
+        let value = try u.load()
+        #expect(value.description.hasPrefix("((((("))
+    }
 }
