@@ -129,3 +129,15 @@ enum EmbeddingFixture {
         #expect(db.embeddings["pngtext"]?.vectorCount == 2 && db.embeddings["pngboth"]?.vectorCount == 3)
     }
 }
+
+@Suite(.serialized) struct EmbeddingListingTests {
+    @Test("the listing names loaded embeddings with vectors, width, step, checkpoint and hash, and skipped files with the reason")
+    func listing() {
+        let lines = EmbeddingListing(EmbeddingFixture.conditioner.embeddings!).lines
+        #expect(lines[0].hasPrefix("5 embeddings loaded from"))
+        #expect(lines.contains { $0.hasPrefix("  redshape: 1 vector x 32, step 500, trained on tiny-sd [a1b2c3d4e5], [530bd10b33f1]") })
+        #expect(lines.contains { $0.hasPrefix("  bluestyle: 3 vectors x 32, step 0, [") })
+        #expect(lines.contains("skipped:"))
+        #expect(lines.contains { $0.contains("wide.pt") && $0.contains("width 768") })
+    }
+}
