@@ -176,7 +176,7 @@ FIXTURES = os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures")
 EMB_DIR = os.path.join(FIXTURES, "embeddings")
 OUT = os.path.join(FIXTURES, "embedding_conditioning.json")
 GENERATOR = "scripts/make_embedding_fixtures.py"
-MAX_BYTES = 1_000_000
+MAX_BYTES = 1_500_000
 
 ID_START, ID_END = 49406, 49407
 CHUNK = 75
@@ -638,6 +638,36 @@ def prompt_specs(tok):
          "A1111 QUIRK: the chunk fills 14 tokens after the comma; the comma backtrack moves the "
          "tokens after the comma (incl. redshape's placeholder 0) to chunk 1 but leaves the fix in "
          "chunk 0 at offset 61, now EOS padding there; chunk 1 encodes the placeholder as token 0"),
+        ("long: 3-vector at offsets 72 to 75",
+         filler(tok, 72) + " bluestyle " + filler(tok, 73) + " (bluestyle:1.2) " + filler(tok, 71)
+         + " bluestyle " + filler(tok, 72) + " [bluestyle] sunset",
+         "304 tokens, 5 chunks, no comma: bluestyle (3 vectors) met when the chunk holds 72 tokens fits "
+         "(chunk 0 offset 72, fills it to 75); met at 73 and 74 it does not fit: the chunk is padded "
+         "(2 resp. 1 x 49407) and it starts the next chunk at offset 0 (chunks 2 and 3), weight 1.2 on "
+         "all 3 vectors in chunk 2; met at 75 the full chunk is closed first and it starts chunk 4 at "
+         "offset 0, weight 1/1.1"),
+        ("long: 2- and 1-vector at 74 and 75, BREAK",
+         filler(tok, 60) + ", " + filler(tok, 13) + " texture-mix " + filler(tok, 72) + " redshape glow "
+         + filler(tok, 40) + " BREAK (glow-strong:0.8) " + filler(tok, 71) + " (texture-mix:1.3)",
+         "300 tokens, 4 chunks: chunk 0 holds 74 tokens (a comma at 60) when texture-mix (2 vectors) "
+         "comes: 74 + 2 > 75 pads chunk 0 with one 49407 and moves it to chunk 1 offset 0, with NO "
+         "comma backtrack (that only runs when a non-comma token meets a chunk of exactly 75); "
+         "redshape (1 vector) at 74 fills chunk 1 exactly, glow met at 75 starts chunk 2 at offset 0; "
+         "BREAK closes chunk 2 (41 tokens, padded from offset 41); glow-strong (2 vectors, weight 0.8) "
+         "starts chunk 3 and texture-mix (weight 1.3) at 73 fills it exactly"),
+        ("long: comma backtracks around embeddings",
+         filler(tok, 55) + " (bluestyle:1.1), " + filler(tok, 16) + " redshape " + filler(tok, 50)
+         + ", [bluestyle] " + filler(tok, 3) + " " + filler(tok, 66) + " glow-strong glow, "
+         + filler(tok, 70) + " redshape",
+         "297 tokens, 4 chunks. Chunk 0: bluestyle (weight 1.1) at 55-57, a comma at 58, 16 words fill "
+         "it; redshape (non-comma) meets the full chunk: backtrack moves the 16 words to chunk 1 and "
+         "redshape lands at chunk 1 offset 16 (the fix before the comma stays right). Chunk 1: a comma "
+         "at 67, [bluestyle] at 68-70, 4 words fill it; the next word backtracks: the 7 tokens after the "
+         "comma (incl. bluestyle's three 0 placeholders) move to chunk 2 but the fix stays in chunk 1 at "
+         "offset 68 (A1111 QUIRK, rows 69-71 of chunk 1 are EOS padding and get the 3 vectors; chunk 2 "
+         "encodes 0 0 0 without a fix). Chunk 2: glow-strong (2 vectors) at 72 and glow at 74 fill it "
+         "exactly; the comma that follows meets the full chunk: no backtrack for a comma, it starts "
+         "chunk 3 at offset 0; redshape at chunk 3 offset 71"),
     ]
 
 
@@ -767,6 +797,38 @@ def main():
     assert b["chunks"][0]["fixes"] == [{"offset": 61, "name": "redshape", "vectors": 1}]
     assert b["chunks"][0]["tokens"][62] == ID_END and not b["chunks"][1]["fixes"] \
         and b["chunks"][1]["tokens"][1] == PLACEHOLDER
+
+    def fixes(p):
+        return [[(f["offset"], f["name"]) for f in c["fixes"]] for c in p["chunks"]]
+
+    def weights(p):
+        return [[(f["offset"], c["multipliers"][f["offset"] + 1]) for f in c["fixes"]] for c in p["chunks"]]
+
+    b = P["long: 3-vector at offsets 72 to 75"]
+    assert b["token_count"] == 304 and len(b["chunks"]) == 5 and "comma_backtracks" not in b
+    assert fixes(b) == [[(72, "bluestyle")], [], [(0, "bluestyle")], [(0, "bluestyle")], [(0, "bluestyle")]]
+    assert weights(b) == [[(72, 1.0)], [], [(0, f32(1.2))], [(0, 1.0)], [(0, f32(1 / 1.1))]]
+    assert b["chunks"][0]["tokens"][73:76] == [PLACEHOLDER] * 3
+    assert b["chunks"][1]["tokens"][74:] == [ID_END] * 3 and b["chunks"][2]["tokens"][75:] == [ID_END] * 2
+    assert b["chunks"][3]["tokens"][75] != ID_END and b["chunks"][4]["tokens"][5:] == [ID_END] * 72
+    b = P["long: 2- and 1-vector at 74 and 75, BREAK"]
+    assert b["token_count"] == 300 and len(b["chunks"]) == 4 and "comma_backtracks" not in b
+    assert fixes(b) == [[], [(0, "texture-mix"), (74, "redshape")], [(0, "glow")],
+                        [(0, "glow-strong"), (73, "texture-mix")]]
+    assert weights(b)[3] == [(0, f32(0.8)), (73, f32(1.3))]
+    assert b["chunks"][0]["tokens"][61] == comma_token and b["chunks"][0]["tokens"][75] == ID_END
+    assert b["chunks"][2]["tokens"][42:] == [ID_END] * 35
+    assert ["BREAK", -1] in b["parsed"]
+    b = P["long: comma backtracks around embeddings"]
+    assert b["token_count"] == 297 and len(b["chunks"]) == 4
+    assert fixes(b) == [[(55, "bluestyle")], [(16, "redshape"), (68, "bluestyle")],
+                        [(72, "glow-strong"), (74, "glow")], [(71, "redshape")]]
+    assert b["comma_backtracks"] == [
+        {"chunk": 0, "break_location": 59, "moved_tokens": 16, "stranded_fixes": []},
+        {"chunk": 1, "break_location": 68, "moved_tokens": 7, "stranded_fixes": [{"offset": 68, "name": "bluestyle"}]}]
+    assert b["chunks"][1]["tokens"][69:] == [ID_END] * 8
+    assert b["chunks"][2]["tokens"][1:4] == [PLACEHOLDER] * 3 and b["chunks"][3]["tokens"][1] == comma_token
+    assert weights(b)[0] == [(55, f32(1.1))] and b["chunks"][2]["multipliers"][1:4] == [f32(1 / 1.1)] * 3
 
     doc = {
         "generator": GENERATOR,

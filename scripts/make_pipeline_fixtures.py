@@ -6,12 +6,14 @@ around k-diffusion's CompVisDenoiser, the real k-diffusion samplers, its VAE
 decode and 8-bit conversion. Everything float32 on the CPU, one thread.
 
 Rerun (after scripts/setup_reference_env.sh and scripts/make_tiny_sd.py; needs
-k-diffusion, torchsde, scipy, ftfy in .venv-ref; no network):
+k-diffusion, torchsde, scipy, ftfy, safetensors, Pillow in .venv-ref; no network):
     .venv-ref/bin/python scripts/make_pipeline_fixtures.py
 It reuses scripts/make_rng_fixtures.py (A1111's Philox "NV" RNG),
 scripts/make_sampler_fixtures.py (k-diffusion import without torchvision,
 alphas_cumprod) and scripts/make_tokenizer_fixtures.py (the slow
-CLIPTokenizer built from Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz).
+CLIPTokenizer built from Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz);
+the textual-inversion runs reuse scripts/make_embedding_fixtures.py and
+scripts/make_png_embedding_fixtures.py (imported; they write nothing when imported).
 Deterministic: same library versions -> same file.
 
 What A1111 does, step by step (and this script does the same)
@@ -143,6 +145,20 @@ What A1111 does, step by step (and this script does the same)
    per image: x = 255. * np.moveaxis(x.numpy(), 0, 2)  (float32, HWC);
    x.astype(np.uint8) -> TRUNCATION toward zero, not rounding.
 
+8. Textual inversion (the four runs "Euler a / automatic / TI ...", appended after
+   the DDIM runs): A1111 with the embedding folders EMBEDDINGS_DIRS loaded
+   (embeddings/ then png-embeddings/: .pt, .bin, .safetensors and PNG embeddings;
+   names across both folders distinct), conditioning computed with
+   scripts/make_embedding_fixtures.py's A1111 code (tokenize_line: a matched name
+   -> placeholder id 0 per vector and a fix (offset after BOS, embedding);
+   encode_a1111: the text model with EmbeddingsWithFixes, the vectors replacing the
+   token-embedding rows offset+1 .. before the position embeddings; asserted equal to
+   encode_by_hand and, for "a redshape on a table", to that script's JSON), PNG
+   files read by scripts/make_png_embedding_fixtures.py's a1111_outcome (vectors
+   checked against png-embeddings/expected.json). Sampling as in 1-6 (Euler a,
+   automatic schedule, cpu rng, the usual seeds). Each run asserts that without the
+   substitution (token-0 rows at the placeholders) the latents differ.
+
 Reference model: Tests/Fixtures/tiny-sd loaded with torch_dtype float32 (the
 float16 weights widened exactly); CLIP with transformers' eager attention;
 UNet and VAE with diffusers' plain AttnProcessor (explicit softmax), as in
@@ -194,6 +210,14 @@ RUN = {
       returned; inject these),
   "latents": [2, 4, 8, 8] (the sampler's result),
   "sdpa_latents_max_abs_diff" (see above),
+  textual-inversion runs only (they leave out initial_noise, first_denoised and
+  the debug fields, to stay under 2 MB):
+  "embeddings_dirs": [folders, relative to the repository, loaded in order],
+  "cond_fixes" / "uncond_fixes": [{"offset" (after BOS: ids row offset + 1 is the
+      first placeholder), "name", "vectors"}], "initial_noise_as": the run whose
+      initial_noise (and sigmas) these runs share (asserted: same seeds, cpu rng),
+  "cond_key" / "uncond_key": null where the conditioning is not in
+      "conditionings" (the prompts with embeddings; "a cat"),
   only in the FULL_DETAIL_RUNS (to stay under 2 MB):
   "first_x_out": [4, 4, 8, 8] (x_out of the first call: denoised
       [cond_0, cond_1, uncond_0, uncond_1] before CFG),
@@ -231,6 +255,10 @@ from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0  # noqa: E402
 from make_tokenizer_fixtures import build_tokenizer_files, load_tokenizer, VOCAB_GZ  # noqa: E402
 from make_rng_fixtures import PhiloxGenerator, _check_nv  # noqa: E402
+# textual inversion: A1111's embedding loading, tokenize_line and EmbeddingsWithFixes
+# (make_embedding_fixtures.py) and its image-embedding reader (make_png_embedding_fixtures.py)
+import make_embedding_fixtures as mef  # noqa: E402
+import make_png_embedding_fixtures as mpe  # noqa: E402
 import make_sampler_fixtures as msf  # noqa: E402  (imports k-diffusion with stubs)
 
 warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
@@ -538,7 +566,7 @@ def get_sigmas(model_wrap, schedule, steps, discard):
 
 # --- one txt2img run ------------------------------------------------------------------
 
-def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False):
+def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None):
     label = spec["sampler"]
     funcname, opts = SAMPLER_OPTS[label]
     func = getattr(KS, funcname)
@@ -550,8 +578,11 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False):
         seeds = [spec["seed"] + i for i in range(BATCH)]
         subseeds = [spec["subseed"] + i for i in range(BATCH)] if spec["subseed"] is not None else None
 
-    cond_key, c = conditioner.get(spec["prompt"], spec["clip_skip"])
-    uncond_key, uc = conditioner.get(spec["negative_prompt"], spec["clip_skip"])
+    if conds is None:
+        cond_key, c = conditioner.get(spec["prompt"], spec["clip_skip"])
+        uncond_key, uc = conditioner.get(spec["negative_prompt"], spec["clip_skip"])
+    else:                                # precomputed (the textual-inversion runs)
+        (cond_key, c), (uncond_key, uc) = conds
     cond = torch.cat([c] * BATCH)        # reconstruct_multicond_batch: one row per image
     uncond = torch.cat([uc] * BATCH)     # reconstruct_cond_batch
 
@@ -771,6 +802,172 @@ def decode_a1111(vae, latents, scale_mode="mul"):
     return raw, np.stack(imgs), np.stack(imgs_round)
 
 
+# --- textual-inversion runs ----------------------------------------------------------
+
+EMBEDDINGS_DIRS = ["Tests/PromptingTests/Fixtures/embeddings", "Tests/PromptingTests/Fixtures/png-embeddings"]
+IMAGE_EXTS = (".PNG", ".WEBP", ".JXL", ".AVIF")
+# (name, prompt, negative prompt, the embeddings expected in cond / uncond, in order)
+EMBEDDING_RUNS = [
+    ("Euler a / automatic / TI one (.pt)", "a redshape on a table", "", ["redshape"], []),
+    ("Euler a / automatic / TI two (.bin, .safetensors)", "glow and texture-mix", "", ["glow", "texture-mix"], []),
+    ("Euler a / automatic / TI three (.png, .pt, .pt)", "pngtext, redshape and bluestyle", "",
+     ["pngtext", "redshape", "bluestyle"], []),
+    ("Euler a / automatic / TI negative", "a cat", "bluestyle", [], ["bluestyle"]),
+]
+# the run whose initial noise, sigmas and settings (but prompts) the TI runs share
+TI_SAME_AS = "Euler a / automatic"
+
+
+class EmbeddingDatabase(mef.EmbeddingDatabase):
+    """make_embedding_fixtures' EmbeddingDatabase plus A1111's image branch of load_from_file
+    (make_png_embedding_fixtures.a1111_outcome: '.preview' stems skipped, text chunk before
+    pixels, name = the data's 'name'); the JSON's TORCHTENSOR lists become a float64 tensor
+    (A1111's EmbeddingDecoder: torch.from_numpy(np.array(...))), then create_embedding_from_data."""
+
+    def load_from_file(self, path, filename, rel):
+        if os.path.splitext(filename)[1].upper() not in IMAGE_EXTS:
+            return super().load_from_file(path, filename, rel)
+        with open(path, "rb") as f:
+            png = f.read()
+        got, how = mpe.a1111_outcome(filename, png)
+        if got is None:
+            self.report[rel] = {"outcome": "ignored", "reason": how}
+            return
+        data = {"string_to_param": {"*": torch.tensor(got["vectors"], dtype=torch.float64)},
+                "step": got["step"], "sd_checkpoint": got["sd_checkpoint"],
+                "sd_checkpoint_name": got["sd_checkpoint_name"]}
+        e = mef.create_embedding_from_data(data, got["name"], filename=filename, filepath=path)
+        assert e.shape == self.expected_shape, filename
+        self.register_embedding(e)
+        self.report[rel] = {"outcome": "loaded", "name": e.name, "read_from": how}
+
+
+class EmbeddingConditioner:
+    """A1111's conditioning with the embeddings of EMBEDDINGS_DIRS loaded (clip_skip 1):
+    make_embedding_fixtures.tokenize_line (placeholder id 0, fixes) and encode_a1111 (the
+    text model with EmbeddingsWithFixes: vectors replace the token-embedding rows at
+    offset + 1 ...), checked bit for bit against encode_by_hand."""
+
+    def __init__(self, tok, te):
+        self.tok, self.te = tok, te
+        width = te.text_model.embeddings.token_embedding.weight.shape[1]
+        self.db = EmbeddingDatabase(tok, width)
+        loaded = 0
+        for d in EMBEDDINGS_DIRS:           # embedding_dirs in order (each load re-sorts by name.lower())
+            self.db.report = {}
+            self.db.load_from_dir(os.path.join(ROOT, *d.split("/")))
+            loaded += sum(1 for r in self.db.report.values() if r["outcome"] == "loaded")
+        assert loaded == len(self.db.word_embeddings), "an embedding name occurs twice"
+        self.comma = tok.get_vocab()[",</w>"]
+        self.hijack = mef.Hijack()
+
+    def get(self, text):
+        parsed, chunks, _ = mef.tokenize_line(text, self.tok, self.db, self.comma)
+        assert len(chunks) == 1 and all(w == 1.0 for _, w in parsed), text
+        emb_module = self.te.text_model.embeddings
+        plain = emb_module.token_embedding
+        emb_module.token_embedding = mef.EmbeddingsWithFixes(plain, self.hijack)
+        try:
+            z = mef.encode_a1111(self.te, self.hijack, chunks)
+        finally:
+            emb_module.token_embedding = plain
+        assert torch.equal(z, mef.encode_by_hand(self.te, plain, chunks)), text
+        if not chunks[0].fixes:             # no embedding: the plain path of Conditioner
+            with torch.no_grad():
+                z_plain = self.te(input_ids=torch.asarray([a1111_chunk_ids(self.tok, text)])).last_hidden_state
+            assert chunks[0].tokens == a1111_chunk_ids(self.tok, text) and torch.equal(z, z_plain), text
+        return chunks[0], z
+
+
+def check_embedding_vectors(db):
+    """The loaded vectors are the fixtures' (embedding_conditioning.json, png-embeddings/expected.json)."""
+    with open(os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures", "embedding_conditioning.json")) as f:
+        ec = json.load(f)
+    with open(os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures", "png-embeddings", "expected.json")) as f:
+        pe = json.load(f)
+    want = {r["name"]: r["vec"]["data"] for r in ec["files"] if r["outcome"] == "loaded"}
+    want.update({f["embedding"]["name"]: [v for row in f["embedding"]["vectors"] for v in row]
+                 for f in pe["files"].values() if f["loaded"]})
+    assert sorted(want) == sorted(db.word_embeddings), (sorted(want), list(db.word_embeddings))
+    for name, e in db.word_embeddings.items():
+        assert e.vec.dtype == torch.float32 and e.vec.flatten().tolist() == want[name], name
+    return {p["prompt"]: p for p in ec["prompts"]}
+
+
+def embedding_run_records(unet, model_wrap, conditioner, te, same_as):
+    ec = EmbeddingConditioner(conditioner.tok, te)
+    ec_prompts = check_embedding_vectors(ec.db)
+    records = []
+    for name, prompt, negative, cond_names, uncond_names in EMBEDDING_RUNS:
+        spec = {"name": name, "prompt": prompt, "negative_prompt": negative, "seed": SEED, "subseed": None,
+                "subseed_strength": 0.0, "rng": "cpu", "clip_skip": 1, "sampler": "Euler a",
+                "schedule": "automatic"}
+        (cc, c), (uc_chunk, uc) = ec.get(prompt), ec.get(negative)
+        assert [e.name for _, e in cc.fixes] == cond_names and [e.name for _, e in uc_chunk.fixes] == uncond_names
+        for chunk, z in ((cc, c), (uc_chunk, uc)):
+            if chunk.fixes:
+                assert all(chunk.tokens[o + 1: o + 1 + e.vectors] == [mef.PLACEHOLDER] * e.vectors
+                           for o, e in chunk.fixes)
+        if prompt in ec_prompts:            # the same prompt in embedding_conditioning.json
+            assert enc(c) == ec_prompts[prompt]["z"], prompt
+        # keys into "conditionings" only where that z is there (it is: "" -> empty_skip1)
+        keys = []
+        for text, z in ((prompt, c), (negative, uc)):
+            key = "empty_skip1" if text == "" else None
+            if key is not None:
+                assert torch.equal(conditioner.table[key]["z"], z)
+            keys.append(key)
+        conds = ((keys[0], c), (keys[1], uc))
+        r = run_txt2img(spec, unet, model_wrap, conditioner, conds=conds)
+        unet.set_attn_processor(AttnProcessor2_0())
+        r_sdpa = run_txt2img(spec, unet, model_wrap, conditioner, conds=conds)
+        unet.set_attn_processor(AttnProcessor())
+        r2 = run_txt2img(spec, unet, model_wrap, conditioner, conds=conds)
+        assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+        # the embeddings must matter: without EmbeddingsWithFixes (rows of token 0) the result differs
+        with torch.no_grad():
+            c0, u0 = (te(input_ids=torch.asarray([ch.tokens])).last_hidden_state for ch in (cc, uc_chunk))
+        r0 = run_txt2img(spec, unet, model_wrap, conditioner, conds=((None, c0), (None, u0)))
+        assert not torch.equal(r0["latents"], r["latents"]), name
+        # shared with the TI_SAME_AS run (its initial noise / sigmas are not repeated here)
+        assert enc(r["noise"]) == same_as["initial_noise"] and [f32(v) for v in r["sigmas"]] == same_as["sigmas"]
+        rng = r["rng"]
+        funcname, opts = SAMPLER_OPTS[spec["sampler"]]
+        fixes = lambda ch: [{"offset": o, "name": e.name, "vectors": int(e.vectors)} for o, e in ch.fixes]  # noqa: E731
+        run = {
+            "name": name,
+            "settings": {
+                "prompt": prompt, "negative_prompt": negative, "seeds": r["seeds"], "subseeds": None,
+                "subseed": None, "subseed_strength": 0.0, "sampler": spec["sampler"], "function": funcname,
+                "schedule": spec["schedule"], "steps": STEPS, "cfg_scale": CFG, "rng": spec["rng"],
+                "clip_skip": 1, "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE,
+                "batch_size": BATCH,
+                "sampler_kwargs": {k: (v if math.isfinite(v) else "inf") for k, v in r["kwargs"].items()},
+                "discard_next_to_last_sigma": r["discard"],
+                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[spec["sampler"]] == spec["schedule"],
+            },
+            "embeddings_dirs": EMBEDDINGS_DIRS,
+            "cond_key": keys[0], "uncond_key": keys[1],
+            "cond_ids": [cc.tokens] * BATCH, "uncond_ids": [uc_chunk.tokens] * BATCH,
+            "cond_fixes": fixes(cc), "uncond_fixes": fixes(uc_chunk),
+            "initial_noise_as": TI_SAME_AS,
+            "sigmas": [f32(s) for s in r["sigmas"]],
+            "denoiser_calls": r["cfg"].calls,
+            "unet_calls_batch": 2 * BATCH,
+            "rng_next_calls": rng.next_calls,
+            "rng_draws_used": bool(opts.get("ancestral")),
+            "latents": enc(r["latents"]),
+            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        }
+        records.append(run)
+        print(f"  {name:50s} fixes={[(f['offset'], f['name']) for f in run['cond_fixes']]} "
+              f"/ {[(f['offset'], f['name']) for f in run['uncond_fixes']]} "
+              f"|lat|max={r['latents'].abs().max().item():9.4f} "
+              f"no-TI |lat diff|max={(r0['latents'] - r['latents']).abs().max().item():.3e} "
+              f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+    return records
+
+
 # --- main ----------------------------------------------------------------------------
 
 def run_specs():
@@ -924,6 +1121,9 @@ def main():
               f"timesteps={run['timesteps']} |lat|max={max(abs(v) for v in run['latents']['data']):9.4f} "
               f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
 
+    same_as = next(r for r in runs if r["name"] == TI_SAME_AS)
+    runs += embedding_run_records(unet, model_wrap, conditioner, te, same_as)
+
     assert decoded is not None
     conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}
              for k, v in conditioner.table.items()}
@@ -982,6 +1182,11 @@ def main():
                     "sqrt(1 - a_t) as float32 [B, 1, 1, 1]; pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t); "
                     "x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - 0) e + 0 * rng.next(); one rng.next() per "
                     "call (unused); no final step: the result is at ac[1]",
+            "textual_inversion": "runs with embeddings_dirs: every file of those folders loaded as A1111's "
+                                 "EmbeddingDatabase does (see Tests/PromptingTests/Fixtures/embedding_conditioning.json "
+                                 "and png-embeddings/expected.json); a matched name becomes placeholder ids 0 (one per "
+                                 "vector) and its vectors replace the token-embedding rows offset+1 .. (cond_fixes / "
+                                 "uncond_fixes: offset counted after BOS) before the position embeddings; the rest as above",
         },
         "alphas_cumprod": [float(v) for v in ac.tolist()],
         "sigma_min": model_wrap.sigmas[0].item(),
