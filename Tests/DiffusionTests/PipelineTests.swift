@@ -19,7 +19,16 @@ enum PipelineFixture {
         let model = try! StableDiffusionModel(path: modelPath)
         return TextToImage(model: model, tokenizer: try! CLIPTokenizer.shipped())
     }()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    /// The same model with the embeddings folders of the textual-inversion runs.
+    nonisolated(unsafe) static let pipelineWithEmbeddings: TextToImage = {
+        let tokenizer = try! CLIPTokenizer.shipped()
+        let dirs = ["Tests/PromptingTests/Fixtures/embeddings", "Tests/PromptingTests/Fixtures/png-embeddings"].map { repoRoot + "/" + $0 }
+        let db = EmbeddingDatabase(directories: dirs, width: 32, tokenizer: tokenizer)
+        return TextToImage(model: pipeline.model, tokenizer: tokenizer, embeddings: db)
+    }()
     static var runs: [Int] { Array((root["runs"] as! [Any]).indices) }
+    static func named(_ name: String) -> [String: Any] { (root["runs"] as! [[String: Any]]).first { $0["name"] as? String == name }! }
     static func run(_ i: Int) -> [String: Any] { (root["runs"] as! [[String: Any]])[i] }
     static func floats(_ v: Any?) -> [Float] { ((v as! [String: Any])["data"] as! [NSNumber]).map(\.floatValue) }
 
@@ -54,7 +63,8 @@ enum PipelineFixture {
     func run(_ index: Int) throws {
         let r = PipelineFixture.run(index)
         let s = PipelineFixture.settings(r)
-        let p = PipelineFixture.pipeline
+        let p = r["embeddings_dirs"] != nil ? PipelineFixture.pipelineWithEmbeddings : PipelineFixture.pipeline
+        p.conditioner.embeddings?.reload()
         let name = r["name"] as! String
         #expect(p.conditioner.chunks(s.prompt).map(\.tokens) == [(r["cond_ids"] as! [[NSNumber]])[0].map(\.intValue)], "\(name): prompt tokens")
         #expect(p.conditioner.chunks(s.negativePrompt).map(\.tokens) == [(r["uncond_ids"] as! [[NSNumber]])[0].map(\.intValue)])
@@ -69,7 +79,8 @@ enum PipelineFixture {
         var noise = ImageNoise(kind: s.rng, shape: shape,
                                seeds: (0..<b).map { UInt64(s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) },
                                subseeds: (0..<b).map { UInt64(bitPattern: s.subseed + Int64($0)) }, subseedStrength: s.subseedStrength)
-        #expect(relative(noise.first(), PipelineFixture.floats(r["initial_noise"])) <= 1e-6, "\(name): initial noise")
+        let noiseRun = (r["initial_noise_as"] as? String).map(PipelineFixture.named) ?? r
+        #expect(relative(noise.first(), PipelineFixture.floats(noiseRun["initial_noise"])) <= 1e-6, "\(name): initial noise")
         // The SDE samplers' Brownian-tree noise is injected; everything else comes from the RNG.
         var injected = (r["sde_noise"] as? [[String: Any]])?.map { PipelineFixture.floats($0["noise"]) }
         let stepNoise: StepNoise? = injected == nil ? nil : { _, _ in injected!.removeFirst() }
