@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Diffusion", targets: ["Diffusion"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,6 +38,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
         .target(name: "Prompting", dependencies: ["Engine", "Models", "Formats"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["Engine", "Models", "Prompting"]),
+        .target(name: "Training", dependencies: ["Engine", "Models", "Prompting", "Diffusion", "Formats"]),
 
         .executableTarget(name: "sdshell", dependencies: [
             "Engine", "Formats", "Models", "Prompting", "Diffusion",
