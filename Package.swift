@@ -52,6 +52,8 @@ let package = Package(
         .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Diffusion", "Prompting", "Models", "Formats", "Engine"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "PromptingTests", dependencies: ["Prompting", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),

@@ -56,13 +56,18 @@ public final class StableDiffusionModel: @unchecked Sendable {
 
     /// SD's scaled-linear schedule (betas 0.00085 to 0.012 over 1000 steps, cumulative product in
     /// double, stored as float32 as checkpoints carry it).
-    public static func scaledLinearAlphasCumprod() -> [Float] {
+    public static func scaledLinearAlphasCumprod() -> [Float] { scaledLinearAlphasCumprod64().map { Float($0) } }
+
+    /// The same in double precision (LDM derives its noising buffers from these).
+    public static func scaledLinearAlphasCumprod64() -> [Double] {
         var acc = 1.0
         let a = 0.00085.squareRoot(), b = 0.012.squareRoot()
+        // torch.linspace in double: steps from the start for the first half, from the end after.
+        let step = (b - a) / 999
         return (0..<1000).map { i in
-            let beta = a + (b - a) * Double(i) / 999
+            let beta = i < 500 ? a + step * Double(i) : b - step * Double(999 - i)
             acc *= 1 - beta * beta
-            return Float(acc)
+            return acc
         }
     }
 }

@@ -44,9 +44,10 @@ public struct Conditioner {
         let parts = try chunks.map { chunk -> Tensor in
             var z = try textEncoder(ids: [chunk.tokens], clipSkip: clipSkip, tokenRows: tokenRows(chunk))
             if chunk.multipliers.contains(where: { $0 != 1 }) {
-                let originalMean = try z.mean(dims: [0, 1, 2]).toArray()[0]
+                // Means as tensors, so that gradients (training) flow through the restore too.
+                let originalMean = try z.mean(dims: [0, 1, 2], keepDim: true)
                 z = try z * Tensor(shape: [1, chunk.multipliers.count, 1], data: chunk.multipliers)
-                let newMean = try z.mean(dims: [0, 1, 2]).toArray()[0]
+                let newMean = try z.mean(dims: [0, 1, 2], keepDim: true)
                 z = try z * (originalMean / newMean)
             }
             return z

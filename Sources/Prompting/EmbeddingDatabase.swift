@@ -4,6 +4,12 @@ import Foundation
 
 /// A textual-inversion embedding ready for prompts.
 public struct Embedding: @unchecked Sendable {
+    public init(name: String, vectors: Tensor, step: Int? = nil, checkpointHash: String? = nil, checkpointName: String? = nil,
+                file: String = "", shortHash: String = "") {
+        self.name = name; self.vectors = vectors; self.step = step; self.checkpointHash = checkpointHash
+        self.checkpointName = checkpointName; self.file = file; self.shortHash = shortHash
+    }
+
     /// The file stem, as A1111 names embeddings.
     public let name: String
     /// [vectors, width], f32.
@@ -134,6 +140,13 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             byFirstToken[first, default: []].append((ids, e))
         }
         for k in byFirstToken.keys { byFirstToken[k]!.sort { $0.ids.count > $1.ids.count } }
+    }
+
+    /// Adds or replaces an in-memory embedding (training: its vectors are the live, trainable
+    /// tensor); it takes precedence over a file of the same name until the next change on disk.
+    public func register(_ embedding: Embedding) {
+        embeddings[embedding.name] = embedding
+        rebuildIndex()
     }
 
     /// The embedding whose name's tokens start at `position`, and how many tokens it spans.

@@ -1,0 +1,96 @@
+import Engine
+import Foundation
+import Testing
+@testable import Diffusion
+@testable import Models
+@testable import Prompting
+@testable import Training
+
+/// Textual-inversion training pieces against torch (scripts/make_training_fixtures.py).
+enum TrainingFixture {
+    nonisolated(unsafe) static let root: [String: Any] = {
+        let url = Bundle.module.url(forResource: "training", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }()
+    static func floats(_ v: Any?) -> [Float] {
+        if let d = v as? [String: Any] { return floats(d["data"]) }
+        if let rows = v as? [[NSNumber]] { return rows.flatMap { $0.map(\.floatValue) } }
+        return (v as! [NSNumber]).map(\.floatValue)
+    }
+    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+}
+
+@Suite(.serialized) struct TrainingTests {
+    @Test("the loss and its gradient with respect to the embedding vectors equal torch autograd (1e-4)",
+          arguments: [0, 1, 2])
+    func gradient(_ index: Int) throws {
+        let g = TrainingFixture.root["gradient"] as! [String: Any]
+        let c = (g["cases"] as! [[String: Any]])[index]
+        let emb = g["embedding"] as! [String: Any]
+        let model = try StableDiffusionModel(path: TrainingFixture.modelPath)
+        let tokenizer = try CLIPTokenizer.shipped()
+        var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: 32, tokenizer: tokenizer)
+        let loss = TextualInversionLoss(model: model, conditioner: conditioner)
+        let vectors = try Tensor(shape: [2, 32], data: TrainingFixture.floats(emb["vec"]), requiresGrad: true)
+        let b = (c["batch_size"] as! NSNumber).intValue
+        let latents = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["latents"]))
+        let noise = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["noise"]))
+        let value = try loss(vectors: vectors, name: emb["name"] as! String, prompts: c["prompts"] as! [String], latents: latents,
+                             noise: noise, timesteps: (c["timesteps"] as! [NSNumber]).map(\.intValue))
+        try value.backward()
+        let l = try value.toArray()[0], want = (c["loss"] as! NSNumber).floatValue
+        #expect(abs(l - want) / want <= 1e-5, "\(c["name"]!): loss \(l) vs \(want)")
+        let grad = try vectors.grad!.toArray(), ref = TrainingFixture.floats(c["grad"])
+        var d = 0.0, n = 0.0
+        for (a, r) in zip(grad, ref) { d += Double(a - r) * Double(a - r); n += Double(r) * Double(r) }
+        #expect((d / n).squareRoot() <= 1e-4, "\(c["name"]!): gradient relative L2 \((d / n).squareRoot())")
+    }
+
+    @Test("AdamW steps equal torch.optim.AdamW (1e-6)")
+    func adamw() {
+        let a = TrainingFixture.root["adamw"] as! [String: Any]
+        var p = TrainingFixture.floats(a["p0"])
+        var opt = AdamW(count: p.count, lr: (a["lr"] as! NSNumber).doubleValue)
+        for s in a["steps"] as! [[String: Any]] {
+            opt.update(&p, gradient: TrainingFixture.floats(s["grad"]))
+            let want = TrainingFixture.floats(s["p"])
+            let worst = zip(p, want).map { abs($0 - $1) }.max()!
+            #expect(worst <= 1e-6, "step \(s["step"]!): max difference \(worst)")
+            #expect(zip(opt.expAvgSq, TrainingFixture.floats(s["exp_avg_sq"])).allSatisfy { abs($0 - $1) <= 1e-9 + 1e-5 * abs($1) })
+        }
+        #expect(opt.step == 3)
+    }
+
+    @Test("learning-rate schedules parse and advance as A1111's trainer")
+    func learnSchedule() throws {
+        let l = TrainingFixture.root["learn_schedule"] as! [String: Any]
+        for c in l["cases"] as! [[String: Any]] {
+            let text = c["schedule"] as! String
+            let maxSteps = (c["max_steps"] as! NSNumber).intValue, initial = (c["initial_step"] as! NSNumber).intValue
+            guard c["error"] is NSNull || c["error"] == nil else {
+                #expect(throws: LearnRateSchedule.ParseError.self, "\(text.debugDescription) should be refused") {
+                    try LearnRateSchedule(text, maxSteps: maxSteps, startStep: initial)
+                }
+                continue
+            }
+            let schedule = try LearnRateSchedule(text, maxSteps: maxSteps, startStep: initial)
+            let entries = (c["entries"] as! [[NSNumber]]).map { LearnRateSchedule.Entry(rate: $0[0].doubleValue, untilStep: $0[1].intValue) }
+            #expect(schedule.entries == entries, "\(text.debugDescription): entries")
+            // Rates at sampled steps: walk the cursor through every step up to the sample.
+            var cursor = schedule.cursor()
+            var step = initial
+            for pair in c["rates"] as! [[Any]] {
+                let at = (pair[0] as! NSNumber).intValue
+                guard at >= initial else { continue }
+                while step <= at && !cursor.finished { cursor.advance(to: step); step += 1 }
+                if let want = pair[1] as? NSNumber {
+                    #expect(!cursor.finished && cursor.rate == want.doubleValue, "\(text.debugDescription) at \(at): \(cursor.rate)")
+                } else {
+                    #expect(cursor.finished, "\(text.debugDescription): should have stopped by \(at)")
+                }
+            }
+        }
+    }
+}
