@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Testing
 @testable import Diffusion
+import Formats
 @testable import Models
 @testable import Prompting
 @testable import Training
@@ -92,5 +93,30 @@ enum TrainingFixture {
                 }
             }
         }
+    }
+}
+
+@Suite(.serialized) struct EmbeddingCreationTests {
+    @Test("a new embedding starts from the init text's token rows (repeated or truncated) and is saved in A1111's format")
+    func create() throws {
+        let model = try StableDiffusionModel(path: TrainingFixture.modelPath)
+        let tokenizer = try CLIPTokenizer.shipped()
+        let dir = NSTemporaryDirectory() + "sdshell-new-\(UUID().uuidString)"
+        let ids = tokenizer.encode("red circle")                               // 2 tokens
+        let rows = try model.textEncoder.tokenEmbeddings(ids).toArray()
+        let (path, vectors) = try EmbeddingCreation.create(name: "my/shape!", initText: "red circle", vectors: 5, model: model,
+                                                           tokenizer: tokenizer, directory: dir)
+        #expect(path.hasSuffix("/myshape.pt"))
+        // Vector i copies token i * 2 / 5: tokens 0, 0, 0, 1, 1.
+        let v = try vectors.toArray(), w = 32
+        for (i, t) in [0, 0, 0, 1, 1].enumerated() { #expect(Array(v[(i * w)..<((i + 1) * w)]) == Array(rows[(t * w)..<((t + 1) * w)])) }
+        let e = try #require(EmbeddingFile.recognize(try ModelFile.open(path)))
+        #expect(e.kind == .a1111 && e.step == 0 && e.storedName == "myshape" && e.checkpointName == "tiny-sd" && e.vectorCount == 5)
+        #expect(throws: EmbeddingCreation.Error.exists(path)) {
+            try EmbeddingCreation.create(name: "myshape", initText: "x", vectors: 1, model: model, tokenizer: tokenizer, directory: dir)
+        }
+        let replaced = try EmbeddingCreation.create(name: "myshape", initText: "", vectors: 2, model: model, tokenizer: tokenizer,
+                                                    directory: dir, overwrite: true)
+        #expect(try replaced.vectors.toArray().allSatisfy { $0 == 0 })
     }
 }
