@@ -31,7 +31,7 @@ public enum PromptAttention {
             } else if piece == "]" && !square.isEmpty {
                 multiply(from: square.removeLast(), 1 / 1.1)
             } else {
-                for (i, part) in splitBreak(piece).enumerated() {
+                for (i, part) in breakPattern.split(piece).enumerated() {
                     if i > 0 { res.append(("BREAK", -1)) }
                     res.append((part, 1.0))
                 }
@@ -50,18 +50,6 @@ public enum PromptAttention {
             }
         }
         return res
-    }
-
-    /// `re.split(re_break, text)`.
-    private static func splitBreak(_ s: String) -> [String] {
-        let ns = s as NSString
-        var parts: [String] = [], last = 0
-        for m in breakPattern.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
-            parts.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
-            last = m.range.location + m.range.length
-        }
-        parts.append(ns.substring(from: last))
-        return parts
     }
 
     /// Python's float() of the weight text ("1.", ".5", "+2"); nil when Python would raise (A1111

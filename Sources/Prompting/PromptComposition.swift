@@ -11,7 +11,7 @@ public enum PromptComposition {
     public static func parse(_ prompts: [String]) -> (indexes: [[(index: Int, weight: Double)]], flat: [String]) {
         var flat: [String] = [], seen: [String: Int] = [:]
         let indexes = prompts.map { prompt -> [(index: Int, weight: Double)] in
-            split(prompt).map { part in
+            and.split(prompt).map { part in
                 var text = part, w = 1.0
                 let ns = part as NSString
                 if let m = weight.firstMatch(in: part, range: NSRange(location: 0, length: ns.length)) {
@@ -25,17 +25,5 @@ public enum PromptComposition {
             }
         }
         return (indexes, flat)
-    }
-
-    /// `re.split(r"\bAND\b", prompt)`.
-    static func split(_ s: String) -> [String] {
-        let ns = s as NSString
-        var parts: [String] = [], last = 0
-        for m in and.matches(in: s, range: NSRange(location: 0, length: ns.length)) {
-            parts.append(ns.substring(with: NSRange(location: last, length: m.range.location - last)))
-            last = m.range.location + m.range.length
-        }
-        parts.append(ns.substring(from: last))
-        return parts
     }
 }
