@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 @testable import Formats
@@ -120,5 +121,27 @@ enum TinyModel {
         #expect(count(ExpectedWeights.unet(c.unet!)) == 859_520_964)
         #expect(count(ExpectedWeights.textEncoder(c.textEncoder!)) == 123_060_480)
         #expect(count(ExpectedWeights.vae(c.vae!)) == 83_653_863)
+    }
+}
+
+@Suite struct MissingWeightsTests {
+    @Test("a checkpoint missing weights is an error naming them")
+    func missing() throws {
+        let dir = NSTemporaryDirectory() + "sdshell-missing-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: TinyModel.path("diffusers_tiny"), toPath: dir)
+        let unetPath = dir + "/unet/diffusion_pytorch_model.safetensors"
+        let unet = try SafeTensorsFile(path: unetPath)
+        var kept: [String: Tensor] = [:]
+        for (name, t) in unet.tensors where name != "conv_in.bias" && name != "mid_block.resnets.0.conv1.weight" {
+            kept[name] = try t.materialize()
+        }
+        try SafeTensorsFile.write(kept, to: unetPath)
+        do {
+            _ = try StableDiffusionModel(path: dir)
+            Issue.record("loaded a model with missing weights")
+        } catch let e as FormatError {
+            #expect(e.description.contains("2 missing") && e.description.contains("unet.conv_in.bias")
+                    && e.description.contains("unet.mid_block.resnets.0.conv1.weight"), "\(e)")
+        }
     }
 }
