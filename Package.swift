@@ -38,7 +38,8 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
         .target(name: "Prompting", dependencies: ["Engine", "Models", "Formats"], resources: [.copy("Resources")]),
         .target(name: "Diffusion", dependencies: ["Engine", "Models", "Prompting"]),
-        .target(name: "Training", dependencies: ["Engine", "Models", "Prompting", "Diffusion", "Formats"]),
+        .target(name: "Training", dependencies: ["Engine", "Models", "Prompting", "Diffusion", "Formats"],
+                resources: [.copy("Resources")]),
 
         .executableTarget(name: "sdshell", dependencies: [
             "Engine", "Formats", "Models", "Prompting", "Diffusion",
