@@ -1,0 +1,38 @@
+"""Reference crops for TrainingImageTests: Pillow's ImageOps.fit (centre crop to the output's
+aspect, then bicubic resize over the float crop box) on small random PNGs.
+
+Writes Tests/TrainingTests/Fixtures/images/: the input PNGs and, for each case, the expected
+8-bit RGB bytes as `<input>-<w>x<h>.rgb`.
+
+Needs Pillow 9-12 (A1111 pins 9.5): their resize runs the horizontal pass first. Pillow 13 may run
+the vertical pass first, which changes results by up to 12 levels. The reference environment has
+Pillow 13, so run this as:
+    pip install --target /tmp/pil11 pillow==11.3.0
+    PYTHONPATH=/tmp/pil11 .venv-ref/bin/python scripts/make_training_image_fixtures.py"""
+import os
+
+import numpy as np
+import PIL
+from PIL import Image, ImageOps
+
+assert int(PIL.__version__.split(".")[0]) < 13, f"Pillow {PIL.__version__}: use Pillow 9-12 (see the docstring)"
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "TrainingTests", "Fixtures", "images")
+os.makedirs(OUT, exist_ok=True)
+rng = np.random.default_rng(7)
+
+inputs = {
+    "wide-37x23.png": Image.fromarray(rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)),
+    "tall-20x41-rgba.png": Image.fromarray(rng.integers(0, 256, (41, 20, 4), dtype=np.uint8)),
+    "small-8x6.png": Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)),
+    "square-16x16.png": Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)),
+}
+sizes = [(16, 16), (16, 24), (24, 8)]
+for name, image in inputs.items():
+    image.save(os.path.join(OUT, name))
+    rgb = Image.open(os.path.join(OUT, name)).convert("RGB")
+    for w, h in sizes:
+        fitted = ImageOps.fit(rgb, (w, h), Image.Resampling.BICUBIC)
+        with open(os.path.join(OUT, f"{name[:-4]}-{w}x{h}.rgb"), "wb") as f:
+            f.write(fitted.tobytes())
+print("wrote", len(inputs), "inputs x", len(sizes), "sizes")
