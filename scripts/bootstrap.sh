@@ -8,6 +8,7 @@ PACKAGES=(
   pkg-config
   libedit-dev          # line editing for the interactive prompt
   libpng-dev           # PNG read/write with text chunks
+  libjpeg62-turbo-dev  # JPEG training images (libjpeg-turbo)
   zlib1g-dev           # gzip (the shipped CLIP vocabulary)
   libopenblas-dev      # cblas sgemm
   libdnnl-dev          # oneDNN convolutions

@@ -36,3 +36,17 @@ for name, image in inputs.items():
         with open(os.path.join(OUT, f"{name[:-4]}-{w}x{h}.rgb"), "wb") as f:
             f.write(fitted.tobytes())
 print("wrote", len(inputs), "inputs x", len(sizes), "sizes")
+
+# JPEG decoding reference: Pillow's decode (libjpeg-turbo, default settings) of files Pillow wrote.
+for name, image, kwargs in [("photo-30x20.jpg", inputs["wide-37x23.png"].crop((0, 0, 30, 20)), {"quality": 85}),
+                            ("grey-17x9.jpg", inputs["small-8x6.png"].resize((17, 9)).convert("L"), {"quality": 90}),
+                            ("progressive-24x24.jpg", inputs["square-16x16.png"].resize((24, 24)),
+                             {"quality": 75, "progressive": True, "subsampling": 2})]:
+    path = os.path.join(OUT, name)
+    image.save(path, **kwargs)
+    with open(path[:-4] + ".decoded.rgb", "wb") as f:
+        f.write(Image.open(path).convert("RGB").tobytes())
+photo = open(os.path.join(OUT, "photo-30x20.jpg"), "rb").read()
+for name, data in [("truncated-header.jpg", photo[:40]), ("truncated-body.jpg", photo[:len(photo) * 2 // 3])]:
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)

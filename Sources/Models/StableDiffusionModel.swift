@@ -45,7 +45,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
             alphasCumprod = Self.scaledLinearAlphasCumprod()
         }
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
             shortHash = ""
         } else {

@@ -24,4 +24,15 @@ typedef struct {
 /// Reads any PNG (expanded to 8-bit RGBA). Returns 0 or -1 with `error` set.
 int sd_png_read(FILE *file, sd_png_image *out, char *error, size_t error_size);
 void sd_png_free(sd_png_image *image);
+
+/// Decoded 8-bit RGB pixels, rows top to bottom. Free with sd_rgb_free.
+typedef struct {
+    uint32_t width, height;
+    uint8_t *rgb;
+} sd_rgb_image;
+
+/// Reads a JPEG with libjpeg(-turbo), greyscale and colour alike, as 8-bit RGB.
+/// Returns 0 or -1 with `error` set.
+int sd_jpeg_read(FILE *file, sd_rgb_image *out, char *error, size_t error_size);
+void sd_rgb_free(sd_rgb_image *image);
 #endif
