@@ -1,0 +1,89 @@
+import Engine
+import Foundation
+import Formats
+
+/// One training picture, ready for the VAE: its caption and its pixels fitted to the training size.
+public struct TrainingSample: Sendable {
+    /// The image file.
+    public let path: String
+    /// The caption (`[filewords]`), from a sidecar `.txt` or the file name (`TrainingCaption`).
+    public let caption: String
+    /// 8-bit RGB at the training size, centre-cropped and resized (`ImageFit`).
+    public let image: RGBImage
+
+    /// The pixels as a [3, H, W] tensor in [-1, 1] (A1111's `x / 127.5 - 1`), mirrored left to
+    /// right when `flipped`.
+    public func pixels(flipped: Bool = false) throws -> Tensor {
+        let (w, h) = (image.width, image.height)
+        var data = [Float](repeating: 0, count: 3 * w * h)
+        for y in 0..<h {
+            for x in 0..<w {
+                let source = (y * w + (flipped ? w - 1 - x : x)) * 3
+                for c in 0..<3 { data[c * w * h + y * w + x] = Float(image.rgb[source + c]) / 127.5 - 1 }
+            }
+        }
+        return try Tensor(shape: [3, h, w], data: data)
+    }
+}
+
+/// The pictures of a training folder. Like A1111 the folder is read without subfolders; files
+/// are taken in name order (A1111 takes the file system's order) so a run is reproducible.
+public struct TrainingDataset: Sendable {
+    /// File name endings taken as pictures; other files (captions, notes) are ignored.
+    public static let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+
+    public let folder: String
+    public let samples: [TrainingSample]
+    /// Pictures left out, each with the reason (unreadable, unsupported format, too small).
+    public let skipped: [String]
+
+    /// Loads every picture of `folder`, fitted to `width x height`. A picture whose shorter side is
+    /// under `minimumSide` pixels (default: a quarter of the training size, at least 1) is skipped:
+    /// enlarging it further would train on blur. A folder with no usable picture is an error.
+    public init(folder: String, width: Int, height: Int, minimumSide: Int? = nil) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TrainingDatasetError.notAFolder(folder)
+        }
+        let names = try fm.contentsOfDirectory(atPath: folder).sorted()
+            .filter { Self.imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
+        let smallest = minimumSide ?? max(1, min(width, height) / 4)
+        var samples: [TrainingSample] = [], skipped: [String] = []
+        for name in names {
+            let path = (folder as NSString).appendingPathComponent(name)
+            do {
+                let picture = try RGBImage.read(path)
+                guard min(picture.width, picture.height) >= smallest else {
+                    skipped.append("\(path): \(picture.width)x\(picture.height) is smaller than \(smallest) pixels on its shorter side")
+                    continue
+                }
+                let fitted = ImageFit.fit(rgb: picture.rgb, width: picture.width, height: picture.height,
+                                          outWidth: width, outHeight: height)
+                samples.append(TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
+                                              image: RGBImage(width: width, height: height, rgb: fitted)))
+            } catch {
+                skipped.append("\(error)")
+            }
+        }
+        guard !samples.isEmpty else { throw TrainingDatasetError.noPictures(folder: folder, skipped: skipped) }
+        self.folder = folder
+        self.samples = samples
+        self.skipped = skipped
+    }
+}
+
+/// Why a training folder cannot be used.
+public enum TrainingDatasetError: Error, CustomStringConvertible, Equatable {
+    case notAFolder(String)
+    case noPictures(folder: String, skipped: [String])
+
+    public var description: String {
+        switch self {
+        case .notAFolder(let path): return "\(path): not a folder of training pictures"
+        case .noPictures(let folder, let skipped):
+            let reasons = skipped.isEmpty ? "" : "; skipped:\n  " + skipped.joined(separator: "\n  ")
+            return "\(folder): no usable pictures (PNG or JPEG)\(reasons)"
+        }
+    }
+}
