@@ -9,8 +9,9 @@ struct PickleWriter {
         case float(Double)
         case string(String)
         case tuple([Value])
-        /// Insertion-ordered dict with string keys.
-        case dict([(String, Value)])
+        case list([Value])
+        /// Insertion-ordered dict.
+        case dict([(Value, Value)])
         /// `torch._utils._rebuild_tensor_v2` of storage `key` (contiguous, offset 0).
         case tensor(key: String, dtype: StoredDType, shape: [Int], requiresGrad: Bool)
     }
@@ -54,10 +55,13 @@ struct PickleWriter {
             let u = Array(s.utf8); op(0x58); u32(u.count); bytes.append(contentsOf: u)
         case let .tuple(items):
             op(0x28); for i in items { write(i) }; op(0x74)   // MARK ... TUPLE
+        case let .list(items):
+            op(0x5D)                                           // EMPTY_LIST
+            if !items.isEmpty { op(0x28); for i in items { write(i) }; op(0x65) }   // MARK ... APPENDS
         case let .dict(items):
             op(0x7D)                                           // EMPTY_DICT
             if !items.isEmpty {
-                op(0x28); for (k, v) in items { write(.string(k)); write(v) }; op(0x75)   // MARK ... SETITEMS
+                op(0x28); for (k, v) in items { write(k); write(v) }; op(0x75)   // MARK ... SETITEMS
             }
         case let .tensor(key, dtype, shape, requiresGrad):
             global("torch._utils", "_rebuild_tensor_v2")

@@ -3,11 +3,15 @@ import Engine
 /// Writes `torch.save`-compatible zip archives of plain data and tensors (loaded back by
 /// `torch.load(path, weights_only=True)`), atomically.
 public enum TorchWriter {
-    /// A value to save: nested string-keyed dicts, scalars, strings and tensors.
+    /// A value to save: nested dicts, lists and tuples of scalars, strings and tensors.
     public indirect enum Item {
         case string(String), int(Int), float(Double), bool(Bool), none
         case tensor(Tensor, requiresGrad: Bool = false)
+        /// A dict with string keys, in order.
         case dict([(String, Item)])
+        /// A dict with keys of any kind (an optimizer's state is keyed by parameter index).
+        case map([(Item, Item)])
+        case list([Item]), tuple([Item])
     }
 
     /// Saves `root` to `path` as archive "archive/" (as torch names it for `archive.pt` files).
@@ -20,7 +24,10 @@ public enum TorchWriter {
             case let .float(f): return .float(f)
             case let .bool(b): return .bool(b)
             case .none: return .none
-            case let .dict(items): return .dict(try items.map { ($0.0, try convert($0.1)) })
+            case let .dict(items): return .dict(try items.map { (.string($0.0), try convert($0.1)) })
+            case let .map(items): return .dict(try items.map { (try convert($0.0), try convert($0.1)) })
+            case let .list(items): return .list(try items.map(convert))
+            case let .tuple(items): return .tuple(try items.map(convert))
             case let .tensor(t, requiresGrad):
                 let key = String(storages.count)
                 let c = try t.contiguous()
