@@ -31,7 +31,8 @@ public struct ModelFile: Sendable {
         if ZipArchive.isZip(file) || firstByte == 0x80 {
             let archive = try TorchArchive(path: path)
             var tensors: [String: StoredTensor] = [:], metadata: [String: String] = [:]
-            try flatten(archive.root, prefix: "", archive: archive, tensors: &tensors, metadata: &metadata, depth: 0)
+            var visits = 0
+            try flatten(archive.root, prefix: "", archive: archive, tensors: &tensors, metadata: &metadata, depth: 0, visits: &visits)
             return ModelFile(path: path, format: archive.layout == .zip ? .torchZip : .torchLegacy, tensors: tensors, metadata: metadata)
         }
         throw FormatError.corrupt(file: path, reason: "not a safetensors, torch.save or pickle file (unknown magic bytes)")
@@ -58,35 +59,44 @@ public struct ModelFile: Sendable {
         return ModelFile(path: path, format: .diffusersFolder, tensors: tensors, metadata: metadata)
     }
 
+    /// Most objects one file may name. A pickle can refer to one container many times (DUP, memo
+    /// gets), so a few hundred bytes can describe a tree with exponentially many paths; real checkpoints have a
+    /// few thousand objects (SD 1.5 with EMA and optimizer state: under 20,000).
+    static let maximumObjects = 200_000
+
     private static func flatten(_ v: PickleValue, prefix: String, archive: TorchArchive, tensors: inout [String: StoredTensor],
-                                metadata: inout [String: String], depth: Int) throws {
+                                metadata: inout [String: String], depth: Int, visits: inout Int) throws {
         guard depth < 64 else { throw FormatError.corrupt(file: archive.path, reason: "objects nested deeper than 64 levels") }
+        visits += 1
+        guard visits <= maximumObjects else {
+            throw FormatError.corrupt(file: archive.path, reason: "more than \(maximumObjects) objects (the same containers referenced over and over?)")
+        }
         func child(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
         switch v {
         case let .tensor(record): tensors[prefix] = try archive.tensor(record, name: prefix)
         case let .dict(d):
             for (k, value) in d.items {
                 guard let key = k.keyString else { continue }
-                try flatten(value, prefix: child(key), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1)
+                try flatten(value, prefix: child(key), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1, visits: &visits)
             }
         case let .list(l):
             for (i, value) in l.items.enumerated() {
-                try flatten(value, prefix: child(String(i)), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1)
+                try flatten(value, prefix: child(String(i)), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1, visits: &visits)
             }
         case let .tuple(items):
             if items.allSatisfy({ if case .int = $0 { return true }; return false }) {
                 metadata[prefix] = "(" + items.map(\.description).joined(separator: ", ") + ")"
             } else {
                 for (i, value) in items.enumerated() {
-                    try flatten(value, prefix: child(String(i)), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1)
+                    try flatten(value, prefix: child(String(i)), archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1, visits: &visits)
                 }
             }
         case let .object(o):
             // nn.Module-like objects (ParameterDict): their parameters live in state["_parameters"].
             if case let .dict(state) = o.state, let params = state["_parameters"] {
-                try flatten(params, prefix: prefix, archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1)
+                try flatten(params, prefix: prefix, archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1, visits: &visits)
             } else if case .dict = o.state {
-                try flatten(o.state, prefix: prefix, archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1)
+                try flatten(o.state, prefix: prefix, archive: archive, tensors: &tensors, metadata: &metadata, depth: depth + 1, visits: &visits)
             }
         case let .string(s): metadata[prefix] = s
         case .int, .float, .bool: metadata[prefix] = v.description

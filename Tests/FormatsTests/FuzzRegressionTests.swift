@@ -37,4 +37,14 @@ import Testing
         let value = try u.load()
         #expect(value.description.hasPrefix("((((("))
     }
+
+    @Test("a legacy archive whose object reaches the same tuples by exponentially many paths is refused, not walked")
+    func sharedReferences() throws {
+        // Found by the fuzzer: DUP and TUPLE2 over and over make a tuple tree with exponentially many paths
+        // in 1,356 bytes; walking it for tensors took minutes.
+        let path = Manifest.folder + "/fuzz-regressions/shared-references.pkl"
+        #expect { try ModelFile.open(path) } throws: {
+            "\($0)".contains(path) && "\($0)".contains("more than \(ModelFile.maximumObjects) objects")
+        }
+    }
 }
