@@ -4,7 +4,9 @@ import Foundation
 /// without a GPU: Philox-4x32-10 with key = the 64-bit seed and, for element i of the c-th call,
 /// counter [c, 0, i, 0]; the first two output words feed the sine branch of Box-Muller, computed
 /// in double precision as numpy does there and rounded to float.
-public struct PhiloxRandom: RandomSource {
+/// Codable: its state (seed and call count) is saved with a training so a resumed run continues
+/// the same stream.
+public struct PhiloxRandom: RandomSource, Codable, Sendable {
     public let seed: UInt64
     /// Number of `randn` calls made so far (the counter's first word).
     public private(set) var offset: UInt32 = 0

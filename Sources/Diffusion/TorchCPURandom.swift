@@ -11,7 +11,9 @@ import Foundation
 ///   element or call, as `at::normal_distribution<double>`.
 /// Torch's vectorised path uses its own float log/sincos approximations, so results agree to
 /// float rounding (about 1e-7 relative), not always bit for bit.
-public struct TorchCPURandom: RandomSource {
+/// Codable: the whole generator state (mt19937 words, position, cached normal) is saved with a
+/// training so a resumed run continues the same stream.
+public struct TorchCPURandom: RandomSource, Codable, Sendable {
     private var state = [UInt32](repeating: 0, count: 624)
     private var index = 624
     private var cachedNormal: Double?
