@@ -22,7 +22,8 @@ public enum OptimizerStateFile {
     }
 
     /// Writes `optimizer`'s state for the vectors `vectors` (shape `[count, width]`) atomically.
-    public static func save(_ optimizer: AdamW, vectors: [Float], shape: [Int], to path: String) throws {
+    /// `extra` (sdshell's own resume state, JSON) goes under the key `sdshell`, which A1111 ignores.
+    public static func save(_ optimizer: AdamW, vectors: [Float], shape: [Int], extra: String? = nil, to path: String) throws {
         let moments = { (values: [Float]) throws -> TorchWriter.Item in .tensor(try Tensor(shape: shape, data: values)) }
         let group: [(String, TorchWriter.Item)] = [
             ("lr", .float(optimizer.lr)), ("betas", .tuple([.float(optimizer.beta1), .float(optimizer.beta2)])),
@@ -34,10 +35,12 @@ public enum OptimizerStateFile {
             ("step", .tensor(try Tensor(shape: [], data: [Float(optimizer.step)]))),
             ("exp_avg", try moments(optimizer.expAvg)), ("exp_avg_sq", try moments(optimizer.expAvgSq)),
         ])
-        try TorchWriter.save(.dict([
+        var root: [(String, TorchWriter.Item)] = [
             ("hash", .string(checksum(vectors))),
             ("optimizer_state_dict", .dict([("state", .map([(.int(0), state)])), ("param_groups", .list([.dict(group)]))])),
-        ]), to: path)
+        ]
+        if let extra { root.append(("sdshell", .string(extra))) }
+        try TorchWriter.save(.dict(root), to: path)
     }
 
     /// Reads the optimizer state at `path` for the vectors `vectors`. Returns nil when the file's
@@ -77,6 +80,13 @@ public enum OptimizerStateFile {
         optimizer.eps = number(group["eps"]) ?? optimizer.eps
         optimizer.weightDecay = number(group["weight_decay"]) ?? optimizer.weightDecay
         return optimizer
+    }
+
+    /// The `sdshell` entry of an optimizer state file, when there is one.
+    public static func extra(_ path: String) throws -> String? {
+        let archive = try TorchArchive(path: path)
+        guard case let .dict(root) = archive.root, case let .string(text)? = root["sdshell"] else { return nil }
+        return text
     }
 
     private static func number(_ value: PickleValue?) -> Double? {

@@ -1,0 +1,185 @@
+import Diffusion
+import Engine
+import Foundation
+import Formats
+import Models
+import Prompting
+
+/// How training turns a picture into latents (A1111's "latent sampling method").
+public enum LatentSampling: String, Sendable, Codable, CaseIterable {
+    /// One sample of the VAE's posterior per picture, kept for the whole run.
+    case once
+    /// The posterior's mean (no sampling).
+    case deterministic
+    /// A new sample every time the picture is used.
+    case random
+}
+
+/// Settings of a textual-inversion run.
+public struct TrainingOptions: Sendable {
+    public var steps: Int
+    /// An A1111 learning-rate schedule ("0.005", "0.005:100, 1e-3:1000, 1e-5").
+    public var learnRate: String
+    public var seed: UInt64
+    public var saveEvery: Int
+    public var latents: LatentSampling
+    /// Mirror each picture left to right with probability 1/2, drawn per use.
+    public var flip: Bool
+
+    public init(steps: Int, learnRate: String = "0.005", seed: UInt64 = 0, saveEvery: Int = 500,
+                latents: LatentSampling = .once, flip: Bool = false) {
+        self.steps = steps; self.learnRate = learnRate; self.seed = seed; self.saveEvery = saveEvery
+        self.latents = latents; self.flip = flip
+    }
+}
+
+/// Trains an embedding's vectors (batch 1): each step takes the next picture of a shuffled order,
+/// a template line, a timestep in [0, 999] and noise, all drawn from one seeded generator, and
+/// takes an AdamW step on the loss's gradient.
+///
+/// Nothing is lost across interruptions: at each save the embedding (`embeddings/NAME.pt`, with its
+/// step), the optimizer state with the generator and data order (`NAME.pt.optim`) and `loss.csv`
+/// are written atomically, and a trainer made on the same files continues exactly where the save
+/// was, so an interrupted run and a resumed one end with the same bits as an uninterrupted one.
+public final class TextualInversionTrainer {
+    /// The resume state kept with the optimizer state (key `sdshell`).
+    struct ResumeState: Codable {
+        var random: TorchCPURandom
+        var order: [Int]
+        var position: Int
+    }
+
+    public let name: String
+    public let embeddingPath: String
+    public let options: TrainingOptions
+    /// Steps done (the embedding's `step`).
+    public private(set) var step: Int
+    public private(set) var vectors: [Float]
+    public private(set) var lossLog: TrainingLossLog
+    let shape: [Int]
+    let objective: TextualInversionLoss
+    let dataset: TrainingDataset
+    let template: TrainingTemplate
+    var optimizer: AdamW
+    var state: ResumeState
+    var schedule: LearnRateSchedule.Cursor
+    var latentCache: [Int: (mean: Tensor, std: Tensor)] = [:]
+
+    /// Prepares training of the A1111 embedding at `embeddingPath` (made by `embedding new` or an
+    /// earlier run). Its `.optim` is used when it belongs to these vectors; otherwise AdamW starts
+    /// fresh (as A1111 does), with the generator seeded from the seed and the step.
+    public init(model: StableDiffusionModel, conditioner: Conditioner, dataset: TrainingDataset, template: TrainingTemplate,
+                embeddingPath: String, lossLogPath: String, options: TrainingOptions) throws {
+        guard let file = EmbeddingFile.recognize(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
+            throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
+        }
+        name = ((embeddingPath as NSString).lastPathComponent as NSString).deletingPathExtension
+        self.embeddingPath = embeddingPath
+        self.options = options
+        self.dataset = dataset
+        self.template = template
+        objective = TextualInversionLoss(model: model, conditioner: conditioner)
+        let tensor = try stored.materialize().to(.f32)
+        shape = tensor.shape.count == 1 ? [1, tensor.shape[0]] : tensor.shape
+        vectors = try tensor.toArray()
+        step = file.step ?? 0
+        let optimPath = embeddingPath + ".optim"
+        let saved = FileManager.default.fileExists(atPath: optimPath) ? try OptimizerStateFile.load(optimPath, vectors: vectors) : nil
+        let extra = saved == nil ? nil : try OptimizerStateFile.extra(optimPath)
+        optimizer = saved ?? AdamW(count: vectors.count, lr: 0)
+        if let extra, let resumed = try? JSONDecoder().decode(ResumeState.self, from: Data(extra.utf8)) {
+            state = resumed
+        } else {
+            state = ResumeState(random: TorchCPURandom(seed: options.seed &+ UInt64(step)), order: [], position: 0)
+        }
+        schedule = try LearnRateSchedule(options.learnRate, maxSteps: options.steps, startStep: step).cursor()
+        lossLog = try TrainingLossLog(path: lossLogPath, resumingAt: step)
+    }
+
+    /// Runs until `options.steps` (or `until`, if smaller), or until `shouldStop` returns true
+    /// after a step. Saves every `saveEvery` steps, and at the end when `saveAtEnd`.
+    public func run(until last: Int? = nil, saveAtEnd: Bool = true, shouldStop: () -> Bool = { false }) throws {
+        let end = min(last ?? options.steps, options.steps)
+        while step < end {
+            schedule.advance(to: step)
+            if schedule.finished { break }
+            try trainStep(learnRate: schedule.rate)
+            if step % options.saveEvery == 0 { try save() }
+            if shouldStop() { break }
+        }
+        if saveAtEnd, step % options.saveEvery != 0 { try save() }
+    }
+
+    /// One optimizer step on the next picture.
+    func trainStep(learnRate: Double) throws {
+        if state.position >= state.order.count {
+            state.order = shuffled(dataset.samples.count)
+            state.position = 0
+        }
+        let index = state.order[state.position]
+        state.position += 1
+        let sample = dataset.samples[index]
+        let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
+        let prompt = TrainingTemplate.prompt(line: line, caption: sample.caption, name: name)
+        let flipped = options.flip && state.random.next32() & 1 == 1
+        let latents = try latentsFor(index, sample: sample, flipped: flipped)
+        let timestep = Int(state.random.next32() % 1000)
+        let noise = try Tensor(shape: latents.shape, data: state.random.randn(latents.count))
+        let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
+        let loss = try objective(vectors: parameters, name: name, prompts: [prompt], latents: latents, noise: noise,
+                                 timesteps: [timestep])
+        try loss.backward()
+        optimizer.lr = learnRate
+        optimizer.update(&vectors, gradient: try parameters.grad!.toArray())
+        step += 1
+        lossLog.append(.init(step: step, stepsPerEpoch: dataset.samples.count, loss: Double(try loss.toArray()[0]),
+                             learnRate: learnRate))
+    }
+
+    /// A permutation of 0..<count from the generator (Fisher-Yates).
+    func shuffled(_ count: Int) -> [Int] {
+        var order = Array(0..<count)
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            order.swapAt(i, Int(state.random.next32() % UInt32(i + 1)))
+        }
+        return order
+    }
+
+    /// Scaled latents [1, C, h, w] of a picture per the sampling mode. `once` draws its sample from
+    /// a generator of its own, seeded by the run's seed and the picture, so it is the same sample
+    /// whenever it is computed (before or after a resume).
+    func latentsFor(_ index: Int, sample: TrainingSample, flipped: Bool) throws -> Tensor {
+        let key = index * 2 + (flipped ? 1 : 0)
+        let posterior: (mean: Tensor, std: Tensor)
+        if let cached = latentCache[key] {
+            posterior = cached
+        } else {
+            let pixels = try sample.pixels(flipped: flipped)
+            posterior = try withNoGrad { try objective.model.vae.encode(try pixels.reshaped([1] + pixels.shape)) }
+            latentCache[key] = posterior
+        }
+        let scale = try Tensor(shape: [1], data: [objective.model.config.vae?.scalingFactor ?? 0.18215])
+        switch options.latents {
+        case .deterministic:
+            return try posterior.mean * scale
+        case .once:
+            var own = TorchCPURandom(seed: options.seed &* 1_000_003 &+ UInt64(key))
+            let eps = try Tensor(shape: posterior.mean.shape, data: own.randn(posterior.mean.count))
+            return try (posterior.mean + posterior.std * eps) * scale
+        case .random:
+            let eps = try Tensor(shape: posterior.mean.shape, data: state.random.randn(posterior.mean.count))
+            return try (posterior.mean + posterior.std * eps) * scale
+        }
+    }
+
+    /// Writes the embedding, the optimizer and resume state, and loss.csv, each atomically; the
+    /// embedding last, since its step decides where a resume starts.
+    public func save() throws {
+        let extra = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        try OptimizerStateFile.save(optimizer, vectors: vectors, shape: shape, extra: extra, to: embeddingPath + ".optim")
+        try lossLog.save()
+        try EmbeddingFile.writeA1111(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step,
+                                     checkpointHash: objective.model.shortHash, checkpointName: objective.model.name,
+                                     to: embeddingPath)
+    }
+}
