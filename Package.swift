@@ -42,7 +42,7 @@ let package = Package(
                 resources: [.copy("Resources")]),
 
         .executableTarget(name: "sdshell", dependencies: [
-            "Engine", "Formats", "Models", "Prompting", "Diffusion",
+            "Engine", "Formats", "Models", "Prompting", "Diffusion", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Models
+import Prompting
+import Training
+
+/// Set by SIGINT: the training stops after the current step and saves.
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+/// `sdshell train`: textual-inversion training of `embeddings/NAME.pt` on a folder of pictures.
+/// Run it again on the same embedding to resume where the last save left it.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train a textual-inversion embedding on a folder of pictures (resumes if saved state exists).")
+
+    @Option(help: "Checkpoint: .safetensors, .ckpt or a diffusers folder.") var model: String
+    @Argument(help: "The embedding's name (embeddings/NAME.pt; made from --init when missing).") var name: String
+    @Option(help: "Folder of training pictures (PNG, JPEG); captions from NAME.txt or the file name.") var data: String
+    @Option(help: "Total steps.") var steps = 1000
+    @Option(help: "A1111 learning-rate schedule, e.g. \"0.005:100, 1e-3:1000, 1e-5\".") var lr = "0.005"
+    @Option(help: "Template: none, style, style_filewords, subject, subject_filewords, or a file.") var template = "style_filewords"
+    @Option(help: "Training size in pixels (square).") var size = 512
+    @Option(help: "Latent sampling: once, deterministic, random.") var latents = "once"
+    @Flag(help: "Mirror pictures left to right at random.") var flip = false
+    @Option(help: "Save every N steps.") var saveEvery = 500
+    @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Embeddings folder.") var embeddings = "embeddings"
+    @Option(help: "Init text for a new embedding.") var initText = "*"
+    @Option(help: "Vectors of a new embedding.") var vectors = 1
+
+    func run() throws {
+        guard let sampling = LatentSampling(rawValue: latents) else {
+            throw ValidationError("latents must be once, deterministic or random")
+        }
+        let sd = try StableDiffusionModel(path: model)
+        let tokenizer = try CLIPTokenizer.shipped()
+        let path = embeddings + "/" + EmbeddingCreation.fileName(name)
+        if !FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.createDirectory(atPath: embeddings, withIntermediateDirectories: true)
+            try EmbeddingCreation.create(name: name, initText: initText, vectors: vectors, model: sd, tokenizer: tokenizer,
+                                         directory: embeddings)
+            print("created \(path) (\(vectors) vectors from \"\(initText)\")")
+        }
+        let dataset = try TrainingDataset(folder: data, width: size, height: size)
+        for line in dataset.skipped { print("skipped \(line)") }
+        var conditioner = Conditioner(textEncoder: sd.textEncoder, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
+        let options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip)
+        let trainer = try TextualInversionTrainer(model: sd, conditioner: conditioner, dataset: dataset,
+                                                  template: try TrainingTemplate.load(template), embeddingPath: path,
+                                                  lossLogPath: path + ".loss.csv", options: options)
+        print("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
+        signal(SIGINT) { _ in stopRequested = 1 }
+        let started = Date(), firstStep = trainer.step
+        try trainer.run(shouldStop: {
+            let done = trainer.step - firstStep, rate = Double(done) / max(Date().timeIntervalSince(started), 1e-9)
+            let loss = trainer.lossLog.rows.last?.loss ?? .nan
+            let eta = rate > 0 ? Double(steps - trainer.step) / rate : 0
+            print(String(format: "step %d/%d  loss %.5f  %.2f it/s  ETA %.0f s", trainer.step, steps, loss, rate, eta))
+            return stopRequested != 0
+        })
+        print(stopRequested != 0 ? "stopped at step \(trainer.step); saved \(path)" : "done: \(path) at step \(trainer.step)")
+    }
+}
