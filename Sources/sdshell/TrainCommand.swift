@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Vectors of a new embedding.") var vectors = 1
 
     func run() throws {
+        // Installed first: a Ctrl-C while the model loads already means "stop and save".
+        signal(SIGINT) { _ in stopRequested = 1 }
         guard let sampling = LatentSampling(rawValue: latents) else {
             throw ValidationError("latents must be once, deterministic or random")
         }
@@ -50,13 +52,13 @@ struct TrainCommand: ParsableCommand {
                                                   template: try TrainingTemplate.load(template), embeddingPath: path,
                                                   lossLogPath: path + ".loss.csv", options: options)
         print("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
-        signal(SIGINT) { _ in stopRequested = 1 }
         let started = Date(), firstStep = trainer.step
         try trainer.run(shouldStop: {
             let done = trainer.step - firstStep, rate = Double(done) / max(Date().timeIntervalSince(started), 1e-9)
             let loss = trainer.lossLog.rows.last?.loss ?? .nan
             let eta = rate > 0 ? Double(steps - trainer.step) / rate : 0
             print(String(format: "step %d/%d  loss %.5f  %.2f it/s  ETA %.0f s", trainer.step, steps, loss, rate, eta))
+            fflush(nil)   // all output streams: progress shows up when stdout is a file or pipe
             return stopRequested != 0
         })
         print(stopRequested != 0 ? "stopped at step \(trainer.step); saved \(path)" : "done: \(path) at step \(trainer.step)")
