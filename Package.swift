@@ -52,12 +52,14 @@ let package = Package(
 
         .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
+        // Shared by the test targets: fixture loading, the tiny model's path.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Diffusion", "Prompting", "Models", "Formats", "Engine"],
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Diffusion", "Prompting", "Models", "Formats", "Engine"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PromptingTests", dependencies: ["Prompting", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PromptingTests", dependencies: ["TestSupport", "Prompting", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
     ],

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import Testing
 @testable import Diffusion
 @testable import Formats
@@ -9,12 +10,8 @@ import Testing
 /// txt2img on the tiny model against A1111's algorithm run with diffusers modules and
 /// k-diffusion samplers (scripts/make_pipeline_fixtures.py).
 enum PipelineFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "pipeline", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
-    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+    nonisolated(unsafe) static let root = TestFixtures.json("pipeline", in: .module)
+    static let modelPath = TestFixtures.tinyModelPath
     nonisolated(unsafe) static let pipeline: TextToImage = {
         let model = try! StableDiffusionModel(path: modelPath)
         return TextToImage(model: model, tokenizer: try! CLIPTokenizer.shipped())

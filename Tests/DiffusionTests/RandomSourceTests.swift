@@ -1,14 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Diffusion
 
 /// Random streams against torch's CPU generator and A1111's NV (Philox) source
 /// (scripts/make_rng_fixtures.py).
 enum RNGFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "rng", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("rng", in: .module)
     struct Case: Sendable, CustomStringConvertible {
         let source: RandomSourceKind, seed: UInt64, shape: [Int]
         let values: [Float]?, first: [Float]?, last: [Float]?, sum: Double?, sumsq: Double?

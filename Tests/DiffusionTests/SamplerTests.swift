@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Diffusion
 import Models
@@ -6,10 +7,7 @@ import Models
 /// Schedules and samplers against k-diffusion run on a toy eps model
 /// (scripts/make_sampler_fixtures.py; the toy model is written out in the fixture).
 enum SamplerFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "samplers", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("samplers", in: .module)
     static func floats(_ v: Any?) -> [Float] { (v as! [NSNumber]).map(\.floatValue) }
     static let schedule = NoiseSchedule(alphasCumprod: floats(root["alphas_cumprod"]))
     static let cond = floats((root["cond"] as! [String: Any])["values"])

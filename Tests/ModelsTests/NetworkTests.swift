@@ -1,15 +1,13 @@
 import Engine
 import Foundation
+import TestSupport
 import Testing
 @testable import Formats
 @testable import Models
 
 /// The networks against diffusers/transformers on the tiny model (scripts/make_network_fixtures.py).
 enum NetworkFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "networks", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("networks", in: .module)
     /// The entry at a path such as ["unet", "outputs", "sample"].
     static func entry(_ path: [String]) -> [String: Any] {
         path.reduce(root) { ($0[$1] as! [String: Any]) }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import Testing
 @testable import Formats
 @testable import Models
@@ -8,13 +9,9 @@ import Testing
 /// Prompts with textual-inversion embeddings against A1111's rules run with transformers on the
 /// tiny model (scripts/make_embedding_fixtures.py).
 enum EmbeddingFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "embedding_conditioning", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("embedding_conditioning", in: .module)
     static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path + "/embeddings"
-    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+    static let modelPath = TestFixtures.tinyModelPath
     nonisolated(unsafe) static let conditioner: Conditioner = {
         let weights = try! ModelWeights(try! ModelFile.open(modelPath))
         let config = try! ArchitectureDetector.detect(weights)

@@ -1,14 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Prompting
 
 /// A1111's prompt parser outputs (scripts/make_prompt_fixtures.py runs A1111's own
 /// modules/prompt_parser.py).
 enum PromptFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "prompts", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("prompts", in: .module)
 }
 
 @Suite struct PromptParserTests {

@@ -1,13 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Prompting
 
 /// Token ids against transformers' slow CLIPTokenizer with ftfy (scripts/make_tokenizer_fixtures.py).
 enum TokenizerCorpus {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "tokenizer_corpus", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("tokenizer_corpus", in: .module)
     static let tokenizer = try! CLIPTokenizer.shipped()
 }
 

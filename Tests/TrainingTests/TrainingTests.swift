@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import Testing
 @testable import Diffusion
 import Formats
@@ -9,17 +10,13 @@ import Formats
 
 /// Textual-inversion training pieces against torch (scripts/make_training_fixtures.py).
 enum TrainingFixture {
-    nonisolated(unsafe) static let root: [String: Any] = {
-        let url = Bundle.module.url(forResource: "training", withExtension: "json", subdirectory: "Fixtures")!
-        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-    }()
+    nonisolated(unsafe) static let root = TestFixtures.json("training", in: .module)
     static func floats(_ v: Any?) -> [Float] {
         if let d = v as? [String: Any] { return floats(d["data"]) }
         if let rows = v as? [[NSNumber]] { return rows.flatMap { $0.map(\.floatValue) } }
         return (v as! [NSNumber]).map(\.floatValue)
     }
-    static let modelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+    static let modelPath = TestFixtures.tinyModelPath
 }
 
 @Suite(.serialized) struct TrainingTests {

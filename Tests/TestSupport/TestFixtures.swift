@@ -1,0 +1,19 @@
+import Foundation
+
+/// What the test targets share: the reference fixtures they load and the tiny model they run.
+public enum TestFixtures {
+    /// The JSON object of `Fixtures/NAME.json` in a test target's resources (`Bundle.module`).
+    /// A missing or malformed fixture stops the tests: nothing can be checked without it.
+    public static func json(_ name: String, in bundle: Bundle) -> [String: Any] {
+        guard let url = bundle.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"),
+              let data = try? Data(contentsOf: url),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            fatalError("fixture Fixtures/\(name).json is missing or not a JSON object")
+        }
+        return root
+    }
+
+    /// The tiny Stable Diffusion model the tests run (Tests/Fixtures/tiny-sd, scripts/make_tiny_sd.py).
+    public static let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+}
