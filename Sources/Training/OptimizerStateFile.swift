@@ -47,11 +47,19 @@ public enum OptimizerStateFile {
     /// hash is not these vectors' checksum (the state belongs to other vectors); a damaged file
     /// or one whose moments do not have the vectors' size is an error naming the file.
     public static func load(_ path: String, vectors: [Float]) throws -> AdamW? {
+        try read(path, vectors: vectors)?.optimizer
+    }
+
+    /// The optimizer state and the `sdshell` entry (sdshell's resume state, when written by
+    /// sdshell) of the file at `path`, read in one pass; nil as for `load`.
+    public static func read(_ path: String, vectors: [Float]) throws -> (optimizer: AdamW, extra: String?)? {
         let archive = try TorchArchive(path: path)
         guard case let .dict(root) = archive.root, case let .string(hash)? = root["hash"] else {
             throw FormatError.corrupt(file: path, reason: "not an optimizer state (no 'hash')")
         }
         guard hash == checksum(vectors) else { return nil }
+        var extra: String?
+        if case let .string(text)? = root["sdshell"] { extra = text }
         guard case let .dict(saved)? = root["optimizer_state_dict"], case let .dict(states)? = saved["state"],
               case let .dict(state)? = states["0"], case let .list(groups)? = saved["param_groups"],
               case let .dict(group)? = groups.items.first else {
@@ -79,14 +87,7 @@ public enum OptimizerStateFile {
         }
         optimizer.eps = number(group["eps"]) ?? optimizer.eps
         optimizer.weightDecay = number(group["weight_decay"]) ?? optimizer.weightDecay
-        return optimizer
-    }
-
-    /// The `sdshell` entry of an optimizer state file, when there is one.
-    public static func extra(_ path: String) throws -> String? {
-        let archive = try TorchArchive(path: path)
-        guard case let .dict(root) = archive.root, case let .string(text)? = root["sdshell"] else { return nil }
-        return text
+        return (optimizer, extra)
     }
 
     private static func number(_ value: PickleValue?) -> Double? {

@@ -84,10 +84,9 @@ public final class TextualInversionTrainer {
         vectors = try tensor.toArray()
         step = file.step ?? 0
         let optimPath = embeddingPath + ".optim"
-        let saved = FileManager.default.fileExists(atPath: optimPath) ? try OptimizerStateFile.load(optimPath, vectors: vectors) : nil
-        let extra = saved == nil ? nil : try OptimizerStateFile.extra(optimPath)
-        optimizer = saved ?? AdamW(count: vectors.count, lr: 0)
-        if let extra, let resumed = try? JSONDecoder().decode(ResumeState.self, from: Data(extra.utf8)) {
+        let saved = FileManager.default.fileExists(atPath: optimPath) ? try OptimizerStateFile.read(optimPath, vectors: vectors) : nil
+        optimizer = saved?.optimizer ?? AdamW(count: vectors.count, lr: 0)
+        if let extra = saved?.extra, let resumed = try? JSONDecoder().decode(ResumeState.self, from: Data(extra.utf8)) {
             state = resumed
         } else {
             state = ResumeState(random: TorchCPURandom(seed: options.seed &+ UInt64(step)), order: [], position: 0)
