@@ -12,7 +12,8 @@ struct SDShell: ParsableCommand {
         Until the diffusion pipeline lands, `sdshell selftest` runs a small engine computation.
         """,
         version: SDShellVersion.string,
-        subcommands: [SelfTest.self, InspectCommand.self, GenerateCommand.self, TokensCommand.self, EmbeddingsCommand.self, TrainCommand.self]
+        subcommands: [SelfTest.self, InspectCommand.self, GenerateCommand.self, TokensCommand.self, EmbeddingsCommand.self, TrainCommand.self,
+                      LineEditorDemoCommand.self]
     )
 }
 

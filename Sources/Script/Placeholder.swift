@@ -1,0 +1,1 @@
+// The sdscript interpreter (placeholder).
