@@ -21,10 +21,16 @@ public struct OutputFolder {
     /// Saves an image with its infotext in a `parameters` chunk; returns the file path.
     @discardableResult
     public func save(_ image: GeneratedImage) throws -> String {
+        try save(rgb: image.rgb, width: image.width, height: image.height, seed: image.seed,
+                 text: [("parameters", image.infotext.encoded)])
+    }
+
+    /// Saves RGB pixels with text chunks as the next `NNNNN-SEED.png`; returns the file path.
+    @discardableResult
+    public func save(rgb: [UInt8], width: Int, height: Int, seed: Int64, text: [(String, String)]) throws -> String {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let file = path + "/" + String(format: "%05d-%lld.png", nextIndex(), image.seed)
-        try PNGFile.write(rgb: image.rgb, width: image.width, height: image.height,
-                          text: [("parameters", image.infotext.encoded)], to: file)
+        let file = path + "/" + String(format: "%05d-%lld.png", nextIndex(), seed)
+        try PNGFile.write(rgb: rgb, width: width, height: height, text: text, to: file)
         return file
     }
 }

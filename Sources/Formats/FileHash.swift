@@ -21,6 +21,9 @@ public enum FileHash {
         return hex(hasher.finalize())
     }
 
+    /// The sha256 (hex) of bytes in memory.
+    public static func sha256(bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
+
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
         digest.map { String(format: "%02x", $0) }.joined()
     }

@@ -45,6 +45,12 @@ public struct Infotext: Sendable, Equatable {
         }
     }
 
+    /// Whether a line is an A1111 parameters line: `Steps: N, ...` with at least three pairs.
+    public static func isParametersLine(_ line: String) -> Bool {
+        let t = line.trimmingCharacters(in: .whitespaces)
+        return t.hasPrefix("Steps:") && matches(t).count >= 3
+    }
+
     /// Parses infotext as A1111's `parse_generation_parameters`: the last line holds parameters
     /// when at least three `Key: value` pairs match; quoted values are JSON strings.
     public static func parse(_ text: String) -> Infotext {

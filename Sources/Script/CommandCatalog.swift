@@ -1,0 +1,54 @@
+/// What a command takes: for `help`, tab completion and "unknown option" errors.
+public struct CommandSpec: Sendable {
+    public let name: String
+    public let usage: String
+    public let summary: String
+    /// Options besides the session settings.
+    public let options: [String]
+    /// Whether every session setting is also an option (commands that generate).
+    public let takesSettings: Bool
+
+    public var allOptions: [String] { options + (takesSettings ? Settings.names : []) }
+}
+
+/// The commands of the language contract.
+public enum CommandCatalog {
+    public static let trainingOptions = ["data", "steps", "lr", "batch", "accumulate", "template", "size", "flip", "latents",
+                                         "save_every", "preview_every", "preview", "clip_grad", "precision", "seed"]
+
+    public static let commands: [CommandSpec] = [
+        CommandSpec(name: "set", usage: "set NAME=VALUE ...", summary: "change settings for the rest of the session", options: [], takesSettings: true),
+        CommandSpec(name: "show", usage: "show [NAME]", summary: "print all settings, or one", options: [], takesSettings: false),
+        CommandSpec(name: "model", usage: "model PATH_OR_NAME [vae=PATH]", summary: "load or switch checkpoint; prints architecture and hash",
+                    options: ["vae"], takesSettings: false),
+        CommandSpec(name: "models", usage: "models", summary: "list checkpoints in models_dir", options: [], takesSettings: false),
+        CommandSpec(name: "generate", usage: "generate PROMPT [options]", summary: "txt2img with the current settings (a bare prompt string does the same)",
+                    options: [], takesSettings: true),
+        CommandSpec(name: "grid", usage: "grid PROMPT [options]", summary: "options given lists become axes X, Y, Z; sr=[...] is Prompt S/R",
+                    options: ["sr"], takesSettings: true),
+        CommandSpec(name: "embeddings", usage: "embeddings [reload]", summary: "list loaded and skipped embeddings", options: [], takesSettings: false),
+        CommandSpec(name: "embedding", usage: "embedding new NAME init=\"TEXT\" vectors=N [overwrite=true]",
+                    summary: "create an embedding initialised from TEXT's token vectors", options: ["init", "vectors", "overwrite"], takesSettings: false),
+        CommandSpec(name: "train", usage: "train NAME data=DIR [options]", summary: "textual-inversion training of embedding NAME (resumes)",
+                    options: trainingOptions, takesSettings: false),
+        CommandSpec(name: "tokens", usage: "tokens PROMPT", summary: "how a prompt tokenizes: chunks, embeddings, weights", options: [], takesSettings: false),
+        CommandSpec(name: "info", usage: "info FILE.png", summary: "print the generation parameters stored in an image", options: [], takesSettings: false),
+        CommandSpec(name: "inspect", usage: "inspect FILE", summary: "format, architecture or embedding kind, hashes, metadata, tensors",
+                    options: [], takesSettings: false),
+        CommandSpec(name: "replay", usage: "replay FILE [verify=true]", summary: "re-run a journal or script, or reproduce a PNG",
+                    options: ["verify"], takesSettings: false),
+        CommandSpec(name: "run", usage: "run FILE", summary: "run a script in this session", options: [], takesSettings: false),
+        CommandSpec(name: "backend", usage: "backend NAME [device=N]", summary: "choose the compute backend", options: ["device"], takesSettings: false),
+        CommandSpec(name: "devices", usage: "devices", summary: "list compute devices", options: [], takesSettings: false),
+        CommandSpec(name: "print", usage: "print EXPR ...", summary: "print values", options: [], takesSettings: false),
+        CommandSpec(name: "help", usage: "help [COMMAND]", summary: "list commands, or explain one", options: [], takesSettings: false),
+        CommandSpec(name: "quit", usage: "quit", summary: "end the session", options: [], takesSettings: false),
+    ]
+
+    public static let names = commands.map(\.name)
+    public static let keywords = ["let", "for", "in", "true", "false"]
+    /// Command names and keywords.
+    public static let words = Set(names + keywords + ["exit"])
+
+    public static func spec(_ name: String) -> CommandSpec? { commands.first { $0.name == name } }
+}

@@ -1,0 +1,188 @@
+import Diffusion
+import Foundation
+import Formats
+import Models
+import Prompting
+import Training
+
+/// Commands about files: checkpoints (`model`, `models`, `inspect`), images (`info`) and
+/// embeddings (`embeddings`, `embedding new`, `tokens`, `train`).
+extension Interpreter {
+    static let checkpointExtensions = ["safetensors", "ckpt", "pt", "bin"]
+
+    /// A path as given, or a bare name looked up in `models_dir` (with or without extension).
+    func modelPath(_ name: String) -> String? {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: name) { return name }
+        let dir = setting("models_dir")!.description
+        for candidate in [dir + "/" + name] + Self.checkpointExtensions.map({ "\(dir)/\(name).\($0)" }) where fm.fileExists(atPath: candidate) {
+            return candidate
+        }
+        return nil
+    }
+
+    func loadModel(_ call: CommandCall) throws {
+        let name = try call.string(at: 0, "a checkpoint path or name")
+        try call.atMost(1)
+        guard let path = modelPath(name) else {
+            let known = checkpoints().map { ($0 as NSString).lastPathComponent }
+            throw ScriptError(call.positionalPositions[0], "no checkpoint \"\(name)\" (not a file, and not in models_dir \"\(setting("models_dir")!)\")"
+                              + NameSuggestion.hint(name, in: known))
+        }
+        let vae = try call.optionString("vae")
+        let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+        model = loaded
+        pipeline = nil
+        embeddingsStorage = nil
+        let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
+        host.write("loaded \(loaded.name): \(loaded.config.family), \(hash)")
+        var explicit = "model \(Value.quote(path))"
+        if let vae { explicit += " vae=\(Value.quote(vae))" }
+        journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
+    }
+
+    /// Checkpoint files and diffusers folders in `models_dir`.
+    func checkpoints() -> [String] {
+        let dir = setting("models_dir")!.description
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            fm.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory)
+            if isDirectory.boolValue { return fm.fileExists(atPath: dir + "/" + name + "/model_index.json") }
+            return Self.checkpointExtensions.contains((name as NSString).pathExtension.lowercased())
+        }.map { dir + "/" + $0 }
+    }
+
+    func listModels(_ call: CommandCall) throws {
+        try call.atMost(0)
+        let found = checkpoints()
+        if found.isEmpty { host.write("no checkpoints in \(setting("models_dir")!)") }
+        for path in found { host.write(path + (model?.path == path ? "  (loaded)" : "")) }
+    }
+
+    func info(_ call: CommandCall) throws {
+        let path = try call.string(at: 0, "an image path")
+        try call.atMost(1)
+        let image = try PNGFile.read(path)
+        guard let parameters = image.text("parameters") else {
+            host.write("\(path): no generation parameters")
+            return
+        }
+        host.write(parameters)
+        if let statement = image.text("sdscript") { host.write("sdscript: " + statement) }
+    }
+
+    func inspect(_ call: CommandCall) throws {
+        let path = try call.string(at: 0, "a file path")
+        try call.atMost(1)
+        let file = try ModelFile.open(path)
+        var description = try FileDescription(file, hashes: hashes)
+        if EmbeddingFile.recognize(file) == nil {
+            do {
+                let weights = try ModelWeights(file)
+                description.lines.insert(contentsOf: ["layout: \(weights.layout.rawValue)"] + (try ArchitectureDetector.detect(weights)).summary, at: 2)
+            } catch {
+                description.lines.insert("architecture: not a Stable Diffusion checkpoint (\(error))", at: 2)
+            }
+        }
+        for w in description.warnings { host.warn(w) }
+        for line in description.lines { host.write(line) }
+    }
+
+    func listEmbeddings(_ call: CommandCall) throws {
+        try call.atMost(1)
+        let db = try embeddings(Self.directories(setting("embeddings_dir")))
+        if !call.positional.isEmpty {
+            guard call.positional[0] == .string("reload") else {
+                throw ScriptError(call.positionalPositions[0], "expected `reload` or nothing after `embeddings`")
+            }
+        }
+        for message in db.reload() { host.warn(message) }
+        for line in EmbeddingListing(db).lines { host.write(line) }
+    }
+
+    func tokens(_ call: CommandCall) throws {
+        let prompt = try call.string(at: 0, "a prompt")
+        try call.atMost(1)
+        let db = try embeddings(Self.directories(setting("embeddings_dir")))
+        for message in db.reload() { host.warn(message) }
+        for line in TokenReport(prompt: prompt, tokenizer: try tokenizer, embeddings: db).lines { host.write(line) }
+    }
+
+    /// `embedding new NAME init="TEXT" vectors=N [overwrite=true]`, into the first embeddings directory.
+    func newEmbedding(_ call: CommandCall) throws {
+        guard call.positional.first == .string("new") else {
+            throw ScriptError(call.positionalPositions.first ?? call.position, "expected `new` after `embedding` (usage: \(call.spec.usage))")
+        }
+        let name = try call.string(at: 1, "a name")
+        try call.atMost(2)
+        let model = try requireModel(call.position)
+        let directory = Self.directories(setting("embeddings_dir"))[0]
+        let initText = try call.optionString("init") ?? "*"
+        let count = try call.optionInteger("vectors") ?? 1
+        let overwrite = try call.optionBool("overwrite") ?? false
+        let (path, _) = try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
+                                                     directory: directory, overwrite: overwrite)
+        host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
+        journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+    }
+
+    /// `train NAME data=DIR [options]`: trains `embeddings_dir/NAME.pt`, resuming from its saved state.
+    func train(_ call: CommandCall) throws {
+        let name = try call.string(at: 0, "the embedding's name")
+        try call.atMost(1)
+        guard let data = try call.optionString("data") else { throw ScriptError(call.position, "`train` needs data=DIR, the folder of training pictures") }
+        let model = try requireModel(call.position)
+        for (option, neutral) in [("batch", Value.integer(1)), ("accumulate", .integer(1)), ("precision", .string("full"))] {
+            if let v = call.option(option), v != neutral {
+                throw ScriptError(call.optionPosition(option), "\(option)=\(v.literal) is not supported yet (training runs batch 1, no accumulation, full precision)")
+            }
+        }
+        for option in ["clip_grad", "preview_every", "preview"] where call.option(option) != nil {
+            throw ScriptError(call.optionPosition(option), "\(option) is not supported yet")
+        }
+        let steps = try call.optionInteger("steps") ?? 1000
+        let size: Int
+        switch call.option("size") {
+        case nil: size = nativeSize.0
+        case let .integer(n)?: size = Int(n)
+        case let .size(w, h)? where w == h: size = w
+        case let other?: throw ScriptError(call.optionPosition("size"), "size must be a square size or an integer, not \(other.literal)")
+        }
+        guard let latents = LatentSampling(rawValue: try call.optionString("latents") ?? "once") else {
+            throw ScriptError(call.optionPosition("latents"), "latents must be once, deterministic or random")
+        }
+        let options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? "0.005",
+                                      seed: UInt64(max(0, try call.optionInteger("seed") ?? 0)),
+                                      saveEvery: try call.optionInteger("save_every") ?? 500, latents: latents,
+                                      flip: try call.optionBool("flip") ?? false)
+        let directory = Self.directories(setting("embeddings_dir"))[0]
+        let path = directory + "/" + EmbeddingCreation.fileName(name)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ScriptError(call.positionalPositions[0], "no embedding \(path) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")
+        }
+        let dataset = try TrainingDataset(folder: data, width: size, height: size)
+        for line in dataset.skipped { host.warn("skipped \(line)") }
+        var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: try tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.config.textEncoder!.hiddenSize, tokenizer: try tokenizer)
+        let trainer = try TextualInversionTrainer(model: model, conditioner: conditioner, dataset: dataset,
+                                                  template: try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords"),
+                                                  embeddingPath: path, lossLogPath: path + ".loss.csv", options: options)
+        host.write("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
+        var interrupted = false
+        try trainer.run(shouldStop: {
+            host.progress(step: trainer.step, total: steps, label: String(format: "loss %.5f", trainer.lossLog.rows.last?.loss ?? .nan))
+            interrupted = host.interruptRequested
+            return interrupted
+        })
+        host.progressDone()
+        journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+        if interrupted {
+            host.clearInterrupt()
+            host.warn("interrupted at step \(trainer.step); saved \(path) (run the same `train` again to resume)")
+            throw Interrupted(position: call.position)
+        }
+        host.write("trained \(path) to step \(trainer.step)")
+    }
+}

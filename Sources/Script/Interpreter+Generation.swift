@@ -1,0 +1,215 @@
+import Diffusion
+import Foundation
+import Formats
+import Models
+import Prompting
+
+/// `generate`, bare prompts and pasted infotext: txt2img with every setting made explicit.
+extension Interpreter {
+    /// Settings that change the pixels, in the order a journal writes them.
+    static let generationSettingNames = ["sampler", "schedule", "steps", "cfg", "seed", "subseed", "subseed_strength", "size",
+                                         "batch", "count", "negative", "clip_skip", "eta", "s_noise", "rng", "embeddings_dir"]
+
+    /// Every generation setting with its value for one statement: session settings, then the
+    /// statement's options, then model- and sampler-dependent defaults.
+    func resolvedSettings(_ overrides: [(name: String, value: (Value, SourcePosition))]) throws -> [String: Value] {
+        var values: [String: Value] = [:]
+        for name in Settings.names { if let v = setting(name) { values[name] = v } }
+        for (name, (value, position)) in overrides where Settings.definition(name) != nil {
+            values[name] = try checked(name, value, at: position)
+        }
+        if values["size"] == nil { let (w, h) = nativeSize; values["size"] = .size(width: w, height: h) }
+        if values["eta"] == nil { values["eta"] = .real(1) }
+        if values["s_noise"] == nil { values["s_noise"] = .real(1) }
+        return values
+    }
+
+    /// A random seed as A1111 draws one.
+    static func randomSeed() -> Int64 { Int64.random(in: 0..<4_294_967_294) }
+
+    /// Fixes `seed` and `subseed` when they are -1, so the journal records the seeds used.
+    func fixSeeds(_ values: inout [String: Value]) {
+        if values["seed"] == .integer(-1) { values["seed"] = .integer(Self.randomSeed()) }
+        if values["subseed"] == .integer(-1) { values["subseed"] = .integer(Self.randomSeed()) }
+    }
+
+    /// The pipeline's settings for one batch.
+    func generationSettings(prompt: String, _ v: [String: Value]) -> GenerationSettings {
+        var s = GenerationSettings()
+        s.prompt = prompt
+        func real(_ n: String) -> Float { if case let .real(x) = v[n] { return Float(x) }; return 0 }
+        func int(_ n: String) -> Int64 { if case let .integer(x) = v[n] { return x }; return 0 }
+        func str(_ n: String) -> String { if case let .string(x) = v[n] { return x }; return "" }
+        let (sampler, implied) = Sampler.named(str("sampler")) ?? (.eulerAncestral, nil)
+        s.sampler = sampler
+        s.schedule = str("schedule") == "automatic" ? implied : NoiseSchedule.Kind(rawValue: str("schedule"))
+        s.steps = Int(int("steps"))
+        s.cfgScale = real("cfg")
+        s.seed = int("seed"); s.subseed = int("subseed"); s.subseedStrength = real("subseed_strength")
+        if case let .size(w, h) = v["size"] { s.width = w; s.height = h }
+        s.batchSize = Int(int("batch"))
+        s.negativePrompt = str("negative")
+        s.clipSkip = Int(int("clip_skip"))
+        s.eta = real("eta"); s.sNoise = real("s_noise")
+        s.rng = RandomSourceKind(rawValue: str("rng")) ?? .cpu
+        return s
+    }
+
+    /// The explicit statement a journal records.
+    static func explicitStatement(_ command: String, prompt: String, _ v: [String: Value], leading: [(String, Value)] = []) -> String {
+        ([command, Value.quote(prompt)] + leading.map { "\($0.0)=\($0.1.literal)" }
+            + generationSettingNames.filter { name in !leading.contains { $0.0 == name } }.compactMap { n in v[n].map { "\(n)=\($0.literal)" } })
+            .joined(separator: " ")
+    }
+
+    /// The loaded model, or an error saying how to load one.
+    func requireModel(_ position: SourcePosition) throws -> StableDiffusionModel {
+        guard let model else { throw ScriptError(position, "no model loaded (use `model \"PATH\"` first)") }
+        return model
+    }
+
+    var tokenizer: CLIPTokenizer {
+        get throws {
+            if let tokenizerStorage { return tokenizerStorage }
+            let t = try CLIPTokenizer.shipped()
+            tokenizerStorage = t
+            return t
+        }
+    }
+
+    /// The embedding directories of a setting value.
+    static func directories(_ v: Value?) -> [String] {
+        switch v {
+        case let .string(s): return [s]
+        case let .list(items): return items.map(\.description)
+        default: return ["embeddings"]
+        }
+    }
+
+    /// The embeddings database for the directories and the loaded model's width (kept while they
+    /// stay the same; it rescans changed files itself before each generation).
+    func embeddings(_ directories: [String]) throws -> EmbeddingDatabase {
+        let width = model?.config.textEncoder?.hiddenSize ?? 768
+        let key = "\(width)|" + directories.joined(separator: "\u{0}")
+        if let embeddingsStorage, embeddingsStorage.key == key { return embeddingsStorage.database }
+        let db = EmbeddingDatabase(directories: directories, width: width, tokenizer: try tokenizer, hashes: hashes)
+        embeddingsStorage = (key, db)
+        pipeline = nil
+        return db
+    }
+
+    /// The txt2img pipeline for the loaded model and embedding directories.
+    func pipeline(_ values: [String: Value], at position: SourcePosition) throws -> TextToImage {
+        let model = try requireModel(position)
+        let db = try embeddings(Self.directories(values["embeddings_dir"]))
+        if let pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db { return pipeline }
+        var p = TextToImage(model: model, tokenizer: try tokenizer, embeddings: db)
+        let host = self.host
+        p.onMessage = { host.warn($0) }
+        pipeline = p
+        return p
+    }
+
+    /// Runs one generation statement's batches, saving each image; returns what was saved.
+    func makeImages(prompt: String, _ values: [String: Value], at position: SourcePosition, label: String = "",
+                    save: Bool = true) throws -> [(image: GeneratedImage, path: String)] {
+        let p = try pipeline(values, at: position)
+        let base = generationSettings(prompt: prompt, values)
+        let count: Int = { if case let .integer(c) = values["count"] { return Int(c) }; return 1 }()
+        let outdir = values["outdir"]?.description ?? setting("outdir")!.description
+        var out: [(GeneratedImage, String)] = []
+        for i in 0..<count {
+            var s = base
+            s.seed = base.seed + (base.subseedStrength > 0 ? 0 : Int64(i * base.batchSize))
+            s.subseed = base.subseed + Int64(i * base.batchSize)
+            let what = count > 1 ? "batch \(i + 1) of \(count)" + (label.isEmpty ? "" : ", " + label) : label
+            let images: [GeneratedImage]
+            do {
+                images = try p.generate(s) { step, total in
+                    self.host.progress(step: step, total: total, label: what)
+                    if self.host.interruptRequested { throw GenerationError.cancelled(afterStep: step) }
+                }
+                host.progressDone()
+            } catch let GenerationError.cancelled(step) {
+                host.progressDone()
+                host.clearInterrupt()
+                host.warn("interrupted after step \(step)" + (out.isEmpty ? "; nothing saved" : "; kept \(out.map(\.1).joined(separator: ", "))"))
+                throw Interrupted(position: position)
+            }
+            for image in images {
+                let path = save ? try OutputFolder(root: outdir).save(image) : ""
+                out.append((image, path))
+            }
+        }
+        return out
+    }
+
+    func generate(_ call: CommandCall) throws {
+        let prompt = try call.string(at: 0, "a prompt")
+        try call.atMost(1)
+        var values = try resolvedSettings(call.options)
+        fixSeeds(&values)
+        try runGeneration(prompt: prompt, values, at: call.position)
+    }
+
+    /// Generates, reports, shows inline and journals one explicit generation.
+    func runGeneration(prompt: String, _ values: [String: Value], at position: SourcePosition) throws {
+        let results = try makeImages(prompt: prompt, values, at: position)
+        var outputs: [(path: String, digest: String)] = []
+        for (image, path) in results {
+            host.write("\(path)  seed \(image.seed)")
+            outputs.append((path, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
+            if values["inline"] == .boolean(true) { host.showInline(path: path) }
+        }
+        produced += outputs
+        let used = pipeline.map { $0.usedEmbeddings(generationSettings(prompt: prompt, values)) } ?? []
+        let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
+        journal.record(Self.explicitStatement("generate", prompt: prompt, values), comments: comments, outputs: outputs,
+                       outdir: values["outdir"]?.description)
+    }
+
+    /// Pasted A1111 infotext: generates with its settings; warns when the model hash differs.
+    func generateFromInfotext(_ text: String, at position: SourcePosition) throws {
+        try located(position) {
+            let info = Infotext.parse(text)
+            let model = try requireModel(position)
+            if let hash = info["Model hash"], !model.shortHash.isEmpty, !model.shortHash.hasPrefix(hash.lowercased()),
+               !hash.lowercased().hasPrefix(model.shortHash) {
+                host.warn("\(position): warning: the parameters were made with model hash \(hash); the loaded model is \(model.shortHash) (\(model.name))")
+            }
+            var overrides: [(name: String, value: (Value, SourcePosition))] = []
+            func add(_ name: String, _ v: Value) { overrides.append((name, (v, position))) }
+            // What the text does not say is A1111's default, not this session's setting.
+            add("schedule", .string("automatic")); add("clip_skip", .integer(1)); add("subseed_strength", .real(0))
+            add("eta", .real(1)); add("s_noise", .real(1))
+            for (key, raw) in info.parameters {
+                let value = raw.trimmingCharacters(in: .whitespaces)
+                switch key {
+                case "Steps": if let n = Int64(value) { add("steps", .integer(n)) }
+                case "Sampler": add("sampler", .string(value))
+                case "Schedule type": add("schedule", .string(value.lowercased() == "automatic" ? "automatic" : value.lowercased()))
+                case "CFG scale": if let x = Double(value) { add("cfg", .real(x)) }
+                case "Seed": if let n = Int64(value) { add("seed", .integer(n)) }
+                case "Size":
+                    let parts = value.split(separator: "x").compactMap { Int($0) }
+                    if parts.count == 2 { add("size", .size(width: parts[0], height: parts[1])) }
+                case "Variation seed": if let n = Int64(value) { add("subseed", .integer(n)) }
+                case "Variation seed strength": if let x = Double(value) { add("subseed_strength", .real(x)) }
+                case "Clip skip": if let n = Int64(value) { add("clip_skip", .integer(n)) }
+                case "RNG": add("rng", .string(value.lowercased() == "cpu" ? "cpu" : "nv"))
+                case "Eta": if let x = Double(value) { add("eta", .real(x)) }
+                default: break
+                }
+            }
+            // A1111's default random source is the GPU's, which NV reproduces.
+            if info["RNG"] == nil { add("rng", .string("nv")) }
+            // Infotext records no variation seed when its strength is 0.
+            if info["Variation seed"] == nil { add("subseed", .integer(0)) }
+            add("negative", .string(info.negativePrompt))
+            add("batch", .integer(1)); add("count", .integer(1))
+            var values = try resolvedSettings(overrides)
+            fixSeeds(&values)
+            try runGeneration(prompt: info.prompt, values, at: position)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Diffusion
+import Foundation
+import Formats
+
+/// `grid`: options given lists are axes (X columns, Y rows, Z one grid per value); `sr=[...]` is
+/// A1111's Prompt S/R. Cells are generated one image each with explicit seeds, saved
+/// individually, and composed into a labelled grid PNG whose `sdscript` text chunk holds the
+/// explicit grid statement (so `replay GRID.png` remakes it) next to the first cell's infotext.
+extension Interpreter {
+    struct GridAxis {
+        let name: String
+        var values: [Value]
+    }
+
+    /// A1111's axis label names.
+    static let axisLabels = ["seed": "Seed", "cfg": "CFG Scale", "steps": "Steps", "sampler": "Sampler", "schedule": "Schedule type",
+                             "clip_skip": "Clip skip", "subseed": "Var. seed", "subseed_strength": "Var. strength", "size": "Size",
+                             "negative": "Negative prompt", "eta": "Eta", "s_noise": "Sigma noise", "rng": "RNG"]
+
+    static func label(_ axis: GridAxis, _ value: Value) -> String {
+        axis.name == "sr" ? value.description : "\(axisLabels[axis.name] ?? axis.name): \(value.description)"
+    }
+
+    func grid(_ call: CommandCall) throws {
+        let prompt = try call.string(at: 0, "a prompt")
+        try call.atMost(1)
+        var axes: [GridAxis] = []
+        var fixed: [(name: String, value: (Value, SourcePosition))] = []
+        for option in call.options {
+            let (value, position) = option.value
+            if option.name == "sr" {
+                guard case let .list(items) = value, !items.isEmpty,
+                      items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                    throw ScriptError(position, "sr needs a list of strings: the text to find, then its replacements")
+                }
+                guard prompt.contains(items[0].description) else {
+                    throw ScriptError(position, "Prompt S/R: \(items[0].literal) does not occur in the prompt")
+                }
+                axes.append(GridAxis(name: "sr", values: items))
+            } else if case let .list(items) = value, option.name != "embeddings_dir" {
+                guard !items.isEmpty else { throw ScriptError(position, "the axis \(option.name) has no values") }
+                axes.append(GridAxis(name: option.name, values: try items.map { try checked(option.name, $0, at: position) }))
+            } else {
+                fixed.append(option)
+            }
+        }
+        guard !axes.isEmpty else { throw ScriptError(call.position, "`grid` needs at least one option given a list of values (an axis), e.g. seed=[1, 2, 3]") }
+        guard axes.count <= 3 else { throw ScriptError(call.optionPosition(axes[3].name), "a grid has at most three axes (X, Y, Z); \(axes[3].name) would be a fourth") }
+        var values = try resolvedSettings(fixed)
+        values["batch"] = .integer(1); values["count"] = .integer(1)
+        fixSeeds(&values)
+        // Seeds on an axis are explicit too.
+        for i in axes.indices where axes[i].name == "seed" || axes[i].name == "subseed" {
+            axes[i].values = axes[i].values.map { $0 == .integer(-1) ? .integer(Self.randomSeed()) : $0 }
+        }
+        let x = axes[0], y = axes.count > 1 ? axes[1] : nil, z = axes.count > 2 ? axes[2] : nil
+        let zValues: [Value?] = z?.values.map { $0 } ?? [nil]
+        let yValues: [Value?] = y?.values.map { $0 } ?? [nil]
+        let total = zValues.count * yValues.count * x.values.count
+        let font = try GridFont()
+        let outdir = values["outdir"]?.description ?? "outputs"
+        let statement = Self.explicitStatement("grid", prompt: prompt, values, leading: axes.map { ($0.name, .list($0.values)) })
+        var outputs: [(path: String, digest: String)] = []
+        var made = 0
+        for zValue in zValues {
+            var cells: [[UInt8]] = [], first: GeneratedImage?
+            var cellSize = (0, 0)
+            for yValue in yValues {
+                for xValue in x.values {
+                    var cellValues = values, cellPrompt = prompt
+                    for (axis, value) in [(x, xValue), (y, yValue), (z, zValue)] {
+                        guard let axis, let value else { continue }
+                        if axis.name == "sr" {
+                            cellPrompt = cellPrompt.replacingOccurrences(of: axis.values[0].description, with: value.description)
+                        } else {
+                            cellValues[axis.name] = value
+                        }
+                    }
+                    made += 1
+                    let image = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0].image
+                    if first == nil { first = image }
+                    cellSize = (image.width, image.height)
+                    cells.append(image.rgb)
+                }
+            }
+            let grid = try GridImage.compose(cells: cells, cellWidth: cellSize.0, cellHeight: cellSize.1, columns: x.values.count,
+                                             rows: yValues.count, columnLabels: x.values.map { Self.label(x, $0) },
+                                             rowLabels: y.map { axis in axis.values.map { Self.label(axis, $0) } } ?? [], font: font)
+            var text = [("parameters", first!.infotext.encoded), ("sdscript", statement)]
+            if let z, let zValue { text.append(("sdscript-grid-z", Self.label(z, zValue))) }
+            let path = try OutputFolder(root: outdir, kind: "txt2img-grids").save(rgb: grid.rgb, width: grid.width, height: grid.height,
+                                                                                  seed: first!.seed, text: text)
+            host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z == nil ? "" : " (\(Self.label(z!, zValue!)))"))
+            outputs.append((path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height)))
+            if values["inline"] == .boolean(true) { host.showInline(path: path) }
+        }
+        produced += outputs
+        journal.record(statement, outputs: outputs, outdir: outdir)
+    }
+}

@@ -1,0 +1,123 @@
+import Diffusion
+import Engine
+import Foundation
+import Formats
+
+/// Session commands: `help`, `backend`, `devices`, `run` and `replay`.
+extension Interpreter {
+    func help(_ call: CommandCall) throws {
+        try call.atMost(1)
+        if let topic = call.positional.first?.description {
+            if let spec = CommandCatalog.spec(topic) {
+                host.write("\(spec.usage)\n  \(spec.summary)")
+                if !spec.options.isEmpty { host.write("  options: " + spec.options.joined(separator: ", ")) }
+                if spec.takesSettings { host.write("  every setting is also an option (see `show`)") }
+            } else if let setting = Settings.definition(topic) {
+                host.write("\(setting.name): \(setting.help); now \(self.setting(setting.name)?.literal ?? defaultDescription(setting.name))")
+            } else {
+                throw ScriptError(call.positionalPositions[0], "no help for `\(topic)`\(NameSuggestion.hint(topic, in: CommandCatalog.names + Settings.names))")
+            }
+            return
+        }
+        host.write("commands:")
+        for spec in CommandCatalog.commands { host.write("  " + spec.usage.padding(toLength: 58, withPad: " ", startingAt: 0) + spec.summary) }
+        host.write("statements: let NAME = EXPR; for NAME in LIST { ... }; \"a bare prompt\" options; pasted A1111 parameters")
+        host.write("settings (`show` for values): " + Settings.names.joined(separator: ", "))
+    }
+
+    func backend(_ call: CommandCall) throws {
+        let name = try call.string(at: 0, "a backend name (cpu or opencl)")
+        try call.atMost(1)
+        let value = try checked("backend", .string(name), at: call.positionalPositions[0])
+        if value == .string("opencl") {
+            throw ScriptError(call.positionalPositions[0], "the OpenCL backend is not available in this build; `devices` lists what is")
+        }
+        if let device = try call.optionInteger("device"), device != 0 {
+            throw ScriptError(call.optionPosition("device"), "the cpu backend has one device (0)")
+        }
+        settings["backend"] = value
+        host.write("backend cpu: \(Engine.threads) threads")
+    }
+
+    func devices() {
+        host.write("cpu 0: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Engine.threads) threads  (backend cpu)")
+    }
+
+    /// Reads a script file, with an error naming it when it cannot.
+    func readScript(_ path: String, at position: SourcePosition) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ScriptError(position, "cannot read \(path)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw ScriptError(position, "\(path) is not UTF-8 text") }
+        return text
+    }
+
+    /// Runs a file's statements in this session, refusing one that runs itself.
+    func runNested(_ path: String, at position: SourcePosition, each: (Statement) throws -> Void) throws {
+        let key = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard !running.contains(key) else { throw ScriptError(position, "\(path) runs itself") }
+        running.append(key)
+        defer { running.removeLast() }
+        for statement in try Parser.parse(try readScript(path, at: position), file: path) { try each(statement) }
+    }
+
+    func runFile(_ call: CommandCall) throws {
+        let path = try call.string(at: 0, "a script path")
+        try call.atMost(1)
+        try runNested(path, at: call.position) { try execute($0) }
+    }
+
+    /// `replay FILE [verify=true]`: a journal or script is run again; an image is made again from
+    /// its parameters (a grid from its `sdscript` statement). With `verify`, each new image is
+    /// compared with the one recorded (`#>` digests in journals, the pixels of a PNG).
+    func replay(_ call: CommandCall) throws {
+        let path = try call.string(at: 0, "a journal, script or PNG path")
+        try call.atMost(1)
+        let verify = try call.optionBool("verify") ?? false
+        var checked = 0, reproduced = 0
+        var differing: [String] = []
+        if path.lowercased().hasSuffix(".png") {
+            let image = try PNGFile.read(path)
+            let before = produced.count
+            if let statement = image.text("sdscript") {
+                for s in try Parser.parse(statement, file: path + " (sdscript)") { try execute(s) }
+            } else if let parameters = image.text("parameters") {
+                try generateFromInfotext(parameters, at: SourcePosition(file: path, line: 1, column: 1))
+            } else {
+                throw ScriptError(call.positionalPositions[0], "\(path) has no generation parameters to replay")
+            }
+            let original = try ImageDigest.of(png: path)
+            checked = 1
+            if produced[before...].contains(where: { $0.digest == original }) { reproduced = 1 } else { differing.append(path) }
+        } else {
+            let text = try readScript(path, at: call.positionalPositions[0])
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let statements = try Parser.parse(text, file: path)
+            for (i, statement) in statements.enumerated() {
+                // The `#>` lines between this statement and the next are what it made last time.
+                let from = statement.position.line
+                let to = i + 1 < statements.count ? statements[i + 1].position.line - 1 : lines.count
+                let recorded = (from..<max(from, to)).compactMap { n -> (path: String, digest: String)? in
+                    let line = lines[n]   // 0-based n is line n + 1: the lines after the statement's first
+                    guard line.hasPrefix("#> ") else { return nil }
+                    let parts = line.dropFirst(3).split(separator: " ")
+                    guard parts.count >= 2 else { return nil }
+                    return (parts.dropLast().joined(separator: " "), String(parts.last!))
+                }
+                let before = produced.count
+                try runNested(path, at: call.position) { _ in }   // refuses a journal that replays itself
+                try execute(statement)
+                guard verify else { continue }
+                let made = Array(produced[before...])
+                for (k, record) in recorded.enumerated() {
+                    checked += 1
+                    if k < made.count, made[k].digest == record.digest { reproduced += 1 } else {
+                        differing.append(record.path + (k < made.count ? " (now \(made[k].path))" : " (not made)"))
+                    }
+                }
+            }
+        }
+        guard verify else { return }
+        host.write("reproduced \(reproduced)/\(checked)")
+        for d in differing { host.write("differs: \(d)") }
+        if checked == 0 { host.warn("\(path) records no images to compare") }
+    }
+}

@@ -1,0 +1,212 @@
+import Diffusion
+import Foundation
+import Formats
+import Models
+import Prompting
+
+/// Runs sdscript statements against one session: settings, variables, the loaded model and its
+/// embeddings, and the journal. The prompt, `sdshell FILE`, `sdshell -e` and standard input all
+/// drive this one interpreter.
+public final class Interpreter {
+    public let host: ShellHost
+    /// Session settings that differ from the defaults.
+    public internal(set) var settings: [String: Value] = [:]
+    public private(set) var variables: [String: Value] = [:]
+    public internal(set) var model: StableDiffusionModel?
+    var pipeline: TextToImage?
+    var tokenizerStorage: CLIPTokenizer?
+    var embeddingsStorage: (key: String, database: EmbeddingDatabase)?
+    let hashes: HashCache
+    public let journal: Journal
+    /// Files being run (`run`, `replay`), to refuse a file that runs itself.
+    var running: [String] = []
+    /// Images made by the statement being executed (path, pixel digest), for the journal and `verify`.
+    var produced: [(path: String, digest: String)] = []
+
+    public init(host: ShellHost, hashes: HashCache = HashCache()) {
+        self.host = host
+        self.hashes = hashes
+        journal = Journal()
+    }
+
+    // MARK: running text
+
+    /// Parses and runs text; stops at the first error (thrown as `ScriptError`, `Interrupted` or
+    /// `QuitRequested`).
+    public func run(source: String, file: String) throws {
+        for statement in try Parser.parse(source, file: file) { try execute(statement) }
+    }
+
+    /// Runs one statement; the journal records it when it did something worth replaying.
+    public func execute(_ statement: Statement) throws {
+        switch statement {
+        case let .assign(name, value, position):
+            guard !CommandCatalog.keywords.contains(name) else { throw ScriptError(position, "`\(name)` is a keyword, not a variable name") }
+            variables[name] = try evaluate(value)
+        case let .loop(name, sequence, body, position):
+            let items: [Value]
+            switch try evaluate(sequence) {
+            case let .list(values): items = values
+            case let other: throw ScriptError(position, "`for` needs a list or range, not \(other.kindName)")
+            }
+            let saved = variables[name]
+            defer { variables[name] = saved }
+            for item in items {
+                variables[name] = item
+                for s in body { try execute(s) }
+            }
+        case let .command(name, arguments, position):
+            try command(name, arguments, at: position)
+        case let .infotext(text, position):
+            try generateFromInfotext(text, at: position)
+        }
+    }
+
+    /// Wraps library errors with the statement's position.
+    func located<T>(_ position: SourcePosition, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as ScriptError {
+            throw e
+        } catch let e as Interrupted {
+            throw e
+        } catch let e as QuitRequested {
+            throw e
+        } catch let e as CustomStringConvertible {
+            throw ScriptError(position, e.description)
+        } catch {
+            throw ScriptError(position, "\(error)")
+        }
+    }
+
+    func command(_ name: String, _ arguments: [Argument], at position: SourcePosition) throws {
+        guard let spec = CommandCatalog.spec(name == "exit" ? "quit" : name) else {
+            throw ScriptError(position, "unknown command `\(name)`\(NameSuggestion.hint(name, in: CommandCatalog.names))")
+        }
+        let call = try CommandCall(spec: spec, arguments: arguments, position: position, interpreter: self)
+        try located(position) {
+            switch spec.name {
+            case "set": try set(call)
+            case "show": try show(call)
+            case "print": host.write(call.positional.map(\.description).joined(separator: " "))
+            case "help": try help(call)
+            case "quit": throw QuitRequested()
+            case "model": try loadModel(call)
+            case "models": try listModels(call)
+            case "generate": try generate(call)
+            case "grid": try grid(call)
+            case "embeddings": try listEmbeddings(call)
+            case "embedding": try newEmbedding(call)
+            case "train": try train(call)
+            case "tokens": try tokens(call)
+            case "info": try info(call)
+            case "inspect": try inspect(call)
+            case "replay": try replay(call)
+            case "run": try runFile(call)
+            case "backend": try backend(call)
+            case "devices": devices()
+            default: throw ScriptError(position, "`\(name)` is not implemented")
+            }
+        }
+    }
+
+    // MARK: values
+
+    /// Evaluates an expression.
+    public func evaluate(_ e: Expression) throws -> Value {
+        switch e {
+        case let .integer(v, _): return .integer(v)
+        case let .real(v, _): return .real(v)
+        case let .size(w, h, _): return .size(width: w, height: h)
+        case let .boolean(b, _): return .boolean(b)
+        case let .string(segments, _):
+            return .string(try segments.map { segment in
+                switch segment {
+                case let .text(s): return s
+                case let .value(inner): return try evaluate(inner).description
+                }
+            }.joined())
+        case let .list(items, _): return .list(try items.map(evaluate))
+        case let .range(a, b, p):
+            guard case let .integer(from) = try evaluate(a), case let .integer(to) = try evaluate(b) else {
+                throw ScriptError(p, "a range needs integers at both ends")
+            }
+            guard to >= from else { return .list([]) }
+            guard to - from < 1_000_000 else { throw ScriptError(p, "the range \(from)..\(to) is too long") }
+            return .list((from...to).map { .integer($0) })
+        case let .variable(name, p):
+            if let v = variables[name] { return v }
+            throw ScriptError(p, "unknown variable `\(name)`\(NameSuggestion.hint(name, in: Array(variables.keys)))")
+        case let .add(a, b, p):
+            switch (try evaluate(a), try evaluate(b)) {
+            case let (.integer(x), .integer(y)):
+                let (sum, overflow) = x.addingReportingOverflow(y)
+                guard !overflow else { throw ScriptError(p, "integer overflow in \(x) + \(y)") }
+                return .integer(sum)
+            case let (.integer(x), .real(y)): return .real(Double(x) + y)
+            case let (.real(x), .integer(y)): return .real(x + Double(y))
+            case let (.real(x), .real(y)): return .real(x + y)
+            case let (.string(x), y): return .string(x + y.description)
+            case let (x, .string(y)): return .string(x.description + y)
+            case let (.list(x), .list(y)): return .list(x + y)
+            case let (x, y): throw ScriptError(p, "cannot add \(x.kindName) and \(y.kindName)")
+            }
+        case let .negate(inner, p):
+            switch try evaluate(inner) {
+            case let .integer(v): return .integer(-v)
+            case let .real(v): return .real(-v)
+            case let other: throw ScriptError(p, "cannot negate \(other.kindName)")
+            }
+        }
+    }
+
+    // MARK: settings
+
+    /// The value of a setting now (session value or default; nil for model- or sampler-dependent defaults).
+    public func setting(_ name: String) -> Value? { settings[name] ?? Settings.definition(name)?.defaultValue }
+
+    /// Checks a value against a setting's definition.
+    func checked(_ name: String, _ value: Value, at position: SourcePosition) throws -> Value {
+        guard let definition = Settings.definition(name) else {
+            throw ScriptError(position, "unknown setting `\(name)`\(NameSuggestion.hint(name, in: Settings.names))")
+        }
+        do {
+            return try definition.check(value)
+        } catch {
+            throw ScriptError(position, error.message)
+        }
+    }
+
+    func set(_ call: CommandCall) throws {
+        guard call.positional.isEmpty else { throw ScriptError(call.position, "`set` takes NAME=VALUE pairs, not positional values") }
+        for (name, (value, position)) in call.options { settings[name] = try checked(name, value, at: position) }
+        if !call.options.isEmpty { journal.record(call.source(), outputs: []) }
+    }
+
+    func show(_ call: CommandCall) throws {
+        let names: [String]
+        if let first = call.positional.first {
+            guard case let .string(name) = first, Settings.definition(name) != nil else {
+                throw ScriptError(call.position, "unknown setting `\(first)`\(NameSuggestion.hint(first.description, in: Settings.names))")
+            }
+            names = [name]
+        } else {
+            names = Settings.names
+        }
+        for name in names {
+            let value = setting(name)?.literal ?? defaultDescription(name)
+            host.write("\(name) = \(value)")
+        }
+    }
+
+    /// How a setting without a fixed default is described by `show`.
+    func defaultDescription(_ name: String) -> String {
+        switch name {
+        case "size": let (w, h) = nativeSize; return "\(w)x\(h)  # the model's native size"
+        default: return "1  # the sampler's default"
+        }
+    }
+
+    /// The loaded model's native size (512x512 for SD 1.x, 768x768 for v-prediction SD 2.x).
+    var nativeSize: (Int, Int) { model?.config.prediction == .v ? (768, 768) : (512, 512) }
+}

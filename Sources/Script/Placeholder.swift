@@ -1,1 +1,0 @@
-// The sdscript interpreter (placeholder).

@@ -1,0 +1,25 @@
+/// How the interpreter reaches the person or program running it: output, progress, Ctrl-C.
+public protocol ShellHost: AnyObject {
+    /// A line of normal output (paths, listings, `print`).
+    func write(_ line: String)
+    /// A message about something that went wrong or needs attention (stderr).
+    func warn(_ line: String)
+    /// Progress of a long job; `label` names the part ("cell 2 of 6"). Shown only on terminals.
+    func progress(step: Int, total: Int, label: String)
+    /// The job whose progress was shown has ended.
+    func progressDone()
+    /// Ctrl-C was pressed since the last `clearInterrupt()`.
+    var interruptRequested: Bool { get }
+    func clearInterrupt()
+    /// Shows a finished image inline when the terminal can (`set inline=true`).
+    func showInline(path: String)
+}
+
+/// Thrown when Ctrl-C stopped a job; at the prompt the session goes on, a script stops.
+public struct Interrupted: Error, CustomStringConvertible {
+    public let position: SourcePosition
+    public var description: String { "\(position): interrupted" }
+}
+
+/// Thrown by `quit`.
+public struct QuitRequested: Error {}
