@@ -1,0 +1,288 @@
+import CGlyphs
+import Foundation
+
+/// Errors composing a grid or loading its label font. Font errors name the file.
+public enum GridImageError: Error, CustomStringConvertible, Equatable {
+    /// The font file does not exist or cannot be read.
+    case fontNotFound(path: String, reason: String)
+    /// The file exists but FreeType does not read it as a font.
+    case notAFont(path: String, reason: String)
+    /// FreeType failed on an otherwise readable font (sizing, loading a glyph).
+    case fontFailure(path: String, reason: String)
+    /// The cells, sizes or label counts do not describe a grid.
+    case invalidLayout(String)
+
+    public var description: String {
+        switch self {
+        case let .fontNotFound(path, reason):
+            return "\(path): grid label font not found (\(reason)); set \(GridFont.environmentVariable) to a TrueType/OpenType "
+                + "font file, or install the Debian package \(GridFont.defaultPackage) (scripts/bootstrap.sh installs it)"
+        case let .notAFont(path, reason):
+            return "\(path): not a font file FreeType can read (\(reason)); set \(GridFont.environmentVariable) to a "
+                + "TrueType/OpenType font file"
+        case let .fontFailure(path, reason): return "\(path): font error: \(reason)"
+        case let .invalidLayout(reason): return "grid image: \(reason)"
+        }
+    }
+}
+
+/// The font grid labels are drawn with (FreeType). Calls are serialised, so one font may be
+/// shared between threads.
+public final class GridFont: @unchecked Sendable {
+    /// Environment variable naming the font file to use when no path is given.
+    public static let environmentVariable = "SDSHELL_FONT"
+    /// The font used when neither a path nor the environment variable is given.
+    public static let defaultPath = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    /// The Debian package that provides `defaultPath`.
+    public static let defaultPackage = "fonts-dejavu-core"
+
+    /// The font file in use.
+    public let path: String
+    private let handle: OpaquePointer // glyphs_font *, only touched under `lock`
+    private let lock = NSLock()
+
+    /// Opens `path`, or else the file named by `SDSHELL_FONT`, or else DejaVu Sans.
+    public init(path: String? = nil) throws {
+        let chosen: String
+        if let path { chosen = path }
+        else if let env = ProcessInfo.processInfo.environment[Self.environmentVariable], !env.isEmpty { chosen = env }
+        else { chosen = Self.defaultPath }
+        self.path = chosen
+        var font: OpaquePointer?
+        var message = [CChar](repeating: 0, count: 512)
+        let code = glyphs_open(chosen, &font, &message, message.count)
+        guard code == Int32(GLYPHS_OK), let font else {
+            let reason = Self.reason(message, code: code, path: chosen)
+            switch code {
+            case Int32(GLYPHS_ERR_NOT_FOUND): throw GridImageError.fontNotFound(path: chosen, reason: reason)
+            case Int32(GLYPHS_ERR_NOT_A_FONT): throw GridImageError.notAFont(path: chosen, reason: reason)
+            default: throw GridImageError.fontFailure(path: chosen, reason: reason)
+            }
+        }
+        handle = font
+    }
+
+    deinit { glyphs_close(handle) }
+
+    /// The C message without the leading "path: " (the Swift description names the path itself).
+    private static func reason(_ message: [CChar], code: Int32, path: String) -> String {
+        let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if text.hasPrefix(path + ": ") { return String(text.dropFirst(path.count + 2)) }
+        return text.isEmpty ? String(cString: glyphs_error_string(code)) : text
+    }
+
+    /// Extents of one line of text, in pixels.
+    struct LineMetrics: Equatable { var width: Int, ascent: Int, lineHeight: Int }
+
+    private func check(_ code: Int32) throws {
+        if code != Int32(GLYPHS_OK) {
+            throw GridImageError.fontFailure(path: path, reason: String(cString: glyphs_error_string(code)))
+        }
+    }
+
+    private static func withBytes<R>(_ text: String, _ body: (UnsafePointer<CChar>?, Int) throws -> R) rethrows -> R {
+        let bytes = Array(text.utf8)
+        return try bytes.withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Measures one line at an em of `pixelSize` pixels.
+    func measure(_ text: String, pixelSize: Int) throws -> LineMetrics {
+        lock.lock()
+        defer { lock.unlock() }
+        try check(glyphs_set_pixel_size(handle, Int32(clamping: pixelSize)))
+        var m = glyphs_metrics()
+        try Self.withBytes(text) { try check(glyphs_measure(handle, $0, $1, &m)) }
+        return LineMetrics(width: Int(m.width), ascent: Int(m.ascent), lineHeight: Int(m.line_height))
+    }
+
+    /// Draws one line into an 8-bit coverage buffer (`width` x `height`), its line box's top-left
+    /// corner at (`x`, `y`); clipped at the edges.
+    func render(_ text: String, pixelSize: Int, into coverage: inout [UInt8], width: Int, height: Int, x: Int, y: Int) throws {
+        precondition(width >= 0 && height >= 0 && coverage.count >= width * height)
+        guard width <= Int(Int32.max), height <= Int(Int32.max) else { return }
+        // Offsets far outside the buffer draw nothing; clamping keeps them outside.
+        let cx = Int32(clamping: x), cy = Int32(clamping: y)
+        lock.lock()
+        defer { lock.unlock() }
+        try check(glyphs_set_pixel_size(handle, Int32(clamping: pixelSize)))
+        try coverage.withUnsafeMutableBufferPointer { out in
+            try Self.withBytes(text) {
+                try check(glyphs_render(handle, $0, $1, out.baseAddress, Int32(width), Int32(height), width, cx, cy))
+            }
+        }
+    }
+}
+
+/// A grid of equally sized images with optional labels, laid out as A1111's X/Y/Z plot draws it:
+/// column labels centred above their column, row labels in a left margin centred on their row,
+/// black text on white. Composed RGB, 8 bits a channel, rows top to bottom.
+public struct GridImage: Sendable {
+    public let rgb: [UInt8]
+    public let width: Int
+    public let height: Int
+
+    /// The layout A1111's `draw_grid_annotations` uses for a cell size.
+    struct Metrics: Equatable {
+        var fontSize: Int, lineSpacing: Int
+        init(cellWidth: Int, cellHeight: Int) {
+            fontSize = max(1, (cellWidth + cellHeight) / 25)
+            lineSpacing = fontSize / 2
+        }
+    }
+
+    /// One wrapped line: its text, the em size it is drawn at (smaller than the label's when a single
+    /// word is wider than the space, as A1111 shrinks it) and its extents at that size.
+    struct Line { var text: String, pixelSize: Int, metrics: GridFont.LineMetrics }
+
+    /// Composes a grid.
+    /// - Parameters:
+    ///   - cells: row-major (`rows * columns`), each RGB `cellWidth * cellHeight * 3` bytes.
+    ///   - columnLabels: empty, or one per column, drawn above the grid.
+    ///   - rowLabels: empty, or one per row, drawn in a left margin `cellWidth * 3 / 4` wide.
+    ///   - font: the label font; nil loads `GridFont()` when there is a label to draw.
+    ///   Labels wrap at spaces to the cell width (the margin width for row labels); `\n` forces a break.
+    public static func compose(cells: [[UInt8]], cellWidth: Int, cellHeight: Int, columns: Int, rows: Int,
+                               columnLabels: [String] = [], rowLabels: [String] = [],
+                               font: GridFont? = nil) throws -> GridImage {
+        guard cellWidth > 0, cellHeight > 0 else {
+            throw GridImageError.invalidLayout("cell size \(cellWidth)x\(cellHeight) is not positive")
+        }
+        guard columns > 0, rows > 0 else { throw GridImageError.invalidLayout("\(columns) columns x \(rows) rows is empty") }
+        let (count, countOverflow) = columns.multipliedReportingOverflow(by: rows)
+        guard !countOverflow, cells.count == count else {
+            throw GridImageError.invalidLayout("\(cells.count) cells for \(columns) columns x \(rows) rows")
+        }
+        let (cellPixels, o1) = cellWidth.multipliedReportingOverflow(by: cellHeight)
+        let (cellBytes, o2) = cellPixels.multipliedReportingOverflow(by: 3)
+        guard !o1, !o2 else { throw GridImageError.invalidLayout("cell size \(cellWidth)x\(cellHeight) is too large") }
+        if let bad = cells.firstIndex(where: { $0.count != cellBytes }) {
+            throw GridImageError.invalidLayout("cell \(bad) has \(cells[bad].count) bytes, expected \(cellBytes) (\(cellWidth)x\(cellHeight) RGB)")
+        }
+        guard columnLabels.isEmpty || columnLabels.count == columns else {
+            throw GridImageError.invalidLayout("\(columnLabels.count) column labels for \(columns) columns")
+        }
+        guard rowLabels.isEmpty || rowLabels.count == rows else {
+            throw GridImageError.invalidLayout("\(rowLabels.count) row labels for \(rows) rows")
+        }
+
+        let metrics = Metrics(cellWidth: cellWidth, cellHeight: cellHeight)
+        let hasColumnText = columnLabels.contains { !words($0).isEmpty }
+        let hasRowText = rowLabels.contains { !words($0).isEmpty }
+        let labelFont: GridFont? = hasColumnText || hasRowText ? try font ?? GridFont() : nil
+
+        let padLeft = hasRowText ? cellWidth * 3 / 4 : 0
+        var lineHeight = 0
+        var columnBlocks: [[Line]] = [], rowBlocks: [[Line]] = []
+        if let labelFont {
+            lineHeight = try labelFont.measure("", pixelSize: metrics.fontSize).lineHeight
+            columnBlocks = try columnLabels.map { try wrap($0, width: cellWidth, font: labelFont, pixelSize: metrics.fontSize) }
+            rowBlocks = try rowLabels.map { try wrap($0, width: padLeft, font: labelFont, pixelSize: metrics.fontSize) }
+        }
+        func blockHeight(_ lines: [Line]) -> Int {
+            lines.isEmpty ? 0 : lines.count * lineHeight + (lines.count - 1) * metrics.lineSpacing
+        }
+        let padTop = hasColumnText ? (columnBlocks.map(blockHeight).max() ?? 0) + 2 * metrics.lineSpacing : 0
+
+        let (gridWidth, o3) = columns.multipliedReportingOverflow(by: cellWidth)
+        let (gridHeight, o4) = rows.multipliedReportingOverflow(by: cellHeight)
+        let (width, o5) = gridWidth.addingReportingOverflow(padLeft)
+        let (height, o6) = gridHeight.addingReportingOverflow(padTop)
+        let (pixels, o7) = width.multipliedReportingOverflow(by: height)
+        let (bytes, o8) = pixels.multipliedReportingOverflow(by: 3)
+        guard !(o3 || o4 || o5 || o6 || o7 || o8), width <= Int(Int32.max), height <= Int(Int32.max) else {
+            throw GridImageError.invalidLayout("a \(columns)x\(rows) grid of \(cellWidth)x\(cellHeight) cells is too large")
+        }
+
+        var rgb = [UInt8](repeating: 255, count: bytes)
+        rgb.withUnsafeMutableBufferPointer { out in
+            for (index, cell) in cells.enumerated() {
+                let left = padLeft + (index % columns) * cellWidth, top = padTop + (index / columns) * cellHeight
+                cell.withUnsafeBufferPointer { src in
+                    for y in 0..<cellHeight {
+                        let from = y * cellWidth * 3, to = ((top + y) * width + left) * 3
+                        UnsafeMutableRawPointer(out.baseAddress! + to)
+                            .copyMemory(from: src.baseAddress! + from, byteCount: cellWidth * 3)
+                    }
+                }
+            }
+        }
+
+        if let labelFont {
+            var coverage = [UInt8](repeating: 0, count: pixels)
+            // Draws a block of lines, each centred on `centreX2 / 2`, the block starting at `top`.
+            func draw(_ lines: [Line], centreX2: Int, top: Int) throws {
+                var y = top
+                for line in lines {
+                    let x = floorHalf(centreX2 - line.metrics.width)
+                    // A shrunken line sits centred in the label's line box.
+                    let dy = floorHalf(lineHeight - line.metrics.lineHeight)
+                    try labelFont.render(line.text, pixelSize: line.pixelSize, into: &coverage, width: width, height: height,
+                                         x: x, y: y + dy)
+                    y += lineHeight + metrics.lineSpacing
+                }
+            }
+            for (column, lines) in columnBlocks.enumerated() where !lines.isEmpty {
+                try draw(lines, centreX2: 2 * padLeft + (2 * column + 1) * cellWidth,
+                         top: floorHalf(padTop - blockHeight(lines)))
+            }
+            for (row, lines) in rowBlocks.enumerated() where !lines.isEmpty {
+                try draw(lines, centreX2: padLeft,
+                         top: padTop + row * cellHeight + floorHalf(cellHeight - blockHeight(lines)))
+            }
+            // Black text over whatever lies below, weighted by coverage.
+            for i in 0..<pixels where coverage[i] != 0 {
+                let keep = 255 - Int(coverage[i])
+                for c in 0..<3 { rgb[i * 3 + c] = UInt8((Int(rgb[i * 3 + c]) * keep + 127) / 255) }
+            }
+        }
+        return GridImage(rgb: rgb, width: width, height: height)
+    }
+
+    private init(rgb: [UInt8], width: Int, height: Int) {
+        self.rgb = rgb
+        self.width = width
+        self.height = height
+    }
+
+    private static func floorHalf(_ v: Int) -> Int { v >= 0 ? v / 2 : -((-v + 1) / 2) }
+
+    /// The words of a label, paragraph by paragraph (`\n` separates paragraphs).
+    static func words(_ text: String) -> [[Substring]] {
+        text.split(separator: "\n", omittingEmptySubsequences: true)
+            .map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// Wraps a label greedily at spaces into lines no wider than `width` where a line's words allow
+    /// it; a single word wider than `width` gets a smaller em size until it fits (down to 1 pixel).
+    static func wrap(_ text: String, width: Int, font: GridFont, pixelSize: Int) throws -> [Line] {
+        var lines: [Line] = []
+        func finish(_ text: String, _ m: GridFont.LineMetrics) throws {
+            var size = pixelSize, m = m
+            while m.width > width && size > 1 {
+                size -= 1
+                m = try font.measure(text, pixelSize: size)
+            }
+            lines.append(Line(text: text, pixelSize: size, metrics: m))
+        }
+        for paragraph in words(text) {
+            var current = "", currentMetrics = GridFont.LineMetrics(width: 0, ascent: 0, lineHeight: 0)
+            for word in paragraph {
+                let candidate = current.isEmpty ? String(word) : current + " " + word
+                let m = try font.measure(candidate, pixelSize: pixelSize)
+                if current.isEmpty || m.width <= width {
+                    current = candidate
+                    currentMetrics = m
+                } else {
+                    try finish(current, currentMetrics)
+                    current = String(word)
+                    currentMetrics = try font.measure(current, pixelSize: pixelSize)
+                }
+            }
+            try finish(current, currentMetrics)
+        }
+        return lines
+    }
+}
