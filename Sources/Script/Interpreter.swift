@@ -210,3 +210,13 @@ public final class Interpreter {
     /// The loaded model's native size (512x512 for SD 1.x, 768x768 for v-prediction SD 2.x).
     var nativeSize: (Int, Int) { model?.config.prediction == .v ? (768, 768) : (512, 512) }
 }
+
+/// Names the prompt completes from the session.
+extension Interpreter {
+    public var embeddingNames: [String] {
+        guard let db = try? embeddings(Self.directories(setting("embeddings_dir"))) else { return [] }
+        _ = db.reload()
+        return Array(db.embeddings.keys)
+    }
+    public var modelNames: [String] { checkpoints().map { ($0 as NSString).lastPathComponent } }
+}
