@@ -8,6 +8,9 @@ struct CommandCall {
     /// Options in the order written.
     var options: [(name: String, value: (Value, SourcePosition))] = []
 
+    /// Commands whose positional words stand for themselves when no variable has that name.
+    static let wordCommands: Set<String> = ["embeddings", "embedding", "help", "show", "backend"]
+
     init(spec: CommandSpec, arguments: [Argument], position: SourcePosition, interpreter: Interpreter) throws {
         self.spec = spec
         self.position = position
@@ -22,7 +25,7 @@ struct CommandCall {
                 options.append((name, (try interpreter.evaluate(argument.value), argument.position)))
             } else {
                 // A bare word that is not a variable stands for itself: `embeddings reload`, `help grid`.
-                if case let .variable(word, _) = argument.value, interpreter.variables[word] == nil {
+                if Self.wordCommands.contains(spec.name), case let .variable(word, _) = argument.value, interpreter.variables[word] == nil {
                     positional.append(.string(word))
                 } else {
                     positional.append(try interpreter.evaluate(argument.value))

@@ -168,14 +168,24 @@ extension Interpreter {
                        outdir: values["outdir"]?.description)
     }
 
+    /// The warning for parameters made with another model: A1111 hashes compare by prefix (old
+    /// 8-digit and new 10-digit hashes); a folder model has no hash to compare.
+    static func modelHashWarning(recorded: String?, loadedHash: String, loadedName: String) -> String? {
+        guard let recorded = recorded?.lowercased(), !recorded.isEmpty else { return nil }
+        if loadedHash.isEmpty {
+            return "the parameters were made with model hash \(recorded); the loaded model \(loadedName) is a folder and has no hash to compare"
+        }
+        if recorded.hasPrefix(loadedHash) || loadedHash.hasPrefix(recorded) { return nil }
+        return "the parameters were made with model hash \(recorded); the loaded model \(loadedName) is \(loadedHash)"
+    }
+
     /// Pasted A1111 infotext: generates with its settings; warns when the model hash differs.
     func generateFromInfotext(_ text: String, at position: SourcePosition) throws {
         try located(position) {
             let info = Infotext.parse(text)
             let model = try requireModel(position)
-            if let hash = info["Model hash"], !model.shortHash.isEmpty, !model.shortHash.hasPrefix(hash.lowercased()),
-               !hash.lowercased().hasPrefix(model.shortHash) {
-                host.warn("\(position): warning: the parameters were made with model hash \(hash); the loaded model is \(model.shortHash) (\(model.name))")
+            if let warning = Self.modelHashWarning(recorded: info["Model hash"], loadedHash: model.shortHash, loadedName: model.name) {
+                host.warn("\(position): warning: " + warning)
             }
             var overrides: [(name: String, value: (Value, SourcePosition))] = []
             func add(_ name: String, _ v: Value) { overrides.append((name, (v, position))) }

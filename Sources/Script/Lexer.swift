@@ -167,7 +167,7 @@ public struct Lexer {
         while true {
             guard let c = peek() else {
                 throw triple ? incomplete("the string started at \(start.line):\(start.column) is not closed (expected `\"\"\"`)")
-                             : ScriptError(start, "unterminated string (expected `\"`)")
+                             : ScriptError(start, "unterminated string (expected `\"` before the end of the line; use `\"\"\"` for text over several lines)")
             }
             if triple, c == "\"", peek(1) == "\"", peek(2) == "\"" {
                 advance(); advance(); advance()

@@ -18,6 +18,7 @@ public protocol ShellHost: AnyObject {
 /// Thrown when Ctrl-C stopped a job; at the prompt the session goes on, a script stops.
 public struct Interrupted: Error, CustomStringConvertible {
     public let position: SourcePosition
+    public init(position: SourcePosition) { self.position = position }
     public var description: String { "\(position): interrupted" }
 }
 

@@ -1,0 +1,75 @@
+import Foundation
+import Script
+
+/// Set by SIGINT (installed without SA_RESTART): a running job stops at its next step.
+nonisolated(unsafe) var interruptFlag: sig_atomic_t = 0
+
+/// Installs the SIGINT handler that sets `interruptFlag`.
+func installInterruptHandler() {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in interruptFlag = 1 }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    sigaction(SIGINT, &action, nil)
+}
+
+/// The interpreter's host on a terminal or pipe: results to stdout, messages to stderr, a
+/// progress line (step/total, it/s, ETA) only when stderr is a terminal, inline images on
+/// terminals that speak the kitty or iTerm2 image protocols.
+final class TerminalHost: ShellHost {
+    let progressShown = isatty(2) != 0
+    var started: Date?
+    var firstStep = 0
+
+    func write(_ line: String) {
+        print(line)
+        fflush(nil)
+    }
+
+    func warn(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    func progress(step: Int, total: Int, label: String) {
+        guard progressShown else { return }
+        let now = Date()
+        if started == nil || step <= firstStep { started = now; firstStep = step }
+        let elapsed = now.timeIntervalSince(started!)
+        let rate = elapsed > 0 ? Double(step - firstStep) / elapsed : 0
+        let eta = rate > 0 ? String(format: "  ETA %.0f s", Double(total - step) / rate) : ""
+        let text = String(format: "\r\u{1b}[Kstep %d/%d  %.2f it/s", step, total, rate) + eta + (label.isEmpty ? "" : "  (\(label))")
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+
+    func progressDone() {
+        started = nil
+        if progressShown { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+    }
+
+    var interruptRequested: Bool { interruptFlag != 0 }
+    func clearInterrupt() { interruptFlag = 0 }
+
+    /// kitty: `ESC _G a=T,f=100;<base64 PNG> ESC \` in 4096-byte chunks; iTerm2: OSC 1337 File.
+    func showInline(path: String) {
+        guard isatty(1) != 0, let data = FileManager.default.contents(atPath: path) else { return }
+        let env = ProcessInfo.processInfo.environment
+        let payload = data.base64EncodedString()
+        var out = ""
+        if env["KITTY_WINDOW_ID"] != nil || (env["TERM"] ?? "").contains("kitty") {
+            let chunks = stride(from: 0, to: payload.count, by: 4096).map { start -> Substring in
+                let a = payload.index(payload.startIndex, offsetBy: start)
+                return payload[a..<payload.index(a, offsetBy: min(4096, payload.count - start))]
+            }
+            for (i, chunk) in chunks.enumerated() {
+                let more = i + 1 < chunks.count ? 1 : 0
+                out += "\u{1b}_G" + (i == 0 ? "a=T,f=100,m=\(more)" : "m=\(more)") + ";" + chunk + "\u{1b}\\"
+            }
+        } else if env["TERM_PROGRAM"] == "iTerm.app" || env["LC_TERMINAL"] == "iTerm2" {
+            out = "\u{1b}]1337;File=inline=1;size=\(data.count):" + payload + "\u{07}"
+        } else {
+            return
+        }
+        print(out)
+        fflush(nil)
+    }
+}
