@@ -9,11 +9,12 @@ struct SDShell: ParsableCommand {
         abstract: "A Stable Diffusion shell: generate images, use and train textual-inversion embeddings.",
         discussion: """
         Run a script with `sdshell FILE.sdscript`, or start the interactive prompt with `sdshell`.
-        Until the diffusion pipeline lands, `sdshell selftest` runs a small engine computation.
+        Run statements with `sdshell -e '...'` or pipe them on standard input.
         """,
         version: SDShellVersion.string,
         subcommands: [SelfTest.self, InspectCommand.self, GenerateCommand.self, TokensCommand.self, EmbeddingsCommand.self, TrainCommand.self,
-                      LineEditorDemoCommand.self]
+                      LineEditorDemoCommand.self, ShellCommand.self],
+        defaultSubcommand: ShellCommand.self
     )
 }
 
