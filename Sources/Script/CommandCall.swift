@@ -74,7 +74,9 @@ struct CommandCall {
 
     /// The statement as written back: positional literals, then options.
     func source(_ extra: [(String, Value)] = []) -> String {
-        ([spec.name] + positional.map(\.literal) + options.map { "\($0.name)=\($0.value.0.literal)" } + extra.map { "\($0.0)=\($0.1.literal)" })
+        // `embedding new`: the sub-command word is written bare.
+        let words = positional.enumerated().map { i, v in spec.name == "embedding" && i == 0 ? v.description : v.literal }
+        return ([spec.name] + words + options.map { "\($0.name)=\($0.value.0.literal)" } + extra.map { "\($0.0)=\($0.1.literal)" })
             .joined(separator: " ")
     }
 }

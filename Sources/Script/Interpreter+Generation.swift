@@ -27,10 +27,14 @@ extension Interpreter {
     /// A random seed as A1111 draws one.
     static func randomSeed() -> Int64 { Int64.random(in: 0..<4_294_967_294) }
 
-    /// Fixes `seed` and `subseed` when they are -1, so the journal records the seeds used.
+    /// Fixes `seed` (and `subseed` when a variation strength uses it) when -1, so the journal
+    /// records the seeds used.
     func fixSeeds(_ values: inout [String: Value]) {
         if values["seed"] == .integer(-1) { values["seed"] = .integer(Self.randomSeed()) }
-        if values["subseed"] == .integer(-1) { values["subseed"] = .integer(Self.randomSeed()) }
+        // The variation seed only matters with a strength; otherwise it stays -1 (unused).
+        if values["subseed"] == .integer(-1), case let .real(strength)? = values["subseed_strength"], strength > 0 {
+            values["subseed"] = .integer(Self.randomSeed())
+        }
     }
 
     /// The pipeline's settings for one batch.
