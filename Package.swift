@@ -54,7 +54,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .executableTarget(name: "sdfuzz", dependencies: ["Formats"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "sdfuzz", dependencies: ["Formats", "Script"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Shared by the test targets: fixture loading, the tiny model's path.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

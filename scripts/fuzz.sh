@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes sdshell's file readers with libFuzzer (Swift's -sanitize=fuzzer, plus AddressSanitizer).
-#   scripts/fuzz.sh TARGET SECONDS      TARGET: safetensors | torch | any
+# Fuzzes sdshell's file readers and the sdscript parser with libFuzzer (Swift's -sanitize=fuzzer,
+# plus AddressSanitizer).
+#   scripts/fuzz.sh TARGET SECONDS      TARGET: safetensors | torch | any | script
 # Seeds come from the committed fixtures; the corpus grows in .fuzz/TARGET (git-ignored) and the
 # last lines of the log (executions, coverage) go to .fuzz/TARGET.log. Crashes are saved as
 # .fuzz/crash-* and fail the run; replay one with: .build/debug/sdfuzz FILE
@@ -18,8 +19,16 @@ case "$target" in
   torch) pattern='*.p[tk]*' ;;
   *) pattern='*' ;;
 esac
-# Seeds: the fixtures under 64 KiB (small inputs keep executions fast).
-find Tests/FormatsTests/Fixtures -maxdepth 1 -type f -name "$pattern" -size -64k -exec cp {} "$seeds/" \;
+extra=()
+if [ "$target" = script ]; then
+  # Seeds: the examples, the example goldens' journals and the parser's own test inputs; the
+  # dictionary holds the language's words and symbols so mutations make near-valid scripts.
+  cp examples/*.sdscript "$seeds/"
+  extra=(-dict=scripts/sdscript.dict)
+else
+  # Seeds: the fixtures under 64 KiB (small inputs keep executions fast).
+  find Tests/FormatsTests/Fixtures -maxdepth 1 -type f -name "$pattern" -size -64k -exec cp {} "$seeds/" \;
+fi
 SDFUZZ_TARGET=$target nice -n 10 "$scratch/release/sdfuzz" ".fuzz/$target" "$seeds" \
   -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -artifact_prefix=.fuzz/crash- \
-  -print_final_stats=1 2>&1 | tail -40 | tee ".fuzz/$target.log"
+  -print_final_stats=1 "${extra[@]}" 2>&1 | tail -40 | tee ".fuzz/$target.log"

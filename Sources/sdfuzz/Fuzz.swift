@@ -1,13 +1,16 @@
 import Foundation
 import Formats
+import Script
 
 /// Fuzz harness for the file readers. Built normally it reads files given on the command line
 /// (to replay a crash); built by scripts/fuzz.sh with `-sanitize=fuzzer -D FUZZING` it is a
-/// libFuzzer target. The reader is chosen by SDFUZZ_TARGET: "safetensors", "torch" or "any".
+/// libFuzzer target. The reader is chosen by SDFUZZ_TARGET: "safetensors", "torch", "any", or
+/// "script" (the sdscript parser and the prompt's completion on the input as text).
 enum FuzzTarget {
     static let scratch = "/dev/shm/sdfuzz-\(getpid()).bin"
 
     static func run(_ data: UnsafeRawBufferPointer) {
+        if ProcessInfo.processInfo.environment["SDFUZZ_TARGET"] == "script" { return runScript(data) }
         guard let f = fopen(scratch, "wb") else { return }
         if data.count > 0 { fwrite(data.baseAddress, 1, data.count, f) }
         fclose(f)
@@ -29,6 +32,26 @@ enum FuzzTarget {
             }
         } catch {
             // Errors are the expected outcome for bad input; crashes are what the fuzzer looks for.
+        }
+    }
+}
+
+extension FuzzTarget {
+    /// Parses the input as sdscript (errors are fine; crashes, hangs and leaks are not), prints
+    /// each statement back, and completes every prefix of its first line.
+    static func runScript(_ data: UnsafeRawBufferPointer) {
+        let text = String(decoding: data, as: UTF8.self)
+        do {
+            _ = String(describing: try Parser.parse(text, file: "fuzz"))
+        } catch let e as ScriptError {
+            _ = e.description
+        } catch {}
+        let firstLine = String(text.prefix { $0 != "\n" }.prefix(200))
+        let engine = CompletionEngine()
+        var prefix = ""
+        for c in firstLine {
+            prefix.append(c)
+            _ = engine.complete(prefix)
         }
     }
 }
