@@ -134,13 +134,18 @@ extension Interpreter {
         try call.atMost(1)
         guard let data = try call.optionString("data") else { throw ScriptError(call.position, "`train` needs data=DIR, the folder of training pictures") }
         let model = try requireModel(call.position)
-        for (option, neutral) in [("batch", Value.integer(1)), ("accumulate", .integer(1)), ("precision", .string("full"))] {
-            if let v = call.option(option), v != neutral {
-                throw ScriptError(call.optionPosition(option), "\(option)=\(v.literal) is not supported yet (training runs batch 1, no accumulation, full precision)")
-            }
+        if let v = call.option("precision"), v != .string("full") {
+            throw ScriptError(call.optionPosition("precision"), "precision=\(v.literal) is not supported yet (training runs in full precision)")
         }
-        for option in ["clip_grad", "preview_every", "preview"] where call.option(option) != nil {
+        for option in ["preview_every", "preview"] where call.option(option) != nil {
             throw ScriptError(call.optionPosition(option), "\(option) is not supported yet")
+        }
+        var clipping: GradientClipping?
+        if let text = try call.optionString("clip_grad") {
+            guard let c = GradientClipping(text) else {
+                throw ScriptError(call.optionPosition("clip_grad"), "clip_grad must be \"value:X\" or \"norm:X\" with X > 0 (got \(Value.quote(text)))")
+            }
+            clipping = c
         }
         let steps = try call.optionInteger("steps") ?? 1000
         let size: Int
@@ -156,7 +161,8 @@ extension Interpreter {
         let options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? "0.005",
                                       seed: UInt64(max(0, try call.optionInteger("seed") ?? 0)),
                                       saveEvery: try call.optionInteger("save_every") ?? 500, latents: latents,
-                                      flip: try call.optionBool("flip") ?? false)
+                                      flip: try call.optionBool("flip") ?? false, batchSize: try call.optionInteger("batch") ?? 1,
+                                      accumulate: try call.optionInteger("accumulate") ?? 1, clipping: clipping)
         let directory = Self.directories(setting("embeddings_dir"))[0]
         let path = directory + "/" + EmbeddingCreation.fileName(name)
         guard FileManager.default.fileExists(atPath: path) else {

@@ -25,17 +25,26 @@ public struct TrainingOptions: Sendable {
     public var latents: LatentSampling
     /// Mirror each picture left to right with probability 1/2, drawn per use.
     public var flip: Bool
+    /// Pictures per forward pass.
+    public var batchSize: Int
+    /// Batches whose gradients are summed (each loss divided by this) before one optimizer step.
+    public var accumulate: Int
+    /// Clipping of the summed gradient before the optimizer step.
+    public var clipping: GradientClipping?
 
     public init(steps: Int, learnRate: String = "0.005", seed: UInt64 = 0, saveEvery: Int = 500,
-                latents: LatentSampling = .once, flip: Bool = false) {
+                latents: LatentSampling = .once, flip: Bool = false, batchSize: Int = 1, accumulate: Int = 1,
+                clipping: GradientClipping? = nil) {
         self.steps = steps; self.learnRate = learnRate; self.seed = seed; self.saveEvery = saveEvery
-        self.latents = latents; self.flip = flip
+        self.latents = latents; self.flip = flip; self.batchSize = batchSize; self.accumulate = accumulate
+        self.clipping = clipping
     }
 }
 
-/// Trains an embedding's vectors (batch 1): each step takes the next picture of a shuffled order,
-/// a template line, a timestep in [0, 999] and noise, all drawn from one seeded generator, and
-/// takes an AdamW step on the loss's gradient.
+/// Trains an embedding's vectors: each step takes `accumulate` batches of `batchSize` pictures
+/// from a shuffled order and, per picture, a template line, a flip, a timestep in [0, 999] and
+/// noise, all drawn from one seeded generator; the gradients of the batches' losses (each divided
+/// by `accumulate`) are summed, optionally clipped, and AdamW takes one step.
 ///
 /// Nothing is lost across interruptions: at each save the embedding (`embeddings/NAME.pt`, with its
 /// step), the optimizer state with the generator and data order (`NAME.pt.optim`) and `loss.csv`
@@ -73,6 +82,12 @@ public final class TextualInversionTrainer {
         guard let file = EmbeddingFile.recognize(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
             throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
         }
+        guard options.batchSize >= 1, options.accumulate >= 1 else {
+            throw TrainingDatasetError.invalidOptions("batch and accumulate must be at least 1")
+        }
+        guard options.batchSize <= dataset.samples.count else {
+            throw TrainingDatasetError.invalidOptions("batch \(options.batchSize) is larger than the \(dataset.samples.count) pictures in \(dataset.folder)")
+        }
         name = ((embeddingPath as NSString).lastPathComponent as NSString).deletingPathExtension
         self.embeddingPath = embeddingPath
         self.options = options
@@ -109,30 +124,43 @@ public final class TextualInversionTrainer {
         if saveAtEnd, step % options.saveEvery != 0 { try save() }
     }
 
-    /// One optimizer step on the next picture.
+    /// One optimizer step on the next `accumulate` batches.
     func trainStep(learnRate: Double) throws {
-        if state.position >= state.order.count {
-            state.order = shuffled(dataset.samples.count)
-            state.position = 0
+        var gradient = [Float](repeating: 0, count: vectors.count)
+        var stepLoss: Double = 0
+        for _ in 0..<options.accumulate {
+            var prompts: [String] = [], latents: [Tensor] = [], noises: [Tensor] = [], timesteps: [Int] = []
+            if state.position + options.batchSize > state.order.count {
+                state.order = shuffled(dataset.samples.count)
+                state.position = 0
+            }
+            for _ in 0..<options.batchSize {
+                let index = state.order[state.position]
+                state.position += 1
+                let sample = dataset.samples[index]
+                let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
+                prompts.append(TrainingTemplate.prompt(line: line, caption: sample.caption, name: name))
+                let flipped = options.flip && state.random.next32() & 1 == 1
+                let latent = try latentsFor(index, sample: sample, flipped: flipped)
+                latents.append(latent)
+                timesteps.append(Int(state.random.next32() % 1000))
+                noises.append(try Tensor(shape: latent.shape, data: state.random.randn(latent.count)))
+            }
+            let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
+            var loss = try objective(vectors: parameters, name: name, prompts: prompts, latents: Tensor.concat(latents, dim: 0),
+                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps)
+            if options.accumulate > 1 { loss = try loss * (1 / Float(options.accumulate)) }
+            try loss.backward()
+            let g = try parameters.grad!.toArray()
+            for i in gradient.indices { gradient[i] += g[i] }
+            stepLoss += Double(try loss.toArray()[0])
         }
-        let index = state.order[state.position]
-        state.position += 1
-        let sample = dataset.samples[index]
-        let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
-        let prompt = TrainingTemplate.prompt(line: line, caption: sample.caption, name: name)
-        let flipped = options.flip && state.random.next32() & 1 == 1
-        let latents = try latentsFor(index, sample: sample, flipped: flipped)
-        let timestep = Int(state.random.next32() % 1000)
-        let noise = try Tensor(shape: latents.shape, data: state.random.randn(latents.count))
-        let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
-        let loss = try objective(vectors: parameters, name: name, prompts: [prompt], latents: latents, noise: noise,
-                                 timesteps: [timestep])
-        try loss.backward()
+        options.clipping?.apply(&gradient)
         optimizer.lr = learnRate
-        optimizer.update(&vectors, gradient: try parameters.grad!.toArray())
+        optimizer.update(&vectors, gradient: gradient)
         step += 1
-        lossLog.append(.init(step: step, stepsPerEpoch: dataset.samples.count, loss: Double(try loss.toArray()[0]),
-                             learnRate: learnRate))
+        let perStep = options.batchSize * options.accumulate
+        lossLog.append(.init(step: step, stepsPerEpoch: max(1, dataset.samples.count / perStep), loss: stepLoss, learnRate: learnRate))
     }
 
     /// A permutation of 0..<count from the generator (Fisher-Yates).

@@ -77,6 +77,8 @@ public struct TrainingDataset: Sendable {
 public enum TrainingDatasetError: Error, CustomStringConvertible, Equatable {
     case notAFolder(String)
     case noPictures(folder: String, skipped: [String])
+    /// Options that do not fit the folder (a batch larger than it).
+    case invalidOptions(String)
 
     public var description: String {
         switch self {
@@ -84,6 +86,7 @@ public enum TrainingDatasetError: Error, CustomStringConvertible, Equatable {
         case .noPictures(let folder, let skipped):
             let reasons = skipped.isEmpty ? "" : "; skipped:\n  " + skipped.joined(separator: "\n  ")
             return "\(folder): no usable pictures (PNG or JPEG)\(reasons)"
+        case .invalidOptions(let message): return message
         }
     }
 }

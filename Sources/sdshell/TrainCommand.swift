@@ -27,12 +27,20 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Embeddings folder.") var embeddings = "embeddings"
     @Option(help: "Init text for a new embedding.") var initText = "*"
     @Option(help: "Vectors of a new embedding.") var vectors = 1
+    @Option(help: "Pictures per batch.") var batch = 1
+    @Option(help: "Batches accumulated per optimizer step.") var accumulate = 1
+    @Option(help: "Gradient clipping: value:X or norm:X.") var clipGrad: String?
 
     func run() throws {
         // Installed first: a Ctrl-C while the model loads already means "stop and save".
         signal(SIGINT) { _ in stopRequested = 1 }
         guard let sampling = LatentSampling(rawValue: latents) else {
             throw ValidationError("latents must be once, deterministic or random")
+        }
+        var clipping: GradientClipping?
+        if let clipGrad {
+            guard let c = GradientClipping(clipGrad) else { throw ValidationError("--clip-grad must be value:X or norm:X with X > 0") }
+            clipping = c
         }
         let sd = try StableDiffusionModel(path: model)
         let tokenizer = try CLIPTokenizer.shipped()
@@ -47,7 +55,8 @@ struct TrainCommand: ParsableCommand {
         for line in dataset.skipped { print("skipped \(line)") }
         var conditioner = Conditioner(textEncoder: sd.textEncoder, tokenizer: tokenizer)
         conditioner.embeddings = EmbeddingDatabase(directories: [], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
-        let options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip)
+        let options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
+                                      batchSize: batch, accumulate: accumulate, clipping: clipping)
         let trainer = try TextualInversionTrainer(model: sd, conditioner: conditioner, dataset: dataset,
                                                   template: try TrainingTemplate.load(template), embeddingPath: path,
                                                   lossLogPath: path + ".loss.csv", options: options)
