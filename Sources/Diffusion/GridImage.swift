@@ -72,7 +72,7 @@ public final class GridFont: @unchecked Sendable {
     }
 
     /// Extents of one line of text, in pixels.
-    struct LineMetrics: Equatable { var width: Int, ascent: Int, lineHeight: Int }
+    public struct LineMetrics: Equatable, Sendable { public var width: Int, ascent: Int, lineHeight: Int }
 
     private func check(_ code: Int32) throws {
         if code != Int32(GLYPHS_OK) {
@@ -88,7 +88,7 @@ public final class GridFont: @unchecked Sendable {
     }
 
     /// Measures one line at an em of `pixelSize` pixels.
-    func measure(_ text: String, pixelSize: Int) throws -> LineMetrics {
+    public func measure(_ text: String, pixelSize: Int) throws -> LineMetrics {
         lock.lock()
         defer { lock.unlock() }
         try check(glyphs_set_pixel_size(handle, Int32(clamping: pixelSize)))
@@ -99,7 +99,7 @@ public final class GridFont: @unchecked Sendable {
 
     /// Draws one line into an 8-bit coverage buffer (`width` x `height`), its line box's top-left
     /// corner at (`x`, `y`); clipped at the edges.
-    func render(_ text: String, pixelSize: Int, into coverage: inout [UInt8], width: Int, height: Int, x: Int, y: Int) throws {
+    public func render(_ text: String, pixelSize: Int, into coverage: inout [UInt8], width: Int, height: Int, x: Int, y: Int) throws {
         precondition(width >= 0 && height >= 0 && coverage.count >= width * height)
         guard width <= Int(Int32.max), height <= Int(Int32.max) else { return }
         // Offsets far outside the buffer draw nothing; clamping keeps them outside.

@@ -137,9 +137,6 @@ extension Interpreter {
         if let v = call.option("precision"), v != .string("full") {
             throw ScriptError(call.optionPosition("precision"), "precision=\(v.literal) is not supported yet (training runs in full precision)")
         }
-        for option in ["preview_every", "preview"] where call.option(option) != nil {
-            throw ScriptError(call.optionPosition(option), "\(option) is not supported yet")
-        }
         var clipping: GradientClipping?
         if let text = try call.optionString("clip_grad") {
             guard let c = GradientClipping(text) else {
@@ -158,11 +155,14 @@ extension Interpreter {
         guard let latents = LatentSampling(rawValue: try call.optionString("latents") ?? "once") else {
             throw ScriptError(call.optionPosition("latents"), "latents must be once, deterministic or random")
         }
-        let options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? "0.005",
+        var options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? "0.005",
                                       seed: UInt64(max(0, try call.optionInteger("seed") ?? 0)),
                                       saveEvery: try call.optionInteger("save_every") ?? 500, latents: latents,
                                       flip: try call.optionBool("flip") ?? false, batchSize: try call.optionInteger("batch") ?? 1,
                                       accumulate: try call.optionInteger("accumulate") ?? 1, clipping: clipping)
+        options.artifactsFolder = setting("outdir")!.description + "/train/" + name
+        options.previewEvery = try call.optionInteger("preview_every") ?? 0
+        options.previewPrompt = try call.optionString("preview")
         let directory = Self.directories(setting("embeddings_dir"))[0]
         let path = directory + "/" + EmbeddingCreation.fileName(name)
         guard FileManager.default.fileExists(atPath: path) else {

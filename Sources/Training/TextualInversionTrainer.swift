@@ -31,6 +31,13 @@ public struct TrainingOptions: Sendable {
     public var accumulate: Int
     /// Clipping of the summed gradient before the optimizer step.
     public var clipping: GradientClipping?
+    /// Where numbered copies (`NAME-STEP.pt`), previews (`NAME-STEP.png`) and the loss plot
+    /// (`loss.png`) go (`outdir/train/NAME`); nil: none are written.
+    public var artifactsFolder: String?
+    /// A preview image every this many steps (0: none).
+    public var previewEvery = 0
+    /// The preview's prompt; nil: the template's first line with the first picture's caption.
+    public var previewPrompt: String?
 
     public init(steps: Int, learnRate: String = "0.005", seed: UInt64 = 0, saveEvery: Int = 500,
                 latents: LatentSampling = .once, flip: Bool = false, batchSize: Int = 1, accumulate: Int = 1,
@@ -119,6 +126,9 @@ public final class TextualInversionTrainer {
             if schedule.finished { break }
             try trainStep(learnRate: schedule.rate)
             if step % options.saveEvery == 0 { try save() }
+            if options.previewEvery > 0, step % options.previewEvery == 0, let folder = options.artifactsFolder {
+                try savePreview(in: folder)
+            }
             if shouldStop() { break }
         }
         if saveAtEnd, step % options.saveEvery != 0 { try save() }
@@ -199,8 +209,45 @@ public final class TextualInversionTrainer {
         }
     }
 
+    /// Writes the numbered copy of the embedding and redraws the loss plot.
+    func saveArtifacts(in folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        guard let bytes = FileManager.default.contents(atPath: embeddingPath) else {
+            throw FormatError.io(file: embeddingPath, reason: "cannot read the embedding just saved")
+        }
+        try AtomicFile.write([UInt8](bytes), to: "\(folder)/\(name)-\(step).pt")
+        try LossPlot.write(lossLog.rows, title: "\(name): loss by step", to: folder + "/loss.png", font: try GridFont())
+    }
+
+    /// The preview prompt: the option, or the template's first line with the first caption.
+    public var previewText: String {
+        options.previewPrompt ?? TrainingTemplate.prompt(line: template.lines[0], caption: dataset.samples[0].caption, name: name)
+    }
+
+    /// A preview image with the current vectors (Euler a, 20 steps, CFG 7, the run's seed, the
+    /// training size, CPU generator), saved with its infotext as `NAME-STEP.png`; returns the path.
+    @discardableResult
+    public func savePreview(in folder: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let db = EmbeddingDatabase(directories: [], width: shape[1], tokenizer: objective.conditioner.tokenizer)
+        db.register(Embedding(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step))
+        let pipeline = TextToImage(model: objective.model, tokenizer: objective.conditioner.tokenizer, embeddings: db)
+        var s = GenerationSettings()
+        s.prompt = previewText
+        s.seed = Int64(truncatingIfNeeded: options.seed % 4_294_967_294)
+        s.subseed = 0
+        s.rng = .cpu
+        s.width = dataset.samples[0].image.width
+        s.height = dataset.samples[0].image.height
+        let image = try pipeline.generate(s)[0]
+        let path = "\(folder)/\(name)-\(step).png"
+        try PNGFile.write(rgb: image.rgb, width: image.width, height: image.height, text: [("parameters", image.infotext.encoded)], to: path)
+        return path
+    }
+
     /// Writes the embedding, the optimizer and resume state, and loss.csv, each atomically; the
-    /// embedding last, since its step decides where a resume starts.
+    /// embedding last, since its step decides where a resume starts. Then the numbered copy and
+    /// the loss plot, when there is an artifacts folder.
     public func save() throws {
         let extra = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try OptimizerStateFile.save(optimizer, vectors: vectors, shape: shape, extra: extra, to: embeddingPath + ".optim")
@@ -208,5 +255,6 @@ public final class TextualInversionTrainer {
         try EmbeddingFile.writeA1111(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step,
                                      checkpointHash: objective.model.shortHash, checkpointName: objective.model.name,
                                      to: embeddingPath)
+        if let folder = options.artifactsFolder { try saveArtifacts(in: folder) }
     }
 }

@@ -30,6 +30,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Pictures per batch.") var batch = 1
     @Option(help: "Batches accumulated per optimizer step.") var accumulate = 1
     @Option(help: "Gradient clipping: value:X or norm:X.") var clipGrad: String?
+    @Option(help: "Output folder: numbered copies, previews and the loss plot go to OUTDIR/train/NAME.") var outdir = "outputs"
+    @Option(help: "A preview image every N steps (0: none).") var previewEvery = 0
+    @Option(help: "The preview's prompt (default: the template's first line).") var preview: String?
 
     func run() throws {
         // Installed first: a Ctrl-C while the model loads already means "stop and save".
@@ -55,8 +58,11 @@ struct TrainCommand: ParsableCommand {
         for line in dataset.skipped { print("skipped \(line)") }
         var conditioner = Conditioner(textEncoder: sd.textEncoder, tokenizer: tokenizer)
         conditioner.embeddings = EmbeddingDatabase(directories: [], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
-        let options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
+        var options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
                                       batchSize: batch, accumulate: accumulate, clipping: clipping)
+        options.artifactsFolder = outdir + "/train/" + name
+        options.previewEvery = previewEvery
+        options.previewPrompt = preview
         let trainer = try TextualInversionTrainer(model: sd, conditioner: conditioner, dataset: dataset,
                                                   template: try TrainingTemplate.load(template), embeddingPath: path,
                                                   lossLogPath: path + ".loss.csv", options: options)
