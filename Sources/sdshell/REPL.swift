@@ -36,7 +36,6 @@ struct REPL {
         while true {
             switch editor.read(prompt: buffer.isEmpty ? "sd> " : "..> ") {
             case .endOfFile:
-                if !buffer.isEmpty { host.write("") }
                 return 0
             case .interrupted:
                 buffer = ""

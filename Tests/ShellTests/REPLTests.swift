@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The interactive prompt on a pseudo-terminal, on the real `sdshell` binary: history after a
+/// restart, Tab completion of a command, a sampler name and an embedding name, Ctrl-C during a
+/// long generation, Ctrl-D.
+@Suite(.serialized)
+struct REPLTests {
+    let folder: String
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "sdshell-repl-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../PromptingTests/Fixtures/embeddings/bluestyle.pt").standardizedFileURL.path
+        try FileManager.default.copyItem(atPath: fixture, toPath: folder + "/embeddings/bluestyle.pt")
+    }
+
+    /// `sdshell` with no arguments: the prompt, with history and data under the test folder.
+    func start() throws -> PseudoTerminal {
+        let binary = try #require(LineEditorTests.binary, "the sdshell executable was not found next to the test bundle")
+        let terminal = try PseudoTerminal(executable: binary, arguments: [],
+                                          environment: ["TERM": "xterm", "LANG": "C.UTF-8", "HOME": folder, "XDG_DATA_HOME": folder + "/data",
+                                                        "PATH": "/usr/bin:/bin"])
+        _ = try terminal.waitFor("sd> ")
+        return terminal
+    }
+
+    func quit(_ terminal: PseudoTerminal) throws {
+        terminal.send("\u{04}")
+        #expect(try terminal.waitForExit() == 0)
+    }
+
+    @Test func historyIsRecalledAfterARestart() throws {
+        let first = try start()
+        first.send("print \"remember \" + 42\r")
+        _ = try first.waitFor("remember 42")
+        try quit(first)
+        #expect(try String(contentsOfFile: folder + "/data/sdshell/history", encoding: .utf8).contains("remember"))
+        let second = try start()
+        second.send("\u{1b}[A\r")
+        let out = try second.waitFor("remember 42")
+        #expect(out.contains("print \"remember \" + 42"))
+        try quit(second)
+    }
+
+    @Test func tabCompletesCommandsSamplersAndEmbeddings() throws {
+        let t = try start()
+        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
+        _ = try t.waitFor("loaded tiny-sd")
+        t.send("set embeddings_dir=\"\(folder)/embeddings\"\r")
+        _ = try t.waitFor("sd> ")
+        // A command name, then the rest of the line typed after it.
+        t.send("sh\t")
+        _ = try t.waitFor("show ")
+        t.send("steps\r")
+        _ = try t.waitFor("steps = 20")
+        // A sampler name inside its string.
+        t.send("set sampler=\"Heu\t\r")
+        t.send("show sampler\r")
+        _ = try t.waitFor("sampler = \"Heun\"")
+        // An embedding name inside a prompt.
+        t.send("tokens \"a photo, bluest\t\"\r")
+        _ = try t.waitFor("embedding bluestyle")
+        try quit(t)
+    }
+
+    @Test func ctrlCStopsALongGenerationAndTheSessionGoesOn() throws {
+        let t = try start()
+        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
+        _ = try t.waitFor("loaded tiny-sd")
+        t.send("set size=64x64 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
+        t.send("generate \"a long one\" steps=2000 seed=1\r")
+        _ = try t.waitFor("step 3/2000")
+        t.send("\u{03}")
+        _ = try t.waitFor("interrupted after step")
+        _ = try t.waitFor("sd> ")
+        // Same session: the model is still loaded and settings are kept.
+        t.send("generate \"a short one\" steps=2 seed=7\r")
+        _ = try t.waitFor("-7.png  seed 7")
+        t.send("show size\r")
+        _ = try t.waitFor("size = 64x64")
+        // Ctrl-C on a half-typed line clears it.
+        t.send("print \"never")
+        t.send("\u{03}")
+        t.send("print \"after\"\r")
+        let out = try t.waitFor("after")
+        #expect(!out.contains("never\n"))
+        try quit(t)
+    }
+}
