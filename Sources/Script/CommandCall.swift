@@ -9,7 +9,7 @@ struct CommandCall {
     var options: [(name: String, value: (Value, SourcePosition))] = []
 
     /// Commands whose positional words stand for themselves when no variable has that name.
-    static let wordCommands: Set<String> = ["embeddings", "embedding", "help", "show", "backend"]
+    static let wordCommands: Set<String> = ["embeddings", "embedding", "help", "show", "backend", "model"]
 
     init(spec: CommandSpec, arguments: [Argument], position: SourcePosition, interpreter: Interpreter) throws {
         self.spec = spec

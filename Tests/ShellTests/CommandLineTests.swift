@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `sdshell FILE`, `sdshell -e`, statements on standard input: one interpreter, exit status 0,
+/// or 1 with `file:line:col: message` at the first error.
+@Suite(.serialized) struct CommandLineTests {
+    /// Runs the binary; returns (status, stdout, stderr).
+    func run(_ arguments: [String], stdin: String? = nil) throws -> (Int32, String, String) {
+        let binary = try #require(LineEditorTests.binary)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func fileTextAndStandardInputRunTheSameStatements() throws {
+        let folder = NSTemporaryDirectory() + "sdshell-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let script = "let x = 2\nfor i in 1..x { print \"line {i}\" }\nshow steps\n"
+        try script.write(toFile: folder + "/s.sdscript", atomically: true, encoding: .utf8)
+        let expected = "line 1\nline 2\nsteps = 20\n"
+        #expect(try run([folder + "/s.sdscript"]) == (0, expected, ""))
+        #expect(try run(["-e", "let x = 2", "-e", "for i in 1..x { print \"line {i}\" }; show steps"]) == (0, expected, ""))
+        #expect(try run([], stdin: script) == (0, expected, ""))
+    }
+
+    @Test func aScriptStopsAtTheFirstErrorWithStatusOne() throws {
+        let (status, out, err) = try run(["-e", "print 1\nprint \"a\" + nope\nprint 2"])
+        #expect(status == 1)
+        #expect(out == "1\n")
+        #expect(err == "<-e>:2:13: unknown variable `nope`\n")
+        let (missing, _, message) = try run(["/nonexistent/x.sdscript"])
+        #expect(missing == 1 && message.contains("/nonexistent/x.sdscript"))
+    }
+
+    @Test func quitEndsWithStatusZero() throws {
+        #expect(try run(["-e", "print 1; quit; print 2"]) == (0, "1\n", ""))
+    }
+}

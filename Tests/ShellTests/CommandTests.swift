@@ -1,0 +1,81 @@
+import Foundation
+import Formats
+import Testing
+import TestSupport
+@testable import Script
+
+/// The commands the other suites do not reach: models, info, inspect, run, backend, devices,
+/// help, quit, embeddings reload.
+@Suite(.serialized) struct CommandTests {
+    let folder: String
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "sdshell-commands-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/models", withIntermediateDirectories: true)
+    }
+
+    func shell(_ host: RecordingHost) -> Interpreter {
+        Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"))
+    }
+
+    @Test func modelsListsCheckpointsAndABareNameLoads() throws {
+        try FileManager.default.createSymbolicLink(atPath: folder + "/models/tiny", withDestinationPath: TestFixtures.tinyModelPath)
+        FileManager.default.createFile(atPath: folder + "/models/other.safetensors", contents: Data())
+        FileManager.default.createFile(atPath: folder + "/models/notes.txt", contents: Data())
+        let host = RecordingHost()
+        let s = shell(host)
+        try s.run(source: "set models_dir=\"\(folder)/models\"\nmodels\nmodel tiny", file: "t")
+        #expect(host.lines[0] == "\(folder)/models/other.safetensors")
+        #expect(host.lines[1] == "\(folder)/models/tiny")
+        #expect(host.lines[2] == "loaded tiny: SD 1.x, no hash (a folder)")
+        #expect(throws: ScriptError.self) { try s.run(source: "model tinny", file: "t") }
+        do { try s.run(source: "model tinny", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `tiny`?")) }
+    }
+
+    @Test func infoAndInspectDescribeFiles() throws {
+        let host = RecordingHost()
+        let s = shell(host)
+        try s.run(source: "model \"\(TestFixtures.tinyModelPath)\"\nset size=64x64 steps=1 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/e\"\n\"a b\" seed=3", file: "t")
+        let png = String(host.lines.last!.split(separator: " ")[0])
+        host.lines = []
+        try s.run(source: "info \"\(png)\"", file: "t")
+        let info = host.lines.joined(separator: "\n").split(separator: "\n").map(String.init)
+        #expect(info[0] == "a b")
+        #expect(info[1].hasPrefix("Steps: 1, Sampler: Euler a, Schedule type: Uniform, CFG scale: 7, Seed: 3, Size: 64x64"))
+        host.lines = []
+        try s.run(source: "embedding new \"probe\" init=\"x\" vectors=2\ninspect \"\(folder)/e/probe.pt\"", file: "t")
+        #expect(host.lines.contains { $0.contains("probe") })
+        #expect(host.lines.count > 3)
+    }
+
+    @Test func runSharesTheSessionAndRefusesItself() throws {
+        let host = RecordingHost()
+        let s = shell(host)
+        try "set cfg=3\nprint \"inner\"".write(toFile: folder + "/inner.sdscript", atomically: true, encoding: .utf8)
+        try "run \"\(folder)/self.sdscript\"".write(toFile: folder + "/self.sdscript", atomically: true, encoding: .utf8)
+        try s.run(source: "run \"\(folder)/inner.sdscript\"\nshow cfg", file: "t")
+        #expect(host.lines == ["inner", "cfg = 3"])
+        do {
+            try s.run(source: "run \"\(folder)/self.sdscript\"", file: "t")
+            Issue.record("a script running itself must fail")
+        } catch {
+            #expect("\(error)".hasSuffix("self.sdscript runs itself"))
+        }
+    }
+
+    @Test func sessionCommands() throws {
+        let host = RecordingHost()
+        let s = shell(host)
+        try s.run(source: "help\nhelp grid\nhelp sampler\ndevices\nbackend cpu", file: "t")
+        #expect(host.lines.contains { $0.hasPrefix("  grid PROMPT [options]") })
+        #expect(host.lines.contains("grid PROMPT [options]\n  options given lists become axes X, Y, Z; sr=[...] is Prompt S/R"))
+        #expect(host.lines.contains { $0.hasPrefix("sampler: A1111 sampler name; now \"Euler a\"") })
+        #expect(host.lines.contains { $0.hasPrefix("cpu 0: ") })
+        #expect(host.lines.last!.hasPrefix("backend cpu: "))
+        do { try s.run(source: "backend opencl", file: "t"); Issue.record("opencl is not built") } catch {
+            #expect("\(error)" == "t:1:9: the OpenCL backend is not available in this build; `devices` lists what is")
+        }
+        do { try s.run(source: "help smapler", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `sampler`?")) }
+        #expect(throws: QuitRequested.self) { try s.run(source: "quit", file: "t") }
+    }
+}
