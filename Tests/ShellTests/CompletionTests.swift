@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import Script
+
+/// What Tab offers at each place in a statement.
+struct CompletionTests {
+    @Test func commandsOptionsAndValues() {
+        let engine = CompletionEngine()
+        #expect(engine.complete("gr") == (2, ["grid "]))
+        #expect(engine.complete("generate \"a cat\" samp").candidates == ["sampler="])
+        #expect(engine.complete("\"a bare prompt\" cf").candidates == ["cfg="])
+        #expect(engine.complete("train \"x\" clip").candidates == ["clip_grad="])
+        #expect(engine.complete("set rng=").candidates == ["\"cpu\"", "\"nv\""])
+        #expect(engine.complete("set sampler=\"DPM++ 2").candidates == ["DPM++ 2M\"", "DPM++ 2S a\"", "DPM++ 2M SDE\""])
+        #expect(engine.complete("set schedule=\"kar").candidates == ["karras\""])
+        #expect(engine.complete("set inline=t").candidates == ["true"])
+        #expect(engine.complete("show samp").candidates == ["sampler"])
+        #expect(engine.complete("embeddings re").candidates == ["reload"])
+    }
+
+    @Test func namesFromTheSession() {
+        var engine = CompletionEngine()
+        engine.embeddingNames = ["bluestyle", "bluish", "red"]
+        engine.modelNames = ["sd15.safetensors", "sd21-v"]
+        #expect(engine.complete("\"portrait, blu") == (3, ["bluestyle", "bluish"]))
+        #expect(engine.complete("generate \"x\" negative=\"re") == (2, ["red"]))
+        #expect(engine.complete("model sd2") == (3, ["sd21-v"]))
+    }
+
+    @Test func pathsWithSpaces() throws {
+        let folder = NSTemporaryDirectory() + "sdshell-complete-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/my pictures", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder + "/my model.safetensors", contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let engine = CompletionEngine()
+        #expect(engine.complete("model \"\(folder)/my m") == (4, ["my model.safetensors\""]))
+        #expect(engine.complete("train \"x\" data=\"\(folder)/my p") == (4, ["my pictures/"]))
+        #expect(engine.complete("run \"\(folder)/my ").candidates == ["my model.safetensors", "my pictures/"])
+    }
+}
