@@ -3,6 +3,8 @@
 # training of the tiny model is run once straight through, once killed with SIGKILL at a random
 # moment and resumed, and once stopped with SIGINT (Ctrl-C) at a random moment and resumed.
 # The three embeddings must be byte-identical and every loss.csv must list steps 1..60 once.
+# Then a save on a full disk (writes over 1 KiB refused with `ulimit -f`) must fail with a message
+# naming the file and leave the saved embedding, optimizer state and loss.csv unchanged.
 #   scripts/check_training_resume.sh [SDSHELL_BINARY]     (default: the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +16,8 @@ mkdir "$work/pics"
 cp Tests/TrainingTests/Fixtures/images/wide-37x23.png "$work/pics/01-a wide picture.png"
 cp Tests/TrainingTests/Fixtures/images/photo-30x20.jpg "$work/pics/02-a photo.jpg"
 cp Tests/TrainingTests/Fixtures/images/square-16x16.png "$work/pics/03-a square.png"
-train() {  # train FOLDER: in this process (exec), so that `train X &` gives sdshell's own PID in $!
-  exec "$bin" train --model Tests/Fixtures/tiny-sd toy --data "$work/pics" --steps 60 --save-every 5 --size 64 \
+train() {  # train FOLDER [STEPS]: in this process (exec), so that `train X &` gives sdshell's own PID in $!
+  exec "$bin" train --model Tests/Fixtures/tiny-sd toy --data "$work/pics" --steps "${2:-60}" --save-every 5 --size 64 \
     --seed 7 --flip --lr "0.02:20, 0.005" --embeddings "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out"
 }
 interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 3-10 s, then resume it
@@ -40,4 +42,16 @@ for dir in killed stopped; do
   else echo "$dir: loss.csv steps: $steps"; status=1; fi
   cmp -s "$work/straight/toy.pt.loss.csv" "$work/$dir/toy.pt.loss.csv" || { echo "$dir: loss.csv differs"; status=1; }
 done
+cp -r "$work/straight" "$work/full"
+before=$(cd "$work/full" && sha256sum toy.pt toy.pt.optim toy.pt.loss.csv)
+if (ulimit -f 1; train full 70) > "$work/full.log" 2>&1; then
+  echo "full disk: the run did not fail"; status=1
+elif grep -q "toy.pt.optim: .*File too large" "$work/full.log"; then
+  echo "full disk: failed naming the file: $(grep -o 'toy.pt.optim: .*' "$work/full.log" | head -1)"
+else
+  echo "full disk: unexpected output:"; cat "$work/full.log"; status=1
+fi
+after=$(cd "$work/full" && sha256sum toy.pt toy.pt.optim toy.pt.loss.csv)
+if [ "$before" = "$after" ] && [ -z "$(find "$work/full" -name '.*.tmp-*')" ]; then echo "full disk: saved files unchanged, no temporary left"
+else echo "full disk: saved files CHANGED or a temporary was left"; status=1; fi
 exit $status

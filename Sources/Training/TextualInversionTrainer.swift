@@ -103,6 +103,11 @@ public final class TextualInversionTrainer {
         objective = TextualInversionLoss(model: model, conditioner: conditioner)
         let tensor = try stored.materialize().to(.f32)
         shape = tensor.shape.count == 1 ? [1, tensor.shape[0]] : tensor.shape
+        let width = model.config.textEncoder?.hiddenSize ?? 0
+        guard shape[1] == width else {
+            throw FormatError.unsupported(file: embeddingPath,
+                                          reason: "its vectors are \(shape[1]) wide; the model's text encoder (\(model.name)) needs \(width)")
+        }
         vectors = try tensor.toArray()
         step = file.step ?? 0
         let optimPath = embeddingPath + ".optim"

@@ -13,6 +13,8 @@ struct ShellCommand: ParsableCommand {
 
     func run() throws {
         installInterruptHandler()
+        // Over a file-size limit, writes fail with EFBIG (reported, previous files kept) instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         let host = TerminalHost()
         let interpreter = Interpreter(host: host)
         var sources: [(text: String, name: String)] = statements.map { ($0, "<-e>") }

@@ -37,6 +37,8 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Installed first: a Ctrl-C while the model loads already means "stop and save".
         signal(SIGINT) { _ in stopRequested = 1 }
+        // Over a file-size limit, writes fail with EFBIG (reported, previous files kept) instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         guard let sampling = LatentSampling(rawValue: latents) else {
             throw ValidationError("latents must be once, deterministic or random")
         }
