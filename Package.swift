@@ -50,7 +50,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [
-            "Engine", "Formats", "Models", "Prompting", "Diffusion", "CKernels", "CBLAS",
+            "Engine", "Formats", "Models", "Prompting", "Diffusion", "Training", "CKernels", "CBLAS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Engine
+import Formats
+import Foundation
+import Models
+import Prompting
+import Training
+
+/// `sdbench train`: seconds per textual-inversion step (batch 1: VAE latents cached, UNet forward
+/// and backward, text-encoder backward into the embedding, AdamW) on a full-size SD 1.5-shaped
+/// model with random weights, and peak memory.
+struct TrainBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Textual-inversion step time on a full-size SD 1.5-shaped model.")
+
+    @Option(help: "Training sizes.") var sizes: [Int] = [256, 512]
+    @Option(help: "Steps per size (the first is reported apart: it encodes the picture).") var steps = 4
+    @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
+    @Option(help: "Precision: full (half is not built yet).") var precision = "full"
+
+    func run() throws {
+        guard precision == "full" else { throw ValidationError("only full precision is built; half is planned") }
+        if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
+        let model = try StableDiffusionModel(path: dir)
+        let tokenizer = try CLIPTokenizer.shipped()
+        let work = NSTemporaryDirectory() + "sdbench-train-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try FileManager.default.createDirectory(atPath: work + "/pictures", withIntermediateDirectories: true)
+        // One picture with smooth colour gradients, large enough for the biggest size.
+        let side = sizes.max()!
+        var rgb = [UInt8](repeating: 0, count: side * side * 3)
+        for y in 0..<side { for x in 0..<side { rgb[(y * side + x) * 3] = UInt8(x * 255 / side); rgb[(y * side + x) * 3 + 1] = UInt8(y * 255 / side); rgb[(y * side + x) * 3 + 2] = 128 } }
+        try PNGFile.write(rgb: rgb, width: side, height: side, text: [], to: work + "/pictures/a red and green gradient.png")
+        for size in sizes {
+            let embedding = try EmbeddingCreation.create(name: "bench\(size)", initText: "a painting", vectors: 4, model: model,
+                                                         tokenizer: tokenizer, directory: work).path
+            var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+            conditioner.embeddings = EmbeddingDatabase(directories: [], width: 768, tokenizer: tokenizer)
+            let trainer = try TextualInversionTrainer(
+                model: model, conditioner: conditioner, dataset: try TrainingDataset(folder: work + "/pictures", width: size, height: size),
+                template: try TrainingTemplate.load("style_filewords"), embeddingPath: embedding, lossLogPath: embedding + ".loss.csv",
+                options: TrainingOptions(steps: steps, learnRate: "0.005", seed: 1, saveEvery: 1_000_000, latents: .deterministic))
+            var times: [Double] = []
+            var last = DispatchTime.now().uptimeNanoseconds
+            try trainer.run(saveAtEnd: false, shouldStop: {
+                let now = DispatchTime.now().uptimeNanoseconds
+                times.append(Double(now - last) / 1e9)
+                last = now
+                return false
+            })
+            let later = times.dropFirst()
+            let perStep = later.isEmpty ? times[0] : later.reduce(0, +) / Double(later.count)
+            print(String(format: "%dx%d batch 1 full precision: %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
+                         size, size, perStep, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
+                         Double(Memory.peakResidentBytes()) / 1e9))
+        }
+    }
+}
