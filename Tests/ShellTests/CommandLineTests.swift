@@ -44,6 +44,17 @@ import TestSupport
         #expect(missing == 1 && message.contains("/nonexistent/x.sdscript"))
     }
 
+    /// Progress is drawn only on a terminal: piped, a generation prints its path and nothing else.
+    @Test func noProgressWhenNotATerminal() throws {
+        let folder = NSTemporaryDirectory() + "sdshell-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (status, out, err) = try run(["-e", "model \"\(TestFixtures.tinyModelPath)\"",
+                                          "-e", "generate \"x\" size=64x64 steps=3 seed=4 outdir=\"\(folder)\" embeddings_dir=\"\(folder)/e\""])
+        #expect(status == 0)
+        #expect(out.hasSuffix("/txt2img/00000-4.png  seed 4\n"))
+        #expect(err == "")
+    }
+
     @Test func quitEndsWithStatusZero() throws {
         #expect(try run(["-e", "print 1; quit; print 2"]) == (0, "1\n", ""))
     }
