@@ -93,5 +93,10 @@ enum Memory {
         return 0
     }
     static func residentBytes() -> Int { field("VmRSS") }
-    static func peakResidentBytes() -> Int { field("VmHWM") }
+    /// The peak resident size (getrusage's ru_maxrss, in KiB on Linux).
+    static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
 }
