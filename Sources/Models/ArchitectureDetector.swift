@@ -65,6 +65,7 @@ public enum ArchitectureDetector {
         if let v = explicit["use_linear_projection"] as? Bool { c.useLinearProjection = v }
         if let v = explicit["flip_sin_to_cos"] as? Bool { c.flipSinToCos = v }
         if let v = explicit["freq_shift"] as? Int { c.freqShift = Float(v) }
+        if let v = explicit["sample_size"] as? Int, v > 0 { c.sampleSize = v }
         // diffusers' attention_head_dim is the number of heads for SD 1.x/2.x UNets (its own naming
         // quirk) unless num_attention_heads is given.
         if let h = ints(explicit["num_attention_heads"]) ?? ints(explicit["attention_head_dim"]) {

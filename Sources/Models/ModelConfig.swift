@@ -19,6 +19,8 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     /// Sinusoidal embedding: flip_sin_to_cos and freq_shift as diffusers (SD: true, 0).
     public var flipSinToCos = true
     public var freqShift: Float = 0
+    /// The latent size the model was trained at (diffusers `sample_size`), when a config says.
+    public var sampleSize: Int?
 
     public init() {}
 }

@@ -12,7 +12,7 @@ enum TinyModel {
     static func path(_ name: String) -> String { folder + "/" + name }
     static func weights(_ name: String) throws -> ModelWeights { try ModelWeights(try ModelFile.open(path(name))) }
     /// The settings shapes cannot tell for this model (it does not follow SD 1.x's 32 groups).
-    static let explicitJSON = #"{"unet": {"norm_num_groups": 4, "attention_head_dim": 8}, "vae": {"norm_num_groups": 4}, "text_encoder": {"num_attention_heads": 4}}"#
+    static let explicitJSON = #"{"unet": {"norm_num_groups": 4, "attention_head_dim": 8, "sample_size": 8}, "vae": {"norm_num_groups": 4}, "text_encoder": {"num_attention_heads": 4}}"#
 }
 
 @Suite struct LayoutTests {
@@ -64,7 +64,7 @@ enum TinyModel {
         try TinyModel.explicitJSON.write(toFile: dir + "/tiny.json", atomically: true, encoding: .utf8)
         let beside = try ArchitectureDetector.detect(try ModelWeights(try ModelFile.open(dir + "/tiny.safetensors")))
         #expect(fromFolder == beside)
-        #expect(beside.unet?.normGroups == 4 && beside.vae?.normGroups == 4 && beside.textEncoder?.heads == 4)
+        #expect(beside.unet?.normGroups == 4 && beside.vae?.normGroups == 4 && beside.textEncoder?.heads == 4 && beside.unet?.sampleSize == 8)
         #expect(beside.vae?.blockOutChannels == [8, 16] && beside.vae?.latentChannels == 4 && beside.vae?.layersPerBlock == 1)
         #expect(beside.family == "SD 1.x")
     }
