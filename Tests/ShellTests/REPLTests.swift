@@ -18,11 +18,11 @@ struct REPLTests {
     }
 
     /// `sdshell` with no arguments: the prompt, with history and data under the test folder.
-    func start() throws -> PseudoTerminal {
+    func start(_ extra: [String: String] = [:]) throws -> PseudoTerminal {
         let binary = try #require(LineEditorTests.binary, "the sdshell executable was not found next to the test bundle")
         let terminal = try PseudoTerminal(executable: binary, arguments: [],
                                           environment: ["TERM": "xterm", "LANG": "C.UTF-8", "HOME": folder, "XDG_DATA_HOME": folder + "/data",
-                                                        "PATH": "/usr/bin:/bin"])
+                                                        "PATH": "/usr/bin:/bin"].merging(extra) { $1 })
         _ = try terminal.waitFor("sd> ")
         return terminal
     }
@@ -63,6 +63,21 @@ struct REPLTests {
         // An embedding name inside a prompt.
         t.send("tokens \"a photo, bluest\t\"\r")
         _ = try t.waitFor("embedding bluestyle")
+        try quit(t)
+    }
+
+    /// An error at the prompt never ends the session; `inline=true` sends the image with the
+    /// kitty graphics protocol when the terminal is kitty.
+    @Test func errorsKeepTheSessionAndImagesShowInline() throws {
+        let t = try start(["KITTY_WINDOW_ID": "1"])
+        t.send("genrate \"x\"\r")
+        _ = try t.waitFor("did you mean `generate`?")
+        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
+        _ = try t.waitFor("loaded tiny-sd")
+        t.send("generate \"x\" size=64x64 steps=1 seed=2 inline=true outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
+        _ = try t.waitFor("-2.png  seed 2")
+        _ = try t.waitFor("Ga=T,f=100,m=")   // ESC _ G a=T,f=100,m=1;<base64 PNG> ESC \ ...: a PNG sent inline
+        _ = try t.waitFor(";iVBORw0KGgo")
         try quit(t)
     }
 
