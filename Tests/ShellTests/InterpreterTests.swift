@@ -143,6 +143,22 @@ import TestSupport
         #expect(host.lines == ["1"])
     }
 
+    /// Ctrl-C during `train` stops after the current step, saves, and the same `train` resumes.
+    @Test func ctrlCStopsATrainingWhichResumes() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        let pictures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/pictures").standardizedFileURL.path
+        try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
+        let train = "train \"toy\" data=\"\(pictures)\" steps=6 size=64 save_every=100 seed=2"
+        host.interruptAfter = 2
+        #expect(throws: Interrupted.self) { try shell.run(source: train, file: "t") }
+        #expect(host.warnings.last == "interrupted at step 2; saved \(folder)/embeddings/toy.pt (run the same `train` again to resume)")
+        try shell.run(source: train, file: "t")
+        #expect(host.lines.contains("training toy from step 2 to 6 on 3 pictures"))
+        #expect(host.lines.last == "trained \(folder)/embeddings/toy.pt to step 6")
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/out/train/toy/toy-6.pt"))
+    }
+
     @Test func ctrlCStopsAGenerationAndTheSessionGoesOn() throws {
         let host = RecordingHost()
         let shell = try session(host)
