@@ -36,7 +36,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
         .target(name: "CGlyphs", dependencies: ["CFreeType"], linkerSettings: [.linkedLibrary("freetype")]),
         .target(name: "CLineEditor", dependencies: ["CEdit"], linkerSettings: [.linkedLibrary("edit")]),
-        .target(name: "Engine", dependencies: ["CKernels"]),
+        .target(name: "Engine", dependencies: ["CKernels", "COpenCL"], linkerSettings: [.linkedLibrary("OpenCL")]),
         .target(name: "Formats", dependencies: ["Engine", "CImageIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
         .target(name: "Prompting", dependencies: ["Engine", "Models", "Formats"], resources: [.copy("Resources")]),

@@ -39,8 +39,19 @@ extension Interpreter {
         host.write("backend cpu: \(Engine.threads) threads")
     }
 
+    /// The CPU, and the OpenCL devices the ICD loader finds (the OpenCL backend is not built yet).
     func devices() {
         host.write("cpu 0: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Engine.threads) threads  (backend cpu)")
+        switch OpenCLDevices.list() {
+        case let .success(list):
+            if list.isEmpty { host.write("opencl: platforms found, but no devices") }
+            for d in list {
+                host.write(String(format: "opencl %d: %@ (%@, %@), %d compute units, %.1f GiB, %@  (backend opencl: not built yet)",
+                                  d.index, d.name, d.kind, d.platform, d.computeUnits, Double(d.memoryBytes) / 1_073_741_824, d.version))
+            }
+        case let .failure(reason):
+            host.write("opencl: \(reason)")
+        }
     }
 
     /// Reads a script file, with an error naming it when it cannot.

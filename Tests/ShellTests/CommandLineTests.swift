@@ -6,11 +6,12 @@ import TestSupport
 /// or 1 with `file:line:col: message` at the first error.
 @Suite(.serialized) struct CommandLineTests {
     /// Runs the binary; returns (status, stdout, stderr).
-    func run(_ arguments: [String], stdin: String? = nil) throws -> (Int32, String, String) {
+    func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> (Int32, String, String) {
         let binary = try #require(LineEditorTests.binary)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -53,6 +54,17 @@ import TestSupport
         #expect(status == 0)
         #expect(out.hasSuffix("/txt2img/00000-4.png  seed 4\n"))
         #expect(err == "")
+    }
+
+    /// `devices` lists the CPU and the OpenCL devices; without an OpenCL runtime it says why.
+    @Test func devicesWithAndWithoutOpenCL() throws {
+        let (status, out, _) = try run(["-e", "devices"])
+        #expect(status == 0)
+        #expect(out.hasPrefix("cpu 0: "))
+        #expect(out.contains("\nopencl 0: ") && out.contains("Portable Computing Language"))
+        let (noneStatus, none, _) = try run(["-e", "devices"], environment: ["OCL_ICD_VENDORS": "/nonexistent-vendors"])
+        #expect(noneStatus == 0)
+        #expect(none.contains("\nopencl: no OpenCL platform (clGetPlatformIDs: -1001); install an OpenCL driver"))
     }
 
     @Test func quitEndsWithStatusZero() throws {
