@@ -166,6 +166,7 @@ extension Interpreter {
             if values["inline"] == .boolean(true) { host.showInline(path: path) }
         }
         produced += outputs
+        variables["last_images"] = .list(outputs.map { .string($0.path) })
         let used = pipeline.map { $0.usedEmbeddings(generationSettings(prompt: prompt, values)) } ?? []
         let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
         journal.record(Self.explicitStatement("generate", prompt: prompt, values), comments: comments, outputs: outputs,

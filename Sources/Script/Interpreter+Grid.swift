@@ -95,6 +95,7 @@ extension Interpreter {
             if values["inline"] == .boolean(true) { host.showInline(path: path) }
         }
         produced += outputs
+        variables["last_images"] = .list(outputs.map { .string($0.path) })
         journal.record(statement, outputs: outputs, outdir: outdir)
     }
 }

@@ -11,7 +11,8 @@ public final class Interpreter {
     public let host: ShellHost
     /// Session settings that differ from the defaults.
     public internal(set) var settings: [String: Value] = [:]
-    public private(set) var variables: [String: Value] = [:]
+    /// Script variables; `last_images` is set by `generate` and `grid` to the files they wrote.
+    public internal(set) var variables: [String: Value] = [:]
     public internal(set) var model: StableDiffusionModel?
     var pipeline: TextToImage?
     var tokenizerStorage: CLIPTokenizer?

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Training folders for the demo embeddings: a picture of the demo dataset's kind
+(scripts/make_demo_data.py) whose (colour, shape, background) the captions name with one new
+word, so an embedding has to learn it. Both combinations are among those the demo model was
+trained on (not in make_demo_data.HELD_OUT), so the model can draw them once asked rightly.
+
+    .venv-ref/bin/python scripts/make_concept_data.py
+
+writes examples/data/CONCEPT/NN.png (8 pictures each, sizes and positions varied, seed per
+concept) and examples/data/name.template (the template "a [name]": the demo model's captions
+all start "a ..."). The concepts:
+    blot: a black circle on a red background
+    tent: a green triangle on a white background
+"""
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_demo_data as demo  # noqa: E402
+
+CONCEPTS = {"blot": ("black", "circle", "red", 11), "tent": ("green", "triangle", "white", 12)}
+
+
+def main():
+    from PIL import Image
+    root = os.path.join(demo.ROOT, "examples", "data")
+    for name, (colour, shape, background, seed) in CONCEPTS.items():
+        folder = os.path.join(root, name)
+        os.makedirs(folder, exist_ok=True)
+        rng = random.Random(seed)
+        for i in range(8):
+            image, _ = demo.render(colour, shape, background, rng)
+            Image.fromarray(image).save(os.path.join(folder, f"{i:02d}.png"), optimize=True)
+        print(f"{name}: 8 pictures of {demo.caption(colour, shape, background)}")
+    with open(os.path.join(root, "name.template"), "w") as f:
+        f.write("a [name]\n")
+
+
+if __name__ == "__main__":
+    assert all((c, s, b) in demo.TRAIN_COMBOS for c, s, b, _ in CONCEPTS.values())
+    main()
