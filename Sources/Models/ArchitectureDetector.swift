@@ -116,3 +116,16 @@ public enum ArchitectureDetector {
         return c
     }
 }
+
+extension ArchitectureDetector {
+    /// What `inspect` says about a file's model: the checkpoint layout and detected architecture,
+    /// or why it is not a Stable Diffusion checkpoint.
+    public static func describe(_ file: ModelFile) -> [String] {
+        do {
+            let weights = try ModelWeights(file)
+            return ["layout: \(weights.layout.rawValue)"] + (try detect(weights)).summary
+        } catch {
+            return ["architecture: not a Stable Diffusion checkpoint (\(error))"]
+        }
+    }
+}

@@ -78,14 +78,7 @@ extension Interpreter {
         try call.atMost(1)
         let file = try ModelFile.open(path)
         var description = try FileDescription(file, hashes: hashes)
-        if EmbeddingFile.recognize(file) == nil {
-            do {
-                let weights = try ModelWeights(file)
-                description.lines.insert(contentsOf: ["layout: \(weights.layout.rawValue)"] + (try ArchitectureDetector.detect(weights)).summary, at: 2)
-            } catch {
-                description.lines.insert("architecture: not a Stable Diffusion checkpoint (\(error))", at: 2)
-            }
-        }
+        if EmbeddingFile.recognize(file) == nil { description.lines.insert(contentsOf: ArchitectureDetector.describe(file), at: 2) }
         for w in description.warnings { host.warn(w) }
         for line in description.lines { host.write(line) }
     }
@@ -170,11 +163,9 @@ extension Interpreter {
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }
-        var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: try tokenizer)
-        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.config.textEncoder!.hiddenSize, tokenizer: try tokenizer)
-        let trainer = try TextualInversionTrainer(model: model, conditioner: conditioner, dataset: dataset,
+        let trainer = try TextualInversionTrainer(model: model, tokenizer: try tokenizer, dataset: dataset,
                                                   template: try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords"),
-                                                  embeddingPath: path, lossLogPath: path + ".loss.csv", options: options)
+                                                  embeddingPath: path, options: options)
         host.write("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
         var interrupted = false
         try trainer.run(shouldStop: {

@@ -61,19 +61,22 @@ extension Interpreter {
         return text
     }
 
-    /// Runs a file's statements in this session, refusing one that runs itself.
-    func runNested(_ path: String, at position: SourcePosition, each: (Statement) throws -> Void) throws {
+    /// Runs `body` with `path` marked as running, refusing a file that is already running (a
+    /// script that runs or replays itself).
+    func whileRunning<T>(_ path: String, at position: SourcePosition, _ body: () throws -> T) throws -> T {
         let key = URL(fileURLWithPath: path).standardizedFileURL.path
         guard !running.contains(key) else { throw ScriptError(position, "\(path) runs itself") }
         running.append(key)
         defer { running.removeLast() }
-        for statement in try Parser.parse(try readScript(path, at: position), file: path) { try each(statement) }
+        return try body()
     }
 
     func runFile(_ call: CommandCall) throws {
         let path = try call.string(at: 0, "a script path")
         try call.atMost(1)
-        try runNested(path, at: call.position) { try execute($0) }
+        try whileRunning(path, at: call.position) {
+            for statement in try Parser.parse(try readScript(path, at: call.position), file: path) { try execute(statement) }
+        }
     }
 
     /// `replay FILE [verify=true]`: a journal or script is run again; an image is made again from
@@ -102,26 +105,27 @@ extension Interpreter {
             let text = try readScript(path, at: call.positionalPositions[0])
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let statements = try Parser.parse(text, file: path)
-            for (i, statement) in statements.enumerated() {
-                // The `#>` lines between this statement and the next are what it made last time.
-                let from = statement.position.line
-                let to = i + 1 < statements.count ? statements[i + 1].position.line - 1 : lines.count
-                let recorded = (from..<max(from, to)).compactMap { n -> (path: String, digest: String)? in
-                    let line = lines[n]   // 0-based n is line n + 1: the lines after the statement's first
-                    guard line.hasPrefix("#> ") else { return nil }
-                    let parts = line.dropFirst(3).split(separator: " ")
-                    guard parts.count >= 2 else { return nil }
-                    return (parts.dropLast().joined(separator: " "), String(parts.last!))
-                }
-                let before = produced.count
-                try runNested(path, at: call.position) { _ in }   // refuses a journal that replays itself
-                try execute(statement)
-                guard verify else { continue }
-                let made = Array(produced[before...])
-                for (k, record) in recorded.enumerated() {
-                    checked += 1
-                    if k < made.count, made[k].digest == record.digest { reproduced += 1 } else {
-                        differing.append(record.path + (k < made.count ? " (now \(made[k].path))" : " (not made)"))
+            try whileRunning(path, at: call.position) {
+                for (i, statement) in statements.enumerated() {
+                    // The `#>` lines between this statement and the next are what it made last time.
+                    let from = statement.position.line
+                    let to = i + 1 < statements.count ? statements[i + 1].position.line - 1 : lines.count
+                    let recorded = (from..<max(from, to)).compactMap { n -> (path: String, digest: String)? in
+                        let line = lines[n]   // 0-based n is line n + 1: the lines after the statement's first
+                        guard line.hasPrefix("#> ") else { return nil }
+                        let parts = line.dropFirst(3).split(separator: " ")
+                        guard parts.count >= 2 else { return nil }
+                        return (parts.dropLast().joined(separator: " "), String(parts.last!))
+                    }
+                    let before = produced.count
+                    try execute(statement)
+                    guard verify else { continue }
+                    let made = Array(produced[before...])
+                    for (k, record) in recorded.enumerated() {
+                        checked += 1
+                        if k < made.count, made[k].digest == record.digest { reproduced += 1 } else {
+                            differing.append(record.path + (k < made.count ? " (now \(made[k].path))" : " (not made)"))
+                        }
                     }
                 }
             }

@@ -122,6 +122,16 @@ public final class TextualInversionTrainer {
         lossLog = try TrainingLossLog(path: lossLogPath, resumingAt: step)
     }
 
+    /// A trainer whose prompts are encoded with the model's own text encoder and no other
+    /// embeddings, logging to `NAME.pt.loss.csv` beside the embedding (how `train` runs).
+    public convenience init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset,
+                            template: TrainingTemplate, embeddingPath: String, options: TrainingOptions) throws {
+        var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
+        try self.init(model: model, conditioner: conditioner, dataset: dataset, template: template, embeddingPath: embeddingPath,
+                      lossLogPath: embeddingPath + ".loss.csv", options: options)
+    }
+
     /// Runs until `options.steps` (or `until`, if smaller), or until `shouldStop` returns true
     /// after a step. Saves every `saveEvery` steps, and at the end when `saveAtEnd`.
     public func run(until last: Int? = nil, saveAtEnd: Bool = true, shouldStop: () -> Bool = { false }) throws {

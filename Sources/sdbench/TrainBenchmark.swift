@@ -33,11 +33,9 @@ struct TrainBenchmark: ParsableCommand {
         for size in sizes {
             let embedding = try EmbeddingCreation.create(name: "bench\(size)", initText: "a painting", vectors: 4, model: model,
                                                          tokenizer: tokenizer, directory: work).path
-            var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
-            conditioner.embeddings = EmbeddingDatabase(directories: [], width: 768, tokenizer: tokenizer)
             let trainer = try TextualInversionTrainer(
-                model: model, conditioner: conditioner, dataset: try TrainingDataset(folder: work + "/pictures", width: size, height: size),
-                template: try TrainingTemplate.load("style_filewords"), embeddingPath: embedding, lossLogPath: embedding + ".loss.csv",
+                model: model, tokenizer: tokenizer, dataset: try TrainingDataset(folder: work + "/pictures", width: size, height: size),
+                template: try TrainingTemplate.load("style_filewords"), embeddingPath: embedding,
                 options: TrainingOptions(steps: steps, learnRate: "0.005", seed: 1, saveEvery: 1_000_000, latents: .deterministic))
             var times: [Double] = []
             var last = DispatchTime.now().uptimeNanoseconds

@@ -15,22 +15,12 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Skip hashing (large checkpoints take a while the first time).")
     var noHash = false
 
-    /// The checkpoint layout and detected architecture, or why there is none.
-    static func architecture(_ file: ModelFile) -> [String] {
-        do {
-            let weights = try ModelWeights(file)
-            return ["layout: \(weights.layout.rawValue)"] + (try ArchitectureDetector.detect(weights)).summary
-        } catch {
-            return ["architecture: not a Stable Diffusion checkpoint (\(error))"]
-        }
-    }
-
     func run() throws {
         do {
             let model = try ModelFile.open(file)
             var description = try FileDescription(model, hashes: noHash ? nil : HashCache())
             if EmbeddingFile.recognize(model) == nil {
-                description.lines.insert(contentsOf: Self.architecture(model), at: 2)
+                description.lines.insert(contentsOf: ArchitectureDetector.describe(model), at: 2)
             }
             for w in description.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
             print(description.lines.joined(separator: "\n"))

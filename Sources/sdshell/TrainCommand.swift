@@ -58,16 +58,13 @@ struct TrainCommand: ParsableCommand {
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { print("skipped \(line)") }
-        var conditioner = Conditioner(textEncoder: sd.textEncoder, tokenizer: tokenizer)
-        conditioner.embeddings = EmbeddingDatabase(directories: [], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
         var options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
                                       batchSize: batch, accumulate: accumulate, clipping: clipping)
         options.artifactsFolder = outdir + "/train/" + name
         options.previewEvery = previewEvery
         options.previewPrompt = preview
-        let trainer = try TextualInversionTrainer(model: sd, conditioner: conditioner, dataset: dataset,
-                                                  template: try TrainingTemplate.load(template), embeddingPath: path,
-                                                  lossLogPath: path + ".loss.csv", options: options)
+        let trainer = try TextualInversionTrainer(model: sd, tokenizer: tokenizer, dataset: dataset, template: try TrainingTemplate.load(template),
+                                                  embeddingPath: path, options: options)
         print("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
         let started = Date(), firstStep = trainer.step
         try trainer.run(shouldStop: {

@@ -7,7 +7,7 @@ import TestSupport
 /// pictures right: every sample in examples/data/shapes matches its caption.
 struct ShapeClassifierTests {
     @Test func samplesMatchTheirCaptions() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/data/shapes").standardizedFileURL.path
+        let folder = TestFixtures.repositoryRoot + "/examples/data/shapes"
         let pictures = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".png") }.sorted()
         #expect(pictures.count >= 10)
         for name in pictures {

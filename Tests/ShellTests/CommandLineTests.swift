@@ -7,7 +7,7 @@ import TestSupport
 @Suite(.serialized) struct CommandLineTests {
     /// Runs the binary; returns (status, stdout, stderr).
     func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> (Int32, String, String) {
-        let binary = try #require(LineEditorTests.binary)
+        let binary = try #require(SDShellBinary.path)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments

@@ -61,6 +61,13 @@ import TestSupport
         } catch {
             #expect("\(error)".hasSuffix("self.sdscript runs itself"))
         }
+        try "replay \"\(folder)/again.sdscript\"".write(toFile: folder + "/again.sdscript", atomically: true, encoding: .utf8)
+        do {
+            try s.run(source: "replay \"\(folder)/again.sdscript\"", file: "t")
+            Issue.record("a journal replaying itself must fail")
+        } catch {
+            #expect("\(error)".hasSuffix("again.sdscript runs itself"))
+        }
     }
 
     @Test func sessionCommands() throws {

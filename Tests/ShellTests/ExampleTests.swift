@@ -8,7 +8,7 @@ import TestSupport
 /// (Fixtures/examples/NAME.txt; `SDSHELL_RECORD_GOLDEN=1` rewrites them). Paths under the
 /// temporary output folder print as `$OUT`.
 @Suite(.serialized) struct ExampleTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    static let root = TestFixtures.repositoryRoot
     static let examples = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/examples")) ?? [])
         .filter { $0.hasSuffix(".sdscript") }.sorted()
 

@@ -87,6 +87,17 @@ import TestSupport
         #expect(FileManager.default.contents(atPath: copy) == FileManager.default.contents(atPath: original))
     }
 
+    /// The journal names the embeddings a generation used, with their hashes.
+    @Test func theJournalRecordsEmbeddingsAndTheirHashes() throws {
+        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: TestFixtures.repositoryRoot + "/Tests/PromptingTests/Fixtures/embeddings/bluestyle.pt",
+                                          toPath: folder + "/embeddings/bluestyle.pt")
+        let shell = try session()
+        try shell.run(source: "generate \"a photo, bluestyle\" seed=1", file: "t")
+        let text = try String(contentsOfFile: try #require(shell.journal.path), encoding: .utf8)
+        #expect(text.range(of: #"\n# embeddings: bluestyle [0-9a-f]{12}\ngenerate "a photo, bluestyle" "#, options: .regularExpression) != nil, "\(text)")
+    }
+
     @Test func pastedInfotextGeneratesWithItsSettings() throws {
         let host = RecordingHost()
         let shell = try session(host)
@@ -147,7 +158,7 @@ import TestSupport
     @Test func ctrlCStopsATrainingWhichResumes() throws {
         let host = RecordingHost()
         let shell = try session(host)
-        let pictures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/pictures").standardizedFileURL.path
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
         try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
         let train = "train \"toy\" data=\"\(pictures)\" steps=6 size=64 save_every=100 seed=2"
         host.interruptAfter = 2

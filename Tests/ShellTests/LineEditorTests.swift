@@ -6,30 +6,6 @@ import Testing
 /// expansion, continuation lines, Tab completion, Ctrl-R, SIGINT after the prompt.
 @Suite(.serialized)
 struct LineEditorTests {
-    /// The sdshell product built with the tests ($SDSHELL_BINARY overrides).
-    static let binary: String? = {
-        let fm = FileManager.default
-        if let path = ProcessInfo.processInfo.environment["SDSHELL_BINARY"], fm.isExecutableFile(atPath: path) { return path }
-        var starts = [Bundle.main.bundleURL, Bundle.main.executableURL?.deletingLastPathComponent()].compactMap { $0 }
-        if let first = CommandLine.arguments.first {
-            starts.append(URL(fileURLWithPath: first).deletingLastPathComponent())
-        }
-        for start in starts {
-            var dir = start.standardizedFileURL
-            for _ in 0..<5 {
-                for candidate in [dir.appendingPathComponent("sdshell"), dir.appendingPathComponent("debug/sdshell")] {
-                    var isDirectory: ObjCBool = false
-                    if fm.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                       fm.isExecutableFile(atPath: candidate.path) {
-                        return candidate.path
-                    }
-                }
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        return nil
-    }()
-
     /// A fresh folder for one test's history file (and HOME, so no ~/.editrc interferes).
     private func makeFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sdshell-line-editor-\(UUID().uuidString)")
@@ -38,7 +14,7 @@ struct LineEditorTests {
     }
 
     private func startDemo(in folder: URL, extraArguments: [String] = []) throws -> PseudoTerminal {
-        let binary = try #require(Self.binary, "the sdshell executable was not found next to the test bundle")
+        let binary = try #require(SDShellBinary.path, "the sdshell executable was not found next to the test bundle")
         let historyFile = folder.appendingPathComponent("history")
         return try PseudoTerminal(executable: binary,
                                   arguments: ["line-editor-demo", "--history", historyFile.path] + extraArguments,
@@ -206,7 +182,7 @@ struct LineEditorTests {
     }
 
     @Test func withoutATerminalStdinIsReadPlainly() throws {
-        let binary = try #require(Self.binary, "the sdshell executable was not found next to the test bundle")
+        let binary = try #require(SDShellBinary.path, "the sdshell executable was not found next to the test bundle")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["line-editor-demo"]

@@ -19,7 +19,7 @@ struct REPLTests {
 
     /// `sdshell` with no arguments: the prompt, with history and data under the test folder.
     func start(_ extra: [String: String] = [:]) throws -> PseudoTerminal {
-        let binary = try #require(LineEditorTests.binary, "the sdshell executable was not found next to the test bundle")
+        let binary = try #require(SDShellBinary.path, "the sdshell executable was not found next to the test bundle")
         let terminal = try PseudoTerminal(executable: binary, arguments: [],
                                           environment: ["TERM": "xterm", "LANG": "C.UTF-8", "HOME": folder, "XDG_DATA_HOME": folder + "/data",
                                                         "PATH": "/usr/bin:/bin"].merging(extra) { $1 })

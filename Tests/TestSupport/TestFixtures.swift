@@ -13,6 +13,10 @@ public enum TestFixtures {
         return root
     }
 
+    /// The repository's root folder (for `examples/`, `models/`, `embeddings/`).
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../..").standardizedFileURL.path
+
     /// The tiny Stable Diffusion model the tests run (Tests/Fixtures/tiny-sd, scripts/make_tiny_sd.py).
     public static let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path

@@ -13,7 +13,7 @@ import TestSupport
 /// the model draw that picture far more often than the init text alone does; and on a fixed
 /// evaluation set the objective falls.
 @Suite(.serialized) struct EmbeddingLearningTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardizedFileURL.path
+    static let root = TestFixtures.repositoryRoot
     static let steps = 200, samples = 16
 
     /// How many of `samples` images of `prompt` the dataset classifier reads as the concept's
