@@ -24,7 +24,7 @@ struct LineEditorTests {
 
     /// Ctrl-D at an empty prompt; the demo must end with status 0.
     private func quit(_ terminal: PseudoTerminal) throws {
-        try terminal.waitFor("sd> ")
+        try terminal.waitUntilOutputEnds(with: "sd> ")
         terminal.send("\u{04}")
         #expect(try terminal.waitForExit() == 0)
     }

@@ -146,6 +146,26 @@ final class PseudoTerminal {
         }
     }
 
+    /// Reads until the output so far ends with `text` (a prompt waiting for input), whether or not
+    /// an earlier `waitFor` already passed it. Keys typed before the editor is reading again can
+    /// meet the terminal in canonical mode, where a Ctrl-D is taken as end-of-file and lost.
+    func waitUntilOutputEnds(with text: String, timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !output.hasSuffix(text) {
+            if deadline.timeIntervalSinceNow <= 0 {
+                throw Failure(description: "timed out waiting for the output to end with \(String(reflecting: text)); output so far:\n\(output)")
+            }
+            if closed && status != nil {
+                throw Failure(description: "the program ended before \(String(reflecting: text)) appeared; output:\n\(output)")
+            }
+            if !pump(timeout: 0.1) {
+                closed = true
+                reap()
+                usleep(10_000)
+            }
+        }
+    }
+
     /// Waits for the program to end; its exit status, or 128 + the signal that ended it.
     func waitForExit(timeout: Double = 20) throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)

@@ -28,6 +28,7 @@ struct REPLTests {
     }
 
     func quit(_ terminal: PseudoTerminal) throws {
+        try terminal.waitUntilOutputEnds(with: "sd> ")
         terminal.send("\u{04}")
         #expect(try terminal.waitForExit() == 0)
     }
