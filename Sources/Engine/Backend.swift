@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Element-wise unary functions.
 public enum UnaryOp: Sendable, Equatable {
     case gelu, geluTanh, quickGelu, silu, exp, log, sqrt, neg, square
@@ -95,8 +97,25 @@ public struct NormLayout: Sendable, Equatable {
 
 /// The engine's process-wide settings.
 public enum Engine {
-    /// The backend new tensors are computed on.
-    public static let backend: any Backend = CPUBackend()
+    private static let selected = Mutex<any Backend>(CPUBackend())
+    /// A backend chosen for the current task only (see `withBackend`).
+    @TaskLocal private static var taskBackend: (any Backend)?
+
+    /// The backend new tensors are computed on: the current task's (`withBackend`), else the
+    /// process-wide choice (`use`), initially the CPU.
+    public static var backend: any Backend { taskBackend ?? selected.withLock { $0 } }
+
+    /// Makes `backend` the process-wide backend. Tensors made on the previous one stay usable:
+    /// their elements move through host memory when the new backend first reads them.
+    public static func use(_ backend: any Backend) {
+        selected.withLock { $0 = backend }
+    }
+
+    /// Runs `body` with `backend` as the backend of the current task (and of tasks it creates),
+    /// leaving the process-wide choice alone (tests compare backends side by side this way).
+    public static func withBackend<T>(_ backend: any Backend, _ body: () throws -> T) rethrows -> T {
+        try $taskBackend.withValue(backend) { try body() }
+    }
 
     /// Threads used by the CPU kernels (and OpenBLAS). Defaults to the online cores, or SDSHELL_THREADS.
     public static var threads: Int {

@@ -30,6 +30,11 @@ public enum OpenCLDevices {
 
     /// The devices, or why there are none (no ICD loader configuration, no platform).
     public static func list() -> Result<[OpenCLDevice], OpenCLUnavailable> {
+        enumerate().map { $0.map(\.device) }
+    }
+
+    /// The devices with their OpenCL handles.
+    static func enumerate() -> Result<[(device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)], OpenCLUnavailable> {
         var count: cl_uint = 0
         let status = clGetPlatformIDs(0, nil, &count)
         guard status == CL_SUCCESS, count > 0 else {
@@ -38,7 +43,7 @@ public enum OpenCLDevices {
         }
         var platforms = [cl_platform_id?](repeating: nil, count: Int(count))
         clGetPlatformIDs(count, &platforms, nil)
-        var out: [OpenCLDevice] = []
+        var out: [(device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)] = []
         for platform in platforms.compactMap({ $0 }) {
             let platformName = string(0) { clGetPlatformInfo(platform, cl_platform_info(CL_PLATFORM_NAME), $0, $1, $2) }
             var n: cl_uint = 0
@@ -53,12 +58,13 @@ public enum OpenCLDevices {
                 }
                 let type: cl_device_type = info(CL_DEVICE_TYPE, 0)
                 let kind = type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 ? "GPU" : type & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 ? "CPU" : "accelerator"
-                out.append(OpenCLDevice(
+                out.append((OpenCLDevice(
                     index: out.count, platform: platformName,
                     name: string(0) { clGetDeviceInfo(device, cl_device_info(CL_DEVICE_NAME), $0, $1, $2) },
                     kind: kind, computeUnits: Int(info(CL_DEVICE_MAX_COMPUTE_UNITS, cl_uint(0))),
                     memoryBytes: info(CL_DEVICE_GLOBAL_MEM_SIZE, cl_ulong(0)),
-                    version: string(0) { clGetDeviceInfo(device, cl_device_info(CL_DEVICE_VERSION), $0, $1, $2) }))
+                    version: string(0) { clGetDeviceInfo(device, cl_device_info(CL_DEVICE_VERSION), $0, $1, $2) }),
+                    platform, device))
             }
         }
         return .success(out)

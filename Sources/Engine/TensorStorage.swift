@@ -5,18 +5,41 @@ import Synchronization
 /// Source of storage identities (never reused within a process).
 private let nextStorageID = Atomic<UInt64>(1)
 
-/// A block of host memory holding tensor elements. Several tensors (views) may share one storage.
+/// A copy of a storage's elements in a device's memory (made by a device backend such as
+/// `OpenCLBackend`; released when the storage is).
+protocol DeviceBuffer: AnyObject, Sendable {
+    /// The device context the buffer lives in: a storage moved to another context is copied through the host.
+    var context: AnyObject { get }
+    /// Copies `bytes` bytes from host memory into the buffer (blocking).
+    func upload(from host: UnsafeRawPointer, bytes: Int) throws
+    /// Copies `bytes` bytes of the buffer into host memory (blocking, after every queued command).
+    func download(into host: UnsafeMutableRawPointer, bytes: Int) throws
+}
+
+/// A block of memory holding tensor elements. Several tensors (views) may share one storage.
+///
+/// Residency: the elements live in host memory and, once a device backend has used the storage, in
+/// a device buffer too; two flags say which copy is current. The host accessors (`raw`, `floats`,
+/// `halves`) first copy device results back when only the device copy is current, and then make
+/// the host copy the only current one (the caller may write through the pointer). With no device
+/// copy current (always, on the CPU backend) they cost one atomic load.
 public final class TensorStorage: @unchecked Sendable {
     public let dtype: DType
     /// Number of elements.
     public let count: Int
     /// 64-byte aligned memory of `count * dtype.size` bytes.
-    public let raw: UnsafeMutableRawPointer
+    private let host: UnsafeMutableRawPointer
     /// A process-unique identity, used as the key of caches derived from immutable contents
     /// (e.g. convolution weights in oneDNN's blocked layout).
     public let id: UInt64
     /// Set when a backend cached something under `id`; the cache entry is dropped on deinit.
     var hasDerivedCache = false
+
+    /// Which copies are current (`hostCurrent`, `deviceCurrent` bits); changed under `deviceLock`.
+    private let residency = Atomic<UInt8>(TensorStorage.hostCurrent)
+    private static let hostCurrent: UInt8 = 1, deviceCurrent: UInt8 = 2
+    /// The device copy, when a device backend made one.
+    private let deviceLock = Mutex<DeviceBuffer?>(nil)
 
     /// Allocates uninitialised storage; `op` and `shape` name the request in the error on failure.
     public init(dtype: DType, count: Int, op: String, shape: [Int]) throws {
@@ -30,20 +53,80 @@ public final class TensorStorage: @unchecked Sendable {
         }
         self.dtype = dtype
         self.count = count
-        self.raw = p
+        self.host = p
         self.id = nextStorageID.add(1, ordering: .relaxed).oldValue
     }
 
     deinit {
         if hasDerivedCache { ck_conv_forget_weights(id) }
-        free(raw)
+        free(host)
     }
 
     /// Largest single allocation the engine attempts: the machine's physical memory.
     public static let maxBytes: Int = Int(ProcessInfo.processInfo.physicalMemory)
 
-    /// f32 view of the memory (valid when dtype is f32).
+    /// Bytes of the elements.
+    var byteCount: Int { count * dtype.size }
+
+    /// The host memory, current (device results are copied back first); the host copy becomes the
+    /// only current one, since the caller may write through it.
+    public var raw: UnsafeMutableRawPointer {
+        if residency.load(ordering: .acquiring) & TensorStorage.deviceCurrent != 0 { makeHostCurrent() }
+        return host
+    }
+
+    /// f32 view of the memory (valid when dtype is f32); see `raw`.
     public var floats: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
-    /// 16-bit view of the memory (valid when dtype is f16 or bf16).
+    /// 16-bit view of the memory (valid when dtype is f16 or bf16); see `raw`.
     public var halves: UnsafeMutablePointer<UInt16> { raw.assumingMemoryBound(to: UInt16.self) }
+
+    /// Whether the device copy is current and the host copy is not (results not read back yet).
+    var isDeviceOnly: Bool { residency.load(ordering: .acquiring) == TensorStorage.deviceCurrent }
+
+    private func makeHostCurrent() {
+        deviceLock.withLock { buffer in
+            let state = residency.load(ordering: .acquiring)
+            if state & TensorStorage.hostCurrent == 0, let buffer {
+                do { try buffer.download(into: host, bytes: byteCount) } catch {
+                    // The accessors cannot throw; a failed read-back leaves no usable result.
+                    fatalError("reading a tensor back from the device failed: \(error)")
+                }
+            }
+            residency.store(TensorStorage.hostCurrent, ordering: .releasing)
+        }
+    }
+
+    /// How a device backend is about to use the storage.
+    enum DeviceAccess {
+        /// Kernels read the elements.
+        case read
+        /// Kernels overwrite every element (the previous contents are not needed).
+        case overwrite
+        /// Kernels read and write (e.g. a copy into a strided region).
+        case update
+    }
+
+    /// The device buffer of `context` for `access`: made with `make` when the storage has none in
+    /// that context (a copy in another context is read back first), filled from the host when the
+    /// kernels read and the device copy is stale; after a write only the device copy is current.
+    func deviceBuffer<B: DeviceBuffer>(context: AnyObject, access: DeviceAccess, make: (Int) throws -> B) throws -> B {
+        try deviceLock.withLock { buffer in
+            var state = residency.load(ordering: .acquiring)
+            if let old = buffer, old.context !== context {
+                if state & TensorStorage.hostCurrent == 0 { try old.download(into: host, bytes: byteCount) }
+                buffer = nil
+                state = TensorStorage.hostCurrent
+                residency.store(state, ordering: .releasing)
+            }
+            let b: B
+            if let existing = buffer as? B { b = existing } else { b = try make(max(byteCount, 4)); buffer = b }
+            if access != .overwrite, state & TensorStorage.deviceCurrent == 0 {
+                try b.upload(from: host, bytes: byteCount)
+                state |= TensorStorage.deviceCurrent
+            }
+            if access != .read { state = TensorStorage.deviceCurrent }
+            residency.store(state, ordering: .releasing)
+            return b
+        }
+    }
 }

@@ -1,0 +1,514 @@
+import COpenCL
+
+/// The OpenCL backend: every primitive of `Backend` as OpenCL kernels (`OpenCLKernels`) on one
+/// device. Tensors stay in device memory between operations (see `TensorStorage`'s residency):
+/// inputs are uploaded when the device copy is stale (weights once), results are only read back
+/// when host code reads them. GEMM is a tiled kernel; convolution unfolds patches (im2col) and
+/// multiplies; attention processes blocks of query rows against all keys like the CPU backend.
+public final class OpenCLBackend: Backend, @unchecked Sendable {
+    public let name: String
+    let cl: OpenCLContext
+    /// The device computed on.
+    public var device: OpenCLDevice { cl.device }
+    /// Whether the kernels were loaded from the on-disk binary cache (not compiled).
+    public var kernelsFromCache: Bool { cl.programFromCache }
+
+    /// Opens OpenCL device `deviceIndex` (numbered as `OpenCLDevices.list()`), or the first GPU,
+    /// else the first device. Throws a clear error when there is no OpenCL runtime or device.
+    public init(deviceIndex: Int? = nil) throws {
+        cl = try OpenCLContext(deviceIndex: deviceIndex)
+        name = "opencl"
+    }
+
+    // MARK: - Buffers
+
+    /// The device buffer of `t`'s storage for reading (uploaded when stale).
+    private func read(_ t: Tensor) throws -> cl_mem {
+        try t.storage.deviceBuffer(context: cl, access: .read, make: cl.makeBuffer).mem
+    }
+
+    /// A device buffer holding `t`'s elements contiguously from element 0: the storage's own when
+    /// it already is, else a compact copy.
+    private func dense(_ t: Tensor) throws -> cl_mem {
+        if t.offset == 0 && t.isContiguous { return try read(t) }
+        let c = try Tensor(uninitialized: t.shape, op: "opencl compact")
+        try copy(t, into: c)
+        return try read(c)
+    }
+
+    /// A new contiguous f32 tensor whose elements the kernels will write.
+    private func output(_ shape: [Int], _ op: String, dtype: DType = .f32) throws -> (Tensor, cl_mem) {
+        let t = try Tensor(uninitialized: shape, dtype: dtype, op: op)
+        return (t, try t.storage.deviceBuffer(context: cl, access: .overwrite, make: cl.makeBuffer).mem)
+    }
+
+    private func scratch(_ floats: Int) throws -> OpenCLBuffer { try cl.makeBuffer(floats * 4) }
+
+    private func intBuffer(_ values: [Int]) throws -> OpenCLBuffer {
+        let b = try cl.makeBuffer(values.count * 4)
+        let ints = values.map { Int32($0) }
+        try ints.withUnsafeBytes { try b.upload(from: $0.baseAddress!, bytes: $0.count) }
+        return b
+    }
+
+    private func launchRows(_ kernel: String, _ args: [KernelArgument], rows: Int) throws {
+        let g = OpenCLKernels.reductionGroup
+        try cl.launch(kernel, args, global: [rows * g], local: [g])
+    }
+
+    // MARK: - Layout
+
+    public func copy(_ src: Tensor, into dst: Tensor) throws {
+        try src.requireF32("copy"); try dst.requireF32("copy")
+        guard src.shape == dst.shape else {
+            throw EngineError.shapeMismatch(op: "copy", shapes: [src.shape, dst.shape], reason: "shapes must be equal")
+        }
+        guard src.rank <= 8 else { throw EngineError.invalidArgument(op: "copy", message: "rank \(src.rank) above 8") }
+        let s = try read(src)
+        // Unless dst covers its whole storage, the elements around the region must be kept.
+        let whole = dst.offset == 0 && dst.isContiguous && dst.count == dst.storage.count
+        let d = try dst.storage.deviceBuffer(context: cl, access: whole ? .overwrite : .update, make: cl.makeBuffer).mem
+        let rank = max(src.rank, 1)
+        try cl.launch("copy_strided", [.buffer(s), .long(src.offset), .long8(src.rank == 0 ? [0] : src.strides), .buffer(d),
+                                       .long(dst.offset), .long8(dst.rank == 0 ? [0] : dst.strides),
+                                       .long8(src.rank == 0 ? [1] : src.shape), .int(rank)], global: [src.count])
+    }
+
+    public func convert(_ x: Tensor, to dtype: DType) throws -> Tensor {
+        let n = x.count
+        switch (x.dtype, dtype) {
+        case (.f16, .bf16), (.bf16, .f16): return try convert(convert(x, to: .f32), to: dtype)
+        default: break
+        }
+        let src = try read(x)
+        let (y, dst) = try output(x.shape, "convert", dtype: dtype)
+        switch (x.dtype, dtype) {
+        case (.f32, .f16): try cl.launch("f32_to_f16", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
+        case (.f32, .bf16): try cl.launch("f32_to_bf16", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
+        case (.f16, .f32): try cl.launch("f16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
+        case (.bf16, .f32): try cl.launch("bf16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
+        default:
+            try cl.launch("copy_bytes", [.buffer(src), .long(x.offset * x.dtype.size), .buffer(dst)], global: [n * dtype.size])
+        }
+        return y
+    }
+
+    // MARK: - Element-wise
+
+    private func unaryCode(_ op: UnaryOp) -> (Int, Float, Float) {
+        switch op {
+        case .gelu: return (0, 0, 0)
+        case .geluTanh: return (1, 0, 0)
+        case .quickGelu: return (2, 0, 0)
+        case .silu: return (3, 0, 0)
+        case .exp: return (4, 0, 0)
+        case .log: return (5, 0, 0)
+        case .sqrt: return (6, 0, 0)
+        case .neg: return (7, 0, 0)
+        case .square: return (8, 0, 0)
+        case let .clamp(lo, hi): return (9, lo, hi)
+        }
+    }
+
+    public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
+        let (code, p0, p1) = unaryCode(op)
+        let xs = try read(x)
+        let (y, ys) = try output(x.shape, "unary")
+        try cl.launch("unary", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .float(p0), .float(p1)], global: [x.count])
+        return y
+    }
+
+    public func unaryBackward(_ op: UnaryOp, x: Tensor, y: Tensor?, dy: Tensor) throws -> Tensor {
+        let (code, p0, p1) = unaryCode(op)
+        let xs = try read(x), dys = try read(dy)
+        let ys = try y.map(read) ?? xs
+        let (dx, dxs) = try output(x.shape, "unary backward")
+        try cl.launch("unary_backward", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .long(y?.offset ?? 0),
+                                         .int(y == nil ? 0 : 1), .buffer(dys), .long(dy.offset), .buffer(dxs), .float(p0), .float(p1)],
+                      global: [x.count])
+        return dx
+    }
+
+    public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, shape: [Int]) throws -> Tensor {
+        guard shape.count <= 8 else { throw EngineError.invalidArgument(op: "binary", message: "rank \(shape.count) above 8") }
+        let code: Int
+        switch op {
+        case .add: code = 0
+        case .sub: code = 1
+        case .mul: code = 2
+        case .div: code = 3
+        }
+        let am = try read(a), bm = try read(b)
+        let (out, om) = try output(shape, "binary")
+        let scalar = shape.isEmpty
+        try cl.launch("binary", [.int(code), .buffer(am), .long(a.offset), .long8(scalar ? [0] : a.strides), .buffer(bm), .long(b.offset),
+                                 .long8(scalar ? [0] : b.strides), .buffer(om), .long8(scalar ? [1] : shape), .int(max(shape.count, 1))],
+                      global: [out.count])
+        return out
+    }
+
+    public func affine(_ x: Tensor, mul: Float, add: Float) throws -> Tensor {
+        let xs = try read(x)
+        let (y, ys) = try output(x.shape, "affine")
+        try cl.launch("affine", [.buffer(xs), .long(x.offset), .buffer(ys), .float(mul), .float(add)], global: [x.count])
+        return y
+    }
+
+    // MARK: - Reductions
+
+    public func rowSum(_ x: Tensor, rows: Int, cols: Int) throws -> Tensor {
+        let xs = try read(x)
+        let (out, os) = try output([rows], "sum")
+        try launchRows("row_sum", [.buffer(xs), .long(x.offset), .long(cols), .buffer(os)], rows: rows)
+        return out
+    }
+
+    public func rowMeanVar(_ x: Tensor, rows: Int, cols: Int) throws -> (mean: Tensor, variance: Tensor) {
+        let xs = try read(x)
+        let (m, ms) = try output([rows], "mean"), (v, vs) = try output([rows], "var")
+        try launchRows("row_mean_var", [.buffer(xs), .long(x.offset), .long(cols), .buffer(ms), .buffer(vs)], rows: rows)
+        return (m, v)
+    }
+
+    // MARK: - GEMM
+
+    /// A strided matrix operand of the GEMM kernel: element (i, j) of batch b at
+    /// `offset + b * batchStride + i * rowStride + j * colStride`.
+    struct Operand {
+        var mem: cl_mem, offset: Int, batchStride: Int, rowStride: Int, colStride: Int
+    }
+
+    /// C[b] = alpha A[b] B[b] (+ bias per column or per row) + beta C[b] for `batch` matrices
+    /// ([m, k] @ [k, n]); C rows are contiguous. With beta 0 the old C is not read.
+    func gemm(m: Int, n: Int, k: Int, batch: Int, alpha: Float = 1, beta: Float = 0, _ a: Operand, _ b: Operand, _ c: Operand,
+              bias: cl_mem? = nil, biasPerRow: Bool = false) throws {
+        let tile = OpenCLKernels.gemmTile, group = OpenCLKernels.gemmGroup
+        let global = [(n + tile - 1) / tile * group, (m + tile - 1) / tile * group, batch]
+        let args: [KernelArgument] = [
+            .int(m), .int(n), .int(k), .float(alpha), .float(beta),
+            .buffer(a.mem), .long(a.offset), .long(a.batchStride), .long(a.rowStride), .long(a.colStride),
+            .buffer(b.mem), .long(b.offset), .long(b.batchStride), .long(b.rowStride), .long(b.colStride),
+            .buffer(c.mem), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
+            .buffer(bias ?? c.mem), .int(bias == nil ? 0 : biasPerRow ? 2 : 1),
+        ]
+        try cl.launch("gemm", args, global: global, local: [group, group, 1])
+    }
+
+    /// `t` [..., R, C] as a GEMM operand: its batch dimensions must collapse into one stride
+    /// (else a contiguous copy is used).
+    private func operand(_ t: Tensor, shared: Bool) throws -> Operand {
+        let r = t.rank
+        if shared { return Operand(mem: try read(t), offset: t.offset, batchStride: 0, rowStride: t.strides[r - 2], colStride: t.strides[r - 1]) }
+        var batchStride: Int? = 0, expected: Int? = nil
+        for d in stride(from: r - 3, through: 0, by: -1) where t.shape[d] != 1 {
+            if let e = expected {
+                if t.strides[d] != e { batchStride = nil; break }
+            } else {
+                batchStride = t.strides[d]
+            }
+            expected = t.strides[d] * t.shape[d]
+        }
+        if let batchStride {
+            return Operand(mem: try read(t), offset: t.offset, batchStride: batchStride, rowStride: t.strides[r - 2], colStride: t.strides[r - 1])
+        }
+        let c = try Tensor(uninitialized: t.shape, op: "matmul")
+        try copy(t, into: c)
+        let rows = t.shape[r - 2], cols = t.shape[r - 1]
+        return Operand(mem: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
+    }
+
+    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        let batchShape = Array(a.shape.dropLast(2))
+        let batch = batchShape.reduce(1, *)
+        let oa = try operand(a, shared: false), ob = try operand(b, shared: b.rank == 2)
+        let biasMem = try bias.map(dense)
+        let (out, om) = try output(batchShape + [m, n], "matmul")
+        try gemm(m: m, n: n, k: k, batch: batch, oa, ob, Operand(mem: om, offset: 0, batchStride: m * n, rowStride: n, colStride: 1),
+                 bias: biasMem)
+        return out
+    }
+
+    // MARK: - Convolution
+
+    private struct ConvGeometry {
+        let n, c, h, w, o, k, stride, pad, oh, ow: Int
+        var patch: Int { c * k * k }
+        var positions: Int { oh * ow }
+        /// 1x1, stride 1, no padding: the image itself is the patch matrix.
+        var isPointwise: Bool { k == 1 && stride == 1 && pad == 0 }
+        init(_ x: [Int], _ wt: [Int], stride: Int, padding: Int) {
+            n = x[0]; c = x[1]; h = x[2]; w = x[3]; o = wt[0]; k = wt[2]
+            self.stride = stride; pad = padding
+            oh = (h + 2 * padding - k) / stride + 1; ow = (w + 2 * padding - k) / stride + 1
+        }
+    }
+
+    /// The patch matrix [C k k, OH OW] of image `i` (the image itself when pointwise).
+    private func patches(_ g: ConvGeometry, x: cl_mem, image i: Int, into cols: OpenCLBuffer?) throws -> Operand {
+        let imageOffset = i * g.c * g.h * g.w
+        guard let cols else { return Operand(mem: x, offset: imageOffset, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
+        try cl.launch("im2col", [.buffer(x), .long(imageOffset), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad),
+                                 .int(g.oh), .int(g.ow), .buffer(cols.mem)], global: [g.patch * g.positions])
+        return Operand(mem: cols.mem, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1)
+    }
+
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
+        let g = ConvGeometry(x.shape, weight.shape, stride: stride, padding: padding)
+        let xs = try dense(x), ws = try dense(weight), bs = try bias.map(dense)
+        let (y, ys) = try output([g.n, g.o, g.oh, g.ow], "conv2d")
+        let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
+        for i in 0..<g.n {
+            let p = try patches(g, x: xs, image: i, into: cols)
+            try gemm(m: g.o, n: g.positions, k: g.patch, batch: 1,
+                     Operand(mem: ws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1), p,
+                     Operand(mem: ys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
+                     bias: bs, biasPerRow: true)
+        }
+        return y
+    }
+
+    public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
+        let g = ConvGeometry(inputShape, weight.shape, stride: stride, padding: padding)
+        let dys = try dense(dy), ws = try dense(weight)
+        let (dx, dxs) = try output(inputShape, "conv2d backward")
+        let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
+        // W^T as [C k k, O].
+        let wt = Operand(mem: ws, offset: 0, batchStride: 0, rowStride: 1, colStride: g.patch)
+        for i in 0..<g.n {
+            let dyi = Operand(mem: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1)
+            if let cols {
+                try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
+                         Operand(mem: cols.mem, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1))
+                try cl.launch("col2im", [.buffer(cols.mem), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad), .int(g.oh),
+                                         .int(g.ow), .buffer(dxs), .long(i * g.c * g.h * g.w)], global: [g.c * g.h * g.w])
+            } else {
+                try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
+                         Operand(mem: dxs, offset: i * g.c * g.h * g.w, batchStride: 0, rowStride: g.positions, colStride: 1))
+            }
+        }
+        return dx
+    }
+
+    public func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, weightShape: [Int], stride: Int, padding: Int,
+                                      withBias: Bool) throws -> (weight: Tensor, bias: Tensor?) {
+        let g = ConvGeometry(input.shape, weightShape, stride: stride, padding: padding)
+        let dys = try dense(dy), xs = try dense(input)
+        let (dw, dws) = try output(weightShape, "conv2d backward")
+        let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
+        if g.n == 0 { try cl.launch("fill", [.buffer(dws), .float(0)], global: [dw.count]) }
+        for i in 0..<g.n {
+            let p = try patches(g, x: xs, image: i, into: cols)
+            // dW [O, C k k] += dy_i [O, P] @ patches_i^T [P, C k k]
+            try gemm(m: g.o, n: g.patch, k: g.positions, batch: 1, beta: i == 0 ? 0 : 1,
+                     Operand(mem: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
+                     Operand(mem: p.mem, offset: p.offset, batchStride: 0, rowStride: 1, colStride: p.rowStride),
+                     Operand(mem: dws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1))
+        }
+        var db: Tensor? = nil
+        if withBias {
+            let (b, bs) = try output([g.o], "conv2d backward")
+            try launchRows("channel_sum", [.buffer(dys), .int(g.n), .int(g.o), .long(g.positions), .buffer(bs)], rows: g.o)
+            db = b
+        }
+        return (dw, db)
+    }
+
+    public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
+        let r = x.rank, h = x.shape[r - 2], w = x.shape[r - 1]
+        let xs = try dense(x)
+        let (y, ys) = try output(Array(x.shape.dropLast(2)) + [2 * h, 2 * w], "upsample")
+        try cl.launch("upsample2x", [.buffer(xs), .int(h), .int(w), .buffer(ys)], global: [y.count])
+        return y
+    }
+
+    public func upsampleNearest2xBackward(_ dy: Tensor) throws -> Tensor {
+        let r = dy.rank, h = dy.shape[r - 2] / 2, w = dy.shape[r - 1] / 2
+        let dys = try dense(dy)
+        let (dx, dxs) = try output(Array(dy.shape.dropLast(2)) + [h, w], "upsample backward")
+        try cl.launch("upsample2x_backward", [.buffer(dys), .int(h), .int(w), .buffer(dxs)], global: [dx.count])
+        return dx
+    }
+
+    // MARK: - Normalisation
+
+    private func layoutArguments(_ l: NormLayout) -> [KernelArgument] {
+        [.long(l.length), .int(l.groups), .int(l.channelsPerGroup), .long(l.spatial)]
+    }
+
+    public func norm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, layout: NormLayout) throws -> (y: Tensor, mean: Tensor, rstd: Tensor) {
+        let xs = try dense(x), gs = try gamma.map(dense), bs = try beta.map(dense)
+        let (y, ys) = try output(x.shape, "norm")
+        let (mean, ms) = try output([layout.rows], "norm"), (rstd, rs) = try output([layout.rows], "norm")
+        try launchRows("norm_forward", [.buffer(xs)] + layoutArguments(layout) + [
+            .float(layout.eps), .buffer(gs ?? xs), .int(gs == nil ? 0 : 1), .buffer(bs ?? xs), .int(bs == nil ? 0 : 1),
+            .buffer(ys), .buffer(ms), .buffer(rs),
+        ], rows: layout.rows)
+        return (y, mean, rstd)
+    }
+
+    public func normBackward(_ dy: Tensor, x: Tensor, gamma: Tensor?, mean: Tensor, rstd: Tensor, layout: NormLayout,
+                             needParams: Bool) throws -> (dx: Tensor, dgamma: Tensor?, dbeta: Tensor?) {
+        let xs = try dense(x), dys = try dense(dy), gs = try gamma.map(dense), ms = try dense(mean), rs = try dense(rstd)
+        let (dx, dxs) = try output(x.shape, "norm backward")
+        try launchRows("norm_backward_dx", [.buffer(xs), .buffer(dys)] + layoutArguments(layout) + [
+            .buffer(gs ?? xs), .int(gs == nil ? 0 : 1), .buffer(ms), .buffer(rs), .buffer(dxs),
+        ], rows: layout.rows)
+        guard needParams else { return (dx, nil, nil) }
+        let channels = layout.groups * layout.channelsPerGroup
+        let (dg, dgs) = try output([channels], "norm backward"), (db, dbs) = try output([channels], "norm backward")
+        try launchRows("norm_backward_params", [.buffer(xs), .buffer(dys), .long(layout.rows), .long(layout.length), .int(layout.groups),
+                                                .int(layout.channelsPerGroup), .long(layout.spatial), .buffer(ms), .buffer(rs),
+                                                .buffer(dgs), .buffer(dbs)], rows: channels)
+        return (dx, dg, db)
+    }
+
+    public func softmax(_ x: Tensor) throws -> Tensor {
+        let cols = x.shape.last ?? 1
+        let xs = try dense(x)
+        let (y, ys) = try output(x.shape, "softmax")
+        try launchRows("softmax_rows", [.buffer(xs), .long(cols), .buffer(ys)], rows: x.count / max(cols, 1))
+        return y
+    }
+
+    public func softmaxBackward(y: Tensor, dy: Tensor) throws -> Tensor {
+        let cols = y.shape.last ?? 1
+        let ys = try dense(y), dys = try dense(dy)
+        let (dx, dxs) = try output(y.shape, "softmax backward")
+        try launchRows("softmax_backward_rows", [.buffer(ys), .buffer(dys), .long(cols), .buffer(dxs)], rows: y.count / max(cols, 1))
+        return dx
+    }
+
+    // MARK: - Attention
+
+    /// Query rows per block: the score block of every slice stays near 64 MiB.
+    static func attentionBlock(heads: Int, queries: Int, keys: Int) -> Int {
+        max(1, min(queries, (1 << 24) / max(heads * keys, 1)))
+    }
+
+    private struct AttentionShape {
+        let heads, lq, lk, d, dv: Int
+        init(q: Tensor, k: Tensor, v: Tensor) {
+            heads = q.shape[0]; lq = q.shape[1]; lk = k.shape[1]; d = q.shape[2]; dv = v.shape[2]
+        }
+    }
+
+    public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> (out: Tensor, lse: Tensor) {
+        let s = AttentionShape(q: q, k: k, v: v)
+        let qs = try dense(q), ks = try dense(k), vs = try dense(v)
+        let (o, os) = try output([s.heads, s.lq, s.dv], "attention")
+        let (lse, ls) = try output([s.heads, s.lq], "attention")
+        let block = OpenCLBackend.attentionBlock(heads: s.heads, queries: s.lq, keys: s.lk)
+        let scores = try scratch(s.heads * block * s.lk)
+        for r0 in stride(from: 0, to: s.lq, by: block) {
+            let n = min(block, s.lq - r0)
+            // S = scale Q_block K^T
+            try gemm(m: n, n: s.lk, k: s.d, batch: s.heads, alpha: scale,
+                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d),
+                     Operand(mem: scores.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1))
+            try launchRows("attention_probs", [.buffer(scores.mem), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
+                                               .buffer(ls), .int(0)], rows: s.heads * n)
+            // O_block = P V
+            try gemm(m: n, n: s.dv, k: s.lk, batch: s.heads,
+                     Operand(mem: scores.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1),
+                     Operand(mem: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1),
+                     Operand(mem: os, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1))
+        }
+        return (o, lse)
+    }
+
+    public func attentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, scale: Float,
+                                  causal: Bool) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
+        let s = AttentionShape(q: q, k: k, v: v)
+        let qs = try dense(q), ks = try dense(k), vs = try dense(v), os = try dense(out), ls = try dense(lse), gs = try dense(dout)
+        let (dq, dqs) = try output(q.shape, "attention backward"), (dk, dks) = try output(k.shape, "attention backward")
+        let (dv, dvs) = try output(v.shape, "attention backward")
+        if s.lq == 0 {
+            try cl.launch("fill", [.buffer(dks), .float(0)], global: [dk.count])
+            try cl.launch("fill", [.buffer(dvs), .float(0)], global: [dv.count])
+            return (dq, dk, dv)
+        }
+        let block = OpenCLBackend.attentionBlock(heads: s.heads, queries: s.lq, keys: s.lk)
+        let p = try scratch(s.heads * block * s.lk), dp = try scratch(s.heads * block * s.lk), dd = try scratch(s.heads * block)
+        for r0 in stride(from: 0, to: s.lq, by: block) {
+            let n = min(block, s.lq - r0), accumulate: Float = r0 == 0 ? 0 : 1
+            let scoreBlock = Operand(mem: p.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
+            let scoreBlockT = Operand(mem: p.mem, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
+            let dsBlock = Operand(mem: dp.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
+            let dsBlockT = Operand(mem: dp.mem, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
+            let doutBlock = Operand(mem: gs, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1)
+            // P = exp(scale Q K^T - lse)
+            try gemm(m: n, n: s.lk, k: s.d, batch: s.heads, alpha: scale,
+                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d), scoreBlock)
+            try launchRows("attention_probs", [.buffer(p.mem), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
+                                               .buffer(ls), .int(1)], rows: s.heads * n)
+            // dV += P^T dO
+            try gemm(m: s.lk, n: s.dv, k: n, batch: s.heads, beta: accumulate, scoreBlockT, doutBlock,
+                     Operand(mem: dvs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1))
+            // dP = dO V^T
+            try gemm(m: n, n: s.lk, k: s.dv, batch: s.heads, doutBlock,
+                     Operand(mem: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: 1, colStride: s.dv), dsBlock)
+            // D = rowdot(O, dO); dS = P (dP - D) scale
+            try launchRows("attention_rowdot", [.buffer(os), .buffer(gs), .long(n), .long(s.lq), .long(r0), .long(s.dv), .buffer(dd.mem)],
+                           rows: s.heads * n)
+            try cl.launch("attention_dscores", [.buffer(p.mem), .buffer(dp.mem), .buffer(dd.mem), .long(s.lk), .float(scale)],
+                          global: [s.heads * n * s.lk])
+            // dQ_block = dS K; dK += dS^T Q_block
+            try gemm(m: n, n: s.d, k: s.lk, batch: s.heads, dsBlock,
+                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1),
+                     Operand(mem: dqs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1))
+            try gemm(m: s.lk, n: s.d, k: n, batch: s.heads, beta: accumulate, dsBlockT,
+                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(mem: dks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1))
+        }
+        return (dq, dk, dv)
+    }
+
+    // MARK: - Small layers
+
+    public func geglu(_ x: Tensor) throws -> Tensor {
+        let half = (x.shape.last ?? 0) / 2
+        let xs = try dense(x)
+        let (y, ys) = try output(Array(x.shape.dropLast()) + [half], "geglu")
+        try cl.launch("geglu", [.buffer(xs), .long(half), .buffer(ys)], global: [y.count])
+        return y
+    }
+
+    public func gegluBackward(x: Tensor, dy: Tensor) throws -> Tensor {
+        let half = (x.shape.last ?? 0) / 2
+        let xs = try dense(x), dys = try dense(dy)
+        let (dx, dxs) = try output(x.shape, "geglu backward")
+        try cl.launch("geglu_backward", [.buffer(xs), .buffer(dys), .long(half), .buffer(dxs)], global: [dy.count])
+        return dx
+    }
+
+    public func embedding(ids: [Int], weight: Tensor) throws -> Tensor {
+        let d = weight.shape[1]
+        let ws = try dense(weight)
+        let (out, os) = try output([ids.count, d], "embedding")
+        if ids.isEmpty { return out }
+        let idBuffer = try intBuffer(ids)
+        try cl.launch("embedding", [.buffer(ws), .buffer(idBuffer.mem), .long(d), .buffer(os)], global: [ids.count * d])
+        return out
+    }
+
+    public func embeddingBackward(ids: [Int], dy: Tensor, vocabulary: Int) throws -> Tensor {
+        let d = dy.shape.last ?? 0
+        let (dw, dws) = try output([vocabulary, d], "embedding backward")
+        try cl.launch("fill", [.buffer(dws), .float(0)], global: [dw.count])
+        if ids.isEmpty { return dw }
+        // Positions grouped by id (in order), so each row of dw sums its gradients as the CPU does.
+        var positions: [Int: [Int]] = [:]
+        for (i, id) in ids.enumerated() { positions[id, default: []].append(i) }
+        let unique = positions.keys.sorted()
+        var starts = [0], flat: [Int] = []
+        for id in unique { flat += positions[id]!; starts.append(flat.count) }
+        let dys = try dense(dy)
+        let u = try intBuffer(unique), st = try intBuffer(starts), ps = try intBuffer(flat)
+        try cl.launch("embedding_backward", [.buffer(dys), .buffer(u.mem), .buffer(st.mem), .buffer(ps.mem), .long(d), .buffer(dws)],
+                      global: [unique.count * d])
+        return dw
+    }
+}

@@ -1,0 +1,165 @@
+import COpenCL
+import Foundation
+
+/// Throws a backend failure naming `what` unless `status` is CL_SUCCESS.
+func clCheck(_ status: cl_int, _ what: String) throws {
+    if status != CL_SUCCESS { throw EngineError.backendFailure(op: "opencl", message: "\(what) failed with OpenCL status \(status)") }
+}
+
+/// One argument of a kernel launch.
+enum KernelArgument {
+    case buffer(cl_mem)
+    case int(Int)
+    case long(Int)
+    case float(Float)
+    /// A `long8` (shapes and strides of up to 8 dimensions; unused lanes are 0).
+    case long8([Int])
+}
+
+/// An OpenCL device opened for computing: its context, one in-order command queue, and the
+/// kernels of `OpenCLKernels` built for it (from the disk cache when possible).
+final class OpenCLContext: @unchecked Sendable {
+    let device: OpenCLDevice
+    let deviceID: cl_device_id
+    let context: cl_context
+    let queue: cl_command_queue
+    let program: cl_program
+    /// Whether the program came from the disk cache.
+    let programFromCache: Bool
+    /// Created kernels by name; kernel arguments are set and launched under `lock` (a kernel object
+    /// holds its arguments, so launches from several threads must not interleave).
+    private var kernels: [String: cl_kernel] = [:]
+    private let lock = NSLock()
+
+    /// Opens device `index` of `OpenCLDevices.list()`, or the first GPU (else the first device).
+    init(deviceIndex: Int?) throws {
+        let all: [(device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)]
+        switch OpenCLDevices.enumerate() {
+        case let .success(list): all = list
+        case let .failure(reason): throw EngineError.backendFailure(op: "opencl", message: reason.description)
+        }
+        guard !all.isEmpty else { throw EngineError.backendFailure(op: "opencl", message: "OpenCL platforms found, but no devices") }
+        let chosen: (device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)
+        if let deviceIndex {
+            guard all.indices.contains(deviceIndex) else {
+                throw EngineError.invalidArgument(op: "opencl", message: "no OpenCL device \(deviceIndex); `devices` lists 0...\(all.count - 1)")
+            }
+            chosen = all[deviceIndex]
+        } else {
+            chosen = all.first { $0.device.kind == "GPU" } ?? all[0]
+        }
+        device = chosen.device
+        deviceID = chosen.id
+        var status: cl_int = 0
+        var id: cl_device_id? = chosen.id
+        guard let ctx = clCreateContext(nil, 1, &id, nil, nil, &status), status == CL_SUCCESS else {
+            throw EngineError.backendFailure(op: "opencl", message: "clCreateContext on \(device.name) failed with status \(status)")
+        }
+        context = ctx
+        guard let q = clCreateCommandQueue(ctx, chosen.id, 0, &status), status == CL_SUCCESS else {
+            clReleaseContext(ctx)
+            throw EngineError.backendFailure(op: "opencl", message: "clCreateCommandQueue on \(device.name) failed with status \(status)")
+        }
+        queue = q
+        do {
+            (program, programFromCache) = try OpenCLProgramCache.program(context: ctx, device: chosen.id, source: OpenCLKernels.source)
+        } catch {
+            clReleaseCommandQueue(q); clReleaseContext(ctx)
+            throw error
+        }
+    }
+
+    deinit {
+        for k in kernels.values { clReleaseKernel(k) }
+        clReleaseProgram(program)
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+    }
+
+    /// A new device buffer of `bytes` bytes.
+    func makeBuffer(_ bytes: Int) throws -> OpenCLBuffer {
+        var status: cl_int = 0
+        guard let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(bytes, 4), nil, &status), status == CL_SUCCESS else {
+            if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES || status == CL_INVALID_BUFFER_SIZE {
+                throw EngineError.outOfMemory(op: "opencl buffer on \(device.name)", shape: [bytes / 4], bytes: bytes)
+            }
+            throw EngineError.backendFailure(op: "opencl", message: "clCreateBuffer(\(bytes) bytes) failed with status \(status)")
+        }
+        return OpenCLBuffer(mem: mem, owner: self)
+    }
+
+    /// Enqueues kernel `name` over `global` work-items (`local` per work-group, or the driver's choice).
+    func launch(_ name: String, _ args: [KernelArgument], global: [Int], local: [Int]? = nil) throws {
+        if global.contains(0) { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let kernel: cl_kernel
+        if let k = kernels[name] {
+            kernel = k
+        } else {
+            var status: cl_int = 0
+            guard let k = clCreateKernel(program, name, &status), status == CL_SUCCESS else {
+                throw EngineError.backendFailure(op: "opencl", message: "clCreateKernel(\(name)) failed with status \(status)")
+            }
+            kernels[name] = k
+            kernel = k
+        }
+        for (i, arg) in args.enumerated() {
+            let index = cl_uint(i), status: cl_int
+            switch arg {
+            case let .buffer(mem):
+                var m: cl_mem? = mem
+                status = clSetKernelArg(kernel, index, MemoryLayout<cl_mem?>.size, &m)
+            case let .int(v):
+                var x = cl_int(v)
+                status = clSetKernelArg(kernel, index, 4, &x)
+            case let .long(v):
+                var x = cl_long(v)
+                status = clSetKernelArg(kernel, index, 8, &x)
+            case let .float(v):
+                var x = v
+                status = clSetKernelArg(kernel, index, 4, &x)
+            case let .long8(v):
+                var lanes = [cl_long](repeating: 0, count: 8)
+                for (j, x) in v.prefix(8).enumerated() { lanes[j] = cl_long(x) }
+                status = clSetKernelArg(kernel, index, 64, &lanes)
+            }
+            try clCheck(status, "clSetKernelArg(\(name), \(i))")
+        }
+        let g = global.map { Int($0) }
+        let status: cl_int
+        if let local {
+            status = clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g, local, 0, nil, nil)
+        } else {
+            status = clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g, nil, 0, nil, nil)
+        }
+        try clCheck(status, "launching \(name) over \(global)")
+    }
+
+    /// Waits for every queued command.
+    func finish() throws { try clCheck(clFinish(queue), "clFinish") }
+}
+
+/// A device buffer of an `OpenCLContext`, released with the storage (or scratch use) that owns it.
+final class OpenCLBuffer: DeviceBuffer, @unchecked Sendable {
+    let mem: cl_mem
+    let owner: OpenCLContext
+    var context: AnyObject { owner }
+
+    init(mem: cl_mem, owner: OpenCLContext) {
+        self.mem = mem
+        self.owner = owner
+    }
+
+    deinit { clReleaseMemObject(mem) }
+
+    func upload(from host: UnsafeRawPointer, bytes: Int) throws {
+        if bytes == 0 { return }
+        try clCheck(clEnqueueWriteBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil), "writing \(bytes) bytes to the device")
+    }
+
+    func download(into host: UnsafeMutableRawPointer, bytes: Int) throws {
+        if bytes == 0 { return }
+        try clCheck(clEnqueueReadBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil), "reading \(bytes) bytes from the device")
+    }
+}
