@@ -23,13 +23,13 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     // MARK: - Buffers
 
     /// The device buffer of `t`'s storage for reading (uploaded when stale).
-    private func read(_ t: Tensor) throws -> cl_mem {
-        try t.storage.deviceBuffer(context: cl, access: .read, make: cl.makeBuffer).mem
+    private func read(_ t: Tensor) throws -> OpenCLBuffer {
+        try t.storage.deviceBuffer(context: cl, access: .read, make: cl.makeBuffer)
     }
 
     /// A device buffer holding `t`'s elements contiguously from element 0: the storage's own when
     /// it already is, else a compact copy.
-    private func dense(_ t: Tensor) throws -> cl_mem {
+    private func dense(_ t: Tensor) throws -> OpenCLBuffer {
         if t.offset == 0 && t.isContiguous { return try read(t) }
         let c = try Tensor(uninitialized: t.shape, op: "opencl compact")
         try copy(t, into: c)
@@ -37,9 +37,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// A new contiguous f32 tensor whose elements the kernels will write.
-    private func output(_ shape: [Int], _ op: String, dtype: DType = .f32) throws -> (Tensor, cl_mem) {
+    private func output(_ shape: [Int], _ op: String, dtype: DType = .f32) throws -> (Tensor, OpenCLBuffer) {
         let t = try Tensor(uninitialized: shape, dtype: dtype, op: op)
-        return (t, try t.storage.deviceBuffer(context: cl, access: .overwrite, make: cl.makeBuffer).mem)
+        return (t, try t.storage.deviceBuffer(context: cl, access: .overwrite, make: cl.makeBuffer))
     }
 
     private func scratch(_ floats: Int) throws -> OpenCLBuffer { try cl.makeBuffer(floats * 4) }
@@ -67,7 +67,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let s = try read(src)
         // Unless dst covers its whole storage, the elements around the region must be kept.
         let whole = dst.offset == 0 && dst.isContiguous && dst.count == dst.storage.count
-        let d = try dst.storage.deviceBuffer(context: cl, access: whole ? .overwrite : .update, make: cl.makeBuffer).mem
+        let d = try dst.storage.deviceBuffer(context: cl, access: whole ? .overwrite : .update, make: cl.makeBuffer)
         let rank = max(src.rank, 1)
         try cl.launch("copy_strided", [.buffer(s), .long(src.offset), .long8(src.rank == 0 ? [0] : src.strides), .buffer(d),
                                        .long(dst.offset), .long8(dst.rank == 0 ? [0] : dst.strides),
@@ -175,21 +175,21 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// A strided matrix operand of the GEMM kernel: element (i, j) of batch b at
     /// `offset + b * batchStride + i * rowStride + j * colStride`.
     struct Operand {
-        var mem: cl_mem, offset: Int, batchStride: Int, rowStride: Int, colStride: Int
+        var buffer: OpenCLBuffer, offset: Int, batchStride: Int, rowStride: Int, colStride: Int
     }
 
     /// C[b] = alpha A[b] B[b] (+ bias per column or per row) + beta C[b] for `batch` matrices
     /// ([m, k] @ [k, n]); C rows are contiguous. With beta 0 the old C is not read.
     func gemm(m: Int, n: Int, k: Int, batch: Int, alpha: Float = 1, beta: Float = 0, _ a: Operand, _ b: Operand, _ c: Operand,
-              bias: cl_mem? = nil, biasPerRow: Bool = false) throws {
+              bias: OpenCLBuffer? = nil, biasPerRow: Bool = false) throws {
         let tile = OpenCLKernels.gemmTile, group = OpenCLKernels.gemmGroup
         let global = [(n + tile - 1) / tile * group, (m + tile - 1) / tile * group, batch]
         let args: [KernelArgument] = [
             .int(m), .int(n), .int(k), .float(alpha), .float(beta),
-            .buffer(a.mem), .long(a.offset), .long(a.batchStride), .long(a.rowStride), .long(a.colStride),
-            .buffer(b.mem), .long(b.offset), .long(b.batchStride), .long(b.rowStride), .long(b.colStride),
-            .buffer(c.mem), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
-            .buffer(bias ?? c.mem), .int(bias == nil ? 0 : biasPerRow ? 2 : 1),
+            .buffer(a.buffer), .long(a.offset), .long(a.batchStride), .long(a.rowStride), .long(a.colStride),
+            .buffer(b.buffer), .long(b.offset), .long(b.batchStride), .long(b.rowStride), .long(b.colStride),
+            .buffer(c.buffer), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
+            .buffer(bias ?? c.buffer), .int(bias == nil ? 0 : biasPerRow ? 2 : 1),
         ]
         try cl.launch("gemm", args, global: global, local: [group, group, 1])
     }
@@ -198,7 +198,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// (else a contiguous copy is used).
     private func operand(_ t: Tensor, shared: Bool) throws -> Operand {
         let r = t.rank
-        if shared { return Operand(mem: try read(t), offset: t.offset, batchStride: 0, rowStride: t.strides[r - 2], colStride: t.strides[r - 1]) }
+        if shared { return Operand(buffer: try read(t), offset: t.offset, batchStride: 0, rowStride: t.strides[r - 2], colStride: t.strides[r - 1]) }
         var batchStride: Int? = 0, expected: Int? = nil
         for d in stride(from: r - 3, through: 0, by: -1) where t.shape[d] != 1 {
             if let e = expected {
@@ -209,12 +209,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             expected = t.strides[d] * t.shape[d]
         }
         if let batchStride {
-            return Operand(mem: try read(t), offset: t.offset, batchStride: batchStride, rowStride: t.strides[r - 2], colStride: t.strides[r - 1])
+            return Operand(buffer: try read(t), offset: t.offset, batchStride: batchStride, rowStride: t.strides[r - 2], colStride: t.strides[r - 1])
         }
         let c = try Tensor(uninitialized: t.shape, op: "matmul")
         try copy(t, into: c)
         let rows = t.shape[r - 2], cols = t.shape[r - 1]
-        return Operand(mem: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
+        return Operand(buffer: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
     }
 
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
@@ -224,7 +224,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let oa = try operand(a, shared: false), ob = try operand(b, shared: b.rank == 2)
         let biasMem = try bias.map(dense)
         let (out, om) = try output(batchShape + [m, n], "matmul")
-        try gemm(m: m, n: n, k: k, batch: batch, oa, ob, Operand(mem: om, offset: 0, batchStride: m * n, rowStride: n, colStride: 1),
+        try gemm(m: m, n: n, k: k, batch: batch, oa, ob, Operand(buffer: om, offset: 0, batchStride: m * n, rowStride: n, colStride: 1),
                  bias: biasMem)
         return out
     }
@@ -245,12 +245,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// The patch matrix [C k k, OH OW] of image `i` (the image itself when pointwise).
-    private func patches(_ g: ConvGeometry, x: cl_mem, image i: Int, into cols: OpenCLBuffer?) throws -> Operand {
+    private func patches(_ g: ConvGeometry, x: OpenCLBuffer, image i: Int, into cols: OpenCLBuffer?) throws -> Operand {
         let imageOffset = i * g.c * g.h * g.w
-        guard let cols else { return Operand(mem: x, offset: imageOffset, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
+        guard let cols else { return Operand(buffer: x, offset: imageOffset, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
         try cl.launch("im2col", [.buffer(x), .long(imageOffset), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad),
-                                 .int(g.oh), .int(g.ow), .buffer(cols.mem)], global: [g.patch * g.positions])
-        return Operand(mem: cols.mem, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1)
+                                 .int(g.oh), .int(g.ow), .buffer(cols)], global: [g.patch * g.positions])
+        return Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1)
     }
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
@@ -261,8 +261,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         for i in 0..<g.n {
             let p = try patches(g, x: xs, image: i, into: cols)
             try gemm(m: g.o, n: g.positions, k: g.patch, batch: 1,
-                     Operand(mem: ws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1), p,
-                     Operand(mem: ys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
+                     Operand(buffer: ws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1), p,
+                     Operand(buffer: ys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
                      bias: bs, biasPerRow: true)
         }
         return y
@@ -274,17 +274,17 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let (dx, dxs) = try output(inputShape, "conv2d backward")
         let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
         // W^T as [C k k, O].
-        let wt = Operand(mem: ws, offset: 0, batchStride: 0, rowStride: 1, colStride: g.patch)
+        let wt = Operand(buffer: ws, offset: 0, batchStride: 0, rowStride: 1, colStride: g.patch)
         for i in 0..<g.n {
-            let dyi = Operand(mem: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1)
+            let dyi = Operand(buffer: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1)
             if let cols {
                 try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
-                         Operand(mem: cols.mem, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1))
-                try cl.launch("col2im", [.buffer(cols.mem), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad), .int(g.oh),
+                         Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1))
+                try cl.launch("col2im", [.buffer(cols), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad), .int(g.oh),
                                          .int(g.ow), .buffer(dxs), .long(i * g.c * g.h * g.w)], global: [g.c * g.h * g.w])
             } else {
                 try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
-                         Operand(mem: dxs, offset: i * g.c * g.h * g.w, batchStride: 0, rowStride: g.positions, colStride: 1))
+                         Operand(buffer: dxs, offset: i * g.c * g.h * g.w, batchStride: 0, rowStride: g.positions, colStride: 1))
             }
         }
         return dx
@@ -301,9 +301,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             let p = try patches(g, x: xs, image: i, into: cols)
             // dW [O, C k k] += dy_i [O, P] @ patches_i^T [P, C k k]
             try gemm(m: g.o, n: g.patch, k: g.positions, batch: 1, beta: i == 0 ? 0 : 1,
-                     Operand(mem: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
-                     Operand(mem: p.mem, offset: p.offset, batchStride: 0, rowStride: 1, colStride: p.rowStride),
-                     Operand(mem: dws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1))
+                     Operand(buffer: dys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
+                     Operand(buffer: p.buffer, offset: p.offset, batchStride: 0, rowStride: 1, colStride: p.rowStride),
+                     Operand(buffer: dws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1))
         }
         var db: Tensor? = nil
         if withBias {
@@ -404,16 +404,16 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             let n = min(block, s.lq - r0)
             // S = scale Q_block K^T
             try gemm(m: n, n: s.lk, k: s.d, batch: s.heads, alpha: scale,
-                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
-                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d),
-                     Operand(mem: scores.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1))
-            try launchRows("attention_probs", [.buffer(scores.mem), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
-                                               .buffer(ls), .int(0)], rows: s.heads * n)
+                     Operand(buffer: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(buffer: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d),
+                     Operand(buffer: scores, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1))
+            try launchRows("attention_softmax", [.buffer(scores), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
+                                                 .buffer(ls)], rows: s.heads * n)
             // O_block = P V
             try gemm(m: n, n: s.dv, k: s.lk, batch: s.heads,
-                     Operand(mem: scores.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1),
-                     Operand(mem: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1),
-                     Operand(mem: os, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1))
+                     Operand(buffer: scores, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1),
+                     Operand(buffer: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1),
+                     Operand(buffer: os, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1))
         }
         return (o, lse)
     }
@@ -433,35 +433,35 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let p = try scratch(s.heads * block * s.lk), dp = try scratch(s.heads * block * s.lk), dd = try scratch(s.heads * block)
         for r0 in stride(from: 0, to: s.lq, by: block) {
             let n = min(block, s.lq - r0), accumulate: Float = r0 == 0 ? 0 : 1
-            let scoreBlock = Operand(mem: p.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
-            let scoreBlockT = Operand(mem: p.mem, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
-            let dsBlock = Operand(mem: dp.mem, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
-            let dsBlockT = Operand(mem: dp.mem, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
-            let doutBlock = Operand(mem: gs, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1)
+            let scoreBlock = Operand(buffer: p, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
+            let scoreBlockT = Operand(buffer: p, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
+            let dsBlock = Operand(buffer: dp, offset: 0, batchStride: n * s.lk, rowStride: s.lk, colStride: 1)
+            let dsBlockT = Operand(buffer: dp, offset: 0, batchStride: n * s.lk, rowStride: 1, colStride: s.lk)
+            let doutBlock = Operand(buffer: gs, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1)
             // P = exp(scale Q K^T - lse)
             try gemm(m: n, n: s.lk, k: s.d, batch: s.heads, alpha: scale,
-                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
-                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d), scoreBlock)
-            try launchRows("attention_probs", [.buffer(p.mem), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
-                                               .buffer(ls), .int(1)], rows: s.heads * n)
+                     Operand(buffer: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(buffer: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d), scoreBlock)
+            try cl.launch("attention_exp", [.buffer(p), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
+                                            .buffer(ls)], global: [s.heads * n * s.lk])
             // dV += P^T dO
             try gemm(m: s.lk, n: s.dv, k: n, batch: s.heads, beta: accumulate, scoreBlockT, doutBlock,
-                     Operand(mem: dvs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1))
+                     Operand(buffer: dvs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1))
             // dP = dO V^T
             try gemm(m: n, n: s.lk, k: s.dv, batch: s.heads, doutBlock,
-                     Operand(mem: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: 1, colStride: s.dv), dsBlock)
+                     Operand(buffer: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: 1, colStride: s.dv), dsBlock)
             // D = rowdot(O, dO); dS = P (dP - D) scale
-            try launchRows("attention_rowdot", [.buffer(os), .buffer(gs), .long(n), .long(s.lq), .long(r0), .long(s.dv), .buffer(dd.mem)],
+            try launchRows("attention_rowdot", [.buffer(os), .buffer(gs), .long(n), .long(s.lq), .long(r0), .long(s.dv), .buffer(dd)],
                            rows: s.heads * n)
-            try cl.launch("attention_dscores", [.buffer(p.mem), .buffer(dp.mem), .buffer(dd.mem), .long(s.lk), .float(scale)],
+            try cl.launch("attention_dscores", [.buffer(p), .buffer(dp), .buffer(dd), .long(s.lk), .float(scale)],
                           global: [s.heads * n * s.lk])
             // dQ_block = dS K; dK += dS^T Q_block
             try gemm(m: n, n: s.d, k: s.lk, batch: s.heads, dsBlock,
-                     Operand(mem: ks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1),
-                     Operand(mem: dqs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1))
+                     Operand(buffer: ks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1),
+                     Operand(buffer: dqs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1))
             try gemm(m: s.lk, n: s.d, k: n, batch: s.heads, beta: accumulate, dsBlockT,
-                     Operand(mem: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
-                     Operand(mem: dks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1))
+                     Operand(buffer: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
+                     Operand(buffer: dks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1))
         }
         return (dq, dk, dv)
     }
@@ -490,7 +490,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let (out, os) = try output([ids.count, d], "embedding")
         if ids.isEmpty { return out }
         let idBuffer = try intBuffer(ids)
-        try cl.launch("embedding", [.buffer(ws), .buffer(idBuffer.mem), .long(d), .buffer(os)], global: [ids.count * d])
+        try cl.launch("embedding", [.buffer(ws), .buffer(idBuffer), .long(d), .buffer(os)], global: [ids.count * d])
         return out
     }
 
@@ -507,7 +507,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         for id in unique { flat += positions[id]!; starts.append(flat.count) }
         let dys = try dense(dy)
         let u = try intBuffer(unique), st = try intBuffer(starts), ps = try intBuffer(flat)
-        try cl.launch("embedding_backward", [.buffer(dys), .buffer(u.mem), .buffer(st.mem), .buffer(ps.mem), .long(d), .buffer(dws)],
+        try cl.launch("embedding_backward", [.buffer(dys), .buffer(u), .buffer(st), .buffer(ps), .long(d), .buffer(dws)],
                       global: [unique.count * d])
         return dw
     }

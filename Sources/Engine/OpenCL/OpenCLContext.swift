@@ -8,7 +8,8 @@ func clCheck(_ status: cl_int, _ what: String) throws {
 
 /// One argument of a kernel launch.
 enum KernelArgument {
-    case buffer(cl_mem)
+    /// A device buffer (held until the launch is queued; the queue retains it from then on).
+    case buffer(OpenCLBuffer)
     case int(Int)
     case long(Int)
     case float(Float)
@@ -29,7 +30,16 @@ final class OpenCLContext: @unchecked Sendable {
     /// Created kernels by name; kernel arguments are set and launched under `lock` (a kernel object
     /// holds its arguments, so launches from several threads must not interleave).
     private var kernels: [String: cl_kernel] = [:]
+    /// Serialises every use of the queue and of buffers: the API is thread-safe on paper, but PoCL
+    /// 3.1 aborts when several threads enqueue at once. Taken after a storage's lock, never before.
     private let lock = NSLock()
+
+    /// Runs `body` holding the context's lock.
+    func serialized<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
 
     /// Opens device `index` of `OpenCLDevices.list()`, or the first GPU (else the first device).
     init(deviceIndex: Int?) throws {
@@ -79,7 +89,8 @@ final class OpenCLContext: @unchecked Sendable {
     /// A new device buffer of `bytes` bytes.
     func makeBuffer(_ bytes: Int) throws -> OpenCLBuffer {
         var status: cl_int = 0
-        guard let mem = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(bytes, 4), nil, &status), status == CL_SUCCESS else {
+        let created = serialized { clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), max(bytes, 4), nil, &status) }
+        guard let mem = created, status == CL_SUCCESS else {
             if status == CL_MEM_OBJECT_ALLOCATION_FAILURE || status == CL_OUT_OF_RESOURCES || status == CL_INVALID_BUFFER_SIZE {
                 throw EngineError.outOfMemory(op: "opencl buffer on \(device.name)", shape: [bytes / 4], bytes: bytes)
             }
@@ -107,8 +118,8 @@ final class OpenCLContext: @unchecked Sendable {
         for (i, arg) in args.enumerated() {
             let index = cl_uint(i), status: cl_int
             switch arg {
-            case let .buffer(mem):
-                var m: cl_mem? = mem
+            case let .buffer(buffer):
+                var m: cl_mem? = buffer.mem
                 status = clSetKernelArg(kernel, index, MemoryLayout<cl_mem?>.size, &m)
             case let .int(v):
                 var x = cl_int(v)
@@ -137,7 +148,7 @@ final class OpenCLContext: @unchecked Sendable {
     }
 
     /// Waits for every queued command.
-    func finish() throws { try clCheck(clFinish(queue), "clFinish") }
+    func finish() throws { try clCheck(serialized { clFinish(queue) }, "clFinish") }
 }
 
 /// A device buffer of an `OpenCLContext`, released with the storage (or scratch use) that owns it.
@@ -151,15 +162,20 @@ final class OpenCLBuffer: DeviceBuffer, @unchecked Sendable {
         self.owner = owner
     }
 
-    deinit { clReleaseMemObject(mem) }
+    deinit {
+        let mem = mem
+        owner.serialized { _ = clReleaseMemObject(mem) }
+    }
 
     func upload(from host: UnsafeRawPointer, bytes: Int) throws {
         if bytes == 0 { return }
-        try clCheck(clEnqueueWriteBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil), "writing \(bytes) bytes to the device")
+        let status = owner.serialized { clEnqueueWriteBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil) }
+        try clCheck(status, "writing \(bytes) bytes to the device")
     }
 
     func download(into host: UnsafeMutableRawPointer, bytes: Int) throws {
         if bytes == 0 { return }
-        try clCheck(clEnqueueReadBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil), "reading \(bytes) bytes from the device")
+        let status = owner.serialized { clEnqueueReadBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil) }
+        try clCheck(status, "reading \(bytes) bytes from the device")
     }
 }

@@ -397,10 +397,9 @@ __kernel void softmax_backward_rows(__global const float *y, __global const floa
 }
 
 /* ---- attention on a block of query rows [r0, r0 + n) of every slice; S is [heads, n, lk] ---- */
-/* Scores to probabilities: softmax over the visible keys writing lse (lse_mode 0), or
-   P = exp(S - lse) from a saved lse (lse_mode 1). One work-group per score row. */
-__kernel void attention_probs(__global float *S, long n, long lk, long lq, long r0, int causal,
-                              __global float *lse, int lse_mode) {
+/* Scores to probabilities over the visible keys, writing the log-sum-exp of each row.
+   One work-group per score row. */
+__kernel void attention_softmax(__global float *S, long n, long lk, long lq, long r0, int causal, __global float *lse) {
     __local acc_t s[RG];
     __local float sm[RG];
     long row = get_group_id(0); int l = get_local_id(0);
@@ -408,22 +407,26 @@ __kernel void attention_probs(__global float *S, long n, long lk, long lq, long 
     __global float *sr = S + row * lk;
     long visible = lk;
     if (causal) { visible = r0 + i + 1; if (visible > lk) visible = lk; }
-    __global float *lr = lse + h * lq + r0 + i;
-    if (lse_mode) {
-        float lv = *lr;
-        for (long j = l; j < visible; j += RG) sr[j] = exp(sr[j] - lv);
-    } else {
-        float mx = -INFINITY;
-        for (long j = l; j < visible; j += RG) mx = fmax(mx, sr[j]);
-        mx = group_max(mx, sm);
-        acc_t v = 0;
-        for (long j = l; j < visible; j += RG) { float e = exp(sr[j] - mx); sr[j] = e; v += e; }
-        acc_t sum = group_sum(v, s);
-        float inv = (float)((acc_t)1 / sum);
-        for (long j = l; j < visible; j += RG) sr[j] *= inv;
-        if (l == 0) *lr = mx + (float)log(sum);
-    }
+    float mx = -INFINITY;
+    for (long j = l; j < visible; j += RG) mx = fmax(mx, sr[j]);
+    mx = group_max(mx, sm);
+    acc_t v = 0;
+    for (long j = l; j < visible; j += RG) { float e = exp(sr[j] - mx); sr[j] = e; v += e; }
+    acc_t sum = group_sum(v, s);
+    float inv = (float)((acc_t)1 / sum);
+    for (long j = l; j < visible; j += RG) sr[j] *= inv;
     for (long j = visible + l; j < lk; j += RG) sr[j] = 0.0f;
+    if (l == 0) lse[h * lq + r0 + i] = mx + (float)log(sum);
+}
+
+/* Probabilities from the saved log-sum-exp (backward): P = exp(S - lse), 0 where masked. */
+__kernel void attention_exp(__global float *S, long n, long lk, long lq, long r0, int causal, __global const float *lse) {
+    long e = get_global_id(0);
+    long row = e / lk, j = e % lk;
+    long h = row / n, i = row % n;
+    long visible = lk;
+    if (causal) { visible = r0 + i + 1; if (visible > lk) visible = lk; }
+    S[e] = j < visible ? exp(S[e] - lse[h * lq + r0 + i]) : 0.0f;
 }
 
 /* D[h, i] = dot(o row, dout row) for the block's rows; one work-group per row. */
