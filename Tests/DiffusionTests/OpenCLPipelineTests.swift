@@ -1,0 +1,45 @@
+import Engine
+import TestSupport
+import Testing
+@testable import Diffusion
+@testable import Models
+@testable import Prompting
+
+/// The tiny model's txt2img on the OpenCL backend (PoCL in CI) against the CPU backend: the same
+/// model code chosen at runtime, the 8-bit images equal in >= 99% of bytes, none off by more than 2.
+/// The OpenCL device of these tests, opened once.
+private enum OpenCLTestBackend {
+    static let backend: OpenCLBackend? = try? OpenCLBackend()
+}
+
+@Suite(.serialized, .enabled(if: OpenCLTestBackend.backend != nil, "no OpenCL device (install pocl-opencl-icd)"))
+struct OpenCLPipelineTests {
+    @Test("generation on OpenCL matches the CPU image", arguments: [Sampler.eulerAncestral, .dpmpp2M])
+    func sameImage(_ sampler: Sampler) throws {
+        var s = GenerationSettings()
+        s.prompt = "a red circle on a blue background"
+        s.negativePrompt = "green"
+        s.seed = 1234
+        s.steps = 10
+        s.sampler = sampler
+        s.width = 32
+        s.height = 32
+        s.batchSize = 2
+        // One model per backend: its weights stay resident on the device between steps.
+        func generate(_ backend: any Backend) throws -> [UInt8] {
+            let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath)
+            let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
+            return try Engine.withBackend(backend) { try withNoGrad { try pipeline.generate(s).flatMap(\.rgb) } }
+        }
+        let clock = ContinuousClock()
+        var cpu: [UInt8] = [], gpu: [UInt8] = []
+        let cpuTime = try clock.measure { cpu = try generate(CPUBackend()) }
+        let gpuTime = try clock.measure { gpu = try generate(OpenCLTestBackend.backend!) }
+        print("\(sampler): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
+        #expect(cpu.count == gpu.count && !cpu.isEmpty)
+        let diffs = zip(cpu, gpu).map { abs(Int($0) - Int($1)) }
+        let equal = diffs.filter { $0 == 0 }.count
+        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(sampler): \(equal) of \(diffs.count) bytes equal")
+        #expect(diffs.max()! <= 2, "\(sampler): largest difference \(diffs.max()!)")
+    }
+}
