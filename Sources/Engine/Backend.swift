@@ -97,24 +97,31 @@ public struct NormLayout: Sendable, Equatable {
 
 /// The engine's process-wide settings.
 public enum Engine {
-    private static let selected = Mutex<any Backend>(CPUBackend())
-    /// A backend chosen for the current task only (see `withBackend`).
-    @TaskLocal private static var taskBackend: (any Backend)?
+    private static let selected = Mutex<any Backend>(Engine.cpu)
 
-    /// The backend new tensors are computed on: the current task's (`withBackend`), else the
+    /// A backend choice confined to a task tree (see `withBackend`).
+    private final class Scope: @unchecked Sendable {
+        let current: Mutex<any Backend>
+        init(_ backend: any Backend) { current = Mutex(backend) }
+    }
+    @TaskLocal private static var scope: Scope?
+
+    /// The backend new tensors are computed on: the current `withBackend` scope's, else the
     /// process-wide choice (`use`), initially the CPU.
-    public static var backend: any Backend { taskBackend ?? selected.withLock { $0 } }
+    public static var backend: any Backend { scope?.current.withLock { $0 } ?? selected.withLock { $0 } }
 
-    /// Makes `backend` the process-wide backend. Tensors made on the previous one stay usable:
-    /// their elements move through host memory when the new backend first reads them.
+    /// Makes `backend` the backend of the current `withBackend` scope, or the process-wide one
+    /// outside any scope. Tensors made on the previous backend stay usable: their elements move
+    /// through host memory when the new backend first reads them.
     public static func use(_ backend: any Backend) {
-        selected.withLock { $0 = backend }
+        if let scope { scope.current.withLock { $0 = backend } } else { selected.withLock { $0 = backend } }
     }
 
-    /// Runs `body` with `backend` as the backend of the current task (and of tasks it creates),
-    /// leaving the process-wide choice alone (tests compare backends side by side this way).
+    /// Runs `body` in a scope whose backend starts as `backend`: the current task (and tasks it
+    /// creates) compute there, and `use` inside changes only the scope, never the process-wide
+    /// choice (tests compare backends side by side, and run the shell's `backend` command, this way).
     public static func withBackend<T>(_ backend: any Backend, _ body: () throws -> T) rethrows -> T {
-        try $taskBackend.withValue(backend) { try body() }
+        try $scope.withValue(Scope(backend)) { try body() }
     }
 
     /// Threads used by the CPU kernels (and OpenBLAS). Defaults to the online cores, or SDSHELL_THREADS.

@@ -25,29 +25,41 @@ extension Interpreter {
         host.write("settings (`show` for values): " + Settings.names.joined(separator: ", "))
     }
 
+    /// `backend cpu` / `backend opencl [device=N]`: switches the engine (process-wide, or within
+    /// the caller's `Engine.withBackend` scope); tensors already made move over on first use.
     func backend(_ call: CommandCall) throws {
         let name = try call.string(at: 0, "a backend name (cpu or opencl)")
         try call.atMost(1)
         let value = try checked("backend", .string(name), at: call.positionalPositions[0])
-        if value == .string("opencl") {
-            throw ScriptError(call.positionalPositions[0], "the OpenCL backend is not available in this build; `devices` lists what is")
-        }
-        if let device = try call.optionInteger("device"), device != 0 {
-            throw ScriptError(call.optionPosition("device"), "the cpu backend has one device (0)")
+        let device = try call.optionInteger("device")
+        if value == .string("cpu") {
+            if let device, device != 0 { throw ScriptError(call.optionPosition("device"), "the cpu backend has one device (0)") }
+            Engine.use(Engine.cpu)
+        } else {
+            if let device, device < 0 { throw ScriptError(call.optionPosition("device"), "device numbers start at 0 (see `devices`)") }
+            do {
+                Engine.use(try Engine.openCL(device: device))
+            } catch {
+                let position = device == nil ? call.positionalPositions[0] : call.optionPosition("device")
+                throw ScriptError(position, "the OpenCL backend is not available: \(error); the backend stays \(Engine.backend.name)")
+            }
         }
         settings["backend"] = value
-        host.write("backend cpu: \(Engine.threads) threads")
+        host.write(Engine.backendDescription)
     }
 
-    /// The CPU, and the OpenCL devices the ICD loader finds (the OpenCL backend is not built yet).
+    /// The CPU, and the OpenCL devices the ICD loader finds, marking the one computing now.
     func devices() {
-        host.write("cpu 0: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Engine.threads) threads  (backend cpu)")
+        let current = Engine.backend as? OpenCLBackend
+        host.write("cpu 0: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(Engine.threads) threads  (backend cpu)"
+                   + (current == nil ? "  *" : ""))
         switch OpenCLDevices.list() {
         case let .success(list):
             if list.isEmpty { host.write("opencl: platforms found, but no devices") }
             for d in list {
-                host.write(String(format: "opencl %d: %@ (%@, %@), %d compute units, %.1f GiB, %@  (backend opencl: not built yet)",
-                                  d.index, d.name, d.kind, d.platform, d.computeUnits, Double(d.memoryBytes) / 1_073_741_824, d.version))
+                host.write(String(format: "opencl %d: %@ (%@, %@), %d compute units, %.1f GiB, %@  (backend opencl device=%d)",
+                                  d.index, d.name, d.kind, d.platform, d.computeUnits, Double(d.memoryBytes) / 1_073_741_824, d.version, d.index)
+                           + (current?.device.index == d.index ? "  *" : ""))
             }
         case let .failure(reason):
             host.write("opencl: \(reason)")

@@ -1,4 +1,5 @@
 import Diffusion
+import Engine
 import Foundation
 import Formats
 import Models
@@ -164,7 +165,10 @@ public final class Interpreter {
     // MARK: settings
 
     /// The value of a setting now (session value or default; nil for model- or sampler-dependent defaults).
-    public func setting(_ name: String) -> Value? { settings[name] ?? Settings.definition(name)?.defaultValue }
+    public func setting(_ name: String) -> Value? {
+        if name == "backend" { return .string(Engine.backend is OpenCLBackend ? "opencl" : "cpu") }
+        return settings[name] ?? Settings.definition(name)?.defaultValue
+    }
 
     /// Checks a value against a setting's definition.
     func checked(_ name: String, _ value: Value, at position: SourcePosition) throws -> Value {
@@ -180,7 +184,13 @@ public final class Interpreter {
 
     func set(_ call: CommandCall) throws {
         guard call.positional.isEmpty else { throw ScriptError(call.position, "`set` takes NAME=VALUE pairs, not positional values") }
-        for (name, (value, position)) in call.options { settings[name] = try checked(name, value, at: position) }
+        for (name, (value, position)) in call.options {
+            let v = try checked(name, value, at: position)
+            if name == "backend", v != setting("backend") {
+                throw ScriptError(position, "switch backends with the `backend` command (`backend \(v.description)`)")
+            }
+            settings[name] = v
+        }
         if !call.options.isEmpty { journal.record(call.source(), outputs: []) }
     }
 

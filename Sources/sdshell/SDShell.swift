@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 
 /// The sdshell command line: a thin layer over the library modules.
 @main
@@ -10,12 +11,37 @@ struct SDShell: ParsableCommand {
         discussion: """
         Run a script with `sdshell FILE.sdscript`, or start the interactive prompt with `sdshell`.
         Run statements with `sdshell -e '...'` or pipe them on standard input.
+        Choose the compute backend with `--backend cpu|opencl|opencl:N` before the other arguments
+        (or SDSHELL_BACKEND=...); the shell's `backend` command switches later.
         """,
         version: SDShellVersion.string,
         subcommands: [SelfTest.self, InspectCommand.self, GenerateCommand.self, TokensCommand.self, EmbeddingsCommand.self, TrainCommand.self,
                       LineEditorDemoCommand.self, ShellCommand.self],
         defaultSubcommand: ShellCommand.self
     )
+
+    /// Chooses the backend (`SDSHELL_BACKEND`, then a leading `--backend NAME` / `--backend=NAME`,
+    /// which every subcommand accepts), then parses the rest as usual.
+    static func main() {
+        if let message = Engine.useEnvironmentBackend() { FileHandle.standardError.write(Data("sdshell: \(message)\n".utf8)) }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let i = arguments.firstIndex(where: { $0 == "--backend" || $0.hasPrefix("--backend=") }) {
+            let spec: String
+            if arguments[i] == "--backend" {
+                guard i + 1 < arguments.count else { exit(withError: ValidationError("--backend needs a value: cpu, opencl or opencl:N")) }
+                spec = arguments[i + 1]
+                arguments.removeSubrange(i...(i + 1))
+            } else {
+                spec = String(arguments[i].dropFirst("--backend=".count))
+                arguments.remove(at: i)
+            }
+            do { Engine.use(try Engine.backend(named: spec)) } catch {
+                FileHandle.standardError.write(Data("error: --backend \(spec): \(error)\n".utf8))
+                Foundation.exit(2)
+            }
+        }
+        main(arguments)
+    }
 }
 
 /// Runs a small forward and backward computation on the engine and prints the result.
@@ -36,6 +62,7 @@ struct SelfTest: ParsableCommand {
         try loss.backward()
         let gx = try x.grad!.toArray(), gw = try w.grad!.toArray()
         print("sdshell \(SDShellVersion.string) engine selftest on \(Engine.backend.name), \(Engine.threads) threads")
+        if let opencl = Engine.backend as? OpenCLBackend { print("opencl device \(opencl.device.index): \(opencl.device.name)") }
         print("loss \(try loss.toArray()[0])")
         print("|grad x| \(gx.map { $0 * $0 }.reduce(0, +).squareRoot())  |grad w| \(gw.map { $0 * $0 }.reduce(0, +).squareRoot())")
     }

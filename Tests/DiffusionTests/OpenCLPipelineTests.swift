@@ -35,6 +35,7 @@ struct OpenCLPipelineTests {
         var cpu: [UInt8] = [], gpu: [UInt8] = []
         let cpuTime = try clock.measure { cpu = try generate(CPUBackend()) }
         let gpuTime = try clock.measure { gpu = try generate(OpenCLTestBackend.backend!) }
+        print(OpenCLTestBackend.backend!.profileReport())
         print("\(sampler): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
         #expect(cpu.count == gpu.count && !cpu.isEmpty)
         let diffs = zip(cpu, gpu).map { abs(Int($0) - Int($1)) }

@@ -67,6 +67,23 @@ import TestSupport
         #expect(none.contains("\nopencl: no OpenCL platform (clGetPlatformIDs: -1001); install an OpenCL driver"))
     }
 
+    /// `--backend` and SDSHELL_BACKEND choose the backend at start; a missing OpenCL runtime is a
+    /// clear error for the flag and a warning (staying on the CPU) for the variable.
+    @Test func backendChosenAtStart() throws {
+        let (status, out, _) = try run(["--backend", "opencl", "selftest"])
+        #expect(status == 0)
+        #expect(out.hasPrefix("sdshell ") && out.contains("engine selftest on opencl"))
+        let (envStatus, envOut, _) = try run(["-e", "show backend"], environment: ["SDSHELL_BACKEND": "opencl:0"])
+        #expect(envStatus == 0 && envOut == "backend = \"opencl\"\n")
+        let none = ["OCL_ICD_VENDORS": "/nonexistent-vendors"]
+        let (flagStatus, _, flagErr) = try run(["--backend=opencl", "selftest"], environment: none)
+        #expect(flagStatus == 2)
+        #expect(flagErr.hasPrefix("error: --backend opencl: ") && flagErr.contains("no OpenCL platform"))
+        let (varStatus, varOut, varErr) = try run(["-e", "show backend"], environment: none.merging(["SDSHELL_BACKEND": "opencl"]) { $1 })
+        #expect(varStatus == 0 && varOut == "backend = \"cpu\"\n")
+        #expect(varErr.hasPrefix("sdshell: SDSHELL_BACKEND=opencl: ") && varErr.hasSuffix("using the cpu backend\n"))
+    }
+
     @Test func quitEndsWithStatusZero() throws {
         #expect(try run(["-e", "print 1; quit; print 2"]) == (0, "1\n", ""))
     }

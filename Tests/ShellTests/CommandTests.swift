@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Formats
 import Testing
@@ -79,9 +80,21 @@ import TestSupport
         #expect(host.lines.contains { $0.hasPrefix("sampler: A1111 sampler name; now \"Euler a\"") })
         #expect(host.lines.contains { $0.hasPrefix("cpu 0: ") })
         #expect(host.lines.last!.hasPrefix("backend cpu: "))
-        do { try s.run(source: "backend opencl", file: "t"); Issue.record("opencl is not built") } catch {
-            #expect("\(error)" == "t:1:9: the OpenCL backend is not available in this build; `devices` lists what is")
+        // The backend command switches within this scope only (other suites keep computing on the CPU).
+        try Engine.withBackend(Engine.cpu) {
+            try s.run(source: "backend opencl\nshow backend", file: "t")
+            #expect(host.lines.dropLast().last!.hasPrefix("backend opencl: device "))
+            #expect(host.lines.last! == "backend = \"opencl\"")
+            #expect(Engine.backend is OpenCLBackend)
+            do { try s.run(source: "backend opencl device=99", file: "t"); Issue.record("no device 99") } catch {
+                #expect("\(error)".hasPrefix("t:1:16: the OpenCL backend is not available: opencl: no OpenCL device 99; `devices` lists 0..."))
+                #expect("\(error)".hasSuffix("the backend stays opencl"))
+            }
+            try s.run(source: "backend cpu", file: "t")
+            #expect(host.lines.last!.hasPrefix("backend cpu: "))
+            #expect(Engine.backend is CPUBackend)
         }
+        #expect(throws: ScriptError.self) { try s.run(source: "set backend=\"opencl\"", file: "t") }
         do { try s.run(source: "help smapler", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `sampler`?")) }
         #expect(throws: QuitRequested.self) { try s.run(source: "quit", file: "t") }
     }

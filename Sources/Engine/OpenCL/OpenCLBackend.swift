@@ -20,6 +20,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         name = "opencl"
     }
 
+    /// Kernel times (with `SDSHELL_OPENCL_PROFILE=1`) and the bytes moved between host and device.
+    public func profileReport() -> String { cl.profileReport() }
+
     // MARK: - Buffers
 
     /// The device buffer of `t`'s storage for reading (uploaded when stale).

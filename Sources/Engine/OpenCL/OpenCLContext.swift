@@ -34,6 +34,30 @@ final class OpenCLContext: @unchecked Sendable {
     /// 3.1 aborts when several threads enqueue at once. Taken after a storage's lock, never before.
     private let lock = NSLock()
 
+    /// Per-kernel wall time and launch counts, kept when `SDSHELL_OPENCL_PROFILE` is set (each
+    /// launch then waits for its kernel, so the figures are exact but the run slower).
+    let profiling = ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"].map { !$0.isEmpty && $0 != "0" } ?? false
+    private(set) var profile: [String: (launches: Int, seconds: Double)] = [:]
+    /// Bytes moved between host and device.
+    private(set) var uploadedBytes = 0, downloadedBytes = 0
+
+    /// Counts a transfer (under the lock).
+    func countTransfer(upload: Int = 0, download: Int = 0) {
+        uploadedBytes += upload
+        downloadedBytes += download
+    }
+
+    /// The profile as text, slowest kernels first.
+    func profileReport() -> String {
+        serialized {
+            let rows = profile.sorted { $0.value.seconds > $1.value.seconds }.map {
+                String(format: "%-24@ %7d launches %9.3f s", $0.key as NSString, $0.value.launches, $0.value.seconds)
+            }
+            return (rows + [String(format: "uploaded %.1f MiB, downloaded %.1f MiB", Double(uploadedBytes) / 1_048_576,
+                                   Double(downloadedBytes) / 1_048_576)]).joined(separator: "\n")
+        }
+    }
+
     /// Runs `body` holding the context's lock.
     func serialized<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
@@ -138,6 +162,14 @@ final class OpenCLContext: @unchecked Sendable {
             try clCheck(status, "clSetKernelArg(\(name), \(i))")
         }
         let g = global.map { Int($0) }
+        let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+        defer {
+            if profiling {
+                clFinish(queue)
+                let entry = profile[name] ?? (0, 0)
+                profile[name] = (entry.launches + 1, entry.seconds + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            }
+        }
         let status: cl_int
         if let local {
             status = clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g, local, 0, nil, nil)
@@ -169,13 +201,19 @@ final class OpenCLBuffer: DeviceBuffer, @unchecked Sendable {
 
     func upload(from host: UnsafeRawPointer, bytes: Int) throws {
         if bytes == 0 { return }
-        let status = owner.serialized { clEnqueueWriteBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil) }
+        let status = owner.serialized {
+            owner.countTransfer(upload: bytes)
+            return clEnqueueWriteBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil)
+        }
         try clCheck(status, "writing \(bytes) bytes to the device")
     }
 
     func download(into host: UnsafeMutableRawPointer, bytes: Int) throws {
         if bytes == 0 { return }
-        let status = owner.serialized { clEnqueueReadBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil) }
+        let status = owner.serialized {
+            owner.countTransfer(download: bytes)
+            return clEnqueueReadBuffer(owner.queue, mem, cl_bool(CL_TRUE), 0, bytes, host, 0, nil, nil)
+        }
         try clCheck(status, "reading \(bytes) bytes from the device")
     }
 }
