@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL", providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+        .systemLibrary(name: "CCLBlast", pkgConfig: "clblast", providers: [.apt(["libclblast-dev"])]),
         .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
 
         .target(name: "CImageIO", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
@@ -36,7 +37,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("openblas"), .linkedLibrary("m")]),
         .target(name: "CGlyphs", dependencies: ["CFreeType"], linkerSettings: [.linkedLibrary("freetype")]),
         .target(name: "CLineEditor", dependencies: ["CEdit"], linkerSettings: [.linkedLibrary("edit")]),
-        .target(name: "Engine", dependencies: ["CKernels", "COpenCL"], linkerSettings: [.linkedLibrary("OpenCL")]),
+        .target(name: "Engine", dependencies: ["CKernels", "COpenCL", "CCLBlast"], linkerSettings: [.linkedLibrary("OpenCL"), .linkedLibrary("clblast")]),
         .target(name: "Formats", dependencies: ["Engine", "CImageIO", "CZlib", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Models", dependencies: ["Engine", "Formats"]),
         .target(name: "Prompting", dependencies: ["Engine", "Models", "Formats"], resources: [.copy("Resources")]),

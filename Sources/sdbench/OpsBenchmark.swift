@@ -18,8 +18,12 @@ struct OpsBenchmark: ParsableCommand {
     @Option(help: "Timed repetitions per shape (the median is reported).")
     var repeats: Int = 5
 
+    @Option(help: "Backend of the engine rows: cpu, opencl or opencl:N.")
+    var backend: String = "cpu"
+
     func run() throws {
         if let threads { Engine.threads = threads }
+        Engine.use(try Engine.backend(named: backend))
         // The peak is measured before and after (VM neighbours make single readings noisy); the
         // higher reading is the machine's limit.
         let before = Peak.measure()
@@ -83,7 +87,9 @@ struct OpsBenchmark: ParsableCommand {
 
     private func reportThrowing(_ name: String, _ flops: Double, _ peak: Double, _ body: () throws -> Void) throws {
         var failure: Error?
-        report(name, flops, 0) { do { try withNoGrad { try body() } } catch { failure = error } }
+        // Device backends queue work: wait for it, so that the time is the computation's.
+        let device = Engine.backend as? OpenCLBackend
+        report(name, flops, 0) { do { try withNoGrad { try body() }; try device?.synchronize() } catch { failure = error } }
         if let failure { throw failure }
     }
 }

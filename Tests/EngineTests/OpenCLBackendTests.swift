@@ -10,6 +10,8 @@ enum OpenCLTestDevice {
             return nil
         }
     }()
+    /// The same device with the tiled GEMM kernel only (CLBlast otherwise takes the products).
+    static let tiled: OpenCLBackend? = try? OpenCLBackend(gemm: .tiled)
     static var available: Bool { backend != nil }
 }
 
@@ -28,15 +30,19 @@ struct OpenCLBackendTests {
         })
     }
 
-    /// Runs `body` on both backends and compares each returned tensor.
-    private func agree(_ what: String, tolerance: Double = 1e-4, _ body: (any Backend) throws -> [Tensor?]) throws {
-        let expected = try body(cpu), actual = try body(gpu)
-        #expect(expected.count == actual.count)
-        for (i, (e, a)) in zip(expected, actual).enumerated() {
-            guard let e, let a else { #expect((e == nil) == (a == nil), "\(what) output \(i)"); continue }
-            #expect(e.shape == a.shape, "\(what) output \(i)")
-            let err = Compare.relativeError(try a.toArray(), try e.toArray().map(Double.init))
-            #expect(err <= tolerance, "\(what) output \(i): relative error \(err)")
+    /// Runs `body` on the CPU and OpenCL backends (both GEMM implementations when `gemm`) and
+    /// compares each returned tensor.
+    private func agree(_ what: String, tolerance: Double = 1e-4, gemm: Bool = false, _ body: (any Backend) throws -> [Tensor?]) throws {
+        let expected = try body(cpu)
+        for backend in [gpu] + (gemm ? [OpenCLTestDevice.tiled!] : []) {
+            let actual = try body(backend)
+            #expect(expected.count == actual.count)
+            for (i, (e, a)) in zip(expected, actual).enumerated() {
+                guard let e, let a else { #expect((e == nil) == (a == nil), "\(what) output \(i)"); continue }
+                #expect(e.shape == a.shape, "\(what) output \(i)")
+                let err = Compare.relativeError(try a.toArray(), try e.toArray().map(Double.init))
+                #expect(err <= tolerance, "\(what) output \(i) (\(backend.gemmImplementation)): relative error \(err)")
+            }
         }
     }
 
@@ -91,14 +97,14 @@ struct OpenCLBackendTests {
 
     @Test func matmulLayouts() throws {
         let a = try random([2, 3, 70, 33], seed: 10), bt = try random([2, 3, 45, 33], seed: 11)
-        try agree("batched, transposed b") { b in [try b.matmul(a, try bt.transposed(), bias: nil)] }
+        try agree("batched, transposed b", gemm: true) { b in [try b.matmul(a, try bt.transposed(), bias: nil)] }
         let w = try random([33, 65], seed: 12), bias = try random([65], seed: 13)
-        try agree("shared b with bias") { b in [try b.matmul(a, w, bias: bias)] }
+        try agree("shared b with bias", gemm: true) { b in [try b.matmul(a, w, bias: bias)] }
         // Batch dimensions that do not collapse into one stride.
         let p = try random([3, 2, 70, 33], seed: 14).permuted([1, 0, 2, 3])
-        try agree("permuted batch") { b in [try b.matmul(p, try bt.transposed(), bias: nil)] }
+        try agree("permuted batch", gemm: true) { b in [try b.matmul(p, try bt.transposed(), bias: nil)] }
         let empty = try random([5, 0], seed: 15), e2 = try random([0, 4], seed: 16)
-        try agree("k = 0 with bias") { b in [try b.matmul(empty, e2, bias: try random([4], seed: 17))] }
+        try agree("k = 0 with bias", gemm: true) { b in [try b.matmul(empty, e2, bias: try random([4], seed: 17))] }
     }
 
     @Test(arguments: [(3, 1, 1), (3, 2, 1), (1, 1, 0), (3, 1, 0)])
@@ -106,7 +112,7 @@ struct OpenCLBackendTests {
         let x = try random([2, 5, 9, 8], seed: 18), w = try random([6, 5, k, k], seed: 19), bias = try random([6], seed: 20)
         let oh = (9 + 2 * padding - k) / stride + 1, ow = (8 + 2 * padding - k) / stride + 1
         let dy = try random([2, 6, oh, ow], seed: 21)
-        try agree("conv2d k\(k) s\(stride) p\(padding)") { b in
+        try agree("conv2d k\(k) s\(stride) p\(padding)", gemm: true) { b in
             let y = try b.conv2d(x, weight: w, bias: bias, stride: stride, padding: padding)
             let dx = try b.conv2dBackwardData(dy, weight: w, inputShape: x.shape, stride: stride, padding: padding)
             let (dw, db) = try b.conv2dBackwardWeights(dy, input: x, weightShape: w.shape, stride: stride, padding: padding, withBias: true)
@@ -153,7 +159,7 @@ struct OpenCLBackendTests {
         let q = try random([heads, lq, d], seed: 34), k = try random([heads, lk, d], seed: 35), v = try random([heads, lk, dv], seed: 36)
         let dout = try random([heads, lq, dv], seed: 37)
         let scale = 1 / Float(d).squareRoot()
-        try agree("attention") { b in
+        try agree("attention", gemm: true) { b in
             let (o, lse) = try b.attention(q: q, k: k, v: v, scale: scale, causal: causal)
             let (dq, dk, dv) = try b.attentionBackward(q: q, k: k, v: v, out: o, lse: lse, dout: dout, scale: scale, causal: causal)
             return [o, lse, dq, dk, dv]

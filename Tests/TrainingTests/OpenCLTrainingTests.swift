@@ -27,7 +27,12 @@ struct OpenCLTrainingTests {
             defer { try? FileManager.default.removeItem(atPath: setup.folder) }
             return try TrainerResumeTests.storedVectors(try setup.start("untrained")).vectors
         }()
-        let cpu = try train(CPUBackend()), gpu = try train(OpenCLTestBackend.backend!)
+        let clock = ContinuousClock()
+        var cpu: [Float] = [], gpu: [Float] = []
+        let cpuTime = try clock.measure { cpu = try train(CPUBackend()) }
+        let gpuTime = try clock.measure { gpu = try train(OpenCLTestBackend.backend!) }
+        print(OpenCLTestBackend.backend!.profileReport())
+        print("20 training steps: cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
         #expect(cpu != start, "training changed nothing")
         let maxDiff = zip(cpu, gpu).map { abs($0 - $1) }.max() ?? 0
         let scale = cpu.map { abs($0) }.max() ?? 1

@@ -13,12 +13,20 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Whether the kernels were loaded from the on-disk binary cache (not compiled).
     public var kernelsFromCache: Bool { cl.programFromCache }
 
+    /// How matrix products are computed (convolution and attention use them too).
+    public let gemmImplementation: GEMMImplementation
+
     /// Opens OpenCL device `deviceIndex` (numbered as `OpenCLDevices.list()`), or the first GPU,
     /// else the first device. Throws a clear error when there is no OpenCL runtime or device.
-    public init(deviceIndex: Int? = nil) throws {
+    /// `gemm` nil: `SDSHELL_OPENCL_GEMM` (clblast or tiled), else CLBlast.
+    public init(deviceIndex: Int? = nil, gemm: GEMMImplementation? = nil) throws {
         cl = try OpenCLContext(deviceIndex: deviceIndex)
         name = "opencl"
+        gemmImplementation = gemm ?? .fromEnvironment
     }
+
+    /// Waits until every queued kernel has finished (for timing; results are read back on demand anyway).
+    public func synchronize() throws { try cl.finish() }
 
     /// Kernel times (with `SDSHELL_OPENCL_PROFILE=1`) and the bytes moved between host and device.
     public func profileReport() -> String { cl.profileReport() }
@@ -174,28 +182,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     // MARK: - GEMM
-
-    /// A strided matrix operand of the GEMM kernel: element (i, j) of batch b at
-    /// `offset + b * batchStride + i * rowStride + j * colStride`.
-    struct Operand {
-        var buffer: OpenCLBuffer, offset: Int, batchStride: Int, rowStride: Int, colStride: Int
-    }
-
-    /// C[b] = alpha A[b] B[b] (+ bias per column or per row) + beta C[b] for `batch` matrices
-    /// ([m, k] @ [k, n]); C rows are contiguous. With beta 0 the old C is not read.
-    func gemm(m: Int, n: Int, k: Int, batch: Int, alpha: Float = 1, beta: Float = 0, _ a: Operand, _ b: Operand, _ c: Operand,
-              bias: OpenCLBuffer? = nil, biasPerRow: Bool = false) throws {
-        let tile = OpenCLKernels.gemmTile, group = OpenCLKernels.gemmGroup
-        let global = [(n + tile - 1) / tile * group, (m + tile - 1) / tile * group, batch]
-        let args: [KernelArgument] = [
-            .int(m), .int(n), .int(k), .float(alpha), .float(beta),
-            .buffer(a.buffer), .long(a.offset), .long(a.batchStride), .long(a.rowStride), .long(a.colStride),
-            .buffer(b.buffer), .long(b.offset), .long(b.batchStride), .long(b.rowStride), .long(b.colStride),
-            .buffer(c.buffer), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
-            .buffer(bias ?? c.buffer), .int(bias == nil ? 0 : biasPerRow ? 2 : 1),
-        ]
-        try cl.launch("gemm", args, global: global, local: [group, group, 1])
-    }
 
     /// `t` [..., R, C] as a GEMM operand: its batch dimensions must collapse into one stride
     /// (else a contiguous copy is used).

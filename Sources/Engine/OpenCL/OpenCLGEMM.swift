@@ -1,0 +1,85 @@
+import CCLBlast
+import COpenCL
+import Foundation
+
+/// Matrix products on the device: CLBlast's (strided-batched) SGEMM where the operands have a unit
+/// row or column stride (CLBlast's layouts), else the backend's own tiled kernel (`gemm` in
+/// `OpenCLKernels`), which takes any strides. CLBlast measured faster at every SD shape on PoCL
+/// (docs/opencl.md); `SDSHELL_OPENCL_GEMM=tiled` forces the tiled kernel (for measurements).
+extension OpenCLBackend {
+    /// A strided matrix operand: element (i, j) of batch b at
+    /// `offset + b * batchStride + i * rowStride + j * colStride`.
+    struct Operand {
+        var buffer: OpenCLBuffer, offset: Int, batchStride: Int, rowStride: Int, colStride: Int
+    }
+
+    /// How matrix products are computed.
+    public enum GEMMImplementation: String, Sendable {
+        /// CLBlast where the operand layout allows, else the tiled kernel.
+        case clblast
+        /// The backend's own tiled kernel only.
+        case tiled
+
+        /// SDSHELL_OPENCL_GEMM, else CLBlast.
+        static var fromEnvironment: GEMMImplementation {
+            ProcessInfo.processInfo.environment["SDSHELL_OPENCL_GEMM"].flatMap(GEMMImplementation.init(rawValue:)) ?? .clblast
+        }
+    }
+
+    /// C[b] = alpha A[b] B[b] (+ bias per column or per row) + beta C[b] for `batch` matrices
+    /// ([m, k] @ [k, n]); C rows are contiguous. With beta 0 the old C is not read.
+    func gemm(m: Int, n: Int, k: Int, batch: Int, alpha: Float = 1, beta: Float = 0, _ a: Operand, _ b: Operand, _ c: Operand,
+              bias: OpenCLBuffer? = nil, biasPerRow: Bool = false) throws {
+        if m == 0 || n == 0 || batch == 0 { return }
+        if gemmImplementation == .clblast, k > 0 {
+            if try clblast(m: m, n: n, k: k, batch: batch, alpha: alpha, beta: beta, a, b, c, bias: bias, biasPerRow: biasPerRow) { return }
+        }
+        let tile = OpenCLKernels.gemmTile, group = OpenCLKernels.gemmGroup
+        let global = [(n + tile - 1) / tile * group, (m + tile - 1) / tile * group, batch]
+        let args: [KernelArgument] = [
+            .int(m), .int(n), .int(k), .float(alpha), .float(beta),
+            .buffer(a.buffer), .long(a.offset), .long(a.batchStride), .long(a.rowStride), .long(a.colStride),
+            .buffer(b.buffer), .long(b.offset), .long(b.batchStride), .long(b.rowStride), .long(b.colStride),
+            .buffer(c.buffer), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
+            .buffer(bias ?? c.buffer), .int(bias == nil ? 0 : biasPerRow ? 2 : 1),
+        ]
+        try cl.launch("gemm", args, global: global, local: [group, group, 1])
+    }
+
+    /// CLBlast's view of an operand of `rows` x `cols`: transposed or not, and the leading dimension.
+    private func layout(_ o: Operand, rows: Int, cols: Int) -> (CLBlastTranspose, Int)? {
+        if o.colStride == 1 && (o.rowStride >= cols || rows == 1) { return (CLBlastTransposeNo, max(o.rowStride, cols, 1)) }
+        if o.rowStride == 1 && (o.colStride >= rows || cols == 1) { return (CLBlastTransposeYes, max(o.colStride, rows, 1)) }
+        return nil
+    }
+
+    /// The product through CLBlast; false when the layout does not suit it or CLBlast declines (the
+    /// caller then uses the tiled kernel). C starts as the bias (or zero) so that CLBlast never
+    /// reads uninitialised memory.
+    private func clblast(m: Int, n: Int, k: Int, batch: Int, alpha: Float, beta: Float, _ a: Operand, _ b: Operand, _ c: Operand,
+                         bias: OpenCLBuffer?, biasPerRow: Bool) throws -> Bool {
+        guard let (ta, lda) = layout(a, rows: m, cols: k), let (tb, ldb) = layout(b, rows: k, cols: n),
+              c.colStride == 1, c.rowStride >= n,
+              min(a.offset, b.offset, c.offset, a.batchStride, b.batchStride, c.batchStride) >= 0 else { return false }
+        if beta == 0 {
+            try cl.launch("gemm_init", [.buffer(c.buffer), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
+                                        .buffer(bias ?? c.buffer), .int(bias == nil ? 0 : biasPerRow ? 2 : 1)], global: [n, m, batch])
+        } else if bias != nil {
+            return false
+        }
+        let accumulate: Float = beta == 0 ? 1 : beta
+        let status = cl.serialized { () -> CLBlastStatusCode in
+            var queue: cl_command_queue? = cl.queue
+            if batch == 1 {
+                return CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a.buffer.mem, a.offset, lda, b.buffer.mem, b.offset, ldb,
+                                    accumulate, c.buffer.mem, c.offset, c.rowStride, &queue, nil)
+            }
+            return CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a.buffer.mem, a.offset, lda, a.batchStride,
+                                              b.buffer.mem, b.offset, ldb, b.batchStride, accumulate, c.buffer.mem, c.offset,
+                                              c.rowStride, c.batchStride, batch, &queue, nil)
+        }
+        // On failure CLBlast has queued nothing (it checks its arguments first); the tiled kernel
+        // then computes the product, overwriting C when beta is 0.
+        return status == CLBlastSuccess
+    }
+}
