@@ -189,3 +189,24 @@ struct OpenCLBackendTests {
         #expect(try cpu.affine(gpu.affine(y, mul: 1, add: 1), mul: 1, add: 0).toArray()[0] == 101)
     }
 }
+
+/// The kernel binaries' disk cache: written on the first build, used by the next context, and a
+/// damaged file is rebuilt from source.
+@Suite(.enabled(if: OpenCLTestDevice.available, "no OpenCL device (install pocl-opencl-icd)"))
+struct OpenCLProgramCacheTests {
+    @Test func binaryIsStoredReusedAndRebuiltWhenDamaged() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocl-cache-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try OpenCLContext(deviceIndex: OpenCLTestDevice.backend!.device.index, cacheDirectory: dir)
+        #expect(!first.programFromCache)
+        let file = OpenCLProgramCache.file(device: first.deviceID, source: OpenCLKernels.source, in: dir)
+        #expect(FileManager.default.fileExists(atPath: file.path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == [file.lastPathComponent], "no temporary files left")
+        let second = try OpenCLContext(deviceIndex: first.device.index, cacheDirectory: dir)
+        #expect(second.programFromCache)
+        try Data("not a binary".utf8).write(to: file)
+        let third = try OpenCLContext(deviceIndex: first.device.index, cacheDirectory: dir)
+        #expect(!third.programFromCache)
+        #expect(try Data(contentsOf: file).count > 100, "the rebuilt binary replaced the damaged one")
+    }
+}

@@ -65,8 +65,9 @@ final class OpenCLContext: @unchecked Sendable {
         return try body()
     }
 
-    /// Opens device `index` of `OpenCLDevices.list()`, or the first GPU (else the first device).
-    init(deviceIndex: Int?) throws {
+    /// Opens device `index` of `OpenCLDevices.list()`, or the first GPU (else the first device);
+    /// `cacheDirectory` replaces `OpenCLProgramCache.directory` (tests).
+    init(deviceIndex: Int?, cacheDirectory: URL? = nil) throws {
         let all: [(device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)]
         switch OpenCLDevices.enumerate() {
         case let .success(list): all = list
@@ -96,7 +97,8 @@ final class OpenCLContext: @unchecked Sendable {
         }
         queue = q
         do {
-            (program, programFromCache) = try OpenCLProgramCache.program(context: ctx, device: chosen.id, source: OpenCLKernels.source)
+            (program, programFromCache) = try OpenCLProgramCache.program(context: ctx, device: chosen.id, source: OpenCLKernels.source,
+                                                                             directory: cacheDirectory ?? OpenCLProgramCache.directory)
         } catch {
             clReleaseCommandQueue(q); clReleaseContext(ctx)
             throw error

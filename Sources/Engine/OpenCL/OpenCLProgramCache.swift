@@ -35,11 +35,16 @@ enum OpenCLProgramCache {
         OpenCLDevices.string(0) { clGetDeviceInfo(device, cl_device_info(key), $0, $1, $2) }
     }
 
-    /// The built program, and whether it came from the disk cache.
-    static func program(context: cl_context, device: cl_device_id, source: String) throws -> (cl_program, Bool) {
+    /// The cache file of `source` on `device`.
+    static func file(device: cl_device_id, source: String, in directory: URL = directory) -> URL {
         let identity = [source, buildOptions, deviceString(device, CL_DEVICE_NAME), deviceString(device, CL_DEVICE_VERSION),
                         deviceString(device, CL_DRIVER_VERSION), deviceString(device, CL_DEVICE_VENDOR)]
-        let file = directory.appendingPathComponent(key(identity) + ".bin")
+        return directory.appendingPathComponent(key(identity) + ".bin")
+    }
+
+    /// The built program, and whether it came from the disk cache in `directory`.
+    static func program(context: cl_context, device: cl_device_id, source: String, directory: URL = directory) throws -> (cl_program, Bool) {
+        let file = file(device: device, source: source, in: directory)
         if let binary = try? Data(contentsOf: file), !binary.isEmpty, let program = fromBinary(binary, context: context, device: device) {
             return (program, true)
         }
