@@ -16,7 +16,7 @@ extension Interpreter {
         var values: [String: Value] = [:]
         for name in Settings.names { if let v = setting(name) { values[name] = v } }
         for (name, (value, position)) in overrides where Settings.definition(name) != nil {
-            values[name] = try checked(name, value, at: position)
+            values[name] = try checkedOption(name, value, at: position)
         }
         if values["size"] == nil { let (w, h) = nativeSize; values["size"] = .size(width: w, height: h) }
         if values["eta"] == nil { values["eta"] = .real(1) }

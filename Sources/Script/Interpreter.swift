@@ -182,15 +182,19 @@ public final class Interpreter {
         }
     }
 
+    /// A setting given as an option (`set`, or a statement's own): checked, and `backend` only as
+    /// it is (switching takes the `backend` command, which opens the device and reports it).
+    func checkedOption(_ name: String, _ value: Value, at position: SourcePosition) throws -> Value {
+        let v = try checked(name, value, at: position)
+        if name == "backend", v != setting("backend") {
+            throw ScriptError(position, "switch backends with the `backend` command (`backend \(v.description)`)")
+        }
+        return v
+    }
+
     func set(_ call: CommandCall) throws {
         guard call.positional.isEmpty else { throw ScriptError(call.position, "`set` takes NAME=VALUE pairs, not positional values") }
-        for (name, (value, position)) in call.options {
-            let v = try checked(name, value, at: position)
-            if name == "backend", v != setting("backend") {
-                throw ScriptError(position, "switch backends with the `backend` command (`backend \(v.description)`)")
-            }
-            settings[name] = v
-        }
+        for (name, (value, position)) in call.options { settings[name] = try checkedOption(name, value, at: position) }
         if !call.options.isEmpty { journal.record(call.source(), outputs: []) }
     }
 

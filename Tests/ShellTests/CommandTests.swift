@@ -94,7 +94,11 @@ import TestSupport
             #expect(host.lines.last!.hasPrefix("backend cpu: "))
             #expect(Engine.backend is CPUBackend)
         }
-        #expect(throws: ScriptError.self) { try s.run(source: "set backend=\"opencl\"", file: "t") }
+        for statement in ["set backend=\"opencl\"", "generate \"x\" backend=\"opencl\""] {
+            do { try s.run(source: statement, file: "t"); Issue.record("\(statement) switched") } catch {
+                #expect("\(error)".contains("switch backends with the `backend` command (`backend opencl`)"), "\(error)")
+            }
+        }
         do { try s.run(source: "help smapler", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `sampler`?")) }
         #expect(throws: QuitRequested.self) { try s.run(source: "quit", file: "t") }
     }
