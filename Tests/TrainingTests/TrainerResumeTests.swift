@@ -12,10 +12,11 @@ import Formats
 @Suite(.serialized) struct TrainerResumeTests {
     static let images = Bundle.module.resourcePath! + "/Fixtures/images"
 
-    /// A training folder: an embedding made by `embedding new`, and a dataset of three pictures.
+    /// A training folder: an embedding made by `embedding new`, and a dataset of three pictures
+    /// (`size` x `size` pixels).
     struct Setup {
         let model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset, folder: String
-        init() throws {
+        init(size: Int = 64) throws {
             model = try StableDiffusionModel(path: TrainingFixture.modelPath)
             tokenizer = try CLIPTokenizer.shipped()
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID())").path
@@ -25,7 +26,7 @@ import Formats
                                     ("square-16x16.png", "03-a square.png")] {
                 try FileManager.default.copyItem(atPath: "\(TrainerResumeTests.images)/\(fixture)", toPath: "\(pictures)/\(name)")
             }
-            dataset = try TrainingDataset(folder: pictures, width: 64, height: 64)
+            dataset = try TrainingDataset(folder: pictures, width: size, height: size)
         }
 
         /// A fresh copy of the untrained embedding in its own folder; returns its path.
