@@ -62,6 +62,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return b
     }
 
+    /// Launches an element-wise kernel over `count` work-items: the count is its last argument
+    /// and the range is rounded up to a multiple of 256 (the kernel returns past the count), so
+    /// that drivers can pick full work-groups whatever the count.
+    private func launchElements(_ kernel: String, _ args: [KernelArgument], count: Int) throws {
+        if count == 0 { return }
+        try cl.launch(kernel, args + [.long(count)], global: [(count + 255) / 256 * 256])
+    }
+
     private func launchRows(_ kernel: String, _ args: [KernelArgument], rows: Int) throws {
         let g = OpenCLKernels.reductionGroup
         try cl.launch(kernel, args, global: [rows * g], local: [g])
@@ -80,9 +88,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let whole = dst.offset == 0 && dst.isContiguous && dst.count == dst.storage.count
         let d = try dst.storage.deviceBuffer(context: cl, access: whole ? .overwrite : .update, make: cl.makeBuffer)
         let rank = max(src.rank, 1)
-        try cl.launch("copy_strided", [.buffer(s), .long(src.offset), .long8(src.rank == 0 ? [0] : src.strides), .buffer(d),
+        try launchElements("copy_strided", [.buffer(s), .long(src.offset), .long8(src.rank == 0 ? [0] : src.strides), .buffer(d),
                                        .long(dst.offset), .long8(dst.rank == 0 ? [0] : dst.strides),
-                                       .long8(src.rank == 0 ? [1] : src.shape), .int(rank)], global: [src.count])
+                                       .long8(src.rank == 0 ? [1] : src.shape), .int(rank)], count: src.count)
     }
 
     public func convert(_ x: Tensor, to dtype: DType) throws -> Tensor {
@@ -94,12 +102,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let src = try read(x)
         let (y, dst) = try output(x.shape, "convert", dtype: dtype)
         switch (x.dtype, dtype) {
-        case (.f32, .f16): try cl.launch("f32_to_f16", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
-        case (.f32, .bf16): try cl.launch("f32_to_bf16", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
-        case (.f16, .f32): try cl.launch("f16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
-        case (.bf16, .f32): try cl.launch("bf16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], global: [n])
+        case (.f32, .f16): try launchElements("f32_to_f16", [.buffer(src), .long(x.offset), .buffer(dst)], count: n)
+        case (.f32, .bf16): try launchElements("f32_to_bf16", [.buffer(src), .long(x.offset), .buffer(dst)], count: n)
+        case (.f16, .f32): try launchElements("f16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], count: n)
+        case (.bf16, .f32): try launchElements("bf16_to_f32", [.buffer(src), .long(x.offset), .buffer(dst)], count: n)
         default:
-            try cl.launch("copy_bytes", [.buffer(src), .long(x.offset * x.dtype.size), .buffer(dst)], global: [n * dtype.size])
+            try launchElements("copy_bytes", [.buffer(src), .long(x.offset * x.dtype.size), .buffer(dst)], count: n * dtype.size)
         }
         return y
     }
@@ -125,7 +133,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let (code, p0, p1) = unaryCode(op)
         let xs = try read(x)
         let (y, ys) = try output(x.shape, "unary")
-        try cl.launch("unary", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .float(p0), .float(p1)], global: [x.count])
+        try launchElements("unary", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .float(p0), .float(p1)], count: x.count)
         return y
     }
 
@@ -134,9 +142,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let xs = try read(x), dys = try read(dy)
         let ys = try y.map(read) ?? xs
         let (dx, dxs) = try output(x.shape, "unary backward")
-        try cl.launch("unary_backward", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .long(y?.offset ?? 0),
+        try launchElements("unary_backward", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .long(y?.offset ?? 0),
                                          .int(y == nil ? 0 : 1), .buffer(dys), .long(dy.offset), .buffer(dxs), .float(p0), .float(p1)],
-                      global: [x.count])
+                      count: x.count)
         return dx
     }
 
@@ -152,16 +160,16 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let am = try read(a), bm = try read(b)
         let (out, om) = try output(shape, "binary")
         let scalar = shape.isEmpty
-        try cl.launch("binary", [.int(code), .buffer(am), .long(a.offset), .long8(scalar ? [0] : a.strides), .buffer(bm), .long(b.offset),
+        try launchElements("binary", [.int(code), .buffer(am), .long(a.offset), .long8(scalar ? [0] : a.strides), .buffer(bm), .long(b.offset),
                                  .long8(scalar ? [0] : b.strides), .buffer(om), .long8(scalar ? [1] : shape), .int(max(shape.count, 1))],
-                      global: [out.count])
+                      count: out.count)
         return out
     }
 
     public func affine(_ x: Tensor, mul: Float, add: Float) throws -> Tensor {
         let xs = try read(x)
         let (y, ys) = try output(x.shape, "affine")
-        try cl.launch("affine", [.buffer(xs), .long(x.offset), .buffer(ys), .float(mul), .float(add)], global: [x.count])
+        try launchElements("affine", [.buffer(xs), .long(x.offset), .buffer(ys), .float(mul), .float(add)], count: x.count)
         return y
     }
 
@@ -237,8 +245,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     private func patches(_ g: ConvGeometry, x: OpenCLBuffer, image i: Int, into cols: OpenCLBuffer?) throws -> Operand {
         let imageOffset = i * g.c * g.h * g.w
         guard let cols else { return Operand(buffer: x, offset: imageOffset, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
-        try cl.launch("im2col", [.buffer(x), .long(imageOffset), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad),
-                                 .int(g.oh), .int(g.ow), .buffer(cols)], global: [g.patch * g.positions])
+        try launchElements("im2col", [.buffer(x), .long(imageOffset), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad),
+                                 .int(g.oh), .int(g.ow), .buffer(cols)], count: g.patch * g.positions)
         return Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1)
     }
 
@@ -269,8 +277,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             if let cols {
                 try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
                          Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1))
-                try cl.launch("col2im", [.buffer(cols), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad), .int(g.oh),
-                                         .int(g.ow), .buffer(dxs), .long(i * g.c * g.h * g.w)], global: [g.c * g.h * g.w])
+                try launchElements("col2im", [.buffer(cols), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad), .int(g.oh),
+                                         .int(g.ow), .buffer(dxs), .long(i * g.c * g.h * g.w)], count: g.c * g.h * g.w)
             } else {
                 try gemm(m: g.patch, n: g.positions, k: g.o, batch: 1, wt, dyi,
                          Operand(buffer: dxs, offset: i * g.c * g.h * g.w, batchStride: 0, rowStride: g.positions, colStride: 1))
@@ -285,7 +293,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let dys = try dense(dy), xs = try dense(input)
         let (dw, dws) = try output(weightShape, "conv2d backward")
         let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
-        if g.n == 0 { try cl.launch("fill", [.buffer(dws), .float(0)], global: [dw.count]) }
+        if g.n == 0 { try launchElements("fill", [.buffer(dws), .float(0)], count: dw.count) }
         for i in 0..<g.n {
             let p = try patches(g, x: xs, image: i, into: cols)
             // dW [O, C k k] += dy_i [O, P] @ patches_i^T [P, C k k]
@@ -307,7 +315,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let r = x.rank, h = x.shape[r - 2], w = x.shape[r - 1]
         let xs = try dense(x)
         let (y, ys) = try output(Array(x.shape.dropLast(2)) + [2 * h, 2 * w], "upsample")
-        try cl.launch("upsample2x", [.buffer(xs), .int(h), .int(w), .buffer(ys)], global: [y.count])
+        try launchElements("upsample2x", [.buffer(xs), .int(h), .int(w), .buffer(ys)], count: y.count)
         return y
     }
 
@@ -315,7 +323,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let r = dy.rank, h = dy.shape[r - 2] / 2, w = dy.shape[r - 1] / 2
         let dys = try dense(dy)
         let (dx, dxs) = try output(Array(dy.shape.dropLast(2)) + [h, w], "upsample backward")
-        try cl.launch("upsample2x_backward", [.buffer(dys), .int(h), .int(w), .buffer(dxs)], global: [dx.count])
+        try launchElements("upsample2x_backward", [.buffer(dys), .int(h), .int(w), .buffer(dxs)], count: dx.count)
         return dx
     }
 
@@ -414,8 +422,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let (dq, dqs) = try output(q.shape, "attention backward"), (dk, dks) = try output(k.shape, "attention backward")
         let (dv, dvs) = try output(v.shape, "attention backward")
         if s.lq == 0 {
-            try cl.launch("fill", [.buffer(dks), .float(0)], global: [dk.count])
-            try cl.launch("fill", [.buffer(dvs), .float(0)], global: [dv.count])
+            try launchElements("fill", [.buffer(dks), .float(0)], count: dk.count)
+            try launchElements("fill", [.buffer(dvs), .float(0)], count: dv.count)
             return (dq, dk, dv)
         }
         let block = OpenCLBackend.attentionBlock(heads: s.heads, queries: s.lq, keys: s.lk)
@@ -431,8 +439,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             try gemm(m: n, n: s.lk, k: s.d, batch: s.heads, alpha: scale,
                      Operand(buffer: qs, offset: r0 * s.d, batchStride: s.lq * s.d, rowStride: s.d, colStride: 1),
                      Operand(buffer: ks, offset: 0, batchStride: s.lk * s.d, rowStride: 1, colStride: s.d), scoreBlock)
-            try cl.launch("attention_exp", [.buffer(p), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
-                                            .buffer(ls)], global: [s.heads * n * s.lk])
+            try launchElements("attention_exp", [.buffer(p), .long(n), .long(s.lk), .long(s.lq), .long(r0), .int(causal ? 1 : 0),
+                                            .buffer(ls)], count: s.heads * n * s.lk)
             // dV += P^T dO
             try gemm(m: s.lk, n: s.dv, k: n, batch: s.heads, beta: accumulate, scoreBlockT, doutBlock,
                      Operand(buffer: dvs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1))
@@ -442,8 +450,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
             // D = rowdot(O, dO); dS = P (dP - D) scale
             try launchRows("attention_rowdot", [.buffer(os), .buffer(gs), .long(n), .long(s.lq), .long(r0), .long(s.dv), .buffer(dd)],
                            rows: s.heads * n)
-            try cl.launch("attention_dscores", [.buffer(p), .buffer(dp), .buffer(dd), .long(s.lk), .float(scale)],
-                          global: [s.heads * n * s.lk])
+            try launchElements("attention_dscores", [.buffer(p), .buffer(dp), .buffer(dd), .long(s.lk), .float(scale)],
+                          count: s.heads * n * s.lk)
             // dQ_block = dS K; dK += dS^T Q_block
             try gemm(m: n, n: s.d, k: s.lk, batch: s.heads, dsBlock,
                      Operand(buffer: ks, offset: 0, batchStride: s.lk * s.d, rowStride: s.d, colStride: 1),
@@ -461,7 +469,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let half = (x.shape.last ?? 0) / 2
         let xs = try dense(x)
         let (y, ys) = try output(Array(x.shape.dropLast()) + [half], "geglu")
-        try cl.launch("geglu", [.buffer(xs), .long(half), .buffer(ys)], global: [y.count])
+        try launchElements("geglu", [.buffer(xs), .long(half), .buffer(ys)], count: y.count)
         return y
     }
 
@@ -469,7 +477,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let half = (x.shape.last ?? 0) / 2
         let xs = try dense(x), dys = try dense(dy)
         let (dx, dxs) = try output(x.shape, "geglu backward")
-        try cl.launch("geglu_backward", [.buffer(xs), .buffer(dys), .long(half), .buffer(dxs)], global: [dy.count])
+        try launchElements("geglu_backward", [.buffer(xs), .buffer(dys), .long(half), .buffer(dxs)], count: dy.count)
         return dx
     }
 
@@ -479,14 +487,14 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let (out, os) = try output([ids.count, d], "embedding")
         if ids.isEmpty { return out }
         let idBuffer = try intBuffer(ids)
-        try cl.launch("embedding", [.buffer(ws), .buffer(idBuffer), .long(d), .buffer(os)], global: [ids.count * d])
+        try launchElements("embedding", [.buffer(ws), .buffer(idBuffer), .long(d), .buffer(os)], count: ids.count * d)
         return out
     }
 
     public func embeddingBackward(ids: [Int], dy: Tensor, vocabulary: Int) throws -> Tensor {
         let d = dy.shape.last ?? 0
         let (dw, dws) = try output([vocabulary, d], "embedding backward")
-        try cl.launch("fill", [.buffer(dws), .float(0)], global: [dw.count])
+        try launchElements("fill", [.buffer(dws), .float(0)], count: dw.count)
         if ids.isEmpty { return dw }
         // Positions grouped by id (in order), so each row of dw sums its gradients as the CPU does.
         var positions: [Int: [Int]] = [:]
@@ -496,8 +504,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         for id in unique { flat += positions[id]!; starts.append(flat.count) }
         let dys = try dense(dy)
         let u = try intBuffer(unique), st = try intBuffer(starts), ps = try intBuffer(flat)
-        try cl.launch("embedding_backward", [.buffer(dys), .buffer(u), .buffer(st), .buffer(ps), .long(d), .buffer(dws)],
-                      global: [unique.count * d])
+        try launchElements("embedding_backward", [.buffer(dys), .buffer(u), .buffer(st), .buffer(ps), .long(d), .buffer(dws)],
+                      count: unique.count * d)
         return dw
     }
 }

@@ -62,35 +62,44 @@ void strided_offsets(long i, long8 shape8, long8 as8, long8 bs8, int rank, long 
 }
 
 __kernel void copy_strided(__global const float *src, long soff, long8 ss, __global float *dst, long doff, long8 ds,
-                           long8 shape, int rank) {
+                           long8 shape, int rank, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0), a, b;
     strided_offsets(i, shape, ss, ds, rank, &a, &b);
     dst[doff + b] = src[soff + a];
 }
 
-__kernel void fill(__global float *x, float v) { x[get_global_id(0)] = v; }
+__kernel void fill(__global float *x, float v, long n_) {
+    if (get_global_id(0) >= n_) return;
+    x[get_global_id(0)] = v;
+}
 
 /* ---- storage conversions ---- */
-__kernel void f32_to_f16(__global const float *x, long off, __global half *y) {
+__kernel void f32_to_f16(__global const float *x, long off, __global half *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     vstore_half_rte(x[off + i], i, y);
 }
-__kernel void f16_to_f32(__global const half *x, long off, __global float *y) {
+__kernel void f16_to_f32(__global const half *x, long off, __global float *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     y[i] = vload_half(off + i, x);
 }
-__kernel void f32_to_bf16(__global const uint *x, long off, __global ushort *y) {
+__kernel void f32_to_bf16(__global const uint *x, long off, __global ushort *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     uint u = x[off + i];
     if ((u & 0x7fffffffu) > 0x7f800000u) { y[i] = (ushort)((u >> 16) | 0x0040u); return; }
     u += 0x7fffu + ((u >> 16) & 1u);
     y[i] = (ushort)(u >> 16);
 }
-__kernel void bf16_to_f32(__global const ushort *x, long off, __global uint *y) {
+__kernel void bf16_to_f32(__global const ushort *x, long off, __global uint *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     y[i] = ((uint)x[off + i]) << 16;
 }
-__kernel void copy_bytes(__global const uchar *x, long off, __global uchar *y) {
+__kernel void copy_bytes(__global const uchar *x, long off, __global uchar *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     y[i] = x[off + i];
 }
@@ -107,7 +116,8 @@ float gelu_grad(float x) {
 }
 
 /* op codes: 0 gelu, 1 gelu tanh, 2 quick gelu, 3 silu, 4 exp, 5 log, 6 sqrt, 7 neg, 8 square, 9 clamp */
-__kernel void unary(int op, __global const float *xs, long xoff, __global float *y, float p0, float p1) {
+__kernel void unary(int op, __global const float *xs, long xoff, __global float *y, float p0, float p1, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     float x = xs[xoff + i], r;
     switch (op) {
@@ -126,7 +136,8 @@ __kernel void unary(int op, __global const float *xs, long xoff, __global float 
 }
 
 __kernel void unary_backward(int op, __global const float *xs, long xoff, __global const float *ys, long yoff, int has_y,
-                             __global const float *dys, long dyoff, __global float *dx, float p0, float p1) {
+                             __global const float *dys, long dyoff, __global float *dx, float p0, float p1, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     float x = xs[xoff + i], dy = dys[dyoff + i], r;
     switch (op) {
@@ -150,7 +161,8 @@ __kernel void unary_backward(int op, __global const float *xs, long xoff, __glob
 
 /* op codes: 0 add, 1 sub, 2 mul, 3 div */
 __kernel void binary(int op, __global const float *a, long aoff, long8 as, __global const float *b, long boff, long8 bs,
-                     __global float *out, long8 shape, int rank) {
+                     __global float *out, long8 shape, int rank, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0), oa, ob;
     strided_offsets(i, shape, as, bs, rank, &oa, &ob);
     float x = a[aoff + oa], y = b[boff + ob], r;
@@ -163,7 +175,8 @@ __kernel void binary(int op, __global const float *a, long aoff, long8 as, __glo
     out[i] = r;
 }
 
-__kernel void affine(__global const float *x, long off, __global float *y, float mul, float add) {
+__kernel void affine(__global const float *x, long off, __global float *y, float mul, float add, long n_) {
+    if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     y[i] = x[off + i] * mul + add;
 }
@@ -256,7 +269,8 @@ __kernel void gemm_init(__global float *C, long coff, long cbs, long crs, __glob
 
 /* ---- convolution as GEMM over unfolded patches: cols [C*k*k, OH*OW] of one image ---- */
 __kernel void im2col(__global const float *x, long xoff, int H, int W, int k, int stride, int pad, int OH, int OW,
-                     __global float *cols) {
+                     __global float *cols, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     long p = i % ((long)OH * OW), row = i / ((long)OH * OW);
     int kx = row % k, ky = (row / k) % k, c = row / (k * k);
@@ -267,7 +281,8 @@ __kernel void im2col(__global const float *x, long xoff, int H, int W, int k, in
 
 /* dx of one image from dcols: every input pixel gathers the patch entries it was copied to. */
 __kernel void col2im(__global const float *cols, int H, int W, int k, int stride, int pad, int OH, int OW,
-                     __global float *dx, long dxoff) {
+                     __global float *dx, long dxoff, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     int ix = i % W, iy = (i / W) % H, c = i / ((long)W * H);
     float s = 0.0f;
@@ -300,14 +315,16 @@ __kernel void channel_sum(__global const float *dy, int n, int channels, long pl
     if (l == 0) out[ch] = (float)v;
 }
 
-__kernel void upsample2x(__global const float *x, int h, int w, __global float *y) {
+__kernel void upsample2x(__global const float *x, int h, int w, __global float *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     int ox = i % (2 * w), oy = (i / (2 * w)) % (2 * h);
     long plane = i / (4L * h * w);
     y[i] = x[(plane * h + oy / 2) * w + ox / 2];
 }
 
-__kernel void upsample2x_backward(__global const float *dy, int h, int w, __global float *dx) {
+__kernel void upsample2x_backward(__global const float *dy, int h, int w, __global float *dx, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     int x = i % w, yy = (i / w) % h;
     long plane = i / ((long)h * w);
@@ -427,7 +444,8 @@ __kernel void attention_softmax(__global float *S, long n, long lk, long lq, lon
 }
 
 /* Probabilities from the saved log-sum-exp (backward): P = exp(S - lse), 0 where masked. */
-__kernel void attention_exp(__global float *S, long n, long lk, long lq, long r0, int causal, __global const float *lse) {
+__kernel void attention_exp(__global float *S, long n, long lk, long lq, long r0, int causal, __global const float *lse, long n_) {
+    if (get_global_id(0) >= n_) return;
     long e = get_global_id(0);
     long row = e / lk, j = e % lk;
     long h = row / n, i = row % n;
@@ -450,20 +468,23 @@ __kernel void attention_rowdot(__global const float *o, __global const float *do
 }
 
 /* dS = P * (dP - D) * scale, in place in dP. */
-__kernel void attention_dscores(__global const float *P, __global float *dP, __global const float *D, long lk, float scale) {
+__kernel void attention_dscores(__global const float *P, __global float *dP, __global const float *D, long lk, float scale, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     dP[i] = P[i] * (dP[i] - D[i / lk]) * scale;
 }
 
 /* ---- GEGLU ---- */
-__kernel void geglu(__global const float *x, long half_, __global float *y) {
+__kernel void geglu(__global const float *x, long half_, __global float *y, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     long r = i / half_, j = i % half_;
     __global const float *xr = x + r * 2 * half_;
     y[i] = xr[j] * gelu_f(xr[half_ + j]);
 }
 
-__kernel void geglu_backward(__global const float *x, __global const float *dy, long half_, __global float *dx) {
+__kernel void geglu_backward(__global const float *x, __global const float *dy, long half_, __global float *dx, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     long r = i / half_, j = i % half_;
     __global const float *xr = x + r * 2 * half_;
@@ -473,14 +494,16 @@ __kernel void geglu_backward(__global const float *x, __global const float *dy, 
 }
 
 /* ---- embedding ---- */
-__kernel void embedding(__global const float *w, __global const int *ids, long d, __global float *out) {
+__kernel void embedding(__global const float *w, __global const int *ids, long d, __global float *out, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     out[i] = w[(long)ids[i / d] * d + i % d];
 }
 
 /* Rows of dw for the distinct ids: row u sums dy rows positions[starts[u] .. starts[u + 1]) in order. */
 __kernel void embedding_backward(__global const float *dy, __global const int *unique_ids, __global const int *starts,
-                                 __global const int *positions, long d, __global float *dw) {
+                                 __global const int *positions, long d, __global float *dw, long n_) {
+    if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
     long u = i / d, j = i % d;
     float s = 0.0f;
