@@ -25,11 +25,13 @@ struct OpenCLPipelineTests {
         s.width = 32
         s.height = 32
         s.batchSize = 2
-        // One model per backend: its weights stay resident on the device between steps.
+        // One model per backend, loaded on it (weights convert to f32 there) and resident between steps.
         func generate(_ backend: any Backend) throws -> [UInt8] {
-            let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath)
-            let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
-            return try Engine.withBackend(backend) { try withNoGrad { try pipeline.generate(s).flatMap(\.rgb) } }
+            try Engine.withBackend(backend) {
+                let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath)
+                let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
+                return try withNoGrad { try pipeline.generate(s).flatMap(\.rgb) }
+            }
         }
         let clock = ContinuousClock()
         var cpu: [UInt8] = [], gpu: [UInt8] = []
