@@ -30,9 +30,11 @@ final class OpenCLContext: @unchecked Sendable {
     /// Created kernels by name; kernel arguments are set and launched under `lock` (a kernel object
     /// holds its arguments, so launches from several threads must not interleave).
     private var kernels: [String: cl_kernel] = [:]
-    /// Serialises every use of the queue and of buffers: the API is thread-safe on paper, but PoCL
-    /// 3.1 aborts when several threads enqueue at once. Taken after a storage's lock, never before.
-    private let lock = NSLock()
+    /// Serialises every use of a queue and of buffers, across all contexts of the process: the API
+    /// is thread-safe on paper, but PoCL 3.1 aborts (`PTHREAD ERROR in can_run_command`) when
+    /// several threads enqueue at once. Taken after a storage's lock, never before.
+    private var lock: NSLock { OpenCLContext.processLock }
+    private static let processLock = NSLock()
 
     /// Per-kernel wall time and launch counts, kept when `SDSHELL_OPENCL_PROFILE` is set (each
     /// launch then waits for its kernel, so the figures are exact but the run slower).
@@ -58,7 +60,7 @@ final class OpenCLContext: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` holding the context's lock.
+    /// Runs `body` holding the OpenCL lock.
     func serialized<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -68,6 +70,8 @@ final class OpenCLContext: @unchecked Sendable {
     /// Opens device `index` of `OpenCLDevices.list()`, or the first GPU (else the first device);
     /// `cacheDirectory` replaces `OpenCLProgramCache.directory` (tests).
     init(deviceIndex: Int?, cacheDirectory: URL? = nil) throws {
+        OpenCLContext.processLock.lock()
+        defer { OpenCLContext.processLock.unlock() }
         let all: [(device: OpenCLDevice, platform: cl_platform_id, id: cl_device_id)]
         switch OpenCLDevices.enumerate() {
         case let .success(list): all = list
@@ -106,6 +110,8 @@ final class OpenCLContext: @unchecked Sendable {
     }
 
     deinit {
+        lock.lock()
+        defer { lock.unlock() }
         for k in kernels.values { clReleaseKernel(k) }
         clReleaseProgram(program)
         clReleaseCommandQueue(queue)
