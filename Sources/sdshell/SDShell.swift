@@ -16,6 +16,11 @@ struct SDShell: ParsableCommand {
                       LineEditorDemoCommand.self, ShellCommand.self],
         defaultSubcommand: ShellCommand.self
     )
+
+    static func main() {
+        OpenMPWaitPolicy.passiveUnlessSet()
+        main(nil)
+    }
 }
 
 /// Runs a small forward and backward computation on the engine and prints the result.
