@@ -189,6 +189,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
+        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
+                                       outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
+            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(try widened(weight), backward: false,
+                                                                                                      cacheable: weight.dtype == .f32),
+                                             bias: bias, into: y)
+            return y
+        }
         let key = weightKey(weight), weight = try widened(weight)
         try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
         return y
@@ -197,6 +204,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
         let dx = try output(inputShape, "conv2d backward")
+        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
+                                       outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3]) {
+            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(try widened(weight), backward: true,
+                                                                                                      cacheable: weight.dtype == .f32),
+                                             bias: nil, into: dx)
+            return dx
+        }
         let key = weightKey(weight), weight = try widened(weight)
         try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, key, dx.floatPointer), "conv2d backward data")
         return dx
