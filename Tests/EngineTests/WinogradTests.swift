@@ -16,7 +16,9 @@ import Testing
         zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
     }
 
-    static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1), (3, 16, 8, 5, 9)]
+    /// Whole-problem and (the last: 4,140 tiles) tile-blocked schedules, odd sizes, 1x1 images.
+    static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1),
+                                                                     (3, 16, 8, 5, 9), (2, 8, 8, 90, 91)]
 
     @Test(arguments: 0..<shapes.count) func forwardEqualsDirectConvolution(_ index: Int) throws {
         let (n, c, o, h, w) = Self.shapes[index]
@@ -44,6 +46,23 @@ import Testing
         #expect(ck_winograd_conv3x3(dy, n, o, h, w, u, c, nil, &winograd) == 0)
         let error = Self.relativeError(winograd, direct)
         #expect(error <= 2e-6, "relative error \(error)")
+    }
+
+    @Test(arguments: [1, 4]) func theSameBitsOnOneAndTwoThreads(_ index: Int) throws {
+        let (n, c, o, h, w) = Self.shapes[index]
+        let x = Self.random(n * c * h * w, seed: 8), weight = Self.random(o * c * 9, seed: 9)
+        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
+        ck_winograd_transform_weights(weight, o, c, 0, &u)
+        let saved = Engine.threads
+        defer { Engine.threads = saved }
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Engine.threads = threads
+            var y = [Float](repeating: .nan, count: n * o * h * w)
+            #expect(ck_winograd_conv3x3(x, n, c, h, w, u, o, nil, &y) == 0)
+            results.append(y)
+        }
+        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }
 
     /// Through the public op (where the rule picks Winograd for 64 -> 64 channels over 16x16):
