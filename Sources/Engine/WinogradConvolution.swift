@@ -26,8 +26,12 @@ enum WinogradConvolution {
     static func applies(kernel: Int, stride: Int, padding: Int, channels: Int, outputs: Int, n: Int, h: Int, w: Int) -> Bool {
         guard enabled, kernel == 3, stride == 1, padding == 1 else { return false }
         let tiles = n * ((h + 1) / 2) * ((w + 1) / 2)
-        return channels >= 64 && outputs >= 64 && tiles >= 64
+        return min(channels, outputs) >= minimumChannels && tiles >= 32
     }
+
+    /// Below this many channels the transforms (memory traffic growing with the channels) cost
+    /// more than the multiplies saved (which grow with their square).
+    static let minimumChannels = 256
 
     /// U [16][O][C] for the f32 `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
     /// convolution), cached when `cacheable` and the weight is a frozen whole storage. (16-bit
