@@ -18,6 +18,7 @@ extension Tensor {
         }
         let x = try contiguous(), w = try weight.contiguous(), b = try bias?.contiguous()
         let y = try backend.conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+        FLOPCounter.add(2 * y.count * shape[1] * k * k)
         let inputs = [x, w] + (b.map { [$0] } ?? [])
         return y.recording("conv2d", inputs: inputs) { g in
             let gc = try g.contiguous()

@@ -11,6 +11,7 @@ extension Tensor {
         }
         let a = self, b = other
         let out = try backend.matmul(a, b, bias: nil)
+        FLOPCounter.add(2 * out.count * shape[rank - 1])
         return out.recording("matmul", inputs: [a, b]) { g in
             let ga = a.requiresGrad ? try g.matmul(b.transposed()) : nil
             var gb: Tensor? = nil
@@ -37,6 +38,7 @@ extension Tensor {
         let x = self, w = weight, b = try bias?.contiguous()
         let wt = try withNoGrad { try w.transposed() }
         let y = try backend.matmul(x, wt, bias: b)
+        FLOPCounter.add(2 * y.count * weight.shape[1])
         return y.recording("linear", inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
             let k = x.shape[x.rank - 1], n = w.shape[0]
             let g2 = try g.reshaped([-1, n])
