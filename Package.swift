@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "PromptingTests", dependencies: ["TestSupport", "Prompting", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ShellTests", dependencies: ["TestSupport", "Script", "Diffusion", "Formats", "Engine"], exclude: ["Fixtures"]),
+        .testTarget(name: "ShellTests", dependencies: ["TestSupport", "Script", "Diffusion", "Formats", "Models", "Engine"], exclude: ["Fixtures"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
     ],

@@ -5,6 +5,7 @@
 #include "ck_attention.h"
 #include "ck_parallel.h"
 #include "ck_gemm.h"
+#include "ck_vexp.h"
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,12 +48,11 @@ static void block_probs(const ck_attention_shape *s, const float *q, const float
         if (s->causal) { visible = r0 + i + 1; if (visible > lk) visible = lk; }
         if (lse_in) { // backward: P = exp(S - lse)
             float l = lse_in[r0 + i];
-            for (size_t j = 0; j < visible; j++) row[j] = expf(row[j] - l);
+            (void)ck_exp_shift_sum(row, visible, l);
         } else {
             float mx = -INFINITY;
             for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
-            double sum = 0;
-            for (size_t j = 0; j < visible; j++) { float e = expf(row[j] - mx); row[j] = e; sum += e; }
+            double sum = ck_exp_shift_sum(row, visible, mx);
             float inv = (float)(1.0 / sum);
             for (size_t j = 0; j < visible; j++) row[j] *= inv;
             if (lse_out) lse_out[r0 + i] = mx + (float)log(sum);

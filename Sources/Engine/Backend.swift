@@ -14,8 +14,10 @@ public enum BinaryOp: Sendable {
 /// The primitives a compute device implements. Everything else in the engine (layers, losses,
 /// autograd) is composed from these, so a new backend implements this protocol and nothing more.
 ///
-/// Conventions: inputs are f32; arguments documented as "any strides" may be views (the backend
-/// copies when it needs to); all others must be contiguous. Results are new contiguous tensors.
+/// Conventions: inputs are f32, except the weight operands of `matmul` (`b`), `conv2d` and
+/// `conv2dBackwardData`, which may also be frozen f16/bf16 tensors that the backend widens to f32
+/// inside the operation; arguments documented as "any strides" may be views (the backend copies
+/// when it needs to); all others must be contiguous. Results are new contiguous f32 tensors.
 public protocol Backend: AnyObject, Sendable {
     var name: String { get }
 

@@ -124,7 +124,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
+    /// A 16-bit weight widened to f32 for the kernels: the same shape, strides and offset over an f32
+    /// copy of its whole storage (weights are whole storages or views of one). f32 passes through.
+    private func widened(_ w: Tensor) throws -> Tensor {
+        guard w.dtype != .f32 else { return w }
+        let whole = try convert(Tensor(storage: w.storage, shape: [w.storage.count], strides: [1]), to: .f32)
+        return Tensor(storage: whole.storage, shape: w.shape, strides: w.strides, offset: w.offset)
+    }
+
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+        let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))
         let batch = batchShape.reduce(1, *)
@@ -168,10 +177,11 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if status != 0 { throw EngineError.backendFailure(op: op, message: String(cString: ck_conv_last_error())) }
     }
 
-    /// Frozen weights (no gradient wanted, a whole storage) are identified to oneDNN so that their
-    /// blocked copy is made once and reused; trainable weights are reordered on every call.
+    /// Frozen f32 weights (no gradient wanted, a whole storage) are identified to oneDNN so that their
+    /// blocked copy is made once and reused; trainable weights are reordered on every call, and so
+    /// are 16-bit ones (an f32 copy kept beside them would undo the memory they save).
     private func weightKey(_ w: Tensor) -> UInt64 {
-        guard !w.requiresGrad, w.offset == 0, w.count == w.storage.count else { return 0 }
+        guard w.dtype == .f32, !w.requiresGrad, w.offset == 0, w.count == w.storage.count else { return 0 }
         w.storage.hasDerivedCache = true
         return w.storage.id
     }
@@ -179,14 +189,30 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
-        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, weightKey(weight), bias?.floatPointer, y.floatPointer), "conv2d")
+        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
+                                       outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
+            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(try widened(weight), backward: false,
+                                                                                                      cacheable: weight.dtype == .f32),
+                                             bias: bias, into: y)
+            return y
+        }
+        let key = weightKey(weight), weight = try widened(weight)
+        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
         return y
     }
 
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
         let dx = try output(inputShape, "conv2d backward")
-        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, weightKey(weight), dx.floatPointer), "conv2d backward data")
+        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
+                                       outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3]) {
+            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(try widened(weight), backward: true,
+                                                                                                      cacheable: weight.dtype == .f32),
+                                             bias: nil, into: dx)
+            return dx
+        }
+        let key = weightKey(weight), weight = try widened(weight)
+        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, key, dx.floatPointer), "conv2d backward data")
         return dx
     }
 

@@ -96,6 +96,17 @@ public final class Tensor {
     func requireF32(_ op: String) throws {
         if dtype != .f32 { throw EngineError.unsupportedDType(op: op, dtype: dtype) }
     }
+
+    /// Throws unless the tensor can be the weight operand of a matrix product or convolution:
+    /// f32, or a frozen (no gradient) contiguous 16-bit tensor, which the backend widens to f32
+    /// inside the operation, so weights can be held in half the memory.
+    func requireWeightDType(_ op: String) throws {
+        if dtype == .f32 { return }
+        guard !requiresGrad else {
+            throw EngineError.invalidArgument(op: op, message: "a \(dtype.rawValue) weight cannot take a gradient (trainable weights are f32)")
+        }
+        guard dtype == .f16 || dtype == .bf16 else { throw EngineError.unsupportedDType(op: op, dtype: dtype) }
+    }
 }
 
 extension Tensor: CustomStringConvertible {

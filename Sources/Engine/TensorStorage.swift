@@ -58,7 +58,10 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if hasDerivedCache { ck_conv_forget_weights(id) }
+        if hasDerivedCache {
+            ck_conv_forget_weights(id)
+            WinogradConvolution.forget(id)
+        }
         free(host)
     }
 

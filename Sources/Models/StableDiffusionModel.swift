@@ -6,6 +6,10 @@ import Foundation
 /// the names and hashes A1111 reports for it.
 public final class StableDiffusionModel: @unchecked Sendable {
     public let path: String
+    /// The separate VAE file given at load, if any.
+    public let vaePath: String?
+    /// How the frozen weights are held.
+    public let precision: WeightPrecision
     /// File stem, as A1111's `Model:`.
     public let name: String
     /// A1111's 10-hex short hash (full-file sha256; empty for folders).
@@ -21,8 +25,10 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public var vaeScale: Int { 1 << (config.vae!.blockOutChannels.count - 1) }
 
     /// Loads a checkpoint (any layout ModelWeights reads), optionally with a separate VAE file.
-    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil) throws {
+    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision: WeightPrecision = .full) throws {
         self.path = path
+        self.vaePath = vaePath
+        self.precision = precision
         name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var weights = try ModelWeights(try ModelFile.open(path))
         if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
@@ -36,9 +42,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
             throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
         }
         self.config = config
-        textEncoder = try CLIPTextModel(weights, config: config.textEncoder!)
-        unet = try UNet(weights, config: config.unet!)
-        vae = try AutoencoderKL(weights, config: config.vae!)
+        textEncoder = try CLIPTextModel(weights, config: config.textEncoder!, precision: precision)
+        unet = try UNet(weights, config: config.unet!, precision: precision)
+        vae = try AutoencoderKL(weights, config: config.vae!, precision: precision)
         if let ac = weights.schedule["alphas_cumprod"], ac.count == 1000 {
             alphasCumprod = try ac.materialize().to(.f32).toArray()
         } else {

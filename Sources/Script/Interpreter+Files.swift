@@ -121,14 +121,45 @@ extension Interpreter {
         journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
     }
 
+    /// The model a training at `precision` runs on: the session's model, or the same files loaded
+    /// again at that precision, with the session's model released meanwhile so that only one copy
+    /// of the weights is in memory (`restoreSessionModel` loads it back).
+    func modelForTraining(precision: WeightPrecision, position: SourcePosition) throws -> StableDiffusionModel {
+        let current = try requireModel(position)
+        if current.precision == precision { return current }
+        let (path, vae) = (current.path, current.vaePath)
+        model = nil
+        pipeline = nil
+        do {
+            let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
+            host.write("loaded \(loaded.name) with \(precision == .half ? "16-bit" : "32-bit") weights for training")
+            return loaded
+        } catch {
+            model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+            throw error
+        }
+    }
+
+    /// Puts the session's own model back after a training that ran on a copy at another precision.
+    func restoreSessionModel(path: String, vae: String?) {
+        guard model == nil else { return }
+        do {
+            model = try StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+        } catch {
+            host.warn("could not load \(path) again after training: \(error) (use `model` to load it)")
+        }
+    }
+
     /// `train NAME data=DIR [options]`: trains `embeddings_dir/NAME.pt`, resuming from its saved state.
     func train(_ call: CommandCall) throws {
         let name = try call.string(at: 0, "the embedding's name")
         try call.atMost(1)
         guard let data = try call.optionString("data") else { throw ScriptError(call.position, "`train` needs data=DIR, the folder of training pictures") }
-        let model = try requireModel(call.position)
-        if let v = call.option("precision"), v != .string("full") {
-            throw ScriptError(call.optionPosition("precision"), "precision=\(v.literal) is not supported yet (training runs in full precision)")
+        let sessionModel = try requireModel(call.position)
+        let precisionText = try call.optionString("precision") ?? "full"
+        guard let precision = WeightPrecision(rawValue: precisionText) else {
+            throw ScriptError(call.optionPosition("precision"), "precision must be full or half (got \(Value.quote(precisionText)))"
+                              + NameSuggestion.hint(precisionText, in: WeightPrecision.allCases.map(\.rawValue)))
         }
         var clipping: GradientClipping?
         if let text = try call.optionString("clip_grad") {
@@ -163,10 +194,20 @@ extension Interpreter {
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }
-        let trainer = try TextualInversionTrainer(model: model, tokenizer: try tokenizer, dataset: dataset,
-                                                  template: try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords"),
-                                                  embeddingPath: path, options: options)
-        host.write("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
+        let template = try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords")
+        let files = (sessionModel.path, sessionModel.vaePath)
+        // The training's own scope: its model (maybe a 16-bit copy) is released before the
+        // session's model is loaded back.
+        defer { restoreSessionModel(path: files.0, vae: files.1) }
+        try train(name: name, call: call, pictures: dataset.samples.count, trainer: TextualInversionTrainer(
+            model: try modelForTraining(precision: precision, position: call.position), tokenizer: try tokenizer,
+            dataset: dataset, template: template, embeddingPath: path, options: options))
+    }
+
+    /// Runs a prepared training as a job: progress, Ctrl-C saves and stops, the journal entry.
+    private func train(name: String, call: CommandCall, pictures: Int, trainer: TextualInversionTrainer) throws {
+        let steps = trainer.options.steps, path = trainer.embeddingPath
+        host.write("training \(name) from step \(trainer.step) to \(steps) on \(pictures) pictures")
         var interrupted = false
         try trainer.run(shouldStop: {
             host.progress(step: trainer.step, total: steps, label: String(format: "loss %.5f", trainer.lossLog.rows.last?.loss ?? .nan))

@@ -21,6 +21,14 @@ struct OpsBenchmark: ParsableCommand {
     @Option(help: "Backend of the engine rows: cpu, opencl or opencl:N.")
     var backend: String = "cpu"
 
+    @Option(help: "Only these kinds: gemm, conv, attention (default: all).")
+    var only: [String] = []
+
+    @Flag(help: "Also the VAE decoder's 3x3 convolutions at 512x512 (batch 1).")
+    var vae = false
+
+    private func wanted(_ kind: String) -> Bool { only.isEmpty || only.contains(kind) }
+
     func run() throws {
         if let threads { Engine.threads = threads }
         Engine.use(try Engine.backend(named: backend))
@@ -30,7 +38,7 @@ struct OpsBenchmark: ParsableCommand {
         for size in sizes {
             let l = size / 8
             rows.append(("--- \(size)x\(size) (latent \(l)x\(l)), batch 2 (one CFG step)", 0, 0))
-            for (tokens, c) in [(l * l, 320), (l * l / 4, 640), (l * l / 16, 1280)] {
+            for (tokens, c) in [(l * l, 320), (l * l / 4, 640), (l * l / 16, 1280)] where wanted("gemm") {
                 let m = 2 * tokens
                 for (k, n) in [(c, c), (c, 8 * c), (4 * c, c)] {
                     let flops = 2.0 * Double(m * k * n)
@@ -42,7 +50,9 @@ struct OpsBenchmark: ParsableCommand {
                     try reportThrowing("engine linear \(m)x\(k)x\(n)", flops, 0) { _ = try a.linear(weight: w) }
                 }
             }
-            for (c, hw) in [(320, l), (640, l / 2), (1280, l / 4), (1280, l / 8)] {
+            // Effective rate: the direct convolution's FLOPs over the time (above 100% of peak when
+            // Winograd, which needs 2.25x fewer multiplies, wins).
+            for (c, hw) in [(320, l), (640, l / 2), (1280, l / 4), (1280, l / 8)] where wanted("conv") {
                 let x = try random([2, c, hw, hw]), w = try random([c, c, 3, 3]), b = try random([c])
                 let flops = 2.0 * Double(2 * c * c * 9 * hw * hw)
                 try reportThrowing("engine conv3x3 2x\(c)x\(hw)x\(hw) -> \(c)", flops, 0) {
@@ -50,10 +60,21 @@ struct OpsBenchmark: ParsableCommand {
                 }
             }
             let tokens = l * l, heads = 8, d = 40
+            guard wanted("attention") else { continue }
             let q = try random([2, heads, tokens, d])
             let flops = 4.0 * Double(2 * heads * tokens * tokens * d)
             try reportThrowing("engine attention 2x\(heads)x\(tokens)x\(d)", flops, 0) {
                 _ = try Tensor.scaledDotProductAttention(q: q, k: q, v: q)
+            }
+        }
+        if vae {
+            rows.append(("--- VAE decoder 3x3 convolutions at 512x512, batch 1", 0, 0))
+            for (c, hw) in [(512, 64), (512, 128), (256, 256), (128, 512)] {
+                let x = try random([1, c, hw, hw]), w = try random([c, c, 3, 3]), b = try random([c])
+                let flops = 2.0 * Double(c * c * 9 * hw * hw)
+                try reportThrowing("engine conv3x3 1x\(c)x\(hw)x\(hw) -> \(c)", flops, 0) {
+                    _ = try x.conv2d(weight: w, bias: b, padding: 1)
+                }
             }
         }
         let after = Peak.measure(), peak = max(before, after)

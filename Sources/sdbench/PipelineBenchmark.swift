@@ -14,13 +14,15 @@ struct PipelineBenchmark: ParsableCommand {
     @Option(help: "Image sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Sampling steps per size.") var steps = 3
     @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
+    @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights).") var precision = "full"
 
     func run() throws {
+        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
         if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
         let baseline = Memory.residentBytes()
-        let model = try StableDiffusionModel(path: dir)
+        let model = try StableDiffusionModel(path: dir, precision: weights)
         let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
-        print(String(format: "model loaded (f32 weights): resident %.2f GB", Double(Memory.residentBytes() - baseline) / 1e9))
+        print(String(format: "model loaded (\(precision) precision weights): resident %.2f GB", Double(Memory.residentBytes() - baseline) / 1e9))
         for size in sizes {
             var s = GenerationSettings()
             s.prompt = "a photograph of an astronaut riding a horse"

@@ -23,6 +23,7 @@ struct SDShell: ParsableCommand {
     /// Chooses the backend (`SDSHELL_BACKEND`, then a leading `--backend NAME` / `--backend=NAME`,
     /// which every subcommand accepts), then parses the rest as usual.
     static func main() {
+        OpenMPWaitPolicy.passiveUnlessSet()
         if let message = Engine.useEnvironmentBackend() { FileHandle.standardError.write(Data("sdshell: \(message)\n".utf8)) }
         var arguments = Array(CommandLine.arguments.dropFirst())
         if let i = arguments.firstIndex(where: { $0 == "--backend" || $0.hasPrefix("--backend=") }) {

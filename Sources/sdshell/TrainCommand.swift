@@ -33,6 +33,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output folder: numbered copies, previews and the loss plot go to OUTDIR/train/NAME.") var outdir = "outputs"
     @Option(help: "A preview image every N steps (0: none).") var previewEvery = 0
     @Option(help: "The preview's prompt (default: the template's first line).") var preview: String?
+    @Option(help: "Frozen model weights: full (f32) or half (16-bit; the embedding and optimizer stay f32).") var precision = "full"
 
     func run() throws {
         // Installed first: a Ctrl-C while the model loads already means "stop and save".
@@ -47,7 +48,8 @@ struct TrainCommand: ParsableCommand {
             guard let c = GradientClipping(clipGrad) else { throw ValidationError("--clip-grad must be value:X or norm:X with X > 0") }
             clipping = c
         }
-        let sd = try StableDiffusionModel(path: model)
+        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("--precision must be full or half") }
+        let sd = try StableDiffusionModel(path: model, precision: weights)
         let tokenizer = try CLIPTokenizer.shipped()
         let path = embeddings + "/" + EmbeddingCreation.fileName(name)
         if !FileManager.default.fileExists(atPath: path) {

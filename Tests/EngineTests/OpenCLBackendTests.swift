@@ -120,6 +120,21 @@ struct OpenCLBackendTests {
         }
     }
 
+    /// Frozen 16-bit weights (training precision=half) are widened on the device inside matmul,
+    /// conv2d and its backward-data pass, as the CPU backend widens them.
+    @Test(arguments: [DType.f16, .bf16])
+    func sixteenBitWeights(_ dtype: DType) throws {
+        let x = try random([2, 7, 33], seed: 43), w = try cpu.convert(random([20, 33], seed: 44), to: dtype)
+        let bias = try random([20], seed: 45)
+        try agree("linear with \(dtype) weight", gemm: true) { b in [try b.matmul(x, try w.transposed(), bias: bias)] }
+        let img = try random([2, 5, 9, 8], seed: 46), cw = try cpu.convert(random([6, 5, 3, 3], seed: 47), to: dtype)
+        let dy = try random([2, 6, 9, 8], seed: 48)
+        try agree("conv2d with \(dtype) weight", gemm: true) { b in
+            [try b.conv2d(img, weight: cw, bias: nil, stride: 1, padding: 1),
+             try b.conv2dBackwardData(dy, weight: cw, inputShape: img.shape, stride: 1, padding: 1)]
+        }
+    }
+
     @Test func upsampling() throws {
         let x = try random([2, 3, 5, 7], seed: 22), dy = try random([2, 3, 10, 14], seed: 23)
         try agree("upsample") { b in [try b.upsampleNearest2x(x), try b.upsampleNearest2xBackward(dy)] }

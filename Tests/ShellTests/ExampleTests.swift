@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 @testable import Script
 
-/// Every script in `examples/` runs on the tiny model and prints what its golden file says
+/// Every script in `examples/` runs (on the demo model or the tiny one) and prints what its golden file says
 /// (Fixtures/examples/NAME.txt; `SDSHELL_RECORD_GOLDEN=1` rewrites them). Paths under the
 /// temporary output folder print as `$OUT`.
 @Suite(.serialized) struct ExampleTests {
@@ -26,8 +26,15 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: out) }
         var text = try String(contentsOfFile: Self.root + "/examples/" + name, encoding: .utf8)
         // The examples name repository paths relative to its root.
-        text = text.replacingOccurrences(of: "\"Tests/Fixtures/", with: "\"\(Self.root)/Tests/Fixtures/")
-            .replacingOccurrences(of: "\"examples/", with: "\"\(Self.root)/examples/")
+        for folder in ["Tests/Fixtures/", "examples/", "models/"] {
+            text = text.replacingOccurrences(of: "\"\(folder)", with: "\"\(Self.root)/\(folder)")
+        }
+        // The embeddings that ship in embeddings/, as a user's checkout has them.
+        let shipped = Self.root + "/embeddings"
+        try FileManager.default.createDirectory(atPath: out + "/embeddings", withIntermediateDirectories: true)
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: shipped)) ?? [] where file.hasSuffix(".pt") {
+            try FileManager.default.copyItem(atPath: shipped + "/" + file, toPath: out + "/embeddings/" + file)
+        }
         let host = RecordingHost()
         let shell = Interpreter(host: host, hashes: HashCache(location: out + "/hashes.json"))
         try shell.run(source: "set outdir=\"\(out)/outputs\" embeddings_dir=\"\(out)/embeddings\"", file: "setup")

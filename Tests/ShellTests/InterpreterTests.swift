@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Models
 import Testing
 import TestSupport
 @testable import Script
@@ -168,6 +169,22 @@ import TestSupport
         #expect(host.lines.contains("training toy from step 2 to 6 on 3 pictures"))
         #expect(host.lines.last == "trained \(folder)/embeddings/toy.pt to step 6")
         #expect(FileManager.default.fileExists(atPath: "\(folder)/out/train/toy/toy-6.pt"))
+    }
+
+    /// `precision="half"` trains on a 16-bit copy of the session's model (the session's own model
+    /// is released meanwhile and loaded back afterwards, still f32); a bad value names the choices.
+    @Test func trainingInHalfPrecisionLeavesTheSessionModelFull() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
+        try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
+        #expect(error(shell, "train \"toy\" data=\"\(pictures)\" steps=2 size=64 precision=\"hlaf\"")
+                == "t:1:\(37 + pictures.count): precision must be full or half (got \"hlaf\"); did you mean `half`?")
+        try shell.run(source: "train \"toy\" data=\"\(pictures)\" steps=2 size=64 seed=2 precision=\"half\"", file: "t")
+        #expect(host.lines.contains("loaded tiny-sd with 16-bit weights for training"))
+        #expect(host.lines.last == "trained \(folder)/embeddings/toy.pt to step 2")
+        #expect(shell.model?.precision == .full)
+        try shell.run(source: "generate \"toy\" seed=1", file: "t")
     }
 
     @Test func ctrlCStopsAGenerationAndTheSessionGoesOn() throws {

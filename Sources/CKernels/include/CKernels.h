@@ -9,4 +9,5 @@
 #include "ck_gemm.h"
 #include "ck_omp.h"
 #include "ck_alloc.h"
+#include "ck_winograd.h"
 #endif

@@ -214,7 +214,17 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return Operand(buffer: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
     }
 
+    /// A 16-bit weight widened to f32 on the device for one operation: the same shape, strides and
+    /// offset over a temporary f32 copy of its whole storage, while the 16-bit storage stays resident
+    /// (half the device memory of f32 weights). f32 passes through.
+    private func widened(_ w: Tensor) throws -> Tensor {
+        guard w.dtype != .f32 else { return w }
+        let whole = try convert(Tensor(storage: w.storage, shape: [w.storage.count], strides: [1]), to: .f32)
+        return Tensor(storage: whole.storage, shape: w.shape, strides: w.strides, offset: w.offset)
+    }
+
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+        let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))
         let batch = batchShape.reduce(1, *)
@@ -252,7 +262,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         let g = ConvGeometry(x.shape, weight.shape, stride: stride, padding: padding)
-        let xs = try dense(x), ws = try dense(weight), bs = try bias.map(dense)
+        let xs = try dense(x), ws = try dense(widened(weight)), bs = try bias.map(dense)
         let (y, ys) = try output([g.n, g.o, g.oh, g.ow], "conv2d")
         let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
         for i in 0..<g.n {
@@ -267,7 +277,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
         let g = ConvGeometry(inputShape, weight.shape, stride: stride, padding: padding)
-        let dys = try dense(dy), ws = try dense(weight)
+        let dys = try dense(dy), ws = try dense(widened(weight))
         let (dx, dxs) = try output(inputShape, "conv2d backward")
         let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
         // W^T as [C k k, O].

@@ -17,6 +17,7 @@ extension Tensor {
         let s = scale ?? 1 / Float(d).squareRoot()
         let q3 = try q.contiguous().reshaped([-1, lq, d]), k3 = try k.contiguous().reshaped([-1, lk, d])
         let v3 = try v.contiguous().reshaped([-1, lk, dv])
+        FLOPCounter.add(2 * lead.reduce(1, *) * lq * lk * (d + dv))
         let (o, lse) = try Engine.backend.attention(q: q3.detached(), k: k3.detached(), v: v3.detached(), scale: s, causal: causal)
         let out = o.recording("attention", inputs: [q3, k3, v3]) { [weak o] g in
             guard let o else { throw EngineError.invalidArgument(op: "attention backward", message: "output released") }

@@ -1,8 +1,12 @@
 /// Convolution and resampling.
 extension Tensor {
     /// 2-D convolution of x [N, C, H, W] with weight [O, C, k, k] (k 1 or 3), stride 1 or 2, symmetric padding.
+    /// A frozen weight may be 16-bit (contiguous).
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) throws -> Tensor {
-        try requireF32("conv2d"); try weight.requireF32("conv2d")
+        try requireF32("conv2d"); try weight.requireWeightDType("conv2d")
+        if weight.dtype != .f32 && !weight.isContiguous {
+            throw EngineError.invalidArgument(op: "conv2d", message: "a \(weight.dtype.rawValue) weight must be contiguous")
+        }
         guard rank == 4, weight.rank == 4, weight.shape[1] == shape[1], weight.shape[2] == weight.shape[3],
               bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
             throw EngineError.shapeMismatch(op: "conv2d", shapes: [shape, weight.shape] + (bias.map { [$0.shape] } ?? []),
@@ -14,6 +18,7 @@ extension Tensor {
         }
         let x = try contiguous(), w = try weight.contiguous(), b = try bias?.contiguous()
         let y = try backend.conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+        FLOPCounter.add(2 * y.count * shape[1] * k * k)
         let inputs = [x, w] + (b.map { [$0] } ?? [])
         return y.recording("conv2d", inputs: inputs) { g in
             let gc = try g.contiguous()

@@ -20,9 +20,9 @@ public struct AutoencoderKL {
     let postQuantConv: Conv2d?, decoderIn: Conv2d, decoderMid: MidBlock
     let decoderUp: [(resnets: [ResnetBlock], upsample: Conv2d?)], decoderNormOut: GroupNorm, decoderOut: Conv2d
 
-    public init(_ weights: ModelWeights, config: VAEConfig) throws {
+    public init(_ weights: ModelWeights, config: VAEConfig, precision: WeightPrecision = .full) throws {
         self.config = config
-        let w = WeightLoader(weights, component: "vae"), g = config.normGroups, eps: Float = 1e-6
+        let w = WeightLoader(weights, component: "vae", precision: precision), g = config.normGroups, eps: Float = 1e-6
         let levels = config.blockOutChannels.count
         func mid(_ m: WeightLoader) throws -> MidBlock {
             let a = m.scoped("attentions.0")

@@ -13,9 +13,9 @@ public struct CLIPTextModel {
         let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, fc1: Linear, fc2: Linear
     }
 
-    public init(_ weights: ModelWeights, config: TextEncoderConfig) throws {
+    public init(_ weights: ModelWeights, config: TextEncoderConfig, precision: WeightPrecision = .full) throws {
         self.config = config
-        let w = WeightLoader(weights, component: "text_encoder").scoped("text_model")
+        let w = WeightLoader(weights, component: "text_encoder", precision: precision).scoped("text_model")
         tokenEmbedding = try w("embeddings.token_embedding.weight")
         positionEmbedding = try w("embeddings.position_embedding.weight")
         layers = try (0..<config.layers).map { i in

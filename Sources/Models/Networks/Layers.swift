@@ -1,32 +1,47 @@
 import Engine
 import Formats
 
-/// Loads a component's weights by name, materialised as f32 tensors (frozen: no gradient).
+/// Loads a component's weights by name (frozen: no gradient). Everything is materialised as f32,
+/// except the weight matrices of linear and convolution layers at `.half` precision.
 public struct WeightLoader {
     let tensors: [String: StoredTensor]
     let prefix: String
     let file: String
+    public let precision: WeightPrecision
 
-    public init(_ weights: ModelWeights, component: String) {
-        tensors = weights.tensors
-        prefix = component + "."
-        file = weights.path
+    public init(_ weights: ModelWeights, component: String, precision: WeightPrecision = .full) {
+        self.init(tensors: weights.tensors, prefix: component + ".", file: weights.path, precision: precision)
     }
 
     /// The loader for a sub-module ("down_blocks.0").
     public func scoped(_ name: String) -> WeightLoader {
-        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file)
+        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file, precision: precision)
     }
 
-    init(tensors: [String: StoredTensor], prefix: String, file: String) {
-        self.tensors = tensors; self.prefix = prefix; self.file = file
+    init(tensors: [String: StoredTensor], prefix: String, file: String, precision: WeightPrecision) {
+        self.tensors = tensors; self.prefix = prefix; self.file = file; self.precision = precision
     }
 
+    /// The named tensor as f32.
     public func callAsFunction(_ name: String) throws -> Tensor {
+        try stored(name).materialize().to(.f32)
+    }
+
+    /// The weight matrix of a linear or convolution layer: f32 at `.full` precision; at `.half`,
+    /// 16-bit (a file's f16 or bf16 as stored, f32 rounded to f16), widened inside the kernels.
+    public func matrix(_ name: String) throws -> Tensor {
+        let t = try stored(name).materialize()
+        switch precision {
+        case .full: return try t.to(.f32)
+        case .half: return t.dtype == .f16 || t.dtype == .bf16 ? t : try t.to(.f32).to(.f16)
+        }
+    }
+
+    private func stored(_ name: String) throws -> StoredTensor {
         guard let t = tensors[prefix + name] else {
             throw FormatError.unsupported(file: file, reason: "missing weight \(prefix + name)")
         }
-        return try t.materialize().to(.f32)
+        return t
     }
 
     public func has(_ name: String) -> Bool { tensors[prefix + name] != nil }
@@ -36,7 +51,7 @@ public struct WeightLoader {
 public struct Linear {
     public let weight: Tensor, bias: Tensor?
     public init(_ w: WeightLoader, _ name: String, bias: Bool = true) throws {
-        weight = try w(name + ".weight")
+        weight = try w.matrix(name + ".weight")
         self.bias = bias ? try w(name + ".bias") : nil
     }
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight: weight, bias: bias) }
@@ -47,7 +62,7 @@ public struct Conv2d {
     public let weight: Tensor, bias: Tensor?
     public let stride: Int, padding: Int
     public init(_ w: WeightLoader, _ name: String, stride: Int = 1, padding: Int? = nil) throws {
-        weight = try w(name + ".weight")
+        weight = try w.matrix(name + ".weight")
         bias = w.has(name + ".bias") ? try w(name + ".bias") : nil
         self.stride = stride
         self.padding = padding ?? weight.shape[2] / 2

@@ -84,9 +84,9 @@ public struct UNet {
     let up: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], upsample: Conv2d?)]
     let normOut: GroupNorm, convOut: Conv2d
 
-    public init(_ weights: ModelWeights, config: UNetConfig) throws {
+    public init(_ weights: ModelWeights, config: UNetConfig, precision: WeightPrecision = .full) throws {
         self.config = config
-        let w = WeightLoader(weights, component: "unet")
+        let w = WeightLoader(weights, component: "unet", precision: precision)
         let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in")
         time1 = try Linear(w, "time_embedding.linear_1"); time2 = try Linear(w, "time_embedding.linear_2")

@@ -1,0 +1,53 @@
+// Eight-wide single-precision exp for AVX2/FMA (internal to CKernels).
+// exp(x) = 2^k exp(r), k = round(x log2 e), r = x - k ln 2 (ln 2 split in two for exactness),
+// exp(r) by Cephes' degree-6 polynomial for |r| <= ln(2)/2: within 2 ulp of the correctly rounded
+// result on the clamped range [-87.3, 88.7]; below it the result is 0, as expf's underflow.
+#ifndef CK_VEXP_H
+#define CK_VEXP_H
+#include <immintrin.h>
+
+static inline __m256 ck_exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.7228394f), lo = _mm256_set1_ps(-87.3365479f);
+    __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(underflow, y);
+}
+
+/// row[j] = exp(row[j] - shift) for j < n; returns the sum of the results (in double, in a fixed
+/// order: eight lane sums, then the tail).
+static inline double ck_exp_shift_sum(float *row, size_t n, float shift) {
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = ck_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), s));
+        _mm256_storeu_ps(row + j, e);
+        acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lanes[8];
+    _mm256_storeu_pd(lanes, acc0);
+    _mm256_storeu_pd(lanes + 4, acc1);
+    double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    if (j < n) {
+        float tail[8] = {0};
+        for (size_t t = j; t < n; t++) tail[t - j] = row[t] - shift;
+        float out[8];
+        _mm256_storeu_ps(out, ck_exp8(_mm256_loadu_ps(tail)));
+        for (size_t t = j; t < n; t++) { row[t] = out[t - j]; sum += out[t - j]; }
+    }
+    return sum;
+}
+#endif

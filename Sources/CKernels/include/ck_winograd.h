@@ -1,0 +1,26 @@
+#ifndef CK_WINOGRAD_H
+#define CK_WINOGRAD_H
+#include <stddef.h>
+
+/// Winograd F(2x2, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+/// Networks", 2015) for 3x3 kernels, stride 1, padding 1, NCHW: each 2x2 output tile comes from a
+/// 4x4 input tile with 16 multiplies per (input, output) channel pair instead of 36, i.e. 2.25x
+/// fewer. The work is 16 independent GEMMs U[xi] (O x C) * V[xi] (C x tiles), one per point xi of
+/// the 4x4 transform domain; each runs on one thread (oneDNN's serial sgemm), so results do not
+/// depend on the thread count.
+
+/// Floats in the transformed weights of an O x C 3x3 convolution: 16 * O * C.
+size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels);
+
+/// U[16][O][C] = G w G^T for w [O][C][3][3]. With `backward` set, transforms the weights of the
+/// backward-data convolution instead: w'[c][o] = w[o][c] rotated by 180 degrees, so U is
+/// [16][C][O] (dx = conv3x3(dy, w') for stride 1, padding 1).
+void ck_winograd_transform_weights(const float *w, size_t out_channels, size_t in_channels, int backward, float *u);
+
+/// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
+/// weights are u [16][O][C], plus bias [O] when not NULL. Returns 0, -1 when scratch memory could
+/// not be allocated, or a oneDNN sgemm status.
+int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
+                        const float *bias, float *y);
+
+#endif

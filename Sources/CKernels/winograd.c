@@ -1,0 +1,211 @@
+// Winograd F(2x2, 3x3) convolution (see ck_winograd.h).
+//
+// Transforms (Lavin & Gray 2015):
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   input tile d (4x4): V = B^T d B
+//   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]  kernel g (3x3):     U = G g G^T
+//   A^T = [1 1 1 0; 0 1 -1 -1]                         product m (4x4):    Y = A^T m A
+// Layouts: U [16][O][C], V [16][C][T], M [16][O][T] with T = N * ceil(H/2) * ceil(W/2) tiles,
+// tile t = (b * th + i) * tw + j covering output rows 2i, 2i+1 and columns 2j, 2j+1.
+#include "ck_winograd.h"
+#include "ck_gemm.h"
+#include "ck_parallel.h"
+#include <stdlib.h>
+#include <string.h>
+
+size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels) { return 16 * out_channels * in_channels; }
+
+void ck_winograd_transform_weights(const float *w, size_t o, size_t c, int backward, float *u) {
+    // Filters of the convolution being transformed: fo output x fc input channels.
+    size_t fo = backward ? c : o, fc = backward ? o : c;
+    for (size_t p = 0; p < fo; p++) {
+        for (size_t q = 0; q < fc; q++) {
+            double g[3][3];
+            for (int r = 0; r < 3; r++) {
+                for (int s = 0; s < 3; s++) {
+                    g[r][s] = backward ? w[((q * c + p) * 3 + (2 - r)) * 3 + (2 - s)] : w[((p * c + q) * 3 + r) * 3 + s];
+                }
+            }
+            double t[4][3];
+            for (int s = 0; s < 3; s++) {
+                t[0][s] = g[0][s];
+                t[1][s] = 0.5 * (g[0][s] + g[1][s] + g[2][s]);
+                t[2][s] = 0.5 * (g[0][s] - g[1][s] + g[2][s]);
+                t[3][s] = g[2][s];
+            }
+            for (int r = 0; r < 4; r++) {
+                double v[4] = {t[r][0], 0.5 * (t[r][0] + t[r][1] + t[r][2]), 0.5 * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
+                for (int k = 0; k < 4; k++) u[((size_t)(r * 4 + k) * fo + p) * fc + q] = (float)v[k];
+            }
+        }
+    }
+}
+
+/// The problem: input, transformed weights, output, and the tile grid.
+typedef struct {
+    const float *x, *u, *bias;
+    float *y;
+    size_t n, c, o, h, w, th, tw, tiles;
+} problem;
+
+/// V[xi][ch][t - t0] (leading dimension ld) for channels [c0, c1) and tiles [t0, t1).
+static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, size_t t1, float *v, size_t ld) {
+    const size_t h = P->h, w = P->w, plane = P->c * ld;
+    for (size_t ch = c0; ch < c1; ch++) {
+        for (size_t tile = t0; tile < t1; tile++) {
+            size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
+            const float *src = P->x + (b * P->c + ch) * h * w;
+            float d[4][4];
+            long r0 = (long)(2 * i) - 1, col0 = (long)(2 * j) - 1;
+            if (r0 >= 0 && r0 + 4 <= (long)h && col0 >= 0 && col0 + 4 <= (long)w) {
+                for (int r = 0; r < 4; r++) memcpy(d[r], src + (size_t)(r0 + r) * w + (size_t)col0, 4 * sizeof(float));
+            } else {
+                for (int r = 0; r < 4; r++) {
+                    long y = r0 + r;
+                    for (int q = 0; q < 4; q++) {
+                        long x = col0 + q;
+                        d[r][q] = (y >= 0 && y < (long)h && x >= 0 && x < (long)w) ? src[(size_t)y * w + (size_t)x] : 0.0f;
+                    }
+                }
+            }
+            float t[4][4];
+            for (int q = 0; q < 4; q++) {
+                t[0][q] = d[0][q] - d[2][q];
+                t[1][q] = d[1][q] + d[2][q];
+                t[2][q] = d[2][q] - d[1][q];
+                t[3][q] = d[1][q] - d[3][q];
+            }
+            float *dst = v + ch * ld + (tile - t0);
+            for (int r = 0; r < 4; r++) {
+                dst[(size_t)(r * 4 + 0) * plane] = t[r][0] - t[r][2];
+                dst[(size_t)(r * 4 + 1) * plane] = t[r][1] + t[r][2];
+                dst[(size_t)(r * 4 + 2) * plane] = t[r][2] - t[r][1];
+                dst[(size_t)(r * 4 + 3) * plane] = t[r][1] - t[r][3];
+            }
+        }
+    }
+}
+
+/// M[xi] = U[xi] V[xi] for the points [p0, p1), over `count` tiles (leading dimension ld).
+static int point_gemms(const problem *P, size_t p0, size_t p1, const float *v, float *m, size_t count, size_t ld) {
+    int status = 0;
+    for (size_t xi = p0; xi < p1; xi++) {
+        int st = ck_sgemm_serial('N', 'N', (long)P->o, (long)count, (long)P->c, 1.0f, P->u + xi * P->o * P->c, (long)P->c,
+                                 v + xi * P->c * ld, (long)ld, 0.0f, m + xi * P->o * ld, (long)ld);
+        if (st != 0) status = st;
+    }
+    return status;
+}
+
+/// Y for output channels [o0, o1) and tiles [t0, t1) from M (leading dimension ld).
+static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, size_t t1, const float *m, size_t ld) {
+    const size_t h = P->h, w = P->w, plane = P->o * ld;
+    for (size_t oc = o0; oc < o1; oc++) {
+        const float bias = P->bias ? P->bias[oc] : 0.0f;
+        for (size_t tile = t0; tile < t1; tile++) {
+            size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
+            float *dst = P->y + (b * P->o + oc) * h * w;
+            const float *src = m + oc * ld + (tile - t0);
+            float q[4][4];
+            for (int k = 0; k < 16; k++) q[k / 4][k % 4] = src[(size_t)k * plane];
+            float t[2][4];
+            for (int k = 0; k < 4; k++) {
+                t[0][k] = q[0][k] + q[1][k] + q[2][k];
+                t[1][k] = q[1][k] - q[2][k] - q[3][k];
+            }
+            for (int r = 0; r < 2; r++) {
+                size_t y = 2 * i + (size_t)r;
+                if (y >= h) break;
+                dst[y * w + 2 * j] = t[r][0] + t[r][1] + t[r][2] + bias;
+                if (2 * j + 1 < w) dst[y * w + 2 * j + 1] = t[r][1] - t[r][2] - t[r][3] + bias;
+            }
+        }
+    }
+}
+
+/* Two schedules, chosen by the tile count alone (so never by the thread count):
+ *  - whole: few tiles (deep, small layers). Each phase runs over the whole problem, parallel over
+ *    channels, then transform points, then output channels.
+ *  - blocked: many tiles. Blocks of `block` tiles are independent units of work (input transform,
+ *    16 GEMMs, output transform), so each thread's V and M stay small enough to live in cache. */
+typedef struct {
+    const problem *P;
+    const float *v;
+    float *m;
+    size_t ld;
+    int status;
+} whole_job;
+
+static void whole_inputs(void *ctx, size_t begin, size_t end) {
+    whole_job *J = ctx;
+    input_transform(J->P, begin, end, 0, J->P->tiles, (float *)J->v, J->ld);
+}
+static void whole_gemms(void *ctx, size_t begin, size_t end) {
+    whole_job *J = ctx;
+    int st = point_gemms(J->P, begin, end, J->v, J->m, J->P->tiles, J->ld);
+    if (st != 0) J->status = st;
+}
+static void whole_outputs(void *ctx, size_t begin, size_t end) {
+    whole_job *J = ctx;
+    output_transform(J->P, begin, end, 0, J->P->tiles, J->m, J->ld);
+}
+
+typedef struct {
+    const problem *P;
+    size_t block;
+    int status;
+} blocked_job;
+
+static void blocked_range(void *ctx, size_t begin, size_t end) {
+    blocked_job *J = ctx;
+    const problem *P = J->P;
+    size_t ld = J->block;
+    float *v = NULL, *m = NULL;
+    if (posix_memalign((void **)&v, 64, 16 * P->c * ld * sizeof(float)) != 0 ||
+        posix_memalign((void **)&m, 64, 16 * P->o * ld * sizeof(float)) != 0) {
+        free(v);
+        J->status = -1;
+        return;
+    }
+    for (size_t blk = begin; blk < end; blk++) {
+        size_t t0 = blk * J->block, t1 = t0 + J->block < P->tiles ? t0 + J->block : P->tiles;
+        input_transform(P, 0, P->c, t0, t1, v, ld);
+        int st = point_gemms(P, 0, 16, v, m, t1 - t0, ld);
+        if (st != 0) { J->status = st; break; }
+        output_transform(P, 0, P->o, t0, t1, m, ld);
+    }
+    free(v);
+    free(m);
+}
+
+/// Tiles per block: V and M of a block in about 6 MiB, 64 to 1024 tiles, a multiple of 16.
+static size_t block_tiles(size_t c, size_t o) {
+    size_t b = (6u << 20) / (16 * (c + o) * sizeof(float));
+    b = b < 64 ? 64 : (b > 1024 ? 1024 : b);
+    return b / 16 * 16;
+}
+
+int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
+                        const float *bias, float *y) {
+    size_t th = (h + 1) / 2, tw = (w + 1) / 2;
+    problem P = {x, u, bias, y, n, c, o, h, w, th, tw, n * th * tw};
+    size_t block = block_tiles(c, o);
+    if (P.tiles >= 4 * block) {
+        blocked_job J = {&P, block, 0};
+        ck_parallel_for((P.tiles + block - 1) / block, 1, blocked_range, &J);
+        return J.status;
+    }
+    float *v = NULL, *m = NULL;
+    size_t ld = P.tiles;
+    if (posix_memalign((void **)&v, 64, 16 * c * ld * sizeof(float) + 64) != 0) return -1;
+    if (posix_memalign((void **)&m, 64, 16 * o * ld * sizeof(float) + 64) != 0) {
+        free(v);
+        return -1;
+    }
+    whole_job J = {&P, v, m, ld, 0};
+    ck_parallel_for(c, 1, whole_inputs, &J);
+    ck_parallel_for(16, 1, whole_gemms, &J);
+    if (J.status == 0) ck_parallel_for(o, 1, whole_outputs, &J);
+    free(v);
+    free(m);
+    return J.status;
+}

@@ -1,0 +1,73 @@
+import CKernels
+import Foundation
+import Synchronization
+
+/// 3x3, stride 1, padding 1 convolutions by Winograd F(2x2, 3x3) (`ck_winograd.h`): 2.25x fewer
+/// multiplies than direct convolution, as 16 GEMMs over the transformed input. The CPU backend
+/// uses it where it measured faster than oneDNN's direct convolution (`applies`), a fixed rule
+/// on the shape, never a timing taken at run time, so that an image comes out the same on every
+/// run. `SDSHELL_WINOGRAD=0` turns it off.
+enum WinogradConvolution {
+    static let enabled = ProcessInfo.processInfo.environment["SDSHELL_WINOGRAD"] != "0"
+    /// Convolutions computed this way so far (for tests and profiles).
+    static let uses = Atomic<Int>(0)
+
+    /// Transformed weights of frozen f32 weights, by storage id and direction, made once.
+    private static let cache = Mutex<[CacheKey: Transformed]>([:])
+    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool }
+    /// A cached transform: written once, then only read.
+    private final class Transformed: @unchecked Sendable {
+        let u: Tensor
+        init(_ u: Tensor) { self.u = u }
+    }
+
+    /// Whether a convolution of `channels` -> `outputs` channels over `n` images of h x w uses
+    /// Winograd (see docs/performance.md for the measurements behind the rule).
+    static func applies(kernel: Int, stride: Int, padding: Int, channels: Int, outputs: Int, n: Int, h: Int, w: Int) -> Bool {
+        guard enabled, kernel == 3, stride == 1, padding == 1 else { return false }
+        let tiles = n * ((h + 1) / 2) * ((w + 1) / 2)
+        return min(channels, outputs) >= minimumChannels && tiles >= 32
+    }
+
+    /// Below this many channels the transforms (memory traffic growing with the channels) cost
+    /// more than the multiplies saved (which grow with their square).
+    static let minimumChannels = 256
+
+    /// U [16][O][C] for the f32 `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
+    /// convolution), cached when `cacheable` and the weight is a frozen whole storage. (16-bit
+    /// weights arrive widened and are not cached: an f32 copy would undo the memory they save.)
+    static func transformed(_ weight: Tensor, backward: Bool, cacheable wanted: Bool) throws -> Tensor {
+        let o = weight.shape[0], c = weight.shape[1]
+        let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
+        let key = CacheKey(storage: weight.storage.id, backward: backward)
+        if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
+        let u = try Tensor(uninitialized: [16, backward ? c : o, backward ? o : c], op: "winograd weights")
+        ck_winograd_transform_weights(weight.floatPointer, o, c, backward ? 1 : 0, u.floatPointer)
+        if cacheable {
+            weight.storage.hasDerivedCache = true
+            let entry = Transformed(u)
+            cache.withLock { $0[key] = entry }
+        }
+        return u
+    }
+
+    /// Drops what was derived from a storage that is going away.
+    static func forget(_ storage: UInt64) {
+        cache.withLock {
+            $0[CacheKey(storage: storage, backward: false)] = nil
+            $0[CacheKey(storage: storage, backward: true)] = nil
+        }
+    }
+
+    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16][O][C].
+    static func convolve(_ x: Tensor, transformed u: Tensor, bias: Tensor?, into y: Tensor) throws {
+        uses.add(1, ordering: .relaxed)
+        let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u.floatPointer,
+                                         u.shape[1], bias?.floatPointer, y.floatPointer)
+        guard status == 0 else {
+            throw status == -1
+                ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: 16 * (x.shape[1] + u.shape[1]) * x.count / max(x.shape[1], 1))
+                : EngineError.backendFailure(op: "conv2d (Winograd)", message: "sgemm status \(status)")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import CKernels
+@testable import Engine
+import Testing
+
+/// Winograd F(2x2, 3x3) against oneDNN's direct convolution (itself checked against torch in
+/// ReferenceOpsTests), forward and backward-data, on odd and even sizes; and the backend's
+/// rule sending SD's large 3x3 convolutions to it.
+@Suite struct WinogradTests {
+    static func random(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix(seed: seed)
+        return (0..<count).map { _ in rng.normal() }
+    }
+
+    /// max |a - b| / max |b|.
+    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
+    }
+
+    /// Whole-problem and (the last: 4,140 tiles) tile-blocked schedules, odd sizes, 1x1 images.
+    static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1),
+                                                                     (3, 16, 8, 5, 9), (2, 8, 8, 90, 91)]
+
+    @Test(arguments: 0..<shapes.count) func forwardEqualsDirectConvolution(_ index: Int) throws {
+        let (n, c, o, h, w) = Self.shapes[index]
+        let x = Self.random(n * c * h * w, seed: 1), weight = Self.random(o * c * 9, seed: 2), bias = Self.random(o, seed: 3)
+        var direct = [Float](repeating: 0, count: n * o * h * w)
+        var s = ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(w), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(w))
+        #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
+        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
+        ck_winograd_transform_weights(weight, o, c, 0, &u)
+        var winograd = [Float](repeating: .nan, count: n * o * h * w)
+        #expect(ck_winograd_conv3x3(x, n, c, h, w, u, o, bias, &winograd) == 0)
+        let error = Self.relativeError(winograd, direct)
+        #expect(error <= 2e-6, "relative error \(error)")
+    }
+
+    @Test(arguments: 0..<shapes.count) func backwardDataEqualsDirectConvolution(_ index: Int) throws {
+        let (n, c, o, h, w) = Self.shapes[index]
+        let dy = Self.random(n * o * h * w, seed: 4), weight = Self.random(o * c * 9, seed: 5)
+        var direct = [Float](repeating: 0, count: n * c * h * w)
+        var s = ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(w), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(w))
+        #expect(ck_conv2d_backward_data(&s, dy, weight, 0, &direct) == 0)
+        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
+        ck_winograd_transform_weights(weight, o, c, 1, &u)
+        var winograd = [Float](repeating: .nan, count: n * c * h * w)
+        #expect(ck_winograd_conv3x3(dy, n, o, h, w, u, c, nil, &winograd) == 0)
+        let error = Self.relativeError(winograd, direct)
+        #expect(error <= 2e-6, "relative error \(error)")
+    }
+
+    @Test(arguments: [1, 4]) func theSameBitsOnOneAndTwoThreads(_ index: Int) throws {
+        let (n, c, o, h, w) = Self.shapes[index]
+        let x = Self.random(n * c * h * w, seed: 8), weight = Self.random(o * c * 9, seed: 9)
+        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
+        ck_winograd_transform_weights(weight, o, c, 0, &u)
+        let saved = Engine.threads
+        defer { Engine.threads = saved }
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Engine.threads = threads
+            var y = [Float](repeating: .nan, count: n * o * h * w)
+            #expect(ck_winograd_conv3x3(x, n, c, h, w, u, o, nil, &y) == 0)
+            results.append(y)
+        }
+        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
+    }
+
+    /// Through the public op (where the rule picks Winograd for 256 -> 256 channels over 16x16):
+    /// the output and both gradients against the direct convolution of the same data, computed
+    /// as two halves of the input channels, below the rule's threshold, and summed.
+    @Test func theBackendUsesItForLargeConvolutionsWithGradients() throws {
+        let x = try Tensor(shape: [1, 256, 16, 16], data: Self.random(256 * 256, seed: 6), requiresGrad: true)
+        let w = try Tensor(shape: [256, 256, 3, 3], data: Self.random(256 * 256 * 9, seed: 7), requiresGrad: true)
+        let before = WinogradConvolution.uses.load(ordering: .relaxed)
+        let y = try x.conv2d(weight: w, padding: 1)
+        try (y * y).sum(dims: [0, 1, 2, 3]).backward()
+        // Forward and backward-data (the suite runs in parallel with others: at least these two).
+        #expect(WinogradConvolution.uses.load(ordering: .relaxed) - before >= 2)
+        #expect(WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 256, outputs: 256, n: 1, h: 16, w: 16))
+        #expect(!WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 128, outputs: 256, n: 1, h: 16, w: 16))
+        // The same convolution as two 128-channel halves: below the rule, so oneDNN's direct path.
+        let xa = try Tensor(shape: [1, 256, 16, 16], data: x.toArray(), requiresGrad: true)
+        let wa = try Tensor(shape: [256, 256, 3, 3], data: w.toArray(), requiresGrad: true)
+        let halves = try [0, 128].map { start in
+            try xa.sliced(dim: 1, start, start + 128).conv2d(weight: wa.sliced(dim: 1, start, start + 128), padding: 1)
+        }
+        let ya = try halves[0] + halves[1]
+        try (ya * ya).sum(dims: [0, 1, 2, 3]).backward()
+        #expect(Self.relativeError(try y.toArray(), try ya.toArray()) <= 2e-6)
+        #expect(Self.relativeError(try x.grad!.toArray(), try xa.grad!.toArray()) <= 1e-5)
+        #expect(Self.relativeError(try w.grad!.toArray(), try wa.grad!.toArray()) <= 1e-5)
+    }
+}
