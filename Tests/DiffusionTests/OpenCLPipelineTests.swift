@@ -14,8 +14,9 @@ private enum OpenCLTestBackend {
 
 @Suite(.serialized, .enabled(if: OpenCLTestBackend.backend != nil, "no OpenCL device (install pocl-opencl-icd)"))
 struct OpenCLPipelineTests {
-    @Test("generation on OpenCL matches the CPU image", arguments: [Sampler.eulerAncestral, .dpmpp2M])
-    func sameImage(_ sampler: Sampler) throws {
+    @Test("generation on OpenCL matches the CPU image (16-bit weights too)",
+          arguments: [(Sampler.eulerAncestral, WeightPrecision.full), (.dpmpp2M, .full), (.eulerAncestral, .half)])
+    func sameImage(_ sampler: Sampler, _ precision: WeightPrecision) throws {
         var s = GenerationSettings()
         s.prompt = "a red circle on a blue background"
         s.negativePrompt = "green"
@@ -28,7 +29,7 @@ struct OpenCLPipelineTests {
         // One model per backend, loaded on it (weights convert to f32 there) and resident between steps.
         func generate(_ backend: any Backend) throws -> [UInt8] {
             try Engine.withBackend(backend) {
-                let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath)
+                let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath, precision: precision)
                 let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
                 return try withNoGrad { try pipeline.generate(s).flatMap(\.rgb) }
             }
@@ -37,12 +38,12 @@ struct OpenCLPipelineTests {
         var cpu: [UInt8] = [], gpu: [UInt8] = []
         let cpuTime = try clock.measure { cpu = try generate(CPUBackend()) }
         let gpuTime = try clock.measure { gpu = try generate(OpenCLTestBackend.backend!) }
-        print("\(sampler): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
+        print("\(sampler), \(precision): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
         #expect(cpu.count == gpu.count && !cpu.isEmpty)
         let diffs = zip(cpu, gpu).map { abs(Int($0) - Int($1)) }
         let equal = diffs.filter { $0 == 0 }.count
-        print("\(sampler): \(equal) of \(diffs.count) bytes equal, largest difference \(diffs.max()!)")
-        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(sampler): \(equal) of \(diffs.count) bytes equal")
-        #expect(diffs.max()! <= 2, "\(sampler): largest difference \(diffs.max()!)")
+        print("\(sampler), \(precision): \(equal) of \(diffs.count) bytes equal, largest difference \(diffs.max()!)")
+        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(sampler), \(precision): \(equal) of \(diffs.count) bytes equal")
+        #expect(diffs.max()! <= 2, "\(sampler), \(precision): largest difference \(diffs.max()!)")
     }
 }
