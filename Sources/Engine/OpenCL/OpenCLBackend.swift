@@ -1,10 +1,10 @@
-import COpenCL
-
 /// The OpenCL backend: every primitive of `Backend` as OpenCL kernels (`OpenCLKernels`) on one
 /// device. Tensors stay in device memory between operations (see `TensorStorage`'s residency):
 /// inputs are uploaded when the device copy is stale (weights once), results are only read back
-/// when host code reads them. GEMM is a tiled kernel; convolution unfolds patches (im2col) and
-/// multiplies; attention processes blocks of query rows against all keys like the CPU backend.
+/// when host code reads them. Matrix products go through CLBlast (or a tiled kernel,
+/// `OpenCLGEMM.swift`); convolution unfolds patches (im2col) and multiplies; attention processes
+/// blocks of query rows against all keys like the CPU backend. Frozen 16-bit weights stay 16-bit on
+/// the device and are widened per operation. See docs/opencl.md.
 public final class OpenCLBackend: Backend, @unchecked Sendable {
     public let name: String
     let cl: OpenCLContext
@@ -70,6 +70,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         try cl.launch(kernel, args + [.long(count)], global: [(count + 255) / 256 * 256])
     }
 
+    /// Launches a row kernel: one work-group of `OpenCLKernels.reductionGroup` items per row.
     private func launchRows(_ kernel: String, _ args: [KernelArgument], rows: Int) throws {
         let g = OpenCLKernels.reductionGroup
         try cl.launch(kernel, args, global: [rows * g], local: [g])
