@@ -12,6 +12,8 @@ enum OpenCLTestDevice {
     }()
     /// The same device with the tiled GEMM kernel only (CLBlast otherwise takes the products).
     static let tiled: OpenCLBackend? = try? OpenCLBackend(gemm: .tiled)
+    /// CLBlast, with forward convolutions split into patch matrices of at most 100 floats.
+    static let splitConvolutions: OpenCLBackend? = try? OpenCLBackend(deviceIndex: nil, gemm: .clblast, convolutionScratchFloats: 100)
     static var available: Bool { backend != nil }
 }
 
@@ -34,7 +36,7 @@ struct OpenCLBackendTests {
     /// compares each returned tensor.
     private func agree(_ what: String, tolerance: Double = 1e-4, gemm: Bool = false, _ body: (any Backend) throws -> [Tensor?]) throws {
         let expected = try body(cpu)
-        for backend in [gpu] + (gemm ? [OpenCLTestDevice.tiled!] : []) {
+        for backend in [gpu] + (gemm ? [OpenCLTestDevice.tiled!, OpenCLTestDevice.splitConvolutions!] : []) {
             let actual = try body(backend)
             #expect(expected.count == actual.count)
             for (i, (e, a)) in zip(expected, actual).enumerated() {

@@ -15,14 +15,22 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     /// How matrix products are computed (convolution and attention use them too).
     public let gemmImplementation: GEMMImplementation
+    /// Largest patch matrix (floats) a forward convolution unfolds at once (256 MiB).
+    let convolutionScratchFloats: Int
 
     /// Opens OpenCL device `deviceIndex` (numbered as `OpenCLDevices.list()`), or the first GPU,
     /// else the first device. Throws a clear error when there is no OpenCL runtime or device.
     /// `gemm` nil: `SDSHELL_OPENCL_GEMM` (clblast or tiled), else CLBlast.
-    public init(deviceIndex: Int? = nil, gemm: GEMMImplementation? = nil) throws {
+    public convenience init(deviceIndex: Int? = nil, gemm: GEMMImplementation? = nil) throws {
+        try self.init(deviceIndex: deviceIndex, gemm: gemm, convolutionScratchFloats: 1 << 26)
+    }
+
+    /// `convolutionScratchFloats`: see the property (tests make it small to split convolutions).
+    init(deviceIndex: Int?, gemm: GEMMImplementation?, convolutionScratchFloats: Int) throws {
         cl = try OpenCLContext(deviceIndex: deviceIndex)
         name = "opencl"
         gemmImplementation = gemm ?? .fromEnvironment
+        self.convolutionScratchFloats = convolutionScratchFloats
     }
 
     /// Waits until every queued kernel has finished (for timing; results are read back on demand anyway).
@@ -252,26 +260,34 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         }
     }
 
-    /// The patch matrix [C k k, OH OW] of image `i` (the image itself when pointwise).
-    private func patches(_ g: ConvGeometry, x: OpenCLBuffer, image i: Int, into cols: OpenCLBuffer?) throws -> Operand {
-        let imageOffset = i * g.c * g.h * g.w
-        guard let cols else { return Operand(buffer: x, offset: imageOffset, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
+    /// The patch matrix [C k k, count] of image `i` for output positions [p0, p0 + count) (the image
+    /// itself when pointwise).
+    private func patches(_ g: ConvGeometry, x: OpenCLBuffer, image i: Int, positions p0: Int = 0, count: Int? = nil,
+                         into cols: OpenCLBuffer?) throws -> Operand {
+        let imageOffset = i * g.c * g.h * g.w, count = count ?? g.positions
+        guard let cols else { return Operand(buffer: x, offset: imageOffset + p0, batchStride: 0, rowStride: g.h * g.w, colStride: 1) }
         try launchElements("im2col", [.buffer(x), .long(imageOffset), .int(g.h), .int(g.w), .int(g.k), .int(g.stride), .int(g.pad),
-                                 .int(g.oh), .int(g.ow), .buffer(cols)], count: g.patch * g.positions)
-        return Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: g.positions, colStride: 1)
+                                      .int(g.oh), .int(g.ow), .long(p0), .long(count), .buffer(cols)], count: g.patch * count)
+        return Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: count, colStride: 1)
     }
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
         let g = ConvGeometry(x.shape, weight.shape, stride: stride, padding: padding)
         let xs = try dense(x), ws = try dense(widened(weight)), bs = try bias.map(dense)
         let (y, ys) = try output([g.n, g.o, g.oh, g.ow], "conv2d")
-        let cols = g.isPointwise ? nil : try scratch(g.patch * g.positions)
+        // Output positions per patch matrix: bounded scratch (the VAE decoder's 3x3 convolutions at
+        // 512x512 would otherwise unfold into 1.2 GB).
+        let chunk = g.isPointwise ? g.positions : max(1, min(g.positions, convolutionScratchFloats / max(g.patch, 1)))
+        let cols = g.isPointwise ? nil : try scratch(g.patch * chunk)
         for i in 0..<g.n {
-            let p = try patches(g, x: xs, image: i, into: cols)
-            try gemm(m: g.o, n: g.positions, k: g.patch, batch: 1,
-                     Operand(buffer: ws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1), p,
-                     Operand(buffer: ys, offset: i * g.o * g.positions, batchStride: 0, rowStride: g.positions, colStride: 1),
-                     bias: bs, biasPerRow: true)
+            for p0 in Swift.stride(from: 0, to: g.positions, by: chunk) {
+                let count = min(chunk, g.positions - p0)
+                let p = try patches(g, x: xs, image: i, positions: p0, count: count, into: cols)
+                try gemm(m: g.o, n: count, k: g.patch, batch: 1,
+                         Operand(buffer: ws, offset: 0, batchStride: 0, rowStride: g.patch, colStride: 1), p,
+                         Operand(buffer: ys, offset: i * g.o * g.positions + p0, batchStride: 0, rowStride: g.positions, colStride: 1),
+                         bias: bs, biasPerRow: true)
+            }
         }
         return y
     }

@@ -267,12 +267,13 @@ __kernel void gemm_init(__global float *C, long coff, long cbs, long crs, __glob
     C[coff + b * cbs + m * crs + n] = bias_mode == 1 ? bias[n] : bias_mode == 2 ? bias[m] : 0.0f;
 }
 
-/* ---- convolution as GEMM over unfolded patches: cols [C*k*k, OH*OW] of one image ---- */
+/* ---- convolution as GEMM over unfolded patches: cols [C*k*k, count] of one image, output
+   positions [p0, p0 + count) ---- */
 __kernel void im2col(__global const float *x, long xoff, int H, int W, int k, int stride, int pad, int OH, int OW,
-                     __global float *cols, long n_) {
+                     long p0, long count, __global float *cols, long n_) {
     if (get_global_id(0) >= n_) return;
     long i = get_global_id(0);
-    long p = i % ((long)OH * OW), row = i / ((long)OH * OW);
+    long p = p0 + i % count, row = i / count;
     int kx = row % k, ky = (row / k) % k, c = row / (k * k);
     int oy = p / OW, ox = p % OW;
     int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
