@@ -15,9 +15,11 @@ struct PipelineBenchmark: ParsableCommand {
     @Option(help: "Sampling steps per size.") var steps = 3
     @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
     @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights).") var precision = "full"
+    @Option(help: "Backend: cpu, opencl or opencl:N (the samplers read each step's result, so steps are timed whole).") var backend = "cpu"
 
     func run() throws {
         guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
+        Engine.use(try Engine.backend(named: backend))
         if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
         let baseline = Memory.residentBytes()
         let model = try StableDiffusionModel(path: dir, precision: weights)
@@ -29,6 +31,7 @@ struct PipelineBenchmark: ParsableCommand {
             s.steps = steps; s.sampler = .euler; s.schedule = .uniform; s.seed = 1; s.width = size; s.height = size
             var t0 = DispatchTime.now().uptimeNanoseconds
             _ = try withNoGrad { try pipeline.conditioner.encode(pipeline.conditioner.chunks(s.prompt)) }
+            try (Engine.backend as? OpenCLBackend)?.synchronize()
             let textTime = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             var stepTimes: [Double] = []
             var last = DispatchTime.now().uptimeNanoseconds

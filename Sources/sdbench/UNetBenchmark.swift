@@ -14,9 +14,12 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Timed passes (the median is reported) after one warm-up.") var repeats = 3
     @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
     @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights).") var precision = "full"
+    @Option(help: "Backend: cpu, opencl or opencl:N.") var backend = "cpu"
 
     func run() throws {
         guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
+        Engine.use(try Engine.backend(named: backend))
+        let device = Engine.backend as? OpenCLBackend
         if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
         let peakBefore = Peak.measure()
         let model = try StableDiffusionModel(path: dir, precision: weights)
@@ -36,6 +39,7 @@ struct UNetBenchmark: ParsableCommand {
             FLOPCounter.reset()
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try withNoGrad { try model.unet(x, timesteps: [500, 500], context: context) }
+            try device?.synchronize() // a device backend queues the work: wait for it
             let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             if pass > 0 { times.append(t) }
             flops = FLOPCounter.count
