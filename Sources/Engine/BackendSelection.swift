@@ -40,14 +40,14 @@ extension Engine {
     }
 
     /// Applies `SDSHELL_BACKEND` when set. Returns a message when the backend cannot be used (the
-    /// engine then stays on the CPU), nil otherwise.
+    /// engine keeps its backend: the CPU at start), nil otherwise.
     public static func useEnvironmentBackend(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let spec = environment["SDSHELL_BACKEND"], !spec.isEmpty else { return nil }
         do {
             use(try backend(named: spec))
             return nil
         } catch {
-            return "SDSHELL_BACKEND=\(spec): \(error); using the cpu backend"
+            return "SDSHELL_BACKEND=\(spec): \(error); keeping the \(backend.name) backend"
         }
     }
 

@@ -227,3 +227,32 @@ struct OpenCLProgramCacheTests {
         #expect(try Data(contentsOf: file).count > 100, "the rebuilt binary replaced the damaged one")
     }
 }
+
+/// Backend names (`SDSHELL_BACKEND`, `--backend`, the shell's `backend`) and the scoped choice.
+struct BackendSelectionTests {
+    @Test func namesParseAndErrorsSayWhatIsAccepted() throws {
+        #expect(try Engine.backend(named: "cpu") === Engine.cpu)
+        for bad in ["gpu", "opencl:x", "opencl:-1", "cpu:1"] {
+            #expect(throws: EngineError.self, "\(bad)") { try Engine.backend(named: bad) }
+        }
+        do { _ = try Engine.backend(named: "metal"); Issue.record("metal accepted") } catch {
+            #expect("\(error)" == "backend: unknown backend `metal`: use cpu, opencl or opencl:N")
+        }
+    }
+
+    @Test(.enabled(if: OpenCLTestDevice.available, "no OpenCL device"))
+    func openCLByIndexIsOpenedOnceAndScopesStayApart() throws {
+        let index = OpenCLTestDevice.backend!.device.index
+        let first = try #require(try Engine.backend(named: "opencl:\(index)") as? OpenCLBackend)
+        #expect(try Engine.backend(named: "OpenCL:\(index)") === first, "one backend per device")
+        #expect(throws: EngineError.self) { try Engine.backend(named: "opencl:999") }
+        Engine.withBackend(Engine.cpu) {
+            #expect(Engine.useEnvironmentBackend(["SDSHELL_BACKEND": "opencl:\(index)"]) == nil)
+            #expect(Engine.backend === first)
+            let message = Engine.useEnvironmentBackend(["SDSHELL_BACKEND": "opencl:999"])
+            #expect(message?.hasPrefix("SDSHELL_BACKEND=opencl:999: ") == true && message?.hasSuffix("; keeping the opencl backend") == true)
+            #expect(Engine.useEnvironmentBackend([:]) == nil)
+        }
+        #expect(!(Engine.backend is OpenCLBackend) || Engine.backend === first, "the scope did not leak")
+    }
+}

@@ -81,7 +81,7 @@ import TestSupport
         #expect(flagErr.hasPrefix("error: --backend opencl: ") && flagErr.contains("no OpenCL platform"))
         let (varStatus, varOut, varErr) = try run(["-e", "show backend"], environment: none.merging(["SDSHELL_BACKEND": "opencl"]) { $1 })
         #expect(varStatus == 0 && varOut == "backend = \"cpu\"\n")
-        #expect(varErr.hasPrefix("sdshell: SDSHELL_BACKEND=opencl: ") && varErr.hasSuffix("using the cpu backend\n"))
+        #expect(varErr.hasPrefix("sdshell: SDSHELL_BACKEND=opencl: ") && varErr.hasSuffix("keeping the cpu backend\n"))
     }
 
     @Test func quitEndsWithStatusZero() throws {
