@@ -5,7 +5,7 @@ import Testing
 /// The OpenCL device the agreement tests run on (PoCL in CI), opened once per process.
 enum OpenCLTestDevice {
     static let backend: OpenCLBackend? = {
-        do { return try OpenCLBackend() } catch {
+        do { return try OpenCLBackend(gemm: .clblast, convolution: .unfolded) } catch {
             print("OpenCL tests skipped: \(error)")
             return nil
         }
@@ -13,7 +13,10 @@ enum OpenCLTestDevice {
     /// The same device with the tiled GEMM kernel only (CLBlast otherwise takes the products).
     static let tiled: OpenCLBackend? = try? OpenCLBackend(gemm: .tiled)
     /// CLBlast, with forward convolutions split into patch matrices of at most 100 floats.
-    static let splitConvolutions: OpenCLBackend? = try? OpenCLBackend(deviceIndex: nil, gemm: .clblast, convolutionScratchFloats: 100)
+    static let splitConvolutions: OpenCLBackend? = try? OpenCLBackend(deviceIndex: nil, gemm: .clblast, convolution: .unfolded,
+                                                                     convolutionScratchFloats: 100)
+    /// CLBlast's convgemm for forward convolutions.
+    static let convgemm: OpenCLBackend? = try? OpenCLBackend(gemm: .clblast, convolution: .convgemm)
     static var available: Bool { backend != nil }
 }
 
@@ -36,14 +39,14 @@ struct OpenCLBackendTests {
     /// compares each returned tensor.
     private func agree(_ what: String, tolerance: Double = 1e-4, gemm: Bool = false, _ body: (any Backend) throws -> [Tensor?]) throws {
         let expected = try body(cpu)
-        for backend in [gpu] + (gemm ? [OpenCLTestDevice.tiled!, OpenCLTestDevice.splitConvolutions!] : []) {
+        for backend in [gpu] + (gemm ? [OpenCLTestDevice.tiled!, OpenCLTestDevice.splitConvolutions!, OpenCLTestDevice.convgemm!] : []) {
             let actual = try body(backend)
             #expect(expected.count == actual.count)
             for (i, (e, a)) in zip(expected, actual).enumerated() {
                 guard let e, let a else { #expect((e == nil) == (a == nil), "\(what) output \(i)"); continue }
                 #expect(e.shape == a.shape, "\(what) output \(i)")
                 let err = Compare.relativeError(try a.toArray(), try e.toArray().map(Double.init))
-                #expect(err <= tolerance, "\(what) output \(i) (\(backend.gemmImplementation)): relative error \(err)")
+                #expect(err <= tolerance, "\(what) output \(i) (\(backend.gemmImplementation), \(backend.convolutionImplementation)): relative error \(err)")
             }
         }
     }

@@ -15,21 +15,26 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     /// How matrix products are computed (convolution and attention use them too).
     public let gemmImplementation: GEMMImplementation
+    /// How forward convolutions are computed.
+    public let convolutionImplementation: ConvolutionImplementation
     /// Largest patch matrix (floats) a forward convolution unfolds at once (256 MiB).
     let convolutionScratchFloats: Int
 
     /// Opens OpenCL device `deviceIndex` (numbered as `OpenCLDevices.list()`), or the first GPU,
     /// else the first device. Throws a clear error when there is no OpenCL runtime or device.
-    /// `gemm` nil: `SDSHELL_OPENCL_GEMM` (clblast or tiled), else CLBlast.
-    public convenience init(deviceIndex: Int? = nil, gemm: GEMMImplementation? = nil) throws {
-        try self.init(deviceIndex: deviceIndex, gemm: gemm, convolutionScratchFloats: 1 << 26)
+    /// `gemm` nil: `SDSHELL_OPENCL_GEMM` (clblast or tiled), else CLBlast; `convolution` nil:
+    /// `SDSHELL_OPENCL_CONV` (unfolded or convgemm), else unfolded.
+    public convenience init(deviceIndex: Int? = nil, gemm: GEMMImplementation? = nil,
+                            convolution: ConvolutionImplementation? = nil) throws {
+        try self.init(deviceIndex: deviceIndex, gemm: gemm, convolution: convolution, convolutionScratchFloats: 1 << 26)
     }
 
     /// `convolutionScratchFloats`: see the property (tests make it small to split convolutions).
-    init(deviceIndex: Int?, gemm: GEMMImplementation?, convolutionScratchFloats: Int) throws {
+    init(deviceIndex: Int?, gemm: GEMMImplementation?, convolution: ConvolutionImplementation?, convolutionScratchFloats: Int) throws {
         cl = try OpenCLContext(deviceIndex: deviceIndex)
         name = "opencl"
         gemmImplementation = gemm ?? .fromEnvironment
+        convolutionImplementation = convolution ?? .fromEnvironment
         self.convolutionScratchFloats = convolutionScratchFloats
     }
 
@@ -247,7 +252,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     // MARK: - Convolution
 
-    private struct ConvGeometry {
+    struct ConvGeometry {
         let n, c, h, w, o, k, stride, pad, oh, ow: Int
         var patch: Int { c * k * k }
         var positions: Int { oh * ow }
@@ -275,6 +280,10 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         let g = ConvGeometry(x.shape, weight.shape, stride: stride, padding: padding)
         let xs = try dense(x), ws = try dense(widened(weight)), bs = try bias.map(dense)
         let (y, ys) = try output([g.n, g.o, g.oh, g.ow], "conv2d")
+        if try convgemm(g, x: xs, weight: ws, into: ys) {
+            if let bs { try launchElements("add_channel_bias", [.buffer(ys), .buffer(bs), .long(g.o), .long(g.positions)], count: y.count) }
+            return y
+        }
         // Output positions per patch matrix: bounded scratch (the VAE decoder's 3x3 convolutions at
         // 512x512 would otherwise unfold into 1.2 GB).
         let chunk = g.isPointwise ? g.positions : max(1, min(g.positions, convolutionScratchFloats / max(g.patch, 1)))

@@ -280,6 +280,13 @@ __kernel void im2col(__global const float *x, long xoff, int H, int W, int k, in
     cols[i] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? x[xoff + ((long)c * H + iy) * W + ix] : 0.0f;
 }
 
+/* y [N, C, plane] += bias per channel. */
+__kernel void add_channel_bias(__global float *y, __global const float *bias, long channels, long plane, long n_) {
+    if (get_global_id(0) >= n_) return;
+    long i = get_global_id(0);
+    y[i] += bias[(i / plane) % channels];
+}
+
 /* dx of one image from dcols: every input pixel gathers the patch entries it was copied to. */
 __kernel void col2im(__global const float *cols, int H, int W, int k, int stride, int pad, int OH, int OW,
                      __global float *dx, long dxoff, long n_) {
