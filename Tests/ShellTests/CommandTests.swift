@@ -93,6 +93,9 @@ import TestSupport
             try s.run(source: "backend cpu", file: "t")
             #expect(host.lines.last!.hasPrefix("backend cpu: "))
             #expect(Engine.backend is CPUBackend)
+            // Recorded (kept pending until the session makes a file, which opens the journal).
+            let journal = try (s.journal.path.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? "") + s.journal.pending.joined()
+            #expect(journal.contains("backend \"opencl\"\nbackend \"cpu\"\n"), "\(journal)")
         }
         for statement in ["set backend=\"opencl\"", "generate \"x\" backend=\"opencl\""] {
             do { try s.run(source: statement, file: "t"); Issue.record("\(statement) switched") } catch {
