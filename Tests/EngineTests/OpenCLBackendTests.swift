@@ -207,6 +207,11 @@ struct OpenCLBackendTests {
         y.storage.floats[0] = 100 // a host write makes the device copy stale
         #expect(try gpu.affine(y, mul: 1, add: 0).toArray()[0] == 100)
         #expect(try cpu.affine(gpu.affine(y, mul: 1, add: 1), mul: 1, add: 0).toArray()[0] == 101)
+        // A result resident in one context (device) moves to another through the host.
+        let other = OpenCLTestDevice.tiled!
+        let z = try gpu.affine(x, mul: 3, add: 0)
+        #expect(z.storage.isDeviceOnly)
+        #expect(try other.affine(z, mul: 1, add: 1).toArray() == (try x.toArray()).map { $0 * 3 + 1 })
     }
 }
 
