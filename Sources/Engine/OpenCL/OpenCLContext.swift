@@ -27,6 +27,8 @@ final class OpenCLContext: @unchecked Sendable {
     let program: cl_program
     /// Whether the program came from the disk cache.
     let programFromCache: Bool
+    /// The most work-items a work-group of this device holds.
+    let maxWorkGroupSize: Int
     /// Created kernels by name; kernel arguments are set and launched under `lock` (a kernel object
     /// holds its arguments, so launches from several threads must not interleave).
     private var kernels: [String: cl_kernel] = [:]
@@ -89,6 +91,9 @@ final class OpenCLContext: @unchecked Sendable {
         }
         device = chosen.device
         deviceID = chosen.id
+        var groupSize = 0
+        clGetDeviceInfo(chosen.id, cl_device_info(CL_DEVICE_MAX_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &groupSize, nil)
+        maxWorkGroupSize = groupSize
         var status: cl_int = 0
         var id: cl_device_id? = chosen.id
         guard let ctx = clCreateContext(nil, 1, &id, nil, nil, &status), status == CL_SUCCESS else {

@@ -35,6 +35,10 @@ extension OpenCLBackend {
             if try clblast(m: m, n: n, k: k, batch: batch, alpha: alpha, beta: beta, a, b, c, bias: bias, biasPerRow: biasPerRow) { return }
         }
         let tile = OpenCLKernels.gemmTile, group = OpenCLKernels.gemmGroup
+        guard cl.maxWorkGroupSize >= group * group else {
+            throw EngineError.backendFailure(op: "matmul", message: "\(cl.device.name) runs at most \(cl.maxWorkGroupSize) work-items per group; "
+                                             + "the tiled GEMM needs \(group * group) and CLBlast declined \(m)x\(k)x\(n)")
+        }
         let global = [(n + tile - 1) / tile * group, (m + tile - 1) / tile * group, batch]
         let args: [KernelArgument] = [
             .int(m), .int(n), .int(k), .float(alpha), .float(beta),
