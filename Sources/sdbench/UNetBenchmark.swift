@@ -47,6 +47,7 @@ struct UNetBenchmark: ParsableCommand {
         let peak = max(peakBefore, Peak.measure())
         let median = times.sorted()[times.count / 2]
         let rate = Double(flops) / median / 1e9
+        if let device, ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"] != nil { print(device.profileReport()) }
         print(String(format: "%dx%d, batch 2 (one CFG step), %@ precision: %.2f s/step (passes %@); %.1f GFLOP per step (direct count) = %.1f GFLOP/s, %.0f%% of peak (%.1f GFLOP/s measured FMA peak, %d threads); peak resident %.2f GB",
                      size, size, precision as NSString, median, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                      Double(flops) / 1e9, rate, 100 * rate / peak, peak, Engine.threads, Double(Memory.peakResidentBytes()) / 1e9))

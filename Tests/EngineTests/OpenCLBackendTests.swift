@@ -112,6 +112,28 @@ struct OpenCLBackendTests {
         try agree("k = 0 with bias", gemm: true) { b in [try b.matmul(empty, e2, bias: try random([4], seed: 17))] }
     }
 
+    /// With beta 0 the product never reads C: an output full of NaN (as uninitialised device
+    /// memory may be) is overwritten, single and batched, by CLBlast and by the tiled kernel.
+    @Test func gemmDoesNotReadTheOutputWithBetaZero() throws {
+        for backend in [gpu, OpenCLTestDevice.tiled!] {
+            for (batch, m, n, k) in [(1, 130, 77, 40), (3, 5, 7, 3), (2, 64, 64, 64)] {
+                let a = try random([batch, m, k], seed: 50), b = try random([batch, k, n], seed: 51)
+                let c = try Tensor(shape: [batch, m, n], data: [Float](repeating: .nan, count: batch * m * n))
+                func buffer(_ t: Tensor, _ access: TensorStorage.DeviceAccess) throws -> OpenCLBuffer {
+                    try t.storage.deviceBuffer(context: backend.cl, access: access, make: backend.cl.makeBuffer)
+                }
+                try backend.gemm(m: m, n: n, k: k, batch: batch,
+                                 OpenCLBackend.Operand(buffer: try buffer(a, .read), offset: 0, batchStride: m * k, rowStride: k, colStride: 1),
+                                 OpenCLBackend.Operand(buffer: try buffer(b, .read), offset: 0, batchStride: k * n, rowStride: n, colStride: 1),
+                                 OpenCLBackend.Operand(buffer: try buffer(c, .update), offset: 0, batchStride: m * n, rowStride: n, colStride: 1))
+                let expected = try cpu.matmul(a, b, bias: nil).toArray()
+                let got = try c.toArray()
+                #expect(!got.contains { $0.isNaN }, "\(backend.gemmImplementation) \(batch)x\(m)x\(n)x\(k)")
+                #expect(Compare.relativeError(got, expected.map(Double.init)) <= 1e-5)
+            }
+        }
+    }
+
     @Test(arguments: [(3, 1, 1), (3, 2, 1), (1, 1, 0), (3, 1, 0)])
     func convolution(_ k: Int, _ stride: Int, _ padding: Int) throws {
         let x = try random([2, 5, 9, 8], seed: 18), w = try random([6, 5, k, k], seed: 19), bias = try random([6], seed: 20)

@@ -38,8 +38,9 @@ final class OpenCLContext: @unchecked Sendable {
     private var lock: NSLock { OpenCLContext.processLock }
     private static let processLock = NSLock()
 
-    /// Per-kernel wall time and launch counts, kept when `SDSHELL_OPENCL_PROFILE` is set (each
-    /// launch then waits for its kernel, so the figures are exact but the run slower).
+    /// Per-kernel wall time and launch counts (CLBlast's calls included), kept when
+    /// `SDSHELL_OPENCL_PROFILE` is set (each launch then waits for its kernel, so the figures are
+    /// exact but the run slower).
     let profiling = ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"].map { !$0.isEmpty && $0 != "0" } ?? false
     private(set) var profile: [String: (launches: Int, seconds: Double)] = [:]
     /// Bytes moved between host and device.
@@ -176,13 +177,7 @@ final class OpenCLContext: @unchecked Sendable {
         }
         let g = global.map { Int($0) }
         let started = profiling ? DispatchTime.now().uptimeNanoseconds : 0
-        defer {
-            if profiling {
-                clFinish(queue)
-                let entry = profile[name] ?? (0, 0)
-                profile[name] = (entry.launches + 1, entry.seconds + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-            }
-        }
+        defer { if profiling { record(name, since: started) } }
         let status: cl_int
         if let local {
             status = clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g, local, 0, nil, nil)
@@ -190,6 +185,14 @@ final class OpenCLContext: @unchecked Sendable {
             status = clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g, nil, 0, nil, nil)
         }
         try clCheck(status, "launching \(name) over \(global)")
+    }
+
+    /// With profiling on, waits for the queue and adds the time since `started` to `name` (under the lock).
+    func record(_ name: String, since started: UInt64) {
+        guard profiling else { return }
+        clFinish(queue)
+        let entry = profile[name] ?? (0, 0)
+        profile[name] = (entry.launches + 1, entry.seconds + Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
 
     /// Waits for every queued command.

@@ -70,6 +70,8 @@ extension OpenCLBackend {
         guard convolutionImplementation == .convgemm, g.n > 0 else { return false }
         let status = cl.serialized { () -> CLBlastStatusCode in
             var queue: cl_command_queue? = cl.queue
+            let started = cl.profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { cl.record("clblast convgemm", since: started) }
             return CLBlastSconvgemm(CLBlastKernelModeCrossCorrelation, g.c, g.h, g.w, g.k, g.k, g.pad, g.pad, g.stride, g.stride, 1, 1,
                                     g.o, g.n, x.mem, 0, weight.mem, 0, y.mem, 0, &queue, nil)
         }
@@ -84,22 +86,24 @@ extension OpenCLBackend {
     }
 
     /// The product through CLBlast; false when the layout does not suit it or CLBlast declines (the
-    /// caller then uses the tiled kernel). C starts as the bias (or zero) so that CLBlast never
-    /// reads uninitialised memory.
+    /// caller then uses the tiled kernel). A bias becomes C's starting rows (then beta = 1). With
+    /// beta 0 CLBlast does not read C (its kernels test for a zero beta; checked on CLBlast 1.5.3
+    /// with C full of NaN, and by `OpenCLBackendTests`), so uninitialised outputs need no clearing.
     private func clblast(m: Int, n: Int, k: Int, batch: Int, alpha: Float, beta: Float, _ a: Operand, _ b: Operand, _ c: Operand,
                          bias: OpenCLBuffer?, biasPerRow: Bool) throws -> Bool {
         guard let (ta, lda) = layout(a, rows: m, cols: k), let (tb, ldb) = layout(b, rows: k, cols: n),
               c.colStride == 1, c.rowStride >= n,
               min(a.offset, b.offset, c.offset, a.batchStride, b.batchStride, c.batchStride) >= 0 else { return false }
-        if beta == 0 {
+        if let bias {
+            if beta != 0 { return false }
             try cl.launch("gemm_init", [.buffer(c.buffer), .long(c.offset), .long(c.batchStride), .long(c.rowStride),
-                                        .buffer(bias ?? c.buffer), .int(bias == nil ? 0 : biasPerRow ? 2 : 1)], global: [n, m, batch])
-        } else if bias != nil {
-            return false
+                                        .buffer(bias), .int(biasPerRow ? 2 : 1)], global: [n, m, batch])
         }
-        let accumulate: Float = beta == 0 ? 1 : beta
+        let accumulate: Float = bias != nil ? 1 : beta
         let status = cl.serialized { () -> CLBlastStatusCode in
             var queue: cl_command_queue? = cl.queue
+            let started = cl.profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { cl.record("clblast sgemm", since: started) }
             if batch == 1 {
                 return CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, m, n, k, alpha, a.buffer.mem, a.offset, lda, b.buffer.mem, b.offset, ldb,
                                     accumulate, c.buffer.mem, c.offset, c.rowStride, &queue, nil)

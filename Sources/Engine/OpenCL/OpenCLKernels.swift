@@ -260,8 +260,8 @@ void gemm(int M, int N, int K, float alpha, float beta,
     }
 }
 
-/* C rows start as the bias (per column: mode 1, per row: mode 2) or zero (mode 0), before a GEMM
-   that accumulates into C. Work-items (n, m, batch). */
+/* C rows start as the bias (per column: mode 1, per row: mode 2), before a GEMM that accumulates
+   into C. Work-items (n, m, batch). */
 __kernel void gemm_init(__global float *C, long coff, long cbs, long crs, __global const float *bias, int bias_mode) {
     long n = get_global_id(0), m = get_global_id(1), b = get_global_id(2);
     C[coff + b * cbs + m * crs + n] = bias_mode == 1 ? bias[n] : bias_mode == 2 ? bias[m] : 0.0f;
