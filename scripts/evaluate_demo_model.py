@@ -103,11 +103,11 @@ def train_sample(n=9, seed=REAL_SEED):
     return sorted(random.Random(seed).sample(data.TRAIN_COMBOS, n))
 
 
-def generate(sdshell, model, outdir, seeds, first_seed, combos):
+def generate(sdshell, model, outdir, seeds, first_seed, combos, cfg, sampler):
     stmts = ["-e", f'model "{model}"']
     for i, combo in enumerate(combos):
         d = os.path.join(outdir, f"{i:02d}")
-        stmts += ["-e", f'generate "{data.caption(*combo)}" size=64x64 steps=20 cfg=7 '
+        stmts += ["-e", f'generate "{data.caption(*combo)}" size=64x64 steps=20 cfg={cfg} sampler="{sampler}" '
                         f'seed={first_seed} count={seeds} outdir="{d}"']
     t = time.time()
     subprocess.run([sdshell] + stmts, check=True)
@@ -126,6 +126,8 @@ def main():
                     help="held-out: make_demo_data.HELD_OUT (the figure that counts); "
                          "train: 9 fixed training combinations, for comparison")
     ap.add_argument("--skip-generate", action="store_true", help="score the images already in --outdir")
+    ap.add_argument("--cfg", type=float, default=7, help="CFG scale (sdshell's default 7)")
+    ap.add_argument("--sampler", default="Euler a", help="sampler (sdshell's default Euler a)")
     args = ap.parse_args()
 
     real, _ = real_accuracy(args.real)
@@ -139,7 +141,7 @@ def main():
         if os.path.exists(args.outdir):
             for p in glob.glob(os.path.join(args.outdir, "*", "txt2img", "*.png")):
                 os.remove(p)
-        gen_seconds = generate(args.sdshell, args.model, args.outdir, args.seeds, args.first_seed, combos)
+        gen_seconds = generate(args.sdshell, args.model, args.outdir, args.seeds, args.first_seed, combos, args.cfg, args.sampler)
     pairs, rows = [], []
     for i, combo in enumerate(combos):
         files = sorted(glob.glob(os.path.join(args.outdir, f"{i:02d}", "txt2img", "*.png")))
@@ -159,7 +161,7 @@ def main():
           + (f"  [sdshell took {gen_seconds:.0f}s]" if gen_seconds else ""))
     report = dict(real=real, generated=gen, combos=args.combos, prompts=[data.caption(*c) for c in combos],
                   seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
-                  settings="64x64, 20 steps, CFG 7, sampler Euler a, rng cpu (sdshell defaults)",
+                  settings=f"64x64, 20 steps, CFG {args.cfg:g}, sampler {args.sampler}, rng cpu",
                   model=args.model, sdshell_seconds=gen_seconds, images=rows)
     with open(os.path.join(args.outdir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
