@@ -24,6 +24,7 @@ import TestSupport
         for seed in 1...samples {
             var s = GenerationSettings()
             s.prompt = prompt; s.seed = Int64(seed); s.subseed = 0; s.rng = .cpu; s.width = 64; s.height = 64; s.steps = 20
+            s.cfgScale = 1.5   // the demo model's setting (docs/demo-model.md)
             let image = try pipeline.generate(s)[0]
             let seen = ShapeClassifier.classify(rgb: image.rgb, width: 64, height: 64)
             if seen.colour == "black" && seen.background == "red" {
