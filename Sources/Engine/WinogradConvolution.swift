@@ -31,7 +31,7 @@ enum WinogradConvolution {
 
     /// Below this many channels the transforms (memory traffic growing with the channels) cost
     /// more than the multiplies saved (which grow with their square).
-    static let minimumChannels = 256
+    static let minimumChannels = 512
 
     /// U [16][O][C] for the f32 `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
     /// convolution), cached when `cacheable` and the weight is a frozen whole storage. (16-bit

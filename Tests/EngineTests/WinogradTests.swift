@@ -65,24 +65,24 @@ import Testing
         #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }
 
-    /// Through the public op (where the rule picks Winograd for 256 -> 256 channels over 16x16):
+    /// Through the public op (where the rule picks Winograd for 512 -> 512 channels over 16x16):
     /// the output and both gradients against the direct convolution of the same data, computed
     /// as two halves of the input channels, below the rule's threshold, and summed.
     @Test func theBackendUsesItForLargeConvolutionsWithGradients() throws {
-        let x = try Tensor(shape: [1, 256, 16, 16], data: Self.random(256 * 256, seed: 6), requiresGrad: true)
-        let w = try Tensor(shape: [256, 256, 3, 3], data: Self.random(256 * 256 * 9, seed: 7), requiresGrad: true)
+        let x = try Tensor(shape: [1, 512, 16, 16], data: Self.random(512 * 256, seed: 6), requiresGrad: true)
+        let w = try Tensor(shape: [512, 512, 3, 3], data: Self.random(512 * 512 * 9, seed: 7), requiresGrad: true)
         let before = WinogradConvolution.uses.load(ordering: .relaxed)
         let y = try x.conv2d(weight: w, padding: 1)
         try (y * y).sum(dims: [0, 1, 2, 3]).backward()
         // Forward and backward-data (the suite runs in parallel with others: at least these two).
         #expect(WinogradConvolution.uses.load(ordering: .relaxed) - before >= 2)
-        #expect(WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 256, outputs: 256, n: 1, h: 16, w: 16))
-        #expect(!WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 128, outputs: 256, n: 1, h: 16, w: 16))
-        // The same convolution as two 128-channel halves: below the rule, so oneDNN's direct path.
-        let xa = try Tensor(shape: [1, 256, 16, 16], data: x.toArray(), requiresGrad: true)
-        let wa = try Tensor(shape: [256, 256, 3, 3], data: w.toArray(), requiresGrad: true)
-        let halves = try [0, 128].map { start in
-            try xa.sliced(dim: 1, start, start + 128).conv2d(weight: wa.sliced(dim: 1, start, start + 128), padding: 1)
+        #expect(WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 512, outputs: 512, n: 1, h: 16, w: 16))
+        #expect(!WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 256, outputs: 512, n: 1, h: 16, w: 16))
+        // The same convolution as two 256-channel halves: below the rule, so oneDNN's direct path.
+        let xa = try Tensor(shape: [1, 512, 16, 16], data: x.toArray(), requiresGrad: true)
+        let wa = try Tensor(shape: [512, 512, 3, 3], data: w.toArray(), requiresGrad: true)
+        let halves = try [0, 256].map { start in
+            try xa.sliced(dim: 1, start, start + 256).conv2d(weight: wa.sliced(dim: 1, start, start + 256), padding: 1)
         }
         let ya = try halves[0] + halves[1]
         try (ya * ya).sum(dims: [0, 1, 2, 3]).backward()
