@@ -132,3 +132,15 @@ public enum Engine {
         set { CPUBackend.threads = newValue }
     }
 }
+
+extension Backend {
+    /// A frozen 16-bit weight widened to f32 for one operation: the same shape, strides and offset
+    /// over a temporary f32 copy of its whole storage (weights are whole storages or views of one),
+    /// made by this backend's `convert`, so it lives where the backend computes while the 16-bit
+    /// storage stays resident. f32 passes through.
+    func widened(_ w: Tensor) throws -> Tensor {
+        guard w.dtype != .f32 else { return w }
+        let whole = try convert(Tensor(storage: w.storage, shape: [w.storage.count], strides: [1]), to: .f32)
+        return Tensor(storage: whole.storage, shape: w.shape, strides: w.strides, offset: w.offset)
+    }
+}

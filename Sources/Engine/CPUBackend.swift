@@ -124,14 +124,6 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
-    /// A 16-bit weight widened to f32 for the kernels: the same shape, strides and offset over an f32
-    /// copy of its whole storage (weights are whole storages or views of one). f32 passes through.
-    private func widened(_ w: Tensor) throws -> Tensor {
-        guard w.dtype != .f32 else { return w }
-        let whole = try convert(Tensor(storage: w.storage, shape: [w.storage.count], strides: [1]), to: .f32)
-        return Tensor(storage: whole.storage, shape: w.shape, strides: w.strides, offset: w.offset)
-    }
-
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
         let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]

@@ -13,18 +13,15 @@ struct PipelineBenchmark: ParsableCommand {
 
     @Option(help: "Image sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Sampling steps per size.") var steps = 3
-    @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
-    @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights).") var precision = "full"
+    @OptionGroup var model: SD15ModelOptions
     @Option(help: "Backend: cpu, opencl or opencl:N (the samplers read each step's result, so steps are timed whole).") var backend = "cpu"
 
     func run() throws {
-        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
         Engine.use(try Engine.backend(named: backend))
-        if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
+        try model.prepare()
         let baseline = Memory.residentBytes()
-        let model = try StableDiffusionModel(path: dir, precision: weights)
-        let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
-        print(String(format: "model loaded (\(precision) precision weights): resident %.2f GB", Double(Memory.residentBytes() - baseline) / 1e9))
+        let pipeline = TextToImage(model: try model.load(), tokenizer: try CLIPTokenizer.shipped())
+        print(String(format: "model loaded (\(model.precision) precision weights): resident %.2f GB", Double(Memory.residentBytes() - baseline) / 1e9))
         for size in sizes {
             var s = GenerationSettings()
             s.prompt = "a photograph of an astronaut riding a horse"

@@ -14,13 +14,11 @@ struct TrainBenchmark: ParsableCommand {
 
     @Option(help: "Training sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Steps per size (the first is reported apart: it encodes the picture).") var steps = 4
-    @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
-    @Option(help: "Frozen weights: full (f32) or half (16-bit, as train precision=half).") var precision = "full"
+    @OptionGroup var weights: SD15ModelOptions
 
     func run() throws {
-        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
-        if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
-        let model = try StableDiffusionModel(path: dir, precision: weights)
+        try weights.prepare()
+        let model = try weights.load()
         let tokenizer = try CLIPTokenizer.shipped()
         let work = NSTemporaryDirectory() + "sdbench-train-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -47,7 +45,7 @@ struct TrainBenchmark: ParsableCommand {
             })
             let later = times.dropFirst()
             let perStep = later.isEmpty ? times[0] : later.reduce(0, +) / Double(later.count)
-            print(String(format: "%dx%d batch 1 \(precision) precision: %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
+            print(String(format: "%dx%d batch 1 \(weights.precision) precision: %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
                          size, size, perStep, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                          Double(Memory.peakResidentBytes()) / 1e9))
         }

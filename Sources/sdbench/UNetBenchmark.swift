@@ -12,17 +12,15 @@ struct UNetBenchmark: ParsableCommand {
 
     @Option(help: "Image size in pixels (the latent is size/8).") var size = 256
     @Option(help: "Timed passes (the median is reported) after one warm-up.") var repeats = 3
-    @Option(help: "Model folder (made when missing).") var dir = NSTemporaryDirectory() + "sdshell-sd15-f16"
-    @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights).") var precision = "full"
+    @OptionGroup var weights: SD15ModelOptions
     @Option(help: "Backend: cpu, opencl or opencl:N.") var backend = "cpu"
 
     func run() throws {
-        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("precision must be full or half") }
         Engine.use(try Engine.backend(named: backend))
         let device = Engine.backend as? OpenCLBackend
-        if !FileManager.default.fileExists(atPath: dir + "/unet/diffusion_pytorch_model.safetensors") { try LoadBenchmark.makeModel(dir) }
+        try weights.prepare()
         let peakBefore = Peak.measure()
-        let model = try StableDiffusionModel(path: dir, precision: weights)
+        let model = try weights.load()
         let l = size / 8
         var state: UInt64 = 1
         func noise(_ n: Int) -> [Float] {
@@ -49,7 +47,7 @@ struct UNetBenchmark: ParsableCommand {
         let rate = Double(flops) / median / 1e9
         if let device, ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"] != nil { print(device.profileReport()) }
         print(String(format: "%dx%d, batch 2 (one CFG step), %@ precision: %.2f s/step (passes %@); %.1f GFLOP per step (direct count) = %.1f GFLOP/s, %.0f%% of peak (%.1f GFLOP/s measured FMA peak, %d threads); peak resident %.2f GB",
-                     size, size, precision as NSString, median, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
+                     size, size, weights.precision as NSString, median, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                      Double(flops) / 1e9, rate, 100 * rate / peak, peak, Engine.threads, Double(Memory.peakResidentBytes()) / 1e9))
     }
 }

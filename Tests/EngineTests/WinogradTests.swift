@@ -20,47 +20,53 @@ import Testing
     static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1),
                                                                      (3, 16, 8, 5, 9), (2, 8, 8, 90, 91)]
 
+    /// The Winograd convolution of `input` (forward: x [n, c, h, w]; backward: dy [n, o, h, w]) with
+    /// the transformed `weight` [o, c, 3, 3].
+    static func winograd(_ input: [Float], weight: [Float], _ shape: (n: Int, c: Int, o: Int, h: Int, w: Int), backward: Bool,
+                         bias: [Float]? = nil) -> [Float] {
+        let (n, c, o, h, w) = shape
+        let (inputs, outputs) = backward ? (o, c) : (c, o)
+        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
+        ck_winograd_transform_weights(weight, o, c, backward ? 1 : 0, &u)
+        var y = [Float](repeating: .nan, count: n * outputs * h * w)
+        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, &y) == 0)
+        return y
+    }
+
+    static func directShape(_ shape: (n: Int, c: Int, o: Int, h: Int, w: Int)) -> ck_conv_shape {
+        let (n, c, o, h, w) = shape
+        return ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(w), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(w))
+    }
+
     @Test(arguments: 0..<shapes.count) func forwardEqualsDirectConvolution(_ index: Int) throws {
-        let (n, c, o, h, w) = Self.shapes[index]
+        let shape = Self.shapes[index], (n, c, o, h, w) = shape
         let x = Self.random(n * c * h * w, seed: 1), weight = Self.random(o * c * 9, seed: 2), bias = Self.random(o, seed: 3)
         var direct = [Float](repeating: 0, count: n * o * h * w)
-        var s = ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(w), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(w))
+        var s = Self.directShape(shape)
         #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
-        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
-        ck_winograd_transform_weights(weight, o, c, 0, &u)
-        var winograd = [Float](repeating: .nan, count: n * o * h * w)
-        #expect(ck_winograd_conv3x3(x, n, c, h, w, u, o, bias, &winograd) == 0)
-        let error = Self.relativeError(winograd, direct)
+        let error = Self.relativeError(Self.winograd(x, weight: weight, shape, backward: false, bias: bias), direct)
         #expect(error <= 2e-6, "relative error \(error)")
     }
 
     @Test(arguments: 0..<shapes.count) func backwardDataEqualsDirectConvolution(_ index: Int) throws {
-        let (n, c, o, h, w) = Self.shapes[index]
+        let shape = Self.shapes[index], (n, c, o, h, w) = shape
         let dy = Self.random(n * o * h * w, seed: 4), weight = Self.random(o * c * 9, seed: 5)
         var direct = [Float](repeating: 0, count: n * c * h * w)
-        var s = ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(w), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(w))
+        var s = Self.directShape(shape)
         #expect(ck_conv2d_backward_data(&s, dy, weight, 0, &direct) == 0)
-        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
-        ck_winograd_transform_weights(weight, o, c, 1, &u)
-        var winograd = [Float](repeating: .nan, count: n * c * h * w)
-        #expect(ck_winograd_conv3x3(dy, n, o, h, w, u, c, nil, &winograd) == 0)
-        let error = Self.relativeError(winograd, direct)
+        let error = Self.relativeError(Self.winograd(dy, weight: weight, shape, backward: true), direct)
         #expect(error <= 2e-6, "relative error \(error)")
     }
 
     @Test(arguments: [1, 4]) func theSameBitsOnOneAndTwoThreads(_ index: Int) throws {
-        let (n, c, o, h, w) = Self.shapes[index]
-        let x = Self.random(n * c * h * w, seed: 8), weight = Self.random(o * c * 9, seed: 9)
-        var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
-        ck_winograd_transform_weights(weight, o, c, 0, &u)
+        let shape = Self.shapes[index]
+        let x = Self.random(shape.n * shape.c * shape.h * shape.w, seed: 8), weight = Self.random(shape.o * shape.c * 9, seed: 9)
         let saved = Engine.threads
         defer { Engine.threads = saved }
         var results: [[Float]] = []
         for threads in [1, 2] {
             Engine.threads = threads
-            var y = [Float](repeating: .nan, count: n * o * h * w)
-            #expect(ck_winograd_conv3x3(x, n, c, h, w, u, o, nil, &y) == 0)
-            results.append(y)
+            results.append(Self.winograd(x, weight: weight, shape, backward: false))
         }
         #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }

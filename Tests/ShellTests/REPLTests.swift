@@ -27,6 +27,12 @@ struct REPLTests {
         return terminal
     }
 
+    /// Types `model "<tiny model>"` and waits until it is loaded.
+    func loadTinyModel(_ terminal: PseudoTerminal) throws {
+        terminal.send("model \"\(TestFixtures.tinyModelPath)\"\r")
+        _ = try terminal.waitFor("loaded tiny-sd")
+    }
+
     func quit(_ terminal: PseudoTerminal) throws {
         try terminal.waitUntilOutputEnds(with: "sd> ")
         terminal.send("\u{04}")
@@ -48,8 +54,7 @@ struct REPLTests {
 
     @Test func tabCompletesCommandsSamplersAndEmbeddings() throws {
         let t = try start()
-        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
-        _ = try t.waitFor("loaded tiny-sd")
+        try loadTinyModel(t)
         t.send("set embeddings_dir=\"\(folder)/embeddings\"\r")
         _ = try t.waitFor("sd> ")
         // A command name, then the rest of the line typed after it.
@@ -73,8 +78,7 @@ struct REPLTests {
         let t = try start(["KITTY_WINDOW_ID": "1"])
         t.send("genrate \"x\"\r")
         _ = try t.waitFor("did you mean `generate`?")
-        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
-        _ = try t.waitFor("loaded tiny-sd")
+        try loadTinyModel(t)
         t.send("generate \"x\" size=64x64 steps=1 seed=2 inline=true outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
         _ = try t.waitFor("-2.png  seed 2")
         _ = try t.waitFor("Ga=T,f=100,m=")   // ESC _ G a=T,f=100,m=1;<base64 PNG> ESC \ ...: a PNG sent inline
@@ -84,8 +88,7 @@ struct REPLTests {
 
     @Test func ctrlCStopsALongGenerationAndTheSessionGoesOn() throws {
         let t = try start()
-        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
-        _ = try t.waitFor("loaded tiny-sd")
+        try loadTinyModel(t)
         t.send("set size=64x64 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
         t.send("generate \"a long one\" steps=2000 seed=1\r")
         _ = try t.waitFor("step 3/2000")

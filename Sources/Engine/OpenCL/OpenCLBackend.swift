@@ -228,15 +228,6 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return Operand(buffer: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
     }
 
-    /// A 16-bit weight widened to f32 on the device for one operation: the same shape, strides and
-    /// offset over a temporary f32 copy of its whole storage, while the 16-bit storage stays resident
-    /// (half the device memory of f32 weights). f32 passes through.
-    private func widened(_ w: Tensor) throws -> Tensor {
-        guard w.dtype != .f32 else { return w }
-        let whole = try convert(Tensor(storage: w.storage, shape: [w.storage.count], strides: [1]), to: .f32)
-        return Tensor(storage: whole.storage, shape: w.shape, strides: w.strides, offset: w.offset)
-    }
-
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
         let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
