@@ -35,10 +35,10 @@ static size_t block_rows(const ck_attention_shape *s) {
     return b < s->lq ? b : s->lq;
 }
 
-/// Scores of query rows [r0, r0+n) against all keys: S = scale Q K^T, masked, then P = exp(S - rowmax)
-/// normalised; writes lse for the rows. Returns nothing; S is n x lk.
+/// Probabilities of query rows [r0, r0+n) against all keys from the saved log-sum-exp (backward):
+/// P = exp(scale Q K^T - lse), masked; P is n x lk.
 static void block_probs(const ck_attention_shape *s, const float *q, const float *k, size_t r0, size_t n,
-                        float *S, float *lse_out, const float *lse_in) {
+                        float *S, const float *lse) {
     size_t lk = s->lk;
     ck_sgemm_serial('N', 'T', (long)n, (long)lk, (long)s->d, s->scale, q + r0 * s->d,
                 (long)s->d, k, (long)s->d, 0.0f, S, (long)lk);
@@ -46,17 +46,7 @@ static void block_probs(const ck_attention_shape *s, const float *q, const float
         float *row = S + i * lk;
         size_t visible = lk;
         if (s->causal) { visible = r0 + i + 1; if (visible > lk) visible = lk; }
-        if (lse_in) { // backward: P = exp(S - lse)
-            float l = lse_in[r0 + i];
-            (void)ck_exp_shift_sum(row, visible, l);
-        } else {
-            float mx = -INFINITY;
-            for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
-            double sum = ck_exp_shift_sum(row, visible, mx);
-            float inv = (float)(1.0 / sum);
-            for (size_t j = 0; j < visible; j++) row[j] *= inv;
-            if (lse_out) lse_out[r0 + i] = mx + (float)log(sum);
-        }
+        (void)ck_exp_shift_sum(row, visible, lse[r0 + i]);
         for (size_t j = visible; j < lk; j++) row[j] = 0.0f;
     }
 }
@@ -70,14 +60,35 @@ static void fwd_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
     float *S = scratch_alloc(c->block * s->lk);
     if (!S) { c->failed = 1; return; }
+    int strided = s->q_off != NULL;
+    size_t ldq = strided ? s->ldq : s->d, ldk = strided ? s->ldk : s->d, ldv = strided ? s->ldv : s->dv;
+    size_t ldo = strided ? s->ldo : s->dv;
     for (size_t item = b; item < e; item++) {
         size_t h = item / c->nblocks, r0 = (item % c->nblocks) * c->block;
         size_t n = s->lq - r0 < c->block ? s->lq - r0 : c->block;
-        const float *q = c->q + h * s->lq * s->d, *k = c->k + h * s->lk * s->d, *v = c->v + h * s->lk * s->dv;
+        const float *q = c->q + (strided ? (size_t)s->q_off[h] : h * s->lq * s->d);
+        const float *k = c->k + (strided ? (size_t)s->k_off[h] : h * s->lk * s->d);
+        const float *v = c->v + (strided ? (size_t)s->v_off[h] : h * s->lk * s->dv);
+        float *o = c->out + (strided ? (size_t)s->o_off[h] : h * s->lq * s->dv) + r0 * ldo;
         float *lse = c->lse_out ? c->lse_out + h * s->lq : NULL;
-        block_probs(s, q, k, r0, n, S, lse, NULL);
-        ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)s->lk, 1.0f, S, (long)s->lk,
-                    v, (long)s->dv, 0.0f, c->out + (h * s->lq + r0) * s->dv, (long)s->dv);
+        // Unnormalised probabilities exp(S - rowmax); each output row is divided by its sum after P V
+        // (dv divisions per row instead of lk).
+        ck_sgemm_serial('N', 'T', (long)n, (long)s->lk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k, (long)ldk,
+                        0.0f, S, (long)s->lk);
+        float inv[n];
+        for (size_t i = 0; i < n; i++) {
+            float *row = S + i * s->lk;
+            size_t visible = s->lk;
+            if (s->causal) { visible = r0 + i + 1; if (visible > s->lk) visible = s->lk; }
+            float mx = -INFINITY;
+            for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
+            double sum = ck_exp_shift_sum(row, visible, mx);
+            inv[i] = (float)(1.0 / sum);
+            if (lse) lse[r0 + i] = mx + (float)log(sum);
+            for (size_t j = visible; j < s->lk; j++) row[j] = 0.0f;
+        }
+        ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)s->lk, 1.0f, S, (long)s->lk, v, (long)ldv, 0.0f, o, (long)ldo);
+        for (size_t i = 0; i < n; i++) for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] *= inv[i];
     }
     scratch_free(S, c->block * s->lk);
 }
@@ -105,7 +116,7 @@ static void bwd_range(void *p, size_t b, size_t e) {
         memset(dv, 0, lk * dvn * sizeof(float));
         for (size_t r0 = 0; r0 < s->lq; r0 += B) {
             size_t n = s->lq - r0 < B ? s->lq - r0 : B;
-            block_probs(s, q, k, r0, n, P, NULL, lse);
+            block_probs(s, q, k, r0, n, P, lse);
             const float *dO = dout + r0 * dvn;
             // dV += P^T dO
             ck_sgemm_serial('T', 'N', (long)lk, (long)dvn, (long)n, 1.0f, P, (long)lk, dO,

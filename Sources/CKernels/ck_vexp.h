@@ -1,4 +1,4 @@
-// Eight-wide single-precision exp for AVX2/FMA (internal to CKernels).
+// Eight-wide single-precision exp (and erf, GELU, SiLU built on it) for AVX2/FMA (internal to CKernels).
 // exp(x) = 2^k exp(r), k = round(x log2 e), r = x - k ln 2 (ln 2 split in two for exactness),
 // exp(r) by Cephes' degree-6 polynomial for |r| <= ln(2)/2: within 2 ulp of the correctly rounded
 // result on the clamped range [-87.3, 88.7]; below it the result is 0, as expf's underflow.
@@ -24,6 +24,49 @@ static inline __m256 ck_exp8(__m256 x) {
     __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
     return _mm256_andnot_ps(underflow, y);
 }
+
+/// erf by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7), the formula PyTorch's
+/// vectorised CPU erf uses: erf(|x|) = 1 - t (a1 + t (a2 + ... a5 t)) exp(-x^2), t = 1 / (1 + p|x|).
+static inline __m256 ck_erf8(__m256 x) {
+    const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), ax, one));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(ax, ax)));
+    __m256 r = _mm256_fnmadd_ps(p, e, one);
+    return _mm256_or_ps(r, sign);
+}
+
+/// gelu(x) = x/2 (1 + erf(x / sqrt 2)).
+static inline __m256 ck_gelu8(__m256 x) {
+    __m256 half_x = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
+    return _mm256_fmadd_ps(half_x, ck_erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752440f))), half_x);
+}
+
+/// silu(x) = x / (1 + exp(-x)).
+static inline __m256 ck_silu8(__m256 x) {
+    __m256 e = ck_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+/// y[i] = f(x[i]) for i < n, eight at a time; the tail through a zero-padded block so every
+/// element uses the same formula.
+#define CK_MAP8(f, x, y, n) do {                                                     \
+    size_t i_ = 0;                                                                   \
+    for (; i_ + 8 <= (n); i_ += 8) _mm256_storeu_ps((y) + i_, f(_mm256_loadu_ps((x) + i_))); \
+    if (i_ < (n)) {                                                                  \
+        float in_[8] = {0}, out_[8];                                                 \
+        for (size_t t_ = i_; t_ < (n); t_++) in_[t_ - i_] = (x)[t_];                 \
+        _mm256_storeu_ps(out_, f(_mm256_loadu_ps(in_)));                             \
+        for (size_t t_ = i_; t_ < (n); t_++) (y)[t_] = out_[t_ - i_];                \
+    }                                                                                \
+} while (0)
 
 /// row[j] = exp(row[j] - shift) for j < n; returns the sum of the results (in double, in a fixed
 /// order: eight lane sums, then the tail).

@@ -1,6 +1,7 @@
 // Element-wise, broadcasting, copy and small reduction kernels (f32, parallel over blocks).
 #include "ck_elementwise.h"
 #include "ck_parallel.h"
+#include "ck_vexp.h"
 #include <math.h>
 #include <string.h>
 
@@ -23,12 +24,12 @@ static void unary_range(void *p, size_t b, size_t e) {
     unary_ctx *c = p;
     const float *x = c->x; float *y = c->out;
     switch (c->op) {
-    case CK_UNARY_GELU: for (size_t i = b; i < e; i++) y[i] = gelu_f(x[i]); break;
+    case CK_UNARY_GELU: CK_MAP8(ck_gelu8, x + b, y + b, e - b); break;
     case CK_UNARY_GELU_TANH:
         for (size_t i = b; i < e; i++) { float v = x[i]; y[i] = 0.5f * v * (1.0f + tanhf(kTanhC * (v + 0.044715f * v * v * v))); }
         break;
     case CK_UNARY_QUICK_GELU: for (size_t i = b; i < e; i++) y[i] = x[i] * sigmoidf_(1.702f * x[i]); break;
-    case CK_UNARY_SILU: for (size_t i = b; i < e; i++) y[i] = x[i] * sigmoidf_(x[i]); break;
+    case CK_UNARY_SILU: CK_MAP8(ck_silu8, x + b, y + b, e - b); break;
     case CK_UNARY_EXP: for (size_t i = b; i < e; i++) y[i] = expf(x[i]); break;
     case CK_UNARY_LOG: for (size_t i = b; i < e; i++) y[i] = logf(x[i]); break;
     case CK_UNARY_SQRT: for (size_t i = b; i < e; i++) y[i] = sqrtf(x[i]); break;
@@ -233,7 +234,8 @@ static void geglu_range(void *p, size_t b, size_t e) {
     geglu_ctx *c = p; size_t h = c->half;
     for (size_t r = b; r < e; r++) {
         const float *xr = c->x + r * 2 * h; float *yr = c->out + r * h;
-        for (size_t j = 0; j < h; j++) yr[j] = xr[j] * gelu_f(xr[h + j]);
+        CK_MAP8(ck_gelu8, xr + h, yr, h);
+        for (size_t j = 0; j < h; j++) yr[j] *= xr[j];
     }
 }
 void ck_geglu(const float *x, float *y, size_t rows, size_t half) {

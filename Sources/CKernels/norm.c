@@ -1,6 +1,7 @@
 // Group/layer normalisation and softmax, forward and backward. Statistics in double.
 #include "ck_norm.h"
 #include "ck_parallel.h"
+#include "ck_vexp.h"
 #include <math.h>
 
 typedef struct {
@@ -12,25 +13,63 @@ static inline size_t channel_of(const ck_norm_shape *s, size_t r, size_t j) {
     return (r % s->groups) * s->ch_per_group + j / s->spatial;
 }
 
+static inline double hsum4(__m256d v) {
+    double l[4]; _mm256_storeu_pd(l, v);
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+
+/// Mean and 1/sqrt(variance + eps) of x[0..L), in double: four-wide lanes over pairs of floats in
+/// a fixed order (the same on any thread count), the deviations in a second pass.
+static void row_stats(const float *x, size_t L, double eps, double *mean, double *rstd) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    size_t j = 0;
+    for (; j + 8 <= L; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double sum = hsum4(_mm256_add_pd(s0, s1));
+    for (size_t t = j; t < L; t++) sum += x[t];
+    double m = sum / (double)L;
+    __m256d mv = _mm256_set1_pd(m), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+    for (j = 0; j + 8 <= L; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mv);
+        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mv);
+        q0 = _mm256_fmadd_pd(d0, d0, q0); q1 = _mm256_fmadd_pd(d1, d1, q1);
+    }
+    double ss = hsum4(_mm256_add_pd(q0, q1));
+    for (size_t t = j; t < L; t++) { double d = x[t] - m; ss += d * d; }
+    *mean = m;
+    *rstd = 1.0 / sqrt(ss / (double)L + eps);
+}
+
 static void fwd_range(void *p, size_t b, size_t e) {
     norm_ctx *c = p; const ck_norm_shape *s = c->s; size_t L = s->len;
     for (size_t r = b; r < e; r++) {
         const float *x = c->x + r * L; float *y = c->y + r * L;
-        double sum = 0, ss = 0;
-        for (size_t j = 0; j < L; j++) sum += x[j];
-        double m = sum / (double)L;
-        for (size_t j = 0; j < L; j++) { double d = x[j] - m; ss += d * d; }
-        double rs = 1.0 / sqrt(ss / (double)L + (double)s->eps);
+        double m, rs;
+        row_stats(x, L, (double)s->eps, &m, &rs);
         float mf = (float)m, rf = (float)rs;
         if (c->mean_out) c->mean_out[r] = mf;
         if (c->rstd_out) c->rstd_out[r] = rf;
         size_t base = (r % s->groups) * s->ch_per_group;
-        for (size_t ch = 0; ch < s->ch_per_group; ch++) {
-            float g = c->gamma ? c->gamma[base + ch] : 1.0f, bb = c->beta ? c->beta[base + ch] : 0.0f;
-            float scale = rf * g, shift = bb - mf * rf * g;
-            const float *xs = x + ch * s->spatial; float *ys = y + ch * s->spatial;
-            for (size_t k = 0; k < s->spatial; k++) ys[k] = xs[k] * scale + shift;
+        if (s->spatial == 1) { // layer norm: one element per channel
+            const float *g = c->gamma ? c->gamma + base : NULL, *bb = c->beta ? c->beta + base : NULL;
+            for (size_t j = 0; j < L; j++) {
+                float gj = g ? g[j] : 1.0f, bj = bb ? bb[j] : 0.0f;
+                float scale = rf * gj, shift = bj - mf * rf * gj;
+                y[j] = x[j] * scale + shift;
+            }
+        } else {
+            for (size_t ch = 0; ch < s->ch_per_group; ch++) {
+                float g = c->gamma ? c->gamma[base + ch] : 1.0f, bb = c->beta ? c->beta[base + ch] : 0.0f;
+                float scale = rf * g, shift = bb - mf * rf * g;
+                const float *xs = x + ch * s->spatial; float *ys = y + ch * s->spatial;
+                for (size_t k = 0; k < s->spatial; k++) ys[k] = xs[k] * scale + shift;
+            }
         }
+        if (s->silu) CK_MAP8(ck_silu8, y, y, L);
     }
 }
 

@@ -52,7 +52,8 @@ public protocol Backend: AnyObject, Sendable {
     func upsampleNearest2x(_ x: Tensor) throws -> Tensor
     func upsampleNearest2xBackward(_ dy: Tensor) throws -> Tensor
 
-    /// Normalisation of `layout.rows` rows (group or layer norm, see `NormLayout`).
+    /// Normalisation of `layout.rows` rows (group or layer norm, see `NormLayout`), followed by SiLU
+    /// when `layout.thenSiLU` (forward only: `normBackward` is never called for such a layout).
     func norm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, layout: NormLayout) throws -> (y: Tensor, mean: Tensor, rstd: Tensor)
     func normBackward(_ dy: Tensor, x: Tensor, gamma: Tensor?, mean: Tensor, rstd: Tensor, layout: NormLayout,
                       needParams: Bool) throws -> (dx: Tensor, dgamma: Tensor?, dbeta: Tensor?)
@@ -61,9 +62,11 @@ public protocol Backend: AnyObject, Sendable {
     func softmax(_ x: Tensor) throws -> Tensor
     func softmaxBackward(y: Tensor, dy: Tensor) throws -> Tensor
 
-    /// Memory-bounded attention on q [S, Lq, D], k [S, Lk, D], v [S, Lk, Dv]; returns the output and
-    /// the log-sum-exp of each score row (for the backward pass).
+    /// Memory-bounded attention on q [S..., Lq, D], k [S..., Lk, D], v [S..., Lk, Dv] (equal leading
+    /// dimensions; any strides); returns the output [S..., Lq, Dv], laid out as the backend chooses,
+    /// and the log-sum-exp of each score row, [S, Lq] with S the product of the leading dimensions.
     func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> (out: Tensor, lse: Tensor)
+    /// Gradients of `attention` for contiguous q [S, Lq, D], k, v, out and dout.
     func attentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, scale: Float,
                            causal: Bool) throws -> (dq: Tensor, dk: Tensor, dv: Tensor)
 
@@ -83,6 +86,8 @@ public protocol Backend: AnyObject, Sendable {
 public struct NormLayout: Sendable, Equatable {
     public var rows: Int, length: Int, groups: Int, channelsPerGroup: Int, spatial: Int
     public var eps: Float
+    /// Whether the forward result goes through SiLU too (group norm + SiLU read and written once).
+    public var thenSiLU = false
 
     /// GroupNorm over [N, C, spatial...].
     public static func group(_ shape: [Int], groups: Int, eps: Float) -> NormLayout {

@@ -14,10 +14,14 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Timed passes (the median is reported) after one warm-up.") var repeats = 3
     @OptionGroup var weights: SD15ModelOptions
     @Option(help: "Backend: cpu, opencl or opencl:N.") var backend = "cpu"
+    @Flag(help: "Time every primitive (per operation and shape) over the timed passes and print the table.") var profile = false
+    @Option(help: "Rows of the profile table.") var profileRows = 40
 
     func run() throws {
-        Engine.use(try Engine.backend(named: backend))
-        let device = Engine.backend as? OpenCLBackend
+        let chosen = try Engine.backend(named: backend)
+        let profiler = profile ? ProfilingBackend(chosen) : nil
+        Engine.use(profiler ?? chosen)
+        let device = chosen as? OpenCLBackend
         try weights.prepare()
         let peakBefore = Peak.measure()
         let model = try weights.load()
@@ -35,6 +39,7 @@ struct UNetBenchmark: ParsableCommand {
         var flops = 0
         for pass in 0...repeats {
             FLOPCounter.reset()
+            if pass == 1 { profiler?.reset() }
             let t0 = DispatchTime.now().uptimeNanoseconds
             _ = try withNoGrad { try model.unet(x, timesteps: [500, 500], context: context) }
             try device?.synchronize() // a device backend queues the work: wait for it
@@ -45,6 +50,7 @@ struct UNetBenchmark: ParsableCommand {
         let peak = max(peakBefore, Peak.measure())
         let median = times.sorted()[times.count / 2]
         let rate = Double(flops) / median / 1e9
+        if let profiler { print(ProfileTable(profiler: profiler, passes: repeats, passSeconds: times.reduce(0, +) / Double(times.count), peak: peak, rows: profileRows).text) }
         if let device, ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"] != nil { print(device.profileReport()) }
         print(String(format: "%dx%d, batch 2 (one CFG step), %@ precision: %.2f s/step (passes %@); %.1f GFLOP per step (direct count) = %.1f GFLOP/s, %.0f%% of peak (%.1f GFLOP/s measured FMA peak, %d threads); peak resident %.2f GB",
                      size, size, weights.precision as NSString, median, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,

@@ -39,6 +39,26 @@ import Testing
         }
     }
 
+    @Test("heads read in place from [B, L, H, d] projections; the output merges back without a copy",
+          arguments: [(2, 4, 300, 77, 40, false), (1, 2, 130, 130, 16, true)])
+    func stridedHeads(_ b: Int, _ h: Int, _ lq: Int, _ lk: Int, _ d: Int, _ causal: Bool) throws {
+        let qp = try random([b, lq, h, d], seed: 11), kp = try random([b, lk, h, d], seed: 12), vp = try random([b, lk, h, d], seed: 13)
+        let g = try random([b, h, lq, d], seed: 14).detached()
+        let q = try qp.transposed(1, 2), k = try kp.transposed(1, 2), v = try vp.transposed(1, 2)
+        let fast = try Tensor.scaledDotProductAttention(q: q, k: k, v: v, causal: causal)
+        #expect(try fast.transposed(1, 2).isContiguous, "output laid out as [B, L, H, d]")
+        try (fast * g).sum().backward()
+        let fastGrads = try [qp, kp, vp].map { try $0.grad!.toArray() }
+        for t in [qp, kp, vp] { t.zeroGrad() }
+        let slow = try naive(q.contiguous(), k.contiguous(), v.contiguous(), causal: causal)
+        try (slow * g).sum().backward()
+        #expect(Compare.relativeError(try fast.toArray(), try slow.toArray().map(Double.init)) <= 1e-5)
+        for (i, t) in [qp, kp, vp].enumerated() {
+            let err = Compare.relativeError(fastGrads[i], try t.grad!.toArray().map(Double.init))
+            #expect(err <= 1e-5, "gradient \(["q", "k", "v"][i]): \(err)")
+        }
+    }
+
     @Test("8 heads x 4096 x 4096: scratch stays under 64 MiB and equals naive attention")
     func boundedMemory() throws {
         let q = try random([1, 8, 4096, 40], seed: 5), k = try random([1, 8, 4096, 40], seed: 6), v = try random([1, 8, 4096, 40], seed: 7)

@@ -8,7 +8,13 @@
 /// q [heads, lq, d], k [heads, lk, d], v [heads, lk, dv] -> o [heads, lq, dv];
 /// lse [heads, lq] receives the log-sum-exp of each score row (for the backward pass; may be NULL).
 /// causal: query i sees keys j <= i (top-left aligned, as torch's is_causal).
-typedef struct { size_t heads, lq, lk, d, dv; float scale; int causal; size_t block; } ck_attention_shape;
+/// The forward pass also takes strided slices: when `q_off` is not NULL, slice h of q starts at
+/// element q_off[h] and its rows are `ldq` apart (likewise k, v and the output o); NULL means the
+/// dense layout above. So heads can be read from, and written to, [batch, tokens, heads, d] tensors.
+typedef struct {
+    size_t heads, lq, lk, d, dv; float scale; int causal; size_t block;
+    const long *q_off, *k_off, *v_off, *o_off; size_t ldq, ldk, ldv, ldo;
+} ck_attention_shape;
 
 /// Returns 0, or -1 when scratch memory could not be allocated.
 int ck_attention_forward(const ck_attention_shape *s, const float *q, const float *k, const float *v, float *o,

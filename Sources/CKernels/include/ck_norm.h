@@ -7,7 +7,8 @@
 /// (r % groups) * ch_per_group + j / spatial.
 ///  - GroupNorm on [N, C, H, W] with G groups: rows = N*G, groups = G, ch_per_group = C/G, spatial = H*W.
 ///  - LayerNorm over the last D of [R, D]: rows = R, groups = 1, ch_per_group = D, spatial = 1.
-typedef struct { size_t rows, len, groups, ch_per_group, spatial; float eps; } ck_norm_shape;
+/// silu != 0: the forward result goes through SiLU as well (group norm + SiLU in one pass).
+typedef struct { size_t rows, len, groups, ch_per_group, spatial; float eps; int silu; } ck_norm_shape;
 
 /// y = (x - mean) * rstd * gamma + beta; gamma/beta may be NULL. Writes mean and rstd per row (may be NULL).
 void ck_norm_forward(const ck_norm_shape *s, const float *x, const float *gamma, const float *beta, float *y,

@@ -361,6 +361,12 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     public func norm(_ x: Tensor, gamma: Tensor?, beta: Tensor?, layout: NormLayout) throws -> (y: Tensor, mean: Tensor, rstd: Tensor) {
+        if layout.thenSiLU {
+            var plain = layout
+            plain.thenSiLU = false
+            let (y, mean, rstd) = try norm(x, gamma: gamma, beta: beta, layout: plain)
+            return (try unary(.silu, y), mean, rstd)
+        }
         let xs = try dense(x), gs = try gamma.map(dense), bs = try beta.map(dense)
         let (y, ys) = try output(x.shape, "norm")
         let (mean, ms) = try output([layout.rows], "norm"), (rstd, rs) = try output([layout.rows], "norm")
@@ -418,6 +424,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> (out: Tensor, lse: Tensor) {
+        let outShape = Array(q.shape.dropLast()) + [v.shape[v.rank - 1]]
+        let q = try q.slices(), k = try k.slices(), v = try v.slices()
         let s = AttentionShape(q: q, k: k, v: v)
         let qs = try dense(q), ks = try dense(k), vs = try dense(v)
         let (o, os) = try output([s.heads, s.lq, s.dv], "attention")
@@ -439,7 +447,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
                      Operand(buffer: vs, offset: 0, batchStride: s.lk * s.dv, rowStride: s.dv, colStride: 1),
                      Operand(buffer: os, offset: r0 * s.dv, batchStride: s.lq * s.dv, rowStride: s.dv, colStride: 1))
         }
-        return (o, lse)
+        return (try o.reshaped(outShape), lse)
     }
 
     public func attentionBackward(q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, dout: Tensor, scale: Float,

@@ -15,15 +15,38 @@ extension Tensor {
         let lead = Array(q.shape.dropLast(2))
         let (lq, d, lk, dv) = (q.shape[r - 2], q.shape[r - 1], k.shape[r - 2], v.shape[r - 1])
         let s = scale ?? 1 / Float(d).squareRoot()
-        let q3 = try q.contiguous().reshaped([-1, lq, d]), k3 = try k.contiguous().reshaped([-1, lk, d])
-        let v3 = try v.contiguous().reshaped([-1, lk, dv])
         FLOPCounter.add(2 * lead.reduce(1, *) * lq * lk * (d + dv))
-        let (o, lse) = try Engine.backend.attention(q: q3.detached(), k: k3.detached(), v: v3.detached(), scale: s, causal: causal)
-        let out = o.recording("attention", inputs: [q3, k3, v3]) { [weak o] g in
+        // The backend reads the views in place (heads split by a transpose need no copy).
+        let (o, lse) = try Engine.backend.attention(q: q.detached(), k: k.detached(), v: v.detached(), scale: s, causal: causal)
+        return o.recording("attention", inputs: [q, k, v]) { [weak o] g in
             guard let o else { throw EngineError.invalidArgument(op: "attention backward", message: "output released") }
-            let r = try Engine.backend.attentionBackward(q: q3, k: k3, v: v3, out: o, lse: lse, dout: g.contiguous(), scale: s, causal: causal)
-            return [r.dq, r.dk, r.dv]
+            let r = try Engine.backend.attentionBackward(q: q.slices(), k: k.slices(), v: v.slices(), out: o.slices(), lse: lse,
+                                                         dout: g.slices(), scale: s, causal: causal)
+            return [try r.dq.reshaped(q.shape), try r.dk.reshaped(k.shape), try r.dv.reshaped(v.shape)]
         }
-        return try out.reshaped(lead + [lq, dv])
+    }
+}
+
+extension Tensor {
+    /// A [..., L, D] tensor as contiguous [S, L, D] slices (S the product of the leading dimensions).
+    func slices() throws -> Tensor {
+        try withNoGrad { try contiguous().reshaped([-1, shape[rank - 2], shape[rank - 1]]) }
+    }
+
+    /// This tensor, or a contiguous copy when its last dimension is not contiguous.
+    func withUnitLastStride() throws -> Tensor {
+        rank == 0 || strides[rank - 1] == 1 || shape[rank - 1] == 1 ? self : try withNoGrad { try contiguous() }
+    }
+
+    /// Whether the elements fill their storage densely in some order of the dimensions (a
+    /// contiguous tensor, or a permutation of one).
+    var isPermutedDense: Bool {
+        guard offset == 0, count == storage.count else { return false }
+        var expected = 1
+        for d in (0..<rank).sorted(by: { strides[$0] < strides[$1] }) where shape[d] != 1 {
+            if strides[d] != expected { return false }
+            expected *= shape[d]
+        }
+        return true
     }
 }

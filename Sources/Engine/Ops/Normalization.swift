@@ -2,6 +2,12 @@
 extension Tensor {
     private func normalized(layout: NormLayout, weight: Tensor?, bias: Tensor?, op: String) throws -> Tensor {
         try requireF32(op)
+        if layout.thenSiLU && GradMode.enabled && [self, weight, bias].contains(where: { $0?.requiresGrad ?? false }) {
+            // The fused pass keeps no pre-activation for a backward pass: compose the two ops instead.
+            var plain = layout
+            plain.thenSiLU = false
+            return try normalized(layout: plain, weight: weight, bias: bias, op: op).silu()
+        }
         let channels = layout.groups * layout.channelsPerGroup
         for p in [weight, bias].compactMap({ $0 }) where p.shape != [channels] {
             throw EngineError.shapeMismatch(op: op, shapes: [shape, p.shape], reason: "affine parameters must have \(channels) elements")
@@ -18,11 +24,14 @@ extension Tensor {
     }
 
     /// GroupNorm over x [N, C, ...] (torch.nn.functional.group_norm).
-    public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws -> Tensor {
+    /// With `thenSiLU`, silu(group_norm(x)) in one pass over the data (composed when a gradient is recorded).
+    public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5, thenSiLU: Bool = false) throws -> Tensor {
         guard rank >= 2, groups > 0, shape[1] % groups == 0 else {
             throw EngineError.shapeMismatch(op: "group_norm", shapes: [shape], reason: "channels must divide into \(groups) groups")
         }
-        return try normalized(layout: .group(shape, groups: groups, eps: eps), weight: weight, bias: bias, op: "group_norm")
+        var layout = NormLayout.group(shape, groups: groups, eps: eps)
+        layout.thenSiLU = thenSiLU
+        return try normalized(layout: layout, weight: weight, bias: bias, op: "group_norm")
     }
 
     /// LayerNorm over the last dimension.

@@ -63,7 +63,7 @@ public struct AutoencoderKL {
             for r in block.resnets { h = try r(h, nil) }
             if let ds = block.downsample { h = try ds(h.padded(top: 0, bottom: 1, left: 0, right: 1)) }
         }
-        h = try encoderOut(encoderNormOut(encoderMid(h)).silu())
+        h = try encoderOut(encoderNormOut.thenSiLU(encoderMid(h)))
         if let quantConv { h = try quantConv(h) }
         let parts = try h.chunked(2, dim: 1)
         let std = try parts[1].clamped(min: -30, max: 20).affine(mul: 0.5, add: 0).exp()
@@ -78,6 +78,6 @@ public struct AutoencoderKL {
             for r in block.resnets { h = try r(h, nil) }
             if let us = block.upsample { h = try us(h.upsampleNearest2x()) }
         }
-        return try decoderOut(decoderNormOut(h).silu())
+        return try decoderOut(decoderNormOut.thenSiLU(h))
     }
 }

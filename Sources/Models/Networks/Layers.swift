@@ -80,6 +80,10 @@ public struct GroupNorm {
         self.groups = groups; self.eps = eps
     }
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps) }
+    /// silu(self(x)), fused into one pass when no gradient is recorded.
+    public func thenSiLU(_ x: Tensor) throws -> Tensor {
+        try x.groupNorm(groups: groups, weight: weight, bias: bias, eps: eps, thenSiLU: true)
+    }
 }
 
 /// LayerNorm over the last dimension.

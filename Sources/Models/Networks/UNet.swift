@@ -16,12 +16,12 @@ struct ResnetBlock {
     }
 
     func callAsFunction(_ x: Tensor, _ temb: Tensor?) throws -> Tensor {
-        var h = try conv1(norm1(x).silu())
+        var h = try conv1(norm1.thenSiLU(x))
         if let timeProjection, let temb {
             let t = try timeProjection(temb.silu())                                  // [B, C]
             h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
         }
-        h = try conv2(norm2(h).silu())
+        h = try conv2(norm2.thenSiLU(h))
         return try (shortcut.map { try $0(x) } ?? x) + h
     }
 }
@@ -143,6 +143,6 @@ public struct UNet {
             }
             if let u = block.upsample { h = try u(h.upsampleNearest2x()) }
         }
-        return try convOut(normOut(h).silu())
+        return try convOut(normOut.thenSiLU(h))
     }
 }

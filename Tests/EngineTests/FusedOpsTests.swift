@@ -1,0 +1,39 @@
+import Engine
+import Testing
+
+/// The fused and batched fast paths against the ops they stand for.
+@Suite struct FusedOpsTests {
+    private func random(_ shape: [Int], seed: UInt64, grad: Bool = false) throws -> Tensor {
+        var rng = SplitMix(seed: seed)
+        return try Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in rng.normal() }, requiresGrad: grad)
+    }
+
+    @Test("group norm + SiLU in one pass equals the two ops; with a gradient wanted it composes them")
+    func groupNormSiLU() throws {
+        let x = try random([2, 64, 9, 7], seed: 1, grad: true), gamma = try random([64], seed: 2), beta = try random([64], seed: 3)
+        let fused = try withNoGrad { try x.groupNorm(groups: 32, weight: gamma, bias: beta, eps: 1e-6, thenSiLU: true) }
+        let composed = try withNoGrad { try x.groupNorm(groups: 32, weight: gamma, bias: beta, eps: 1e-6).silu() }
+        #expect(try fused.toArray() == composed.toArray())
+        let g = try random([2, 64, 9, 7], seed: 4)
+        try (x.groupNorm(groups: 32, weight: gamma, bias: beta, eps: 1e-6, thenSiLU: true) * g).sum().backward()
+        let fusedGrad = try x.grad!.toArray()
+        x.zeroGrad()
+        try (x.groupNorm(groups: 32, weight: gamma, bias: beta, eps: 1e-6).silu() * g).sum().backward()
+        #expect(try fusedGrad == x.grad!.toArray())
+    }
+
+    @Test("a batch of matrices times one shared matrix, done as one tall product, equals the products one by one")
+    func batchedTimesShared() throws {
+        let a = try random([3, 2, 37, 29], seed: 5), b = try random([29, 41], seed: 6), bias = try random([41], seed: 7)
+        let together = try a.matmul(b).toArray()
+        let withBias = try a.linear(weight: b.transposed().contiguous(), bias: bias).toArray()
+        var oneByOne: [Float] = [], oneByOneBias: [Float] = []
+        for i in 0..<3 { for j in 0..<2 {
+            let slice = try a.sliced(dim: 0, i, i + 1).sliced(dim: 1, j, j + 1).reshaped([37, 29])
+            oneByOne += try slice.matmul(b).toArray()
+            oneByOneBias += try slice.linear(weight: b.transposed().contiguous(), bias: bias).toArray()
+        } }
+        #expect(Compare.relativeError(together, oneByOne.map(Double.init)) <= 1e-6)
+        #expect(Compare.relativeError(withBias, oneByOneBias.map(Double.init)) <= 1e-6)
+    }
+}
