@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// The CPU backend: oneDNN's sgemm for matrix products, oneDNN direct convolution, and the C
 /// kernels of `CKernels` (a persistent thread pool, static ranges, so results do not depend on the
@@ -8,6 +9,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public init() {
         ck_tune_allocator()
+        if ProcessInfo.processInfo.environment["SDSHELL_HUGE_PAGES"] == "0" { ck_set_huge_pages(0) }
     }
 
     /// Threads used by the kernels, OpenBLAS and oneDNN.

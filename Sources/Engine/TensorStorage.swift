@@ -47,10 +47,7 @@ public final class TensorStorage: @unchecked Sendable {
         guard !overflow, count >= 0 else { throw EngineError.outOfMemory(op: op, shape: shape, bytes: Int.max) }
         // Refuse requests that cannot be satisfied instead of relying on overcommit.
         if bytes > TensorStorage.maxBytes { throw EngineError.outOfMemory(op: op, shape: shape, bytes: bytes) }
-        var p: UnsafeMutableRawPointer?
-        guard posix_memalign(&p, 64, max(bytes, 64)) == 0, let p else {
-            throw EngineError.outOfMemory(op: op, shape: shape, bytes: bytes)
-        }
+        guard let p = ck_alloc_tensor(bytes) else { throw EngineError.outOfMemory(op: op, shape: shape, bytes: bytes) }
         self.dtype = dtype
         self.count = count
         self.host = p
@@ -62,7 +59,7 @@ public final class TensorStorage: @unchecked Sendable {
             ck_conv_forget_weights(id)
             WinogradConvolution.forget(id)
         }
-        free(host)
+        ck_free_tensor(host)
     }
 
     /// Largest single allocation the engine attempts: the machine's physical memory.
