@@ -76,13 +76,22 @@ static void fwd_range(void *p, size_t b, size_t e) {
         ck_sgemm_serial('N', 'T', (long)n, (long)s->lk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k, (long)ldk,
                         0.0f, S, (long)s->lk);
         float inv[n];
+        int fast = ck_has_avx512();
         for (size_t i = 0; i < n; i++) {
             float *row = S + i * s->lk;
             size_t visible = s->lk;
             if (s->causal) { visible = r0 + i + 1; if (visible > s->lk) visible = s->lk; }
-            float mx = -INFINITY;
-            for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
-            double sum = ck_exp_shift_sum(row, visible, mx);
+            float mx;
+            double sum;
+            if (fast) {
+                float fsum;
+                mx = ck_exp_max_sum16(row, visible, &fsum);
+                sum = fsum;
+            } else {
+                mx = -INFINITY;
+                for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
+                sum = ck_exp_shift_sum(row, visible, mx);
+            }
             inv[i] = (float)(1.0 / sum);
             if (lse) lse[r0 + i] = mx + (float)log(sum);
             for (size_t j = visible; j < s->lk; j++) row[j] = 0.0f;

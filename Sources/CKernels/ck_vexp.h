@@ -5,6 +5,7 @@
 #ifndef CK_VEXP_H
 #define CK_VEXP_H
 #include <immintrin.h>
+#include <math.h>
 
 static inline __m256 ck_exp8(__m256 x) {
     const __m256 hi = _mm256_set1_ps(88.7228394f), lo = _mm256_set1_ps(-87.3365479f);
@@ -92,5 +93,59 @@ static inline double ck_exp_shift_sum(float *row, size_t n, float shift) {
         for (size_t t = j; t < n; t++) { row[t] = out[t - j]; sum += out[t - j]; }
     }
     return sum;
+}
+/// The sixteen-wide AVX-512 exp: the same reduction and polynomial as ck_exp8, 2^k applied with
+/// scalef (so results underflow to 0 as expf's do). Only for CPUs with AVX-512F (see ck_has_avx512).
+__attribute__((target("avx512f"))) static inline __m512 ck_exp16(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.7228394f), lo = _mm512_set1_ps(-87.3365479f);
+    __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_maskz_mov_ps((__mmask16)~underflow, _mm512_scalef_ps(p, k));
+}
+
+/// Whether this CPU runs AVX-512F (checked once).
+static inline int ck_has_avx512(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    return known;
+}
+
+/// Row softmax numerator for attention: row[j] = exp(row[j] - max) for j < n, returning the max
+/// and the sum of the results (float lanes, summed in a fixed order). AVX-512 when the CPU has it.
+__attribute__((target("avx512f"))) static inline float ck_exp_max_sum16(float *row, size_t n, float *sum_out) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(row + j));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(row + j + 16));
+    }
+    float mx = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+    const __m512 s = _mm512_set1_ps(mx);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (j = 0; j + 32 <= n; j += 32) {
+        __m512 e0 = ck_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j), s));
+        __m512 e1 = ck_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j + 16), s));
+        _mm512_storeu_ps(row + j, e0); _mm512_storeu_ps(row + j + 16, e1);
+        a0 = _mm512_add_ps(a0, e0); a1 = _mm512_add_ps(a1, e1);
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(m, ck_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), s)));
+        _mm512_mask_storeu_ps(row + j, m, e);
+        a0 = _mm512_add_ps(a0, e);
+    }
+    *sum_out = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    return mx;
 }
 #endif

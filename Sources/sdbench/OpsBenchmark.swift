@@ -92,13 +92,8 @@ struct OpsBenchmark: ParsableCommand {
     private func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
 
     private func random(_ shape: [Int]) throws -> Tensor {
-        let n = shape.reduce(1, *)
-        var state: UInt64 = 0x9E3779B97F4A7C15
-        let data = (0..<n).map { _ -> Float in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
-        }
-        return try Tensor(shape: shape, data: data)
+        var fill = RandomFill(state: 0x9E3779B97F4A7C15)
+        return try fill.tensor(shape)
     }
 
     private func report(_ name: String, _ flops: Double, _ peak: Double, _ body: () -> Void) {

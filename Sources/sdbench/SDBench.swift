@@ -6,6 +6,6 @@ struct SDBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sdbench",
         abstract: "sdshell benchmarks (build with -c release).",
-        subcommands: [OpsBenchmark.self, UNetBenchmark.self, LoadBenchmark.self, PipelineBenchmark.self, TrainBenchmark.self]
+        subcommands: [OpsBenchmark.self, UNetBenchmark.self, VAEBenchmark.self, LoadBenchmark.self, PipelineBenchmark.self, TrainBenchmark.self]
     )
 }

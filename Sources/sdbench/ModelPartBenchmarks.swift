@@ -1,0 +1,62 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+
+/// `sdbench unet`: seconds per CFG step (one UNet pass at batch 2) of the full-size SD 1.5 UNet
+/// with random weights, its effective rate against the machine's measured FMA peak (the direct
+/// algorithms' FLOPs, counted by `FLOPCounter`, over the time), and peak memory. The same step in
+/// PyTorch: `scripts/bench_reference_unet.py`.
+struct UNetBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unet", abstract: "SD 1.5 UNet step time and effective rate.")
+
+    @Option(help: "Image size in pixels (the latent is size/8).") var size = 256
+    @OptionGroup var weights: SD15ModelOptions
+    @OptionGroup var passes: TimedPassOptions
+
+    func run() throws {
+        let timer = try passes.timer()
+        try weights.prepare()
+        let peakBefore = Peak.measure()
+        let model = try weights.load()
+        var random = RandomFill()
+        let l = size / 8
+        let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, 768])
+        try timer.run(label: "\(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step", peakBefore: peakBefore) {
+            _ = try model.unet(x, timesteps: [500, 500], context: context)
+        }
+    }
+}
+
+/// `sdbench vae`: the VAE decode of one latent (or the text encoder with `--text-encoder`) of the
+/// full-size SD 1.5 model, reported as `sdbench unet` reports a step. PyTorch side by side:
+/// `scripts/bench_reference_unet.py SIZE PASSES THREADS --vae` (or `--text`).
+struct VAEBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "vae", abstract: "SD 1.5 VAE decode (or text encoder) time and effective rate.")
+
+    @Option(help: "Image size in pixels.") var size = 512
+    @Flag(help: "Time the text encoder (77 tokens, batch 2 as one CFG step encodes) instead of the VAE decode.") var textEncoder = false
+    @OptionGroup var weights: SD15ModelOptions
+    @OptionGroup var passes: TimedPassOptions
+
+    func run() throws {
+        let timer = try passes.timer()
+        try weights.prepare()
+        let peakBefore = Peak.measure()
+        let model = try weights.load()
+        var random = RandomFill()
+        if textEncoder {
+            // Start, 18 word ids, end padding: a prompt and an empty negative prompt's shape.
+            let prompt = [49406] + (0..<18).map { 320 + 7 * $0 } + Array(repeating: 49407, count: 58)
+            let empty = [49406] + Array(repeating: 49407, count: 76)
+            try timer.run(label: "text encoder, batch 2 x 77 tokens", unit: "pass", peakBefore: peakBefore) {
+                _ = try model.textEncoder(ids: [prompt, empty])
+            }
+            return
+        }
+        let z = try random.tensor([1, 4, size / 8, size / 8])
+        try timer.run(label: "VAE decode \(size)x\(size), batch 1, \(weights.precision) precision", unit: "decode", peakBefore: peakBefore) {
+            _ = try model.vae.decode(z)
+        }
+    }
+}
