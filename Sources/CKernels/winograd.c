@@ -9,6 +9,7 @@
 #include "ck_winograd.h"
 #include "ck_gemm.h"
 #include "ck_parallel.h"
+#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,16 +48,72 @@ typedef struct {
     size_t n, c, o, h, w, th, tw, tiles;
 } problem;
 
+/// Even and odd elements of the 16 floats at p: columns p[0], p[2], ..., p[14] and p[1], ..., p[15].
+static inline void deinterleave16(const float *p, __m256 *even, __m256 *odd) {
+    __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+}
+
+/// B^T d B of one 4x4 tile (scalar), written to the 16 planes at dst (plane stride `plane`).
+static inline void input_tile(const float d[4][4], float *dst, size_t plane) {
+    float t[4][4];
+    for (int q = 0; q < 4; q++) {
+        t[0][q] = d[0][q] - d[2][q];
+        t[1][q] = d[1][q] + d[2][q];
+        t[2][q] = d[2][q] - d[1][q];
+        t[3][q] = d[1][q] - d[3][q];
+    }
+    for (int r = 0; r < 4; r++) {
+        dst[(size_t)(r * 4 + 0) * plane] = t[r][0] - t[r][2];
+        dst[(size_t)(r * 4 + 1) * plane] = t[r][1] + t[r][2];
+        dst[(size_t)(r * 4 + 2) * plane] = t[r][2] - t[r][1];
+        dst[(size_t)(r * 4 + 3) * plane] = t[r][1] - t[r][3];
+    }
+}
+
+/// The same for eight horizontally adjacent interior tiles whose top-left input element is at src
+/// (row stride w): the same additions in the same order, eight lanes at once, so the results equal
+/// the scalar path's bit for bit.
+static inline void input_tiles8(const float *src, size_t w, float *dst, size_t plane) {
+    __m256 d[4][4];
+    for (int r = 0; r < 4; r++) {
+        deinterleave16(src + (size_t)r * w, &d[r][0], &d[r][1]);
+        deinterleave16(src + (size_t)r * w + 2, &d[r][2], &d[r][3]);
+    }
+    __m256 t[4][4];
+    for (int q = 0; q < 4; q++) {
+        t[0][q] = _mm256_sub_ps(d[0][q], d[2][q]);
+        t[1][q] = _mm256_add_ps(d[1][q], d[2][q]);
+        t[2][q] = _mm256_sub_ps(d[2][q], d[1][q]);
+        t[3][q] = _mm256_sub_ps(d[1][q], d[3][q]);
+    }
+    for (int r = 0; r < 4; r++) {
+        _mm256_storeu_ps(dst + (size_t)(r * 4 + 0) * plane, _mm256_sub_ps(t[r][0], t[r][2]));
+        _mm256_storeu_ps(dst + (size_t)(r * 4 + 1) * plane, _mm256_add_ps(t[r][1], t[r][2]));
+        _mm256_storeu_ps(dst + (size_t)(r * 4 + 2) * plane, _mm256_sub_ps(t[r][2], t[r][1]));
+        _mm256_storeu_ps(dst + (size_t)(r * 4 + 3) * plane, _mm256_sub_ps(t[r][1], t[r][3]));
+    }
+}
+
 /// V[xi][ch][t - t0] (leading dimension ld) for channels [c0, c1) and tiles [t0, t1).
 static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, size_t t1, float *v, size_t ld) {
     const size_t h = P->h, w = P->w, plane = P->c * ld;
     for (size_t ch = c0; ch < c1; ch++) {
-        for (size_t tile = t0; tile < t1; tile++) {
+        for (size_t tile = t0; tile < t1;) {
             size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
             const float *src = P->x + (b * P->c + ch) * h * w;
-            float d[4][4];
+            float *dst = v + ch * ld + (tile - t0);
             long r0 = (long)(2 * i) - 1, col0 = (long)(2 * j) - 1;
-            if (r0 >= 0 && r0 + 4 <= (long)h && col0 >= 0 && col0 + 4 <= (long)w) {
+            int rows_inside = r0 >= 0 && r0 + 4 <= (long)h;
+            // Eight tiles of this tile row at once when all eight lie inside the image (and the block).
+            if (rows_inside && col0 >= 0 && col0 + 18 <= (long)w && tile + 8 <= t1 && j + 8 <= P->tw) {
+                input_tiles8(src + (size_t)r0 * w + (size_t)col0, w, dst, plane);
+                tile += 8;
+                continue;
+            }
+            float d[4][4];
+            if (rows_inside && col0 >= 0 && col0 + 4 <= (long)w) {
                 for (int r = 0; r < 4; r++) memcpy(d[r], src + (size_t)(r0 + r) * w + (size_t)col0, 4 * sizeof(float));
             } else {
                 for (int r = 0; r < 4; r++) {
@@ -67,20 +124,8 @@ static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, s
                     }
                 }
             }
-            float t[4][4];
-            for (int q = 0; q < 4; q++) {
-                t[0][q] = d[0][q] - d[2][q];
-                t[1][q] = d[1][q] + d[2][q];
-                t[2][q] = d[2][q] - d[1][q];
-                t[3][q] = d[1][q] - d[3][q];
-            }
-            float *dst = v + ch * ld + (tile - t0);
-            for (int r = 0; r < 4; r++) {
-                dst[(size_t)(r * 4 + 0) * plane] = t[r][0] - t[r][2];
-                dst[(size_t)(r * 4 + 1) * plane] = t[r][1] + t[r][2];
-                dst[(size_t)(r * 4 + 2) * plane] = t[r][2] - t[r][1];
-                dst[(size_t)(r * 4 + 3) * plane] = t[r][1] - t[r][3];
-            }
+            input_tile(d, dst, plane);
+            tile += 1;
         }
     }
 }
@@ -96,15 +141,40 @@ static int point_gemms(const problem *P, size_t p0, size_t p1, const float *v, f
     return status;
 }
 
+/// Y of eight horizontally adjacent tiles whose two output rows are complete: the scalar path's
+/// additions in the same order, eight lanes at once, columns interleaved back on the store.
+static inline void output_tiles8(const float *src, size_t plane, float bias, float *dst, size_t w) {
+    __m256 q[4][4];
+    for (int k = 0; k < 16; k++) q[k / 4][k % 4] = _mm256_loadu_ps(src + (size_t)k * plane);
+    __m256 t[2][4];
+    for (int k = 0; k < 4; k++) {
+        t[0][k] = _mm256_add_ps(_mm256_add_ps(q[0][k], q[1][k]), q[2][k]);
+        t[1][k] = _mm256_sub_ps(_mm256_sub_ps(q[1][k], q[2][k]), q[3][k]);
+    }
+    const __m256 bv = _mm256_set1_ps(bias);
+    for (int r = 0; r < 2; r++) {
+        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t[r][0], t[r][1]), t[r][2]), bv);
+        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t[r][1], t[r][2]), t[r][3]), bv);
+        __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+        _mm256_storeu_ps(dst + (size_t)r * w, _mm256_permute2f128_ps(lo, hi, 0x20));
+        _mm256_storeu_ps(dst + (size_t)r * w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+}
+
 /// Y for output channels [o0, o1) and tiles [t0, t1) from M (leading dimension ld).
 static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, size_t t1, const float *m, size_t ld) {
     const size_t h = P->h, w = P->w, plane = P->o * ld;
     for (size_t oc = o0; oc < o1; oc++) {
         const float bias = P->bias ? P->bias[oc] : 0.0f;
-        for (size_t tile = t0; tile < t1; tile++) {
+        for (size_t tile = t0; tile < t1;) {
             size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
             float *dst = P->y + (b * P->o + oc) * h * w;
             const float *src = m + oc * ld + (tile - t0);
+            if (2 * i + 2 <= h && 2 * j + 16 <= w && tile + 8 <= t1 && j + 8 <= P->tw) {
+                output_tiles8(src, plane, bias, dst + 2 * i * w + 2 * j, w);
+                tile += 8;
+                continue;
+            }
             float q[4][4];
             for (int k = 0; k < 16; k++) q[k / 4][k % 4] = src[(size_t)k * plane];
             float t[2][4];
@@ -118,6 +188,7 @@ static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, 
                 dst[y * w + 2 * j] = t[r][0] + t[r][1] + t[r][2] + bias;
                 if (2 * j + 1 < w) dst[y * w + 2 * j + 1] = t[r][1] - t[r][2] - t[r][3] + bias;
             }
+            tile += 1;
         }
     }
 }

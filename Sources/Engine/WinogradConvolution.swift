@@ -26,12 +26,15 @@ enum WinogradConvolution {
     static func applies(kernel: Int, stride: Int, padding: Int, channels: Int, outputs: Int, n: Int, h: Int, w: Int) -> Bool {
         guard enabled, kernel == 3, stride == 1, padding == 1 else { return false }
         let tiles = n * ((h + 1) / 2) * ((w + 1) / 2)
-        return min(channels, outputs) >= minimumChannels && tiles >= 32
+        let narrowest = min(channels, outputs)
+        return tiles >= 32 && (narrowest >= 512 || (narrowest >= 128 && tiles >= largeTiles))
     }
 
-    /// Below this many channels the transforms (memory traffic growing with the channels) cost
-    /// more than the multiplies saved (which grow with their square).
-    static let minimumChannels = 512
+    /// The measured rule (sdbench ops and unet, docs/performance.md): Winograd from 512 channels at any
+    /// size, from 128 channels on images of at least this many tiles (the VAE decoder's, the UNet's
+    /// 64x64 latents at 512x512); below that the transforms' memory traffic (growing with the
+    /// channels) costs more than the multiplies saved (growing with their square).
+    static let largeTiles = 1024
 
     /// U [16][O][C] for the f32 `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
     /// convolution), cached when `cacheable` and the weight is a frozen whole storage. (16-bit

@@ -16,9 +16,11 @@ import Testing
         zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
     }
 
-    /// Whole-problem and (the last: 4,140 tiles) tile-blocked schedules, odd sizes, 1x1 images.
+    /// Whole-problem and (the last: 4,140 tiles, blocks ending mid-row) tile-blocked schedules, odd
+    /// sizes, 1x1 images; rows of tiles that the eight-tile transforms cover in part (32, 37, 91 wide)
+    /// or not at all (12, 9).
     static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1),
-                                                                     (3, 16, 8, 5, 9), (2, 8, 8, 90, 91)]
+                                                                     (3, 16, 8, 5, 9), (2, 8, 8, 90, 91), (1, 4, 4, 37, 37)]
 
     /// The Winograd convolution of `input` (forward: x [n, c, h, w]; backward: dy [n, o, h, w]) with
     /// the transformed `weight` [o, c, 3, 3].
@@ -84,6 +86,9 @@ import Testing
         #expect(WinogradConvolution.uses.load(ordering: .relaxed) - before >= 2)
         #expect(WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 512, outputs: 512, n: 1, h: 16, w: 16))
         #expect(!WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 256, outputs: 512, n: 1, h: 16, w: 16))
+        // From 128 channels on large images (the VAE decoder's), never below.
+        #expect(WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 128, outputs: 128, n: 1, h: 512, w: 512))
+        #expect(!WinogradConvolution.applies(kernel: 3, stride: 1, padding: 1, channels: 64, outputs: 128, n: 1, h: 512, w: 512))
         // The same convolution as two 256-channel halves: below the rule, so oneDNN's direct path.
         let xa = try Tensor(shape: [1, 512, 16, 16], data: x.toArray(), requiresGrad: true)
         let wa = try Tensor(shape: [512, 512, 3, 3], data: w.toArray(), requiresGrad: true)
