@@ -10,35 +10,69 @@
 #include "ck_gemm.h"
 #include "ck_parallel.h"
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels) { return 16 * out_channels * in_channels; }
 
-void ck_winograd_transform_weights(const float *w, size_t o, size_t c, int backward, float *u) {
-    // Filters of the convolution being transformed: fo output x fc input channels.
-    size_t fo = backward ? c : o, fc = backward ? o : c;
-    for (size_t p = 0; p < fo; p++) {
-        for (size_t q = 0; q < fc; q++) {
-            double g[3][3];
-            for (int r = 0; r < 3; r++) {
-                for (int s = 0; s < 3; s++) {
-                    g[r][s] = backward ? w[((q * c + p) * 3 + (2 - r)) * 3 + (2 - s)] : w[((p * c + q) * 3 + r) * 3 + s];
+/// One weight element as f32 (dtype: 0 f32, 1 f16, 2 bf16).
+static inline float weight_at(const void *w, int dtype, size_t i) {
+    switch (dtype) {
+    case 1: return _cvtsh_ss(((const uint16_t *)w)[i]);
+    case 2: { uint32_t b = (uint32_t)((const uint16_t *)w)[i] << 16; float f; memcpy(&f, &b, 4); return f; }
+    default: return ((const float *)w)[i];
+    }
+}
+
+typedef struct { const void *w; int dtype; size_t o, c; int backward; float *u; } weight_job;
+
+/// Filters p in [begin, end) of the convolution being transformed, eight input channels q at a
+/// time: G g G^T in f32 lanes (the same operations for every lane, so a tail lane equals a full one).
+static void transform_filters(void *ctx, size_t begin, size_t end) {
+    const weight_job *J = ctx;
+    const size_t o = J->o, c = J->c, fo = J->backward ? c : o, fc = J->backward ? o : c;
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (size_t p = begin; p < end; p++) {
+        for (size_t q0 = 0; q0 < fc; q0 += 8) {
+            size_t lanes = fc - q0 < 8 ? fc - q0 : 8;
+            float g[9][8] = {{0}};
+            for (size_t l = 0; l < lanes; l++) {
+                size_t q = q0 + l;
+                for (int k = 0; k < 9; k++) {
+                    g[k][l] = J->backward ? weight_at(J->w, J->dtype, (q * c + p) * 9 + (size_t)(8 - k))
+                                          : weight_at(J->w, J->dtype, (p * c + q) * 9 + (size_t)k);
                 }
             }
-            double t[4][3];
+            __m256 t[4][3];
             for (int s = 0; s < 3; s++) {
-                t[0][s] = g[0][s];
-                t[1][s] = 0.5 * (g[0][s] + g[1][s] + g[2][s]);
-                t[2][s] = 0.5 * (g[0][s] - g[1][s] + g[2][s]);
-                t[3][s] = g[2][s];
+                __m256 g0 = _mm256_loadu_ps(g[s]), g1 = _mm256_loadu_ps(g[3 + s]), g2 = _mm256_loadu_ps(g[6 + s]);
+                t[0][s] = g0;
+                t[1][s] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(g0, g1), g2));
+                t[2][s] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(g0, g1), g2));
+                t[3][s] = g2;
             }
             for (int r = 0; r < 4; r++) {
-                double v[4] = {t[r][0], 0.5 * (t[r][0] + t[r][1] + t[r][2]), 0.5 * (t[r][0] - t[r][1] + t[r][2]), t[r][2]};
-                for (int k = 0; k < 4; k++) u[((size_t)(r * 4 + k) * fo + p) * fc + q] = (float)v[k];
+                __m256 v[4] = {t[r][0], _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[r][0], t[r][1]), t[r][2])),
+                               _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[r][0], t[r][1]), t[r][2])), t[r][2]};
+                for (int k = 0; k < 4; k++) {
+                    float *dst = J->u + ((size_t)(r * 4 + k) * fo + p) * fc + q0;
+                    if (lanes == 8) {
+                        _mm256_storeu_ps(dst, v[k]);
+                    } else {
+                        float out[8];
+                        _mm256_storeu_ps(out, v[k]);
+                        memcpy(dst, out, lanes * sizeof(float));
+                    }
+                }
             }
         }
     }
+}
+
+void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c, int backward, float *u) {
+    weight_job J = {w, dtype, o, c, backward, u};
+    ck_parallel_for(backward ? c : o, 1, transform_filters, &J);
 }
 
 /// The problem: input, transformed weights, output, and the tile grid.

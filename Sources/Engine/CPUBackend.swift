@@ -204,7 +204,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
         if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
                                        outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
-            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(try widened(weight), backward: false,
+            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(weight, backward: false,
                                                                                                       cacheable: weight.dtype == .f32),
                                              bias: bias, into: y)
             return y
@@ -219,7 +219,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let dx = try output(inputShape, "conv2d backward")
         if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
                                        outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3]) {
-            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(try widened(weight), backward: true,
+            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(weight, backward: true,
                                                                                                       cacheable: weight.dtype == .f32),
                                              bias: nil, into: dx)
             return dx

@@ -36,16 +36,19 @@ enum WinogradConvolution {
     /// channels) costs more than the multiplies saved (growing with their square).
     static let largeTiles = 1024
 
-    /// U [16][O][C] for the f32 `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
-    /// convolution), cached when `cacheable` and the weight is a frozen whole storage. (16-bit
-    /// weights arrive widened and are not cached: an f32 copy would undo the memory they save.)
+    /// U [16][O][C] for the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
+    /// convolution), cached when `cacheable` and the weight is a frozen whole storage. 16-bit
+    /// weights are read as they are and their U is not cached: an f32 copy would undo the memory
+    /// they save.
     static func transformed(_ weight: Tensor, backward: Bool, cacheable wanted: Bool) throws -> Tensor {
         let o = weight.shape[0], c = weight.shape[1]
         let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
         let key = CacheKey(storage: weight.storage.id, backward: backward)
         if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
         let u = try Tensor(uninitialized: [16, backward ? c : o, backward ? o : c], op: "winograd weights")
-        ck_winograd_transform_weights(weight.floatPointer, o, c, backward ? 1 : 0, u.floatPointer)
+        let elements = weight.storage.raw + weight.offset * weight.dtype.size
+        let dtype: Int32 = switch weight.dtype { case .f16: 1; case .bf16: 2; default: 0 }
+        ck_winograd_transform_weights(elements, dtype, o, c, backward ? 1 : 0, u.floatPointer)
         if cacheable {
             weight.storage.hasDerivedCache = true
             let entry = Transformed(u)

@@ -29,7 +29,7 @@ import Testing
         let (n, c, o, h, w) = shape
         let (inputs, outputs) = backward ? (o, c) : (c, o)
         var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
-        ck_winograd_transform_weights(weight, o, c, backward ? 1 : 0, &u)
+        ck_winograd_transform_weights(weight, 0, o, c, backward ? 1 : 0, &u)
         var y = [Float](repeating: .nan, count: n * outputs * h * w)
         #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, &y) == 0)
         return y
@@ -58,6 +58,21 @@ import Testing
         #expect(ck_conv2d_backward_data(&s, dy, weight, 0, &direct) == 0)
         let error = Self.relativeError(Self.winograd(dy, weight: weight, shape, backward: true), direct)
         #expect(error <= 2e-6, "relative error \(error)")
+    }
+
+    /// 16-bit weights are read in place (no f32 copy): their transform equals that of the widened
+    /// weights bit for bit, forward and backward, including channel counts that are not a multiple of 8.
+    @Test(arguments: [DType.f16, .bf16]) func sixteenBitWeightsTransformAsTheirWidenedValues(_ dtype: DType) throws {
+        let (o, c) = (12, 19)
+        let half = try Tensor(shape: [o, c, 3, 3], data: Self.random(o * c * 9, seed: 10)).to(dtype)
+        let widened = try half.to(.f32).toArray()
+        for backward in [0, 1] as [Int32] {
+            var fromHalf = [Float](repeating: .nan, count: ck_winograd_weights_count(o, c)), fromWide = fromHalf
+            ck_winograd_transform_weights(half.storage.raw, dtype == .f16 ? 1 : 2, o, c, backward, &fromHalf)
+            ck_winograd_transform_weights(widened, 0, o, c, backward, &fromWide)
+            #expect(fromHalf.map(\.bitPattern) == fromWide.map(\.bitPattern))
+            #expect(!fromHalf.contains { $0.isNaN })
+        }
     }
 
     @Test(arguments: [1, 4]) func theSameBitsOnOneAndTwoThreads(_ index: Int) throws {

@@ -12,10 +12,12 @@
 /// Floats in the transformed weights of an O x C 3x3 convolution: 16 * O * C.
 size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels);
 
-/// U[16][O][C] = G w G^T for w [O][C][3][3]. With `backward` set, transforms the weights of the
-/// backward-data convolution instead: w'[c][o] = w[o][c] rotated by 180 degrees, so U is
-/// [16][C][O] (dx = conv3x3(dy, w') for stride 1, padding 1).
-void ck_winograd_transform_weights(const float *w, size_t out_channels, size_t in_channels, int backward, float *u);
+/// U[16][O][C] = G w G^T for w [O][C][3][3] (computed in f32; parallel over filters). With
+/// `backward` set, transforms the weights of the backward-data convolution instead:
+/// w'[c][o] = w[o][c] rotated by 180 degrees, so U is [16][C][O] (dx = conv3x3(dy, w') for
+/// stride 1, padding 1). `dtype` is w's element type: 0 f32, 1 f16, 2 bf16 (16-bit weights are
+/// widened as they are read, with no f32 copy of w).
+void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward, float *u);
 
 /// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
 /// weights are u [16][O][C], plus bias [O] when not NULL. Returns 0, -1 when scratch memory could
