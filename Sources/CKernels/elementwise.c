@@ -181,6 +181,20 @@ void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols) {
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
     ck_parallel_for(rows, grain, fill_range, &c);
 }
+typedef struct { float *y; const float *addend, *row; size_t cols; } addend_ctx;
+static void addend_range(void *p, size_t b, size_t e) {
+    addend_ctx *c = p;
+    for (size_t r = b; r < e; r++) {
+        float *y = c->y + r * c->cols; const float *a = c->addend + r * c->cols;
+        if (c->row) { for (size_t j = 0; j < c->cols; j++) y[j] = a[j] + c->row[j]; }
+        else memcpy(y, a, c->cols * sizeof(float));
+    }
+}
+void ck_fill_rows_adding(float *y, const float *addend, const float *row, size_t rows, size_t cols) {
+    addend_ctx c = {y, addend, row, cols};
+    size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
+    ck_parallel_for(rows, grain, addend_range, &c);
+}
 void ck_add_bias_rows(float *y, const float *bias, size_t rows, size_t cols) {
     bias_ctx c = {y, bias, cols};
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;

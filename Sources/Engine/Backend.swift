@@ -40,8 +40,10 @@ public protocol Backend: AnyObject, Sendable {
     func rowMeanVar(_ x: Tensor, rows: Int, cols: Int) throws -> (mean: Tensor, variance: Tensor)
 
     /// Batched matrix product a [..., M, K] @ b [..., K, N] (or b [K, N] shared), any strides,
-    /// plus `bias` [N] added to every row when given (fused: the output starts as the bias).
-    func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor
+    /// plus `bias` [N] added to every row and `addend` (contiguous, the output's shape) when given;
+    /// fused: the output starts as addend + bias and the product accumulates onto it (a residual
+    /// connection costs no pass of its own).
+    func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor
 
     /// 2-D convolution, NCHW / OIHW, square kernel, symmetric padding.
     func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor
@@ -139,6 +141,9 @@ public enum Engine {
 }
 
 extension Backend {
+    /// a @ b (+ bias), nothing added.
+    func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor { try matmul(a, b, bias: bias, adding: nil) }
+
     /// A frozen 16-bit weight widened to f32 for one operation: the same shape, strides and offset
     /// over a temporary f32 copy of its whole storage (weights are whole storages or views of one),
     /// made by this backend's `convert`, so it lives where the backend computes while the 16-bit

@@ -139,7 +139,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
-    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor {
         let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))
@@ -157,12 +157,14 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             return off
         }
         if m == 0 || n == 0 { return out }
-        if let bias {
+        if let addend {
+            ck_fill_rows_adding(out.floatPointer, addend.floatPointer, bias?.floatPointer, batch * m, n)
+        } else if let bias {
             ck_fill_rows(out.floatPointer, bias.floatPointer, batch * m, n)
         } else if k == 0 {
             out.floatPointer.initialize(repeating: 0, count: out.count)
         }
-        let beta: Float = bias == nil ? 0 : 1
+        let beta: Float = bias == nil && addend == nil ? 0 : 1
         if k == 0 { return out }
         if sharedB && transA == noTranspose && rowsFollowOn(ta, lda: lda) {
             // The batch is one tall matrix: one product of batch * m rows (small m gets large-GEMM speed).

@@ -64,11 +64,11 @@ public final class ProfilingBackend: Backend, @unchecked Sendable {
         try timed("row mean/var") { try inner.rowMeanVar(x, rows: rows, cols: cols) }
     }
 
-    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batch = a.shape.dropLast(2).reduce(1, *)
         return try timed("matmul \(batch > 1 ? "\(batch)x " : "")\(m)x\(k) @ \(k)x\(n)\(b.dtype == .f32 ? "" : " \(b.dtype.rawValue)")",
-                         flops: 2 * batch * m * k * n) { try inner.matmul(a, b, bias: bias) }
+                         flops: 2 * batch * m * k * n) { try inner.matmul(a, b, bias: bias, adding: addend) }
     }
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {

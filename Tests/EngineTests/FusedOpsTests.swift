@@ -36,4 +36,20 @@ import Testing
         #expect(Compare.relativeError(together, oneByOne.map(Double.init)) <= 1e-6)
         #expect(Compare.relativeError(withBias, oneByOneBias.map(Double.init)) <= 1e-6)
     }
+
+    @Test("a residual accumulated inside the linear layer equals the layer plus the residual, with both gradients")
+    func linearWithResidual() throws {
+        let x = try random([2, 5, 24], seed: 8, grad: true), w = try random([16, 24], seed: 9), b = try random([16], seed: 10)
+        let r = try random([2, 5, 16], seed: 11, grad: true), g = try random([2, 5, 16], seed: 12)
+        let fused = try x.linear(weight: w, bias: b, adding: r)
+        try (fused * g).sum().backward()
+        let (gx, gr) = (try x.grad!.toArray(), try r.grad!.toArray())
+        x.zeroGrad(); r.zeroGrad()
+        let separate = try x.linear(weight: w, bias: b) + r
+        try (separate * g).sum().backward()
+        #expect(Compare.relativeError(try fused.toArray(), try separate.toArray().map(Double.init)) <= 1e-6)
+        #expect(Compare.relativeError(gx, try x.grad!.toArray().map(Double.init)) <= 1e-6)
+        #expect(try gr == g.toArray(), "the residual's gradient is the output's")
+        #expect(throws: EngineError.self) { try x.linear(weight: w, bias: b, adding: try random([2, 5, 15], seed: 13)) }
+    }
 }

@@ -228,7 +228,11 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return Operand(buffer: try read(c), offset: 0, batchStride: rows * cols, rowStride: cols, colStride: 1)
     }
 
-    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor {
+    public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor {
+        if let addend {
+            let product = try matmul(a, b, bias: bias, adding: nil)
+            return try binary(.add, product, addend, shape: product.shape)
+        }
         let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))

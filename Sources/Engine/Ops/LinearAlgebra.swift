@@ -29,23 +29,34 @@ extension Tensor {
 
     /// y = x W^T + b with weight [out, in] and bias [out] (torch.nn.functional.linear); the bias is
     /// fused into the GEMM (the output starts as the bias rows). A frozen weight may be 16-bit.
-    public func linear(weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+    public func linear(weight: Tensor, bias: Tensor? = nil) throws -> Tensor { try linear(weight: weight, bias: bias, adding: nil) }
+
+    /// residual + linear(x): the residual [..., out] is where the product accumulates (no pass of
+    /// its own over the data); its gradient is the output's.
+    public func linear(weight: Tensor, bias: Tensor? = nil, adding residual: Tensor?) throws -> Tensor {
         guard weight.rank == 2, shape.last == weight.shape[1], bias.map({ $0.shape == [weight.shape[0]] }) ?? true else {
             throw EngineError.shapeMismatch(op: "linear", shapes: [shape, weight.shape] + (bias.map { [$0.shape] } ?? []),
                                             reason: "expected x [..., in], weight [out, in], bias [out]")
         }
         try requireF32("linear"); try weight.requireWeightDType("linear")
-        let x = self, w = weight, b = try bias?.contiguous()
+        let outShape = Array(shape.dropLast()) + [weight.shape[0]]
+        if let residual, residual.shape != outShape {
+            throw EngineError.shapeMismatch(op: "linear", shapes: [shape, weight.shape, residual.shape],
+                                            reason: "the residual must have the output's shape \(Shape.describe(outShape))")
+        }
+        try residual?.requireF32("linear")
+        let x = self, w = weight, b = try bias?.contiguous(), r = try residual?.contiguous()
         let wt = try withNoGrad { try w.transposed() }
-        let y = try backend.matmul(x, wt, bias: b)
+        let y = try backend.matmul(x, wt, bias: b, adding: r)
         FLOPCounter.add(2 * y.count * weight.shape[1])
-        return y.recording("linear", inputs: [x, w] + (b.map { [$0] } ?? [])) { g in
+        return y.recording("linear", inputs: [x, w] + (b.map { [$0] } ?? []) + (r.map { [$0] } ?? [])) { g in
             let k = x.shape[x.rank - 1], n = w.shape[0]
             let g2 = try g.reshaped([-1, n])
             let gx = x.requiresGrad ? try g.matmul(w) : nil
             let gw = w.requiresGrad ? try g2.transposed().matmul(x.reshaped([-1, k])) : nil
             let gb = (b?.requiresGrad ?? false) ? try g2.sum(dims: [0]) : nil
-            return [gx, gw] + (b != nil ? [gb] : [])
+            return [gx, gw] + (b != nil ? [gb] : []) + (r != nil ? [r!.requiresGrad ? g : nil] : [])
         }
     }
+
 }

@@ -41,10 +41,10 @@ public struct CLIPTextModel {
         var h = try tokens + positions
         let stop = config.layers - max(clipSkip, 1) + 1
         for layer in layers.prefix(stop) {
-            h = try h + layer.attention(layer.norm1(h), causal: true)
+            h = try layer.attention(layer.norm1(h), causal: true, adding: h)
             let m = try layer.fc1(layer.norm2(h))
             let act = config.activation == .quickGelu ? try m.quickGelu() : try m.gelu()
-            h = try h + layer.fc2(act)
+            h = try layer.fc2(act, adding: h)
         }
         return try finalNorm(h)
     }

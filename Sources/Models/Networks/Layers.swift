@@ -55,6 +55,10 @@ public struct Linear {
         self.bias = bias ? try w(name + ".bias") : nil
     }
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight: weight, bias: bias) }
+    /// residual + self(x), the product accumulated onto the residual.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        try x.linear(weight: weight, bias: bias, adding: residual)
+    }
 }
 
 /// 2-D convolution with square kernel and symmetric padding.
@@ -104,7 +108,9 @@ public struct MultiHeadAttention {
         self.q = q; self.k = k; self.v = v; self.out = out; self.heads = heads
     }
 
-    public func callAsFunction(_ x: Tensor, context: Tensor? = nil, causal: Bool = false) throws -> Tensor {
+    /// Attention of x over `context` (self-attention without one); with `residual`, residual + the
+    /// result, added inside the output projection.
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil, causal: Bool = false, adding residual: Tensor? = nil) throws -> Tensor {
         let ctx = context ?? x
         let b = x.shape[0], l = x.shape[1], s = ctx.shape[1]
         func split(_ t: Tensor, _ n: Int) throws -> Tensor {
@@ -113,6 +119,7 @@ public struct MultiHeadAttention {
         }
         let qh = try split(q(x), l), kh = try split(k(ctx), s), vh = try split(v(ctx), s)
         let o = try Tensor.scaledDotProductAttention(q: qh, k: kh, v: vh, causal: causal)   // [B, H, L, d]
-        return try out(o.transposed(1, 2).reshaped([b, l, -1]))
+        let merged = try o.transposed(1, 2).reshaped([b, l, -1])
+        return try residual.map { try out(merged, adding: $0) } ?? out(merged)
     }
 }

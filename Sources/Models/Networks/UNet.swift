@@ -62,9 +62,9 @@ struct SpatialTransformer {
         func toTokens(_ t: Tensor) throws -> Tensor { try t.reshaped([b, t.shape[1], hgt * wid]).transposed(1, 2) }
         if let projIn { h = try toTokens(projIn(h)) } else { h = try projInLinear!(toTokens(h)) }
         for blk in blocks {
-            h = try h + blk.attn1(blk.norm1(h))
-            h = try h + blk.attn2(blk.norm2(h), context: context)
-            h = try h + blk.ffOut(blk.ffIn(blk.norm3(h)).geglu())
+            h = try blk.attn1(blk.norm1(h), adding: h)
+            h = try blk.attn2(blk.norm2(h), context: context, adding: h)
+            h = try blk.ffOut(blk.ffIn(blk.norm3(h)).geglu(), adding: h)
         }
         if let projOut {
             h = try projOut(h.transposed(1, 2).reshaped([b, -1, hgt, wid]))
