@@ -56,11 +56,35 @@ typedef struct {
     float *out, *lse_out, *dq, *dk, *dv; size_t nblocks, block; int failed;
 } attn_ctx;
 
+/// Keys per tile of the forward pass: the whole row when a block's scores fit in 512 KiB (L2),
+/// else tiles of that size (at least 64 keys, a multiple of 16).
+static size_t key_tile(const ck_attention_shape *s, size_t block) {
+    size_t kt = ((size_t)1 << 17) / (block ? block : 1);
+    if (kt >= s->lk) return s->lk;
+    kt = kt < 64 ? 64 : kt & ~(size_t)15;
+    return kt < s->lk ? kt : s->lk;
+}
+
+/// Largest of row[0..n) and row[j] = exp(row[j] - shift) with its sum: AVX-512 when the CPU has it.
+static inline float row_max(const float *row, size_t n, int avx512) {
+    if (avx512) return ck_row_max16(row, n);
+    float mx = -INFINITY;
+    for (size_t j = 0; j < n; j++) mx = fmaxf(mx, row[j]);
+    return mx;
+}
+static inline double exp_shift_sum(float *row, size_t n, float shift, int avx512) {
+    return avx512 ? (double)ck_exp_shift_sum16(row, n, shift) : ck_exp_shift_sum(row, n, shift);
+}
+
+/// Flash-style forward: for each block of query rows, the keys in tiles whose scores stay in cache;
+/// each row keeps its running max m and sum l, earlier partial outputs are rescaled by
+/// exp(m_old - m_new) when the max grows, and the output is divided by l at the end.
 static void fwd_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
-    float *S = scratch_alloc(c->block * s->lk);
+    const size_t kt = key_tile(s, c->block);
+    float *S = scratch_alloc(c->block * kt);
     if (!S) { c->failed = 1; return; }
-    int strided = s->q_off != NULL;
+    int strided = s->q_off != NULL, avx512 = ck_has_avx512();
     size_t ldq = strided ? s->ldq : s->d, ldk = strided ? s->ldk : s->d, ldv = strided ? s->ldv : s->dv;
     size_t ldo = strided ? s->ldo : s->dv;
     for (size_t item = b; item < e; item++) {
@@ -71,35 +95,43 @@ static void fwd_range(void *p, size_t b, size_t e) {
         const float *v = c->v + (strided ? (size_t)s->v_off[h] : h * s->lk * s->dv);
         float *o = c->out + (strided ? (size_t)s->o_off[h] : h * s->lq * s->dv) + r0 * ldo;
         float *lse = c->lse_out ? c->lse_out + h * s->lq : NULL;
-        // Unnormalised probabilities exp(S - rowmax); each output row is divided by its sum after P V
-        // (dv divisions per row instead of lk).
-        ck_sgemm_serial('N', 'T', (long)n, (long)s->lk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k, (long)ldk,
-                        0.0f, S, (long)s->lk);
-        float inv[n];
-        int fast = ck_has_avx512();
-        for (size_t i = 0; i < n; i++) {
-            float *row = S + i * s->lk;
-            size_t visible = s->lk;
-            if (s->causal) { visible = r0 + i + 1; if (visible > s->lk) visible = s->lk; }
-            float mx;
-            double sum;
-            if (fast) {
-                float fsum;
-                mx = ck_exp_max_sum16(row, visible, &fsum);
-                sum = fsum;
-            } else {
-                mx = -INFINITY;
-                for (size_t j = 0; j < visible; j++) mx = fmaxf(mx, row[j]);
-                sum = ck_exp_shift_sum(row, visible, mx);
+        float m[n];
+        double l[n];
+        for (size_t i = 0; i < n; i++) { m[i] = -INFINITY; l[i] = 0; }
+        for (size_t k0 = 0; k0 < s->lk; k0 += kt) {
+            size_t nk = s->lk - k0 < kt ? s->lk - k0 : kt;
+            ck_sgemm_serial('N', 'T', (long)n, (long)nk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k + k0 * ldk, (long)ldk,
+                            0.0f, S, (long)nk);
+            for (size_t i = 0; i < n; i++) {
+                float *row = S + i * nk;
+                size_t visible = nk;
+                if (s->causal) {
+                    size_t seen = r0 + i + 1; // keys [0, seen) are visible to this query
+                    visible = seen <= k0 ? 0 : (seen - k0 < nk ? seen - k0 : nk);
+                }
+                if (visible > 0) {
+                    float mt = row_max(row, visible, avx512), mn = mt > m[i] ? mt : m[i];
+                    double sum = exp_shift_sum(row, visible, mn, avx512);
+                    if (k0 > 0 && mn > m[i]) { // earlier tiles were relative to a smaller max
+                        float sc = expf(m[i] - mn);
+                        l[i] *= sc;
+                        for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] *= sc;
+                    }
+                    l[i] += sum;
+                    m[i] = mn;
+                }
+                for (size_t j = visible; j < nk; j++) row[j] = 0.0f;
             }
-            inv[i] = (float)(1.0 / sum);
-            if (lse) lse[r0 + i] = mx + (float)log(sum);
-            for (size_t j = visible; j < s->lk; j++) row[j] = 0.0f;
+            ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)nk, 1.0f, S, (long)nk, v + k0 * ldv, (long)ldv,
+                            k0 == 0 ? 0.0f : 1.0f, o, (long)ldo);
         }
-        ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)s->lk, 1.0f, S, (long)s->lk, v, (long)ldv, 0.0f, o, (long)ldo);
-        for (size_t i = 0; i < n; i++) for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] *= inv[i];
+        for (size_t i = 0; i < n; i++) {
+            float inv = (float)(1.0 / l[i]);
+            for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] *= inv;
+            if (lse) lse[r0 + i] = m[i] + (float)log(l[i]);
+        }
     }
-    scratch_free(S, c->block * s->lk);
+    scratch_free(S, c->block * kt);
 }
 
 int ck_attention_forward(const ck_attention_shape *s, const float *q, const float *k, const float *v, float *o,

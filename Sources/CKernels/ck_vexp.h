@@ -120,9 +120,8 @@ static inline int ck_has_avx512(void) {
     return known;
 }
 
-/// Row softmax numerator for attention: row[j] = exp(row[j] - max) for j < n, returning the max
-/// and the sum of the results (float lanes, summed in a fixed order). AVX-512 when the CPU has it.
-__attribute__((target("avx512f"))) static inline float ck_exp_max_sum16(float *row, size_t n, float *sum_out) {
+/// The largest of row[0..n) (AVX-512).
+__attribute__((target("avx512f"))) static inline float ck_row_max16(const float *row, size_t n) {
     __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
@@ -131,9 +130,16 @@ __attribute__((target("avx512f"))) static inline float ck_exp_max_sum16(float *r
     }
     float mx = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     for (; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    const __m512 s = _mm512_set1_ps(mx);
+    return mx;
+}
+
+/// row[j] = exp(row[j] - shift) for j < n; returns the sum of the results (float lanes, summed in a
+/// fixed order) (AVX-512).
+__attribute__((target("avx512f"))) static inline float ck_exp_shift_sum16(float *row, size_t n, float shift) {
+    const __m512 s = _mm512_set1_ps(shift);
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    for (j = 0; j + 32 <= n; j += 32) {
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
         __m512 e0 = ck_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j), s));
         __m512 e1 = ck_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j + 16), s));
         _mm512_storeu_ps(row + j, e0); _mm512_storeu_ps(row + j + 16, e1);
@@ -145,7 +151,6 @@ __attribute__((target("avx512f"))) static inline float ck_exp_max_sum16(float *r
         _mm512_mask_storeu_ps(row + j, m, e);
         a0 = _mm512_add_ps(a0, e);
     }
-    *sum_out = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    return mx;
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
 #endif

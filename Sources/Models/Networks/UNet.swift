@@ -60,7 +60,8 @@ struct SpatialTransformer {
         let (b, c, hgt, wid) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var h = try norm(x)
         func toTokens(_ t: Tensor) throws -> Tensor { try t.reshaped([b, t.shape[1], hgt * wid]).transposed(1, 2) }
-        if let projIn { h = try toTokens(projIn(h)) } else { h = try projInLinear!(toTokens(h)) }
+        // Tokens made contiguous once: the first block's norm and residual both read them.
+        if let projIn { h = try toTokens(projIn(h)).contiguous() } else { h = try projInLinear!(toTokens(h)) }
         for blk in blocks {
             h = try blk.attn1(blk.norm1(h), adding: h)
             h = try blk.attn2(blk.norm2(h), context: context, adding: h)
