@@ -61,10 +61,12 @@ struct OpsBenchmark: ParsableCommand {
             }
             let tokens = l * l, heads = 8, d = 40
             guard wanted("attention") else { continue }
-            let q = try random([2, tokens, heads, d]).transposed(1, 2) // heads split from a projection, as in the UNet
+            // Heads split from three projections, as in the UNet.
+            let (q, k, v) = (try random([2, tokens, heads, d]).transposed(1, 2), try random([2, tokens, heads, d]).transposed(1, 2),
+                             try random([2, tokens, heads, d]).transposed(1, 2))
             let flops = 4.0 * Double(2 * heads * tokens * tokens * d)
             try reportThrowing("engine attention 2x\(heads)x\(tokens)x\(d)", flops, 0) {
-                _ = try Tensor.scaledDotProductAttention(q: q, k: q, v: q)
+                _ = try Tensor.scaledDotProductAttention(q: q, k: k, v: v)
             }
         }
         if vae {

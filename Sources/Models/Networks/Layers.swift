@@ -50,8 +50,12 @@ public struct WeightLoader {
 /// y = x W^T + b.
 public struct Linear {
     public let weight: Tensor, bias: Tensor?
+    /// The layer `name`; a 1x1 convolution's weight [out, in, 1, 1] is read as the same linear map
+    /// on tokens (SD 1.x's proj_in/proj_out).
     public init(_ w: WeightLoader, _ name: String, bias: Bool = true) throws {
-        weight = try w.matrix(name + ".weight")
+        let stored = try w.matrix(name + ".weight")
+        weight = stored.rank == 4 && stored.shape[2] == 1 && stored.shape[3] == 1
+            ? try withNoGrad { try stored.reshaped([stored.shape[0], stored.shape[1]]) } : stored
         self.bias = bias ? try w(name + ".bias") : nil
     }
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight: weight, bias: bias) }

@@ -28,22 +28,20 @@ struct ResnetBlock {
 
 /// Transformer2DModel with BasicTransformerBlocks: GroupNorm (eps 1e-6), proj_in (1x1 conv or
 /// linear), self-attention, cross-attention on the context, GEGLU feed-forward, proj_out, residual.
+/// A 1x1 convolution projection is computed as the linear map it is, on the tokens: the GEMM reads
+/// the normalised image through a transposed view, so no layout change is copied.
 struct SpatialTransformer {
     struct Block {
         let norm1: LayerNorm, attn1: MultiHeadAttention, norm2: LayerNorm, attn2: MultiHeadAttention
         let norm3: LayerNorm, ffIn: Linear, ffOut: Linear
     }
     let norm: GroupNorm
-    let projIn: Conv2d?, projOut: Conv2d?, projInLinear: Linear?, projOutLinear: Linear?
+    let projIn: Linear, projOut: Linear
     let blocks: [Block]
 
     init(_ w: WeightLoader, config: UNetConfig, heads: Int) throws {
         norm = try GroupNorm(w, "norm", groups: config.normGroups, eps: 1e-6)
-        if config.useLinearProjection {
-            projInLinear = try Linear(w, "proj_in"); projOutLinear = try Linear(w, "proj_out"); projIn = nil; projOut = nil
-        } else {
-            projIn = try Conv2d(w, "proj_in"); projOut = try Conv2d(w, "proj_out"); projInLinear = nil; projOutLinear = nil
-        }
+        projIn = try Linear(w, "proj_in"); projOut = try Linear(w, "proj_out") // either layout (see Linear.init)
         blocks = try (0..<config.transformerDepth).map { d in
             let b = w.scoped("transformer_blocks.\(d)")
             func attention(_ name: String) throws -> MultiHeadAttention {
@@ -58,21 +56,15 @@ struct SpatialTransformer {
 
     func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
         let (b, c, hgt, wid) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var h = try norm(x)
-        func toTokens(_ t: Tensor) throws -> Tensor { try t.reshaped([b, t.shape[1], hgt * wid]).transposed(1, 2) }
-        // Tokens made contiguous once: the first block's norm and residual both read them.
-        if let projIn { h = try toTokens(projIn(h)).contiguous() } else { h = try projInLinear!(toTokens(h)) }
+        let tokens = try norm(x).reshaped([b, c, hgt * wid]).transposed(1, 2)            // [B, HW, C] view
+        var h = try projIn(tokens)
         for blk in blocks {
             h = try blk.attn1(blk.norm1(h), adding: h)
             h = try blk.attn2(blk.norm2(h), context: context, adding: h)
             h = try blk.ffOut(blk.ffIn(blk.norm3(h)).geglu(), adding: h)
         }
-        if let projOut {
-            h = try projOut(h.transposed(1, 2).reshaped([b, -1, hgt, wid]))
-        } else {
-            h = try projOutLinear!(h).transposed(1, 2).reshaped([b, c, hgt, wid])
-        }
-        return try h + x
+        // Back to channels first inside the residual add (one pass over the data).
+        return try (projOut(h).transposed(1, 2) + x.reshaped([b, c, hgt * wid])).reshaped([b, c, hgt, wid])
     }
 }
 
