@@ -181,6 +181,20 @@ void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols) {
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
     ck_parallel_for(rows, grain, fill_range, &c);
 }
+typedef struct { float *y; const float *values; size_t count, cols; } per_row_ctx;
+static void per_row_range(void *p, size_t b, size_t e) {
+    per_row_ctx *c = p;
+    for (size_t r = b; r < e; r++) {
+        float v = c->values[r % c->count], *y = c->y + r * c->cols;
+        for (size_t j = 0; j < c->cols; j++) y[j] = v;
+    }
+}
+void ck_fill_each_row(float *y, const float *values, size_t count, size_t rows, size_t cols) {
+    per_row_ctx c = {y, values, count, cols};
+    size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
+    ck_parallel_for(rows, grain, per_row_range, &c);
+}
+
 typedef struct { float *y; const float *addend, *row; size_t cols; } addend_ctx;
 static void addend_range(void *p, size_t b, size_t e) {
     addend_ctx *c = p;

@@ -52,7 +52,16 @@ public final class TensorStorage: @unchecked Sendable {
         self.count = count
         self.host = p
         self.id = nextStorageID.add(1, ordering: .relaxed).oldValue
+        let live = TensorStorage.live.add(bytes, ordering: .relaxed).newValue
+        TensorStorage.peak.max(live, ordering: .relaxed)
     }
+
+    private static let live = Atomic<Int>(0), peak = Atomic<Int>(0)
+    /// Bytes of tensor elements allocated now, and the most at any time since the last
+    /// `resetPeakBytes` (the benchmarks report them beside the resident memory).
+    public static var liveBytes: Int { live.load(ordering: .relaxed) }
+    public static var peakBytes: Int { peak.load(ordering: .relaxed) }
+    public static func resetPeakBytes() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
 
     deinit {
         if hasDerivedCache {
@@ -60,6 +69,7 @@ public final class TensorStorage: @unchecked Sendable {
             WinogradConvolution.forget(id)
         }
         ck_free_tensor(host)
+        TensorStorage.live.subtract(count * dtype.size, ordering: .relaxed)
     }
 
     /// Largest single allocation the engine attempts: the machine's physical memory.

@@ -18,6 +18,8 @@ struct TimedPasses {
         Engine.use(profiler ?? backend)
         defer { Engine.use(backend) }
         let device = backend as? OpenCLBackend
+        let residentBefore = Memory.residentBytes(), tensorsBefore = TensorStorage.liveBytes
+        TensorStorage.resetPeakBytes()
         var times: [Double] = []
         var flops = 0
         for n in 0...repeats {
@@ -37,10 +39,11 @@ struct TimedPasses {
                                rows: profileRows).text)
         }
         if let device, ProcessInfo.processInfo.environment["SDSHELL_OPENCL_PROFILE"] != nil { print(device.profileReport()) }
-        print(String(format: "%@: %.2f s/%@ (passes %@); %.1f GFLOP per %@ (direct count) = %.1f GFLOP/s, %.0f%% of peak (%.1f GFLOP/s measured FMA peak, %d threads); peak resident %.2f GB",
+        print(String(format: "%@: %.2f s/%@ (passes %@); %.1f GFLOP per %@ (direct count) = %.1f GFLOP/s, %.0f%% of peak (%.1f GFLOP/s measured FMA peak, %d threads); peak resident %.2f GB (%.2f GB before the passes; tensors %.2f GB before, %.2f GB at most)",
                      label as NSString, median, unit as NSString, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                      Double(flops) / 1e9, unit as NSString, rate, 100 * rate / peak, peak, Engine.threads,
-                     Double(Memory.peakResidentBytes()) / 1e9))
+                     Double(Memory.peakResidentBytes()) / 1e9, Double(residentBefore) / 1e9,
+                     Double(tensorsBefore) / 1e9, Double(TensorStorage.peakBytes) / 1e9))
     }
 }
 
