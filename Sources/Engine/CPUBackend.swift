@@ -334,17 +334,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    /// Reads the heads in place from their views and writes the output in q's layout when q is a
-    /// permuted dense tensor (as [B, H, L, d] views of [B, L, H, d] projections are), so that the
-    /// heads are merged back without a copy.
+    /// Reads the heads in place from their views and writes the output with q's order of dimensions
+    /// in memory (for [B, H, L, d] views of [B, L, H, d] projections: [B, L, H, d]), so that the heads
+    /// are merged back without a copy.
     public func attention(q: Tensor, k: Tensor, v: Tensor, scale: Float, causal: Bool) throws -> (out: Tensor, lse: Tensor) {
         let q = try q.withUnitLastStride(), k = try k.withUnitLastStride(), v = try v.withUnitLastStride()
         var s = attentionShape(q: q, k: k, v: v, scale: scale, causal: causal)
         let r = q.rank
         let outShape = Array(q.shape.dropLast()) + [Int(s.dv)]
-        let o = Int(s.dv) == Int(s.d) && q.isPermutedDense
-            ? Tensor(storage: try TensorStorage(dtype: .f32, count: q.count, op: "attention", shape: outShape), shape: outShape, strides: q.strides)
-            : try output(outShape, "attention")
+        let o = Tensor(storage: try TensorStorage(dtype: .f32, count: outShape.reduce(1, *), op: "attention", shape: outShape),
+                       shape: outShape, strides: q.denseStridesInMemoryOrder(shape: outShape))
         let lse = try output([Int(s.heads), Int(s.lq)], "attention")
         let offsets = [q, k, v, o].map(sliceOffsets)
         let status = offsets[0].withUnsafeBufferPointer { qo in offsets[1].withUnsafeBufferPointer { ko in

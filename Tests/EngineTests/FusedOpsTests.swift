@@ -52,4 +52,16 @@ import Testing
         #expect(try gr == g.toArray(), "the residual's gradient is the output's")
         #expect(throws: EngineError.self) { try x.linear(weight: w, bias: b, adding: try random([2, 5, 15], seed: 13)) }
     }
+
+    @Test("selected(dim:) is a view of one index without that dimension; its gradient lands in that slice")
+    func selectedView() throws {
+        let x = try random([3, 4, 5], seed: 14, grad: true)
+        let y = try x.selected(dim: 1, 2)
+        #expect(y.shape == [3, 5] && y.storage === x.storage)
+        let all = try x.toArray()
+        #expect(try y.toArray() == (0..<3).flatMap { i in (0..<5).map { all[i * 20 + 2 * 5 + $0] } })
+        try (y * y).sum().backward()
+        let grad = try x.grad!.toArray()
+        for i in 0..<60 { #expect(grad[i] == ((i / 5) % 4 == 2 ? 2 * all[i] : 0)) }
+    }
 }

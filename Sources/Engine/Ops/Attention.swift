@@ -38,15 +38,12 @@ extension Tensor {
         rank == 0 || strides[rank - 1] == 1 || shape[rank - 1] == 1 ? self : try withNoGrad { try contiguous() }
     }
 
-    /// Whether the elements fill their storage densely in some order of the dimensions (a
-    /// contiguous tensor, or a permutation of one).
-    var isPermutedDense: Bool {
-        guard offset == 0, count == storage.count else { return false }
-        var expected = 1
-        for d in (0..<rank).sorted(by: { strides[$0] < strides[$1] }) where shape[d] != 1 {
-            if strides[d] != expected { return false }
-            expected *= shape[d]
-        }
-        return true
+    /// Dense strides for `shape` (this tensor's rank) that lay the dimensions out in the order of
+    /// this tensor's strides, largest first (ties in dimension order).
+    func denseStridesInMemoryOrder(shape: [Int]) -> [Int] {
+        let order = (0..<rank).sorted { strides[$0] != strides[$1] ? strides[$0] > strides[$1] : $0 < $1 }
+        var result = [Int](repeating: 0, count: rank), next = 1
+        for d in order.reversed() { result[d] = next; next *= shape[d] }
+        return result
     }
 }

@@ -56,6 +56,25 @@ extension Tensor {
         return try permuted(dims)
     }
 
+    /// The slice at `index` along `dim`, that dimension removed (a view; torch's select).
+    public func selected(dim: Int, _ index: Int) throws -> Tensor {
+        let d = try axis(dim, op: "select")
+        guard 0 <= index, index < shape[d] else {
+            throw EngineError.invalidArgument(op: "select", message: "index \(index) outside dimension \(d) of \(Shape.describe(shape))")
+        }
+        var s = shape, st = strides
+        s.remove(at: d); st.remove(at: d)
+        let view = Tensor(storage: storage, shape: s, strides: st, offset: offset + index * strides[d])
+        let full = shape
+        return view.recording("select", inputs: [self]) { g in
+            let dx = try Tensor.zeros(full)
+            var rs = dx.strides
+            rs.remove(at: d)
+            try Engine.backend.copy(g, into: Tensor(storage: dx.storage, shape: s, strides: rs, offset: index * dx.strides[d]))
+            return [dx]
+        }
+    }
+
     /// Elements [start, end) along `dim` (a view).
     public func sliced(dim: Int, _ start: Int, _ end: Int) throws -> Tensor {
         let d = try axis(dim, op: "slice")

@@ -58,6 +58,30 @@ public struct Linear {
             ? try withNoGrad { try stored.reshaped([stored.shape[0], stored.shape[1]]) } : stored
         self.bias = bias ? try w(name + ".bias") : nil
     }
+    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+
+    /// One layer computing `layers` side by side (their outputs concatenated), and each layer as a
+    /// view of its rows; nil unless they have the same shape and dtype and all or none have a bias.
+    static func stacked(_ layers: [Linear]) throws -> (Linear, [Linear])? {
+        let first = layers[0].weight
+        guard layers.allSatisfy({ $0.weight.shape == first.shape && $0.weight.dtype == first.dtype && $0.weight.isContiguous
+                                  && ($0.bias == nil) == (layers[0].bias == nil) }) else { return nil }
+        func rows(_ parts: [Tensor]) throws -> Tensor {
+            let out = try Tensor(uninitialized: [parts.count * parts[0].shape[0]] + parts[0].shape.dropFirst(), dtype: parts[0].dtype, op: "stack")
+            let bytes = parts[0].count * parts[0].dtype.size
+            for (i, p) in parts.enumerated() {
+                (out.storage.raw + i * bytes).copyMemory(from: p.storage.raw + p.offset * p.dtype.size, byteCount: bytes)
+            }
+            return out
+        }
+        let weight = try rows(layers.map(\.weight)), bias = try layers[0].bias == nil ? nil : rows(layers.map { $0.bias! })
+        let n = first.shape[0]
+        let parts = try (0..<layers.count).map { i in
+            Linear(weight: try weight.sliced(dim: 0, i * n, (i + 1) * n), bias: try bias?.sliced(dim: 0, i * n, (i + 1) * n))
+        }
+        return (Linear(weight: weight, bias: bias), parts)
+    }
+
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try x.linear(weight: weight, bias: bias) }
     /// residual + self(x), the product accumulated onto the residual.
     public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
@@ -108,8 +132,17 @@ public struct LayerNorm {
 public struct MultiHeadAttention {
     public let q: Linear, k: Linear, v: Linear, out: Linear
     public let heads: Int
+    /// q, k and v stacked into one layer for self-attention (one GEMM reading x once); q, k and v
+    /// are then views of its rows, so the weights are held once.
+    let qkv: Linear?
+
     public init(q: Linear, k: Linear, v: Linear, out: Linear, heads: Int) {
-        self.q = q; self.k = k; self.v = v; self.out = out; self.heads = heads
+        if let (stacked, parts) = try? Linear.stacked([q, k, v]) {
+            self.q = parts[0]; self.k = parts[1]; self.v = parts[2]; qkv = stacked
+        } else {
+            self.q = q; self.k = k; self.v = v; qkv = nil
+        }
+        self.out = out; self.heads = heads
     }
 
     /// Attention of x over `context` (self-attention without one); with `residual`, residual + the
@@ -121,7 +154,14 @@ public struct MultiHeadAttention {
             let c = t.shape[2]
             return try t.reshaped([b, n, heads, c / heads]).transposed(1, 2)          // [B, H, n, d]
         }
-        let qh = try split(q(x), l), kh = try split(k(ctx), s), vh = try split(v(ctx), s)
+        let qh: Tensor, kh: Tensor, vh: Tensor
+        if context == nil, let qkv {
+            let c = q.weight.shape[0]
+            let heads3 = try qkv(x).reshaped([b, l, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4]) // [3, B, H, L, d]
+            (qh, kh, vh) = (try heads3.selected(dim: 0, 0), try heads3.selected(dim: 0, 1), try heads3.selected(dim: 0, 2))
+        } else {
+            (qh, kh, vh) = (try split(q(x), l), try split(k(ctx), s), try split(v(ctx), s))
+        }
         let o = try Tensor.scaledDotProductAttention(q: qh, k: kh, v: vh, causal: causal)   // [B, H, L, d]
         let merged = try o.transposed(1, 2).reshaped([b, l, -1])
         return try residual.map { try out(merged, adding: $0) } ?? out(merged)
