@@ -181,16 +181,27 @@ void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols) {
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
     ck_parallel_for(rows, grain, fill_range, &c);
 }
-typedef struct { float *y; const float *values; size_t count, cols; } per_row_ctx;
+typedef struct { float *y; const float *a; } add_ctx;
+static void add_range(void *p, size_t b, size_t e) {
+    add_ctx *c = p;
+    for (size_t i = b; i < e; i++) c->y[i] += c->a[i];
+}
+void ck_add_in_place(float *y, const float *a, size_t n) {
+    add_ctx c = {y, a};
+    ck_parallel_for(n, GRAIN, add_range, &c);
+}
+
+typedef struct { float *y; const float *values, *addend; size_t count, cols; } per_row_ctx;
 static void per_row_range(void *p, size_t b, size_t e) {
     per_row_ctx *c = p;
     for (size_t r = b; r < e; r++) {
-        float v = c->values[r % c->count], *y = c->y + r * c->cols;
-        for (size_t j = 0; j < c->cols; j++) y[j] = v;
+        float v = c->values ? c->values[r % c->count] : 0.0f, *y = c->y + r * c->cols;
+        if (c->addend) { const float *a = c->addend + r * c->cols; for (size_t j = 0; j < c->cols; j++) y[j] = a[j] + v; }
+        else for (size_t j = 0; j < c->cols; j++) y[j] = v;
     }
 }
-void ck_fill_each_row(float *y, const float *values, size_t count, size_t rows, size_t cols) {
-    per_row_ctx c = {y, values, count, cols};
+void ck_fill_each_row(float *y, const float *values, size_t count, const float *addend, size_t rows, size_t cols) {
+    per_row_ctx c = {y, values, addend, count, cols};
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
     ck_parallel_for(rows, grain, per_row_range, &c);
 }

@@ -77,7 +77,7 @@ void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c,
 
 /// The problem: input, transformed weights, output, and the tile grid.
 typedef struct {
-    const float *x, *u, *bias;
+    const float *x, *u, *bias, *residual;
     float *y;
     size_t n, c, o, h, w, th, tw, tiles;
 } problem;
@@ -177,7 +177,7 @@ static int point_gemms(const problem *P, size_t p0, size_t p1, const float *v, f
 
 /// Y of eight horizontally adjacent tiles whose two output rows are complete: the scalar path's
 /// additions in the same order, eight lanes at once, columns interleaved back on the store.
-static inline void output_tiles8(const float *src, size_t plane, float bias, float *dst, size_t w) {
+static inline void output_tiles8(const float *src, size_t plane, float bias, float *dst, const float *res, size_t w) {
     __m256 q[4][4];
     for (int k = 0; k < 16; k++) q[k / 4][k % 4] = _mm256_loadu_ps(src + (size_t)k * plane);
     __m256 t[2][4];
@@ -190,8 +190,13 @@ static inline void output_tiles8(const float *src, size_t plane, float bias, flo
         __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t[r][0], t[r][1]), t[r][2]), bv);
         __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t[r][1], t[r][2]), t[r][3]), bv);
         __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-        _mm256_storeu_ps(dst + (size_t)r * w, _mm256_permute2f128_ps(lo, hi, 0x20));
-        _mm256_storeu_ps(dst + (size_t)r * w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+        __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
+        if (res) {
+            first = _mm256_add_ps(first, _mm256_loadu_ps(res + (size_t)r * w));
+            second = _mm256_add_ps(second, _mm256_loadu_ps(res + (size_t)r * w + 8));
+        }
+        _mm256_storeu_ps(dst + (size_t)r * w, first);
+        _mm256_storeu_ps(dst + (size_t)r * w + 8, second);
     }
 }
 
@@ -203,9 +208,10 @@ static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, 
         for (size_t tile = t0; tile < t1;) {
             size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
             float *dst = P->y + (b * P->o + oc) * h * w;
+            const float *res = P->residual ? P->residual + (b * P->o + oc) * h * w : NULL;
             const float *src = m + oc * ld + (tile - t0);
             if (2 * i + 2 <= h && 2 * j + 16 <= w && tile + 8 <= t1 && j + 8 <= P->tw) {
-                output_tiles8(src, plane, bias, dst + 2 * i * w + 2 * j, w);
+                output_tiles8(src, plane, bias, dst + 2 * i * w + 2 * j, res ? res + 2 * i * w + 2 * j : NULL, w);
                 tile += 8;
                 continue;
             }
@@ -219,8 +225,8 @@ static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, 
             for (int r = 0; r < 2; r++) {
                 size_t y = 2 * i + (size_t)r;
                 if (y >= h) break;
-                dst[y * w + 2 * j] = t[r][0] + t[r][1] + t[r][2] + bias;
-                if (2 * j + 1 < w) dst[y * w + 2 * j + 1] = t[r][1] - t[r][2] - t[r][3] + bias;
+                dst[y * w + 2 * j] = t[r][0] + t[r][1] + t[r][2] + bias + (res ? res[y * w + 2 * j] : 0.0f);
+                if (2 * j + 1 < w) dst[y * w + 2 * j + 1] = t[r][1] - t[r][2] - t[r][3] + bias + (res ? res[y * w + 2 * j + 1] : 0.0f);
             }
             tile += 1;
         }
@@ -290,9 +296,9 @@ static size_t block_tiles(size_t c, size_t o) {
 }
 
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, float *y) {
+                        const float *bias, const float *residual, float *y) {
     size_t th = (h + 1) / 2, tw = (w + 1) / 2;
-    problem P = {x, u, bias, y, n, c, o, h, w, th, tw, n * th * tw};
+    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw};
     size_t block = block_tiles(c, o);
     if (P.tiles >= 4 * block) {
         blocked_job J = {&P, block, 0};

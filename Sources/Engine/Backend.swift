@@ -45,8 +45,9 @@ public protocol Backend: AnyObject, Sendable {
     /// connection costs no pass of its own).
     func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor
 
-    /// 2-D convolution, NCHW / OIHW, square kernel, symmetric padding.
-    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor
+    /// 2-D convolution, NCHW / OIHW, square kernel, symmetric padding, plus `residual` (contiguous,
+    /// the output's shape) when given, added as the output is written where the algorithm allows.
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, adding residual: Tensor?) throws -> Tensor
     func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor
     func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, weightShape: [Int], stride: Int, padding: Int,
                                withBias: Bool) throws -> (weight: Tensor, bias: Tensor?)
@@ -141,6 +142,11 @@ public enum Engine {
 }
 
 extension Backend {
+    /// The convolution with nothing added.
+    func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
+        try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, adding: nil)
+    }
+
     /// a @ b (+ bias), nothing added.
     func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?) throws -> Tensor { try matmul(a, b, bias: bias, adding: nil) }
 

@@ -201,34 +201,36 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         return w.storage.id
     }
 
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
-        if weight.shape[2] == 1 && stride == 1 && padding == 0 { return try pointwiseConv2d(x, weight: weight, bias: bias) }
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, adding residual: Tensor?) throws -> Tensor {
+        if weight.shape[2] == 1 && stride == 1 && padding == 0 { return try pointwiseConv2d(x, weight: weight, bias: bias, adding: residual) }
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
         if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
                                        outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
             try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(weight, backward: false,
                                                                                                       cacheable: weight.dtype == .f32),
-                                             bias: bias, into: y)
+                                             bias: bias, adding: residual, into: y)
             return y
         }
         let key = weightKey(weight), weight = try widened(weight)
         try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
+        if let residual { ck_add_in_place(y.floatPointer, residual.floatPointer, y.count) }
         return y
     }
 
     /// A 1x1 convolution is a matrix product per image, y[b] (O x HW) = W (O x C) x[b] (C x HW), done
     /// in place on NCHW: no blocked copies of the activations (oneDNN's direct path makes them, some
     /// hundreds of MB at the VAE's 512x512 layers), and sgemm's rate on these shapes.
-    private func pointwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    private func pointwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) throws -> Tensor {
         let w = try widened(weight)
         let (n, c, h, wd, o) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0])
         let hw = h * wd
         let y = try output([n, o, h, wd], "conv2d")
-        if let bias { ck_fill_each_row(y.floatPointer, bias.floatPointer, o, n * o, hw) }
+        let accumulate = bias != nil || residual != nil
+        if accumulate { ck_fill_each_row(y.floatPointer, bias?.floatPointer, o, residual?.floatPointer, n * o, hw) }
         for b in 0..<n {
             let status = ck_sgemm(noTranspose, noTranspose, o, hw, c, 1, w.floatPointer, c, x.floatPointer + b * c * hw, hw,
-                                  bias == nil ? 0 : 1, y.floatPointer + b * o * hw, hw)
+                                  accumulate ? 1 : 0, y.floatPointer + b * o * hw, hw)
             if status != 0 { throw EngineError.backendFailure(op: "conv2d", message: "sgemm status \(status) for a 1x1 convolution of \(Shape.describe(x.shape))") }
         }
         return y
@@ -241,7 +243,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
                                        outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3]) {
             try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(weight, backward: true,
                                                                                                       cacheable: weight.dtype == .f32),
-                                             bias: nil, into: dx)
+                                             bias: nil, adding: nil, into: dx)
             return dx
         }
         let key = weightKey(weight), weight = try widened(weight)

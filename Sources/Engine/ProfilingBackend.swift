@@ -71,11 +71,11 @@ public final class ProfilingBackend: Backend, @unchecked Sendable {
                          flops: 2 * batch * m * k * n) { try inner.matmul(a, b, bias: bias, adding: addend) }
     }
 
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, adding residual: Tensor?) throws -> Tensor {
         let oh = (x.shape[2] + 2 * padding - weight.shape[2]) / stride + 1, ow = (x.shape[3] + 2 * padding - weight.shape[3]) / stride + 1
         return try timed(convName("conv2d", x.shape, weight.shape, stride),
                          flops: convFLOPs(x.shape[0] * weight.shape[0] * oh * ow, weight.shape)) {
-            try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+            try inner.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
         }
     }
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {

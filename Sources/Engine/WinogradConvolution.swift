@@ -65,11 +65,11 @@ enum WinogradConvolution {
         }
     }
 
-    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16][O][C].
-    static func convolve(_ x: Tensor, transformed u: Tensor, bias: Tensor?, into y: Tensor) throws {
+    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16][O][C], plus bias and residual.
+    static func convolve(_ x: Tensor, transformed u: Tensor, bias: Tensor?, adding residual: Tensor?, into y: Tensor) throws {
         uses.add(1, ordering: .relaxed)
         let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u.floatPointer,
-                                         u.shape[1], bias?.floatPointer, y.floatPointer)
+                                         u.shape[1], bias?.floatPointer, residual?.floatPointer, y.floatPointer)
         guard status == 0 else {
             throw status == -1
                 ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: 16 * (x.shape[1] + u.shape[1]) * x.count / max(x.shape[1], 1))

@@ -64,4 +64,20 @@ import Testing
         let grad = try x.grad!.toArray()
         for i in 0..<60 { #expect(grad[i] == ((i / 5) % 4 == 2 ? 2 * all[i] : 0)) }
     }
+
+    @Test("a residual added as the convolution writes its output equals the convolution plus the residual (3x3 and 1x1)",
+          arguments: [3, 1])
+    func convolutionWithResidual(_ k: Int) throws {
+        let x = try random([2, 6, 9, 7], seed: 15, grad: true), w = try random([5, 6, k, k], seed: 16), b = try random([5], seed: 17)
+        let r = try random([2, 5, 9, 7], seed: 18, grad: true), g = try random([2, 5, 9, 7], seed: 19)
+        let fused = try x.conv2d(weight: w, bias: b, padding: k / 2, adding: r)
+        try (fused * g).sum().backward()
+        let (gx, gr) = (try x.grad!.toArray(), try r.grad!.toArray())
+        x.zeroGrad(); r.zeroGrad()
+        let separate = try x.conv2d(weight: w, bias: b, padding: k / 2) + r
+        try (separate * g).sum().backward()
+        #expect(Compare.relativeError(try fused.toArray(), try separate.toArray().map(Double.init)) <= 1e-6)
+        #expect(Compare.relativeError(gx, try x.grad!.toArray().map(Double.init)) <= 1e-6)
+        #expect(try gr == g.toArray(), "the residual's gradient is the output's")
+    }
 }

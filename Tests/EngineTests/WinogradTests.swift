@@ -25,13 +25,13 @@ import Testing
     /// The Winograd convolution of `input` (forward: x [n, c, h, w]; backward: dy [n, o, h, w]) with
     /// the transformed `weight` [o, c, 3, 3].
     static func winograd(_ input: [Float], weight: [Float], _ shape: (n: Int, c: Int, o: Int, h: Int, w: Int), backward: Bool,
-                         bias: [Float]? = nil) -> [Float] {
+                         bias: [Float]? = nil, residual: [Float]? = nil) -> [Float] {
         let (n, c, o, h, w) = shape
         let (inputs, outputs) = backward ? (o, c) : (c, o)
         var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c))
         ck_winograd_transform_weights(weight, 0, o, c, backward ? 1 : 0, &u)
         var y = [Float](repeating: .nan, count: n * outputs * h * w)
-        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, &y) == 0)
+        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, residual, &y) == 0)
         return y
     }
 
@@ -73,6 +73,17 @@ import Testing
             #expect(fromHalf.map(\.bitPattern) == fromWide.map(\.bitPattern))
             #expect(!fromHalf.contains { $0.isNaN })
         }
+    }
+
+    /// The residual is added last as each output is written, in the eight-tile and the edge paths:
+    /// the same bits as adding it afterwards.
+    @Test(arguments: [1, 5]) func aResidualIsAddedAsTheOutputIsWritten(_ index: Int) throws {
+        let shape = Self.shapes[index], (n, c, o, h, w) = shape
+        let x = Self.random(n * c * h * w, seed: 20), weight = Self.random(o * c * 9, seed: 21), bias = Self.random(o, seed: 22)
+        let residual = Self.random(n * o * h * w, seed: 23)
+        let plain = Self.winograd(x, weight: weight, shape, backward: false, bias: bias)
+        let fused = Self.winograd(x, weight: weight, shape, backward: false, bias: bias, residual: residual)
+        #expect(fused.map(\.bitPattern) == zip(plain, residual).map { ($0 + $1).bitPattern })
     }
 
     @Test(arguments: [1, 4]) func theSameBitsOnOneAndTwoThreads(_ index: Int) throws {

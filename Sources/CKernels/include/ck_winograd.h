@@ -20,9 +20,9 @@ size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels);
 void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward, float *u);
 
 /// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
-/// weights are u [16][O][C], plus bias [O] when not NULL. Returns 0, -1 when scratch memory could
-/// not be allocated, or a oneDNN sgemm status.
+/// weights are u [16][O][C], plus bias [O] and residual [N][O][H][W] (added last) when not NULL.
+/// Returns 0, -1 when scratch memory could not be allocated, or a oneDNN sgemm status.
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, float *y);
+                        const float *bias, const float *residual, float *y);
 
 #endif

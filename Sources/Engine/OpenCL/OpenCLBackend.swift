@@ -271,7 +271,11 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
         return Operand(buffer: cols, offset: 0, batchStride: 0, rowStride: count, colStride: 1)
     }
 
-    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) throws -> Tensor {
+    public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, adding residual: Tensor?) throws -> Tensor {
+        if let residual {
+            let y = try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, adding: nil)
+            return try binary(.add, y, residual, shape: y.shape)
+        }
         let g = ConvGeometry(x.shape, weight.shape, stride: stride, padding: padding)
         let xs = try dense(x), ws = try dense(widened(weight)), bs = try bias.map(dense)
         let (y, ys) = try output([g.n, g.o, g.oh, g.ow], "conv2d")

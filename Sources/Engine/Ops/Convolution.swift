@@ -3,6 +3,12 @@ extension Tensor {
     /// 2-D convolution of x [N, C, H, W] with weight [O, C, k, k] (k 1 or 3), stride 1 or 2, symmetric padding.
     /// A frozen weight may be 16-bit (contiguous).
     public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        try conv2d(weight: weight, bias: bias, stride: stride, padding: padding, adding: nil)
+    }
+
+    /// residual + conv2d(x): the residual (the output's shape) is added as the output is written;
+    /// its gradient is the output's.
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0, adding residual: Tensor?) throws -> Tensor {
         try requireF32("conv2d"); try weight.requireWeightDType("conv2d")
         if weight.dtype != .f32 && !weight.isContiguous {
             throw EngineError.invalidArgument(op: "conv2d", message: "a \(weight.dtype.rawValue) weight must be contiguous")
@@ -16,10 +22,16 @@ extension Tensor {
         guard stride >= 1, padding >= 0, shape[2] + 2 * padding >= k, shape[3] + 2 * padding >= k else {
             throw EngineError.invalidArgument(op: "conv2d", message: "kernel \(k) stride \(stride) padding \(padding) does not fit input \(Shape.describe(shape))")
         }
-        let x = try contiguous(), w = try weight.contiguous(), b = try bias?.contiguous()
-        let y = try backend.conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+        let oh = (shape[2] + 2 * padding - k) / stride + 1, ow = (shape[3] + 2 * padding - k) / stride + 1
+        if let residual, residual.shape != [shape[0], weight.shape[0], oh, ow] {
+            throw EngineError.shapeMismatch(op: "conv2d", shapes: [shape, weight.shape, residual.shape],
+                                            reason: "the residual must have the output's shape \(Shape.describe([shape[0], weight.shape[0], oh, ow]))")
+        }
+        try residual?.requireF32("conv2d")
+        let x = try contiguous(), w = try weight.contiguous(), b = try bias?.contiguous(), r = try residual?.contiguous()
+        let y = try backend.conv2d(x, weight: w, bias: b, stride: stride, padding: padding, adding: r)
         FLOPCounter.add(2 * y.count * shape[1] * k * k)
-        let inputs = [x, w] + (b.map { [$0] } ?? [])
+        let inputs = [x, w] + (b.map { [$0] } ?? []) + (r.map { [$0] } ?? [])
         return y.recording("conv2d", inputs: inputs) { g in
             let gc = try g.contiguous()
             let dx = x.requiresGrad
@@ -29,7 +41,7 @@ extension Tensor {
                 (dw, db) = try Engine.backend.conv2dBackwardWeights(gc, input: x, weightShape: w.shape, stride: stride,
                                                                    padding: padding, withBias: b != nil)
             }
-            return [dx, dw] + (b != nil ? [db] : [])
+            return [dx, dw] + (b != nil ? [db] : []) + (r != nil ? [g] : [])
         }
     }
 

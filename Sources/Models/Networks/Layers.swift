@@ -99,6 +99,10 @@ public struct Conv2d {
         self.stride = stride
         self.padding = padding ?? weight.shape[2] / 2
     }
+    /// residual + self(x), the residual added as the output is written.
+    public func callAsFunction(_ x: Tensor, adding residual: Tensor) throws -> Tensor {
+        try x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
+    }
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try x.conv2d(weight: weight, bias: bias, stride: stride, padding: padding)
     }

@@ -21,8 +21,7 @@ struct ResnetBlock {
             let t = try timeProjection(temb.silu())                                  // [B, C]
             h = try h + t.reshaped([t.shape[0], t.shape[1], 1, 1])
         }
-        h = try conv2(norm2.thenSiLU(h))
-        return try (shortcut.map { try $0(x) } ?? x) + h
+        return try conv2(norm2.thenSiLU(h), adding: shortcut.map { try $0(x) } ?? x)
     }
 }
 
