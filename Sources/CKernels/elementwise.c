@@ -181,16 +181,6 @@ void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols) {
     size_t grain = cols ? GRAIN / cols : 1; if (grain < 1) grain = 1;
     ck_parallel_for(rows, grain, fill_range, &c);
 }
-typedef struct { float *y; const float *a; } add_ctx;
-static void add_range(void *p, size_t b, size_t e) {
-    add_ctx *c = p;
-    for (size_t i = b; i < e; i++) c->y[i] += c->a[i];
-}
-void ck_add_in_place(float *y, const float *a, size_t n) {
-    add_ctx c = {y, a};
-    ck_parallel_for(n, GRAIN, add_range, &c);
-}
-
 typedef struct { float *y; const float *values, *addend; size_t count, cols; } per_row_ctx;
 static void per_row_range(void *p, size_t b, size_t e) {
     per_row_ctx *c = p;

@@ -214,7 +214,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
         let key = weightKey(weight), weight = try widened(weight)
         try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
-        if let residual { ck_add_in_place(y.floatPointer, residual.floatPointer, y.count) }
+        if let residual { // in place: ck_binary reads each element before writing it
+            ck_binary(CK_BINARY_ADD, y.floatPointer, [1], residual.floatPointer, [1], y.floatPointer, [Int64(y.count)], 1)
+        }
         return y
     }
 

@@ -15,14 +15,11 @@ struct UNetBenchmark: ParsableCommand {
     @OptionGroup var passes: TimedPassOptions
 
     func run() throws {
-        let timer = try passes.timer()
-        try weights.prepare()
-        let peakBefore = Peak.measure()
-        let model = try weights.load()
+        let (timer, model) = try passes.timer(loading: weights)
         var random = RandomFill()
         let l = size / 8
         let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, 768])
-        try timer.run(label: "\(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step", peakBefore: peakBefore) {
+        try timer.run(label: "\(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step") {
             _ = try model.unet(x, timesteps: [500, 500], context: context)
         }
     }
@@ -40,22 +37,19 @@ struct VAEBenchmark: ParsableCommand {
     @OptionGroup var passes: TimedPassOptions
 
     func run() throws {
-        let timer = try passes.timer()
-        try weights.prepare()
-        let peakBefore = Peak.measure()
-        let model = try weights.load()
+        let (timer, model) = try passes.timer(loading: weights)
         var random = RandomFill()
         if textEncoder {
             // Start, 18 word ids, end padding: a prompt and an empty negative prompt's shape.
             let prompt = [49406] + (0..<18).map { 320 + 7 * $0 } + Array(repeating: 49407, count: 58)
             let empty = [49406] + Array(repeating: 49407, count: 76)
-            try timer.run(label: "text encoder, batch 2 x 77 tokens", unit: "pass", peakBefore: peakBefore) {
+            try timer.run(label: "text encoder, batch 2 x 77 tokens", unit: "pass") {
                 _ = try model.textEncoder(ids: [prompt, empty])
             }
             return
         }
         let z = try random.tensor([1, 4, size / 8, size / 8])
-        try timer.run(label: "VAE decode \(size)x\(size), batch 1, \(weights.precision) precision", unit: "decode", peakBefore: peakBefore) {
+        try timer.run(label: "VAE decode \(size)x\(size), batch 1, \(weights.precision) precision", unit: "decode") {
             _ = try model.vae.decode(z)
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Models
 
 /// The measurement `sdbench unet` and `sdbench vae` share: one warm-up pass and `repeats` timed
 /// passes of `pass`, the median time, the direct-algorithm FLOPs counted in a pass over that time as
@@ -11,9 +12,11 @@ struct TimedPasses {
     var profileRows: Int
     /// The backend the passes run on (wrapped in a `ProfilingBackend` when profiling).
     var backend: any Backend
+    /// The FMA peak measured before the model was loaded (the higher of it and the one after counts).
+    var peakBefore: Double
 
     /// Runs the passes and prints "<label>: N s/<unit> ... N% of peak ... peak resident N GB".
-    func run(label: String, unit: String, peakBefore: Double, _ pass: () throws -> Void) throws {
+    func run(label: String, unit: String, _ pass: () throws -> Void) throws {
         let profiler = profile ? ProfilingBackend(backend) : nil
         Engine.use(profiler ?? backend)
         defer { Engine.use(backend) }
@@ -54,7 +57,11 @@ struct TimedPassOptions: ParsableArguments {
     @Flag(help: "Time every primitive (per operation and shape) over the timed passes and print the table.") var profile = false
     @Option(help: "Rows of the profile table.") var profileRows = 40
 
-    func timer() throws -> TimedPasses {
-        TimedPasses(repeats: repeats, profile: profile, profileRows: profileRows, backend: try Engine.backend(named: backend))
+    /// The timer and the model: the folder made if needed, the FMA peak measured, then the model loaded.
+    func timer(loading weights: SD15ModelOptions) throws -> (TimedPasses, StableDiffusionModel) {
+        let chosen = try Engine.backend(named: backend)
+        try weights.prepare()
+        let timer = TimedPasses(repeats: repeats, profile: profile, profileRows: profileRows, backend: chosen, peakBefore: Peak.measure())
+        return (timer, try weights.load())
     }
 }

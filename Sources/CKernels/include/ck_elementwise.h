@@ -42,8 +42,6 @@ void ck_strided_copy(const float *src, const int64_t *src_strides, float *dst, c
 
 /// y[r, c] = row[c] for a rows x cols matrix.
 void ck_fill_rows(float *y, const float *row, size_t rows, size_t cols);
-/// y[i] += a[i].
-void ck_add_in_place(float *y, const float *a, size_t n);
 /// y[r, c] = addend[r, c] + values[r % count] for a rows x cols matrix (a per-channel bias over
 /// NCHW planes, plus a residual); either may be NULL (0).
 void ck_fill_each_row(float *y, const float *values, size_t count, const float *addend, size_t rows, size_t cols);
