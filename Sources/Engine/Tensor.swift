@@ -33,6 +33,13 @@ public final class Tensor {
         self.init(storage: s, shape: shape, strides: Shape.contiguousStrides(shape))
     }
 
+    /// A contiguous tensor over read-only memory that `owner` keeps alive (see
+    /// `TensorStorage.init(borrowing:dtype:count:owner:)`): frozen weights used in place.
+    public convenience init(borrowing memory: UnsafeRawPointer, shape: [Int], dtype: DType, owner: AnyObject) {
+        let s = TensorStorage(borrowing: memory, dtype: dtype, count: shape.reduce(1, *), owner: owner)
+        self.init(storage: s, shape: shape, strides: Shape.contiguousStrides(shape))
+    }
+
     /// A contiguous f32 tensor holding `data` (row-major).
     public convenience init(shape: [Int], data: [Float], requiresGrad: Bool = false) throws {
         guard Shape.count(shape) == data.count else {

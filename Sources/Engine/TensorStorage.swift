@@ -27,8 +27,11 @@ public final class TensorStorage: @unchecked Sendable {
     public let dtype: DType
     /// Number of elements.
     public let count: Int
-    /// 64-byte aligned memory of `count * dtype.size` bytes.
+    /// Memory of `count * dtype.size` bytes: 64-byte aligned when the storage allocated it, or
+    /// read-only memory that `owner` keeps alive (e.g. weights used in place from a mapped file).
     private let host: UnsafeMutableRawPointer
+    /// The object keeping borrowed memory alive; nil when the storage allocated `host` itself.
+    private let owner: AnyObject?
     /// A process-unique identity, used as the key of caches derived from immutable contents
     /// (e.g. convolution weights in oneDNN's blocked layout).
     public let id: UInt64
@@ -51,10 +54,26 @@ public final class TensorStorage: @unchecked Sendable {
         self.dtype = dtype
         self.count = count
         self.host = p
+        self.owner = nil
         self.id = nextStorageID.add(1, ordering: .relaxed).oldValue
         let live = TensorStorage.live.add(bytes, ordering: .relaxed).newValue
         TensorStorage.peak.max(live, ordering: .relaxed)
     }
+
+    /// Storage over `count` elements of read-only memory that `owner` keeps alive (a file mapping:
+    /// 16-bit weights used in place). Writing to it is a bug; it is not counted in `liveBytes`.
+    /// The pointer must be aligned to the element size.
+    public init(borrowing memory: UnsafeRawPointer, dtype: DType, count: Int, owner: AnyObject) {
+        precondition(Int(bitPattern: memory) % dtype.size == 0, "borrowed tensor memory must be aligned to its element size")
+        self.dtype = dtype
+        self.count = count
+        self.host = UnsafeMutableRawPointer(mutating: memory)
+        self.owner = owner
+        self.id = nextStorageID.add(1, ordering: .relaxed).oldValue
+    }
+
+    /// Whether the elements are borrowed read-only memory (see `init(borrowing:dtype:count:owner:)`).
+    public var isBorrowed: Bool { owner != nil }
 
     private static let live = Atomic<Int>(0), peak = Atomic<Int>(0)
     /// Bytes of tensor elements allocated now, and the most at any time since the last
@@ -68,6 +87,7 @@ public final class TensorStorage: @unchecked Sendable {
             ck_conv_forget_weights(id)
             WinogradConvolution.forget(id)
         }
+        if owner != nil { return }
         ck_free_tensor(host)
         TensorStorage.live.subtract(count * dtype.size, ordering: .relaxed)
     }

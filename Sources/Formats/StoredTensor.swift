@@ -134,6 +134,19 @@ public struct StoredTensor: @unchecked Sendable {
         return t
     }
 
+    /// The tensor used in place in the file's mapping, without a copy: nil unless it is a
+    /// contiguous F32/F16/BF16 tensor aligned to its element size. Its pages become resident as
+    /// kernels read them, and `releasePages()` drops them again (they are re-read on the next use).
+    public func mapped() throws -> Tensor? {
+        guard let type = dtype.engineType, isContiguous, count > 0 else { return nil }
+        let bytes = try file.bytes(storageOffset + elementOffset * dtype.size, count * dtype.size, "tensor storage")
+        guard let p = bytes.baseAddress, Int(bitPattern: p) % dtype.size == 0 else { return nil }
+        return Tensor(borrowing: p, shape: shape, dtype: type, owner: file)
+    }
+
+    /// Drops the tensor's pages from resident memory (see `MappedFile.release`).
+    public func releasePages() { file.release(storageOffset, storageBytes) }
+
     /// One element of a non-float type as Float.
     static func convert(_ p: UnsafeRawPointer, _ dtype: StoredDType) -> Float {
         switch dtype {

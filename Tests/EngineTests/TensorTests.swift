@@ -23,6 +23,19 @@ import Testing
         #expect(try h.to(.f32).toArray() == [1, 2, 3, 4])
     }
 
+    @Test("a 16-bit embedding table gives the rows of its f32 widening, and takes no gradient")
+    func sixteenBitEmbeddingTable() throws {
+        let table = try Tensor(shape: [5, 3], data: (0..<15).map { Float($0) * 0.37 - 2 })
+        for dtype in [DType.f16, .bf16] {
+            let narrow = try table.to(dtype)
+            let rows = try Tensor.embedding(ids: [4, 0, 4, 2], weight: narrow)
+            #expect(rows.shape == [4, 3] && rows.dtype == .f32)
+            #expect(try rows.toArray() == Tensor.embedding(ids: [4, 0, 4, 2], weight: narrow.to(.f32)).toArray())
+            narrow.requiresGrad = true
+            #expect(throws: EngineError.self) { try Tensor.embedding(ids: [1], weight: narrow) }
+        }
+    }
+
     @Test("shape errors name the op and the shapes")
     func shapeErrors() throws {
         let a = try Tensor.zeros([2, 3]), b = try Tensor.zeros([4, 5])

@@ -48,6 +48,41 @@ import Testing
         #expect(try f.tensors["b"]!.materialize().to(.f32).toArray() == b.to(.f32).toArray())
     }
 
+    @Test("a tensor is used in place from the mapping when aligned, and copied when not")
+    func tensorsInPlace() throws {
+        // A hand-made safetensors file: an odd-length header puts the data at an odd offset, so
+        // the F16 tensor "odd" is misaligned and "even" (after one padding byte) is aligned.
+        func file(headerPadding: Int) throws -> (SafeTensorsFile, dataStart: Int) {
+            let values: [UInt16] = [0x3C00, 0xC000, 0x7BFF]                 // 1, -2, 65504
+            var header = #"{"pad":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"#
+                + #""odd":{"dtype":"F16","shape":[3],"data_offsets":[1,7]},"#
+                + #""even":{"dtype":"F16","shape":[3],"data_offsets":[8,14]}}"#
+            header += String(repeating: " ", count: headerPadding)
+            var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
+            bytes.append(0)
+            for v in values { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+            bytes.append(0)
+            for v in values { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+            let path = dir + "/inplace-\(headerPadding).safetensors"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return (try SafeTensorsFile(path: path), 8 + header.utf8.count)
+        }
+        for padding in [0, 1] {
+            let (f, dataStart) = try file(headerPadding: padding)
+            for name in ["odd", "even"] {
+                let stored = f.tensors[name]!
+                let offset = dataStart + (name == "odd" ? 1 : 8)
+                let inPlace = try stored.mapped()
+                #expect((inPlace != nil) == (offset % 2 == 0), "\(name) at byte \(offset)")
+                if let inPlace {
+                    #expect(inPlace.storage.isBorrowed)
+                    #expect(try inPlace.to(.f32).toArray() == [1, -2, 65504])
+                }
+                #expect(try stored.materialize().to(.f32).toArray() == [1, -2, 65504])
+            }
+        }
+    }
+
     @Test("a failed write leaves the previous file intact")
     func atomicWrite() throws {
         let path = dir + "/keep.bin"

@@ -4,12 +4,17 @@ import Foundation
 extension Tensor {
     /// Rows of `weight` [V, D] for `ids`: result [ids.count, D].
     public static func embedding(ids: [Int], weight: Tensor) throws -> Tensor {
-        try weight.requireF32("embedding")
         guard weight.rank == 2 else {
             throw EngineError.shapeMismatch(op: "embedding", shapes: [weight.shape], reason: "weight must be [vocabulary, dim]")
         }
         if let bad = ids.first(where: { $0 < 0 || $0 >= weight.shape[0] }) {
             throw EngineError.invalidArgument(op: "embedding", message: "id \(bad) outside vocabulary of \(weight.shape[0])")
+        }
+        if weight.dtype != .f32 {
+            // A frozen 16-bit table: each row read is widened (exactly) on its own, so only the rows
+            // used are touched.
+            guard !weight.requiresGrad else { throw EngineError.invalidArgument(op: "embedding", message: "a 16-bit table takes no gradient") }
+            return try concat(ids.map { try weight.sliced(dim: 0, $0, $0 + 1).to(.f32) }, dim: 0)
         }
         let w = try weight.contiguous()
         return try Engine.backend.embedding(ids: ids, weight: w).recording("embedding", inputs: [w]) { g in

@@ -19,10 +19,13 @@ public struct AutoencoderKL {
     let encoderNormOut: GroupNorm, encoderOut: Conv2d, quantConv: Conv2d?
     let postQuantConv: Conv2d?, decoderIn: Conv2d, decoderMid: MidBlock
     let decoderUp: [(resnets: [ResnetBlock], upsample: Conv2d?)], decoderNormOut: GroupNorm, decoderOut: Conv2d
+    /// The weights used in place from the model file (see `MappedWeights`).
+    public let mappedWeights: MappedWeights
 
     public init(_ weights: ModelWeights, config: VAEConfig, precision: WeightPrecision = .full) throws {
         self.config = config
         let w = WeightLoader(weights, component: "vae", precision: precision), g = config.normGroups, eps: Float = 1e-6
+        mappedWeights = w.mapped
         let levels = config.blockOutChannels.count
         func mid(_ m: WeightLoader) throws -> MidBlock {
             let a = m.scoped("attentions.0")

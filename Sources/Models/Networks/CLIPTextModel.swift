@@ -8,6 +8,8 @@ public struct CLIPTextModel {
     let tokenEmbedding: Tensor, positionEmbedding: Tensor
     let layers: [Layer]
     let finalNorm: LayerNorm
+    /// The weights used in place from the model file (see `MappedWeights`).
+    public let mappedWeights: MappedWeights
 
     struct Layer {
         let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, fc1: Linear, fc2: Linear
@@ -16,7 +18,8 @@ public struct CLIPTextModel {
     public init(_ weights: ModelWeights, config: TextEncoderConfig, precision: WeightPrecision = .full) throws {
         self.config = config
         let w = WeightLoader(weights, component: "text_encoder", precision: precision).scoped("text_model")
-        tokenEmbedding = try w("embeddings.token_embedding.weight")
+        mappedWeights = w.mapped
+        tokenEmbedding = try w.table("embeddings.token_embedding.weight")
         positionEmbedding = try w("embeddings.position_embedding.weight")
         layers = try (0..<config.layers).map { i in
             let l = w.scoped("encoder.layers.\(i)")

@@ -2,24 +2,43 @@ import Engine
 import Formats
 
 /// Loads a component's weights by name (frozen: no gradient). Everything is materialised as f32,
-/// except the weight matrices of linear and convolution layers at `.half` precision.
+/// except the weight matrices of linear and convolution layers at `.half` precision and the
+/// embedding tables, which are used in place from the file's mapping where its layout allows
+/// (recorded in `mapped`).
 public struct WeightLoader {
     let tensors: [String: StoredTensor]
     let prefix: String
     let file: String
     public let precision: WeightPrecision
+    /// The weights this component uses in place (shared by the scoped loaders).
+    public let mapped: MappedWeights
 
     public init(_ weights: ModelWeights, component: String, precision: WeightPrecision = .full) {
-        self.init(tensors: weights.tensors, prefix: component + ".", file: weights.path, precision: precision)
+        self.init(tensors: weights.tensors, prefix: component + ".", file: weights.path, precision: precision, mapped: MappedWeights())
     }
 
     /// The loader for a sub-module ("down_blocks.0").
     public func scoped(_ name: String) -> WeightLoader {
-        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file, precision: precision)
+        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file, precision: precision, mapped: mapped)
     }
 
-    init(tensors: [String: StoredTensor], prefix: String, file: String, precision: WeightPrecision) {
-        self.tensors = tensors; self.prefix = prefix; self.file = file; self.precision = precision
+    init(tensors: [String: StoredTensor], prefix: String, file: String, precision: WeightPrecision, mapped: MappedWeights) {
+        self.tensors = tensors; self.prefix = prefix; self.file = file; self.precision = precision; self.mapped = mapped
+    }
+
+    /// The stored tensor used in place, recorded in `mapped`; nil when its layout does not allow it.
+    private func inPlace(_ t: StoredTensor) throws -> Tensor? {
+        guard let m = try t.mapped() else { return nil }
+        mapped.add(t)
+        return m
+    }
+
+    /// An embedding table (rows gathered by id, so only the rows read become resident): used in
+    /// place when the file allows, at its stored type (16-bit rows are widened as they are
+    /// gathered, exactly); otherwise materialised as f32.
+    public func table(_ name: String) throws -> Tensor {
+        let t = try stored(name)
+        return try inPlace(t) ?? t.materialize().to(.f32)
     }
 
     /// The named tensor as f32.
@@ -29,8 +48,11 @@ public struct WeightLoader {
 
     /// The weight matrix of a linear or convolution layer: f32 at `.full` precision; at `.half`,
     /// 16-bit (a file's f16 or bf16 as stored, f32 rounded to f16), widened inside the kernels.
+    /// A 16-bit matrix in the file is used in place (see `MappedWeights`).
     public func matrix(_ name: String) throws -> Tensor {
-        let t = try stored(name).materialize()
+        let s = try stored(name)
+        if precision == .half, s.dtype == .F16 || s.dtype == .BF16, let t = try inPlace(s) { return t }
+        let t = try s.materialize()
         switch precision {
         case .full: return try t.to(.f32)
         case .half: return t.dtype == .f16 || t.dtype == .bf16 ? t : try t.to(.f32).to(.f16)

@@ -75,10 +75,13 @@ public struct UNet {
     let mid: (ResnetBlock, SpatialTransformer, ResnetBlock)
     let up: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], upsample: Conv2d?)]
     let normOut: GroupNorm, convOut: Conv2d
+    /// The weights used in place from the model file (see `MappedWeights`).
+    public let mappedWeights: MappedWeights
 
     public init(_ weights: ModelWeights, config: UNetConfig, precision: WeightPrecision = .full) throws {
         self.config = config
         let w = WeightLoader(weights, component: "unet", precision: precision)
+        mappedWeights = w.mapped
         let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in")
         time1 = try Linear(w, "time_embedding.linear_1"); time2 = try Linear(w, "time_embedding.linear_2")
