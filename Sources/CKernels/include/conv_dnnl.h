@@ -67,6 +67,22 @@ int ck_conv2d_backward_weights(const ck_conv_shape *s, const float *x,
 
 /* Message describing the last failure on the calling thread ("" if none).
  * The string is owned by the library (thread-local storage); do not free. */
+/* Matrix product through oneDNN's matmul primitive (its brgemm kernels):
+ *   y[m][n] = sum_k a[m][k] w[k][n] + bias[n] + residual[m][n]
+ * a is row-major M x K with row stride lda (>= k); w is K x N, given either
+ * as the rows of a plain N x K matrix (weights_nk = 1: a linear layer's
+ * [out, in] weight, read in place) or as a plain K x N matrix; bias (N) and
+ * residual (M x N, contiguous; has_residual says whether one is given) are
+ * optional and added inside the kernel as the tile is stored, so y is
+ * written once. y is contiguous M x N. */
+typedef struct {
+    long m, k, n, lda;
+    int weights_nk, has_residual;
+} ck_matmul_shape;
+
+int ck_matmul_forward(const ck_matmul_shape *s, const float *a, const float *w,
+                      const float *bias, const float *residual, float *y);
+
 const char *ck_conv_last_error(void);
 
 /* Thread count: ck_set_threads (ck_parallel.h) sets it for oneDNN too.
