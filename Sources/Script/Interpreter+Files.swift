@@ -30,14 +30,16 @@ extension Interpreter {
                               + NameSuggestion.hint(name, in: known))
         }
         let vae = try call.optionString("vae")
-        let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+        let precision = try weightPrecision(call)
+        let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
         model = loaded
         pipeline = nil
         embeddingsStorage = nil
         let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
-        host.write("loaded \(loaded.name): \(loaded.config.family), \(hash)")
+        host.write("loaded \(loaded.name): \(loaded.config.family), \(hash)" + (precision == .half ? ", 16-bit weights" : ""))
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
+        if precision == .half { explicit += " precision=\"half\"" }
         journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
     }
 
@@ -121,6 +123,16 @@ extension Interpreter {
         journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
     }
 
+    /// The `precision` option (`full` when absent).
+    func weightPrecision(_ call: CommandCall) throws -> WeightPrecision {
+        let text = try call.optionString("precision") ?? "full"
+        guard let precision = WeightPrecision(rawValue: text) else {
+            throw ScriptError(call.optionPosition("precision"), "precision must be full or half (got \(Value.quote(text)))"
+                              + NameSuggestion.hint(text, in: WeightPrecision.allCases.map(\.rawValue)))
+        }
+        return precision
+    }
+
     /// The model a training at `precision` runs on: the session's model, or the same files loaded
     /// again at that precision, with the session's model released meanwhile so that only one copy
     /// of the weights is in memory (`restoreSessionModel` loads it back).
@@ -135,16 +147,16 @@ extension Interpreter {
             host.write("loaded \(loaded.name) with \(precision == .half ? "16-bit" : "32-bit") weights for training")
             return loaded
         } catch {
-            model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+            model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: current.precision)
             throw error
         }
     }
 
     /// Puts the session's own model back after a training that ran on a copy at another precision.
-    func restoreSessionModel(path: String, vae: String?) {
+    func restoreSessionModel(path: String, vae: String?, precision: WeightPrecision) {
         guard model == nil else { return }
         do {
-            model = try StableDiffusionModel(path: path, vae: vae, hashes: hashes)
+            model = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
         } catch {
             host.warn("could not load \(path) again after training: \(error) (use `model` to load it)")
         }
@@ -156,11 +168,7 @@ extension Interpreter {
         try call.atMost(1)
         guard let data = try call.optionString("data") else { throw ScriptError(call.position, "`train` needs data=DIR, the folder of training pictures") }
         let sessionModel = try requireModel(call.position)
-        let precisionText = try call.optionString("precision") ?? "full"
-        guard let precision = WeightPrecision(rawValue: precisionText) else {
-            throw ScriptError(call.optionPosition("precision"), "precision must be full or half (got \(Value.quote(precisionText)))"
-                              + NameSuggestion.hint(precisionText, in: WeightPrecision.allCases.map(\.rawValue)))
-        }
+        let precision = try weightPrecision(call)
         var clipping: GradientClipping?
         if let text = try call.optionString("clip_grad") {
             guard let c = GradientClipping(text) else {
@@ -195,10 +203,10 @@ extension Interpreter {
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }
         let template = try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords")
-        let files = (sessionModel.path, sessionModel.vaePath)
+        let files = (sessionModel.path, sessionModel.vaePath, sessionModel.precision)
         // The training's own scope: its model (maybe a 16-bit copy) is released before the
         // session's model is loaded back.
-        defer { restoreSessionModel(path: files.0, vae: files.1) }
+        defer { restoreSessionModel(path: files.0, vae: files.1, precision: files.2) }
         try train(name: name, call: call, pictures: dataset.samples.count, trainer: TextualInversionTrainer(
             model: try modelForTraining(precision: precision, position: call.position), tokenizer: try tokenizer,
             dataset: dataset, template: template, embeddingPath: path, options: options))

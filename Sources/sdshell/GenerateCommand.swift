@@ -25,6 +25,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Clip skip.") var clipSkip = 1
     @Option(help: "Output folder.") var outdir = "outputs"
     @Option(help: "Embeddings folder (scanned recursively; file stems are the names).") var embeddings = "embeddings"
+    @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights; the same images from an f16 checkpoint in half the memory).") var precision = "full"
 
     func run() throws {
         guard let (s, implied) = Sampler.named(sampler) else {
@@ -44,8 +45,9 @@ struct GenerateCommand: ParsableCommand {
         } else {
             settings.schedule = implied
         }
+        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("--precision must be full or half") }
         do {
-            let sd = try StableDiffusionModel(path: model)
+            let sd = try StableDiffusionModel(path: model, precision: weights)
             let tokenizer = try CLIPTokenizer.shipped()
             let db = EmbeddingDatabase(directories: [embeddings], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
             var pipeline = TextToImage(model: sd, tokenizer: tokenizer, embeddings: db)

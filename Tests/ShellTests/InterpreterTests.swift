@@ -31,6 +31,25 @@ import TestSupport
         do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
     }
 
+    @Test func aModelLoadedWithSixteenBitWeightsMakesTheSameImagesAndIsJournalled() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try shell.run(source: "generate \"a red circle\" seed=4 sampler=\"Euler\"", file: "t")
+        try shell.run(source: "model \"\(model)\" precision=\"half\"", file: "t")
+        #expect(host.lines.contains { $0.hasSuffix(", 16-bit weights") })
+        #expect(shell.model?.precision == .half)
+        try shell.run(source: "set size=64x64 steps=2\ngenerate \"a red circle\" seed=4 sampler=\"Euler\"", file: "t")
+        let images = host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
+        #expect(images.count == 2)
+        // The tiny model is stored in f16, so 16-bit weights compute exactly what f32 ones do.
+        let pixels = try images.map { try PNGFile.read($0).rgba }
+        #expect(pixels[0] == pixels[1])
+        let journal = try String(contentsOfFile: try #require(shell.journal.path), encoding: .utf8)
+        #expect(journal.contains("model \"\(model)\" precision=\"half\""))
+        #expect(error(shell, "model \"\(model)\" precision=\"hlaf\"")?.hasPrefix("t:1:") == true)
+        #expect(error(shell, "model \"\(model)\" precision=\"hlaf\"")?.contains("did you mean `half`?") == true)
+    }
+
     @Test func sixImagesAndAGridReplayFromTheJournal() throws {
         let host = RecordingHost()
         let shell = try session(host)
