@@ -128,7 +128,10 @@ public struct TextToImage {
         // Each model part's in-place weights leave resident memory once its share is done, so a
         // generation holds one part at a time (see MappedWeights).
         model.textEncoder.mappedWeights.releaseResidentPages()
-        defer { model.unet.mappedWeights.releaseResidentPages() }
+        defer {
+            model.unet.mappedWeights.releaseResidentPages()
+            TensorStorage.releaseCachedBlocks()
+        }
         func at(_ schedule: [(end: Int, context: Tensor)], _ call: Int) -> Tensor {
             (schedule.first { call <= $0.end } ?? schedule[0]).context
         }
@@ -172,7 +175,10 @@ public struct TextToImage {
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         let per = shape.reduce(1, *)
-        defer { model.vae.mappedWeights.releaseResidentPages() }
+        defer {
+            model.vae.mappedWeights.releaseResidentPages()
+            TensorStorage.releaseCachedBlocks()
+        }
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
             let rgb = try decode(latent, shape: shape)

@@ -9,7 +9,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public init() {
         ck_tune_allocator()
-        if ProcessInfo.processInfo.environment["SDSHELL_HUGE_PAGES"] == "0" { ck_set_huge_pages(0) }
+        let environment = ProcessInfo.processInfo.environment
+        if environment["SDSHELL_HUGE_PAGES"] == "0" { ck_set_huge_pages(0) }
+        if let text = environment["SDSHELL_TENSOR_CACHE_MB"], let mb = Int(text), mb >= 0 { ck_tensor_cache_set_limit(mb << 20) }
     }
 
     /// Threads used by the kernels, OpenBLAS and oneDNN.

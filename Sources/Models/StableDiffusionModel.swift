@@ -42,6 +42,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
             throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
         }
         self.config = config
+        // Half precision is the low-memory configuration: no spare blocks kept beside the
+        // activations (they would add up to 0.5 GB to a 512x512 generation's peak).
+        TensorStorage.setCachedBlockLimit(precision == .half ? 0 : 512 << 20)
         textEncoder = try CLIPTextModel(weights, config: config.textEncoder!, precision: precision)
         unet = try UNet(weights, config: config.unet!, precision: precision)
         vae = try AutoencoderKL(weights, config: config.vae!, precision: precision)
