@@ -57,6 +57,7 @@ import TestSupport
         #expect(half.unet.convIn.bias?.dtype == .f32)
         // The token table is used in place at its stored type (f16 here); its rows widen exactly.
         #expect(half.textEncoder.tokenEmbedding.dtype == .f16 && half.textEncoder.tokenEmbedding.storage.isBorrowed)
+        #expect(full.textEncoder.tokenEmbedding.dtype == .f32 && !full.textEncoder.tokenEmbedding.storage.isBorrowed)
         #expect(try half.textEncoder.tokenEmbeddings([320, 49406]).toArray() == full.textEncoder.tokenEmbeddings([320, 49406]).toArray())
         #expect(try half.unet.convIn.weight.toArray() == full.unet.convIn.weight.toArray())
     }

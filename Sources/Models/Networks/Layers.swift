@@ -2,9 +2,10 @@ import Engine
 import Formats
 
 /// Loads a component's weights by name (frozen: no gradient). Everything is materialised as f32,
-/// except the weight matrices of linear and convolution layers at `.half` precision and the
+/// except, at `.half` precision, the weight matrices of linear and convolution layers and the
 /// embedding tables, which are used in place from the file's mapping where its layout allows
-/// (recorded in `mapped`).
+/// (recorded in `mapped`; the file must then stay unchanged while the model is loaded, as with
+/// any memory-mapped model).
 public struct WeightLoader {
     let tensors: [String: StoredTensor]
     let prefix: String
@@ -33,12 +34,13 @@ public struct WeightLoader {
         return m
     }
 
-    /// An embedding table (rows gathered by id, so only the rows read become resident): used in
-    /// place when the file allows, at its stored type (16-bit rows are widened as they are
-    /// gathered, exactly); otherwise materialised as f32.
+    /// An embedding table (rows gathered by id): at `.half` precision used in place when the file
+    /// allows, at its stored type (16-bit rows are widened as they are gathered, exactly), so only
+    /// the rows read become resident; otherwise materialised as f32.
     public func table(_ name: String) throws -> Tensor {
         let t = try stored(name)
-        return try inPlace(t) ?? t.materialize().to(.f32)
+        if precision == .half, let m = try inPlace(t) { return m }
+        return try t.materialize().to(.f32)
     }
 
     /// The named tensor as f32.
