@@ -1,6 +1,10 @@
-// Winograd F(2x2, 3x3) convolution (see ck_winograd.h).
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution (see ck_winograd.h).
 //
-// Transforms (Lavin & Gray 2015):
+// F(4x4, 3x3) (points 0, 1, -1, 2, -2, infinity; 6x6 input tiles, 36 GEMMs) is the same scheme with
+// the matrices written out in the *4 functions below; its transforms work on eight tiles at once
+// gathered into lanes (zeros outside the image), so every tile takes the same operations.
+//
+// F(2x2, 3x3) transforms (Lavin & Gray 2015):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   input tile d (4x4): V = B^T d B
 //   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]  kernel g (3x3):     U = G g G^T
 //   A^T = [1 1 1 0; 0 1 -1 -1]                         product m (4x4):    Y = A^T m A
@@ -14,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels) { return 16 * out_channels * in_channels; }
+size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels, int tile) {
+    return (size_t)(tile + 2) * (size_t)(tile + 2) * out_channels * in_channels;
+}
 
 /// One weight element as f32 (dtype: 0 f32, 1 f16, 2 bf16).
 static inline float weight_at(const void *w, int dtype, size_t i) {
@@ -26,6 +32,51 @@ static inline float weight_at(const void *w, int dtype, size_t i) {
 }
 
 typedef struct { const void *w; int dtype; size_t o, c; int backward; float *u; } weight_job;
+
+/// G g for one column of the 3x3 kernel (F(4x4)): six rows from three, eight lanes.
+static inline void g_column4(__m256 g0, __m256 g1, __m256 g2, __m256 out[6]) {
+    const __m256 q = _mm256_set1_ps(0.25f), s = _mm256_set1_ps(1.0f / 6), s2 = _mm256_set1_ps(1.0f / 12),
+                 s4 = _mm256_set1_ps(1.0f / 24);
+    __m256 even = _mm256_add_ps(g0, g2);
+    out[0] = _mm256_mul_ps(q, g0);
+    out[1] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_add_ps(even, g1));
+    out[2] = _mm256_mul_ps(_mm256_set1_ps(-1.0f / 6), _mm256_sub_ps(even, g1));
+    __m256 base = _mm256_add_ps(_mm256_mul_ps(s4, g0), _mm256_mul_ps(s, g2)), odd = _mm256_mul_ps(s2, g1);
+    out[3] = _mm256_add_ps(base, odd);
+    out[4] = _mm256_sub_ps(base, odd);
+    out[5] = g2;
+}
+
+/// F(4x4) filters p in [begin, end): U[36][fo][fc] = G g G^T, eight input channels at a time.
+static void transform_filters4(void *ctx, size_t begin, size_t end) {
+    const weight_job *J = ctx;
+    const size_t o = J->o, c = J->c, fo = J->backward ? c : o, fc = J->backward ? o : c;
+    for (size_t p = begin; p < end; p++) {
+        for (size_t q0 = 0; q0 < fc; q0 += 8) {
+            size_t lanes = fc - q0 < 8 ? fc - q0 : 8;
+            float g[9][8] = {{0}};
+            for (size_t l = 0; l < lanes; l++) {
+                size_t q = q0 + l;
+                for (int k = 0; k < 9; k++) {
+                    g[k][l] = J->backward ? weight_at(J->w, J->dtype, (q * c + p) * 9 + (size_t)(8 - k))
+                                          : weight_at(J->w, J->dtype, (p * c + q) * 9 + (size_t)k);
+                }
+            }
+            __m256 t[3][6]; // t[s] = G g[:, s]
+            for (int sc = 0; sc < 3; sc++) g_column4(_mm256_loadu_ps(g[sc]), _mm256_loadu_ps(g[3 + sc]), _mm256_loadu_ps(g[6 + sc]), t[sc]);
+            for (int r = 0; r < 6; r++) {
+                __m256 v[6];
+                g_column4(t[0][r], t[1][r], t[2][r], v);
+                for (int k = 0; k < 6; k++) {
+                    float *dst = J->u + ((size_t)(r * 6 + k) * fo + p) * fc + q0;
+                    float out[8];
+                    _mm256_storeu_ps(out, v[k]);
+                    memcpy(dst, out, lanes * sizeof(float));
+                }
+            }
+        }
+    }
+}
 
 /// Filters p in [begin, end) of the convolution being transformed, eight input channels q at a
 /// time: G g G^T in f32 lanes (the same operations for every lane, so a tail lane equals a full one).
@@ -70,9 +121,9 @@ static void transform_filters(void *ctx, size_t begin, size_t end) {
     }
 }
 
-void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c, int backward, float *u) {
+void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c, int backward, int tile, float *u) {
     weight_job J = {w, dtype, o, c, backward, u};
-    ck_parallel_for(backward ? c : o, 1, transform_filters, &J);
+    ck_parallel_for(backward ? c : o, 1, tile == 4 ? transform_filters4 : transform_filters, &J);
 }
 
 /// The problem: input, transformed weights, output, and the tile grid.
@@ -80,7 +131,109 @@ typedef struct {
     const float *x, *u, *bias, *residual;
     float *y;
     size_t n, c, o, h, w, th, tw, tiles;
+    int m;         // output tile size: 2 or 4
+    size_t points; // (m + 2)^2 GEMMs
 } problem;
+
+/// B^T d for one column of six (F(4x4)).
+static inline void bt_column4(const __m256 d[6], __m256 out[6]) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f);
+    out[0] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, d[0]), _mm256_mul_ps(five, d[2])), d[4]);
+    __m256 a = _mm256_sub_ps(d[4], _mm256_mul_ps(four, d[2])), b = _mm256_sub_ps(d[3], _mm256_mul_ps(four, d[1]));
+    out[1] = _mm256_add_ps(a, b);
+    out[2] = _mm256_sub_ps(a, b);
+    __m256 e = _mm256_sub_ps(d[4], d[2]), f = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    out[3] = _mm256_add_ps(e, f);
+    out[4] = _mm256_sub_ps(e, f);
+    out[5] = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(four, d[1]), _mm256_mul_ps(five, d[3])), d[5]);
+}
+
+/// F(4x4) input transform of eight consecutive tiles [tile, tile + lanes) of channel ch: each
+/// tile's 6x6 input (rows 4i-1.., columns 4j-1..; zero outside the image) gathered into a lane,
+/// B^T d B, and the 36 points written to the planes at dst (plane stride `plane`).
+static void input_tiles4(const problem *P, size_t ch, size_t tile, size_t lanes, float *dst, size_t plane) {
+    const size_t h = P->h, w = P->w;
+    float d[6][6][8] = {{{0}}};
+    for (size_t l = 0; l < lanes; l++) {
+        size_t t = tile + l, j = t % P->tw, i = (t / P->tw) % P->th, b = t / (P->tw * P->th);
+        const float *src = P->x + (b * P->c + ch) * h * w;
+        long r0 = (long)(4 * i) - 1, c0 = (long)(4 * j) - 1;
+        for (int r = 0; r < 6; r++) {
+            long y = r0 + r;
+            if (y < 0 || y >= (long)h) continue;
+            for (int q = 0; q < 6; q++) {
+                long x = c0 + q;
+                if (x >= 0 && x < (long)w) d[r][q][l] = src[(size_t)y * w + (size_t)x];
+            }
+        }
+    }
+    __m256 col[6], t[6][6]; // t = B^T d, by column
+    for (int q = 0; q < 6; q++) {
+        for (int r = 0; r < 6; r++) col[r] = _mm256_loadu_ps(d[r][q]);
+        __m256 out[6];
+        bt_column4(col, out);
+        for (int r = 0; r < 6; r++) t[r][q] = out[r];
+    }
+    for (int r = 0; r < 6; r++) {
+        __m256 out[6];
+        bt_column4(t[r], out);
+        for (int k = 0; k < 6; k++) {
+            float *p = dst + (size_t)(r * 6 + k) * plane;
+            if (lanes == 8) _mm256_storeu_ps(p, out[k]);
+            else { float v[8]; _mm256_storeu_ps(v, out[k]); memcpy(p, v, lanes * sizeof(float)); }
+        }
+    }
+}
+
+/// A^T m for one column of six (F(4x4)).
+static inline void at_column4(const __m256 m[6], __m256 out[4]) {
+    const __m256 two = _mm256_set1_ps(2.0f), four = _mm256_set1_ps(4.0f), eight = _mm256_set1_ps(8.0f);
+    __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
+    __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
+    out[0] = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+    out[1] = _mm256_add_ps(b, _mm256_mul_ps(two, d));
+    out[2] = _mm256_add_ps(a, _mm256_mul_ps(four, c));
+    out[3] = _mm256_add_ps(_mm256_add_ps(b, _mm256_mul_ps(eight, d)), m[5]);
+}
+
+/// F(4x4) output transform of eight consecutive tiles [tile, tile + lanes) of output channel oc
+/// (points at src, plane stride `plane`): A^T m A, plus bias and residual, written where inside.
+static void output_tiles4(const problem *P, size_t oc, size_t tile, size_t lanes, const float *src, size_t plane) {
+    const size_t h = P->h, w = P->w;
+    __m256 m[6][6];
+    for (int k = 0; k < 36; k++) {
+        if (lanes == 8) m[k / 6][k % 6] = _mm256_loadu_ps(src + (size_t)k * plane);
+        else { float v[8] = {0}; memcpy(v, src + (size_t)k * plane, lanes * sizeof(float)); m[k / 6][k % 6] = _mm256_loadu_ps(v); }
+    }
+    __m256 t[4][6]; // A^T m, by column
+    for (int q = 0; q < 6; q++) {
+        __m256 col[6], out[4];
+        for (int r = 0; r < 6; r++) col[r] = m[r][q];
+        at_column4(col, out);
+        for (int r = 0; r < 4; r++) t[r][q] = out[r];
+    }
+    float y[4][4][8];
+    const __m256 bias = _mm256_set1_ps(P->bias ? P->bias[oc] : 0.0f);
+    for (int r = 0; r < 4; r++) {
+        __m256 out[4];
+        at_column4(t[r], out);
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(y[r][k], _mm256_add_ps(out[k], bias));
+    }
+    for (size_t l = 0; l < lanes; l++) {
+        size_t tl = tile + l, j = tl % P->tw, i = (tl / P->tw) % P->th, b = tl / (P->tw * P->th);
+        float *dst = P->y + (b * P->o + oc) * h * w;
+        const float *res = P->residual ? P->residual + (b * P->o + oc) * h * w : NULL;
+        for (int r = 0; r < 4; r++) {
+            size_t yy = 4 * i + (size_t)r;
+            if (yy >= h) break;
+            for (int k = 0; k < 4; k++) {
+                size_t xx = 4 * j + (size_t)k;
+                if (xx >= w) break;
+                dst[yy * w + xx] = y[r][k][l] + (res ? res[yy * w + xx] : 0.0f);
+            }
+        }
+    }
+}
 
 /// Even and odd elements of the 16 floats at p: columns p[0], p[2], ..., p[14] and p[1], ..., p[15].
 static inline void deinterleave16(const float *p, __m256 *even, __m256 *odd) {
@@ -133,6 +286,12 @@ static inline void input_tiles8(const float *src, size_t w, float *dst, size_t p
 /// V[xi][ch][t - t0] (leading dimension ld) for channels [c0, c1) and tiles [t0, t1).
 static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, size_t t1, float *v, size_t ld) {
     const size_t h = P->h, w = P->w, plane = P->c * ld;
+    if (P->m == 4) {
+        for (size_t ch = c0; ch < c1; ch++)
+            for (size_t tile = t0; tile < t1; tile += 8)
+                input_tiles4(P, ch, tile, t1 - tile < 8 ? t1 - tile : 8, v + ch * ld + (tile - t0), plane);
+        return;
+    }
     for (size_t ch = c0; ch < c1; ch++) {
         for (size_t tile = t0; tile < t1;) {
             size_t j = tile % P->tw, i = (tile / P->tw) % P->th, b = tile / (P->tw * P->th);
@@ -203,6 +362,12 @@ static inline void output_tiles8(const float *src, size_t plane, float bias, flo
 /// Y for output channels [o0, o1) and tiles [t0, t1) from M (leading dimension ld).
 static void output_transform(const problem *P, size_t o0, size_t o1, size_t t0, size_t t1, const float *m, size_t ld) {
     const size_t h = P->h, w = P->w, plane = P->o * ld;
+    if (P->m == 4) {
+        for (size_t oc = o0; oc < o1; oc++)
+            for (size_t tile = t0; tile < t1; tile += 8)
+                output_tiles4(P, oc, tile, t1 - tile < 8 ? t1 - tile : 8, m + oc * ld + (tile - t0), plane);
+        return;
+    }
     for (size_t oc = o0; oc < o1; oc++) {
         const float bias = P->bias ? P->bias[oc] : 0.0f;
         for (size_t tile = t0; tile < t1;) {
@@ -271,8 +436,8 @@ static void blocked_range(void *ctx, size_t begin, size_t end) {
     const problem *P = J->P;
     size_t ld = J->block;
     float *v = NULL, *m = NULL;
-    if (posix_memalign((void **)&v, 64, 16 * P->c * ld * sizeof(float)) != 0 ||
-        posix_memalign((void **)&m, 64, 16 * P->o * ld * sizeof(float)) != 0) {
+    if (posix_memalign((void **)&v, 64, P->points * P->c * ld * sizeof(float)) != 0 ||
+        posix_memalign((void **)&m, 64, P->points * P->o * ld * sizeof(float)) != 0) {
         free(v);
         J->status = -1;
         return;
@@ -280,7 +445,7 @@ static void blocked_range(void *ctx, size_t begin, size_t end) {
     for (size_t blk = begin; blk < end; blk++) {
         size_t t0 = blk * J->block, t1 = t0 + J->block < P->tiles ? t0 + J->block : P->tiles;
         input_transform(P, 0, P->c, t0, t1, v, ld);
-        int st = point_gemms(P, 0, 16, v, m, t1 - t0, ld);
+        int st = point_gemms(P, 0, P->points, v, m, t1 - t0, ld);
         if (st != 0) { J->status = st; break; }
         output_transform(P, 0, P->o, t0, t1, m, ld);
     }
@@ -289,34 +454,35 @@ static void blocked_range(void *ctx, size_t begin, size_t end) {
 }
 
 /// Tiles per block: V and M of a block in about 6 MiB, 64 to 1024 tiles, a multiple of 16.
-static size_t block_tiles(size_t c, size_t o) {
-    size_t b = (6u << 20) / (16 * (c + o) * sizeof(float));
+static size_t block_tiles(size_t points, size_t c, size_t o) {
+    size_t b = (6u << 20) / (points * (c + o) * sizeof(float));
     b = b < 64 ? 64 : (b > 1024 ? 1024 : b);
     return b / 16 * 16;
 }
 
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, float *y) {
-    size_t th = (h + 1) / 2, tw = (w + 1) / 2;
-    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw};
-    size_t block = block_tiles(c, o);
+                        const float *bias, const float *residual, int tile, float *y) {
+    const int m = tile == 4 ? 4 : 2;
+    size_t th = (h + (size_t)m - 1) / (size_t)m, tw = (w + (size_t)m - 1) / (size_t)m;
+    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw, m, (size_t)(m + 2) * (size_t)(m + 2)};
+    size_t block = block_tiles(P.points, c, o);
     if (P.tiles >= 4 * block) {
         blocked_job J = {&P, block, 0};
         ck_parallel_for((P.tiles + block - 1) / block, 1, blocked_range, &J);
         return J.status;
     }
-    float *v = NULL, *m = NULL;
+    float *v = NULL, *mm = NULL;
     size_t ld = P.tiles;
-    if (posix_memalign((void **)&v, 64, 16 * c * ld * sizeof(float) + 64) != 0) return -1;
-    if (posix_memalign((void **)&m, 64, 16 * o * ld * sizeof(float) + 64) != 0) {
+    if (posix_memalign((void **)&v, 64, P.points * c * ld * sizeof(float) + 64) != 0) return -1;
+    if (posix_memalign((void **)&mm, 64, P.points * o * ld * sizeof(float) + 64) != 0) {
         free(v);
         return -1;
     }
-    whole_job J = {&P, v, m, ld, 0};
+    whole_job J = {&P, v, mm, ld, 0};
     ck_parallel_for(c, 1, whole_inputs, &J);
-    ck_parallel_for(16, 1, whole_gemms, &J);
+    ck_parallel_for(P.points, 1, whole_gemms, &J);
     if (J.status == 0) ck_parallel_for(o, 1, whole_outputs, &J);
     free(v);
-    free(m);
+    free(mm);
     return J.status;
 }

@@ -220,9 +220,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if weight.shape[2] == 1 && stride == 1 && padding == 0 { return try pointwiseConv2d(x, weight: weight, bias: bias, adding: residual) }
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
-        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
-                                       outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
-            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(weight, backward: false,
+        if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
+                                               outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
+            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(weight, backward: false, tile: tile,
                                                                                                       cacheable: weight.dtype == .f32),
                                              bias: bias, adding: residual, into: y)
             return y
@@ -256,9 +256,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
         var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
         let dx = try output(inputShape, "conv2d backward")
-        if WinogradConvolution.applies(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
-                                       outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3]) {
-            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(weight, backward: true,
+        if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
+                                               outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3],
+                                               backward: true) {
+            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(weight, backward: true, tile: tile,
                                                                                                       cacheable: weight.dtype == .f32),
                                              bias: nil, adding: nil, into: dx)
             return dx

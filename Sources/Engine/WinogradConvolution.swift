@@ -2,32 +2,38 @@ import CKernels
 import Foundation
 import Synchronization
 
-/// 3x3, stride 1, padding 1 convolutions by Winograd F(2x2, 3x3) (`ck_winograd.h`): 2.25x fewer
-/// multiplies than direct convolution, as 16 GEMMs over the transformed input. The CPU backend
-/// uses it where it measured faster than oneDNN's direct convolution (`applies`), a fixed rule
-/// on the shape, never a timing taken at run time, so that an image comes out the same on every
-/// run. `SDSHELL_WINOGRAD=0` turns it off.
+/// 3x3, stride 1, padding 1 convolutions by Winograd F(2x2, 3x3) or F(4x4, 3x3) (`ck_winograd.h`):
+/// 2.25x or 4x fewer multiplies than direct convolution, as 16 or 36 GEMMs over the transformed
+/// input. The CPU backend uses it where it measured faster than oneDNN's direct convolution
+/// (`tile`), a fixed rule on the shape, never a timing taken at run time, so that an image comes
+/// out the same on every run. `SDSHELL_WINOGRAD=0` turns it off, `SDSHELL_WINOGRAD=2` keeps
+/// F(2x2) everywhere.
 enum WinogradConvolution {
     static let enabled = ProcessInfo.processInfo.environment["SDSHELL_WINOGRAD"] != "0"
+    static let largeTilesAllowed = ProcessInfo.processInfo.environment["SDSHELL_WINOGRAD"] != "2"
     /// Convolutions computed this way so far (for tests and profiles).
     static let uses = Atomic<Int>(0)
 
     /// Transformed weights of frozen f32 weights, by storage id and direction, made once.
     private static let cache = Mutex<[CacheKey: Transformed]>([:])
-    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool }
+    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool, tile: Int }
     /// A cached transform: written once, then only read.
     private final class Transformed: @unchecked Sendable {
         let u: Tensor
         init(_ u: Tensor) { self.u = u }
     }
 
-    /// Whether a convolution of `channels` -> `outputs` channels over `n` images of h x w uses
-    /// Winograd (see docs/performance.md for the measurements behind the rule).
-    static func applies(kernel: Int, stride: Int, padding: Int, channels: Int, outputs: Int, n: Int, h: Int, w: Int) -> Bool {
-        guard enabled, kernel == 3, stride == 1, padding == 1 else { return false }
+    /// The output tile (2: F(2x2, 3x3), 4: F(4x4, 3x3)) a convolution of `channels` -> `outputs`
+    /// channels over `n` images of h x w is computed with, or nil for oneDNN's direct convolution
+    /// (see docs/performance.md for the measurements behind the rule). Backward-data convolutions
+    /// (`backward`) keep F(2x2).
+    static func tile(kernel: Int, stride: Int, padding: Int, channels: Int, outputs: Int, n: Int, h: Int, w: Int,
+                     backward: Bool = false) -> Int? {
+        guard enabled, kernel == 3, stride == 1, padding == 1 else { return nil }
         let tiles = n * ((h + 1) / 2) * ((w + 1) / 2)
         let narrowest = min(channels, outputs)
-        return tiles >= 32 && (narrowest >= 512 || (narrowest >= 128 && tiles >= largeTiles))
+        if !backward, largeTilesAllowed, narrowest >= 128, tiles >= f4Tiles, channels * outputs <= f4MaxWeights { return 4 }
+        return tiles >= 32 && (narrowest >= 512 || (narrowest >= 128 && tiles >= largeTiles)) ? 2 : nil
     }
 
     /// The measured rule (sdbench ops and unet, docs/performance.md): Winograd from 512 channels at any
@@ -35,20 +41,26 @@ enum WinogradConvolution {
     /// 64x64 latents at 512x512); below that the transforms' memory traffic (growing with the
     /// channels) costs more than the multiplies saved (growing with their square).
     static let largeTiles = 1024
+    /// F(4x4) from this many F(2x2) tiles (the UNet's 16x16 latents in a CFG batch and larger)...
+    static let f4Tiles = 128
+    /// ...for convolutions of at most this many filter pairs (C x O): U is 4x the f32 weights, and
+    /// for wider ones (1280 channels at 16x16) its reading costs more than the multiplies saved
+    /// (measured with sdbench unet, docs/performance.md).
+    static let f4MaxWeights = 1920 * 640
 
-    /// U [16][O][C] for the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its backward-data
-    /// convolution), cached when `cacheable` and the weight is a frozen whole storage. 16-bit
-    /// weights are read as they are and their U is not cached: an f32 copy would undo the memory
-    /// they save.
-    static func transformed(_ weight: Tensor, backward: Bool, cacheable wanted: Bool) throws -> Tensor {
+    /// U [(tile + 2)^2][O][C] for the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its
+    /// backward-data convolution), cached when `cacheable` and the weight is a frozen whole storage.
+    /// 16-bit weights are read as they are and their U is not cached: an f32 copy would undo the
+    /// memory they save.
+    static func transformed(_ weight: Tensor, backward: Bool, tile: Int, cacheable wanted: Bool) throws -> Tensor {
         let o = weight.shape[0], c = weight.shape[1]
         let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
-        let key = CacheKey(storage: weight.storage.id, backward: backward)
+        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile)
         if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
-        let u = try Tensor(uninitialized: [16, backward ? c : o, backward ? o : c], op: "winograd weights")
+        let u = try Tensor(uninitialized: [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], op: "winograd weights")
         let elements = weight.storage.raw + weight.offset * weight.dtype.size
         let dtype: Int32 = switch weight.dtype { case .f16: 1; case .bf16: 2; default: 0 }
-        ck_winograd_transform_weights(elements, dtype, o, c, backward ? 1 : 0, u.floatPointer)
+        ck_winograd_transform_weights(elements, dtype, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
         if cacheable {
             weight.storage.hasDerivedCache = true
             let entry = Transformed(u)
@@ -60,19 +72,23 @@ enum WinogradConvolution {
     /// Drops what was derived from a storage that is going away.
     static func forget(_ storage: UInt64) {
         cache.withLock {
-            $0[CacheKey(storage: storage, backward: false)] = nil
-            $0[CacheKey(storage: storage, backward: true)] = nil
+            for tile in [2, 4] {
+                $0[CacheKey(storage: storage, backward: false, tile: tile)] = nil
+                $0[CacheKey(storage: storage, backward: true, tile: tile)] = nil
+            }
         }
     }
 
-    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16][O][C], plus bias and residual.
+    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16 or 36][O][C] (F(2x2) or
+    /// F(4x4)), plus bias and residual.
     static func convolve(_ x: Tensor, transformed u: Tensor, bias: Tensor?, adding residual: Tensor?, into y: Tensor) throws {
         uses.add(1, ordering: .relaxed)
+        let tile: Int32 = u.shape[0] == 36 ? 4 : 2
         let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u.floatPointer,
-                                         u.shape[1], bias?.floatPointer, residual?.floatPointer, y.floatPointer)
+                                         u.shape[1], bias?.floatPointer, residual?.floatPointer, tile, y.floatPointer)
         guard status == 0 else {
             throw status == -1
-                ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: 16 * (x.shape[1] + u.shape[1]) * x.count / max(x.shape[1], 1))
+                ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: u.shape[0] * (x.shape[1] + u.shape[1]) * x.count / max(x.shape[1], 1))
                 : EngineError.backendFailure(op: "conv2d (Winograd)", message: "sgemm status \(status)")
         }
     }

@@ -9,20 +9,25 @@
 /// the 4x4 transform domain; each runs on one thread (oneDNN's serial sgemm), so results do not
 /// depend on the thread count.
 
-/// Floats in the transformed weights of an O x C 3x3 convolution: 16 * O * C.
-size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels);
+/// F(4x4, 3x3) (`tile` 4) is the same with 4x4 output tiles from 6x6 input tiles: 36 GEMMs over a
+/// quarter of the tiles, 4x fewer multiplies than direct convolution, with larger rounding errors
+/// (about 6e-6 of the output's scale against 5e-7, from the transforms' constants up to 8).
+/// Floats in the transformed weights of an O x C 3x3 convolution: (tile + 2)^2 * O * C.
+size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels, int tile);
 
-/// U[16][O][C] = G w G^T for w [O][C][3][3] (computed in f32; parallel over filters). With
+/// U[(tile + 2)^2][O][C] = G w G^T for w [O][C][3][3] (computed in f32; parallel over filters). With
 /// `backward` set, transforms the weights of the backward-data convolution instead:
 /// w'[c][o] = w[o][c] rotated by 180 degrees, so U is [16][C][O] (dx = conv3x3(dy, w') for
 /// stride 1, padding 1). `dtype` is w's element type: 0 f32, 1 f16, 2 bf16 (16-bit weights are
 /// widened as they are read, with no f32 copy of w).
-void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward, float *u);
+void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward, int tile,
+                                   float *u);
 
 /// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
-/// weights are u [16][O][C], plus bias [O] and residual [N][O][H][W] (added last) when not NULL.
+/// weights are u [(tile + 2)^2][O][C] (tile 2 or 4, as they were transformed), plus bias [O] and
+/// residual [N][O][H][W] (added last) when not NULL.
 /// Returns 0, -1 when scratch memory could not be allocated, or a oneDNN sgemm status.
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, float *y);
+                        const float *bias, const float *residual, int tile, float *y);
 
 #endif
