@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Formats
 import Foundation
 import Models
 
@@ -13,14 +14,21 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Image size in pixels (the latent is size/8).") var size = 256
     @OptionGroup var weights: SD15ModelOptions
     @OptionGroup var passes: TimedPassOptions
+    @Option(help: "Write the pass's inputs and output (x, context, output; timestep 500) to this safetensors file, for scripts/check_unet_against_diffusers.py.")
+    var saveTensors: String?
 
     func run() throws {
         let (timer, model) = try passes.timer(loading: weights)
         var random = RandomFill()
         let l = size / 8
         let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, 768])
+        var output: Tensor?
         try timer.run(label: "\(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step") {
-            _ = try model.unet(x, timesteps: [500, 500], context: context)
+            output = try model.unet(x, timesteps: [500, 500], context: context)
+        }
+        if let saveTensors, let output {
+            try SafeTensorsFile.write(["x": x, "context": context, "output": output], metadata: ["timestep": "500"], to: saveTensors)
+            print("wrote \(saveTensors)")
         }
     }
 }
