@@ -203,7 +203,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
                              stride: Int32(stride), pad: Int32(padding), oh: Int32(oh), ow: Int32(ow))
     }
 
-    private func check(_ status: Int32, _ op: String) throws {
+    func check(_ status: Int32, _ op: String) throws {
         if status != 0 { throw EngineError.backendFailure(op: op, message: String(cString: ck_conv_last_error())) }
     }
 
@@ -218,6 +218,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int, adding residual: Tensor?) throws -> Tensor {
         if weight.shape[2] == 1 && stride == 1 && padding == 0 { return try pointwiseConv2d(x, weight: weight, bias: bias, adding: residual) }
+        if let product = try patchProductConv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual) {
+            return product
+        }
         var s = convShape(x.shape, weight.shape, stride: stride, padding: padding)
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],

@@ -10,4 +10,5 @@
 #include "ck_omp.h"
 #include "ck_alloc.h"
 #include "ck_winograd.h"
+#include "ck_im2col.h"
 #endif
