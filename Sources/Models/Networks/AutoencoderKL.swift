@@ -73,6 +73,75 @@ public struct AutoencoderKL {
         return (try parts[0].contiguous(), std)
     }
 
+    /// diffusers' tiled decode (`AutoencoderKL.enable_tiling()`, `tiled_decode`), for images larger
+    /// than the model's native size: latent tiles of `latentTile` pixels, a quarter overlapping,
+    /// are decoded one at a time, so the decoder's activations follow the tile, not the image. In
+    /// row-major tile order each tile's first quarter of rows is blended linearly with the tile
+    /// above, then its first quarter of columns with the tile to the left (both as already
+    /// blended), and its first three quarters are kept. Each tile has its own group-norm
+    /// statistics, so the image differs from `decode`'s, as in diffusers. A latent no larger than
+    /// one tile is decoded whole (as diffusers' `decode` does with tiling enabled).
+    public func decodeTiled(_ z: Tensor, latentTile: Int) throws -> Tensor {
+        precondition(latentTile >= 4, "latent tiles of at least 4 pixels")
+        let (b, c, h, w) = (z.shape[0], config.outChannels, z.shape[2], z.shape[3])
+        if h <= latentTile && w <= latentTile { return try decode(z) }
+        let sampleTile = latentTile << (config.blockOutChannels.count - 1)
+        let stride = latentTile * 3 / 4, blend = sampleTile / 4, keep = sampleTile - blend
+        struct Tile { var values: [Float]; let h: Int, w: Int }
+        var rows: [[Tile]] = try Swift.stride(from: 0, to: h, by: stride).map { i in
+            try Swift.stride(from: 0, to: w, by: stride).map { j in
+                let part = try z.sliced(dim: 2, i, min(i + latentTile, h)).sliced(dim: 3, j, min(j + latentTile, w)).contiguous()
+                let image = try decode(part)
+                return Tile(values: try image.toArray(), h: image.shape[2], w: image.shape[3])
+            }
+        }
+        /// b = a * (1 - t) + b * t over the first `extent` rows (vertical) or columns of b, t = k / extent.
+        func mix(_ a: Tile, into t: inout Tile, vertical: Bool) {
+            let extent = min(vertical ? a.h : a.w, vertical ? t.h : t.w, blend)
+            for k in 0..<extent {
+                let wb = Float(Double(k) / Double(extent)), wa = Float(1 - Double(k) / Double(extent))
+                for plane in 0..<(b * c) {
+                    if vertical {
+                        for x in 0..<t.w {
+                            let i = (plane * t.h + k) * t.w + x, ia = (plane * a.h + a.h - extent + k) * a.w + x
+                            t.values[i] = a.values[ia] * wa + t.values[i] * wb
+                        }
+                    } else {
+                        for y in 0..<t.h {
+                            let i = (plane * t.h + y) * t.w + k, ia = (plane * a.h + y) * a.w + a.w - extent + k
+                            t.values[i] = a.values[ia] * wa + t.values[i] * wb
+                        }
+                    }
+                }
+            }
+        }
+        for i in rows.indices {
+            for j in rows[i].indices {
+                if i > 0 { mix(rows[i - 1][j], into: &rows[i][j], vertical: true) }
+                if j > 0 { mix(rows[i][j - 1], into: &rows[i][j], vertical: false) }
+            }
+        }
+        let heights = rows.map { min($0[0].h, keep) }, widths = rows[0].map { min($0.w, keep) }
+        let (outH, outW) = (heights.reduce(0, +), widths.reduce(0, +))
+        var out = [Float](repeating: 0, count: b * c * outH * outW)
+        var y0 = 0
+        for (i, row) in rows.enumerated() {
+            var x0 = 0
+            for (j, tile) in row.enumerated() {
+                for plane in 0..<(b * c) {
+                    for y in 0..<heights[i] {
+                        for x in 0..<widths[j] {
+                            out[(plane * outH + y0 + y) * outW + x0 + x] = tile.values[(plane * tile.h + y) * tile.w + x]
+                        }
+                    }
+                }
+                x0 += widths[j]
+            }
+            y0 += heights[i]
+        }
+        return try Tensor(shape: [b, c, outH, outW], data: out)
+    }
+
     /// Latents [B, latent, h, w] (unscaled: divide by `config.scalingFactor` first) -> images in [-1, 1].
     public func decode(_ z: Tensor) throws -> Tensor {
         var h = try decoderIn(postQuantConv.map { try $0(z) } ?? z)
