@@ -23,6 +23,9 @@ public struct GenerationSettings: Sendable, Equatable {
     /// NV reproduces A1111's default ("GPU" on NVIDIA cards) without a GPU.
     public var rng = RandomSourceKind.nv
     public var clipSkip = 1
+    /// Decode in tiles (diffusers' `enable_tiling()`) when the latent is larger than the model's
+    /// native size, so the VAE's memory follows the tile (`AutoencoderKL.decodeTiled`).
+    public var vaeTiling = false
     public var eta: Float = 1
     public var sNoise: Float = 1
 
@@ -181,7 +184,7 @@ public struct TextToImage {
         }
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
-            let rgb = try decode(latent, shape: shape)
+            let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
             let seed = s.seed + (s.subseedStrength > 0 ? 0 : Int64(i))
             return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
                                   infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i), tiHashes: tiHashes), latent: latent)
@@ -190,9 +193,11 @@ public struct TextToImage {
 
     /// VAE decode of one latent and A1111's 8-bit conversion: clamp((x + 1) / 2, 0, 1) * 255,
     /// truncated.
-    public func decode(_ latent: [Float], shape: [Int]) throws -> [UInt8] {
+    public func decode(_ latent: [Float], shape: [Int], tiled: Bool = false) throws -> [UInt8] {
         let z = try Tensor(shape: [1] + shape, data: latent) * (1 / model.config.vae!.scalingFactor)
-        let image = try withNoGrad { try model.vae.decode(z) }   // [1, 3, H, W]
+        let image = try withNoGrad {   // [1, 3, H, W]
+            tiled ? try model.vae.decodeTiled(z, latentTile: model.config.unet?.sampleSize ?? 64) : try model.vae.decode(z)
+        }
         let (h, w) = (image.shape[2], image.shape[3])
         let v = try image.toArray()
         var rgb = [UInt8](repeating: 0, count: h * w * 3)

@@ -8,7 +8,8 @@ import Prompting
 extension Interpreter {
     /// Settings that change the pixels, in the order a journal writes them.
     static let generationSettingNames = ["sampler", "schedule", "steps", "cfg", "seed", "subseed", "subseed_strength", "size",
-                                         "batch", "count", "negative", "clip_skip", "eta", "s_noise", "rng", "embeddings_dir"]
+                                         "batch", "count", "negative", "clip_skip", "eta", "s_noise", "rng", "embeddings_dir",
+                                         "vae_tiling"]
 
     /// Every generation setting with its value for one statement: session settings, then the
     /// statement's options, then model- and sampler-dependent defaults.
@@ -56,6 +57,7 @@ extension Interpreter {
         s.clipSkip = Int(int("clip_skip"))
         s.eta = real("eta"); s.sNoise = real("s_noise")
         s.rng = RandomSourceKind(rawValue: str("rng")) ?? .cpu
+        if case .boolean(true)? = v["vae_tiling"] { s.vaeTiling = true }
         return s
     }
 

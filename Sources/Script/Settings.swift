@@ -88,6 +88,11 @@ public enum Settings {
         SettingDefinition("clip_skip", .integer(1), "CLIP layers skipped from the end (1: none)", check: integer("clip_skip", min: 1)),
         SettingDefinition("eta", nil, "ancestral noise multiplier (default 1)", check: real("eta")),
         SettingDefinition("s_noise", nil, "noise scale of stochastic samplers (default 1)", check: real("s_noise")),
+        SettingDefinition("vae_tiling", nil, "decode larger-than-native images in tiles, as diffusers' enable_tiling (less memory)",
+                          choices: ["true", "false"]) { v throws(SettingError) in
+            guard case .boolean = v else { throw SettingError("vae_tiling must be true or false, not \(v.kindName)") }
+            return v
+        },
         SettingDefinition("rng", .string("cpu"), "cpu (torch CPU generator) or nv (A1111 NV/Philox)", choices: ["cpu", "nv"],
                           check: choice("rng", ["cpu", "nv"])),
         SettingDefinition("backend", .string("cpu"), "compute backend", choices: ["cpu", "opencl"], check: choice("backend", ["cpu", "opencl"])),

@@ -25,6 +25,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Clip skip.") var clipSkip = 1
     @Option(help: "Output folder.") var outdir = "outputs"
     @Option(help: "Embeddings folder (scanned recursively; file stems are the names).") var embeddings = "embeddings"
+    @Flag(help: "Decode images larger than the model's native size in tiles (diffusers' enable_tiling): less memory, slightly different pixels.") var vaeTiling = false
     @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights; the same images from an f16 checkpoint in half the memory).") var precision = "full"
 
     func run() throws {
@@ -34,7 +35,7 @@ struct GenerateCommand: ParsableCommand {
         var settings = GenerationSettings()
         settings.prompt = prompt; settings.negativePrompt = negative; settings.steps = steps; settings.sampler = s
         settings.cfgScale = cfg; settings.seed = seed; settings.width = width; settings.height = height
-        settings.batchSize = batch; settings.clipSkip = clipSkip
+        settings.batchSize = batch; settings.clipSkip = clipSkip; settings.vaeTiling = vaeTiling
         guard let source = RandomSourceKind(rawValue: rng.lowercased()) else { throw ValidationError("rng must be cpu or nv") }
         settings.rng = source
         if schedule.lowercased() != "automatic" {

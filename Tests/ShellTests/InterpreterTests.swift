@@ -50,6 +50,28 @@ import TestSupport
         #expect(error(shell, "model \"\(model)\" precision=\"hlaf\"")?.contains("did you mean `half`?") == true)
     }
 
+    @Test func vaeTilingChangesThePixelsIsJournalledAndReplays() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        // 64x64 is larger than the tiny model's native 16x16, so the decode is tiled.
+        try shell.run(source: """
+        generate "a red circle" seed=4 sampler="Euler"
+        generate "a red circle" seed=4 sampler="Euler" vae_tiling=true
+        """, file: "t")
+        let images = host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
+        #expect(images.count == 2)
+        let pixels = try images.map { try PNGFile.read($0).rgba }
+        #expect(pixels[0] != pixels[1])
+        let journal = try #require(shell.journal.path)
+        let lines = try String(contentsOfFile: journal, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("generate ") }
+        #expect(lines.count == 2 && !lines[0].contains("vae_tiling") && lines[1].contains("vae_tiling=true"))
+        let replayHost = RecordingHost()
+        let replayer = Interpreter(host: replayHost, hashes: HashCache(location: folder + "/hashes.json"))
+        try replayer.run(source: "set outdir=\"\(folder)/replayed-tiling\"\nreplay \"\(journal)\" verify=true", file: "t")
+        #expect(replayHost.lines.contains("reproduced 2/2"), "\(replayHost.lines)")
+        #expect(error(shell, "set vae_tiling=1")?.contains("vae_tiling must be true or false") == true)
+    }
+
     @Test func sixImagesAndAGridReplayFromTheJournal() throws {
         let host = RecordingHost()
         let shell = try session(host)
