@@ -41,6 +41,7 @@ struct VAEBenchmark: ParsableCommand {
 
     @Option(help: "Image size in pixels.") var size = 512
     @Flag(help: "Time the text encoder (77 tokens, batch 2 as one CFG step encodes) instead of the VAE decode.") var textEncoder = false
+    @Flag(help: "Decode in tiles of 512x512 (64 latent pixels, a quarter overlapping), as vae_tiling does.") var tiled = false
     @OptionGroup var weights: SD15ModelOptions
     @OptionGroup var passes: TimedPassOptions
 
@@ -57,8 +58,8 @@ struct VAEBenchmark: ParsableCommand {
             return
         }
         let z = try random.tensor([1, 4, size / 8, size / 8])
-        try timer.run(label: "VAE decode \(size)x\(size), batch 1, \(weights.precision) precision", unit: "decode") {
-            _ = try model.vae.decode(z)
+        try timer.run(label: "VAE decode \(size)x\(size)\(tiled ? " in tiles" : ""), batch 1, \(weights.precision) precision", unit: "decode") {
+            _ = try tiled ? model.vae.decodeTiled(z, latentTile: 64) : model.vae.decode(z)
         }
     }
 }
