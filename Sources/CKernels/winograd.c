@@ -31,9 +31,26 @@ static inline float weight_at(const void *w, int dtype, size_t i) {
     }
 }
 
-typedef struct { const void *w; int dtype; size_t o, c; int backward; float *u; } weight_job;
+typedef struct { const void *w; int dtype; size_t o, c; int backward, tile; float *u; } weight_job;
 
-/// G g for one column of the 3x3 kernel (F(4x4)): six rows from three, eight lanes.
+/// The first `lanes` floats of v at dst.
+static inline void store_lanes(float *dst, __m256 v, size_t lanes) {
+    if (lanes == 8) { _mm256_storeu_ps(dst, v); return; }
+    float out[8];
+    _mm256_storeu_ps(out, v);
+    memcpy(dst, out, lanes * sizeof(float));
+}
+
+/// G g for one column of the 3x3 kernel, F(2x2): four rows from three, eight lanes.
+static inline void g_column2(__m256 g0, __m256 g1, __m256 g2, __m256 out[4]) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    out[0] = g0;
+    out[1] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(g0, g1), g2));
+    out[2] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(g0, g1), g2));
+    out[3] = g2;
+}
+
+/// G g for one column of the 3x3 kernel, F(4x4): six rows from three, eight lanes.
 static inline void g_column4(__m256 g0, __m256 g1, __m256 g2, __m256 out[6]) {
     const __m256 q = _mm256_set1_ps(0.25f), s = _mm256_set1_ps(1.0f / 6), s2 = _mm256_set1_ps(1.0f / 12),
                  s4 = _mm256_set1_ps(1.0f / 24);
@@ -47,10 +64,19 @@ static inline void g_column4(__m256 g0, __m256 g1, __m256 g2, __m256 out[6]) {
     out[5] = g2;
 }
 
-/// F(4x4) filters p in [begin, end): U[36][fo][fc] = G g G^T, eight input channels at a time.
-static void transform_filters4(void *ctx, size_t begin, size_t end) {
+/// G g for one column, for the tile size (2 or 4).
+static inline void g_column(int tile, __m256 g0, __m256 g1, __m256 g2, __m256 *out) {
+    if (tile == 4) g_column4(g0, g1, g2, out);
+    else g_column2(g0, g1, g2, out);
+}
+
+/// Filters p in [begin, end) of the convolution being transformed, eight input channels q at a
+/// time: U[a * a][fo][fc] = G g G^T (a = tile + 2) in f32 lanes (the same operations for every
+/// lane, so a tail lane equals a full one).
+static void transform_filters(void *ctx, size_t begin, size_t end) {
     const weight_job *J = ctx;
     const size_t o = J->o, c = J->c, fo = J->backward ? c : o, fc = J->backward ? o : c;
+    const int a = J->tile + 2;
     for (size_t p = begin; p < end; p++) {
         for (size_t q0 = 0; q0 < fc; q0 += 8) {
             size_t lanes = fc - q0 < 8 ? fc - q0 : 8;
@@ -63,67 +89,19 @@ static void transform_filters4(void *ctx, size_t begin, size_t end) {
                 }
             }
             __m256 t[3][6]; // t[s] = G g[:, s]
-            for (int sc = 0; sc < 3; sc++) g_column4(_mm256_loadu_ps(g[sc]), _mm256_loadu_ps(g[3 + sc]), _mm256_loadu_ps(g[6 + sc]), t[sc]);
-            for (int r = 0; r < 6; r++) {
+            for (int sc = 0; sc < 3; sc++) g_column(J->tile, _mm256_loadu_ps(g[sc]), _mm256_loadu_ps(g[3 + sc]), _mm256_loadu_ps(g[6 + sc]), t[sc]);
+            for (int r = 0; r < a; r++) {
                 __m256 v[6];
-                g_column4(t[0][r], t[1][r], t[2][r], v);
-                for (int k = 0; k < 6; k++) {
-                    float *dst = J->u + ((size_t)(r * 6 + k) * fo + p) * fc + q0;
-                    float out[8];
-                    _mm256_storeu_ps(out, v[k]);
-                    memcpy(dst, out, lanes * sizeof(float));
-                }
-            }
-        }
-    }
-}
-
-/// Filters p in [begin, end) of the convolution being transformed, eight input channels q at a
-/// time: G g G^T in f32 lanes (the same operations for every lane, so a tail lane equals a full one).
-static void transform_filters(void *ctx, size_t begin, size_t end) {
-    const weight_job *J = ctx;
-    const size_t o = J->o, c = J->c, fo = J->backward ? c : o, fc = J->backward ? o : c;
-    const __m256 half = _mm256_set1_ps(0.5f);
-    for (size_t p = begin; p < end; p++) {
-        for (size_t q0 = 0; q0 < fc; q0 += 8) {
-            size_t lanes = fc - q0 < 8 ? fc - q0 : 8;
-            float g[9][8] = {{0}};
-            for (size_t l = 0; l < lanes; l++) {
-                size_t q = q0 + l;
-                for (int k = 0; k < 9; k++) {
-                    g[k][l] = J->backward ? weight_at(J->w, J->dtype, (q * c + p) * 9 + (size_t)(8 - k))
-                                          : weight_at(J->w, J->dtype, (p * c + q) * 9 + (size_t)k);
-                }
-            }
-            __m256 t[4][3];
-            for (int s = 0; s < 3; s++) {
-                __m256 g0 = _mm256_loadu_ps(g[s]), g1 = _mm256_loadu_ps(g[3 + s]), g2 = _mm256_loadu_ps(g[6 + s]);
-                t[0][s] = g0;
-                t[1][s] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(g0, g1), g2));
-                t[2][s] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(g0, g1), g2));
-                t[3][s] = g2;
-            }
-            for (int r = 0; r < 4; r++) {
-                __m256 v[4] = {t[r][0], _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(t[r][0], t[r][1]), t[r][2])),
-                               _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(t[r][0], t[r][1]), t[r][2])), t[r][2]};
-                for (int k = 0; k < 4; k++) {
-                    float *dst = J->u + ((size_t)(r * 4 + k) * fo + p) * fc + q0;
-                    if (lanes == 8) {
-                        _mm256_storeu_ps(dst, v[k]);
-                    } else {
-                        float out[8];
-                        _mm256_storeu_ps(out, v[k]);
-                        memcpy(dst, out, lanes * sizeof(float));
-                    }
-                }
+                g_column(J->tile, t[0][r], t[1][r], t[2][r], v);
+                for (int k = 0; k < a; k++) store_lanes(J->u + ((size_t)(r * a + k) * fo + p) * fc + q0, v[k], lanes);
             }
         }
     }
 }
 
 void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c, int backward, int tile, float *u) {
-    weight_job J = {w, dtype, o, c, backward, u};
-    ck_parallel_for(backward ? c : o, 1, tile == 4 ? transform_filters4 : transform_filters, &J);
+    weight_job J = {w, dtype, o, c, backward, tile == 4 ? 4 : 2, u};
+    ck_parallel_for(backward ? c : o, 1, transform_filters, &J);
 }
 
 /// The problem: input, transformed weights, output, and the tile grid.
@@ -177,11 +155,7 @@ static void input_tiles4(const problem *P, size_t ch, size_t tile, size_t lanes,
     for (int r = 0; r < 6; r++) {
         __m256 out[6];
         bt_column4(t[r], out);
-        for (int k = 0; k < 6; k++) {
-            float *p = dst + (size_t)(r * 6 + k) * plane;
-            if (lanes == 8) _mm256_storeu_ps(p, out[k]);
-            else { float v[8]; _mm256_storeu_ps(v, out[k]); memcpy(p, v, lanes * sizeof(float)); }
-        }
+        for (int k = 0; k < 6; k++) store_lanes(dst + (size_t)(r * 6 + k) * plane, out[k], lanes);
     }
 }
 

@@ -130,11 +130,8 @@ public struct TextToImage {
         let negative = try scheduled(s.negativePrompt)
         // Each model part's in-place weights leave resident memory once its share is done, so a
         // generation holds one part at a time (see MappedWeights).
-        model.textEncoder.mappedWeights.releaseResidentPages()
-        defer {
-            model.unet.mappedWeights.releaseResidentPages()
-            TensorStorage.releaseCachedBlocks()
-        }
+        Self.shareDone(model.textEncoder.mappedWeights)
+        defer { Self.shareDone(model.unet.mappedWeights) }
         func at(_ schedule: [(end: Int, context: Tensor)], _ call: Int) -> Tensor {
             (schedule.first { call <= $0.end } ?? schedule[0]).context
         }
@@ -178,10 +175,7 @@ public struct TextToImage {
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         let per = shape.reduce(1, *)
-        defer {
-            model.vae.mappedWeights.releaseResidentPages()
-            TensorStorage.releaseCachedBlocks()
-        }
+        defer { Self.shareDone(model.vae.mappedWeights) }
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
@@ -189,6 +183,13 @@ public struct TextToImage {
             return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
                                   infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i), tiHashes: tiHashes), latent: latent)
         }
+    }
+
+    /// The end of a model part's share of a generation: its in-place weights and the allocator's
+    /// spare blocks leave resident memory, so the next part's peak does not carry them.
+    static func shareDone(_ part: MappedWeights) {
+        part.releaseResidentPages()
+        TensorStorage.releaseCachedBlocks()
     }
 
     /// VAE decode of one latent and A1111's 8-bit conversion: clamp((x + 1) / 2, 0, 1) * 255,

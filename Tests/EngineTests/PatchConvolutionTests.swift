@@ -5,18 +5,13 @@ import Testing
 /// Convolutions with tiny outputs and wide filters as a patch-row product (`patchProductConv2d`)
 /// against oneDNN's direct convolution (checked against torch in ReferenceOpsTests).
 @Suite struct PatchConvolutionTests {
-    static func random(_ count: Int, seed: UInt64) -> [Float] {
-        var rng = SplitMix(seed: seed)
-        return (0..<count).map { _ in rng.normal() }
-    }
-
     /// (stride, with residual): 4x4 outputs of 512 channels (patch rows 4,608 wide) over a batch of 2.
     @Test(arguments: [(1, false), (1, true), (2, false)]) func equalsTheDirectConvolution(_ stride: Int, _ withResidual: Bool) throws {
         let (n, c, o, h) = (2, 512, 48, stride == 1 ? 4 : 8)
-        let x = try Tensor(shape: [n, c, h, h], data: Self.random(n * c * h * h, seed: 1))
-        let w = try Tensor(shape: [o, c, 3, 3], data: Self.random(o * c * 9, seed: 2))
-        let b = try Tensor(shape: [o], data: Self.random(o, seed: 3))
-        let residual = try Tensor(shape: [n, o, 4, 4], data: Self.random(n * o * 16, seed: 4))
+        let x = try Tensor(shape: [n, c, h, h], data: WinogradTests.random(n * c * h * h, seed: 1))
+        let w = try Tensor(shape: [o, c, 3, 3], data: WinogradTests.random(o * c * 9, seed: 2))
+        let b = try Tensor(shape: [o], data: WinogradTests.random(o, seed: 3))
+        let residual = try Tensor(shape: [n, o, 4, 4], data: WinogradTests.random(n * o * 16, seed: 4))
         let backend = CPUBackend()
         let product = try #require(try backend.patchProductConv2d(x, weight: w, bias: b, stride: stride, padding: 1,
                                                                   adding: withResidual ? residual : nil))
@@ -26,14 +21,14 @@ import Testing
         #expect(ck_conv2d_forward(&s, x.floatPointer, w.floatPointer, 0, b.floatPointer, &direct) == 0)
         if withResidual { direct = zip(direct, try residual.toArray()).map { $0 + $1 } }
         let got = try product.toArray()
-        let error = zip(got, direct).map { abs($0 - $1) }.max()! / direct.map(abs).max()!
+        let error = WinogradTests.relativeError(got, direct)
         // Two f32 sums of 4,608 products in different orders.
         #expect(error <= 1e-5, "relative error \(error)")
         // Larger outputs, or narrow filters, keep the direct convolution.
-        let wide = try Tensor(shape: [n, c, 8, 8], data: Self.random(n * c * 64, seed: 5))
+        let wide = try Tensor(shape: [n, c, 8, 8], data: WinogradTests.random(n * c * 64, seed: 5))
         #expect(try backend.patchProductConv2d(wide, weight: w, bias: b, stride: 1, padding: 1, adding: nil) == nil)
-        let narrow = try Tensor(shape: [n, 64, 4, 4], data: Self.random(n * 64 * 16, seed: 6))
-        let narrowW = try Tensor(shape: [o, 64, 3, 3], data: Self.random(o * 64 * 9, seed: 7))
+        let narrow = try Tensor(shape: [n, 64, 4, 4], data: WinogradTests.random(n * 64 * 16, seed: 6))
+        let narrowW = try Tensor(shape: [o, 64, 3, 3], data: WinogradTests.random(o * 64 * 9, seed: 7))
         #expect(try backend.patchProductConv2d(narrow, weight: narrowW, bias: nil, stride: 1, padding: 1, adding: nil) == nil)
     }
 }

@@ -27,6 +27,11 @@ import TestSupport
         return interpreter
     }
 
+    /// The image files the session reported writing, in order.
+    static func imagePaths(_ host: RecordingHost) -> [String] {
+        host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
+    }
+
     func error(_ interpreter: Interpreter, _ text: String) -> String? {
         do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
     }
@@ -39,7 +44,7 @@ import TestSupport
         #expect(host.lines.contains { $0.hasSuffix(", 16-bit weights") })
         #expect(shell.model?.precision == .half)
         try shell.run(source: "set size=64x64 steps=2\ngenerate \"a red circle\" seed=4 sampler=\"Euler\"", file: "t")
-        let images = host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
+        let images = Self.imagePaths(host)
         #expect(images.count == 2)
         // The tiny model is stored in f16, so 16-bit weights compute exactly what f32 ones do.
         let pixels = try images.map { try PNGFile.read($0).rgba }
@@ -58,7 +63,7 @@ import TestSupport
         generate "a red circle" seed=4 sampler="Euler"
         generate "a red circle" seed=4 sampler="Euler" vae_tiling=true
         """, file: "t")
-        let images = host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
+        let images = Self.imagePaths(host)
         #expect(images.count == 2)
         let pixels = try images.map { try PNGFile.read($0).rgba }
         #expect(pixels[0] != pixels[1])
