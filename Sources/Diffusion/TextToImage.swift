@@ -33,6 +33,33 @@ public struct GenerationSettings: Sendable, Equatable {
 
     /// The schedule actually used.
     public var resolvedSchedule: NoiseSchedule.Kind { schedule ?? sampler.defaultSchedule }
+
+    /// A random seed as A1111 draws one (for a seed of -1).
+    public static func randomSeed() -> Int64 { Int64.random(in: 0..<4_294_967_294) }
+
+    /// The seeds of image `k` of a statement (counting across its batches): A1111's rule, the seed
+    /// advancing by one per image unless a variation strength is set, the variation seed always.
+    /// Wraps rather than traps; `checkSeeds(images:)` refuses a range that would wrap.
+    public func seeds(ofImage k: Int) -> (seed: Int64, subseed: Int64) {
+        (seed &+ (subseedStrength > 0 ? 0 : Int64(k)), subseed &+ Int64(k))
+    }
+
+    /// The settings of batch `index` (0-based) of a statement that makes several batches.
+    public func batch(_ index: Int) -> GenerationSettings {
+        var s = self
+        (s.seed, s.subseed) = seeds(ofImage: index &* batchSize)
+        return s
+    }
+
+    /// Refuses seeds whose per-image increments for `images` images would pass `Int64.max`.
+    public func checkSeeds(images: Int) throws {
+        for (name, value) in [("seed", seed), ("subseed", subseed)] where value >= 0 {
+            let (_, overflow) = value.addingReportingOverflow(Int64(max(images, 1) - 1))
+            guard !overflow else {
+                throw GenerationError.invalid("\(name) \(value) with \(images) images would pass the largest seed \(Int64.max); use a smaller seed")
+            }
+        }
+    }
 }
 
 /// Errors in generation settings, with what to do instead.
@@ -45,6 +72,9 @@ public enum GenerationError: Error, CustomStringConvertible, Equatable {
         case let .cancelled(step): return "cancelled after step \(step)"
         }
     }
+
+    /// The step after which a generation was cancelled; nil for other errors.
+    public var cancelledStep: Int? { if case let .cancelled(step) = self { return step }; return nil }
 }
 
 /// One generated image.
@@ -92,6 +122,29 @@ public struct TextToImage {
         guard s.clipSkip >= 1, s.clipSkip <= model.config.textEncoder!.layers else {
             throw GenerationError.invalid("clip skip must be between 1 and \(model.config.textEncoder!.layers)")
         }
+        let needed = estimatedBytes(s), available = ProcessInfo.processInfo.physicalMemory
+        guard needed <= available else {
+            throw GenerationError.invalid(String(format: "%dx%d with batch %d needs at least %.1f GB, more than this machine's %.1f GB",
+                                                 s.width, s.height, s.batchSize, Double(needed) / 1e9, Double(available) / 1e9)
+                                          + (s.vaeTiling ? "" : " (vae_tiling=true decodes large images in tiles)"))
+        }
+    }
+
+    /// A lower bound of the working memory of a generation, from the largest activations it
+    /// must hold at once: the UNet's first-level features for the CFG batch (a handful of them
+    /// live together) and the VAE decoder's last-level features for one image (a tile's worth
+    /// when decoding in tiles). Used to refuse sizes no machine could finish before allocating.
+    public func estimatedBytes(_ s: GenerationSettings) -> UInt64 {
+        let scale = UInt64(model.vaeScale)
+        let (w, h) = (UInt64(max(s.width, 0)), UInt64(max(s.height, 0)))
+        let latentPixels = (w / scale) * (h / scale)
+        let unetChannels = UInt64(model.config.unet?.blockOutChannels.first ?? 320)
+        let unet = 2 * UInt64(max(s.batchSize, 0)) * latentPixels * unetChannels * 4 * 4
+        let vaeChannels = UInt64(model.config.vae?.blockOutChannels.first ?? 128)
+        let tile = UInt64((model.config.unet?.sampleSize ?? 64) * model.vaeScale)
+        let decoded = s.vaeTiling ? min(w * h, 4 * tile * tile) : w * h
+        let vae = decoded * vaeChannels * 4 * 3
+        return max(unet, vae)
     }
 
     /// The sigmas A1111 samples with (the penultimate one dropped for DPM2 and DPM2 a).
@@ -146,8 +199,8 @@ public struct TextToImage {
             d.prediction = model.config.prediction
             return d
         }
-        let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) }
-        let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.subseed + Int64($0)) }
+        let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
+        let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).subseed) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
         if s.sampler == .ddim {
             guard model.config.prediction == .epsilon else { throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only") }
@@ -166,8 +219,9 @@ public struct TextToImage {
     /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
     public func generate(_ settings: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
         var s = settings
-        if s.seed == -1 { s.seed = Int64.random(in: 0..<4_294_967_294) }
-        if s.subseed == -1 { s.subseed = Int64.random(in: 0..<4_294_967_294) }
+        if s.seed == -1 { s.seed = GenerationSettings.randomSeed() }
+        if s.subseed == -1 { s.subseed = GenerationSettings.randomSeed() }
+        try s.checkSeeds(images: s.batchSize)
         let latents = try self.latents(s, progress: progress)
         let tiHashes = usedEmbeddings(s).map { e in
             e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
@@ -179,9 +233,9 @@ public struct TextToImage {
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
-            let seed = s.seed + (s.subseedStrength > 0 ? 0 : Int64(i))
+            let (seed, subseed) = s.seeds(ofImage: i)
             return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
-                                  infotext: infotext(s, seed: seed, subseed: s.subseed + Int64(i), tiHashes: tiHashes), latent: latent)
+                                  infotext: infotext(s, seed: seed, subseed: subseed, tiHashes: tiHashes), latent: latent)
         }
     }
 
@@ -204,8 +258,9 @@ public struct TextToImage {
         var rgb = [UInt8](repeating: 0, count: h * w * 3)
         for c in 0..<3 {
             for p in 0..<(h * w) {
-                let x = min(max((v[c * h * w + p] + 1) / 2, 0), 1)
-                rgb[p * 3 + c] = UInt8(255 * x)
+                // A non-finite value (NaN from broken weights) becomes black rather than trapping.
+                let x = (v[c * h * w + p] + 1) / 2
+                rgb[p * 3 + c] = x.isNaN ? 0 : UInt8(255 * min(max(x, 0), 1))
             }
         }
         return rgb
@@ -233,6 +288,6 @@ public struct TextToImage {
 
     /// Whole numbers without a fraction ("7"), others as Swift prints them ("7.5").
     static func number(_ v: Float) -> String {
-        v == v.rounded() ? String(Int(v)) : String(v)
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
 }

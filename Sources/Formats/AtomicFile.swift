@@ -4,19 +4,51 @@ import Foundation
 /// to a temporary file in the same directory, are flushed to disk, and the temporary file is
 /// renamed over the destination.
 public enum AtomicFile {
-    /// Writes the data produced by `body` (which appends to the handle) to `path` atomically.
+    /// Writes the data produced by `body` (which appends to the handle) to `path` atomically,
+    /// replacing any file there.
     public static func write(to path: String, _ body: (FileWriter) throws -> Void) throws {
+        let temp = try writeTemporary(for: path, body)
+        guard rename(temp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw FormatError.io(file: path, reason: "rename: \(reason)")
+        }
+    }
+
+    /// Writes `data` to `path` atomically.
+    public static func write(_ data: [UInt8], to path: String) throws {
+        try write(to: path) { try $0.write(data) }
+    }
+
+    /// Writes `data` to `path` only if no file has that name: the finished temporary file is
+    /// hard-linked to `path`, which the kernel refuses when the name exists, so two processes
+    /// claiming the same name never overwrite each other. Returns false when the name was taken.
+    public static func create(_ data: [UInt8], at path: String) throws -> Bool {
+        let temp = try writeTemporary(for: path) { try $0.write(data) }
+        defer { unlink(temp) }
+        if link(temp, path) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw FormatError.io(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+    }
+
+    /// The temporary name of a write to `path` by this process: `.NAME.tmp-PID-RANDOM`.
+    static func temporaryPrefix(for name: String) -> String { "." + name + ".tmp-" }
+
+    /// Writes `body`'s bytes to a new temporary file beside `path`, flushed to disk; returns its
+    /// path. Temporaries that killed processes left for the same name are removed first.
+    private static func writeTemporary(for path: String, _ body: (FileWriter) throws -> Void) throws -> String {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
-        let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        removeStaleTemporaries(in: dir, name: url.lastPathComponent)
+        let temp = dir + "/" + temporaryPrefix(for: url.lastPathComponent) + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FormatError.io(file: path, reason: "cannot create \(temp): \(String(cString: strerror(errno)))") }
         let writer = FileWriter(fd: fd, path: path)
         do {
             try body(writer)
             guard fsync(fd) == 0 else { throw FormatError.io(file: path, reason: "fsync: \(String(cString: strerror(errno)))") }
             close(fd)
-            guard rename(temp, path) == 0 else { throw FormatError.io(file: path, reason: "rename: \(String(cString: strerror(errno)))") }
+            return temp
         } catch {
             close(fd)
             unlink(temp)
@@ -24,9 +56,16 @@ public enum AtomicFile {
         }
     }
 
-    /// Writes `data` to `path` atomically.
-    public static func write(_ data: [UInt8], to path: String) throws {
-        try write(to: path) { try $0.write(data) }
+    /// Removes `.NAME.tmp-PID-*` files in `dir` whose process no longer exists (a SIGKILL or a
+    /// crash mid-write leaves them). A live process's temporaries are left alone.
+    public static func removeStaleTemporaries(in dir: String, name: String) {
+        let prefix = temporaryPrefix(for: name)
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for entry in entries where entry.hasPrefix(prefix) {
+            let rest = entry.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + entry) }
+        }
     }
 }
 

@@ -42,6 +42,11 @@ public enum PNGFile {
         try AtomicFile.write(try encode(rgb: rgb, width: width, height: height, text: text), to: path)
     }
 
+    /// Writes a PNG at `path` unless a file has that name (see `AtomicFile.create`); false when taken.
+    public static func create(rgb: [UInt8], width: Int, height: Int, text: [(String, String)], at path: String) throws -> Bool {
+        try AtomicFile.create(try encode(rgb: rgb, width: width, height: height, text: text), at: path)
+    }
+
     /// Reads a PNG file.
     public static func read(_ path: String) throws -> Image {
         guard let f = fopen(path, "rb") else { throw FormatError.io(file: path, reason: String(cString: strerror(errno))) }

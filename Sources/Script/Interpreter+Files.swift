@@ -40,7 +40,7 @@ extension Interpreter {
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
         if precision == .half { explicit += " precision=\"half\"" }
-        journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
+        try journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
     }
 
     /// Checkpoint files and diffusers folders in `models_dir`.
@@ -120,7 +120,7 @@ extension Interpreter {
         let (path, _) = try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
                                                      directory: directory, overwrite: overwrite)
         host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
-        journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+        try journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
     }
 
     /// The `precision` option (`full` when absent).
@@ -223,7 +223,7 @@ extension Interpreter {
             return interrupted
         })
         host.progressDone()
-        journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+        try journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
         if interrupted {
             host.clearInterrupt()
             host.warn("interrupted at step \(trainer.step); saved \(path) (run the same `train` again to resume)")

@@ -1,4 +1,5 @@
 import Diffusion
+import Engine
 import Foundation
 import Formats
 import Models
@@ -26,7 +27,7 @@ extension Interpreter {
     }
 
     /// A random seed as A1111 draws one.
-    static func randomSeed() -> Int64 { Int64.random(in: 0..<4_294_967_294) }
+    static func randomSeed() -> Int64 { GenerationSettings.randomSeed() }
 
     /// Fixes `seed` (and `subseed` when a variation strength uses it) when -1, so the journal
     /// records the seeds used.
@@ -117,35 +118,56 @@ extension Interpreter {
     }
 
     /// Runs one generation statement's batches, saving each image; returns what was saved.
+    /// `batchDone` is called after each batch is saved, with the batch's settings values (its own
+    /// seeds, `count=1`) and its images, so the journal can record each batch as it is made.
     func makeImages(prompt: String, _ values: [String: Value], at position: SourcePosition, label: String = "",
-                    save: Bool = true) throws -> [(image: GeneratedImage, path: String)] {
+                    save: Bool = true,
+                    batchDone: (([String: Value], [(image: GeneratedImage, path: String)]) throws -> Void)? = nil)
+        throws -> [(image: GeneratedImage, path: String)] {
         let p = try pipeline(values, at: position)
         let base = generationSettings(prompt: prompt, values)
         let count: Int = { if case let .integer(c) = values["count"] { return Int(c) }; return 1 }()
+        try located(position) { try base.checkSeeds(images: count * base.batchSize) }
+        let (nativeWidth, nativeHeight) = nativeSize
+        if base.width * base.height > 16 * nativeWidth * nativeHeight {
+            host.warn("\(position): warning: \(base.width)x\(base.height) is \(base.width * base.height / (nativeWidth * nativeHeight)) times the area "
+                      + "of \(model?.name ?? "the model")'s native \(nativeWidth)x\(nativeHeight): steps will be slow and the image is unlikely to be coherent (Ctrl-C stops it)")
+        }
         let outdir = values["outdir"]?.description ?? setting("outdir")!.description
-        var out: [(GeneratedImage, String)] = []
+        let probe = InterruptProbe(host)
+        var out: [(image: GeneratedImage, path: String)] = []
         for i in 0..<count {
-            var s = base
-            s.seed = base.seed + (base.subseedStrength > 0 ? 0 : Int64(i * base.batchSize))
-            s.subseed = base.subseed + Int64(i * base.batchSize)
+            let s = base.batch(i)
             let what = count > 1 ? "batch \(i + 1) of \(count)" + (label.isEmpty ? "" : ", " + label) : label
             let images: [GeneratedImage]
             do {
-                images = try p.generate(s) { step, total in
-                    self.host.progress(step: step, total: total, label: what)
-                    if self.host.interruptRequested { throw GenerationError.cancelled(afterStep: step) }
+                images = try Cancellation.checking({ probe.requested }) {
+                    try p.generate(s) { step, total in
+                        self.host.progress(step: step, total: total, label: what)
+                        if self.host.interruptRequested { throw GenerationError.cancelled(afterStep: step) }
+                    }
                 }
                 host.progressDone()
-            } catch let GenerationError.cancelled(step) {
+            } catch {
+                let step = (error as? GenerationError)?.cancelledStep
+                guard step != nil || error is Cancellation.Requested else { throw error }
                 host.progressDone()
                 host.clearInterrupt()
-                host.warn("interrupted after step \(step)" + (out.isEmpty ? "; nothing saved" : "; kept \(out.map(\.1).joined(separator: ", "))"))
+                host.warn("interrupted" + (step.map { " after step \($0)" } ?? " during a step")
+                          + (out.isEmpty ? "; nothing saved" : "; kept \(out.map(\.path).joined(separator: ", "))"))
                 throw Interrupted(position: position)
             }
+            var saved: [(image: GeneratedImage, path: String)] = []
             for image in images {
-                let path = save ? try OutputFolder(root: outdir).save(image) : ""
-                out.append((image, path))
+                let path = save ? try located(position) { try OutputFolder(root: outdir).save(image) } : ""
+                saved.append((image, path))
             }
+            out += saved
+            var batchValues = values
+            batchValues["seed"] = .integer(s.seed)
+            if values["subseed"] != .integer(-1) { batchValues["subseed"] = .integer(s.subseed) }
+            batchValues["count"] = .integer(1)
+            try batchDone?(batchValues, saved)
         }
         return out
     }
@@ -158,21 +180,30 @@ extension Interpreter {
         try runGeneration(prompt: prompt, values, at: call.position)
     }
 
-    /// Generates, reports, shows inline and journals one explicit generation.
+    /// Generates, reports, shows inline and journals one explicit generation (each batch as an
+    /// entry of its own, as soon as it is saved: an interrupted statement's journal holds exactly
+    /// the images that were kept).
     func runGeneration(prompt: String, _ values: [String: Value], at position: SourcePosition) throws {
-        let results = try makeImages(prompt: prompt, values, at: position)
         var outputs: [(path: String, digest: String)] = []
-        for (image, path) in results {
-            host.write("\(path)  seed \(image.seed)")
-            outputs.append((path, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
-            if values["inline"] == .boolean(true) { host.showInline(path: path) }
+        defer {
+            produced += outputs
+            variables["last_images"] = .list(outputs.map { .string($0.path) })
         }
-        produced += outputs
-        variables["last_images"] = .list(outputs.map { .string($0.path) })
-        let used = pipeline.map { $0.usedEmbeddings(generationSettings(prompt: prompt, values)) } ?? []
-        let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
-        journal.record(Self.explicitStatement("generate", prompt: prompt, values), comments: comments, outputs: outputs,
-                       outdir: values["outdir"]?.description)
+        _ = try makeImages(prompt: prompt, values, at: position) { batchValues, saved in
+            var batchOutputs: [(path: String, digest: String)] = []
+            for (image, path) in saved {
+                self.host.write("\(path)  seed \(image.seed)")
+                batchOutputs.append((path, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
+                if values["inline"] == .boolean(true) { self.host.showInline(path: path) }
+            }
+            outputs += batchOutputs
+            let used = self.pipeline.map { $0.usedEmbeddings(self.generationSettings(prompt: prompt, batchValues)) } ?? []
+            let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
+            try self.located(position) {
+                try self.journal.record(Self.explicitStatement("generate", prompt: prompt, batchValues), comments: comments,
+                                        outputs: batchOutputs, outdir: values["outdir"]?.description)
+            }
+        }
     }
 
     /// The warning for parameters made with another model: A1111 hashes compare by prefix (old

@@ -96,6 +96,6 @@ extension Interpreter {
         }
         produced += outputs
         variables["last_images"] = .list(outputs.map { .string($0.path) })
-        journal.record(statement, outputs: outputs, outdir: outdir)
+        try journal.record(statement, outputs: outputs, outdir: outdir)
     }
 }

@@ -47,7 +47,7 @@ extension Interpreter {
         settings["backend"] = value
         // Journaled, so that a replay computes where the images were made (OpenCL's images may
         // differ from the CPU's by a level in a few pixels).
-        journal.record(call.source(), outputs: [])
+        try journal.record(call.source(), outputs: [])
         host.write(Engine.backendDescription)
     }
 

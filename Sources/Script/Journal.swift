@@ -1,12 +1,22 @@
 import Foundation
 
+/// Why the journal could not be written: the session's record is no longer complete, so the
+/// statement fails (a script stops and exits non-zero).
+public struct JournalError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): the session journal cannot be written (\(reason)); images made from now on would not be replayable" }
+}
+
 /// The session journal: `outdir/sessions/<timestamp>.sdscript`, a script that replays the session.
 ///
 /// Each executed statement that changes state or makes files is recorded with every setting
 /// explicit (seeds as used), followed by `#>` lines naming each output and its pixel digest. The
 /// file is created when the session first produces a file (in the `outdir` then in force);
-/// entries recorded before that are kept and written first. Entries are appended as they happen,
-/// so an interrupted session keeps everything up to its last statement.
+/// entries recorded before that are kept and written first. Entries are appended as they happen
+/// (a generation of several batches records each batch as it is saved), so an interrupted or
+/// killed session keeps everything up to its last whole entry. A failed write is reported
+/// (`JournalError`) and cut back, so the file always ends with a whole entry.
 public final class Journal {
     public private(set) var path: String?
     var pending: [String] = []
@@ -14,40 +24,82 @@ public final class Journal {
 
     public init() {}
 
+    /// A journal appending to an existing file (tests use `/dev/full` to see a failed write).
+    init(appendingTo path: String) { self.path = path }
+
     /// The `#>` annotation of an output.
     public static func annotation(path: String, digest: String) -> String { "#> \(path) \(digest)" }
 
     /// Records a statement (and comment lines written before it) with its outputs. A statement that
     /// made files passes the `outdir` in force: the journal is created there if it does not exist yet.
-    public func record(_ statement: String, comments: [String] = [], outputs: [(path: String, digest: String)], outdir: String? = nil) {
+    public func record(_ statement: String, comments: [String] = [], outputs: [(path: String, digest: String)], outdir: String? = nil) throws {
         let entry = (comments.map { "# " + $0 } + [statement] + outputs.map { Self.annotation(path: $0.path, digest: $0.digest) })
             .joined(separator: "\n") + "\n"
         pending.append(entry)
-        if path == nil, let outdir { open(in: outdir) }
-        flush()
+        if path == nil, let outdir { try open(in: outdir) }
+        try flush()
     }
 
-    func open(in outdir: String) {
+    func open(in outdir: String) throws {
         let folder = outdir + "/sessions"
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw JournalError(path: folder, reason: "cannot create the folder: \(Self.reason(error))")
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd_HH-mm-ss"
         let stem = folder + "/" + formatter.string(from: started)
-        var candidate = stem + ".sdscript", n = 2
-        while FileManager.default.fileExists(atPath: candidate) { candidate = "\(stem)-\(n).sdscript"; n += 1 }
         formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
         let header = "# sdshell session journal, started \(formatter.string(from: started)); `replay` this file to make the same images\n"
-        guard FileManager.default.createFile(atPath: candidate, contents: Data(header.utf8)) else { return }
-        path = candidate
+        // Claimed with O_EXCL, so two sessions started in the same second never share a journal.
+        for n in 1...10_000 {
+            let candidate = n == 1 ? stem + ".sdscript" : "\(stem)-\(n).sdscript"
+            let fd = Foundation.open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                if errno == EEXIST { continue }
+                throw JournalError(path: candidate, reason: String(cString: strerror(errno)))
+            }
+            defer { close(fd) }
+            try Self.append(header, fd: fd, path: candidate)
+            path = candidate
+            return
+        }
+        throw JournalError(path: stem + ".sdscript", reason: "10,000 journals were started in the same second")
     }
 
-    func flush() {
-        guard let path, !pending.isEmpty, let handle = FileHandle(forWritingAtPath: path) else { return }
-        defer { try? handle.close() }
-        _ = try? handle.seekToEnd()
-        try? handle.write(contentsOf: Data(pending.joined().utf8))
+    func flush() throws {
+        guard let path, !pending.isEmpty else { return }
+        let fd = Foundation.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw JournalError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        try Self.append(pending.joined(), fd: fd, path: path)
         pending.removeAll()
+    }
+
+    /// Appends `text` whole, or cuts the file back to where it was and throws.
+    static func append(_ text: String, fd: Int32, path: String) throws {
+        let start = lseek(fd, 0, SEEK_END)
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let reason = n < 0 ? String(cString: strerror(errno)) : "nothing written"
+                if start >= 0 { _ = ftruncate(fd, start) }
+                throw JournalError(path: path, reason: reason)
+            }
+            done += n
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        if let e = error as NSError?, let posix = e.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return error.localizedDescription
     }
 }

@@ -24,30 +24,46 @@ public struct SettingError: Error, Sendable {
 
 /// The settings table of the language contract (docs/sdscript.md).
 public enum Settings {
-    static func integer(_ name: String, min: Int64? = nil) -> @Sendable (Value) throws(SettingError) -> Value {
+    static func integer(_ name: String, min: Int64? = nil, max: Int64? = nil) -> @Sendable (Value) throws(SettingError) -> Value {
         { v throws(SettingError) in
             guard case let .integer(i) = v else { throw SettingError("\(name) must be an integer, not \(v.kindName)") }
             if let min, i < min { throw SettingError("\(name) must be at least \(min) (got \(i))") }
+            if let max, i > max { throw SettingError("\(name) must be at most \(max) (got \(i))") }
             return v
         }
     }
 
-    static func real(_ name: String) -> @Sendable (Value) throws(SettingError) -> Value {
+    /// A finite number within `range` (an integer is taken as a real).
+    static func real(_ name: String, _ range: ClosedRange<Double>) -> @Sendable (Value) throws(SettingError) -> Value {
         { v throws(SettingError) in
+            let x: Double
             switch v {
-            case let .integer(i): return .real(Double(i))
-            case .real: return v
+            case let .integer(i): x = Double(i)
+            case let .real(r): x = r
             default: throw SettingError("\(name) must be a number, not \(v.kindName)")
             }
+            guard x.isFinite, range.contains(x) else {
+                throw SettingError("\(name) must be between \(Value.real(range.lowerBound).literal) and \(Value.real(range.upperBound).literal) (got \(v.literal))")
+            }
+            return .real(x)
         }
     }
 
-    static func string(_ name: String) -> @Sendable (Value) throws(SettingError) -> Value {
+    /// A string; `path` settings refuse the empty string (it would name the file system's root).
+    static func string(_ name: String, path: Bool = false) -> @Sendable (Value) throws(SettingError) -> Value {
         { v throws(SettingError) in
-            guard case .string = v else { throw SettingError("\(name) must be a string, not \(v.kindName)") }
+            guard case let .string(s) = v else { throw SettingError("\(name) must be a string, not \(v.kindName)") }
+            if path, s.isEmpty { throw SettingError("\(name) must name a folder, not be empty (\"\" would write at the file system's root)") }
             return v
         }
     }
+
+    /// Bounds that keep a generation's sizes and loops within what a machine can hold (A1111's
+    /// own interface stops far below them: 150 steps, batch 8, 2048 pixels).
+    public static let maximumSteps: Int64 = 10_000
+    public static let maximumBatch: Int64 = 64
+    public static let maximumCount: Int64 = 100_000
+    public static let maximumSide = 8192
 
     static func choice(_ name: String, _ allowed: [String]) -> @Sendable (Value) throws(SettingError) -> Value {
         { v throws(SettingError) in
@@ -72,22 +88,23 @@ public enum Settings {
             return .string(implied == nil ? sampler.rawValue : "\(sampler.rawValue) \(implied!.displayName)")
         },
         SettingDefinition("schedule", .string("automatic"), "A1111 schedule type", choices: scheduleNames, check: choice("schedule", scheduleNames)),
-        SettingDefinition("steps", .integer(20), "sampling steps", check: integer("steps", min: 1)),
-        SettingDefinition("cfg", .real(7), "classifier-free guidance scale", check: real("cfg")),
+        SettingDefinition("steps", .integer(20), "sampling steps", check: integer("steps", min: 1, max: maximumSteps)),
+        SettingDefinition("cfg", .real(7), "classifier-free guidance scale", check: real("cfg", -100...100)),
         SettingDefinition("seed", .integer(-1), "-1 picks a random seed", check: integer("seed", min: -1)),
         SettingDefinition("subseed", .integer(-1), "A1111 variation seed", check: integer("subseed", min: -1)),
-        SettingDefinition("subseed_strength", .real(0), "variation strength", check: real("subseed_strength")),
+        SettingDefinition("subseed_strength", .real(0), "variation strength", check: real("subseed_strength", 0...1)),
         SettingDefinition("size", nil, "WIDTHxHEIGHT, multiples of 8 (default: the model's native size)") { v throws(SettingError) in
             guard case let .size(w, h) = v else { throw SettingError("size must be a size like 512x512, not \(v.kindName)") }
             guard w > 0, h > 0, w % 8 == 0, h % 8 == 0 else { throw SettingError("size \(w)x\(h) must be positive multiples of 8") }
+            guard w <= maximumSide, h <= maximumSide else { throw SettingError("size \(w)x\(h) is larger than \(maximumSide) pixels a side") }
             return v
         },
-        SettingDefinition("batch", .integer(1), "images per batch", check: integer("batch", min: 1)),
-        SettingDefinition("count", .integer(1), "batches per statement", check: integer("count", min: 1)),
+        SettingDefinition("batch", .integer(1), "images per batch", check: integer("batch", min: 1, max: maximumBatch)),
+        SettingDefinition("count", .integer(1), "batches per statement", check: integer("count", min: 1, max: maximumCount)),
         SettingDefinition("negative", .string(""), "negative prompt", check: string("negative")),
         SettingDefinition("clip_skip", .integer(1), "CLIP layers skipped from the end (1: none)", check: integer("clip_skip", min: 1)),
-        SettingDefinition("eta", nil, "ancestral noise multiplier (default 1)", check: real("eta")),
-        SettingDefinition("s_noise", nil, "noise scale of stochastic samplers (default 1)", check: real("s_noise")),
+        SettingDefinition("eta", nil, "ancestral noise multiplier (default 1)", check: real("eta", 0...100)),
+        SettingDefinition("s_noise", nil, "noise scale of stochastic samplers (default 1)", check: real("s_noise", 0...100)),
         SettingDefinition("vae_tiling", nil, "decode larger-than-native images in tiles, as diffusers' enable_tiling (less memory)",
                           choices: ["true", "false"]) { v throws(SettingError) in
             guard case .boolean = v else { throw SettingError("vae_tiling must be true or false, not \(v.kindName)") }
@@ -96,15 +113,17 @@ public enum Settings {
         SettingDefinition("rng", .string("cpu"), "cpu (torch CPU generator) or nv (A1111 NV/Philox)", choices: ["cpu", "nv"],
                           check: choice("rng", ["cpu", "nv"])),
         SettingDefinition("backend", .string("cpu"), "compute backend", choices: ["cpu", "opencl"], check: choice("backend", ["cpu", "opencl"])),
-        SettingDefinition("outdir", .string("outputs"), "where images, grids and journals go", check: string("outdir")),
+        SettingDefinition("outdir", .string("outputs"), "where images, grids and journals go", check: string("outdir", path: true)),
         SettingDefinition("embeddings_dir", .string("embeddings"), "embeddings directory, or a list of them") { v throws(SettingError) in
             switch v {
+            case .string(""): throw SettingError("embeddings_dir must name a folder, not be empty")
             case .string: return v
-            case let .list(items) where items.allSatisfy({ if case .string = $0 { return true }; return false }): return v
-            default: throw SettingError("embeddings_dir must be a string or a list of strings, not \(v.kindName)")
+            case .list([]): throw SettingError("embeddings_dir must name at least one folder (got an empty list)")
+            case let .list(items) where items.allSatisfy({ if case let .string(s) = $0 { return !s.isEmpty }; return false }): return v
+            default: throw SettingError("embeddings_dir must be a folder or a list of folders (non-empty strings), not \(v.literal)")
             }
         },
-        SettingDefinition("models_dir", .string("models"), "where bare model names are looked up", check: string("models_dir")),
+        SettingDefinition("models_dir", .string("models"), "where bare model names are looked up", check: string("models_dir", path: true)),
         SettingDefinition("inline", .boolean(false), "show finished images inline (kitty, iTerm2)", choices: ["true", "false"]) { v throws(SettingError) in
             guard case .boolean = v else { throw SettingError("inline must be true or false, not \(v.kindName)") }
             return v

@@ -24,3 +24,11 @@ public struct Interrupted: Error, CustomStringConvertible {
 
 /// Thrown by `quit`.
 public struct QuitRequested: Error {}
+
+/// A host's Ctrl-C state read from inside a computation (`Cancellation.checking`). The
+/// interpreter runs on one thread; the probe only reads the host's flag.
+final class InterruptProbe: @unchecked Sendable {
+    let host: ShellHost
+    init(_ host: ShellHost) { self.host = host }
+    var requested: Bool { host.interruptRequested }
+}

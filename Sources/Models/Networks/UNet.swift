@@ -16,6 +16,8 @@ struct ResnetBlock {
     }
 
     func callAsFunction(_ x: Tensor, _ temb: Tensor?) throws -> Tensor {
+        // Ctrl-C reaches a pass at any size within one block's work.
+        try Cancellation.check()
         var h = try conv1(norm1.thenSiLU(x))
         if let timeProjection, let temb {
             let t = try timeProjection(temb.silu())                                  // [B, C]

@@ -1,0 +1,163 @@
+import Foundation
+import Formats
+import Diffusion
+import Testing
+import TestSupport
+@testable import Script
+
+/// What issue #26 found losing files or crashing the interpreter: the journal, output numbering,
+/// interruption and the bounds on settings.
+@Suite(.serialized) struct SessionSafetyTests {
+    let folder: String
+    let model = TestFixtures.tinyModelPath
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "sdshell-safety-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    func session(_ host: RecordingHost = RecordingHost(), journal: Journal = Journal(), outdir: String = "out") throws -> Interpreter {
+        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"), journal: journal)
+        try interpreter.run(source: """
+        model "\(model)"
+        set size=64x64 steps=2 outdir="\(folder)/\(outdir)" embeddings_dir="\(folder)/embeddings"
+        """, file: "setup")
+        host.lines = []
+        return interpreter
+    }
+
+    func error(_ interpreter: Interpreter, _ text: String) -> String? {
+        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
+    }
+
+    // Item 3: a journal that cannot be written fails the statement instead of being dropped.
+    @Test func aFailedJournalWriteIsAnError() throws {
+        let shell = Interpreter(host: RecordingHost(), hashes: HashCache(location: folder + "/hashes.json"), journal: Journal(appendingTo: "/dev/full"))
+        let message = try #require(error(shell, "set cfg=5"))
+        #expect(message.hasPrefix("t:1:"), "\(message)")
+        #expect(message.contains("/dev/full: the session journal cannot be written (No space left on device)"), "\(message)")
+    }
+
+    // Item 3: a failed append leaves the file ending with the last whole entry.
+    @Test func aFailedAppendIsCutBack() throws {
+        let path = folder + "/journal.sdscript"
+        try "set cfg=5\n".write(toFile: path, atomically: true, encoding: .utf8)
+        // A read-only descriptor makes every write fail.
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        #expect(throws: JournalError.self) { try Journal.append("generate \"x\" seed=1\n", fd: fd, path: path) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "set cfg=5\n")
+    }
+
+    // Item 4: each batch is journalled as it is saved, so an interrupted statement's journal
+    // replays exactly the images that were kept.
+    @Test func anInterruptedCountJournalsWhatWasKept() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        host.interruptAfter = 5   // two steps a batch: stops in the third batch
+        #expect(throws: Interrupted.self) { try shell.run(source: "generate \"x\" seed=10 count=6 sampler=\"Euler\"", file: "t") }
+        let kept = host.lines.filter { $0.contains(".png") }
+        #expect(kept.count == 2, "\(host.lines)")
+        let journal = try #require(shell.journal.path)
+        let text = try String(contentsOfFile: journal, encoding: .utf8)
+        let entries = text.split(separator: "\n").filter { $0.hasPrefix("generate ") }
+        #expect(entries.count == 2 && entries[0].contains("seed=10") && entries[1].contains("seed=11") && entries.allSatisfy { $0.contains("count=1") },
+                "\(text)")
+        #expect(text.split(separator: "\n").filter { $0.hasPrefix("#> ") }.count == 2)
+        let replayHost = RecordingHost()
+        let replayer = Interpreter(host: replayHost, hashes: HashCache(location: folder + "/hashes.json"))
+        try replayer.run(source: "set outdir=\"\(folder)/replayed\"\nreplay \"\(journal)\" verify=true", file: "t")
+        #expect(replayHost.lines.contains("reproduced 2/2"), "\(replayHost.lines)")
+    }
+
+    // Item 2: sessions sharing an output folder claim numbers atomically and never overwrite.
+    @Test func concurrentSavesNeverOverwrite() throws {
+        let root = folder + "/shared"
+        let threads = 6, each = 5
+        let group = DispatchGroup()
+        let failures = Failures()
+        for t in 0..<threads {
+            DispatchQueue.global().async(group: group) {
+                for i in 0..<each {
+                    do {
+                        try OutputFolder(root: root).save(rgb: [UInt8](repeating: UInt8(t * each + i), count: 8 * 8 * 3), width: 8, height: 8,
+                                                          seed: Int64(t), text: [])
+                    } catch { failures.add("\(error)") }
+                }
+            }
+        }
+        group.wait()
+        #expect(failures.all.isEmpty, "\(failures.all)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/txt2img").filter { $0.hasSuffix(".png") }
+        #expect(files.count == threads * each)
+        let contents = Set(try files.map { try PNGFile.read(root + "/txt2img/" + $0).rgba[0] })
+        #expect(contents.count == threads * each)
+        // Nothing of the writes' temporaries is left.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/txt2img").allSatisfy { !$0.hasPrefix(".") })
+    }
+
+    // Item 2: a claimed name is never replaced.
+    @Test func creatingOverAnExistingFileIsRefused() throws {
+        let path = folder + "/taken.png"
+        try "mine".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try AtomicFile.create([1, 2, 3], at: path) == false)
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "mine")
+    }
+
+    // Item 6: temporaries left by killed processes are cleaned on the next save; a live
+    // process's are not.
+    @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
+        let dead = folder + "/.toy.pt.tmp-999999999-12345", live = folder + "/.toy.pt.tmp-\(getpid())-1"
+        for p in [dead, live] { try "partial".write(toFile: p, atomically: false, encoding: .utf8) }
+        try AtomicFile.write([1], to: folder + "/toy.pt")
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: live))
+    }
+
+    // Items 7, 9, 11, 12, 13: settings that used to write at the root, trap or allocate without bound.
+    @Test func settingsAreBounded() throws {
+        let shell = try session()
+        let refusals = [
+            ("set outdir=\"\"", "outdir must name a folder"),
+            ("set models_dir=\"\"", "models_dir must name a folder"),
+            ("set embeddings_dir=[]", "embeddings_dir must name at least one folder"),
+            ("set cfg=1e20", "cfg must be between -100 and 100 (got 1e+20)"),
+            ("set eta=1e400", "eta must be between"),
+            ("set subseed_strength=2", "subseed_strength must be between"),
+            ("set batch=100000", "batch must be at most 64"),
+            ("set steps=9223372036854775807", "steps must be at most 10000"),
+            ("set size=16384x64", "larger than 8192 pixels a side"),
+            ("generate \"x\" seed=9223372036854775807 count=3 batch=2", "seed 9223372036854775807 with 6 images would pass the largest seed"),
+            ("generate \"x\" subseed=9223372036854775807 count=2", "subseed 9223372036854775807 with 2 images would pass"),
+        ]
+        for (statement, expected) in refusals {
+            let message = error(shell, statement)
+            #expect(message?.hasPrefix("t:1:") == true && message?.contains(expected) == true, "\(statement): \(message ?? "no error")")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "/txt2img"))
+        // A batch too large for memory is refused before allocating.
+        let message = error(shell, "generate \"x\" seed=1 batch=64 size=8192x8192")
+        #expect(message?.contains("more than this machine's") == true, "\(message ?? "no error")")
+    }
+
+    // Item 15: Ctrl-C stops a generation inside a step, and very large sizes are warned about.
+    @Test func ctrlCReachesInsideAStep() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        host.interrupted = true
+        #expect(throws: Interrupted.self) { try shell.run(source: "generate \"x\" seed=1 steps=3 size=128x128", file: "t") }
+        #expect(host.progressCalls == 0)
+        #expect(host.warnings.contains("interrupted during a step; nothing saved"), "\(host.warnings)")
+        #expect(host.warnings.contains { $0.contains("128x128 is 64 times the area of tiny-sd's native 16x16") }, "\(host.warnings)")
+        try shell.run(source: "generate \"x\" seed=1", file: "t")
+        #expect(host.lines.count == 1)
+    }
+}
+
+/// Errors collected from several threads.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return list }
+}
