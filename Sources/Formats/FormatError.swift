@@ -9,7 +9,11 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     /// Reading or writing failed at the operating-system level.
     case io(file: String, reason: String)
 
-    public var description: String {
+    /// The message, with control characters from the file (names, metadata) made visible
+    /// (`escapingControlCharacters`).
+    public var description: String { rawDescription.escapingControlCharacters }
+
+    private var rawDescription: String {
         switch self {
         case let .corrupt(file, reason): return "\(file): not a valid file: \(reason)"
         case let .unsafeGlobal(file, global):
