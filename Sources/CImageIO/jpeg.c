@@ -42,6 +42,13 @@ int sd_jpeg_read(FILE *file, sd_rgb_image *out, char *error, size_t error_size) 
     jpeg_create_decompress(&info);
     jpeg_stdio_src(&info, file);
     jpeg_read_header(&info, TRUE);
+    if (info.image_width > SD_IMAGE_MAX_SIDE || info.image_height > SD_IMAGE_MAX_SIDE ||
+        (uint64_t)info.image_width * info.image_height > SD_IMAGE_MAX_PIXELS) {
+        snprintf(error, error_size, "an image of %ux%u pixels is too large (at most %d on a side and %d pixels)",
+                 info.image_width, info.image_height, SD_IMAGE_MAX_SIDE, SD_IMAGE_MAX_PIXELS);
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
     info.out_color_space = JCS_RGB;  // greyscale and YCbCr expand to RGB; CMYK is refused by libjpeg
     jpeg_start_decompress(&info);
     size_t row = (size_t)info.output_width * 3;

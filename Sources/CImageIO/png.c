@@ -20,11 +20,17 @@ int sd_png_write_rgb(FILE *file, const uint8_t *rgb, uint32_t width, uint32_t he
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
     if (!png) { snprintf(error, error_size, "libpng: cannot create a write struct"); return -1; }
     png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        snprintf(error, error_size, "libpng: cannot create an info struct");
+        return -1;
+    }
     png_text *volatile chunks = NULL;   /* volatile: read after a longjmp */
-    if (!info || setjmp(e.jump)) {
-        png_destroy_write_struct(&png, info ? &info : NULL);
+    if (setjmp(e.jump)) {
+        /* `error` holds libpng's message (on_error); destroying the structs clears `info`, so
+           nothing here may test it to choose a message. */
+        png_destroy_write_struct(&png, &info);
         free(chunks);
-        if (!info) snprintf(error, error_size, "libpng: cannot create an info struct");
         return -1;
     }
     png_init_io(png, file);
@@ -54,18 +60,33 @@ int sd_png_read(FILE *file, sd_png_image *out, char *error, size_t error_size) {
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
     if (!png) { snprintf(error, error_size, "libpng: cannot create a read struct"); return -1; }
     png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(error, error_size, "libpng: cannot create an info struct");
+        return -1;
+    }
     png_bytep *volatile rows = NULL;    /* volatile: read after a longjmp */
-    if (!info || setjmp(e.jump)) {
-        png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+    if (setjmp(e.jump)) {
+        /* `error` holds libpng's message (on_error) or ours; destroying the structs clears
+           `info`, so nothing here may test it to choose a message. */
+        png_destroy_read_struct(&png, &info, NULL);
         free(rows);
         sd_png_free(out);
-        if (!info) snprintf(error, error_size, "libpng: cannot create an info struct");
         return -1;
     }
     png_init_io(png, file);
+    /* Bounds on what a small file can make libpng allocate: text and other ancillary chunks
+       (zTXt/iTXt inflate into this much at most; larger ones are skipped with a warning), and
+       how many of them are kept. The pixels are bounded by the size check below. */
+    png_set_chunk_malloc_max(png, SD_PNG_MAX_CHUNK_BYTES);
+    png_set_chunk_cache_max(png, 1000);
     png_read_info(png, info);
     uint32_t w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    if ((uint64_t)w * h > (1u << 28)) { snprintf(error, error_size, "image of %ux%u pixels is too large", w, h); longjmp(e.jump, 1); }
+    if (w > SD_IMAGE_MAX_SIDE || h > SD_IMAGE_MAX_SIDE || (uint64_t)w * h > SD_IMAGE_MAX_PIXELS) {
+        snprintf(error, error_size, "an image of %ux%u pixels is too large (at most %d on a side and %d pixels)", w, h,
+                 SD_IMAGE_MAX_SIDE, SD_IMAGE_MAX_PIXELS);
+        longjmp(e.jump, 1);
+    }
     png_set_expand(png);
     png_set_strip_16(png);
     png_set_gray_to_rgb(png);
@@ -75,6 +96,7 @@ int sd_png_read(FILE *file, sd_png_image *out, char *error, size_t error_size) {
     out->width = w; out->height = h;
     out->rgba = malloc((size_t)w * h * 4);
     rows = malloc(sizeof(png_bytep) * (h ? h : 1));
+    if (!out->rgba || !rows) { snprintf(error, error_size, "out of memory for %ux%u pixels", w, h); longjmp(e.jump, 1); }
     for (uint32_t y = 0; y < h; y++) rows[y] = out->rgba + (size_t)y * w * 4;
     png_read_image(png, rows);
     free(rows);

@@ -22,8 +22,38 @@ public struct EmbeddingFile: Sendable {
     /// Width of each vector per encoder.
     public var widths: [String: Int] { vectors.mapValues { $0.shape.last ?? 0 } }
 
-    /// Recognises an embedding in a loaded file, or returns nil when the file is something else.
-    public static func recognize(_ file: ModelFile) -> EmbeddingFile? {
+    /// Most vectors an embedding may have. A1111's embeddings have a handful and a prompt holds a
+    /// few hundred tokens; a file claiming millions (zero strides make that cost nothing on disk)
+    /// is refused before anything is copied out.
+    public static let maximumVectors = 1_000
+    /// Widest vector accepted (text encoders are 768, 1024 or 1280 wide).
+    public static let maximumWidth = 16_384
+
+    /// The refusal for an embedding of `vectors` vectors of `width` numbers.
+    static func sizeRefusal(vectors: Int, width: Int) -> String {
+        "an embedding of \(vectors) vector\(vectors == 1 ? "" : "s") of width \(width); at most \(maximumVectors) vectors of width \(maximumWidth) are read"
+    }
+
+    /// Recognises an embedding in a loaded file, or returns nil when the file is something else or
+    /// an embedding too large to read (more than `maximumVectors` vectors or wider than
+    /// `maximumWidth`; `read` says so in an error).
+    public static func recognize(_ file: ModelFile) -> EmbeddingFile? { (try? read(file)) ?? nil }
+
+    /// Recognises an embedding in a loaded file: nil when the file is something else, an error
+    /// naming the file when it is an embedding of more than `maximumVectors` vectors or vectors
+    /// wider than `maximumWidth`.
+    public static func read(_ file: ModelFile) throws -> EmbeddingFile? {
+        guard let e = layout(file) else { return nil }
+        for v in e.vectors.values {
+            let n = v.shape.count == 1 ? 1 : v.shape[0], w = v.shape.last ?? 0
+            guard n <= maximumVectors, w <= maximumWidth else {
+                throw FormatError.unsupported(file: file.path, reason: sizeRefusal(vectors: n, width: w))
+            }
+        }
+        return e
+    }
+
+    private static func layout(_ file: ModelFile) -> EmbeddingFile? {
         let t = file.tensors, m = file.metadata
         func vectorsOK(_ s: StoredTensor) -> Bool { (s.shape.count == 1 || s.shape.count == 2) && s.dtype.engineType != nil }
         if let key = t.keys.sorted().first(where: { $0.hasPrefix("string_to_param.") }), let v = t[key], vectorsOK(v) {

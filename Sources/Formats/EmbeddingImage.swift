@@ -22,9 +22,14 @@ public struct EmbeddingImage: Sendable {
             }
             return try parse(data, file: path)
         }
-        guard let data = pixelData(image) else { return nil }
+        guard let data = try pixelData(image, file: path) else { return nil }
         return try parse(data, file: path)
     }
+
+    /// Most bytes the data hidden in the pixels may inflate to: A1111's embeddings take tens of
+    /// kilobytes of JSON (a 75-vector SD 1.x embedding about 1.2 MB), and the JSON is parsed into
+    /// objects many times its size.
+    static let maximumDataBytes = 16 << 20
 
     static func parse(_ data: Data, file: String) throws -> EmbeddingImage {
         guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -38,6 +43,9 @@ public struct EmbeddingImage: Sendable {
         } else { throw FormatError.corrupt(file: file, reason: "the embedded tensor is not a list of vectors") }
         guard let w = rows.first?.count, w > 0, rows.allSatisfy({ $0.count == w }) else {
             throw FormatError.corrupt(file: file, reason: "the embedded vectors have unequal widths")
+        }
+        guard rows.count <= EmbeddingFile.maximumVectors, w <= EmbeddingFile.maximumWidth else {
+            throw FormatError.unsupported(file: file, reason: EmbeddingFile.sizeRefusal(vectors: rows.count, width: w))
         }
         if rows.isEmpty { rows = [] }
         return EmbeddingImage(name: json["name"] as? String, vectors: rows, step: (json["step"] as? NSNumber)?.intValue,
@@ -54,7 +62,7 @@ public struct EmbeddingImage: Sendable {
     }
 
     /// The data hidden in the pixels, or nil when the image has no such blocks.
-    static func pixelData(_ image: PNGFile.Image) -> Data? {
+    static func pixelData(_ image: PNGFile.Image, file: String) throws -> Data? {
         let h = image.height, w = image.width
         func px(_ y: Int, _ x: Int, _ c: Int) -> UInt8 { image.rgba[(y * w + x) * 4 + c] }
         // crop_black: keep the rows and columns holding a pixel with all three channels above 0
@@ -79,8 +87,12 @@ public struct EmbeddingImage: Sendable {
         let lower = block(xs.lowerBound..<first), upper = block((last + 1)..<xs.upperBound)
         guard lower.count == upper.count, !lower.isEmpty else { return nil }
         let bytes = zip(upper, lower).map { ($0 << 4) | $1 }
-        return zlibInflate(bytes)
+        do {
+            return try Inflate.inflating(Data(bytes), maximumBytes: maximumDataBytes)
+        } catch .tooLarge {
+            throw FormatError.unsupported(file: file, reason: "the embedding data in the pixels inflates to more than \(maximumDataBytes) bytes")
+        } catch {
+            return nil
+        }
     }
-
-    static func zlibInflate(_ bytes: [UInt8]) -> Data? { Inflate.decompress(Data(bytes)) }
 }

@@ -1,5 +1,7 @@
 /// The text `inspect` prints about a file: format, kind, hashes, metadata and tensors (name,
 /// dtype, shape), one per line, in a stable order. Callers may add lines (e.g. the architecture).
+/// Text from the file (names, metadata) has its control characters made visible
+/// (`escapingControlCharacters`), so printing the lines cannot steer the terminal.
 public struct FileDescription {
     public var lines: [String] = []
     /// Tensors holding NaN or infinity, as warnings.
@@ -8,7 +10,9 @@ public struct FileDescription {
     public init(_ file: ModelFile, hashes: HashCache?, checkNonFinite: Bool = true) throws {
         lines.append("file: \(file.path)")
         lines.append("format: \(file.format.rawValue)")
-        if let e = EmbeddingFile.recognize(file) {
+        var embedding: EmbeddingFile?
+        do { embedding = try EmbeddingFile.read(file) } catch { warnings.append("warning: \(error)") }
+        if let e = embedding {
             var kind = "embedding (\(e.kind.rawValue)): \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s"), width "
             kind += e.widths.keys.sorted().map { "\($0) \(e.widths[$0]!)" }.joined(separator: ", ")
             if let n = e.storedName { kind += ", name \(n)" }
@@ -18,7 +22,7 @@ public struct FileDescription {
         }
         if let hashes, file.format != .diffusersFolder {
             let sha = try hashes.sha256(file.path)
-            let isEmbedding = EmbeddingFile.recognize(file) != nil
+            let isEmbedding = embedding != nil
             lines.append("sha256: \(sha)")
             lines.append("hash: \(FileHash.shortHash(sha, embedding: isEmbedding)) (A1111 \(isEmbedding ? "embedding" : "model") hash), legacy \(try FileHash.legacyModelHash(file.path))")
         }
@@ -38,5 +42,7 @@ public struct FileDescription {
                 if nan + inf > 0 { warnings.append("warning: \(file.path): tensor \(name) holds \(nan) NaN and \(inf) infinite values") }
             }
         }
+        lines = lines.map(\.escapingControlCharacters)
+        warnings = warnings.map(\.escapingControlCharacters)
     }
 }

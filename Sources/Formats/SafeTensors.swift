@@ -14,6 +14,11 @@ public struct SafeTensorsFile: Sendable {
 
     /// Largest header accepted (the reference implementation's limit).
     static let maxHeader = 100_000_000
+    /// Most tensors a file may name (SDXL checkpoints have about 2,500; every entry costs
+    /// hundreds of bytes of parsed JSON objects, so the count is checked before parsing).
+    public static let maximumTensors = 100_000
+    /// Most JSON values (counted by separators) a header may hold: a tensor entry has about ten.
+    static let maximumHeaderValues = 1_500_000
 
     public init(path: String) throws {
         let file = try MappedFile(path: path)
@@ -24,6 +29,13 @@ public struct SafeTensorsFile: Sendable {
             throw FormatError.corrupt(file: path, reason: "header length \(headerLength) exceeds the file size \(file.size)")
         }
         let headerBytes = try file.bytes(8, Int(headerLength), "header")
+        let (entries, values) = Self.countJSONMembers(headerBytes, stopAfter: Self.maximumHeaderValues)
+        guard entries <= Self.maximumTensors + 1 else {   // + __metadata__
+            throw FormatError.unsupported(file: path, reason: "the header names \(values > Self.maximumHeaderValues ? "at least " : "")\(entries) entries; at most \(Self.maximumTensors) tensors are read")
+        }
+        guard values <= Self.maximumHeaderValues else {
+            throw FormatError.unsupported(file: path, reason: "the header holds more than \(Self.maximumHeaderValues) JSON values")
+        }
         guard let json = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
             throw FormatError.corrupt(file: path, reason: "the header is not a JSON object")
         }
@@ -49,7 +61,7 @@ public struct SafeTensorsFile: Sendable {
             guard let dtype = StoredDType(rawValue: dtypeName) else {
                 throw FormatError.unsupported(file: path, reason: "tensor \(name) has dtype \(dtypeName)")
             }
-            guard shape.allSatisfy({ $0 >= 0 }), let count = Shape.count(shape) else {
+            guard let count = StoredTensor.checkedCount(shape) else {
                 throw FormatError.corrupt(file: path, reason: "tensor \(name) has an invalid shape \(shape)")
             }
             let (begin, end) = (offsets[0], offsets[1])
@@ -64,12 +76,50 @@ public struct SafeTensorsFile: Sendable {
                                          file: file, storageOffset: dataStart + begin, storageBytes: end - begin)
             if end > begin { ranges.append((begin, end, name)) }
         }
+        guard tensors.count <= Self.maximumTensors else {
+            throw FormatError.unsupported(file: path, reason: "the header names \(tensors.count) tensors; at most \(Self.maximumTensors) are read")
+        }
         ranges.sort { $0.0 < $1.0 }
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
             throw FormatError.corrupt(file: path, reason: "tensors \(a.2) and \(b.2) overlap")
         }
         self.tensors = tensors
         self.metadata = metadata
+    }
+
+    /// Counts, without parsing, the members of a JSON text's outermost object or array and all its
+    /// values (separators at any depth, plus one per non-empty container), stopping once the
+    /// values pass `stopAfter`. Only approximate for malformed JSON, which the parser then refuses.
+    static func countJSONMembers(_ bytes: UnsafeRawBufferPointer, stopAfter: Int) -> (outer: Int, values: Int) {
+        var depth = 0, outer = 0, values = 0
+        var inString = false, escaped = false, pendingValue = false
+        for b in bytes {
+            if inString {
+                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch b {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1; pendingValue = false; continue
+            default: break
+            }
+            // The first member of a container counts once it starts; later ones at their commas.
+            if pendingValue {
+                values += 1
+                if depth == 1 { outer += 1 }
+                pendingValue = false
+            }
+            switch b {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1; pendingValue = true
+            case UInt8(ascii: ","):
+                values += 1
+                if depth == 1 { outer += 1 }
+            default: break
+            }
+            if values > stopAfter { break }
+        }
+        return (outer, values)
     }
 
     /// True when the file starts like a safetensors file: a length, then a JSON object.

@@ -39,19 +39,55 @@ public struct StoredTensor: @unchecked Sendable {
     let storageOffset: Int
     let storageBytes: Int
 
-    public var count: Int { shape.reduce(1, *) }
-    public var isContiguous: Bool { strides == Self.rowMajor(shape) || count <= 1 }
+    /// Number of elements (Int.max if the shape's product overflows; readers refuse such shapes).
+    public var count: Int { Shape.count(shape) ?? Int.max }
+    public var isContiguous: Bool { count <= 1 || strides == Self.rowMajor(shape) }
 
+    /// Row-major strides. Wrapping arithmetic: for shapes whose product overflows the result is
+    /// only compared against, never used.
     static func rowMajor(_ shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count), acc = 1
-        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= max(shape[i], 1) }
+        for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc = acc &* max(shape[i], 1) }
         return s
+    }
+
+    /// The element count of a shape read from a file, or nil when it is unusable: a negative
+    /// dimension, or a product (of the dimensions, and of the dimensions with zeros taken as ones,
+    /// which row-major strides use) beyond Int.max / 8, since counts are multiplied by element sizes.
+    static func checkedCount(_ shape: [Int]) -> Int? {
+        guard shape.allSatisfy({ $0 >= 0 }), let strideSpan = Shape.count(shape.map { max($0, 1) }), strideSpan <= Int.max / 8 else {
+            return nil
+        }
+        return Shape.count(shape)
+    }
+
+    /// Most bytes a tensor may expand to beyond its storage when materialised: zero strides let a
+    /// few stored elements stand for billions, so a tensor that repeats elements (more elements
+    /// than its storage holds) is copied out only up to this size.
+    public static let maximumExpandedBytes = 256 << 20
+
+    /// Elements the storage holds.
+    var storageCount: Int { storageBytes / dtype.size }
+
+    /// Throws unless copying the tensor out (`elementSize` bytes an element) stays bounded: by the
+    /// storage's own size, or by `maximumExpandedBytes` for tensors that repeat elements.
+    func checkExpansion(elementSize: Int) throws {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: elementSize)
+        guard !overflow, count <= storageCount || bytes <= Self.maximumExpandedBytes else {
+            throw FormatError.unsupported(file: file.path, reason: """
+                a tensor \(dtype.rawValue)\(shape) repeats the \(storageCount) elements of its storage (zero strides) into \
+                \(overflow ? "more than \(Int.max)" : String(bytes)) bytes; at most \(Self.maximumExpandedBytes) are expanded
+                """)
+        }
     }
 
     /// Checks that every element the strides can reach lies inside the storage.
     func validate(_ name: String) throws {
         guard shape.allSatisfy({ $0 >= 0 }), strides.count == shape.count, elementOffset >= 0 else {
             throw FormatError.corrupt(file: file.path, reason: "tensor \(name) has an invalid shape \(shape) or strides \(strides)")
+        }
+        guard let count = Self.checkedCount(shape) else {
+            throw FormatError.corrupt(file: file.path, reason: "tensor \(name) has shape \(shape), whose element count overflows")
         }
         if count == 0 { return }
         var last = elementOffset
@@ -103,6 +139,7 @@ public struct StoredTensor: @unchecked Sendable {
 
     /// The elements as little-endian bytes in row-major order.
     public func contiguousBytes() throws -> [UInt8] {
+        try checkExpansion(elementSize: dtype.size)
         var out: [UInt8] = []
         out.reserveCapacity(count * dtype.size)
         try forEachRun { out.append(contentsOf: $0) }
@@ -113,6 +150,7 @@ public struct StoredTensor: @unchecked Sendable {
     /// other types are converted to f32 values. The file pages read are released afterwards.
     public func materialize() throws -> Tensor {
         let target = dtype.engineType ?? .f32
+        try checkExpansion(elementSize: target.size)
         let t = try Tensor(uninitialized: shape, dtype: target, op: "load")
         if dtype.engineType != nil {
             var dst = t.storage.raw
@@ -162,24 +200,60 @@ public struct StoredTensor: @unchecked Sendable {
     }
 
     /// Names of non-finite float elements, for warnings: (count of NaN, count of infinities).
+    /// Read in place, nothing is copied out. A tensor that repeats elements through zero strides
+    /// (more elements than its storage holds) is judged by the storage elements it reaches, each
+    /// counted once, so a file cannot make this walk billions of elements.
     public func nonFiniteCounts() throws -> (nan: Int, inf: Int) {
-        guard dtype.engineType != nil || dtype == .F64 else { return (0, 0) }
-        let values = try materialize().to(.f32).toArray()
-        return (values.filter(\.isNaN).count, values.filter(\.isInfinite).count)
+        guard dtype.engineType != nil || dtype == .F64, count > 0 else { return (0, 0) }
+        var nan = 0, inf = 0
+        let esize = dtype.size
+        func scan(_ run: UnsafeRawBufferPointer) {
+            guard let p = run.baseAddress else { return }
+            for j in stride(from: 0, to: run.count, by: esize) {
+                // The exponent all ones: infinity when the fraction is zero, NaN otherwise.
+                let (exponentAllOnes, fractionZero): (Bool, Bool)
+                switch dtype {
+                case .F16:
+                    let v = UInt16(littleEndian: (p + j).loadUnaligned(as: UInt16.self))
+                    (exponentAllOnes, fractionZero) = (v & 0x7C00 == 0x7C00, v & 0x03FF == 0)
+                case .BF16:
+                    let v = UInt16(littleEndian: (p + j).loadUnaligned(as: UInt16.self))
+                    (exponentAllOnes, fractionZero) = (v & 0x7F80 == 0x7F80, v & 0x007F == 0)
+                case .F32:
+                    let v = UInt32(littleEndian: (p + j).loadUnaligned(as: UInt32.self))
+                    (exponentAllOnes, fractionZero) = (v & 0x7F80_0000 == 0x7F80_0000, v & 0x007F_FFFF == 0)
+                default:
+                    let v = UInt64(littleEndian: (p + j).loadUnaligned(as: UInt64.self))
+                    (exponentAllOnes, fractionZero) = (v & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000, v & 0x000F_FFFF_FFFF_FFFF == 0)
+                }
+                if exponentAllOnes { if fractionZero { inf += 1 } else { nan += 1 } }
+            }
+        }
+        if count <= storageCount {
+            try forEachRun { scan($0) }
+        } else {
+            // The span of storage elements the strides reach (validated to lie inside the storage).
+            var last = elementOffset
+            for (d, st) in zip(shape, strides) { last += (d - 1) * st }
+            let base = try file.bytes(storageOffset, storageBytes, "tensor storage")
+            scan(UnsafeRawBufferPointer(rebasing: base[(elementOffset * esize)..<((last + 1) * esize)]))
+        }
+        file.release(storageOffset, storageBytes)
+        return (nan, inf)
     }
 }
 
 extension StoredTensor {
     /// The same data with another shape (contiguous tensors only; nil otherwise or on a count mismatch).
     public func reshaped(_ newShape: [Int]) -> StoredTensor? {
-        guard isContiguous, newShape.reduce(1, *) == count else { return nil }
+        guard isContiguous, let n = Shape.count(newShape), n == count else { return nil }
         return StoredTensor(dtype: dtype, shape: newShape, strides: Self.rowMajor(newShape), elementOffset: elementOffset,
                             file: file, storageOffset: storageOffset, storageBytes: storageBytes)
     }
 
     /// Rows [start, start + rows) along the first dimension (a view).
     public func rows(_ start: Int, _ rows: Int) -> StoredTensor? {
-        guard !shape.isEmpty, start >= 0, rows >= 0, start + rows <= shape[0] else { return nil }
+        guard !shape.isEmpty, start >= 0, rows >= 0, start <= shape[0], rows <= shape[0] - start else { return nil }
         var s = shape
         s[0] = rows
         return StoredTensor(dtype: dtype, shape: s, strides: strides, elementOffset: elementOffset + start * strides[0],

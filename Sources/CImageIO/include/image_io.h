@@ -4,6 +4,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/// Largest image read (PNG or JPEG): on a side, and in pixels (2^25, an 8K frame), checked from
+/// the header before any pixel is decoded, so a small compressed file cannot claim gigabytes.
+#define SD_IMAGE_MAX_SIDE 16384
+#define SD_IMAGE_MAX_PIXELS (1 << 25)
+/// Largest ancillary PNG chunk (text chunks after inflating) read; larger ones are skipped with a
+/// warning. libpng's usual default, set here so that it does not depend on how libpng was built.
+#define SD_PNG_MAX_CHUNK_BYTES 8000000
+
 /// A text chunk: Latin-1 text goes to tEXt, anything else to an uncompressed iTXt (as A1111 does).
 typedef struct { const char *key; const char *text; int international; } sd_png_text;
 
