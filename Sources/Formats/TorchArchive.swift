@@ -41,7 +41,12 @@ public struct TorchArchive: Sendable {
 
     private static func readZip(_ file: MappedFile, _ arena: PickleArena) throws -> (PickleValue, [String: (offset: Int, bytes: Int)]) {
         let zip = try ZipArchive(file)
-        guard let pkl = zip.entries.values.first(where: { $0.name.hasSuffix("/data.pkl") || $0.name == "data.pkl" }) else {
+        let pickles = zip.entries.values.filter { $0.name.hasSuffix("/data.pkl") || $0.name == "data.pkl" }.map(\.name).sorted()
+        guard pickles.count <= 1 else {
+            // torch.save writes one; with several, which one is read would depend on dictionary order.
+            throw FormatError.corrupt(file: file.path, reason: "the archive holds \(pickles.count) data.pkl records (\(pickles.prefix(4).joined(separator: ", "))\(pickles.count > 4 ? ", …" : "")); torch.save writes one")
+        }
+        guard let name = pickles.first, let pkl = zip.entries[name] else {
             throw FormatError.corrupt(file: file.path, reason: "no data.pkl record in the archive")
         }
         let prefix = String(pkl.name.dropLast("data.pkl".count))

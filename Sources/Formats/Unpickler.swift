@@ -24,8 +24,33 @@ struct Unpickler {
         "torch.ByteStorage": .U8, "torch.BoolStorage": .BOOL,
     ]
 
-    /// Module prefixes whose objects are replaced by `.skipped` (never constructed).
-    static let skippedModules = ["pytorch_lightning.", "lightning.", "lightning_fabric.", "omegaconf.", "typing.", "pathlib."]
+    /// Training-framework classes stored next to the weights in `.ckpt` files, whose objects are
+    /// replaced by `.skipped` (never constructed). Matched as exact (module, name) pairs, like the
+    /// allow-list: CPython's `find_class` resolves a dotted name ("os.system") by attribute lookup
+    /// from the module, so a module prefix such as "pathlib." would let `pathlib` + `os.system` through.
+    static let skipped: Set<String> = Set([
+        "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint",
+        "pytorch_lightning.callbacks.early_stopping.EarlyStopping",
+        "pytorch_lightning.callbacks.lr_monitor.LearningRateMonitor",
+        "pytorch_lightning.callbacks.progress.tqdm_progress.TQDMProgressBar",
+        "pytorch_lightning.trainer.states.TrainerFn", "pytorch_lightning.trainer.states.TrainerStatus",
+        "pytorch_lightning.trainer.states.RunningStage",
+        "pytorch_lightning.utilities.parsing.AttributeDict", "pytorch_lightning.utilities.enums.LightningEnum",
+        "lightning.pytorch.callbacks.model_checkpoint.ModelCheckpoint", "lightning.pytorch.callbacks.early_stopping.EarlyStopping",
+        "lightning.pytorch.callbacks.lr_monitor.LearningRateMonitor",
+        "lightning.pytorch.trainer.states.TrainerFn", "lightning.pytorch.trainer.states.TrainerStatus",
+        "lightning.pytorch.trainer.states.RunningStage", "lightning.fabric.utilities.data.AttributeDict",
+        "lightning_fabric.utilities.data.AttributeDict",
+        "omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig", "omegaconf.base.ContainerMetadata",
+        "omegaconf.base.Metadata", "omegaconf.nodes.AnyNode", "omegaconf.nodes.StringNode", "omegaconf.nodes.IntegerNode",
+        "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode", "omegaconf.nodes.EnumNode",
+        "typing.Any", "typing.Dict", "typing.List", "typing.Tuple", "typing.Optional", "typing.Union",
+        "pathlib.Path", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePath", "pathlib.PurePosixPath",
+        "pathlib.PureWindowsPath",
+    ])
+
+    /// Widest LONG1/LONG4 integer read.
+    static let maximumLongBytes = 16
 
     let file: String
     let data: UnsafeRawBufferPointer
@@ -44,6 +69,9 @@ struct Unpickler {
         self.position = start
         self.persistentLoad = persistentLoad
     }
+
+    /// The start of a field for messages (a hostile field may be megabytes long).
+    static func excerpt(_ s: String) -> String { s.count > 40 ? String(s.prefix(40)) + "…" : s }
 
     private func corrupt(_ reason: String) -> FormatError { .corrupt(file: file, reason: "pickle: \(reason)") }
 
@@ -78,6 +106,9 @@ struct Unpickler {
 
     /// Two's-complement little-endian integer of n bytes (LONG1/LONG4).
     private mutating func long(_ n: Int) throws -> PickleValue {
+        // PyTorch files hold no integer wider than the legacy magic number (10 bytes); a long of
+        // megabytes would only cost time (and is how a hostile file stalls a load).
+        guard n <= Self.maximumLongBytes else { throw corrupt("a \(n)-byte integer (at most \(Self.maximumLongBytes) bytes are read)") }
         guard n <= 8 else {
             // Wider integers are kept as text ("int 0x..."), e.g. the legacy format's magic number.
             let b = try take(n)
@@ -160,16 +191,16 @@ struct Unpickler {
             case 0x49:                                                  // INT (text)
                 let s = try line()
                 if s == "01" { stack.append(.bool(true)) } else if s == "00" { stack.append(.bool(false)) } else {
-                    guard let v = Int(s) else { throw corrupt("bad INT \(s)") }
+                    guard let v = Int(s) else { throw corrupt("bad INT \(Self.excerpt(s))") }
                     stack.append(.int(v))
                 }
             case 0x4C:                                                  // LONG (text)
                 let s = try line()
-                guard let v = Int(s.hasSuffix("L") ? String(s.dropLast()) : s) else { throw corrupt("bad LONG \(s)") }
+                guard let v = Int(s.hasSuffix("L") ? String(s.dropLast()) : s) else { throw corrupt("bad LONG \(Self.excerpt(s))") }
                 stack.append(.int(v))
             case 0x46:                                                  // FLOAT (text)
                 let s = try line()
-                guard let v = Double(s) else { throw corrupt("bad FLOAT \(s)") }
+                guard let v = Double(s) else { throw corrupt("bad FLOAT \(Self.excerpt(s))") }
                 stack.append(.float(v))
             case 0x53:                                                  // STRING (quoted text)
                 var s = try line()
@@ -226,11 +257,22 @@ struct Unpickler {
         }
     }
 
+    /// Checks a global against the allow-list and the skipped classes as an exact (module, name)
+    /// pair: the name must be one identifier (no dots, which CPython would follow as attribute
+    /// lookups) and the module a plain dotted module path.
     private func resolve(_ module: String, _ name: String) throws -> PickleValue {
         let full = module + "." + name
-        if Self.allowed.contains(full) { return .global(full) }
-        if Self.skippedModules.contains(where: { full.hasPrefix($0) }) { return .skipped(full) }
+        if Self.isIdentifier(name), module.split(separator: ".", omittingEmptySubsequences: false).allSatisfy(Self.isIdentifier) {
+            if Self.allowed.contains(full) { return .global(full) }
+            if Self.skipped.contains(full) { return .skipped(full) }
+        }
         throw FormatError.unsafeGlobal(file: file, global: full)
+    }
+
+    /// A Python identifier as the allow-list spells them: ASCII letters, digits and "_", not starting with a digit.
+    static func isIdentifier<S: StringProtocol>(_ s: S) -> Bool {
+        guard let first = s.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
+        return s.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
     }
 
     private func ints(_ v: PickleValue) throws -> [Int] {

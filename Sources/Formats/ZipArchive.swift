@@ -73,6 +73,10 @@ struct ZipArchive {
             }
             let dataOffset = local + 30 + Int(try file.read(UInt16.self, at: local + 26)) + Int(try file.read(UInt16.self, at: local + 28))
             try file.checkRange(dataOffset, size, "zip entry \(name)")
+            // Two records of one name would make which one is read depend on the order of reading.
+            guard entries[name] == nil else {
+                throw FormatError.corrupt(file: path, reason: "the archive holds two records named \(name) (ambiguous)")
+            }
             entries[name] = Entry(name: name, dataOffset: dataOffset, size: size)
             p += 46 + nameLength + extraLength + commentLength
         }
