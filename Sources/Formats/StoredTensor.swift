@@ -207,26 +207,20 @@ public struct StoredTensor: @unchecked Sendable {
         guard dtype.engineType != nil || dtype == .F64, count > 0 else { return (0, 0) }
         var nan = 0, inf = 0
         let esize = dtype.size
+        // The exponent all ones: infinity when the fraction is zero, NaN otherwise.
+        func bits<T: FixedWidthInteger & UnsignedInteger>(_ run: UnsafeRawBufferPointer, _: T.Type, exponent: T, fraction: T) {
+            let size = MemoryLayout<T>.size
+            for j in 0..<(run.count / size) {
+                let v = T(littleEndian: run.loadUnaligned(fromByteOffset: j * size, as: T.self))
+                if v & exponent == exponent { if v & fraction == 0 { inf += 1 } else { nan += 1 } }
+            }
+        }
         func scan(_ run: UnsafeRawBufferPointer) {
-            guard let p = run.baseAddress else { return }
-            for j in stride(from: 0, to: run.count, by: esize) {
-                // The exponent all ones: infinity when the fraction is zero, NaN otherwise.
-                let (exponentAllOnes, fractionZero): (Bool, Bool)
-                switch dtype {
-                case .F16:
-                    let v = UInt16(littleEndian: (p + j).loadUnaligned(as: UInt16.self))
-                    (exponentAllOnes, fractionZero) = (v & 0x7C00 == 0x7C00, v & 0x03FF == 0)
-                case .BF16:
-                    let v = UInt16(littleEndian: (p + j).loadUnaligned(as: UInt16.self))
-                    (exponentAllOnes, fractionZero) = (v & 0x7F80 == 0x7F80, v & 0x007F == 0)
-                case .F32:
-                    let v = UInt32(littleEndian: (p + j).loadUnaligned(as: UInt32.self))
-                    (exponentAllOnes, fractionZero) = (v & 0x7F80_0000 == 0x7F80_0000, v & 0x007F_FFFF == 0)
-                default:
-                    let v = UInt64(littleEndian: (p + j).loadUnaligned(as: UInt64.self))
-                    (exponentAllOnes, fractionZero) = (v & 0x7FF0_0000_0000_0000 == 0x7FF0_0000_0000_0000, v & 0x000F_FFFF_FFFF_FFFF == 0)
-                }
-                if exponentAllOnes { if fractionZero { inf += 1 } else { nan += 1 } }
+            switch dtype {
+            case .F16: bits(run, UInt16.self, exponent: 0x7C00, fraction: 0x03FF)
+            case .BF16: bits(run, UInt16.self, exponent: 0x7F80, fraction: 0x007F)
+            case .F32: bits(run, UInt32.self, exponent: 0x7F80_0000, fraction: 0x007F_FFFF)
+            default: bits(run, UInt64.self, exponent: 0x7FF0_0000_0000_0000, fraction: 0x000F_FFFF_FFFF_FFFF)
             }
         }
         if count <= storageCount {

@@ -97,6 +97,23 @@ import Testing
         #expect(description.warnings.contains { $0.contains("tensor w holds 1 NaN and 2 infinite values") })
     }
 
+    @Test("NaN and infinity are recognised in F16, BF16 and F64 tensors by their bits")
+    func nonFiniteTypes() throws {
+        func le16(_ v: [UInt16]) -> [UInt8] { v.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }
+        let f16 = le16([0x7E00, 0x7C00, 0xFC00, 0x3C00, 0x7BFF, 0x7C01])   // NaN, inf, -inf, 1, max, NaN
+        let bf16 = le16([0x7FC0, 0x7F80, 0x3F80, 0x7F7F])                  // NaN, inf, 1, max
+        let f64 = [Double.nan, -.infinity, 1, .greatestFiniteMagnitude].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        let header = #"{"a":{"dtype":"F16","shape":[6],"data_offsets":[0,12]},"b":{"dtype":"BF16","shape":[4],"data_offsets":[12,20]},"#
+            + #""c":{"dtype":"F64","shape":[4],"data_offsets":[20,52]}}"#
+        var json = Array(header.utf8)
+        while json.count % 8 != 0 { json.append(0x20) }
+        let path = try H.write(H.le64(json.count) + json + f16 + bf16 + f64, "types.safetensors")
+        let t = try ModelFile.open(path).tensors
+        #expect(try t["a"]!.nonFiniteCounts() == (2, 2))
+        #expect(try t["b"]!.nonFiniteCounts() == (1, 1))
+        #expect(try t["c"]!.nonFiniteCounts() == (1, 1))
+    }
+
     @Test("a PNG claiming 16000x16000 pixels is refused from its header, before decoding")
     func hugePNG() throws {
         for (w, h): (UInt32, UInt32) in [(16000, 16000), (20000, 1), (1, 16385)] {
