@@ -166,6 +166,11 @@ public struct TextToImage {
         try validate(s)
         // Hot reload: embeddings added, changed or removed since the last generation take effect now.
         for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
+        for text in [s.prompt, s.negativePrompt] {
+            for m in conditioner.embeddings?.skippedMentioned(in: text) ?? [] {
+                onMessage?("warning: \(m.name) is read as plain words: the embedding \(m.file) was not loaded (\(m.reason))")
+            }
+        }
         let scale = model.vaeScale
         let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
         // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the

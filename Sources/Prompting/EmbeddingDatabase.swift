@@ -38,6 +38,8 @@ public final class EmbeddingDatabase: @unchecked Sendable {
     /// Files not loaded, with the reason.
     public private(set) var skipped: [(file: String, reason: String)] = []
     private var seen: [String: (size: Int, mtime: Date)] = [:]
+    /// Directories already reported missing (reported again once they come and go).
+    private var reportedMissing: Set<String> = []
     private var byFirstToken: [Int: [(ids: [Int], embedding: Embedding)]] = [:]
     private let tokenizer: CLIPTokenizer
     private let hashes: HashCache?
@@ -61,6 +63,14 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         var files: [String: (size: Int, mtime: Date)] = [:]
         let fm = FileManager.default
         for dir in directories {
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                if reportedMissing.insert(dir).inserted {
+                    messages.append("embeddings folder \(dir) " + (fm.fileExists(atPath: dir) ? "is not a folder" : "does not exist") + ": no embeddings from it")
+                }
+                continue
+            }
+            reportedMissing.remove(dir)
             guard let walker = fm.enumerator(atPath: dir) else { continue }
             while let rel = walker.nextObject() as? String {
                 let path = dir + "/" + rel
@@ -72,7 +82,7 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         }
         var changed = files.keys.filter { p in seen[p].map { $0.size != files[p]!.size || $0.mtime != files[p]!.mtime } ?? true }
         let removed = seen.keys.filter { files[$0] == nil }
-        if changed.isEmpty && removed.isEmpty { return [] }
+        if changed.isEmpty && removed.isEmpty { return messages }
         for path in removed {
             if let e = embeddings.first(where: { $0.value.file == path }) { embeddings[e.key] = nil; messages.append("embedding \(e.key) removed") }
         }
@@ -84,8 +94,12 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             do {
                 guard let e = try load(path, name: name) else { continue }   // a picture without an embedding
                 if let other = embeddings[e.name], other.file != path {
-                    skipped.append((path, "another embedding named \(e.name) is loaded from \(other.file)"))
-                    continue
+                    // The earlier directory wins (a replay's own folder comes first); within one, the first path.
+                    guard priority(path) < priority(other.file) else {
+                        skipped.append((path, "another embedding named \(e.name) is loaded from \(other.file)"))
+                        continue
+                    }
+                    skipped.append((other.file, "another embedding named \(e.name) is loaded from \(path)"))
                 }
                 embeddings[e.name] = e
                 messages.append("embedding \(e.name) loaded: \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") from \(path)")
@@ -101,6 +115,11 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         seen = files
         rebuildIndex()
         return messages
+    }
+
+    /// The index of the directory holding `path` (lower wins a name conflict).
+    private func priority(_ path: String) -> Int {
+        directories.firstIndex { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? directories.count
     }
 
     private func load(_ path: String, name: String) throws -> Embedding? {
@@ -147,6 +166,20 @@ public final class EmbeddingDatabase: @unchecked Sendable {
     public func register(_ embedding: Embedding) {
         embeddings[embedding.name] = embedding
         rebuildIndex()
+    }
+
+    /// Files that were not loaded whose names occur in `text` (as tokens): the prompt means them,
+    /// but they will be read as plain words.
+    public func skippedMentioned(in text: String) -> [(name: String, file: String, reason: String)] {
+        let tokens = tokenizer.encode(text)
+        guard !tokens.isEmpty else { return [] }
+        return skipped.compactMap { entry in
+            let name = ((entry.file as NSString).lastPathComponent as NSString).deletingPathExtension
+            let ids = tokenizer.encode(name)
+            guard !ids.isEmpty, embeddings[name] == nil, ids.count <= tokens.count,
+                  (0...(tokens.count - ids.count)).contains(where: { Array(tokens[$0..<($0 + ids.count)]) == ids }) else { return nil }
+            return (name, entry.file, entry.reason)
+        }
     }
 
     /// The embedding whose name's tokens start at `position`, and how many tokens it spans.

@@ -87,7 +87,7 @@ extension Interpreter {
 
     func listEmbeddings(_ call: CommandCall) throws {
         try call.atMost(1)
-        let db = try embeddings(Self.directories(setting("embeddings_dir")))
+        let db = try embeddings(embeddingDirectories())
         if !call.positional.isEmpty {
             guard call.positional[0] == .string("reload") else {
                 throw ScriptError(call.positionalPositions[0], "expected `reload` or nothing after `embeddings`")
@@ -100,7 +100,7 @@ extension Interpreter {
     func tokens(_ call: CommandCall) throws {
         let prompt = try call.string(at: 0, "a prompt")
         try call.atMost(1)
-        let db = try embeddings(Self.directories(setting("embeddings_dir")))
+        let db = try embeddings(embeddingDirectories())
         for message in db.reload() { host.warn(message) }
         for line in TokenReport(prompt: prompt, tokenizer: try tokenizer, embeddings: db).lines { host.write(line) }
     }
@@ -113,7 +113,7 @@ extension Interpreter {
         let name = try call.string(at: 1, "a name")
         try call.atMost(2)
         let model = try requireModel(call.position)
-        let directory = Self.directories(setting("embeddings_dir"))[0]
+        let directory = try writableEmbeddingsDirectory()
         let initText = try call.optionString("init") ?? "*"
         let count = try call.optionInteger("vectors") ?? 1
         let overwrite = try call.optionBool("overwrite") ?? false
@@ -195,7 +195,7 @@ extension Interpreter {
         options.artifactsFolder = setting("outdir")!.description + "/train/" + name
         options.previewEvery = try call.optionInteger("preview_every") ?? 0
         options.previewPrompt = try call.optionString("preview")
-        let directory = Self.directories(setting("embeddings_dir"))[0]
+        let directory = try writableEmbeddingsDirectory()
         let path = directory + "/" + EmbeddingCreation.fileName(name)
         guard FileManager.default.fileExists(atPath: path) else {
             throw ScriptError(call.positionalPositions[0], "no embedding \(path) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")

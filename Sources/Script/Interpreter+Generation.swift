@@ -20,6 +20,7 @@ extension Interpreter {
         for (name, (value, position)) in overrides where Settings.definition(name) != nil {
             values[name] = try checkedOption(name, value, at: position)
         }
+        if let replaySandbox { values["outdir"] = .string(replaySandbox.outdir) }
         if values["size"] == nil { let (w, h) = nativeSize; values["size"] = .size(width: w, height: h) }
         if values["eta"] == nil { values["eta"] = .real(1) }
         if values["s_noise"] == nil { values["s_noise"] = .real(1) }
@@ -93,6 +94,20 @@ extension Interpreter {
         }
     }
 
+    /// The embedding directories in force: the setting's (or `value`'s), after a replay's own folder.
+    func embeddingDirectories(_ value: Value? = nil) -> [String] {
+        (replaySandbox.map { [$0.embeddings] } ?? []) + Self.directories(value ?? setting("embeddings_dir"))
+    }
+
+    /// Where `embedding new` and `train` write: the first embeddings directory, or a replay's own folder.
+    func writableEmbeddingsDirectory() throws -> String {
+        if let replaySandbox {
+            try FileManager.default.createDirectory(atPath: replaySandbox.embeddings, withIntermediateDirectories: true)
+            return replaySandbox.embeddings
+        }
+        return Self.directories(setting("embeddings_dir"))[0]
+    }
+
     /// The embeddings database for the directories and the loaded model's width (kept while they
     /// stay the same; it rescans changed files itself before each generation).
     func embeddings(_ directories: [String]) throws -> EmbeddingDatabase {
@@ -108,7 +123,7 @@ extension Interpreter {
     /// The txt2img pipeline for the loaded model and embedding directories.
     func pipeline(_ values: [String: Value], at position: SourcePosition) throws -> TextToImage {
         let model = try requireModel(position)
-        let db = try embeddings(Self.directories(values["embeddings_dir"]))
+        let db = try embeddings(embeddingDirectories(values["embeddings_dir"]))
         if let pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db { return pipeline }
         var p = TextToImage(model: model, tokenizer: try tokenizer, embeddings: db)
         let host = self.host

@@ -96,7 +96,11 @@ extension Interpreter {
 
     /// `replay FILE [verify=true]`: a journal or script is run again; an image is made again from
     /// its parameters (a grid from its `sdscript` statement). With `verify`, each new image is
-    /// compared with the one recorded (`#>` digests in journals, the pixels of a PNG).
+    /// compared with the one recorded (`#>` digests in journals, the pixels of a PNG), and a
+    /// difference is an error. A journal replays in a sandbox (`ReplaySandbox`): its images, its
+    /// trainings' files and the embeddings it creates go to a folder of its own, so replaying
+    /// never changes the original session's files, and its settings end with it. An image only
+    /// ever remakes itself.
     func replay(_ call: CommandCall) throws {
         let path = try call.string(at: 0, "a journal, script or PNG path")
         try call.atMost(1)
@@ -107,7 +111,7 @@ extension Interpreter {
             let image = try PNGFile.read(path)
             let before = produced.count
             if let statement = image.text("sdscript") {
-                for s in try Parser.parse(statement, file: path + " (sdscript)") { try execute(s) }
+                try execute(try Self.imageStatement(statement, from: path))
             } else if let parameters = image.text("parameters") {
                 try generateFromInfotext(parameters, at: SourcePosition(file: path, line: 1, column: 1))
             } else {
@@ -120,6 +124,13 @@ extension Interpreter {
             let text = try readScript(path, at: call.positionalPositions[0])
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let statements = try Parser.parse(text, file: path)
+            let outer = replaySandbox
+            if outer == nil { replaySandbox = try located(call.position) { try ReplaySandbox.make(in: setting("outdir")!.description, for: path) } }
+            // The replayed session's settings end with it (the model it loaded stays loaded).
+            let sessionSettings = settings
+            defer { replaySandbox = outer; settings = sessionSettings; embeddingsStorage = nil; pipeline = nil }
+            embeddingsStorage = nil
+            if let replaySandbox, outer == nil { host.write("replaying \(path) into \(replaySandbox.outdir)") }
             try whileRunning(path, at: call.position) {
                 for (i, statement) in statements.enumerated() {
                     // The `#>` lines between this statement and the next are what it made last time.
@@ -129,8 +140,8 @@ extension Interpreter {
                         let line = lines[n]   // 0-based n is line n + 1: the lines after the statement's first
                         guard line.hasPrefix("#> ") else { return nil }
                         let parts = line.dropFirst(3).split(separator: " ")
-                        guard parts.count >= 2 else { return nil }
-                        return (parts.dropLast().joined(separator: " "), String(parts.last!))
+                        guard parts.count >= 2, let digest = parts.last else { return nil }
+                        return (parts.dropLast().joined(separator: " "), String(digest))
                     }
                     let before = produced.count
                     try execute(statement)
@@ -149,5 +160,57 @@ extension Interpreter {
         host.write("reproduced \(reproduced)/\(checked)")
         for d in differing { host.write("differs: \(d)") }
         if checked == 0 { host.warn("\(path) records no images to compare") }
+        if !differing.isEmpty {
+            throw ScriptError(call.position, "\(differing.count) of \(checked) image\(checked == 1 ? "" : "s") from \(path) differ")
+        }
+    }
+
+    /// Options an image's statement may not carry: where files go is the session's choice.
+    static let optionsRefusedFromImages: Set<String> = ["outdir", "models_dir", "inline"]
+
+    /// The statement in an image's `sdscript` chunk, if it is one generation (`grid` or `generate`)
+    /// and nothing else; its settings apply to it alone. Anything else in a downloaded PNG
+    /// (settings, `embedding new`, loops) is refused.
+    static func imageStatement(_ text: String, from path: String) throws -> Statement {
+        let where_ = SourcePosition(file: path, line: 1, column: 1)
+        let statements: [Statement]
+        do {
+            statements = try Parser.parse(text, file: path + " (sdscript)")
+        } catch {
+            throw ScriptError(where_, "the image's sdscript text does not parse (\(error)); an image can only remake itself")
+        }
+        guard statements.count == 1, case let .command(name, arguments, position) = statements[0], name == "grid" || name == "generate" else {
+            throw ScriptError(where_, "the image's sdscript text is not a single `grid` or `generate` statement; replaying an image only remakes that image, so it was not run")
+        }
+        if let refused = arguments.first(where: { $0.name.map(optionsRefusedFromImages.contains) ?? false }) {
+            throw ScriptError(refused.position, "an image's statement may not set `\(refused.name!)`; replaying an image only remakes that image, so it was not run")
+        }
+        return .command(name: name, arguments: arguments, position)
+    }
+}
+
+/// Where a replayed journal writes: `OUTDIR/replays/JOURNAL-N/` for images, grids, trainings'
+/// files and its journal, and `embeddings/` inside it for the embeddings it creates (searched
+/// before the session's embeddings folders, so the replay's own versions are used).
+struct ReplaySandbox {
+    let outdir: String
+    var embeddings: String { outdir + "/embeddings" }
+
+    /// A new folder of its own under `root/replays/` (claimed with mkdir, so concurrent replays
+    /// of one journal never share one).
+    static func make(in root: String, for journal: String) throws -> ReplaySandbox {
+        let parent = root + "/replays"
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw ScriptError(SourcePosition(file: parent, line: 0, column: 0), "cannot create the folder for replays: \(error.localizedDescription)")
+        }
+        let stem = ((journal as NSString).lastPathComponent as NSString).deletingPathExtension
+        for n in 1...10_000 {
+            let candidate = parent + "/" + stem + (n == 1 ? "" : "-\(n)")
+            if mkdir(candidate, 0o755) == 0 { return ReplaySandbox(outdir: candidate) }
+            guard errno == EEXIST else { throw FormatError.io(file: candidate, reason: String(cString: strerror(errno))) }
+        }
+        throw FormatError.io(file: parent, reason: "10,000 replays of \(stem) already")
     }
 }

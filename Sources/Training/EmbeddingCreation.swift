@@ -32,6 +32,11 @@ public enum EmbeddingCreation {
         let file = fileName(name)
         guard file != ".pt" else { throw Error.invalid("the name \"\(name)\" has no usable characters") }
         let path = directory + "/" + file
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Checked and written under the name's lock, so two sessions cannot both create it, nor
+        // replace an embedding another session is training.
+        let lock = try FileLock(for: path, purpose: "create it")
+        defer { withExtendedLifetime(lock) {} }
         if !overwrite && FileManager.default.fileExists(atPath: path) { throw Error.exists(path) }
         let width = model.config.textEncoder!.hiddenSize
         var vectors = try Tensor.zeros([count, width])
@@ -41,7 +46,6 @@ public enum EmbeddingCreation {
             let rows = try withNoGrad { try model.textEncoder.tokenEmbeddings(ids) }
             vectors = try Tensor.concat((0..<count).map { try rows.sliced(dim: 0, $0 * ids.count / count, $0 * ids.count / count + 1) }, dim: 0)
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try EmbeddingFile.writeA1111(name: (file as NSString).deletingPathExtension, vectors: vectors, step: 0,
                                      checkpointHash: model.shortHash.isEmpty ? nil : model.shortHash, checkpointName: model.name, to: path)
         return (path, vectors)

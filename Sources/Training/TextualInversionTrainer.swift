@@ -67,6 +67,8 @@ public final class TextualInversionTrainer {
 
     public let name: String
     public let embeddingPath: String
+    /// The embedding's lock (`FileLock`), held while the trainer exists.
+    private let lock: FileLock
     public let options: TrainingOptions
     /// Steps done (the embedding's `step`).
     public private(set) var step: Int
@@ -86,6 +88,9 @@ public final class TextualInversionTrainer {
     /// fresh (as A1111 does), with the generator seeded from the seed and the step.
     public init(model: StableDiffusionModel, conditioner: Conditioner, dataset: TrainingDataset, template: TrainingTemplate,
                 embeddingPath: String, lossLogPath: String, options: TrainingOptions) throws {
+        // Held as long as the trainer lives: a second training or an `embedding new` of the same
+        // name in another session is refused instead of one silently losing the other's work.
+        lock = try FileLock(for: embeddingPath, purpose: "train it")
         guard let file = EmbeddingFile.recognize(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
             throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
         }

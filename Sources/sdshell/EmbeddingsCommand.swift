@@ -11,6 +11,6 @@ struct EmbeddingsCommand: ParsableCommand {
     func run() throws {
         let db = EmbeddingDatabase(directories: [dir], width: width, tokenizer: try CLIPTokenizer.shipped())
         db.reload()
-        print(EmbeddingListing(db).lines.joined(separator: "\n"))
+        say(EmbeddingListing(db).lines.joined(separator: "\n"))
     }
 }

@@ -52,18 +52,18 @@ struct GenerateCommand: ParsableCommand {
             let tokenizer = try CLIPTokenizer.shipped()
             let db = EmbeddingDatabase(directories: [embeddings], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
             var pipeline = TextToImage(model: sd, tokenizer: tokenizer, embeddings: db)
-            pipeline.onMessage = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+            pipeline.onMessage = { complain($0) }
             let images = try pipeline.generate(settings) { step, total in
                 if isatty(2) != 0 { FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8)) }
             }
             if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
             let folder = OutputFolder(root: outdir)
-            for image in images { print(try folder.save(image)) }
+            for image in images { say(try folder.save(image)) }
         } catch let e as FormatError {
-            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            complain("error: \(e.description)")
             throw ExitCode.failure
         } catch let e as GenerationError {
-            FileHandle.standardError.write(Data("error: \(e.description)\n".utf8))
+            complain("error: \(e.description)")
             throw ExitCode.failure
         }
     }

@@ -22,10 +22,10 @@ struct InspectCommand: ParsableCommand {
             if EmbeddingFile.recognize(model) == nil {
                 description.lines.insert(contentsOf: ArchitectureDetector.describe(model), at: 2)
             }
-            for w in description.warnings { FileHandle.standardError.write(Data((w + "\n").utf8)) }
-            print(description.lines.joined(separator: "\n"))
+            for w in description.warnings { complain(w) }
+            say(description.lines.joined(separator: "\n"))
         } catch let e as FormatError {
-            FileHandle.standardError.write(Data(("error: " + e.description + "\n").utf8))
+            complain("error: " + e.description)
             throw ExitCode.failure
         }
     }

@@ -21,14 +21,9 @@ final class TerminalHost: ShellHost {
     var started: Date?
     var firstStep = 0
 
-    func write(_ line: String) {
-        print(line)
-        fflush(nil)
-    }
+    func write(_ line: String) { say(line) }
 
-    func warn(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
+    func warn(_ line: String) { complain(line) }
 
     func progress(step: Int, total: Int, label: String) {
         guard progressShown else { return }
@@ -37,7 +32,7 @@ final class TerminalHost: ShellHost {
         let elapsed = now.timeIntervalSince(started!)
         let rate = elapsed > 0 ? Double(step - firstStep) / elapsed : 0
         let eta = rate > 0 ? String(format: "  ETA %.0f s", Double(total - step) / rate) : ""
-        let text = String(format: "\r\u{1b}[Kstep %d/%d  %.2f it/s", step, total, rate) + eta + (label.isEmpty ? "" : "  (\(label))")
+        let text = String(format: "\r\u{1b}[Kstep %d/%d  %.2f it/s", step, total, rate) + eta + (label.isEmpty ? "" : "  (\(label.escapingControlCharacters))")
         FileHandle.standardError.write(Data(text.utf8))
     }
 

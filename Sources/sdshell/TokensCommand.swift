@@ -12,7 +12,7 @@ struct TokensCommand: ParsableCommand {
     func run() throws {
         let tokenizer = try CLIPTokenizer.shipped()
         let db = EmbeddingDatabase(directories: [embeddings], width: width, tokenizer: tokenizer)
-        for m in db.reload() { print(m) }
-        print(TokenReport(prompt: prompt, tokenizer: tokenizer, embeddings: db).lines.joined(separator: "\n"))
+        for m in db.reload() { say(m) }
+        say(TokenReport(prompt: prompt, tokenizer: tokenizer, embeddings: db).lines.joined(separator: "\n"))
     }
 }

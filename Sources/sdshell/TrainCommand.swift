@@ -56,10 +56,10 @@ struct TrainCommand: ParsableCommand {
             try FileManager.default.createDirectory(atPath: embeddings, withIntermediateDirectories: true)
             try EmbeddingCreation.create(name: name, initText: initText, vectors: vectors, model: sd, tokenizer: tokenizer,
                                          directory: embeddings)
-            print("created \(path) (\(vectors) vectors from \"\(initText)\")")
+            say("created \(path) (\(vectors) vectors from \"\(initText)\")")
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
-        for line in dataset.skipped { print("skipped \(line)") }
+        for line in dataset.skipped { say("skipped \(line)") }
         var options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
                                       batchSize: batch, accumulate: accumulate, clipping: clipping)
         options.artifactsFolder = outdir + "/train/" + name
@@ -67,16 +67,16 @@ struct TrainCommand: ParsableCommand {
         options.previewPrompt = preview
         let trainer = try TextualInversionTrainer(model: sd, tokenizer: tokenizer, dataset: dataset, template: try TrainingTemplate.load(template),
                                                   embeddingPath: path, options: options)
-        print("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
+        say("training \(name) from step \(trainer.step) to \(steps) on \(dataset.samples.count) pictures")
         let started = Date(), firstStep = trainer.step
         try trainer.run(shouldStop: {
             let done = trainer.step - firstStep, rate = Double(done) / max(Date().timeIntervalSince(started), 1e-9)
             let loss = trainer.lossLog.rows.last?.loss ?? .nan
             let eta = rate > 0 ? Double(steps - trainer.step) / rate : 0
-            print(String(format: "step %d/%d  loss %.5f  %.2f it/s  ETA %.0f s", trainer.step, steps, loss, rate, eta))
+            say(String(format: "step %d/%d  loss %.5f  %.2f it/s  ETA %.0f s", trainer.step, steps, loss, rate, eta))
             fflush(nil)   // all output streams: progress shows up when stdout is a file or pipe
             return stopRequested != 0
         })
-        print(stopRequested != 0 ? "stopped at step \(trainer.step); saved \(path)" : "done: \(path) at step \(trainer.step)")
+        say(stopRequested != 0 ? "stopped at step \(trainer.step); saved \(path)" : "done: \(path) at step \(trainer.step)")
     }
 }

@@ -48,6 +48,8 @@ import TestSupport
     /// Progress is drawn only on a terminal: piped, a generation prints its path and nothing else.
     @Test func noProgressWhenNotATerminal() throws {
         let folder = NSTemporaryDirectory() + "sdshell-cli-\(UUID().uuidString)"
+        // The embeddings folder exists (a missing one is reported on standard error).
+        try FileManager.default.createDirectory(atPath: folder + "/e", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (status, out, err) = try run(["-e", "model \"\(TestFixtures.tinyModelPath)\"",
                                           "-e", "generate \"x\" size=64x64 steps=3 seed=4 outdir=\"\(folder)\" embeddings_dir=\"\(folder)/e\""])

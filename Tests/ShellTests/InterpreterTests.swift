@@ -107,8 +107,11 @@ import TestSupport
         try kept.joined(separator: "\n").replacingOccurrences(of: "seed=[7, 8, 9]", with: "seed=[7, 8, 10]")
             .write(toFile: tampered, atomically: true, encoding: .utf8)
         let third = RecordingHost()
-        try Interpreter(host: third, hashes: HashCache(location: folder + "/hashes.json"))
-            .run(source: "set outdir=\"\(folder)/tampered-out\"\nreplay \"\(tampered)\" verify=true", file: "t")
+        // A difference fails the statement (a script exits non-zero) after the report.
+        #expect(throws: ScriptError.self) {
+            try Interpreter(host: third, hashes: HashCache(location: folder + "/hashes.json"))
+                .run(source: "set outdir=\"\(folder)/tampered-out\"\nreplay \"\(tampered)\" verify=true", file: "t")
+        }
         #expect(third.lines.contains("reproduced 0/1"), "\(third.lines)")
         #expect(third.lines.contains { $0.hasPrefix("differs: ") && $0.contains("txt2img-grids") })
 

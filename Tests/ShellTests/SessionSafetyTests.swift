@@ -154,6 +154,28 @@ import TestSupport
     }
 }
 
+extension SessionSafetyTests {
+    // Item 5: an embedding being trained or created is locked; a second session gets a clear error.
+    @Test func anEmbeddingInUseIsLocked() throws {
+        let shell = try session()
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
+        try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
+        let path = folder + "/embeddings/toy.pt"
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Another session holds it (as its training does for as long as it runs).
+        var other: FileLock? = try FileLock(for: path, purpose: "train it")
+        let create = error(shell, "embedding new \"toy\" init=\"a dog\" vectors=2 overwrite=true")
+        #expect(create?.contains("\(path): cannot create it: another session (process \(getpid())) is training or creating it") == true, "\(create ?? "no error")")
+        let train = error(shell, "train \"toy\" data=\"\(pictures)\" steps=2 size=64")
+        #expect(train?.contains("\(path): cannot train it: another session") == true, "\(train ?? "no error")")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        // Released (or its process gone), the name is free again.
+        other = nil
+        _ = other
+        try shell.run(source: "train \"toy\" data=\"\(pictures)\" steps=1 size=64", file: "t")
+    }
+}
+
 /// Errors collected from several threads.
 final class Failures: @unchecked Sendable {
     private let lock = NSLock()
