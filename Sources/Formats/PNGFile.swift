@@ -1,4 +1,5 @@
 import CImageIO
+import Engine
 import Foundation
 
 /// PNG files through libpng: 8-bit RGB written with text chunks (tEXt for Latin-1 text, iTXt
@@ -16,7 +17,7 @@ public enum PNGFile {
 
     /// Encodes RGB pixels (width x height x 3 bytes) with text chunks.
     public static func encode(rgb: [UInt8], width: Int, height: Int, text: [(String, String)]) throws -> [UInt8] {
-        guard rgb.count == width * height * 3, width > 0, height > 0 else {
+        guard width > 0, height > 0, let pixels = Shape.count([width, height, 3]), rgb.count == pixels else {
             throw FormatError.unsupported(file: "<png>", reason: "\(rgb.count) bytes do not make a \(width)x\(height) RGB image")
         }
         var buffer: UnsafeMutablePointer<CChar>? = nil

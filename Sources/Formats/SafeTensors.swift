@@ -157,7 +157,10 @@ public struct SafeTensorsFile: Sendable {
         var offset = 0
         var sizes: [Int] = []
         for e in entries {
-            let bytes = e.shape.reduce(1, *) * e.dtype.size
+            guard let count = StoredTensor.checkedCount(e.shape) else {
+                throw FormatError.unsupported(file: path, reason: "tensor \(e.name) has shape \(e.shape), whose element count overflows")
+            }
+            let bytes = count * e.dtype.size
             header.append("\(JSONText.quote(e.name)):{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
             offset += bytes
             sizes.append(bytes)
