@@ -136,6 +136,29 @@ public struct GridImage: Sendable {
     /// word is wider than the space, as A1111 shrinks it) and its extents at that size.
     struct Line { var text: String, pixelSize: Int, metrics: GridFont.LineMetrics }
 
+    /// Cells of different sizes (a grid with a size axis) made uniform as A1111's `image_grid`
+    /// does: every cell is as wide and as tall as the largest, each image centred in its cell
+    /// (offsets rounded down) on the grid background, white. Returns the cells and their size.
+    public static func uniformCells(_ images: [(rgb: [UInt8], width: Int, height: Int)]) throws
+        -> (cells: [[UInt8]], width: Int, height: Int) {
+        let width = images.map(\.width).max() ?? 0, height = images.map(\.height).max() ?? 0
+        guard images.allSatisfy({ $0.width > 0 && $0.height > 0 && $0.rgb.count == $0.width * $0.height * 3 }) else {
+            throw GridImageError.invalidLayout("a cell's pixels do not match its size")
+        }
+        if images.allSatisfy({ $0.width == width && $0.height == height }) { return (images.map(\.rgb), width, height) }
+        let cells = images.map { image -> [UInt8] in
+            if image.width == width && image.height == height { return image.rgb }
+            var cell = [UInt8](repeating: 255, count: width * height * 3)
+            let left = (width - image.width) / 2, top = (height - image.height) / 2
+            for y in 0..<image.height {
+                let from = y * image.width * 3, to = ((top + y) * width + left) * 3
+                cell.replaceSubrange(to..<(to + image.width * 3), with: image.rgb[from..<(from + image.width * 3)])
+            }
+            return cell
+        }
+        return (cells, width, height)
+    }
+
     /// Composes a grid.
     /// - Parameters:
     ///   - cells: row-major (`rows * columns`), each RGB `cellWidth * cellHeight * 3` bytes.

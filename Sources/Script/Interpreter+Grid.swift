@@ -63,8 +63,7 @@ extension Interpreter {
         var outputs: [(path: String, digest: String)] = []
         var made = 0
         for zValue in zValues {
-            var cells: [[UInt8]] = [], first: GeneratedImage?
-            var cellSize = (0, 0)
+            var cells: [(rgb: [UInt8], width: Int, height: Int)] = [], first: GeneratedImage?
             for yValue in yValues {
                 for xValue in x.values {
                     var cellValues = values, cellPrompt = prompt
@@ -79,11 +78,12 @@ extension Interpreter {
                     made += 1
                     let image = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0].image
                     if first == nil { first = image }
-                    cellSize = (image.width, image.height)
-                    cells.append(image.rgb)
+                    cells.append((image.rgb, image.width, image.height))
                 }
             }
-            let grid = try GridImage.compose(cells: cells, cellWidth: cellSize.0, cellHeight: cellSize.1, columns: x.values.count,
+            // A size axis makes cells of different sizes: laid out as A1111 does.
+            let uniform = try GridImage.uniformCells(cells)
+            let grid = try GridImage.compose(cells: uniform.cells, cellWidth: uniform.width, cellHeight: uniform.height, columns: x.values.count,
                                              rows: yValues.count, columnLabels: x.values.map { Self.label(x, $0) },
                                              rowLabels: y.map { axis in axis.values.map { Self.label(axis, $0) } } ?? [], font: font)
             var text = [("parameters", first!.infotext.encoded), ("sdscript", statement)]

@@ -49,6 +49,24 @@ import Testing
                               columnLabels: columnLabels, rowLabels: rowLabels, font: font ?? GridFont())
     }
 
+    @Test("cells of different sizes: the largest size, each image centred on white (A1111's image_grid)")
+    func differentSizes() throws {
+        let a = (rgb: [UInt8](repeating: 10, count: 8 * 8 * 3), width: 8, height: 8)
+        let b = (rgb: [UInt8](repeating: 20, count: 5 * 3 * 3), width: 5, height: 3)
+        let c = (rgb: [UInt8](repeating: 30, count: 4 * 11 * 3), width: 4, height: 11)
+        let (cells, width, height) = try GridImage.uniformCells([a, b, c])
+        #expect(width == 8 && height == 11)
+        // A1111: offset (max - size) // 2 on each axis; the rest is the grid background.
+        func at(_ cell: [UInt8], _ x: Int, _ y: Int) -> UInt8 { cell[(y * width + x) * 3] }
+        #expect(at(cells[0], 0, 1) == 10 && at(cells[0], 7, 8) == 10 && at(cells[0], 0, 0) == 255 && at(cells[0], 0, 9) == 255)
+        #expect(at(cells[1], 1, 4) == 20 && at(cells[1], 5, 6) == 20 && at(cells[1], 0, 4) == 255 && at(cells[1], 6, 4) == 255 && at(cells[1], 1, 3) == 255)
+        #expect(at(cells[2], 2, 0) == 30 && at(cells[2], 5, 10) == 30 && at(cells[2], 1, 0) == 255 && at(cells[2], 6, 0) == 255)
+        let grid = try GridImage.compose(cells: cells, cellWidth: width, cellHeight: height, columns: 3, rows: 1)
+        #expect(grid.width == 24 && grid.height == 11)
+        // Same-size cells come back as they are.
+        #expect(try GridImage.uniformCells([a, a]).cells == [a.rgb, a.rgb])
+    }
+
     @Test("3x2 grid with labels: margins as A1111 sizes them, cells at their offsets")
     func labelledLayout() throws {
         let image = try Self.compose(["A", "BB", "seed 3"], ["row 1", "row 2"])

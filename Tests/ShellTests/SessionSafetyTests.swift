@@ -176,6 +176,19 @@ extension SessionSafetyTests {
     }
 }
 
+extension SessionSafetyTests {
+    // Item 24: a grid with a size axis lays its cells out as A1111 does.
+    @Test func aGridWithASizeAxis() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try shell.run(source: "grid \"x\" size=[64x64, 96x64] seed=[1, 2] steps=1", file: "t")
+        let line = try #require(host.lines.first { $0.contains("/txt2img-grids/") })
+        let grid = try PNGFile.read(String(line.split(separator: " ")[0]))
+        #expect(line.hasSuffix("grid 2x2"))
+        #expect(grid.width >= 2 * 96 && grid.height >= 2 * 64)
+    }
+}
+
 /// Errors collected from several threads.
 final class Failures: @unchecked Sendable {
     private let lock = NSLock()
