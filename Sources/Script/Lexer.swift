@@ -3,7 +3,7 @@
 /// Newlines end statements, except inside `(` and `[` (where a statement may span lines) and
 /// after a `\` at the end of a line. Inside `{ }` (a `for` body) newlines separate statements.
 /// Strings keep the A1111 prompt syntax untouched: only `\"`, `\\`, `\n`, `\t` and `\{` are
-/// escapes, any other backslash stays as written.
+/// escapes, any other backslash stays as written. Windows line ends (`\r\n`) read as `\n`.
 public struct Lexer {
     let text: [Character]
     public let file: String
@@ -15,7 +15,8 @@ public struct Lexer {
     var continuesPastEnd = false
 
     public init(_ source: String, file: String, line: Int = 1, column: Int = 1) {
-        text = Array(source)
+        // `\r\n` is one Character in Swift; reading it as `\n` makes a CRLF script run as its LF version.
+        text = source.map { $0 == "\r\n" ? "\n" : $0 }
         self.file = file
         self.line = line
         self.column = column
@@ -37,9 +38,17 @@ public struct Lexer {
         return e
     }
 
-    /// The rest of the current line and the following lines, without consuming them.
-    public func upcomingLines() -> [String] {
-        String(text[index...]).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    /// The line that starts at text offset `start` (without its newline) and the offset of the
+    /// next line (nil when this line is the last), without consuming anything: lookahead by
+    /// index, so looking at a few upcoming lines costs their length, not the rest of the input.
+    /// With `limit`, the text stops after that many characters (and `next` is nil if it was cut).
+    public func line(from start: Int, limit: Int = .max) -> (text: String, next: Int?) {
+        var end = start
+        while end < text.count, text[end] != "\n" {
+            if end - start == limit { return (String(text[start..<end]), nil) }
+            end += 1
+        }
+        return (String(text[start..<end]), end < text.count ? end + 1 : nil)
     }
 
     /// Consumes `count` whole lines (the current one included).
@@ -131,7 +140,7 @@ public struct Lexer {
             let width = digits
             digits = ""
             takeDigits()
-            guard let w = Int(width), let h = Int(digits) else { throw ScriptError(start, "malformed size") }
+            guard let w = Int(width), let h = Int(digits) else { throw ScriptError(start, "the size \(width)x\(digits) is too large") }
             return .size(width: w, height: h)
         }
         var real = false
@@ -154,7 +163,7 @@ public struct Lexer {
             guard let v = Double(digits) else { throw ScriptError(start, "malformed number \(digits)") }
             return .real(v)
         }
-        guard let v = Int64(digits) else { throw ScriptError(start, "the number \(digits) is too large") }
+        guard let v = Int64(digits) else { throw ScriptError(start, "the number \(digits) is too large (integers are 64-bit, at most \(Int64.max))") }
         return .integer(v)
     }
 

@@ -7,12 +7,28 @@ import Foundation
 /// (`portrait of a cat`) and is followed, before a blank line, by an A1111 parameters line
 /// (`Steps: 20, Sampler: ...`) is pasted infotext. When the input ends before such a statement
 /// is complete (an open bracket, `"""` string, trailing `\` or pasted prompt without its
-/// parameters line), the error is marked `incomplete` so the prompt can read more lines.
+/// parameters line), the error is marked `incomplete` so the prompt can read more lines. A lone
+/// unknown word or two (`clear`, `cd models`) is a command, never the start of a paste: the
+/// interpreter reports it as unknown.
+///
+/// Nesting (brackets, `for` bodies, unary `-`, `{}` in strings) is limited to `maximumNesting`
+/// levels, and `+` chains are parsed into one flat node, so no input makes parsing, evaluating or
+/// freeing a statement recurse deeper than that. Parsing is linear in the input.
 public struct Parser {
     var lexer: Lexer
     var lookahead: [Token] = []
     /// Command names and keywords (infotext detection leaves these alone).
     let knownWords: Set<String>
+    /// The most levels of brackets, `for` bodies, `-` signs and string interpolations, one inside another.
+    public static let maximumNesting = 100
+    /// How many of those levels enclose the parse position.
+    var depth = 0
+    /// Where the last search for a pasted parameters line stopped without finding one (a blank
+    /// line, or the end of the input): a statement starting before `end` would search the same
+    /// lines, so it is not a paste either. Keeps infotext detection linear over a script.
+    var searchedWithoutParameters: (end: Int, reachedEndOfInput: Bool)?
+    /// Unknown first words seen so far: whether each is a near-miss of a command (then a command).
+    var nearMisses: [String: Bool] = [:]
 
     public init(_ source: String, file: String, knownWords: Set<String> = CommandCatalog.words) {
         lexer = Lexer(source, file: file)
@@ -76,6 +92,14 @@ public struct Parser {
         }
     }
 
+    /// One more level of nesting at `position`, refused past `maximumNesting`.
+    mutating func enter(_ position: SourcePosition) throws {
+        depth += 1
+        guard depth <= Self.maximumNesting else {
+            throw ScriptError(position, "nesting deeper than \(Self.maximumNesting) levels (brackets, `for` bodies, `-` signs and `{}` in strings)")
+        }
+    }
+
     /// Pasted A1111 infotext at the start of a statement, if the upcoming lines are one.
     mutating func pastedInfotext() throws -> Statement? {
         guard lexer.brackets.isEmpty else { return nil }
@@ -85,29 +109,49 @@ public struct Parser {
         }
         if lexer.peek() == "#" { return nil }
         let start = lexer.position
-        let lines = lexer.upcomingLines()
-        guard let first = lines.first?.trimmingCharacters(in: .whitespaces), let word = first.split(separator: " ").first.map(String.init),
+        // The start of the statement's line (enough to tell a command from prose; a bounded
+        // look, so many statements on one line stay linear).
+        let first = lexer.line(from: lexer.index, limit: 200).text.trimmingCharacters(in: .whitespaces)
+        guard let word = first.split(separator: " ").first.map(String.init),
               word.first?.isLetter == true || word.first == "(" || word.first == "[" else { return nil }
         let bare = String(word.prefix { $0.isLetter || $0.isNumber || $0 == "_" })
-        if knownWords.contains(bare) || NameSuggestion.nearest(bare, in: knownWords) != nil {
-            return nil
-        }
-        var block: [String] = []
-        for line in lines {
-            if line.trimmingCharacters(in: .whitespaces).isEmpty { break }
-            block.append(line)
-            if Infotext.isParametersLine(line) {
-                lexer.skipLines(block.count)
-                return .infotext(block.joined(separator: "\n"), start)
+        if knownWords.contains(bare) { return nil }
+        let nearMiss = nearMisses[bare] ?? (NameSuggestion.nearest(bare, in: knownWords) != nil)
+        nearMisses[bare] = nearMiss
+        if nearMiss { return nil }
+        let reachedEnd: Bool
+        if let searched = searchedWithoutParameters, lexer.index < searched.end {
+            reachedEnd = searched.reachedEndOfInput
+        } else {
+            // The block: lines up to a blank line or the end, looked at one by one by index.
+            var offset: Int? = lexer.index, count = 0
+            while let o = offset {
+                let (line, next) = lexer.line(from: o)
+                if line.trimmingCharacters(in: .whitespaces).isEmpty { break }
+                count += 1
+                if Infotext.isParametersLine(line) {
+                    let text = String(lexer.text[lexer.index..<(next.map { $0 - 1 } ?? lexer.text.count)])
+                    lexer.skipLines(count)
+                    return .infotext(text, start)
+                }
+                offset = next
             }
+            reachedEnd = offset == nil
+            searchedWithoutParameters = (offset ?? lexer.text.count, reachedEnd)
         }
         // Prose without quotes or `=` that reaches the end of the input: a paste still arriving.
-        if block.count == lines.count, !first.contains("\""), !first.contains("=") {
+        if reachedEnd, !first.contains("\""), !first.contains("="), Self.looksLikeProse(first) {
             var e = ScriptError(start, "unknown command `\(bare)` (pasted generation parameters need their `Steps: ...` line)")
             e.incomplete = true
             throw e
         }
         return nil
+    }
+
+    /// Whether a line could begin a pasted prompt rather than be a mistyped command: three or more
+    /// words, or prompt punctuation. `clear`, `cls`, `cd models` are not.
+    static func looksLikeProse(_ line: String) -> Bool {
+        line.split(whereSeparator: \.isWhitespace).count >= 3 || line.contains { ",()[]:|<>".contains($0) }
     }
 
     mutating func statement() throws -> Statement {
@@ -124,7 +168,9 @@ public struct Parser {
             let inToken = try take()
             guard inToken.kind == .identifier("in") else { throw unexpected(inToken, expected: "`in` after `for \(name)`") }
             let sequence = try expression()
-            _ = try expect("{", "`{` to start the loop body")
+            let open = try expect("{", "`{` to start the loop body")
+            try enter(open.position)
+            defer { depth -= 1 }
             return .loop(variable: name, sequence: sequence, body: try statements(until: "}"), t.position)
         case .identifier(let name):
             try take()
@@ -169,18 +215,23 @@ public struct Parser {
         return first
     }
 
+    /// `unary ('+' unary)*`, as one flat node however long the chain.
     mutating func additive() throws -> Expression {
-        var value = try unary()
+        let first = try unary()
+        guard try peek().kind == .symbol("+") else { return first }
+        var terms = [first], operators: [SourcePosition] = []
         while try peek().kind == .symbol("+") {
-            let t = try take()
-            value = .add(value, try unary(), t.position)
+            operators.append(try take().position)
+            terms.append(try unary())
         }
-        return value
+        return .add(terms, operators)
     }
 
     mutating func unary() throws -> Expression {
         if try peek().kind == .symbol("-") {
             let t = try take()
+            try enter(t.position)
+            defer { depth -= 1 }
             return .negate(try unary(), t.position)
         }
         return try primary()
@@ -200,8 +251,11 @@ public struct Parser {
                 switch piece {
                 case let .text(s): return .text(s)
                 case let .interpolation(source, position):
+                    try enter(position)
+                    defer { depth -= 1 }
                     var inner = Parser(source, file: position.file, knownWords: knownWords)
                     inner.lexer = Lexer(source, file: position.file, line: position.line, column: position.column)
+                    inner.depth = depth
                     let e = try inner.expression()
                     let rest = try inner.peek()
                     guard rest.kind == .endOfInput else { throw inner.unexpected(rest, expected: "`}` to end the interpolation") }
@@ -209,10 +263,14 @@ public struct Parser {
                 }
             }, t.position)
         case .symbol("("):
+            try enter(t.position)
+            defer { depth -= 1 }
             let e = try expression()
             _ = try expect(")", "`)`")
             return e
         case .symbol("["):
+            try enter(t.position)
+            defer { depth -= 1 }
             var items: [Expression] = []
             if try peek().kind == .symbol("]") { try take(); return .list([], t.position) }
             while true {

@@ -10,14 +10,19 @@ public indirect enum Expression: Sendable, Equatable {
     /// `a..b`, inclusive, integers.
     case range(Expression, Expression, SourcePosition)
     case variable(String, SourcePosition)
-    case add(Expression, Expression, SourcePosition)
+    /// `a + b + c`: the terms, added left to right, and where each `+` is (one fewer than the
+    /// terms). One flat node, so a long chain is no deeper than two terms.
+    case add([Expression], [SourcePosition])
     case negate(Expression, SourcePosition)
 
     public var position: SourcePosition {
         switch self {
         case let .integer(_, p), let .real(_, p), let .size(_, _, p), let .boolean(_, p), let .string(_, p),
-             let .list(_, p), let .range(_, _, p), let .variable(_, p), let .add(_, _, p), let .negate(_, p):
+             let .list(_, p), let .range(_, _, p), let .variable(_, p), let .negate(_, p):
             return p
+        case let .add(terms, operators):
+            // The last `+`, as when a chain was a tree of pairs.
+            return operators.last ?? terms.first?.position ?? SourcePosition(file: "", line: 0, column: 0)
         }
     }
 }
