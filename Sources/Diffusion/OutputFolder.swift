@@ -31,11 +31,7 @@ public struct OutputFolder {
     /// took the number, the next one is tried.
     @discardableResult
     public func save(rgb: [UInt8], width: Int, height: Int, seed: Int64, text: [(String, String)]) throws -> String {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw FormatError.io(file: path, reason: "cannot create the output folder: \(Self.reason(error))")
-        }
+        try Folder.create(path)
         var index = nextIndex()
         for _ in 0..<10_000 {
             let file = path + "/" + String(format: "%05d-%lld.png", index, seed)
@@ -43,15 +39,5 @@ public struct OutputFolder {
             index = max(index + 1, nextIndex())
         }
         throw FormatError.io(file: path, reason: "no free image number after 10,000 tries")
-    }
-
-    /// A Foundation error as the POSIX reason it wraps ("Permission denied", "Not a directory").
-    static func reason(_ error: Error) -> String {
-        let e = error as NSError
-        if let posix = e.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        if e.domain == NSCocoaErrorDomain, e.code == NSFileWriteFileExistsError { return "a file of that name is in the way" }
-        return e.localizedDescription
     }
 }

@@ -176,7 +176,8 @@ public struct TextToImage {
         // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the
         // negative prompt follow their prompt-editing schedule; like A1111, the schedule is indexed
         // by the number of model calls made so far (second-order samplers advance it twice a step).
-        let composition = PromptComposition.parse([s.prompt])
+        // Extra-network tags (`<lora:...>`) leave the prompts before conditioning, as in A1111.
+        let composition = PromptComposition.parse([ExtraNetworkTags.strip(s.prompt)])
         var cache: [String: Tensor] = [:]
         func scheduled(_ text: String) throws -> [(end: Int, context: Tensor)] {
             try PromptSchedule.schedule(text, steps: s.steps).map { entry in
@@ -185,7 +186,7 @@ public struct TextToImage {
             }
         }
         let parts = try composition.flat.map(scheduled)
-        let negative = try scheduled(s.negativePrompt)
+        let negative = try scheduled(ExtraNetworkTags.strip(s.negativePrompt))
         // Each model part's in-place weights leave resident memory once its share is done, so a
         // generation holds one part at a time (see MappedWeights).
         Self.shareDone(model.textEncoder.mappedWeights)
@@ -237,6 +238,9 @@ public struct TextToImage {
         defer { Self.shareDone(model.vae.mappedWeights) }
         return try (0..<s.batchSize).map { i in
             let latent = Array(latents[(i * per)..<((i + 1) * per)])
+            if latent.contains(where: { !$0.isFinite }) {
+                onMessage?("warning: image \(i + 1) has non-finite values (NaN or infinity) in its latent, so its pixels are black: the model, an embedding or a setting is broken")
+            }
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
             let (seed, subseed) = s.seeds(ofImage: i)
             return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,

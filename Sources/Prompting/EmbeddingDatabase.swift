@@ -117,6 +117,18 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         return messages
     }
 
+    /// The largest magnitude a vector component may have: real embeddings stay within a few
+    /// units, and values near Float's limit overflow to infinity in the text encoder.
+    public static let maximumMagnitude: Float = 1e4
+
+    /// Refuses NaN, infinity and absurd magnitudes (they would turn every image using the
+    /// embedding into NaN pixels).
+    static func checkFinite(_ values: [Float], _ path: String) throws {
+        if let i = values.firstIndex(where: { !$0.isFinite || abs($0) > maximumMagnitude }) {
+            throw FormatError.corrupt(file: path, reason: "vector component \(i) is \(values[i]); embeddings must be finite and within ±\(Int(maximumMagnitude))")
+        }
+    }
+
     /// The index of the directory holding `path` (lower wins a name conflict).
     private func priority(_ path: String) -> Int {
         directories.firstIndex { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") } ?? directories.count
@@ -129,13 +141,15 @@ public final class EmbeddingDatabase: @unchecked Sendable {
             guard let w = image.vectors.first?.count, w == width else {
                 throw FormatError.unsupported(file: path, reason: "vectors of width \(image.vectors.first?.count ?? 0); the model's text encoder is \(width) wide")
             }
-            let vectors = try Tensor(shape: [image.vectors.count, w], data: image.vectors.flatMap { $0 })
+            let values = image.vectors.flatMap { $0 }
+            try Self.checkFinite(values, path)
+            let vectors = try Tensor(shape: [image.vectors.count, w], data: values)
             let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
             return Embedding(name: image.name ?? name, vectors: vectors, step: image.step, checkpointHash: image.checkpointHash,
                              checkpointName: image.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
         }
         let file = try ModelFile.open(path)
-        guard let e = EmbeddingFile.recognize(file) else {
+        guard let e = try EmbeddingFile.read(file) else {
             throw FormatError.unsupported(file: path, reason: "not an embedding (no string_to_param, emb_params or single vector)")
         }
         guard let v = e.vectors["clip"] else {
@@ -143,6 +157,7 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         }
         var vectors = try v.materialize().to(.f32)
         if vectors.rank == 1 { vectors = try vectors.reshaped([1, vectors.count]) }
+        try Self.checkFinite(try vectors.toArray(), path)
         guard vectors.shape[1] == width else {
             throw FormatError.unsupported(file: path, reason: "vectors of width \(vectors.shape[1]); the model's text encoder is \(width) wide")
         }

@@ -143,6 +143,10 @@ extension Interpreter {
         let base = generationSettings(prompt: prompt, values)
         let count: Int = { if case let .integer(c) = values["count"] { return Int(c) }; return 1 }()
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
+        let tags = ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)
+        if !tags.isEmpty {
+            host.warn("\(position): warning: not applied (sdshell has no LoRA support yet); removed from the prompt as A1111 does: " + tags.joined(separator: " "))
+        }
         let (nativeWidth, nativeHeight) = nativeSize
         if base.width * base.height > 16 * nativeWidth * nativeHeight {
             host.warn("\(position): warning: \(base.width)x\(base.height) is \(base.width * base.height / (nativeWidth * nativeHeight)) times the area "
@@ -232,6 +236,10 @@ extension Interpreter {
         return "the parameters were made with model hash \(recorded); the loaded model \(loadedName) is \(loadedHash)"
     }
 
+    /// Infotext keys that describe an image without changing how it is made here (the model is
+    /// checked by hash; embeddings are found by name).
+    static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes", "Schedule type"]
+
     /// Pasted A1111 infotext: generates with its settings; warns when the model hash differs.
     func generateFromInfotext(_ text: String, at position: SourcePosition) throws {
         try located(position) {
@@ -245,6 +253,7 @@ extension Interpreter {
             // What the text does not say is A1111's default, not this session's setting.
             add("schedule", .string("automatic")); add("clip_skip", .integer(1)); add("subseed_strength", .real(0))
             add("eta", .real(1)); add("s_noise", .real(1))
+            var ignored: [String] = []
             for (key, raw) in info.parameters {
                 let value = raw.trimmingCharacters(in: .whitespaces)
                 switch key {
@@ -261,8 +270,12 @@ extension Interpreter {
                 case "Clip skip": if let n = Int64(value) { add("clip_skip", .integer(n)) }
                 case "RNG": add("rng", .string(value.lowercased() == "cpu" ? "cpu" : "nv"))
                 case "Eta": if let x = Double(value) { add("eta", .real(x)) }
-                default: break
+                case _ where Self.informationalInfotextKeys.contains(key): break
+                default: ignored.append("\(key): \(value)")
                 }
+            }
+            if !ignored.isEmpty {
+                host.warn("\(position): warning: not applied (sdshell does not do these yet): " + ignored.joined(separator: ", "))
             }
             // A1111's default random source is the GPU's, which NV reproduces.
             if info["RNG"] == nil { add("rng", .string("nv")) }

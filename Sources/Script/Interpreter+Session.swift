@@ -200,11 +200,7 @@ struct ReplaySandbox {
     /// of one journal never share one).
     static func make(in root: String, for journal: String) throws -> ReplaySandbox {
         let parent = root + "/replays"
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            throw ScriptError(SourcePosition(file: parent, line: 0, column: 0), "cannot create the folder for replays: \(error.localizedDescription)")
-        }
+        try Folder.create(parent)
         let stem = ((journal as NSString).lastPathComponent as NSString).deletingPathExtension
         for n in 1...10_000 {
             let candidate = parent + "/" + stem + (n == 1 ? "" : "-\(n)")

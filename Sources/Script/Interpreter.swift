@@ -24,11 +24,18 @@ public final class Interpreter {
     var running: [String] = []
     /// Images made by the statement being executed (path, pixel digest), for the journal and `verify`.
     var produced: [(path: String, digest: String)] = []
+    /// While a journal is replayed: where it writes (its `outdir` and its own embeddings folder),
+    /// whatever the replayed statements set, so a replay never touches the original's files.
+    var replaySandbox: ReplaySandbox?
 
-    public init(host: ShellHost, hashes: HashCache = HashCache()) {
+    public convenience init(host: ShellHost, hashes: HashCache = HashCache()) {
+        self.init(host: host, hashes: hashes, journal: Journal())
+    }
+
+    init(host: ShellHost, hashes: HashCache, journal: Journal) {
         self.host = host
         self.hashes = hashes
-        journal = Journal()
+        self.journal = journal
     }
 
     // MARK: running text
@@ -40,6 +47,7 @@ public final class Interpreter {
     }
 
     /// Runs one statement; the journal records it when it did something worth replaying.
+    /// Ctrl-C stops a loop between iterations (`Interrupted`).
     public func execute(_ statement: Statement) throws {
         switch statement {
         case let .assign(name, value, position):
@@ -54,11 +62,32 @@ public final class Interpreter {
             let saved = variables[name]
             defer { variables[name] = saved }
             for item in items {
+                if host.interruptRequested {
+                    host.clearInterrupt()
+                    throw Interrupted(position: position)
+                }
                 variables[name] = item
                 for s in body { try execute(s) }
             }
         case let .command(name, arguments, position):
-            try command(name, arguments, at: position)
+            guard CommandCatalog.spec(name == "exit" ? "quit" : name) != nil else {
+                // `clear`, `cls`: say what is known instead.
+                let hint = NameSuggestion.nearest(name, in: CommandCatalog.names).map { "; did you mean `\($0)`?" } ?? "; `help` lists the commands"
+                throw ScriptError(position, "unknown command `\(name)`\(hint)")
+            }
+            do {
+                try command(name, arguments, at: position)
+            } catch var e as ScriptError {
+                // `set sampler=euler`: an option's bare word read as a variable; show the quoted form.
+                for argument in arguments {
+                    guard let option = argument.name, case let .variable(word, p) = argument.value, p == e.position,
+                          variables[word] == nil, e.message.hasPrefix("unknown variable `\(word)`") else { continue }
+                    e.message = "unknown variable `\(word)`\(NameSuggestion.hint(word, in: Array(variables.keys)))"
+                        + " (for text, use quotes: \(option)=\(Value.quote(word)))"
+                    break
+                }
+                throw e
+            }
         case let .infotext(text, position):
             try generateFromInfotext(text, at: position)
         }
@@ -114,7 +143,8 @@ public final class Interpreter {
 
     // MARK: values
 
-    /// Evaluates an expression.
+    /// Evaluates an expression. Integer arithmetic that would overflow is an error, and lists
+    /// nest at most `Parser.maximumNesting` deep (so printing and freeing a value stay shallow).
     public func evaluate(_ e: Expression) throws -> Value {
         switch e {
         case let .integer(v, _): return .integer(v)
@@ -128,34 +158,70 @@ public final class Interpreter {
                 case let .value(inner): return try evaluate(inner).description
                 }
             }.joined())
-        case let .list(items, _): return .list(try items.map(evaluate))
+        case let .list(items, p):
+            let values = try items.map(evaluate)
+            // How deep a value's lists nest; each list's depth is found once (`[x, x]` shares `x`).
+            var known: [UnsafeRawPointer: Int] = [:]
+            func depth(_ v: Value) -> Int {
+                guard case let .list(items) = v else { return 0 }
+                guard let key = items.withUnsafeBufferPointer({ $0.baseAddress.map(UnsafeRawPointer.init) }) else { return 1 }
+                if let d = known[key] { return d }
+                let d = 1 + items.reduce(0) { max($0, depth($1)) }
+                known[key] = d
+                return d
+            }
+            guard values.allSatisfy({ depth($0) < Parser.maximumNesting }) else {
+                throw ScriptError(p, "lists nested deeper than \(Parser.maximumNesting) levels")
+            }
+            return .list(values)
         case let .range(a, b, p):
             guard case let .integer(from) = try evaluate(a), case let .integer(to) = try evaluate(b) else {
                 throw ScriptError(p, "a range needs integers at both ends")
             }
             guard to >= from else { return .list([]) }
-            guard to - from < 1_000_000 else { throw ScriptError(p, "the range \(from)..\(to) is too long") }
+            let (span, overflow) = to.subtractingReportingOverflow(from)
+            guard !overflow, span < 1_000_000 else { throw ScriptError(p, "the range \(from)..\(to) is too long (at most 1000000 items)") }
             return .list((from...to).map { .integer($0) })
         case let .variable(name, p):
             if let v = variables[name] { return v }
+            // As an option's value, `execute` adds how to write it as text (`sampler="euler"`).
             throw ScriptError(p, "unknown variable `\(name)`\(NameSuggestion.hint(name, in: Array(variables.keys)))")
-        case let .add(a, b, p):
-            switch (try evaluate(a), try evaluate(b)) {
-            case let (.integer(x), .integer(y)):
-                let (sum, overflow) = x.addingReportingOverflow(y)
-                guard !overflow else { throw ScriptError(p, "integer overflow in \(x) + \(y)") }
-                return .integer(sum)
-            case let (.integer(x), .real(y)): return .real(Double(x) + y)
-            case let (.real(x), .integer(y)): return .real(x + Double(y))
-            case let (.real(x), .real(y)): return .real(x + y)
-            case let (.string(x), y): return .string(x + y.description)
-            case let (x, .string(y)): return .string(x.description + y)
-            case let (.list(x), .list(y)): return .list(x + y)
-            case let (x, y): throw ScriptError(p, "cannot add \(x.kindName) and \(y.kindName)")
+        case let .add(terms, operators):
+            guard var total = try terms.first.map(evaluate) else { return .list([]) }
+            for (term, p) in zip(terms.dropFirst(), operators) {
+                let y = try evaluate(term)
+                // Text and lists grow in place, so a long chain stays linear.
+                if case .string(var x) = total {
+                    total = .boolean(false)
+                    x += y.description
+                    total = .string(x)
+                    continue
+                }
+                if case .list(var x) = total, case let .list(more) = y {
+                    total = .boolean(false)
+                    x += more
+                    total = .list(x)
+                    continue
+                }
+                switch (total, y) {
+                case let (.integer(x), .integer(y)):
+                    let (sum, overflow) = x.addingReportingOverflow(y)
+                    guard !overflow else { throw ScriptError(p, "integer overflow in \(x) + \(y)") }
+                    total = .integer(sum)
+                case let (.integer(x), .real(y)): total = .real(Double(x) + y)
+                case let (.real(x), .integer(y)): total = .real(x + Double(y))
+                case let (.real(x), .real(y)): total = .real(x + y)
+                case let (x, .string(y)): total = .string(x.description + y)
+                case let (x, y): throw ScriptError(p, "cannot add \(x.kindName) and \(y.kindName)")
+                }
             }
+            return total
         case let .negate(inner, p):
             switch try evaluate(inner) {
-            case let .integer(v): return .integer(-v)
+            case let .integer(v):
+                let (negated, overflow) = Int64(0).subtractingReportingOverflow(v)
+                guard !overflow else { throw ScriptError(p, "integer overflow in -(\(v))") }
+                return .integer(negated)
             case let .real(v): return .real(-v)
             case let other: throw ScriptError(p, "cannot negate \(other.kindName)")
             }
@@ -167,6 +233,7 @@ public final class Interpreter {
     /// The value of a setting now (session value or default; nil for model- or sampler-dependent defaults).
     public func setting(_ name: String) -> Value? {
         if name == "backend" { return .string(Engine.backend is OpenCLBackend ? "opencl" : "cpu") }
+        if name == "outdir", let replaySandbox { return .string(replaySandbox.outdir) }
         return settings[name] ?? Settings.definition(name)?.defaultValue
     }
 
@@ -195,7 +262,7 @@ public final class Interpreter {
     func set(_ call: CommandCall) throws {
         guard call.positional.isEmpty else { throw ScriptError(call.position, "`set` takes NAME=VALUE pairs, not positional values") }
         for (name, (value, position)) in call.options { settings[name] = try checkedOption(name, value, at: position) }
-        if !call.options.isEmpty { journal.record(call.source(), outputs: []) }
+        if !call.options.isEmpty { try journal.record(call.source(), outputs: []) }
     }
 
     func show(_ call: CommandCall) throws {
@@ -218,6 +285,7 @@ public final class Interpreter {
     func defaultDescription(_ name: String) -> String {
         switch name {
         case "size": let (w, h) = nativeSize; return "\(w)x\(h)  # the model's native size"
+        case "vae_tiling": return "false"
         default: return "1  # the sampler's default"
         }
     }
@@ -233,7 +301,7 @@ public final class Interpreter {
 /// Names the prompt completes from the session.
 extension Interpreter {
     public var embeddingNames: [String] {
-        guard let db = try? embeddings(Self.directories(setting("embeddings_dir"))) else { return [] }
+        guard let db = try? embeddings(embeddingDirectories()) else { return [] }
         _ = db.reload()
         return Array(db.embeddings.keys)
     }

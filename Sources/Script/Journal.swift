@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// Why the journal could not be written: the session's record is no longer complete, so the
@@ -42,11 +43,7 @@ public final class Journal {
 
     func open(in outdir: String) throws {
         let folder = outdir + "/sessions"
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw JournalError(path: folder, reason: "cannot create the folder: \(Self.reason(error))")
-        }
+        try Folder.create(folder)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -94,12 +91,5 @@ public final class Journal {
             }
             done += n
         }
-    }
-
-    static func reason(_ error: Error) -> String {
-        if let e = error as NSError?, let posix = e.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        return error.localizedDescription
     }
 }

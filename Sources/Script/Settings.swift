@@ -76,12 +76,19 @@ public enum Settings {
     }
 
     public static let samplerNames = Sampler.allCases.map(\.rawValue)
+    /// A1111's samplers that sdshell does not have yet: named as such, not "corrected" to a
+    /// similar name (PLMS is not LMS).
+    static let notYetImplementedSamplers = ["PLMS", "UniPC", "DPM++ 2M SDE Heun", "DPM++ 3M SDE", "DPM fast", "DPM adaptive", "Restart",
+                                            "LCM", "DDIM CFG++", "Heun++ 2"]
     public static let scheduleNames = ["automatic"] + NoiseSchedule.Kind.allCases.map(\.rawValue)
 
     public static let definitions: [SettingDefinition] = [
         SettingDefinition("sampler", .string("Euler a"), "A1111 sampler name", choices: samplerNames) { v throws(SettingError) in
             guard case let .string(s) = v else { throw SettingError("sampler must be a string, not \(v.kindName)") }
             guard let (sampler, implied) = Sampler.named(s) else {
+                if let a1111 = notYetImplementedSamplers.first(where: { $0.lowercased() == s.lowercased() }) {
+                    throw SettingError("the sampler \"\(a1111)\" is not implemented in sdshell yet; known: \(samplerNames.joined(separator: ", "))")
+                }
                 throw SettingError("unknown sampler \"\(s)\"\(NameSuggestion.hint(s, in: samplerNames)); known: \(samplerNames.joined(separator: ", "))")
             }
             // Old combined names ("DPM++ 2M Karras") keep their schedule in the name.

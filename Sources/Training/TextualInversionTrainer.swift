@@ -91,7 +91,7 @@ public final class TextualInversionTrainer {
         // Held as long as the trainer lives: a second training or an `embedding new` of the same
         // name in another session is refused instead of one silently losing the other's work.
         lock = try FileLock(for: embeddingPath, purpose: "train it")
-        guard let file = EmbeddingFile.recognize(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
+        guard let file = try EmbeddingFile.read(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
             throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
         }
         guard options.batchSize >= 1, options.accumulate >= 1 else {

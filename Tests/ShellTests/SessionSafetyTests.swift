@@ -1,5 +1,6 @@
 import Foundation
-import Formats
+@testable import Formats
+import Engine
 import Diffusion
 import Testing
 import TestSupport
@@ -186,6 +187,44 @@ extension SessionSafetyTests {
         let grid = try PNGFile.read(String(line.split(separator: " ")[0]))
         #expect(line.hasSuffix("grid 2x2"))
         #expect(grid.width >= 2 * 96 && grid.height >= 2 * 64)
+    }
+}
+
+extension SessionSafetyTests {
+    // Item 9: non-finite embeddings and weights are refused at load with the file named; a NaN
+    // reaching the pixels never traps.
+    @Test func nonFiniteValuesAreRefusedAtLoad() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
+        for (name, value) in [("nanword", Float.nan), ("infword", Float.infinity), ("hugeword", 3e38)] {
+            var values = [Float](repeating: 0.1, count: 2 * 32)
+            values[5] = value
+            try EmbeddingFile.writeA1111(name: name, vectors: try Tensor(shape: [2, 32], data: values), step: 0, checkpointHash: nil,
+                                         checkpointName: nil, to: folder + "/embeddings/\(name).pt")
+        }
+        try shell.run(source: "generate \"a nanword infword hugeword\" seed=1", file: "t")
+        for name in ["nanword", "infword", "hugeword"] {
+            #expect(host.warnings.contains { $0.contains("embedding file \(folder)/embeddings/\(name).pt skipped") && $0.contains("vector component 5 is") },
+                    "\(host.warnings)")
+        }
+        #expect(host.lines.filter { $0.contains(".png") }.count == 1)
+
+        // A checkpoint whose VAE has one NaN bias.
+        let broken = folder + "/broken-sd"
+        try FileManager.default.copyItem(atPath: model, toPath: broken)
+        let vae = broken + "/vae/diffusion_pytorch_model.safetensors"
+        let stored = try #require(try ModelFile.open(vae).tensors["decoder.conv_out.bias"])
+        let handle = try #require(FileHandle(forUpdatingAtPath: vae))
+        try handle.seek(toOffset: UInt64(stored.storageOffset + stored.elementOffset * stored.dtype.size))
+        try handle.write(contentsOf: stored.dtype == .F16 ? Data([0x00, 0x7E]) : Data([0x00, 0x00, 0xC0, 0x7F]))
+        try handle.close()
+        let message = error(shell, "model \"\(broken)\"")
+        #expect(message?.contains("\(broken): not a valid file: weight vae.decoder.conv_out.bias has 1 NaN and 0 infinite values") == true, "\(message ?? "no error")")
+        // NaN reaching the pixels (what such weights made) is black, not a trap.
+        let pipeline = try #require(shell.pipeline)
+        let rgb = try pipeline.decode([Float](repeating: .nan, count: 4 * 8 * 8), shape: [4, 8, 8])
+        #expect(!rgb.isEmpty && rgb.allSatisfy { $0 == 0 })
     }
 }
 

@@ -43,9 +43,15 @@ public struct WeightLoader {
         return try t.materialize().to(.f32)
     }
 
-    /// The named tensor as f32.
+    /// The named tensor as f32 (biases, norms: small tensors, so each is checked for NaN and
+    /// infinity as it is read; a broken one would turn every image into NaN pixels).
     public func callAsFunction(_ name: String) throws -> Tensor {
-        try stored(name).materialize().to(.f32)
+        let s = try stored(name)
+        let bad = try s.nonFiniteCounts()
+        guard bad.nan == 0, bad.inf == 0 else {
+            throw FormatError.corrupt(file: file, reason: "weight \(prefix + name) has \(bad.nan) NaN and \(bad.inf) infinite values")
+        }
+        return try s.materialize().to(.f32)
     }
 
     /// The weight matrix of a linear or convolution layer: f32 at `.full` precision; at `.half`,

@@ -1,0 +1,73 @@
+import Foundation
+import Formats
+import Prompting
+import Testing
+import TestSupport
+@testable import Script
+
+/// Errors a user meets (issue #26 items 27, 28): what is not applied is said, messages name what
+/// is wrong once and plainly.
+@Suite(.serialized) struct UserErrorTests {
+    let folder: String
+    let model = TestFixtures.tinyModelPath
+
+    init() throws {
+        folder = NSTemporaryDirectory() + "sdshell-usererr-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
+    }
+
+    func session(_ host: RecordingHost = RecordingHost()) throws -> Interpreter {
+        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"))
+        try interpreter.run(source: """
+        model "\(model)"
+        set size=64x64 steps=2 outdir="\(folder)/out" embeddings_dir="\(folder)/embeddings"
+        """, file: "setup")
+        host.lines = []
+        return interpreter
+    }
+
+    func error(_ interpreter: Interpreter, _ text: String) -> String? {
+        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
+    }
+
+    // Item 27: pasted parameters sdshell does not apply, and LoRA tags, are named.
+    @Test func whatIsNotAppliedIsSaid() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try shell.run(source: """
+        a red circle
+        Steps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Model: tiny-sd, Denoising strength: 0.7, Hires upscale: 2, Lora hashes: "x: 0123abcd", Version: v1.10.1
+        """, file: "t")
+        #expect(host.warnings.contains { $0.hasSuffix("warning: not applied (sdshell does not do these yet): Denoising strength: 0.7, Hires upscale: 2, Lora hashes: x: 0123abcd") },
+                "\(host.warnings)")
+        try shell.run(source: "generate \"a red circle <lora:detail:0.8>\" seed=5 sampler=\"Euler\"\ngenerate \"a red circle\" seed=5 sampler=\"Euler\"", file: "t")
+        #expect(host.warnings.contains { $0.hasSuffix("removed from the prompt as A1111 does: <lora:detail:0.8>") }, "\(host.warnings)")
+        // As in A1111, the tag leaves the prompt before conditioning: the same pixels as without it.
+        let images = host.lines.filter { $0.contains(".png") }.map { String($0.split(separator: " ")[0]) }
+        #expect(images.count == 3)
+        #expect(try PNGFile.read(images[1]).rgba == PNGFile.read(images[2]).rgba)
+        #expect(try PNGFile.read(images[1]).text("parameters")?.hasPrefix("a red circle <lora:detail:0.8>") == true)
+    }
+
+    /// A1111's `re_extra_net` (`<(\w+):([^>]+)>`), checked against Python's `re.sub` on the same text.
+    @Test func extraNetworkTagsAsA1111() {
+        let text = "a <lora:x:1> b <no> <:x> <a:> <b:c><hypernet:n:0.5>< lora:x>"
+        #expect(ExtraNetworkTags.strip(text) == "a  b <no> <:x> <a:> < lora:x>")
+        #expect(ExtraNetworkTags.find(text) == ["<lora:x:1>", "<b:c>", "<hypernet:n:0.5>"])
+    }
+
+    // Item 28: the small things.
+    @Test func plainMessages() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        let plms = error(shell, "set sampler=\"PLMS\"")
+        #expect(plms?.contains("the sampler \"PLMS\" is not implemented in sdshell yet") == true && plms?.contains("did you mean") == false, "\(plms ?? "")")
+        try shell.run(source: "show vae_tiling", file: "t")
+        #expect(host.lines.last == "vae_tiling = false")
+        // An output folder that is a file: the reason, not a Foundation error dump.
+        let file = folder + "/a-file"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let message = error(shell, "generate \"x\" seed=1 outdir=\"\(file)\"")
+        #expect(message == "t:1:1: \(file)/txt2img: cannot create the folder: \(file): a file is in the way, not a folder", "\(message ?? "no error")")
+    }
+}
