@@ -151,13 +151,15 @@ public final class Interpreter {
         case let .real(v, _): return .real(v)
         case let .size(w, h, _): return .size(width: w, height: h)
         case let .boolean(b, _): return .boolean(b)
-        case let .string(segments, _):
-            return .string(try segments.map { segment in
+        case let .string(segments, p):
+            let text = try segments.map { segment in
                 switch segment {
                 case let .text(s): return s
                 case let .value(inner): return try evaluate(inner).description
                 }
-            }.joined())
+            }.joined()
+            try Self.checkSize(text: text, at: p)
+            return .string(text)
         case let .list(items, p):
             let values = try items.map(evaluate)
             // How deep a value's lists nest; each list's depth is found once (`[x, x]` shares `x`).
@@ -194,12 +196,16 @@ public final class Interpreter {
                 if case .string(var x) = total {
                     total = .boolean(false)
                     x += y.description
+                    try Self.checkSize(text: x, at: p)
                     total = .string(x)
                     continue
                 }
                 if case .list(var x) = total, case let .list(more) = y {
                     total = .boolean(false)
                     x += more
+                    guard x.count <= Self.maximumListItems else {
+                        throw ScriptError(p, "a list longer than \(Self.maximumListItems) items")
+                    }
                     total = .list(x)
                     continue
                 }
@@ -211,7 +217,10 @@ public final class Interpreter {
                 case let (.integer(x), .real(y)): total = .real(Double(x) + y)
                 case let (.real(x), .integer(y)): total = .real(x + Double(y))
                 case let (.real(x), .real(y)): total = .real(x + y)
-                case let (x, .string(y)): total = .string(x.description + y)
+                case let (x, .string(y)):
+                    let text = x.description + y
+                    try Self.checkSize(text: text, at: p)
+                    total = .string(text)
                 case let (x, y): throw ScriptError(p, "cannot add \(x.kindName) and \(y.kindName)")
                 }
             }
@@ -225,6 +234,17 @@ public final class Interpreter {
             case let .real(v): return .real(-v)
             case let other: throw ScriptError(p, "cannot negate \(other.kindName)")
             }
+        }
+    }
+
+    /// Bounds on what a script can build: a string doubled in a loop would otherwise take all
+    /// memory before anything could stop it.
+    static let maximumTextBytes = 1 << 24
+    static let maximumListItems = 1 << 20
+
+    static func checkSize(text: String, at position: SourcePosition) throws {
+        guard text.utf8.count <= maximumTextBytes else {
+            throw ScriptError(position, "a string longer than \(maximumTextBytes / (1 << 20)) MiB")
         }
     }
 

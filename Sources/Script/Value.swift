@@ -29,17 +29,36 @@ public enum Value: Sendable, Equatable, CustomStringConvertible {
         case let .string(s): return s
         case let .boolean(b): return b ? "true" : "false"
         case let .size(w, h): return "\(w)x\(h)"
-        case let .list(items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case .list: return literal
         }
     }
 
     /// As sdscript source: strings quoted and escaped, so the text parses back to this value.
+    /// A list's text stops at `maximumListText` characters (ending in `…`): a script can build
+    /// lists that share items exponentially (`[x, x]` nested), whose full text no memory holds.
     public var literal: String {
         switch self {
         case let .string(s): return Self.quote(s)
-        case let .list(items): return "[" + items.map(\.literal).joined(separator: ", ") + "]"
+        case .list:
+            var out = ""
+            appendLiteral(to: &out)
+            return out
         default: return description
         }
+    }
+
+    /// The most characters a list's text has.
+    public static let maximumListText = 1 << 20
+
+    private func appendLiteral(to out: inout String) {
+        guard case let .list(items) = self else { out += literal; return }
+        out += "["
+        for (i, item) in items.enumerated() {
+            if out.utf8.count >= Self.maximumListText { out += "…"; break }
+            if i > 0 { out += ", " }
+            item.appendLiteral(to: &out)
+        }
+        out += "]"
     }
 
     /// Whole reals print without a fraction (`7`), others in Swift's shortest form (`7.5`, `0.001`).

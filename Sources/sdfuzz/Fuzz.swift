@@ -4,8 +4,10 @@ import Script
 
 /// Fuzz harness for the file readers. Built normally it reads files given on the command line
 /// (to replay a crash); built by scripts/fuzz.sh with `-sanitize=fuzzer -D FUZZING` it is a
-/// libFuzzer target. The reader is chosen by SDFUZZ_TARGET: "safetensors", "torch", "any", or
-/// "script" (the sdscript parser and the prompt's completion on the input as text).
+/// libFuzzer target. The reader is chosen by SDFUZZ_TARGET: "safetensors", "torch", "any",
+/// "png" (PNG text and pixels, embeddings inside PNGs, infotext, pictures as RGB), or "script"
+/// (the sdscript parser, the prompt's completion, and the evaluation of the input's `let`, `for`
+/// and `print` statements).
 enum FuzzTarget {
     static let scratch = "/dev/shm/sdfuzz-\(getpid()).bin"
 
@@ -17,6 +19,12 @@ enum FuzzTarget {
         let target = ProcessInfo.processInfo.environment["SDFUZZ_TARGET"] ?? "any"
         do {
             switch target {
+            case "png":
+                if let image = try? PNGFile.read(scratch) {
+                    for (_, value) in image.text { _ = Infotext.parse(value).parameters.count; _ = value.escapingControlCharacters }
+                }
+                _ = try? EmbeddingImage.read(scratch)
+                _ = try RGBImage.read(scratch)
             case "safetensors":
                 let s = try SafeTensorsFile(path: scratch)
                 for t in s.tensors.values.prefix(64) where t.count < 1 << 20 { _ = try? t.contiguousBytes() }
@@ -46,6 +54,20 @@ extension FuzzTarget {
         } catch let e as ScriptError {
             _ = e.description
         } catch {}
+        if let statements = try? Parser.parse(text, file: "fuzz") {
+            // Only what touches no file: assignments, loops and `print` (Ctrl-C is "pressed" after
+            // 100,000 loop iterations, as a user would stop a long loop).
+            let shell = Interpreter(host: FuzzHost())
+            func safe(_ s: Statement) -> Statement? {
+                switch s {
+                case .assign: return s
+                case let .loop(name, sequence, body, p): return .loop(variable: name, sequence: sequence, body: body.compactMap(safe), p)
+                case let .command(name, _, _) where name == "print": return s
+                default: return nil
+                }
+            }
+            for statement in statements.compactMap(safe) { do { try shell.execute(statement) } catch { break } }
+        }
         let firstLine = String(text.prefix { $0 != "\n" }.prefix(200))
         let engine = CompletionEngine()
         var prefix = ""
@@ -54,6 +76,18 @@ extension FuzzTarget {
             _ = engine.complete(prefix)
         }
     }
+}
+
+/// A host that discards output and asks to stop after 100,000 checks.
+final class FuzzHost: ShellHost {
+    var checks = 0
+    func write(_ line: String) { _ = line.escapingControlCharacters }
+    func warn(_ line: String) {}
+    func progress(step: Int, total: Int, label: String) {}
+    func progressDone() {}
+    var interruptRequested: Bool { checks += 1; return checks > 100_000 }
+    func clearInterrupt() {}
+    func showInline(path: String) {}
 }
 
 #if FUZZING
