@@ -197,6 +197,7 @@ extension Interpreter {
         options.previewPrompt = try call.optionString("preview")
         let directory = try writableEmbeddingsDirectory()
         let path = directory + "/" + EmbeddingCreation.fileName(name)
+        if replaySandbox != nil { try copyIntoReplay(EmbeddingCreation.fileName(name), to: directory) }
         guard FileManager.default.fileExists(atPath: path) else {
             throw ScriptError(call.positionalPositions[0], "no embedding \(path) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")
         }
@@ -210,6 +211,19 @@ extension Interpreter {
         try train(name: name, call: call, pictures: dataset.samples.count, trainer: TextualInversionTrainer(
             model: try modelForTraining(precision: precision, position: call.position), tokenizer: try tokenizer,
             dataset: dataset, template: template, embeddingPath: path, options: options))
+    }
+
+    /// A replayed `train` of an embedding the journal did not create trains a copy: the file, its
+    /// optimizer state and loss log are copied from the session's first embeddings folder into
+    /// the replay's own (the original is never touched; it may have been trained further since).
+    func copyIntoReplay(_ file: String, to sandbox: String) throws {
+        let source = Self.directories(setting("embeddings_dir"))[0]
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: sandbox + "/" + file), fm.fileExists(atPath: source + "/" + file) else { return }
+        for suffix in ["", ".optim", ".loss.csv"] where fm.fileExists(atPath: source + "/" + file + suffix) {
+            let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: source + "/" + file + suffix)))
+            try AtomicFile.write(bytes, to: sandbox + "/" + file + suffix)
+        }
     }
 
     /// Runs a prepared training as a job: progress, Ctrl-C saves and stops, the journal entry.
