@@ -38,6 +38,7 @@ struct REPL {
             case .endOfFile:
                 return 0
             case .interrupted:
+                if terminationSignal != 0 { return 128 + terminationSignal }
                 buffer = ""
                 interruptFlag = 0
                 continue
@@ -65,6 +66,8 @@ struct REPL {
             } catch {
                 host.warn("\(error)")
             }
+            // SIGTERM or SIGHUP (the terminal closed): the job has stopped cleanly; the session ends.
+            if terminationSignal != 0 { return 128 + terminationSignal }
             interruptFlag = 0
         }
     }

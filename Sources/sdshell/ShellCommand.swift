@@ -43,7 +43,7 @@ struct ShellCommand: ParsableCommand {
                 return
             } catch let e as Interrupted {
                 host.warn("\(e)")
-                throw ExitCode(130)
+                throw ExitCode(terminationSignal != 0 ? 128 + terminationSignal : 130)
             } catch let e as ScriptError {
                 host.warn("\(e)")
                 throw ExitCode.failure

@@ -1,16 +1,34 @@
 import Foundation
 import Script
 
-/// Set by SIGINT (installed without SA_RESTART): a running job stops at its next step.
+/// Set by SIGINT, SIGTERM and SIGHUP (installed without SA_RESTART): a running job stops at its
+/// next check, its finished images saved and journalled.
 nonisolated(unsafe) var interruptFlag: sig_atomic_t = 0
+/// SIGTERM or SIGHUP, once received: after the job stops, the process exits (128 + signal).
+nonisolated(unsafe) var terminationSignal: sig_atomic_t = 0
 
-/// Installs the SIGINT handler that sets `interruptFlag`.
+/// Installs the handlers: SIGINT sets `interruptFlag`; SIGTERM and SIGHUP also set
+/// `terminationSignal`, so a job ends cleanly (journal whole) before the process exits.
 func installInterruptHandler() {
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in interruptFlag = 1 }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
+    var terminate = sigaction()
+    terminate.__sigaction_handler.sa_handler = { signal in interruptFlag = 1; terminationSignal = signal }
+    sigemptyset(&terminate.sa_mask)
+    terminate.sa_flags = 0
+    sigaction(SIGTERM, &terminate, nil)
+    // `nohup` ignores SIGHUP on purpose: keep it ignored.
+    var previous = sigaction()
+    sigaction(SIGHUP, nil, &previous)
+    if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) != 1 /* SIG_IGN */ { sigaction(SIGHUP, &terminate, nil) }
+    // A parent may start us with these blocked (threads of a test runner): they must arrive.
+    var handled = sigset_t()
+    sigemptyset(&handled)
+    for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&handled, signal) }
+    sigprocmask(SIG_UNBLOCK, &handled, nil)
 }
 
 /// The interpreter's host on a terminal or pipe: results to stdout, messages to stderr, a

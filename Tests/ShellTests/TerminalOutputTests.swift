@@ -1,6 +1,7 @@
 import Foundation
 import Formats
 import Testing
+import TestSupport
 
 /// Issue #26 item 20: text from files reaches the terminal with its control characters made
 /// visible, so a downloaded PNG cannot retitle the window, clear the screen or write the
@@ -17,5 +18,35 @@ import Testing
         #expect(status == 0, "\(err)")
         #expect(!out.contains("\u{1b}") && !out.contains("\u{07}") && !out.contains("\u{9b}"))
         #expect(out.contains("a cat\\x1b]52;c;ZXZpbA==\\x07\\x1b[2J\\u{9b}31m\nSteps: 2"), "\(out)")
+    }
+}
+
+/// Issue #26 item 4: SIGTERM and SIGHUP stop a long statement as Ctrl-C does, and the journal
+/// then names exactly the images that were kept.
+@Suite(.serialized) struct TerminationSignalTests {
+    @Test(arguments: [SIGTERM, SIGHUP, SIGINT]) func aSignalKeepsTheJournalWhole(_ signal: Int32) throws {
+        let folder = NSTemporaryDirectory() + "sdshell-signal-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/e", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let binary = try #require(SDShellBinary.path)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-e", "model \"\(TestFixtures.tinyModelPath)\"",
+                             "-e", "generate \"x\" size=64x64 steps=2 seed=4 count=200 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/e\""]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let images = folder + "/out/txt2img"
+        let deadline = Date().addingTimeInterval(60)
+        while ((try? FileManager.default.contentsOfDirectory(atPath: images))?.count ?? 0) < 3, Date() < deadline { usleep(20_000) }
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + signal)
+        let kept = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
+        #expect(kept.count >= 3 && kept.count < 200)
+        let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/out/sessions")
+        let journal = try String(contentsOfFile: folder + "/out/sessions/" + sessions[0], encoding: .utf8)
+        let named = journal.split(separator: "\n").filter { $0.hasPrefix("#> ") }.map { ($0.split(separator: " ")[1] as NSString).lastPathComponent }
+        #expect(named.sorted() == kept)
     }
 }
