@@ -26,7 +26,9 @@ public enum PromptSchedule {
     static func step(_ when: String, steps: Int) -> Int {
         let v = Double(when) ?? 0
         let raw = when.contains(".") ? v * Double(steps) : v
-        return min(steps, Int(raw.rounded(.towardZero)))
+        // Bounded before converting: a prompt from a file may say [a:b:1e300] (or NaN).
+        guard raw.isFinite else { return raw > 0 ? steps : 0 }
+        return Int(min(Double(steps), max(-1, raw)).rounded(.towardZero))
     }
 
     private static func collect(_ n: Node, steps: Int, into out: inout Set<Int>) {

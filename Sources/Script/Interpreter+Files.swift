@@ -102,7 +102,8 @@ extension Interpreter {
         try call.atMost(1)
         let db = try embeddings(embeddingDirectories())
         for message in db.reload() { host.warn(message) }
-        for line in TokenReport(prompt: prompt, tokenizer: try tokenizer, embeddings: db).lines { host.write(line) }
+        let steps: Int = { if case let .integer(n)? = setting("steps") { return Int(n) }; return 20 }()
+        for line in TokenReport(prompt: prompt, tokenizer: try tokenizer, embeddings: db, steps: steps).lines { host.write(line) }
     }
 
     /// `embedding new NAME init="TEXT" vectors=N [overwrite=true]`, into the first embeddings directory.

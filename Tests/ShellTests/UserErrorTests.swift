@@ -70,4 +70,22 @@ import TestSupport
         let message = error(shell, "generate \"x\" seed=1 outdir=\"\(file)\"")
         #expect(message == "t:1:1: \(file)/txt2img: cannot create the folder: \(file): a file is in the way, not a folder", "\(message ?? "no error")")
     }
+
+    // Item 26: `tokens` shows the AND parts and the prompt-editing schedule as generation uses them.
+    @Test func tokensShowsPartsAndSchedule() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try shell.run(source: "set steps=10\ntokens \"a [cat:dog:0.5] AND a tree:0.5\"", file: "t")
+        #expect(host.lines.first == "AND part 1 of 2, weight 1: a [cat:dog:0.5]", "\(host.lines)")
+        #expect(host.lines.contains("steps 1-5 of 10: a cat"), "\(host.lines)")
+        #expect(host.lines.contains("steps 6-10 of 10: a dog"), "\(host.lines)")
+        #expect(host.lines.contains("AND part 2 of 2, weight 0.5:  a tree"), "\(host.lines)")
+        #expect(!host.lines.contains { $0.contains("AND</w>") || $0.contains(" [</w>") || $0.contains(":</w>") })
+        // A plain prompt is shown as before: its chunks only.
+        host.lines = []
+        try shell.run(source: "tokens \"a cat\"", file: "t")
+        #expect(host.lines.first == "2 tokens in 1 chunk of 75")
+        // An edit step from a file can be any number: no trap.
+        try shell.run(source: "tokens \"[a:b:1e300] [c:d:-1e300]\"\ngenerate \"[a:b:1e300]\" seed=1 steps=1", file: "t")
+    }
 }
