@@ -108,8 +108,11 @@ public final class EmbeddingDatabase: @unchecked Sendable {
                     messages.append("warning: embedding \(name) was trained on \(e.checkpointName ?? "?") [\(trained)], the loaded model is \(modelName ?? "?") [\(current)]")
                 }
             } catch {
-                skipped.append((path, "\(error)"))
-                messages.append("embedding file \(path) skipped: \(error)")
+                // The file is named once: errors from the readers start with its path.
+                var reason = "\(error)"
+                if reason.hasPrefix(path + ": ") { reason.removeFirst(path.count + 2) }
+                skipped.append((path, reason))
+                messages.append("embedding file \(path) skipped: \(reason)")
             }
         }
         seen = files

@@ -69,6 +69,15 @@ import TestSupport
         try "x".write(toFile: file, atomically: true, encoding: .utf8)
         let message = error(shell, "generate \"x\" seed=1 outdir=\"\(file)\"")
         #expect(message == "t:1:1: \(file)/txt2img: cannot create the folder: \(file): a file is in the way, not a folder", "\(message ?? "no error")")
+        // A file that is not an embedding is named once in the report.
+        try "garbage".write(toFile: folder + "/embeddings/bad.pt", atomically: true, encoding: .utf8)
+        host.warnings = []
+        host.lines = []
+        try shell.run(source: "embeddings", file: "t")
+        #expect(host.warnings.contains("embedding file \(folder)/embeddings/bad.pt skipped: not a valid file: not a safetensors, torch.save or pickle file (unknown magic bytes)"),
+                "\(host.warnings)")
+        #expect(host.lines.contains("  \(folder)/embeddings/bad.pt: not a valid file: not a safetensors, torch.save or pickle file (unknown magic bytes)"),
+                "\(host.lines)")
     }
 
     // Item 26: `tokens` shows the AND parts and the prompt-editing schedule as generation uses them.
