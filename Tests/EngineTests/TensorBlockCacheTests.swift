@@ -33,7 +33,7 @@ import Testing
         // With the limit at 0 nothing is kept (an attempt a model load disturbed, by setting the
         // limit again, is made again).
         var kept = true
-        for _ in 0..<20 where kept {
+        for _ in 0..<200 where kept {
             ck_tensor_cache_set_limit(0)
             let back = Self.comesBack(freed: 40 * mb, requested: 40 * mb, marker: 10)
             kept = back || ck_tensor_cache_limit() != 0
