@@ -1,6 +1,7 @@
 import Diffusion
 import Engine
 import Foundation
+import Imaging
 import Formats
 import Models
 import Prompting

@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Imaging
 import Formats
 
 /// `grid`: options given lists are axes (X columns, Y rows, Z one grid per value); `sr=[...]` is

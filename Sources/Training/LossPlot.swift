@@ -1,5 +1,5 @@
-import Diffusion
 import Foundation
+import Imaging
 import Formats
 
 /// The loss plot redrawn at each save: every step's loss in grey, a moving average (about a

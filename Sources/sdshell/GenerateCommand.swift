@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import Imaging
 import Formats
 import Models
 import Prompting

@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Imaging
 import Testing
 
 /// Labelled grids as A1111's X/Y/Z plot lays them out (GridImage, GridFont).

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Imaging
 import TestSupport
 import Testing
 @testable import Diffusion

@@ -18,13 +18,6 @@ public struct OutputFolder {
         return (used.max() ?? -1) + 1
     }
 
-    /// Saves an image with its infotext in a `parameters` chunk; returns the file path.
-    @discardableResult
-    public func save(_ image: GeneratedImage) throws -> String {
-        try save(rgb: image.rgb, width: image.width, height: image.height, seed: image.seed,
-                 text: [("parameters", image.infotext.encoded)])
-    }
-
     /// Saves RGB pixels with text chunks as the next `NNNNN-SEED.png`; returns the file path.
     /// The number is claimed atomically (the file is created only if its name is free), so
     /// sessions sharing the folder never overwrite each other's images: when another process
