@@ -5,7 +5,7 @@
 #include "ck_norm.h"
 #include "ck_convert.h"
 #include "ck_attention.h"
-#include "conv_dnnl.h"
+#include "ck_dnnl.h"
 #include "ck_gemm.h"
 #include "ck_omp.h"
 #include "ck_alloc.h"

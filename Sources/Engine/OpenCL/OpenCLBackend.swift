@@ -128,23 +128,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     // MARK: - Element-wise
 
-    private func unaryCode(_ op: UnaryOp) -> (Int, Float, Float) {
-        switch op {
-        case .gelu: return (0, 0, 0)
-        case .geluTanh: return (1, 0, 0)
-        case .quickGelu: return (2, 0, 0)
-        case .silu: return (3, 0, 0)
-        case .exp: return (4, 0, 0)
-        case .log: return (5, 0, 0)
-        case .sqrt: return (6, 0, 0)
-        case .neg: return (7, 0, 0)
-        case .square: return (8, 0, 0)
-        case let .clamp(lo, hi): return (9, lo, hi)
-        }
-    }
-
     public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
-        let (code, p0, p1) = unaryCode(op)
+        let (op, p0, p1) = op.code
+        let code = Int(op.rawValue)
         let xs = try read(x)
         let (y, ys) = try output(x.shape, "unary")
         try launchElements("unary", [.int(code), .buffer(xs), .long(x.offset), .buffer(ys), .float(p0), .float(p1)], count: x.count)
@@ -152,7 +138,8 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     public func unaryBackward(_ op: UnaryOp, x: Tensor, y: Tensor?, dy: Tensor) throws -> Tensor {
-        let (code, p0, p1) = unaryCode(op)
+        let (op, p0, p1) = op.code
+        let code = Int(op.rawValue)
         let xs = try read(x), dys = try read(dy)
         let ys = try y.map(read) ?? xs
         let (dx, dxs) = try output(x.shape, "unary backward")
@@ -164,13 +151,7 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
 
     public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, shape: [Int]) throws -> Tensor {
         guard shape.count <= 8 else { throw EngineError.invalidArgument(op: "binary", message: "rank \(shape.count) above 8") }
-        let code: Int
-        switch op {
-        case .add: code = 0
-        case .sub: code = 1
-        case .mul: code = 2
-        case .div: code = 3
-        }
+        let code = Int(op.code.rawValue)
         let am = try read(a), bm = try read(b)
         let (out, om) = try output(shape, "binary")
         let scalar = shape.isEmpty

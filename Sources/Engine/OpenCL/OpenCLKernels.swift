@@ -8,7 +8,7 @@ enum OpenCLKernels {
     /// GEMM: 64 x 64 output tiles, 16 x 16 work-items computing 4 x 4 outputs each.
     static let gemmTile = 64, gemmGroup = 16
 
-    static let source = #"""
+    static let source = ElementwiseCodes.openCLDefinitions + #"""
 #ifdef cl_khr_fp64
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double acc_t;
@@ -115,22 +115,22 @@ float gelu_grad(float x) {
     return cdf + x * pdf;
 }
 
-/* op codes: 0 gelu, 1 gelu tanh, 2 quick gelu, 3 silu, 4 exp, 5 log, 6 sqrt, 7 neg, 8 square, 9 clamp */
+/* op codes: CKernels' ck_unary_op and ck_binary_op, #defined before this source (ElementwiseCodes) */
 __kernel void unary(int op, __global const float *xs, long xoff, __global float *y, float p0, float p1, long n_) {
     if (get_global_id(0) >= n_) return;
     size_t i = get_global_id(0);
     float x = xs[xoff + i], r;
     switch (op) {
-    case 0: r = gelu_f(x); break;
-    case 1: r = 0.5f * x * (1.0f + tanh(TANH_C * (x + 0.044715f * x * x * x))); break;
-    case 2: r = x * sigmoid_(1.702f * x); break;
-    case 3: r = x * sigmoid_(x); break;
-    case 4: r = exp(x); break;
-    case 5: r = log(x); break;
-    case 6: r = sqrt(x); break;
-    case 7: r = -x; break;
-    case 8: r = x * x; break;
-    default: r = fmin(fmax(x, p0), p1); break;
+    case CK_UNARY_GELU: r = gelu_f(x); break;
+    case CK_UNARY_GELU_TANH: r = 0.5f * x * (1.0f + tanh(TANH_C * (x + 0.044715f * x * x * x))); break;
+    case CK_UNARY_QUICK_GELU: r = x * sigmoid_(1.702f * x); break;
+    case CK_UNARY_SILU: r = x * sigmoid_(x); break;
+    case CK_UNARY_EXP: r = exp(x); break;
+    case CK_UNARY_LOG: r = log(x); break;
+    case CK_UNARY_SQRT: r = sqrt(x); break;
+    case CK_UNARY_NEG: r = -x; break;
+    case CK_UNARY_SQUARE: r = x * x; break;
+    default: r = fmin(fmax(x, p0), p1); break;   /* CK_UNARY_CLAMP */
     }
     y[i] = r;
 }
@@ -141,25 +141,24 @@ __kernel void unary_backward(int op, __global const float *xs, long xoff, __glob
     size_t i = get_global_id(0);
     float x = xs[xoff + i], dy = dys[dyoff + i], r;
     switch (op) {
-    case 0: r = dy * gelu_grad(x); break;
-    case 1: {
+    case CK_UNARY_GELU: r = dy * gelu_grad(x); break;
+    case CK_UNARY_GELU_TANH: {
         float inner = TANH_C * (x + 0.044715f * x * x * x), t = tanh(inner);
         float d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * TANH_C * (1.0f + 3.0f * 0.044715f * x * x);
         r = dy * d; break;
     }
-    case 2: { float s = sigmoid_(1.702f * x); r = dy * (s + 1.702f * x * s * (1.0f - s)); break; }
-    case 3: { float s = sigmoid_(x); r = dy * (s + x * s * (1.0f - s)); break; }
-    case 4: r = dy * (has_y ? ys[yoff + i] : exp(x)); break;
-    case 5: r = dy / x; break;
-    case 6: r = dy * 0.5f / (has_y ? ys[yoff + i] : sqrt(x)); break;
-    case 7: r = -dy; break;
-    case 8: r = 2.0f * x * dy; break;
-    default: r = (x >= p0 && x <= p1) ? dy : 0.0f; break;
+    case CK_UNARY_QUICK_GELU: { float s = sigmoid_(1.702f * x); r = dy * (s + 1.702f * x * s * (1.0f - s)); break; }
+    case CK_UNARY_SILU: { float s = sigmoid_(x); r = dy * (s + x * s * (1.0f - s)); break; }
+    case CK_UNARY_EXP: r = dy * (has_y ? ys[yoff + i] : exp(x)); break;
+    case CK_UNARY_LOG: r = dy / x; break;
+    case CK_UNARY_SQRT: r = dy * 0.5f / (has_y ? ys[yoff + i] : sqrt(x)); break;
+    case CK_UNARY_NEG: r = -dy; break;
+    case CK_UNARY_SQUARE: r = 2.0f * x * dy; break;
+    default: r = (x >= p0 && x <= p1) ? dy : 0.0f; break;   /* CK_UNARY_CLAMP */
     }
     dx[i] = r;
 }
 
-/* op codes: 0 add, 1 sub, 2 mul, 3 div */
 __kernel void binary(int op, __global const float *a, long aoff, long8 as, __global const float *b, long boff, long8 bs,
                      __global float *out, long8 shape, int rank, long n_) {
     if (get_global_id(0) >= n_) return;
@@ -167,10 +166,10 @@ __kernel void binary(int op, __global const float *a, long aoff, long8 as, __glo
     strided_offsets(i, shape, as, bs, rank, &oa, &ob);
     float x = a[aoff + oa], y = b[boff + ob], r;
     switch (op) {
-    case 0: r = x + y; break;
-    case 1: r = x - y; break;
-    case 2: r = x * y; break;
-    default: r = x / y; break;
+    case CK_BINARY_ADD: r = x + y; break;
+    case CK_BINARY_SUB: r = x - y; break;
+    case CK_BINARY_MUL: r = x * y; break;
+    default: r = x / y; break;   /* CK_BINARY_DIV */
     }
     out[i] = r;
 }

@@ -1,9 +1,9 @@
 /*
- * conv_dnnl_check.c - standalone check + benchmark for Sources/CKernels/conv_dnnl.c
+ * dnnl_check.c - standalone check + benchmark for Sources/CKernels/dnnl.c
  *
  * Build (from the repo root):
- *   gcc -O2 -I Sources/CKernels/include Sources/CKernels/conv_dnnl.c \
- *       Sources/CKernels/omp_threads.c scripts/dev/conv_dnnl_check.c \
+ *   gcc -O2 -I Sources/CKernels/include Sources/CKernels/dnnl.c \
+ *       Sources/CKernels/omp_threads.c scripts/dev/dnnl_check.c \
  *       -ldnnl -lm -lpthread -ldl -o /tmp/convcheck
  * Run:
  *   /tmp/convcheck            correctness + benchmark
@@ -32,7 +32,7 @@
  * their total (LRU misses every time), interleaved with key 0 likewise.
  */
 #define _GNU_SOURCE
-#include "conv_dnnl.h"
+#include "ck_dnnl.h"
 #include "ck_omp.h"
 
 #include <dnnl.h>
@@ -207,7 +207,7 @@ static dnnl_stream_t strm;
 static size_t round64(size_t x) { return (x + 63) & ~(size_t)63; }
 
 /* Size of the blocked weights oneDNN picks for forward on shape s (no bias
- * there, as in conv_dnnl.c the weights layout does not depend on it). */
+ * there, as in dnnl.c the weights layout does not depend on it). */
 static size_t fwd_wei_bytes(ck_conv_shape s) {
     dnnl_dims_t xd = {s.n, s.c, s.h, s.w}, wd = {s.o, s.c, s.k, s.k},
                 yd = {s.n, s.o, s.oh, s.ow};
@@ -421,7 +421,7 @@ static double time_call(const ck_conv_shape *s, const float *x, const float *w,
 
 /* Key 0, cached key, the bare convolution on blocked buffers and the
  * weights reorder alone (primitive rebuilt here with the same descs as
- * conv_dnnl.c), interleaved round by round so that VM noise hits all four
+ * dnnl.c), interleaved round by round so that VM noise hits all four
  * alike; best of NREP rounds after 2 warm-up rounds. */
 static void bench(ck_conv_shape s) {
     size_t nx = (size_t)s.n * s.c * s.h * s.w, ny = (size_t)s.n * s.o * s.oh * s.ow;

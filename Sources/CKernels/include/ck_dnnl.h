@@ -1,5 +1,5 @@
 /*
- * conv_dnnl.h - 2-D convolution (forward, backward-data, backward-weights)
+ * ck_dnnl.h - oneDNN: 2-D convolution (forward, backward-data, backward-weights)
  * through oneDNN 2.6 (libdnnl), for float32 NCHW tensors.
  *
  * Layouts seen by the caller are always plain and contiguous:

@@ -52,31 +52,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         return y
     }
 
-    private func unaryCode(_ op: UnaryOp) -> (ck_unary_op, Float, Float) {
-        switch op {
-        case .gelu: return (CK_UNARY_GELU, 0, 0)
-        case .geluTanh: return (CK_UNARY_GELU_TANH, 0, 0)
-        case .quickGelu: return (CK_UNARY_QUICK_GELU, 0, 0)
-        case .silu: return (CK_UNARY_SILU, 0, 0)
-        case .exp: return (CK_UNARY_EXP, 0, 0)
-        case .log: return (CK_UNARY_LOG, 0, 0)
-        case .sqrt: return (CK_UNARY_SQRT, 0, 0)
-        case .neg: return (CK_UNARY_NEG, 0, 0)
-        case .square: return (CK_UNARY_SQUARE, 0, 0)
-        case let .clamp(lo, hi): return (CK_UNARY_CLAMP, lo, hi)
-        }
-    }
-
     public func unary(_ op: UnaryOp, _ x: Tensor) throws -> Tensor {
         let y = try output(x.shape, "unary")
-        let (code, p0, p1) = unaryCode(op)
+        let (code, p0, p1) = op.code
         ck_unary(code, x.floatPointer, y.floatPointer, x.count, p0, p1)
         return y
     }
 
     public func unaryBackward(_ op: UnaryOp, x: Tensor, y: Tensor?, dy: Tensor) throws -> Tensor {
         let dx = try output(x.shape, "unary backward")
-        let (code, p0, p1) = unaryCode(op)
+        let (code, p0, p1) = op.code
         ck_unary_backward(code, x.floatPointer, y?.floatPointer, dy.floatPointer, dx.floatPointer, x.count, p0, p1)
         return dx
     }
@@ -86,14 +71,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             throw EngineError.invalidArgument(op: "binary", message: "rank \(shape.count) above \(CK_MAX_RANK)")
         }
         let out = try output(shape, "binary")
-        let code: ck_binary_op
-        switch op {
-        case .add: code = CK_BINARY_ADD
-        case .sub: code = CK_BINARY_SUB
-        case .mul: code = CK_BINARY_MUL
-        case .div: code = CK_BINARY_DIV
-        }
-        ck_binary(code, a.floatPointer, i64(a.strides), b.floatPointer, i64(b.strides), out.floatPointer, i64(shape), Int32(shape.count))
+        ck_binary(op.code, a.floatPointer, i64(a.strides), b.floatPointer, i64(b.strides), out.floatPointer, i64(shape), Int32(shape.count))
         return out
     }
 
