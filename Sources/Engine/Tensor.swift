@@ -87,7 +87,9 @@ public final class Tensor {
     /// The elements in row-major order (converted to Float).
     public func toArray() throws -> [Float] {
         let c = try contiguous().to(.f32)
-        return Array(UnsafeBufferPointer(start: c.floatPointer, count: c.count))
+        let values = Array(UnsafeBufferPointer(start: c.floatPointer, count: c.count))
+        try c.storage.checkReadBack()
+        return values
     }
 
     /// Normalises a possibly negative dimension index.

@@ -43,6 +43,15 @@ public final class TensorStorage: @unchecked Sendable {
     private static let hostCurrent: UInt8 = 1, deviceCurrent: UInt8 = 2
     /// The device copy, when a device backend made one.
     private let deviceLock = Mutex<DeviceBuffer?>(nil)
+    /// Why the last read-back from the device failed, if it did.
+    private let readBackFailure = Mutex<String?>(nil)
+
+    /// Throws when reading this storage back from the device failed (its host copy is then NaN).
+    public func checkReadBack() throws {
+        if let message = readBackFailure.withLock({ $0 }) {
+            throw EngineError.backendFailure(op: "read back", message: "reading a tensor back from the device failed: \(message)")
+        }
+    }
 
     /// Allocates uninitialised storage; `op` and `shape` name the request in the error on failure.
     public init(dtype: DType, count: Int, op: String, shape: [Int]) throws {
@@ -134,8 +143,10 @@ public final class TensorStorage: @unchecked Sendable {
             let state = residency.load(ordering: .acquiring)
             if state & TensorStorage.hostCurrent == 0, let buffer {
                 do { try buffer.download(into: host, bytes: byteCount) } catch {
-                    // The accessors cannot throw; a failed read-back leaves no usable result.
-                    fatalError("reading a tensor back from the device failed: \(error)")
+                    // The accessors cannot throw: the host copy becomes NaN (all bits set), and
+                    // `checkReadBack()` (which `Tensor.toArray()` calls) reports the failure.
+                    memset(host, 0xFF, byteCount)
+                    readBackFailure.withLock { $0 = "\(error)" }
                 }
             }
             residency.store(TensorStorage.hostCurrent, ordering: .releasing)
