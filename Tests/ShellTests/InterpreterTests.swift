@@ -8,23 +8,15 @@ import TestSupport
 /// The interpreter on the tiny model: generation, settings, errors, interruption, journals and
 /// replay.
 @Suite(.serialized) struct InterpreterTests {
-    let folder: String
-    let model = TestFixtures.tinyModelPath
+    let tiny: TinySession
+    var folder: String { tiny.folder }
+    var model: String { tiny.model }
 
-    init() throws {
-        folder = NSTemporaryDirectory() + "sdshell-interp-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
+    init() throws { tiny = try TinySession("interp") }
 
-    /// A session on the tiny model at 64x64, 4 steps, writing under the test folder.
+    /// A session on the tiny model at 64x64, 2 steps, writing under the test folder.
     func session(_ host: RecordingHost = RecordingHost(), outdir: String = "out") throws -> Interpreter {
-        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"))
-        try interpreter.run(source: """
-        model "\(model)"
-        set size=64x64 steps=2 outdir="\(folder)/\(outdir)" embeddings_dir="\(folder)/embeddings"
-        """, file: "setup")
-        host.lines = []
-        return interpreter
+        try tiny.start(host, outdir: outdir)
     }
 
     /// The image files the session reported writing, in order.
@@ -32,9 +24,7 @@ import TestSupport
         host.lines.filter { $0.contains("/txt2img/") }.map { $0.split(separator: " ").first { $0.hasSuffix(".png") }.map(String.init) ?? "" }
     }
 
-    func error(_ interpreter: Interpreter, _ text: String) -> String? {
-        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
-    }
+    func error(_ interpreter: Interpreter, _ text: String) -> String? { TinySession.error(interpreter, text) }
 
     @Test func aModelLoadedWithSixteenBitWeightsMakesTheSameImagesAndIsJournalled() throws {
         let host = RecordingHost()

@@ -13,18 +13,9 @@ struct PromptLimitsTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     }
 
-    func start(_ arguments: [String] = []) throws -> PseudoTerminal {
-        let binary = try #require(SDShellBinary.path, "the sdshell executable was not found next to the test bundle")
-        return try PseudoTerminal(executable: binary, arguments: arguments,
-                                  environment: ["TERM": "xterm", "LANG": "C.UTF-8", "HOME": folder, "XDG_DATA_HOME": folder + "/data",
-                                                "PATH": "/usr/bin:/bin"])
-    }
+    func start(_ arguments: [String] = []) throws -> PseudoTerminal { try PromptSession.start(in: folder, arguments: arguments) }
 
-    func quit(_ terminal: PseudoTerminal) throws {
-        try terminal.waitUntilOutputEnds(with: "sd> ")
-        terminal.send("\u{04}")
-        #expect(try terminal.waitForExit() == 0)
-    }
+    func quit(_ terminal: PseudoTerminal) throws { try PromptSession.quit(terminal) }
 
     @Test func ctrlCStopsAScriptLoopAtThePrompt() throws {
         let t = try start()

@@ -19,10 +19,7 @@ struct REPLTests {
 
     /// `sdshell` with no arguments: the prompt, with history and data under the test folder.
     func start(_ extra: [String: String] = [:]) throws -> PseudoTerminal {
-        let binary = try #require(SDShellBinary.path, "the sdshell executable was not found next to the test bundle")
-        let terminal = try PseudoTerminal(executable: binary, arguments: [],
-                                          environment: ["TERM": "xterm", "LANG": "C.UTF-8", "HOME": folder, "XDG_DATA_HOME": folder + "/data",
-                                                        "PATH": "/usr/bin:/bin"].merging(extra) { $1 })
+        let terminal = try PromptSession.start(in: folder, environment: extra)
         _ = try terminal.waitFor("sd> ")
         return terminal
     }
@@ -33,11 +30,7 @@ struct REPLTests {
         _ = try terminal.waitFor("loaded tiny-sd")
     }
 
-    func quit(_ terminal: PseudoTerminal) throws {
-        try terminal.waitUntilOutputEnds(with: "sd> ")
-        terminal.send("\u{04}")
-        #expect(try terminal.waitForExit() == 0)
-    }
+    func quit(_ terminal: PseudoTerminal) throws { try PromptSession.quit(terminal) }
 
     @Test func historyIsRecalledAfterARestart() throws {
         let first = try start()

@@ -7,27 +7,17 @@ import TestSupport
 /// Replaying (issue #26 items 1, 22, 23): an image only remakes itself, a journal replays into a
 /// folder of its own (embeddings it created included), and `verify` fails when pixels differ.
 @Suite(.serialized) struct ReplaySafetyTests {
-    let folder: String
-    let model = TestFixtures.tinyModelPath
+    let tiny: TinySession
+    var folder: String { tiny.folder }
+    var model: String { tiny.model }
 
-    init() throws {
-        folder = NSTemporaryDirectory() + "sdshell-replay-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
-    }
+    init() throws { tiny = try TinySession("replay") }
 
     func session(_ host: RecordingHost = RecordingHost(), outdir: String = "out") throws -> Interpreter {
-        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"))
-        try interpreter.run(source: """
-        model "\(model)"
-        set size=64x64 steps=2 outdir="\(folder)/\(outdir)" embeddings_dir="\(folder)/embeddings"
-        """, file: "setup")
-        host.lines = []
-        return interpreter
+        try tiny.start(host, outdir: outdir)
     }
 
-    func error(_ interpreter: Interpreter, _ text: String) -> String? {
-        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
-    }
+    func error(_ interpreter: Interpreter, _ text: String) -> String? { TinySession.error(interpreter, text) }
 
     // Item 1: a downloaded PNG's sdscript chunk may only remake the image.
     @Test func anImageCannotRunOtherStatements() throws {

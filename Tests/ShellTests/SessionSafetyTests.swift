@@ -10,27 +10,17 @@ import TestSupport
 /// What issue #26 found losing files or crashing the interpreter: the journal, output numbering,
 /// interruption and the bounds on settings.
 @Suite(.serialized) struct SessionSafetyTests {
-    let folder: String
-    let model = TestFixtures.tinyModelPath
+    let tiny: TinySession
+    var folder: String { tiny.folder }
+    var model: String { tiny.model }
 
-    init() throws {
-        folder = NSTemporaryDirectory() + "sdshell-safety-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
+    init() throws { tiny = try TinySession("safety") }
 
     func session(_ host: RecordingHost = RecordingHost(), journal: Journal = Journal(), outdir: String = "out") throws -> Interpreter {
-        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"), journal: journal)
-        try interpreter.run(source: """
-        model "\(model)"
-        set size=64x64 steps=2 outdir="\(folder)/\(outdir)" embeddings_dir="\(folder)/embeddings"
-        """, file: "setup")
-        host.lines = []
-        return interpreter
+        try tiny.start(host, journal: journal, outdir: outdir)
     }
 
-    func error(_ interpreter: Interpreter, _ text: String) -> String? {
-        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
-    }
+    func error(_ interpreter: Interpreter, _ text: String) -> String? { TinySession.error(interpreter, text) }
 
     // Item 3: a journal that cannot be written fails the statement instead of being dropped.
     @Test func aFailedJournalWriteIsAnError() throws {

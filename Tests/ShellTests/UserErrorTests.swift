@@ -8,27 +8,17 @@ import TestSupport
 /// Errors a user meets (issue #26 items 27, 28): what is not applied is said, messages name what
 /// is wrong once and plainly.
 @Suite(.serialized) struct UserErrorTests {
-    let folder: String
-    let model = TestFixtures.tinyModelPath
+    let tiny: TinySession
+    var folder: String { tiny.folder }
+    var model: String { tiny.model }
 
-    init() throws {
-        folder = NSTemporaryDirectory() + "sdshell-usererr-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
-    }
+    init() throws { tiny = try TinySession("usererr") }
 
     func session(_ host: RecordingHost = RecordingHost()) throws -> Interpreter {
-        let interpreter = Interpreter(host: host, hashes: HashCache(location: folder + "/hashes.json"))
-        try interpreter.run(source: """
-        model "\(model)"
-        set size=64x64 steps=2 outdir="\(folder)/out" embeddings_dir="\(folder)/embeddings"
-        """, file: "setup")
-        host.lines = []
-        return interpreter
+        try tiny.start(host)
     }
 
-    func error(_ interpreter: Interpreter, _ text: String) -> String? {
-        do { try interpreter.run(source: text, file: "t"); return nil } catch { return "\(error)" }
-    }
+    func error(_ interpreter: Interpreter, _ text: String) -> String? { TinySession.error(interpreter, text) }
 
     // Item 27: pasted parameters sdshell does not apply, and LoRA tags, are named.
     @Test func whatIsNotAppliedIsSaid() throws {
