@@ -24,6 +24,14 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
     public var vaeScale: Int { 1 << (config.vae!.blockOutChannels.count - 1) }
 
+    /// The size the model was trained at: its config's sample size times the VAE's scale when a
+    /// config gives one, else 512x512 for SD 1.x and 768x768 for v-prediction SD 2.x. The default
+    /// size of a generation everywhere (scripts, the prompt, `sdshell generate`).
+    public var nativeSize: (width: Int, height: Int) {
+        if let sample = config.unet?.sampleSize { return (sample * vaeScale, sample * vaeScale) }
+        return config.prediction == .v ? (768, 768) : (512, 512)
+    }
+
     /// Loads a checkpoint (any layout ModelWeights reads), optionally with a separate VAE file.
     public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision: WeightPrecision = .full) throws {
         self.path = path

@@ -310,12 +310,8 @@ public final class Interpreter {
         }
     }
 
-    /// The loaded model's native size: its config's sample size times the VAE's scale when a
-    /// config gives one, else 512x512 for SD 1.x and 768x768 for v-prediction SD 2.x.
-    var nativeSize: (Int, Int) {
-        if let model, let sample = model.config.unet?.sampleSize { return (sample * model.vaeScale, sample * model.vaeScale) }
-        return model?.config.prediction == .v ? (768, 768) : (512, 512)
-    }
+    /// The loaded model's native size (`StableDiffusionModel.nativeSize`; 512x512 before a model is loaded).
+    var nativeSize: (Int, Int) { model?.nativeSize ?? (512, 512) }
 }
 
 /// Names the prompt completes from the session.

@@ -6,8 +6,8 @@ import Formats
 import Models
 import Prompting
 
-/// `sdshell generate`: one txt2img run from the command line (the script language arrives with
-/// the Shell milestone).
+/// `sdshell generate`: one txt2img run from the command line, with the script language's
+/// defaults (`rng` nv, the model's native size).
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate images from a prompt (txt2img).")
 
@@ -19,8 +19,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Schedule: automatic, uniform, karras, exponential.") var schedule = "automatic"
     @Option(help: "CFG scale.") var cfg: Float = 7
     @Option(help: "Seed (-1: random).") var seed: Int64 = -1
-    @Option(help: "Width in pixels.") var width = 512
-    @Option(help: "Height in pixels.") var height = 512
+    @Option(help: "Width in pixels (default: the model's native size, as in scripts).") var width: Int?
+    @Option(help: "Height in pixels (default: the model's native size, as in scripts).") var height: Int?
     @Option(help: "Images in the batch.") var batch = 1
     @Option(help: "Random source: cpu or nv.") var rng = "nv"
     @Option(help: "Clip skip.") var clipSkip = 1
@@ -35,7 +35,7 @@ struct GenerateCommand: ParsableCommand {
         }
         var settings = GenerationSettings()
         settings.prompt = prompt; settings.negativePrompt = negative; settings.steps = steps; settings.sampler = s
-        settings.cfgScale = cfg; settings.seed = seed; settings.width = width; settings.height = height
+        settings.cfgScale = cfg; settings.seed = seed
         settings.batchSize = batch; settings.clipSkip = clipSkip; settings.vaeTiling = vaeTiling
         guard let source = RandomSourceKind(rawValue: rng.lowercased()) else { throw ValidationError("rng must be cpu or nv") }
         settings.rng = source
@@ -50,6 +50,8 @@ struct GenerateCommand: ParsableCommand {
         guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("--precision must be full or half") }
         do {
             let sd = try StableDiffusionModel(path: model, precision: weights)
+            settings.width = width ?? sd.nativeSize.width
+            settings.height = height ?? sd.nativeSize.height
             let tokenizer = try CLIPTokenizer.shipped()
             let db = EmbeddingDatabase(directories: [embeddings], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
             var pipeline = TextToImage(model: sd, tokenizer: tokenizer, embeddings: db)

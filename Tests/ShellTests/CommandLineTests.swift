@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 import Testing
 import TestSupport
 
@@ -88,5 +89,25 @@ import TestSupport
 
     @Test func quitEndsWithStatusZero() throws {
         #expect(try run(["-e", "print 1; quit; print 2"]) == (0, "1\n", ""))
+    }
+
+    /// `sdshell generate` and a script make the same image with their defaults (#16: `rng` nv and
+    /// the model's native size in both).
+    @Test func generateSubcommandAndScriptAgree() throws {
+        let folder = NSTemporaryDirectory() + "sdshell-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/e", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (status1, out1, err1) = try run(["generate", "--model", TestFixtures.tinyModelPath, "a red circle", "--seed", "4", "--steps", "2",
+                                             "--outdir", folder + "/cli", "--embeddings", folder + "/e"])
+        #expect(status1 == 0, "\(err1)")
+        let (status2, out2, err2) = try run(["-e", "model \"\(TestFixtures.tinyModelPath)\"",
+                                             "-e", "generate \"a red circle\" seed=4 steps=2 outdir=\"\(folder)/script\" embeddings_dir=\"\(folder)/e\""])
+        #expect(status2 == 0, "\(err2)")
+        let cli = try PNGFile.read(out1.trimmingCharacters(in: .whitespacesAndNewlines))
+        let line = try #require(out2.split(separator: "\n").first { $0.contains(".png") })
+        let script = try PNGFile.read(String(line.split(separator: " ")[0]))
+        #expect(cli.width == 16 && cli.height == 16)
+        #expect(cli.rgba == script.rgba)
+        #expect(cli.text("parameters")?.contains("RNG: NV") == true)
     }
 }
