@@ -117,7 +117,7 @@ public enum Settings {
             guard case .boolean = v else { throw SettingError("vae_tiling must be true or false, not \(v.kindName)") }
             return v
         },
-        SettingDefinition("rng", .string("nv"), "nv (A1111's GPU source, its default: NV/Philox) or cpu (torch CPU generator)", choices: ["nv", "cpu"],
+        SettingDefinition("rng", .string("nv"), "nv (A1111's GPU source, its default: NV/Philox) or cpu (torch CPU generator)", choices: ["cpu", "nv"],
                           check: choice("rng", ["cpu", "nv"])),
         SettingDefinition("backend", .string("cpu"), "compute backend", choices: ["cpu", "opencl"], check: choice("backend", ["cpu", "opencl"])),
         SettingDefinition("outdir", .string("outputs"), "where images, grids and journals go", check: string("outdir", path: true)),

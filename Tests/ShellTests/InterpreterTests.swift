@@ -161,7 +161,7 @@ import TestSupport
         let host = RecordingHost()
         let shell = try session(host)
         try shell.run(source: "set cfg=5 sampler=\"dpm++ 2m karras\"\nshow cfg\nshow sampler\nshow rng", file: "t")
-        #expect(host.lines == ["cfg = 5", "sampler = \"DPM++ 2M Karras\"", "rng = \"cpu\""])
+        #expect(host.lines == ["cfg = 5", "sampler = \"DPM++ 2M Karras\"", "rng = \"nv\""])
         host.lines = []
         try shell.run(source: "generate \"x\" cfg=9 seed=5 count=2 batch=1\nshow cfg\nlet n = 2\nprint \"n={n + 1}\" [1, 2] 3x4 1.5", file: "t")
         #expect(host.lines.count == 4)
