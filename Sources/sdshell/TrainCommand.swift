@@ -19,7 +19,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Total steps.") var steps = 1000
     @Option(help: "A1111 learning-rate schedule, e.g. \"0.005:100, 1e-3:1000, 1e-5\".") var lr = "0.005"
     @Option(help: "Template: none, style, style_filewords, subject, subject_filewords, or a file.") var template = "style_filewords"
-    @Option(help: "Training size in pixels (square).") var size = 512
+    @Option(help: "Training size in pixels, square (default: the model's native size, as in scripts).") var size: Int?
     @Option(help: "Latent sampling: once, deterministic, random.") var latents = "once"
     @Flag(help: "Mirror pictures left to right at random.") var flip = false
     @Option(help: "Save every N steps.") var saveEvery = 500
@@ -58,7 +58,8 @@ struct TrainCommand: ParsableCommand {
                                          directory: embeddings)
             say("created \(path) (\(vectors) vectors from \"\(initText)\")")
         }
-        let dataset = try TrainingDataset(folder: data, width: size, height: size)
+        let side = size ?? sd.nativeSize.width
+        let dataset = try TrainingDataset(folder: data, width: side, height: side)
         for line in dataset.skipped { say("skipped \(line)") }
         var options = TrainingOptions(steps: steps, learnRate: lr, seed: seed, saveEvery: saveEvery, latents: sampling, flip: flip,
                                       batchSize: batch, accumulate: accumulate, clipping: clipping)
