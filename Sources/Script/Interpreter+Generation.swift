@@ -42,24 +42,35 @@ extension Interpreter {
     }
 
     /// The pipeline's settings for one batch.
-    func generationSettings(prompt: String, _ v: [String: Value]) -> GenerationSettings {
+    func generationSettings(prompt: String, _ v: [String: Value]) throws -> GenerationSettings {
+        // The values were checked against the settings table: a missing or mistyped one is a bug
+        // here, reported as such rather than replaced by a silent default.
+        func missing(_ n: String) -> ScriptError {
+            ScriptError(SourcePosition(file: "<generation>", line: 0, column: 0), "internal error: setting `\(n)` is \(v[n]?.literal ?? "missing")")
+        }
+        func real(_ n: String) throws -> Float { guard case let .real(x)? = v[n] else { throw missing(n) }; return Float(x) }
+        func int(_ n: String) throws -> Int64 { guard case let .integer(x)? = v[n] else { throw missing(n) }; return x }
+        func str(_ n: String) throws -> String { guard case let .string(x)? = v[n] else { throw missing(n) }; return x }
         var s = GenerationSettings()
         s.prompt = prompt
-        func real(_ n: String) -> Float { if case let .real(x) = v[n] { return Float(x) }; return 0 }
-        func int(_ n: String) -> Int64 { if case let .integer(x) = v[n] { return x }; return 0 }
-        func str(_ n: String) -> String { if case let .string(x) = v[n] { return x }; return "" }
-        let (sampler, implied) = Sampler.named(str("sampler")) ?? (.eulerAncestral, nil)
+        guard let (sampler, implied) = Sampler.named(try str("sampler")) else { throw missing("sampler") }
         s.sampler = sampler
-        s.schedule = str("schedule") == "automatic" ? implied : NoiseSchedule.Kind(rawValue: str("schedule"))
-        s.steps = Int(int("steps"))
-        s.cfgScale = real("cfg")
-        s.seed = int("seed"); s.subseed = int("subseed"); s.subseedStrength = real("subseed_strength")
-        if case let .size(w, h) = v["size"] { s.width = w; s.height = h }
-        s.batchSize = Int(int("batch"))
-        s.negativePrompt = str("negative")
-        s.clipSkip = Int(int("clip_skip"))
-        s.eta = real("eta"); s.sNoise = real("s_noise")
-        s.rng = RandomSourceKind(rawValue: str("rng")) ?? .cpu
+        let schedule = try str("schedule")
+        if schedule == "automatic" { s.schedule = implied } else {
+            guard let kind = NoiseSchedule.Kind(rawValue: schedule) else { throw missing("schedule") }
+            s.schedule = kind
+        }
+        s.steps = Int(try int("steps"))
+        s.cfgScale = try real("cfg")
+        s.seed = try int("seed"); s.subseed = try int("subseed"); s.subseedStrength = try real("subseed_strength")
+        guard case let .size(w, h)? = v["size"] else { throw missing("size") }
+        s.width = w; s.height = h
+        s.batchSize = Int(try int("batch"))
+        s.negativePrompt = try str("negative")
+        s.clipSkip = Int(try int("clip_skip"))
+        s.eta = try real("eta"); s.sNoise = try real("s_noise")
+        guard let rng = RandomSourceKind(rawValue: try str("rng")) else { throw missing("rng") }
+        s.rng = rng
         if case .boolean(true)? = v["vae_tiling"] { s.vaeTiling = true }
         return s
     }
@@ -141,7 +152,7 @@ extension Interpreter {
                     batchDone: (([String: Value], [(image: GeneratedImage, path: String)]) throws -> Void)? = nil)
         throws -> [(image: GeneratedImage, path: String)] {
         let p = try pipeline(values, at: position)
-        let base = generationSettings(prompt: prompt, values)
+        let base = try generationSettings(prompt: prompt, values)
         let count: Int = { if case let .integer(c) = values["count"] { return Int(c) }; return 1 }()
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
         let tags = ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)
@@ -217,7 +228,7 @@ extension Interpreter {
                 if values["inline"] == .boolean(true) { self.host.showInline(path: path) }
             }
             outputs += batchOutputs
-            let used = self.pipeline.map { $0.usedEmbeddings(self.generationSettings(prompt: prompt, batchValues)) } ?? []
+            let used = try self.pipeline.map { $0.usedEmbeddings(try self.generationSettings(prompt: prompt, batchValues)) } ?? []
             let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
             try self.located(position) {
                 try self.journal.record(Self.explicitStatement("generate", prompt: prompt, batchValues), comments: comments,
