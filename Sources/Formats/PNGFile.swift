@@ -52,6 +52,7 @@ public enum PNGFile {
     public static func read(_ path: String) throws -> Image {
         guard let f = fopen(path, "rb") else { throw FormatError.io(file: path, reason: String(cString: strerror(errno))) }
         defer { fclose(f) }
+        try checkChunkLengths(f, path)
         var image = sd_png_image()
         var error = [CChar](repeating: 0, count: 256)
         guard sd_png_read(f, &image, &error, error.count) == 0 else {
@@ -67,6 +68,31 @@ public enum PNGFile {
             }
         }
         return Image(width: Int(image.width), height: Int(image.height), rgba: rgba, text: text)
+    }
+}
+
+extension PNGFile {
+    /// Walks the chunk headers and refuses a chunk that claims more bytes than the file has left:
+    /// libpng allocates a text chunk's claimed length before reading it, so a 400-byte file naming
+    /// a 1.8 GB iTXt chunk cost 1.8 GB (found by `scripts/fuzz.sh png`). Leaves `file` at its start.
+    static func checkChunkLengths(_ file: UnsafeMutablePointer<FILE>, _ path: String) throws {
+        defer { fseek(file, 0, SEEK_SET) }
+        guard fseek(file, 0, SEEK_END) == 0 else { return }
+        let size = Int(ftell(file))
+        var header = [UInt8](repeating: 0, count: 8)
+        // Not a PNG: libpng says so in its own words.
+        guard fseek(file, 0, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8, header == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { return }
+        var position = 8
+        while position + 12 <= size {
+            guard fseek(file, position, SEEK_SET) == 0, fread(&header, 1, 8, file) == 8 else { return }
+            let length = header[0..<4].reduce(0) { $0 << 8 | Int($1) }
+            let type = String(decoding: header[4..<8].map { (32...126).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+            guard length <= size - position - 12 else {
+                throw FormatError.corrupt(file: path, reason: "PNG: the \(type) chunk at byte \(position) claims \(length) bytes; the file has \(size - position - 12) left")
+            }
+            if type == "IEND" { return }
+            position += 12 + length
+        }
     }
 }
 

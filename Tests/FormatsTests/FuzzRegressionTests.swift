@@ -47,4 +47,13 @@ import Testing
             "\($0)".contains(path) && "\($0)".contains("more than \(ModelFile.maximumObjects) objects")
         }
     }
+
+    @Test("a 407-byte PNG naming a 1.8 GB iTXt chunk is refused before libpng allocates it")
+    func chunkLengthPastTheEnd() throws {
+        // Found by `scripts/fuzz.sh png`: libpng allocated the claimed length (1.8 GB resident, 3 s).
+        let path = Manifest.folder + "/fuzz-regressions/itxt-length-past-end.png"
+        #expect { try PNGFile.read(path) } throws: {
+            "\($0)" == "\(path): not a valid file: PNG: the iTXt chunk at byte 313 claims 1828716571 bytes; the file has 82 left"
+        }
+    }
 }
