@@ -7,44 +7,87 @@ import Models
 /// prediction becomes a denoised latent `x - eps * sigma` (input scaled by 1/sqrt(sigma^2 + 1),
 /// timestep from sigma by log-sigma interpolation), and the two are combined as
 /// `uncond + (cond - uncond) * scale`.
-public struct CFGDenoiser {
+public final class CFGDenoiser {
+    /// A conditioning over the model calls of a generation (prompt editing): each context is in
+    /// force up to and including call `end` (0-based), the last one after.
+    public typealias Scheduled = [(end: Int, context: Tensor)]
+
     public let unet: UNet
     public let schedule: NoiseSchedule
-    /// The prompt's conditionings ([1, S, D] each; several with AND) and their weights.
-    public let conds: [(context: Tensor, weight: Float)]
-    /// [1, S, D]
-    public let uncond: Tensor
     public let scale: Float
     public let batchSize: Int
     /// Latent shape of one image [C, H, W].
     public let latentShape: [Int]
     public var prediction = Prediction.epsilon
+    /// The prompt's conditionings over the calls ([1, S, D] each; several with AND) and their weights.
+    let condSchedules: [(entries: Scheduled, weight: Float)]
+    /// The negative prompt's conditioning over the calls ([1, S, D]).
+    let uncondSchedule: Scheduled
+    /// Model calls made so far: the prompt-editing schedule is indexed by them, as in A1111
+    /// (second-order samplers advance it twice a step).
+    public private(set) var calls = 0
+    /// The contexts of each combination of schedule entries, padded and batched once.
+    private(set) var prepared: [[Int]: Contexts] = [:]
 
-    /// Contexts of different lengths are padded by repeating their last row (A1111's stack_conds).
-    public init(unet: UNet, schedule: NoiseSchedule, conds: [(context: Tensor, weight: Float)], uncond: Tensor, scale: Float,
-                batchSize: Int, latentShape: [Int]) throws {
-        self.unet = unet; self.schedule = schedule; self.uncond = uncond; self.scale = scale
+    /// The contexts of one model call: the conditionings padded to one length, and the batches
+    /// the UNet reads (each image's conds, then each image's uncond).
+    struct Contexts {
+        let conds: [(context: Tensor, weight: Float)]
+        let condContext: Tensor, uncondContext: Tensor
+    }
+
+    /// A denoiser for one generation; its contexts change at the schedules' ends.
+    public init(unet: UNet, schedule: NoiseSchedule, conds: [(schedule: Scheduled, weight: Float)], uncond: Scheduled, scale: Float,
+                batchSize: Int, latentShape: [Int]) {
+        self.unet = unet; self.schedule = schedule; self.scale = scale
         self.batchSize = batchSize; self.latentShape = latentShape
-        let longest = conds.map { $0.context.shape[1] }.max() ?? 0
-        self.conds = try conds.map { c in
+        condSchedules = conds.map { (entries: $0.schedule, weight: $0.weight) }
+        uncondSchedule = uncond
+    }
+
+    /// A denoiser with fixed contexts.
+    public convenience init(unet: UNet, schedule: NoiseSchedule, conds: [(context: Tensor, weight: Float)], uncond: Tensor, scale: Float,
+                            batchSize: Int, latentShape: [Int]) {
+        self.init(unet: unet, schedule: schedule, conds: conds.map { (schedule: [(end: 0, context: $0.context)], weight: $0.weight) },
+                  uncond: [(end: 0, context: uncond)], scale: scale, batchSize: batchSize, latentShape: latentShape)
+    }
+
+    /// The entry of `entries` in force at `call`.
+    private static func entry(_ entries: Scheduled, at call: Int) -> Int { entries.firstIndex { call <= $0.end } ?? 0 }
+
+    /// The contexts for the current call, made once per combination of entries. Contexts of
+    /// different lengths are padded by repeating their last row (A1111's stack_conds).
+    private func contexts() throws -> Contexts {
+        let key = condSchedules.map { Self.entry($0.entries, at: calls) } + [Self.entry(uncondSchedule, at: calls)]
+        if let ready = prepared[key] { return ready }
+        let raw = zip(condSchedules, key).map { (context: $0.entries[$1].context, weight: $0.weight) }
+        let uncond = uncondSchedule[key.last!].context
+        let longest = raw.map { $0.context.shape[1] }.max() ?? 0
+        let conds = try raw.map { c -> (context: Tensor, weight: Float) in
             let n = c.context.shape[1]
             guard n < longest else { return c }
             let last = try c.context.sliced(dim: 1, n - 1, n)
             return (try Tensor.concat([c.context] + Array(repeating: last, count: longest - n), dim: 1), c.weight)
         }
+        let ready = try withNoGrad {
+            Contexts(conds: conds,
+                     condContext: try Tensor.concat(Array(repeating: conds.map(\.context), count: batchSize).flatMap { $0 }, dim: 0),
+                     uncondContext: try Tensor.concat(Array(repeating: uncond, count: batchSize), dim: 0))
+        }
+        prepared[key] = ready
+        return ready
     }
 
     /// The UNet outputs for [each image x each cond..., each image unconditioned]; when the
     /// conditional and unconditional contexts differ in length they run as two calls (A1111
     /// without "pad prompt/negative prompt").
-    private func unetBatch(_ latent: Tensor, scaledBy cIn: Float, timestep t: Float) throws -> Tensor {
-        let b = batchSize, k = conds.count
+    private func unetBatch(_ latent: Tensor, scaledBy cIn: Float, timestep t: Float, _ contexts: Contexts) throws -> Tensor {
+        let b = batchSize, k = contexts.conds.count
         return try withNoGrad {
             let images = try latent.chunked(b, dim: 0)
             let condInput = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) }, dim: 0) * cIn
-            let condContext = try Tensor.concat(Array(repeating: conds.map(\.context), count: b).flatMap { $0 }, dim: 0)
             let uncondInput = try latent * cIn
-            let uncondContext = try Tensor.concat(Array(repeating: uncond, count: b), dim: 0)
+            let (condContext, uncondContext) = (contexts.condContext, contexts.uncondContext)
             if condContext.shape[1] == uncondContext.shape[1] {
                 return try unet(Tensor.concat([condInput, uncondInput], dim: 0), timesteps: Array(repeating: t, count: b * k + b),
                                 context: Tensor.concat([condContext, uncondContext], dim: 0))
@@ -56,7 +99,7 @@ public struct CFGDenoiser {
     }
 
     /// A1111's combine: per image, uncond + sum over conds of (cond - uncond) * (weight * scale).
-    private func combine(_ out: Tensor) throws -> [Float] {
+    private func combine(_ out: Tensor, _ conds: [(context: Tensor, weight: Float)]) throws -> [Float] {
         let b = batchSize, k = conds.count
         let parts = try out.chunked(b * k + b, dim: 0)
         var images: [Tensor] = []
@@ -71,21 +114,25 @@ public struct CFGDenoiser {
 
     /// Guided noise prediction at an integer timestep (A1111's timestep samplers: no input scaling).
     public func eps(_ x: [Float], _ timestep: Float) throws -> [Float] {
+        let contexts = try self.contexts()
+        defer { calls += 1 }
         let latent = try Tensor(shape: [batchSize] + latentShape, data: x)
-        return try combine(unetBatch(latent, scaledBy: 1, timestep: timestep))
+        return try combine(unetBatch(latent, scaledBy: 1, timestep: timestep, contexts), contexts.conds)
     }
 
     /// The denoiser the samplers call, for the batch.
     public func callAsFunction(_ x: [Float], _ sigma: Float) throws -> [Float] {
-        let b = batchSize, k = conds.count
+        let contexts = try self.contexts()
+        defer { calls += 1 }
+        let b = batchSize, k = contexts.conds.count
         let latent = try Tensor(shape: [b] + latentShape, data: x)
         let (cSkip, cOut, cIn) = prediction.scalings(sigma: sigma)
         let t = schedule.timestep(sigma: sigma)
-        let out = try unetBatch(latent, scaledBy: cIn, timestep: t)
+        let out = try unetBatch(latent, scaledBy: cIn, timestep: t, contexts)
         // The inputs in the batch's order, for x + out * c_out (eps) or out * c_out + x * c_skip (v).
         let images = try latent.chunked(b, dim: 0)
         let inputs = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) } + [latent], dim: 0)
         let denoised = prediction == .epsilon ? try inputs + out * cOut : try out * cOut + inputs * cSkip
-        return try combine(denoised)
+        return try combine(denoised, contexts.conds)
     }
 }

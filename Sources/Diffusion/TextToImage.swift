@@ -191,33 +191,26 @@ public struct TextToImage {
         // generation holds one part at a time (see MappedWeights).
         Self.shareDone(model.textEncoder.mappedWeights)
         defer { Self.shareDone(model.unet.mappedWeights) }
-        func at(_ schedule: [(end: Int, context: Tensor)], _ call: Int) -> Tensor {
-            (schedule.first { call <= $0.end } ?? schedule[0]).context
-        }
         let b = s.batchSize
-        let noiseSchedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
-        var calls = 0
-        func denoiser() throws -> CFGDenoiser {
-            defer { calls += 1 }
-            var d = try CFGDenoiser(unet: model.unet, schedule: noiseSchedule,
-                                    conds: composition.indexes[0].map { (context: at(parts[$0.index], calls), weight: Float($0.weight)) },
-                                    uncond: at(negative, calls), scale: s.cfgScale, batchSize: b, latentShape: shape)
-            d.prediction = model.config.prediction
-            return d
-        }
+        // One denoiser for the whole generation: its contexts are padded and batched once per
+        // combination of prompt-editing entries, and follow the schedule by its count of calls.
+        let denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
+                                   conds: composition.indexes[0].map { (schedule: parts[$0.index], weight: Float($0.weight)) },
+                                   uncond: negative, scale: s.cfgScale, batchSize: b, latentShape: shape)
+        denoiser.prediction = model.config.prediction
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).subseed) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
         if s.sampler == .ddim {
             guard model.config.prediction == .epsilon else { throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only") }
             let ddim = DDIMSampler(alphasCumprod: model.alphasCumprod, eta: 0)
-            return try ddim.sample({ try denoiser().eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
+            return try ddim.sample({ try denoiser.eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
                                    afterStep: { try progress?($0 + 1, s.steps - 1) })
         }
         let sigmas = self.sigmas(s)
         let x = noise.first().map { $0 * sigmas[0] }
         let steps = sigmas.count - 1
-        return try s.sampler.sample({ try denoiser()($0, $1) }, x: x, sigmas: sigmas,
+        return try s.sampler.sample({ try denoiser($0, $1) }, x: x, sigmas: sigmas,
                                     noise: stepNoise ?? { _, _ in noise.next() }, eta: s.eta, sNoise: s.sNoise,
                                     afterStep: { try progress?($0 + 1, steps) })
     }

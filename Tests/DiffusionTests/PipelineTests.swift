@@ -189,6 +189,25 @@ enum PipelineFixture {
     }
 }
 
+@Suite(.serialized) struct DenoiserPreparationTests {
+    @Test("one denoiser serves a generation: contexts are padded and batched once per prompt-editing entry, not per model call")
+    func preparedOnce() throws {
+        let p = PipelineFixture.pipeline
+        let c = p.conditioner
+        let a = try c.encode(c.chunks("a red circle")), b = try c.encode(c.chunks("a blue square, " + String(repeating: "very ", count: 80))), u = try c.encode(c.chunks(""))
+        let d = CFGDenoiser(unet: p.model.unet, schedule: NoiseSchedule(alphasCumprod: p.model.alphasCumprod),
+                            conds: [(schedule: [(end: 1, context: a), (end: 3, context: b)], weight: 1)], uncond: [(end: 3, context: u)],
+                            scale: 5, batchSize: 1, latentShape: [4, 8, 8])
+        var rng = TorchCPURandom(seed: 9)
+        let x = rng.randn(4 * 8 * 8)
+        let outputs = try withNoGrad { try (0..<4).map { _ in try d(x, 2.5) } }
+        #expect(d.calls == 4 && d.prepared.count == 2)
+        // Calls 0-1 use the first text, 2-3 the second (padded to its 154 tokens: two chunks).
+        #expect(outputs[0] == outputs[1] && outputs[2] == outputs[3] && outputs[1] != outputs[2])
+        #expect(d.prepared.values.map { $0.condContext.shape[1] }.sorted() == [77, 154])
+    }
+}
+
 @Suite(.serialized) struct PromptEditingPipelineTests {
     @Test("prompt editing switches the conditioning at the scheduled model call")
     func editing() throws {
