@@ -24,11 +24,34 @@ public enum AtomicFile {
     /// hard-linked to `path`, which the kernel refuses when the name exists, so two processes
     /// claiming the same name never overwrite each other. Returns false when the name was taken.
     public static func create(_ data: [UInt8], at path: String) throws -> Bool {
+        try create(data, at: path, linking: true)
+    }
+
+    /// `create`, with `linking: false` taking the path used where the file system has no hard
+    /// links (FAT, some network mounts): the name is claimed with O_EXCL, then the finished
+    /// temporary file is renamed over that claim (a crash in between leaves an empty file).
+    static func create(_ data: [UInt8], at path: String, linking: Bool) throws -> Bool {
         let temp = try writeTemporary(for: path) { try $0.write(data) }
         defer { unlink(temp) }
-        if link(temp, path) == 0 { return true }
-        if errno == EEXIST { return false }
-        throw FormatError.io(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+        if linking {
+            if link(temp, path) == 0 { return true }
+            if errno == EEXIST { return false }
+            guard [EPERM, ENOTSUP, EOPNOTSUPP, EMLINK, EXDEV].contains(errno) else {
+                throw FormatError.io(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+            }
+        }
+        let claim = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if claim < 0 {
+            if errno == EEXIST { return false }
+            throw FormatError.io(file: path, reason: "cannot create: \(String(cString: strerror(errno)))")
+        }
+        close(claim)
+        guard rename(temp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(path)
+            throw FormatError.io(file: path, reason: "rename: \(reason)")
+        }
+        return true
     }
 
     /// The temporary name of a write to `path` by this process: `.NAME.tmp-PID-RANDOM`.

@@ -15,7 +15,10 @@ public final class FileLock {
         path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".lock"
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw FormatError.io(file: file, reason: "cannot create the lock \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            // Only "held by someone else" refuses; a file system without locks (ENOLCK, some
+            // network mounts) works unlocked, as before locks existed.
+            guard errno == EWOULDBLOCK else { return }
             let holder = Self.holder(fd)
             close(fd)
             throw FormatError.io(file: file, reason: "cannot \(purpose): another session" + (holder.map { " (process \($0))" } ?? "")

@@ -96,6 +96,15 @@ import TestSupport
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "mine")
     }
 
+    // Item 2, on file systems without hard links: the name is claimed with O_EXCL instead.
+    @Test func creatingWithoutHardLinksClaimsTheName() throws {
+        let path = folder + "/claimed.png"
+        #expect(try AtomicFile.create([1, 2, 3], at: path, linking: false))
+        #expect(try AtomicFile.create([4, 5, 6], at: path, linking: false) == false)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data([1, 2, 3]))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.contains(".tmp-") })
+    }
+
     // Item 6: temporaries left by killed processes are cleaned on the next save; a live
     // process's are not.
     @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
