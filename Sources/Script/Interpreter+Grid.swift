@@ -63,6 +63,10 @@ extension Interpreter {
         let statement = Self.explicitStatement("grid", prompt: prompt, values, leading: axes.map { ($0.name, .list($0.values)) })
         var outputs: [(path: String, digest: String)] = []
         var made = 0
+        // The cells saved so far: if Ctrl-C stops the grid, each is journalled as the `generate`
+        // it was, so the journal still names every image kept (a finished grid is one entry).
+        var madeCells: [(prompt: String, values: [String: Value], path: String, digest: String)] = []
+        do {
         for zValue in zValues {
             var cells: [(rgb: [UInt8], width: Int, height: Int)] = [], first: GeneratedImage?
             for yValue in yValues {
@@ -77,7 +81,8 @@ extension Interpreter {
                         }
                     }
                     made += 1
-                    let image = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0].image
+                    let (image, cellPath) = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0]
+                    madeCells.append((cellPrompt, cellValues, cellPath, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
                     if first == nil { first = image }
                     cells.append((image.rgb, image.width, image.height))
                 }
@@ -94,6 +99,14 @@ extension Interpreter {
             host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z == nil ? "" : " (\(Self.label(z!, zValue!)))"))
             outputs.append((path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height)))
             if values["inline"] == .boolean(true) { host.showInline(path: path) }
+        }
+        } catch let stop as Interrupted {
+            for cell in madeCells {
+                try journal.record(Self.explicitStatement("generate", prompt: cell.prompt, cell.values),
+                                   comments: ["a cell of an interrupted grid"], outputs: [(cell.path, cell.digest)], outdir: outdir)
+                produced.append((cell.path, cell.digest))
+            }
+            throw stop
         }
         produced += outputs
         variables["last_images"] = .list(outputs.map { .string($0.path) })

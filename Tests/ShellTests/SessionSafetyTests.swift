@@ -62,6 +62,23 @@ import TestSupport
         #expect(replayHost.lines.contains("reproduced 2/2"), "\(replayHost.lines)")
     }
 
+    // Item 4, for grids: an interrupted grid journals the cells it kept, each as its `generate`.
+    @Test func anInterruptedGridJournalsItsCells() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        host.interruptAfter = 5   // two steps a cell: stops in the third cell
+        #expect(throws: Interrupted.self) { try shell.run(source: "grid \"x\" seed=[1, 2, 3] cfg=[5, 7] sampler=\"Euler\"", file: "t") }
+        let journal = try #require(shell.journal.path)
+        let text = try String(contentsOfFile: journal, encoding: .utf8)
+        let entries = text.split(separator: "\n").filter { $0.hasPrefix("generate ") }
+        #expect(entries.count == 2 && entries[0].contains("seed=1") && entries[0].contains("cfg=5") && entries[1].contains("seed=2"), "\(text)")
+        #expect(!text.contains("\ngrid "))
+        let replayHost = RecordingHost()
+        let replayer = Interpreter(host: replayHost, hashes: HashCache(location: folder + "/hashes.json"))
+        try replayer.run(source: "set outdir=\"\(folder)/replayed-grid\"\nreplay \"\(journal)\" verify=true", file: "t")
+        #expect(replayHost.lines.contains("reproduced 2/2"), "\(replayHost.lines)")
+    }
+
     // Item 2: sessions sharing an output folder claim numbers atomically and never overwrite.
     @Test func concurrentSavesNeverOverwrite() throws {
         let root = folder + "/shared"
