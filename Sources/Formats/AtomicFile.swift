@@ -99,7 +99,8 @@ public final class FileWriter {
     /// Bytes written so far.
     public private(set) var offset = 0
 
-    init(fd: Int32, path: String) { self.fd = fd; self.path = path }
+    /// A writer to an open descriptor (not closed by the writer); errors name `path`.
+    public init(fd: Int32, path: String) { self.fd = fd; self.path = path }
 
     public func write(_ buffer: UnsafeRawBufferPointer) throws {
         var done = 0

@@ -114,7 +114,7 @@ extension Interpreter {
     /// Where `embedding new` and `train` write: the first embeddings directory, or a replay's own folder.
     func writableEmbeddingsDirectory() throws -> String {
         if let replaySandbox {
-            try FileManager.default.createDirectory(atPath: replaySandbox.embeddings, withIntermediateDirectories: true)
+            try Folder.create(replaySandbox.embeddings)
             return replaySandbox.embeddings
         }
         return Self.directories(setting("embeddings_dir"))[0]

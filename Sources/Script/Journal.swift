@@ -79,17 +79,13 @@ public final class Journal {
     /// Appends `text` whole, or cuts the file back to where it was and throws.
     static func append(_ text: String, fd: Int32, path: String) throws {
         let start = lseek(fd, 0, SEEK_END)
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let reason = n < 0 ? String(cString: strerror(errno)) : "nothing written"
-                if start >= 0 { _ = ftruncate(fd, start) }
-                throw JournalError(path: path, reason: reason)
-            }
-            done += n
+        do {
+            try FileWriter(fd: fd, path: path).write(Array(text.utf8))
+        } catch let error as FormatError {
+            if start >= 0 { _ = ftruncate(fd, start) }
+            var reason = error.description
+            if reason.hasPrefix(path + ": write failed: ") { reason.removeFirst((path + ": write failed: ").count) }
+            throw JournalError(path: path, reason: reason)
         }
     }
 }

@@ -32,7 +32,7 @@ public enum EmbeddingCreation {
         let file = fileName(name)
         guard file != ".pt" else { throw Error.invalid("the name \"\(name)\" has no usable characters") }
         let path = directory + "/" + file
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Folder.create(directory)
         // Checked and written under the name's lock, so two sessions cannot both create it, nor
         // replace an embedding another session is training.
         let lock = try FileLock(for: path, purpose: "create it")

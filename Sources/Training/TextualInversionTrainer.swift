@@ -232,7 +232,7 @@ public final class TextualInversionTrainer {
 
     /// Writes the numbered copy of the embedding and redraws the loss plot.
     func saveArtifacts(in folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Folder.create(folder)
         guard let bytes = FileManager.default.contents(atPath: embeddingPath) else {
             throw FormatError.io(file: embeddingPath, reason: "cannot read the embedding just saved")
         }
@@ -249,7 +249,7 @@ public final class TextualInversionTrainer {
     /// training size, CPU generator), saved with its infotext as `NAME-STEP.png`; returns the path.
     @discardableResult
     public func savePreview(in folder: String) throws -> String {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Folder.create(folder)
         let db = EmbeddingDatabase(directories: [], width: shape[1], tokenizer: objective.conditioner.tokenizer)
         db.register(Embedding(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step))
         let pipeline = TextToImage(model: objective.model, tokenizer: objective.conditioner.tokenizer, embeddings: db)

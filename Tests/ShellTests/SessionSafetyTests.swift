@@ -220,7 +220,14 @@ extension SessionSafetyTests {
             try EmbeddingFile.writeA1111(name: name, vectors: try Tensor(shape: [2, 32], data: values), step: 0, checkpointHash: nil,
                                          checkpointName: nil, to: folder + "/embeddings/\(name).pt")
         }
-        try shell.run(source: "generate \"a nanword infword hugeword\" seed=1", file: "t")
+        // An embedding inside a PNG whose JSON says 1e39 (infinity as a Float).
+        let row = (["1e39"] + [String](repeating: "0.1", count: 31)).joined(separator: ",")
+        let json = #"{"string_to_param":{"*":{"TORCHTENSOR":[["# + row + #"]]}},"name":"pngword","step":1}"#
+        try PNGFile.write(rgb: [UInt8](repeating: 0, count: 8 * 8 * 3), width: 8, height: 8,
+                          text: [("sd-ti-embedding", Data(json.utf8).base64EncodedString())], to: folder + "/embeddings/pngword.png")
+        try shell.run(source: "generate \"a nanword infword hugeword pngword\" seed=1", file: "t")
+        #expect(host.warnings.contains { $0.contains("embedding file \(folder)/embeddings/pngword.png skipped") && $0.contains("vector component 0 is inf") },
+                "\(host.warnings)")
         for name in ["nanword", "infword", "hugeword"] {
             #expect(host.warnings.contains { $0.contains("embedding file \(folder)/embeddings/\(name).pt skipped") && $0.contains("vector component 5 is") },
                     "\(host.warnings)")
