@@ -99,7 +99,7 @@ public final class CFGDenoiser {
     }
 
     /// A1111's combine: per image, uncond + sum over conds of (cond - uncond) * (weight * scale).
-    private func combine(_ out: Tensor, _ conds: [(context: Tensor, weight: Float)]) throws -> [Float] {
+    private func combine(_ out: Tensor, _ conds: [(context: Tensor, weight: Float)]) throws -> Tensor {
         let b = batchSize, k = conds.count
         let parts = try out.chunked(b * k + b, dim: 0)
         var images: [Tensor] = []
@@ -109,23 +109,21 @@ public final class CFGDenoiser {
             for (j, c) in conds.enumerated() { d = try d + (parts[i * k + j] - u) * (c.weight * scale) }
             images.append(d)
         }
-        return try Tensor.concat(images, dim: 0).toArray()
+        return b == 1 ? images[0] : try Tensor.concat(images, dim: 0)
     }
 
     /// Guided noise prediction at an integer timestep (A1111's timestep samplers: no input scaling).
-    public func eps(_ x: [Float], _ timestep: Float) throws -> [Float] {
+    public func eps(_ latent: Tensor, _ timestep: Float) throws -> Tensor {
         let contexts = try self.contexts()
         defer { calls += 1 }
-        let latent = try Tensor(shape: [batchSize] + latentShape, data: x)
         return try combine(unetBatch(latent, scaledBy: 1, timestep: timestep, contexts), contexts.conds)
     }
 
-    /// The denoiser the samplers call, for the batch.
-    public func callAsFunction(_ x: [Float], _ sigma: Float) throws -> [Float] {
+    /// The denoiser the samplers call, for the batch's latent [B, C, H, W].
+    public func callAsFunction(_ latent: Tensor, _ sigma: Float) throws -> Tensor {
         let contexts = try self.contexts()
         defer { calls += 1 }
         let b = batchSize, k = contexts.conds.count
-        let latent = try Tensor(shape: [b] + latentShape, data: x)
         let (cSkip, cOut, cIn) = prediction.scalings(sigma: sigma)
         let t = schedule.timestep(sigma: sigma)
         let out = try unetBatch(latent, scaledBy: cIn, timestep: t, contexts)

@@ -4,64 +4,6 @@ import Foundation
 import Models
 import Prompting
 
-/// Everything that determines a txt2img result (what infotext records).
-public struct GenerationSettings: Sendable, Equatable {
-    public var prompt = ""
-    public var negativePrompt = ""
-    public var steps = 20
-    public var sampler = Sampler.eulerAncestral
-    /// nil: A1111's "Automatic", the sampler's default schedule.
-    public var schedule: NoiseSchedule.Kind? = nil
-    public var cfgScale: Float = 7
-    /// -1 picks a random seed (reported in the result).
-    public var seed: Int64 = -1
-    public var subseed: Int64 = -1
-    public var subseedStrength: Float = 0
-    public var width = 512
-    public var height = 512
-    public var batchSize = 1
-    /// NV reproduces A1111's default ("GPU" on NVIDIA cards) without a GPU.
-    public var rng = RandomSourceKind.nv
-    public var clipSkip = 1
-    /// Decode in tiles (diffusers' `enable_tiling()`) when the latent is larger than the model's
-    /// native size, so the VAE's memory follows the tile (`AutoencoderKL.decodeTiled`).
-    public var vaeTiling = false
-    public var eta: Float = 1
-    public var sNoise: Float = 1
-
-    public init() {}
-
-    /// The schedule actually used.
-    public var resolvedSchedule: NoiseSchedule.Kind { schedule ?? sampler.defaultSchedule }
-
-    /// A random seed as A1111 draws one (for a seed of -1).
-    public static func randomSeed() -> Int64 { Int64.random(in: 0..<4_294_967_294) }
-
-    /// The seeds of image `k` of a statement (counting across its batches): A1111's rule, the seed
-    /// advancing by one per image unless a variation strength is set, the variation seed always.
-    /// Wraps rather than traps; `checkSeeds(images:)` refuses a range that would wrap.
-    public func seeds(ofImage k: Int) -> (seed: Int64, subseed: Int64) {
-        (seed &+ (subseedStrength > 0 ? 0 : Int64(k)), subseed &+ Int64(k))
-    }
-
-    /// The settings of batch `index` (0-based) of a statement that makes several batches.
-    public func batch(_ index: Int) -> GenerationSettings {
-        var s = self
-        (s.seed, s.subseed) = seeds(ofImage: index &* batchSize)
-        return s
-    }
-
-    /// Refuses seeds whose per-image increments for `images` images would pass `Int64.max`.
-    public func checkSeeds(images: Int) throws {
-        for (name, value) in [("seed", seed), ("subseed", subseed)] where value >= 0 {
-            let (_, overflow) = value.addingReportingOverflow(Int64(max(images, 1) - 1))
-            guard !overflow else {
-                throw GenerationError.invalid("\(name) \(value) with \(images) images would pass the largest seed \(Int64.max); use a smaller seed")
-            }
-        }
-    }
-}
-
 /// Errors in generation settings, with what to do instead.
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
@@ -76,6 +18,9 @@ public enum GenerationError: Error, CustomStringConvertible, Equatable {
     /// The step after which a generation was cancelled; nil for other errors.
     public var cancelledStep: Int? { if case let .cancelled(step) = self { return step }; return nil }
 }
+
+/// The fresh noise of a sampling step, replacing the random source's (tests inject reference noise).
+public typealias StepNoise = (_ sigma: Float, _ sigmaNext: Float) -> [Float]
 
 /// One generated image.
 public struct GeneratedImage: Sendable {
@@ -160,7 +105,8 @@ public struct TextToImage {
 
     /// Final latents for the batch (images concatenated, [B, C, h, w] flattened), given settings
     /// with a concrete seed. `stepNoise`, when given, replaces the random source's per-step noise
-    /// (used to inject reference noise for the SDE samplers).
+    /// (used to inject reference noise for the SDE samplers). The latent stays a `Tensor` on the
+    /// backend's device from the initial noise to the end of sampling.
     public func latents(_ s: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil,
                         stepNoise: StepNoise? = nil) throws -> [Float] {
         try validate(s)
@@ -201,25 +147,22 @@ public struct TextToImage {
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).subseed) }
         var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
-        if s.sampler == .ddim {
-            guard model.config.prediction == .epsilon else { throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only") }
-            let ddim = DDIMSampler(alphasCumprod: model.alphasCumprod, eta: 0)
-            return try ddim.sample({ try denoiser.eps($0, $1) }, x: noise.first(), steps: s.steps, noise: { noise.next() },
-                                   afterStep: { try progress?($0 + 1, s.steps - 1) })
+        let method = s.sampler.method
+        if method is DDIMSampler, model.config.prediction != .epsilon {
+            throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only")
         }
-        let sigmas = self.sigmas(s)
-        let x = noise.first().map { $0 * sigmas[0] }
-        let steps = sigmas.count - 1
-        return try s.sampler.sample({ try denoiser($0, $1) }, x: x, sigmas: sigmas,
-                                    noise: stepNoise ?? { _, _ in noise.next() }, eta: s.eta, sNoise: s.sNoise,
-                                    afterStep: { try progress?($0 + 1, steps) })
+        let batchShape = [b] + shape
+        var run = SamplingRun(sigmas: sigmas(s), steps: s.steps, alphasCumprod: model.alphasCumprod, options: s.samplerOptions,
+                              denoise: { try denoiser($0, $1) }, predictNoise: { try denoiser.eps($0, $1) },
+                              noise: { sigma, next in try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? noise.next()) })
+        if let progress { run.afterStep = progress }
+        let start = try method.start(Tensor(shape: batchShape, data: noise.first()), run)
+        return try method.sample(start, run).toArray()
     }
 
     /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
     public func generate(_ settings: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
-        var s = settings
-        if s.seed == -1 { s.seed = GenerationSettings.randomSeed() }
-        if s.subseed == -1 { s.subseed = GenerationSettings.randomSeed() }
+        let s = settings.withSeedsDrawn()
         try s.checkSeeds(images: s.batchSize)
         let latents = try self.latents(s, progress: progress)
         let tiHashes = usedEmbeddings(s).map { e in
@@ -235,9 +178,9 @@ public struct TextToImage {
                 onMessage?("warning: image \(i + 1) has non-finite values (NaN or infinity) in its latent, so its pixels are black: the model, an embedding or a setting is broken")
             }
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
-            let (seed, subseed) = s.seeds(ofImage: i)
-            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: seed,
-                                  infotext: infotext(s, seed: seed, subseed: subseed, tiHashes: tiHashes), latent: latent)
+            let image = s.image(i)
+            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: image.seed,
+                                  infotext: infotext(image, tiHashes: tiHashes), latent: latent)
         }
     }
 
@@ -268,28 +211,12 @@ public struct TextToImage {
         return rgb
     }
 
-    /// A1111's infotext for one image.
-    public func infotext(_ s: GenerationSettings, seed: Int64, subseed: Int64, tiHashes: String = "") -> Infotext {
-        var p: [(key: String, value: String)] = [
-            ("Steps", String(s.steps)), ("Sampler", s.sampler.rawValue), ("Schedule type", s.resolvedSchedule.displayName),
-            ("CFG scale", Self.number(s.cfgScale)), ("Seed", String(seed)), ("Size", "\(s.width)x\(s.height)"),
-        ]
-        if !model.shortHash.isEmpty { p.append(("Model hash", model.shortHash)) }
-        p.append(("Model", model.name))
-        if s.subseedStrength != 0 {
-            p.append(("Variation seed", String(subseed)))
-            p.append(("Variation seed strength", Self.number(s.subseedStrength)))
-        }
-        if s.clipSkip > 1 { p.append(("Clip skip", String(s.clipSkip))) }
-        p.append(("RNG", s.rng == .cpu ? "CPU" : "NV"))
-        if s.sampler.isStochastic && s.eta != 1 { p.append(("Eta", Self.number(s.eta))) }
+    /// A1111's infotext for one image, whose seeds `s` holds (`GenerationSettings.image(_:)`).
+    public func infotext(_ s: GenerationSettings, tiHashes: String = "") -> Infotext {
+        let modelFields: [(key: String, value: String)] = (model.shortHash.isEmpty ? [] : [("Model hash", model.shortHash)]) + [("Model", model.name)]
+        var p = GenerationParameters.infotextParameters(s, model: modelFields)
         if !tiHashes.isEmpty { p.append(("TI hashes", tiHashes)) }
         p.append(("Version", "sdshell \(SDShellVersion.string)"))
         return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)
-    }
-
-    /// Whole numbers without a fraction ("7"), others as Swift prints them ("7.5").
-    static func number(_ v: Float) -> String {
-        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
 }

@@ -1,3 +1,5 @@
+import Formats
+
 /// What `tokens PROMPT` shows: the prompt as generation uses it, after A1111's `AND` split
 /// (each part with its weight) and prompt editing / alternation (each text in force over a range
 /// of steps, for `steps` sampling steps), each text's 77-token chunks with their token counts, the
@@ -11,7 +13,7 @@ public struct TokenReport {
         let parts = composition.indexes[0]
         for (n, part) in parts.enumerated() {
             let text = composition.flat[part.index]
-            if parts.count > 1 { lines.append("AND part \(n + 1) of \(parts.count), weight \(Self.number(part.weight)): \(text)") }
+            if parts.count > 1 { lines.append("AND part \(n + 1) of \(parts.count), weight \(NumberText.shortest(part.weight)): \(text)") }
             let schedule = PromptSchedule.schedule(text, steps: max(1, steps))
             var first = 1
             for entry in schedule {
@@ -54,5 +56,4 @@ public struct TokenReport {
         return lines
     }
 
-    static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v) }
 }

@@ -8,11 +8,6 @@ import Prompting
 
 /// `generate`, bare prompts and pasted infotext: txt2img with every setting made explicit.
 extension Interpreter {
-    /// Settings that change the pixels, in the order a journal writes them.
-    static let generationSettingNames = ["sampler", "schedule", "steps", "cfg", "seed", "subseed", "subseed_strength", "size",
-                                         "batch", "count", "negative", "clip_skip", "eta", "s_noise", "rng", "embeddings_dir",
-                                         "vae_tiling"]
-
     /// Every generation setting with its value for one statement: session settings, then the
     /// statement's options, then model- and sampler-dependent defaults.
     func resolvedSettings(_ overrides: [(name: String, value: (Value, SourcePosition))]) throws -> [String: Value] {
@@ -23,62 +18,31 @@ extension Interpreter {
         }
         if let replaySandbox { values["outdir"] = .string(replaySandbox.outdir) }
         if values["size"] == nil { let (w, h) = nativeSize; values["size"] = .size(width: w, height: h) }
-        if values["eta"] == nil { values["eta"] = .real(1) }
-        if values["s_noise"] == nil { values["s_noise"] = .real(1) }
         return values
     }
 
-    /// A random seed as A1111 draws one.
-    static func randomSeed() -> Int64 { GenerationSettings.randomSeed() }
-
     /// Fixes `seed` (and `subseed` when a variation strength uses it) when -1, so the journal
-    /// records the seeds used.
+    /// records the seeds used (`GenerationSettings.withSeedsDrawn`, the one seed rule).
     func fixSeeds(_ values: inout [String: Value]) {
-        if values["seed"] == .integer(-1) { values["seed"] = .integer(Self.randomSeed()) }
-        // The variation seed only matters with a strength; otherwise it stays -1 (unused).
-        if values["subseed"] == .integer(-1), case let .real(strength)? = values["subseed_strength"], strength > 0 {
-            values["subseed"] = .integer(Self.randomSeed())
-        }
+        let drawn = GenerationParameters.settings(prompt: "", values).withSeedsDrawn()
+        values["seed"] = .integer(drawn.seed)
+        if values["subseed"] != nil { values["subseed"] = .integer(drawn.subseed) }
     }
 
-    /// The pipeline's settings for one batch.
+    /// The pipeline's settings for a statement, from values checked against the settings table.
     func generationSettings(prompt: String, _ v: [String: Value]) throws -> GenerationSettings {
-        // The values were checked against the settings table: a missing or mistyped one is a bug
-        // here, reported as such rather than replaced by a silent default.
-        func missing(_ n: String) -> ScriptError {
-            ScriptError(SourcePosition(file: "<generation>", line: 0, column: 0), "internal error: setting `\(n)` is \(v[n]?.literal ?? "missing")")
+        // A missing value is a bug here, reported as such rather than replaced by a silent default.
+        for row in GenerationParameters.all where row.hasSettingsField && v[row.name] == nil {
+            throw ScriptError(SourcePosition(file: "<generation>", line: 0, column: 0), "internal error: setting `\(row.name)` is missing")
         }
-        func real(_ n: String) throws -> Float { guard case let .real(x)? = v[n] else { throw missing(n) }; return Float(x) }
-        func int(_ n: String) throws -> Int64 { guard case let .integer(x)? = v[n] else { throw missing(n) }; return x }
-        func str(_ n: String) throws -> String { guard case let .string(x)? = v[n] else { throw missing(n) }; return x }
-        var s = GenerationSettings()
-        s.prompt = prompt
-        guard let (sampler, implied) = Sampler.named(try str("sampler")) else { throw missing("sampler") }
-        s.sampler = sampler
-        let schedule = try str("schedule")
-        if schedule == "automatic" { s.schedule = implied } else {
-            guard let kind = NoiseSchedule.Kind(rawValue: schedule) else { throw missing("schedule") }
-            s.schedule = kind
-        }
-        s.steps = Int(try int("steps"))
-        s.cfgScale = try real("cfg")
-        s.seed = try int("seed"); s.subseed = try int("subseed"); s.subseedStrength = try real("subseed_strength")
-        guard case let .size(w, h)? = v["size"] else { throw missing("size") }
-        s.width = w; s.height = h
-        s.batchSize = Int(try int("batch"))
-        s.negativePrompt = try str("negative")
-        s.clipSkip = Int(try int("clip_skip"))
-        s.eta = try real("eta"); s.sNoise = try real("s_noise")
-        guard let rng = RandomSourceKind(rawValue: try str("rng")) else { throw missing("rng") }
-        s.rng = rng
-        if case .boolean(true)? = v["vae_tiling"] { s.vaeTiling = true }
-        return s
+        return GenerationParameters.settings(prompt: prompt, v)
     }
 
     /// The explicit statement a journal records.
     static func explicitStatement(_ command: String, prompt: String, _ v: [String: Value], leading: [(String, Value)] = []) -> String {
         ([command, Value.quote(prompt)] + leading.map { "\($0.0)=\($0.1.literal)" }
-            + generationSettingNames.filter { name in !leading.contains { $0.0 == name } }.compactMap { n in v[n].map { "\(n)=\($0.literal)" } })
+            + GenerationParameters.all.filter { row in !leading.contains { $0.0 == row.name } }
+                .compactMap { row in v[row.name].flatMap { row.journals($0) ? "\(row.name)=\($0.literal)" : nil } })
             .joined(separator: " ")
     }
 
@@ -153,7 +117,7 @@ extension Interpreter {
         throws -> [(image: GeneratedImage, path: String)] {
         let p = try pipeline(values, at: position)
         let base = try generationSettings(prompt: prompt, values)
-        let count: Int = { if case let .integer(c) = values["count"] { return Int(c) }; return 1 }()
+        let count = base.batchCount
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
         let tags = ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)
         if !tags.isEmpty {
@@ -197,7 +161,7 @@ extension Interpreter {
             var batchValues = values
             batchValues["seed"] = .integer(s.seed)
             if values["subseed"] != .integer(-1) { batchValues["subseed"] = .integer(s.subseed) }
-            batchValues["count"] = .integer(1)
+            batchValues["count"] = .integer(Int64(s.batchCount))
             try batchDone?(batchValues, saved)
         }
         return out
@@ -250,9 +214,11 @@ extension Interpreter {
 
     /// Infotext keys that describe an image without changing how it is made here (the model is
     /// checked by hash; embeddings are found by name).
-    static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes", "Schedule type"]
+    static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes"]
 
-    /// Pasted A1111 infotext: generates with its settings; warns when the model hash differs.
+    /// Pasted A1111 infotext: generates with its settings (what it leaves out is A1111's default,
+    /// not this session's setting, as `GenerationParameters` says per row); warns when the model
+    /// hash differs and names what it cannot apply.
     func generateFromInfotext(_ text: String, at position: SourcePosition) throws {
         try located(position) {
             let info = Infotext.parse(text)
@@ -260,41 +226,14 @@ extension Interpreter {
             if let warning = Self.modelHashWarning(recorded: info["Model hash"], loadedHash: model.shortHash, loadedName: model.name) {
                 host.warn("\(position): warning: " + warning)
             }
-            var overrides: [(name: String, value: (Value, SourcePosition))] = []
-            func add(_ name: String, _ v: Value) { overrides.append((name, (v, position))) }
-            // What the text does not say is A1111's default, not this session's setting.
-            add("schedule", .string("automatic")); add("clip_skip", .integer(1)); add("subseed_strength", .real(0))
-            add("eta", .real(1)); add("s_noise", .real(1))
-            var ignored: [String] = []
-            for (key, raw) in info.parameters {
-                let value = raw.trimmingCharacters(in: .whitespaces)
-                switch key {
-                case "Steps": if let n = Int64(value) { add("steps", .integer(n)) }
-                case "Sampler": add("sampler", .string(value))
-                case "Schedule type": add("schedule", .string(value.lowercased() == "automatic" ? "automatic" : value.lowercased()))
-                case "CFG scale": if let x = Double(value) { add("cfg", .real(x)) }
-                case "Seed": if let n = Int64(value) { add("seed", .integer(n)) }
-                case "Size":
-                    let parts = value.split(separator: "x").compactMap { Int($0) }
-                    if parts.count == 2 { add("size", .size(width: parts[0], height: parts[1])) }
-                case "Variation seed": if let n = Int64(value) { add("subseed", .integer(n)) }
-                case "Variation seed strength": if let x = Double(value) { add("subseed_strength", .real(x)) }
-                case "Clip skip": if let n = Int64(value) { add("clip_skip", .integer(n)) }
-                case "RNG": add("rng", .string(value.lowercased() == "cpu" ? "cpu" : "nv"))
-                case "Eta": if let x = Double(value) { add("eta", .real(x)) }
-                case _ where Self.informationalInfotextKeys.contains(key): break
-                default: ignored.append("\(key): \(value)")
-                }
-            }
+            let pasted = GenerationParameters.pasted(info)
+            let overrides = pasted.values.map { (name: $0.name, value: ($0.value, position)) }
+            let known = GenerationParameters.infotextKeys.union(Self.informationalInfotextKeys)
+            let ignored = info.parameters.filter { !known.contains($0.key) || pasted.notUnderstood.contains($0.key) }
+                .map { "\($0.key): \($0.value.trimmingCharacters(in: .whitespaces))" }
             if !ignored.isEmpty {
                 host.warn("\(position): warning: not applied (sdshell does not do these yet): " + ignored.joined(separator: ", "))
             }
-            // A1111's default random source is the GPU's, which NV reproduces.
-            if info["RNG"] == nil { add("rng", .string("nv")) }
-            // Infotext records no variation seed when its strength is 0.
-            if info["Variation seed"] == nil { add("subseed", .integer(0)) }
-            add("negative", .string(info.negativePrompt))
-            add("batch", .integer(1)); add("count", .integer(1))
             var values = try resolvedSettings(overrides)
             fixSeeds(&values)
             try runGeneration(prompt: info.prompt, values, at: position)

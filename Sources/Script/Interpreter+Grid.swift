@@ -13,13 +13,9 @@ extension Interpreter {
         var values: [Value]
     }
 
-    /// A1111's axis label names.
-    static let axisLabels = ["seed": "Seed", "cfg": "CFG Scale", "steps": "Steps", "sampler": "Sampler", "schedule": "Schedule type",
-                             "clip_skip": "Clip skip", "subseed": "Var. seed", "subseed_strength": "Var. strength", "size": "Size",
-                             "negative": "Negative prompt", "eta": "Eta", "s_noise": "Sigma noise", "rng": "RNG"]
-
+    /// A cell's label on an axis: A1111's axis label (from the parameter table) and the value.
     static func label(_ axis: GridAxis, _ value: Value) -> String {
-        axis.name == "sr" ? value.description : "\(axisLabels[axis.name] ?? axis.name): \(value.description)"
+        axis.name == "sr" ? value.description : "\(Settings.definition(axis.name)?.axisLabel ?? axis.name): \(value.description)"
     }
 
     func grid(_ call: CommandCall) throws {
@@ -52,7 +48,7 @@ extension Interpreter {
         fixSeeds(&values)
         // Seeds on an axis are explicit too.
         for i in axes.indices where axes[i].name == "seed" || axes[i].name == "subseed" {
-            axes[i].values = axes[i].values.map { $0 == .integer(-1) ? .integer(Self.randomSeed()) : $0 }
+            axes[i].values = axes[i].values.map { $0 == .integer(-1) ? .integer(GenerationSettings.randomSeed()) : $0 }
         }
         let x = axes[0], y = axes.count > 1 ? axes[1] : nil, z = axes.count > 2 ? axes[2] : nil
         let zValues: [Value?] = z?.values.map { $0 } ?? [nil]

@@ -11,7 +11,12 @@ extension Interpreter {
             if let spec = CommandCatalog.spec(topic) {
                 host.write("\(spec.usage)\n  \(spec.summary)")
                 if !spec.options.isEmpty { host.write("  options: " + spec.options.joined(separator: ", ")) }
-                if spec.takesSettings { host.write("  every setting is also an option (see `show`)") }
+                if spec.takesSettings {
+                    host.write("  generation parameters (default, meaning):")
+                    let (w, h) = nativeSize
+                    for line in GenerationParameters.helpLines(option: { "\($0)=\($1)" }, nativeSize: "\(w)x\(h)") { host.write(line) }
+                    host.write("  and the session settings: " + Settings.sessionDefinitions.map(\.name).joined(separator: ", "))
+                }
             } else if let setting = Settings.definition(topic) {
                 host.write("\(setting.name): \(setting.help); now \(self.setting(setting.name)?.literal ?? defaultDescription(setting.name))")
             } else {

@@ -301,13 +301,10 @@ public final class Interpreter {
         }
     }
 
-    /// How a setting without a fixed default is described by `show`.
+    /// How a setting without a fixed default (`size`) is described by `show`.
     func defaultDescription(_ name: String) -> String {
-        switch name {
-        case "size": let (w, h) = nativeSize; return "\(w)x\(h)  # the model's native size"
-        case "vae_tiling": return "false"
-        default: return "1  # the sampler's default"
-        }
+        let (w, h) = nativeSize
+        return "\(w)x\(h)  # the model's native size"
     }
 
     /// The loaded model's native size (`StableDiffusionModel.nativeSize`; 512x512 before a model is loaded).

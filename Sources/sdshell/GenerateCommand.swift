@@ -1,73 +1,120 @@
 import ArgumentParser
 import Diffusion
 import Foundation
-import Imaging
-import Formats
 import Models
-import Prompting
+import Script
 
-/// `sdshell generate`: one txt2img run from the command line, with the script language's
-/// defaults (`rng` nv, the model's native size).
+/// `sdshell generate`: the script statement `generate` from the command line. Its parameters are
+/// the rows of `GenerationParameters` (`--steps 20`, `--sampler "DPM++ 2M"`, `--size 512x768`,
+/// `--vae-tiling`, ...), checked by the same rules and run by the same interpreter as
+/// `model "M"` then `generate "PROMPT" ...` in a script, so defaults, images, the journal and
+/// messages are the same as the shell's.
 struct GenerateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "generate", abstract: "Generate images from a prompt (txt2img).")
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generate images from a prompt (txt2img), as the shell's `generate` statement does.",
+        usage: "sdshell generate --model MODEL PROMPT [--precision full|half] [--outdir DIR] [--PARAMETER VALUE ...]",
+        discussion: "Parameters (name, default, meaning; the same as the shell's `help generate`):\n"
+            + GenerationParameters.helpLines(option: { "--\(cliName($0)) \($1)" }).joined(separator: "\n")
+            + "\n  --outdir \"outputs\"                 where images and the journal go")
 
-    @Option(help: "Checkpoint: .safetensors, .ckpt or a diffusers folder.") var model: String
-    @Argument(help: "The prompt.") var prompt: String
-    @Option(help: "Negative prompt.") var negative = ""
-    @Option(help: "Sampling steps.") var steps = 20
-    @Option(help: "Sampler (A1111 names, e.g. \"Euler a\", \"DPM++ 2M Karras\").") var sampler = "Euler a"
-    @Option(help: "Schedule: automatic, uniform, karras, exponential.") var schedule = "automatic"
-    @Option(help: "CFG scale.") var cfg: Float = 7
-    @Option(help: "Seed (-1: random).") var seed: Int64 = -1
-    @Option(help: "Width in pixels (default: the model's native size, as in scripts).") var width: Int?
-    @Option(help: "Height in pixels (default: the model's native size, as in scripts).") var height: Int?
-    @Option(help: "Images in the batch.") var batch = 1
-    @Option(help: "Random source: cpu or nv.") var rng = "nv"
-    @Option(help: "Clip skip.") var clipSkip = 1
-    @Option(help: "Output folder.") var outdir = "outputs"
-    @Option(help: "Embeddings folder (scanned recursively; file stems are the names).") var embeddings = "embeddings"
-    @Flag(help: "Decode images larger than the model's native size in tiles (diffusers' enable_tiling): less memory, slightly different pixels.") var vaeTiling = false
-    @Option(help: "Weights: full (f32) or half (16-bit linear and convolution weights; the same images from an f16 checkpoint in half the memory).") var precision = "full"
+    @ArgumentParser.Argument(parsing: .captureForPassthrough, help: "--model MODEL, the prompt, and parameters as --name value.")
+    var arguments: [String] = []
+
+    /// A row's name on the command line (`clip_skip` is `--clip-skip`).
+    static func cliName(_ name: String) -> String { name.replacingOccurrences(of: "_", with: "-") }
+
+    /// The parsed command line: the model, its precision, the prompt and the parameter values by name.
+    struct Request {
+        var model: String?
+        var precision = WeightPrecision.full
+        var prompt: String?
+        var values: [(name: String, value: Value)] = []
+    }
+
+    /// Reads `arguments`: `--name value` or `--name=value` for each parameter (a boolean alone is
+    /// true), checked by the parameter's own rule.
+    static func parse(_ arguments: [String]) throws -> Request {
+        var request = Request()
+        let rows = GenerationParameters.all + Settings.sessionDefinitions.filter { $0.name == "outdir" }
+        var i = 0
+        while i < arguments.count {
+            let argument = arguments[i]
+            i += 1
+            if argument == "--help" || argument == "-h" { throw CleanExit.helpRequest(GenerateCommand.self) }
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                guard request.prompt == nil else { throw ValidationError("one prompt only (a second: \"\(argument)\"; quote a prompt with spaces)") }
+                request.prompt = argument
+                continue
+            }
+            let body = argument.dropFirst(2)
+            let name = String(body.prefix { $0 != "=" }).replacingOccurrences(of: "-", with: "_")
+            var text: String? = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
+            func value() throws -> String {
+                if let text { return text }
+                guard i < arguments.count else { throw ValidationError("--\(cliName(name)) needs a value") }
+                i += 1
+                return arguments[i - 1]
+            }
+            switch name {
+            case "model": request.model = try value()
+            case "precision":
+                let v = try value()
+                guard let p = WeightPrecision(rawValue: v) else { throw ValidationError("--precision must be full or half, not \"\(v)\"") }
+                request.precision = p
+            default:
+                guard let row = rows.first(where: { $0.name == name }) else {
+                    throw ValidationError("unknown option --\(cliName(name))\(NameSuggestion.hint(cliName(name), in: rows.map { cliName($0.name) }))")
+                }
+                if row.kind == .boolean, text == nil, i >= arguments.count || ParameterKind.boolean.parse(arguments[i]) == nil { text = "true" }
+                let raw = try value()
+                guard let parsed = row.kind.parse(raw) else { throw ValidationError("--\(cliName(name)): \"\(raw)\" is not \(Value.kindName(row.kind))") }
+                do { request.values.append((name, try row.checked(parsed))) } catch { throw ValidationError("--\(cliName(name)): \(error.message)") }
+            }
+        }
+        guard request.model != nil else { throw ValidationError("--model MODEL is required (a .safetensors, .ckpt or diffusers folder)") }
+        guard request.prompt != nil else { throw ValidationError("a prompt is required") }
+        return request
+    }
+
+    /// The statements the request runs.
+    static func statements(_ r: Request) -> String {
+        let outdir = r.values.first { $0.name == "outdir" }
+        let options = r.values.filter { $0.name != "outdir" }.map { " \($0.name)=\($0.value.literal)" }.joined()
+        return (outdir.map { "set outdir=\($0.value.literal)\n" } ?? "")
+            + "model \(Value.quote(r.model ?? ""))" + (r.precision == .full ? "" : " precision=\(Value.quote(r.precision.rawValue))") + "\n"
+            + "generate \(Value.quote(r.prompt ?? ""))" + options + "\n"
+    }
 
     func run() throws {
-        guard let (s, implied) = Sampler.named(sampler) else {
-            throw ValidationError("unknown sampler \"\(sampler)\"; known: \(Sampler.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        var settings = GenerationSettings()
-        settings.prompt = prompt; settings.negativePrompt = negative; settings.steps = steps; settings.sampler = s
-        settings.cfgScale = cfg; settings.seed = seed
-        settings.batchSize = batch; settings.clipSkip = clipSkip; settings.vaeTiling = vaeTiling
-        guard let source = RandomSourceKind(rawValue: rng.lowercased()) else { throw ValidationError("rng must be cpu or nv") }
-        settings.rng = source
-        if schedule.lowercased() != "automatic" {
-            guard let k = NoiseSchedule.Kind(rawValue: schedule.lowercased()) else {
-                throw ValidationError("unknown schedule \(schedule); known: automatic, uniform, karras, exponential")
-            }
-            settings.schedule = k
-        } else {
-            settings.schedule = implied
-        }
-        guard let weights = WeightPrecision(rawValue: precision) else { throw ValidationError("--precision must be full or half") }
+        let request = try Self.parse(arguments)
+        installInterruptHandler()
+        signal(SIGXFSZ, SIG_IGN)
+        let host = TerminalHost()
+        let interpreter = Interpreter(host: host)
         do {
-            let sd = try StableDiffusionModel(path: model, precision: weights)
-            settings.width = width ?? sd.nativeSize.width
-            settings.height = height ?? sd.nativeSize.height
-            let tokenizer = try CLIPTokenizer.shipped()
-            let db = EmbeddingDatabase(directories: [embeddings], width: sd.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
-            var pipeline = TextToImage(model: sd, tokenizer: tokenizer, embeddings: db)
-            pipeline.onMessage = { complain($0) }
-            let images = try pipeline.generate(settings) { step, total in
-                if isatty(2) != 0 { FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8)) }
+            for statement in try Parser.parse(Self.statements(request), file: "<sdshell generate>") {
+                try interpreter.execute(statement)
+                if interruptFlag != 0 { throw Interrupted(position: statement.position) }
             }
-            if isatty(2) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
-            let folder = OutputFolder(root: outdir)
-            for image in images { say(try folder.save(image)) }
-        } catch let e as FormatError {
-            complain("error: \(e.description)")
+        } catch let e as Interrupted {
+            host.warn("\(e)")
+            throw ExitCode(terminationSignal != 0 ? 128 + terminationSignal : 130)
+        } catch let e as ScriptError {
+            host.warn("\(e)")
             throw ExitCode.failure
-        } catch let e as GenerationError {
-            complain("error: \(e.description)")
-            throw ExitCode.failure
+        }
+    }
+}
+
+extension Value {
+    /// A kind as messages name it.
+    static func kindName(_ kind: ParameterKind) -> String {
+        switch kind {
+        case .integer: return "an integer"
+        case .real: return "a number"
+        case .string: return "a string"
+        case .size: return "a size like 512x768"
+        case .boolean: return "true or false"
         }
     }
 }

@@ -47,6 +47,11 @@ enum PipelineFixture {
         s.width = (j["width"] as! NSNumber).intValue
         s.height = (j["height"] as! NSNumber).intValue
         s.batchSize = (j["batch_size"] as! NSNumber).intValue
+        // Karras's churn options (A1111's "Sigma churn/tmin/tmax/noise"; s_tmax 0 is infinity).
+        if let v = j["s_churn"] as? NSNumber { s.samplerOptions.sChurn = v.floatValue }
+        if let v = j["s_tmin"] as? NSNumber { s.samplerOptions.sTmin = v.floatValue }
+        if let v = j["s_tmax"] as? NSNumber { s.samplerOptions.sTmax = v.floatValue }
+        if let v = j["s_noise"] as? NSNumber { s.samplerOptions.sNoise = v.floatValue }
         return s
     }
 }
@@ -67,7 +72,7 @@ enum PipelineFixture {
         #expect(p.conditioner.chunks(s.prompt).map(\.tokens) == [(r["cond_ids"] as! [[NSNumber]])[0].map(\.intValue)], "\(name): prompt tokens")
         #expect(p.conditioner.chunks(s.negativePrompt).map(\.tokens) == [(r["uncond_ids"] as! [[NSNumber]])[0].map(\.intValue)])
         if s.sampler == .ddim {
-            #expect(DDIMSampler(alphasCumprod: p.model.alphasCumprod).timesteps(steps: s.steps) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
+            #expect(DDIMSampler.timesteps(steps: s.steps) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
         } else {
             #expect(relative(p.sigmas(s), (r["sigmas"] as! [NSNumber]).map(\.floatValue)) <= 1e-6, "\(name): sigmas")
         }
@@ -173,12 +178,12 @@ enum PipelineFixture {
                             scale: scale, batchSize: 2, latentShape: [4, 8, 8])
         }
         var rng = TorchCPURandom(seed: 9)
-        let x = rng.randn(2 * 4 * 8 * 8).map { $0 * 3 }
+        let x = try Tensor(shape: [2, 4, 8, 8], data: rng.randn(2 * 4 * 8 * 8).map { $0 * 3 })
         try withNoGrad {
-            let both = try denoiser([(a, 1.2), (b, 0.7)], scale: 5)(x, 2.5)
-            let onlyA = try denoiser([(a, 1)], scale: 5)(x, 2.5), onlyB = try denoiser([(b, 1)], scale: 5)(x, 2.5)
-            let none = try denoiser([(a, 1)], scale: 0)(x, 2.5)
-            let expected: [Float] = (0..<x.count).map { (i: Int) -> Float in
+            let both = try denoiser([(a, 1.2), (b, 0.7)], scale: 5)(x, 2.5).toArray()
+            let onlyA = try denoiser([(a, 1)], scale: 5)(x, 2.5).toArray(), onlyB = try denoiser([(b, 1)], scale: 5)(x, 2.5).toArray()
+            let none = try denoiser([(a, 1)], scale: 0)(x, 2.5).toArray()
+            let expected: [Float] = (0..<both.count).map { (i: Int) -> Float in
                 let da: Float = onlyA[i] - none[i], db: Float = onlyB[i] - none[i]
                 return none[i] + 1.2 * da + 0.7 * db
             }
@@ -199,8 +204,8 @@ enum PipelineFixture {
                             conds: [(schedule: [(end: 1, context: a), (end: 3, context: b)], weight: 1)], uncond: [(end: 3, context: u)],
                             scale: 5, batchSize: 1, latentShape: [4, 8, 8])
         var rng = TorchCPURandom(seed: 9)
-        let x = rng.randn(4 * 8 * 8)
-        let outputs = try withNoGrad { try (0..<4).map { _ in try d(x, 2.5) } }
+        let x = try Tensor(shape: [1, 4, 8, 8], data: rng.randn(4 * 8 * 8))
+        let outputs = try withNoGrad { try (0..<4).map { _ in try d(x, 2.5).toArray() } }
         #expect(d.calls == 4 && d.prepared.count == 2)
         // Calls 0-1 use the first text, 2-3 the second (padded to its 154 tokens: two chunks).
         #expect(outputs[0] == outputs[1] && outputs[2] == outputs[3] && outputs[1] != outputs[2])

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import TestSupport
 import Testing
@@ -70,11 +71,15 @@ enum SamplerFixture {
         let used = (run["noise_draws"] as! [[String: Any]]).enumerated().filter { ($0.element["used"] as? Bool) == true }.map { drawn[$0.offset] }
         var next = 0
         var calls = 0
-        let x = try sampler.sample({ x, s in calls += 1; return SamplerFixture.denoiser(x, s) }, x: SamplerFixture.floats(run["x0"]),
-                                   sigmas: sigmas, noise: { _, _ in
+        let shape = [1, 4, 4, 4]
+        let samplingRun = SamplingRun(sigmas: sigmas, steps: sigmas.count - 1, alphasCumprod: [], denoise: { x, s in
+            calls += 1
+            return try Tensor(shape: shape, data: SamplerFixture.denoiser(x.toArray(), s))
+        }, noise: { _, _ in
             defer { next += 1 }
-            return used[min(next, used.count - 1)]
+            return try Tensor(shape: shape, data: used[min(next, used.count - 1)])
         })
+        let x = try sampler.method.sample(Tensor(shape: shape, data: SamplerFixture.floats(run["x0"])), samplingRun).toArray()
         #expect(next == used.count, "\(name): drew \(next) noises, k-diffusion used \(used.count)")
         #expect(calls == (run["denoiser_calls"] as! NSNumber).intValue, "\(name): \(calls) model calls")
         close(x, SamplerFixture.floats(run["x"]), tol: 1e-5, "\(name) \(run["schedule"]!) \(run["variant"]!)")
@@ -93,15 +98,17 @@ enum SamplerFixture {
     @Test("A1111's DDIM equals the reference on the toy eps model")
     func ddim() throws {
         let r = SamplerFixture.root["ddim"] as! [String: Any]
-        let sampler = DDIMSampler(alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]))
-        #expect(sampler.timesteps(steps: 8) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
+        #expect(DDIMSampler.timesteps(steps: 8) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
         let toy = SamplerFixture.toy
         var calls = 0
-        let x = try sampler.sample({ x, t in
+        let shape = [1, 4, 4, 4]
+        let run = SamplingRun(sigmas: [], steps: 8, alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]),
+                              denoise: { _, _ in throw GenerationError.invalid("DDIM predicts noise") }, predictNoise: { tensor, t in
             calls += 1
-            let k = t / 1000 * toy["t_coef"]!
-            return (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] }
-        }, x: SamplerFixture.floats(r["x0"]), steps: 8, noise: { [Float](repeating: 0, count: 64) })
+            let k = t / 1000 * toy["t_coef"]!, x = try tensor.toArray()
+            return try Tensor(shape: shape, data: (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] })
+        }, noise: { _, _ in try Tensor.zeros(shape) })
+        let x = try Sampler.ddim.method.sample(Tensor(shape: shape, data: SamplerFixture.floats(r["x0"])), run).toArray()
         #expect(calls == 7)
         let ref = SamplerFixture.floats(r["x"])
         let worst = zip(x, ref).map { abs($0 - $1) }.max()! / ref.map { abs($0) }.max()!

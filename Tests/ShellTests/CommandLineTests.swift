@@ -98,12 +98,13 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: folder + "/e", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (status1, out1, err1) = try run(["generate", "--model", TestFixtures.tinyModelPath, "a red circle", "--seed", "4", "--steps", "2",
-                                             "--outdir", folder + "/cli", "--embeddings", folder + "/e"])
+                                             "--outdir", folder + "/cli", "--embeddings-dir", folder + "/e"])
         #expect(status1 == 0, "\(err1)")
         let (status2, out2, err2) = try run(["-e", "model \"\(TestFixtures.tinyModelPath)\"",
                                              "-e", "generate \"a red circle\" seed=4 steps=2 outdir=\"\(folder)/script\" embeddings_dir=\"\(folder)/e\""])
         #expect(status2 == 0, "\(err2)")
-        let cli = try PNGFile.read(out1.trimmingCharacters(in: .whitespacesAndNewlines))
+        let cliLine = try #require(out1.split(separator: "\n").first { $0.contains(".png") })
+        let cli = try PNGFile.read(String(cliLine.split(separator: " ")[0]))
         let line = try #require(out2.split(separator: "\n").first { $0.contains(".png") })
         let script = try PNGFile.read(String(line.split(separator: " ")[0]))
         #expect(cli.width == 16 && cli.height == 16)

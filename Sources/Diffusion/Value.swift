@@ -1,4 +1,4 @@
-import Foundation
+import Formats
 
 /// A runtime value of sdscript.
 public enum Value: Sendable, Equatable, CustomStringConvertible {
@@ -25,7 +25,7 @@ public enum Value: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .integer(v): return String(v)
-        case let .real(v): return Self.format(v)
+        case let .real(v): return NumberText.shortest(v)
         case let .string(s): return s
         case let .boolean(b): return b ? "true" : "false"
         case let .size(w, h): return "\(w)x\(h)"
@@ -61,11 +61,6 @@ public enum Value: Sendable, Equatable, CustomStringConvertible {
         out += "]"
     }
 
-    /// Whole reals print without a fraction (`7`), others in Swift's shortest form (`7.5`, `0.001`).
-    static func format(_ v: Double) -> String {
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return String(v)
-    }
 
     /// A string literal that reads back as `s`.
     public static func quote(_ s: String) -> String {

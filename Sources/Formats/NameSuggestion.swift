@@ -2,7 +2,7 @@
 public enum NameSuggestion {
     /// Edit distance counting an adjacent transposition as one edit (optimal string alignment),
     /// case-insensitive.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let x = Array(a.lowercased()), y = Array(b.lowercased())
         if x.isEmpty || y.isEmpty { return max(x.count, y.count) }
         var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)

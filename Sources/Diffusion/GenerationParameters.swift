@@ -1,0 +1,206 @@
+import Formats
+
+/// The table of generation parameters: one row per parameter with its script name, default,
+/// check, `GenerationSettings` field, A1111 infotext key and grid axis label. Script settings and
+/// statement options, pasted infotext, infotext writing, grid labels, the journal's explicit
+/// statements, `help generate` and `sdshell generate` all read it: a new parameter is a new row.
+///
+/// The rows are in A1111's infotext order (processing.py `create_infotext`, then its
+/// `extra_generation_params`), which is also the order journals, `show` and help list them.
+public enum GenerationParameters {
+    /// Bounds that keep a generation's sizes and loops within what a machine can hold (A1111's
+    /// own interface stops far below them: 150 steps, batch 8, 2048 pixels).
+    public static let maximumSteps: Int64 = 10_000
+    public static let maximumBatch: Int64 = 64
+    public static let maximumCount: Int64 = 100_000
+    public static let maximumSide = 8192
+
+    public static let samplerNames = Sampler.allCases.map(\.rawValue)
+    public static let scheduleNames = ["automatic"] + NoiseSchedule.Kind.allCases.map(\.rawValue)
+
+    /// Whole numbers as A1111's infotext shows them from its sliders ("7", "7.5").
+    static func number(_ v: Float) -> String { NumberText.shortest(v) }
+
+    static func real(_ v: Value) -> Float { if case let .real(x) = v { return Float(x) }; if case let .integer(i) = v { return Float(i) }; return .nan }
+    static func int(_ v: Value) -> Int64 { if case let .integer(i) = v { return i }; return 0 }
+    static func string(_ v: Value) -> String { if case let .string(s) = v { return s }; return "" }
+
+    /// A row for one of the stochastic samplers' options: recorded in the infotext (and read
+    /// back) under A1111's key when the sampler takes it and it differs from A1111's default.
+    static func samplerOption(_ name: String, _ option: SamplerOption, _ key: String, axis: String, default d: Double,
+                              _ range: ClosedRange<Double>, _ help: String, _ field: WritableKeyPath<SamplerOptions, Float> & Sendable,
+                              omittedWhenDefault: Bool = false) -> ParameterDefinition {
+        ParameterDefinition(name, .real, .real(d), help, check: ParameterCheck.real(name, range), omittedWhenDefault: omittedWhenDefault,
+                            store: { $0.samplerOptions[keyPath: field] = real($1) }, read: { .real(Double($0.samplerOptions[keyPath: field])) },
+                            infotextKey: key, axisLabel: axis,
+                            infotext: { s in s.sampler.takes(option) && s.samplerOptions[keyPath: field] != Float(d) ? number(s.samplerOptions[keyPath: field]) : nil },
+                            whenNotInInfotext: { _ in .real(d) })
+    }
+
+    public static let all: [ParameterDefinition] = [
+        ParameterDefinition("sampler", .string, .string("Euler a"), "A1111 sampler name", choices: samplerNames, check: checkSampler,
+                            store: { s, v in
+                                guard let (sampler, implied) = Sampler.named(string(v)) else { return }
+                                s.sampler = sampler
+                                if implied != nil { s.schedule = implied }
+                            },
+                            read: { .string($0.sampler.rawValue) },
+                            infotextKey: "Sampler", axisLabel: "Sampler", infotext: { $0.sampler.rawValue }),
+        ParameterDefinition("schedule", .string, .string("automatic"), "A1111 schedule type", choices: scheduleNames,
+                            check: ParameterCheck.choice("schedule", scheduleNames),
+                            // After `sampler`: "automatic" keeps what an old combined sampler name implied.
+                            store: { s, v in if let kind = NoiseSchedule.Kind(rawValue: string(v)) { s.schedule = kind } },
+                            read: { .string($0.schedule?.rawValue ?? "automatic") },
+                            infotextKey: "Schedule type", axisLabel: "Schedule type", infotext: { $0.resolvedSchedule.displayName },
+                            whenNotInInfotext: { _ in .string("automatic") }),
+        ParameterDefinition("steps", .integer, .integer(20), "sampling steps", check: ParameterCheck.integer("steps", min: 1, max: maximumSteps),
+                            store: { $0.steps = Int(int($1)) }, read: { .integer(Int64($0.steps)) },
+                            infotextKey: "Steps", axisLabel: "Steps", infotext: { String($0.steps) }),
+        ParameterDefinition("cfg", .real, .real(7), "classifier-free guidance scale", check: ParameterCheck.real("cfg", -100...100),
+                            store: { $0.cfgScale = real($1) }, read: { .real(Double($0.cfgScale)) },
+                            infotextKey: "CFG scale", axisLabel: "CFG Scale", infotext: { number($0.cfgScale) }),
+        ParameterDefinition("seed", .integer, .integer(-1), "-1 picks a random seed", check: ParameterCheck.integer("seed", min: -1),
+                            store: { $0.seed = int($1) }, read: { .integer($0.seed) },
+                            infotextKey: "Seed", axisLabel: "Seed", infotext: { String($0.seed) }),
+        ParameterDefinition("subseed", .integer, .integer(-1), "A1111 variation seed", check: ParameterCheck.integer("subseed", min: -1),
+                            store: { $0.subseed = int($1) }, read: { .integer($0.subseed) },
+                            infotextKey: "Variation seed", axisLabel: "Var. seed",
+                            infotext: { $0.subseedStrength != 0 ? String($0.subseed) : nil },
+                            // A1111 records no variation seed when its strength is 0.
+                            whenNotInInfotext: { _ in .integer(0) }),
+        ParameterDefinition("subseed_strength", .real, .real(0), "variation strength", check: ParameterCheck.real("subseed_strength", 0...1),
+                            store: { $0.subseedStrength = real($1) }, read: { .real(Double($0.subseedStrength)) },
+                            infotextKey: "Variation seed strength", axisLabel: "Var. strength",
+                            infotext: { $0.subseedStrength != 0 ? number($0.subseedStrength) : nil }, whenNotInInfotext: { _ in .real(0) }),
+        ParameterDefinition("size", .size, nil, "WIDTHxHEIGHT, multiples of 8 (model's native)", check: checkSize,
+                            store: { s, v in if case let .size(w, h) = v { (s.width, s.height) = (w, h) } },
+                            read: { .size(width: $0.width, height: $0.height) },
+                            infotextKey: "Size", axisLabel: "Size", infotext: { "\($0.width)x\($0.height)" }),
+        ParameterDefinition("batch", .integer, .integer(1), "images per batch", check: ParameterCheck.integer("batch", min: 1, max: maximumBatch),
+                            store: { $0.batchSize = Int(int($1)) }, read: { .integer(Int64($0.batchSize)) }, axisLabel: "Batch size",
+                            whenNotInInfotext: { _ in .integer(1) }),
+        ParameterDefinition("count", .integer, .integer(1), "batches per statement", check: ParameterCheck.integer("count", min: 1, max: maximumCount),
+                            store: { $0.batchCount = Int(int($1)) }, read: { .integer(Int64($0.batchCount)) }, axisLabel: "Batch count",
+                            whenNotInInfotext: { _ in .integer(1) }),
+        ParameterDefinition("negative", .string, .string(""), "negative prompt", check: ParameterCheck.string("negative"),
+                            store: { $0.negativePrompt = string($1) }, read: { .string($0.negativePrompt) }, axisLabel: "Negative prompt",
+                            whenNotInInfotext: { .string($0.negativePrompt) }),
+        ParameterDefinition("clip_skip", .integer, .integer(1), "CLIP layers skipped from the end (1: none)", check: ParameterCheck.integer("clip_skip", min: 1),
+                            store: { $0.clipSkip = Int(int($1)) }, read: { .integer(Int64($0.clipSkip)) },
+                            infotextKey: "Clip skip", axisLabel: "Clip skip", infotext: { $0.clipSkip > 1 ? String($0.clipSkip) : nil },
+                            whenNotInInfotext: { _ in .integer(1) }),
+        samplerOption("eta", .eta, "Eta", axis: "Eta", default: 1, 0...100, "ancestral noise multiplier", \.eta),
+        samplerOption("s_churn", .sChurn, "Sigma churn", axis: "Sigma Churn", default: 0, 0...100,
+                      "Euler/Heun/DPM2: churn noise in [s_tmin, s_tmax]", \.sChurn, omittedWhenDefault: true),
+        samplerOption("s_tmin", .sTmin, "Sigma tmin", axis: "Sigma min", default: 0, 0...1000, "the lowest sigma s_churn applies to", \.sTmin, omittedWhenDefault: true),
+        samplerOption("s_tmax", .sTmax, "Sigma tmax", axis: "Sigma max", default: 0, 0...1000, "the highest sigma s_churn applies to (0: inf)", \.sTmax, omittedWhenDefault: true),
+        samplerOption("s_noise", .sNoise, "Sigma noise", axis: "Sigma noise", default: 1, 0...100, "noise scale of the stochastic samplers", \.sNoise),
+        ParameterDefinition("rng", .string, .string("nv"), "nv (A1111's GPU/NV source) or cpu (torch CPU)",
+                            choices: ["cpu", "nv"], check: ParameterCheck.choice("rng", ["cpu", "nv"]),
+                            store: { s, v in if let kind = RandomSourceKind(rawValue: string(v)) { s.rng = kind } }, read: { .string($0.rng.rawValue) },
+                            infotextKey: "RNG", axisLabel: "RNG", infotext: { $0.rng == .cpu ? "CPU" : "NV" },
+                            // A1111's "GPU" source is what NV reproduces.
+                            parseInfotext: { .string($0.trimmingCharacters(in: .whitespaces).lowercased() == "cpu" ? "cpu" : "nv") },
+                            whenNotInInfotext: { _ in .string("nv") }),
+        ParameterDefinition("embeddings_dir", .string, .string("embeddings"), "embeddings directory, or a list of them",
+                            check: checkFolders, store: nil, read: nil),
+        ParameterDefinition("vae_tiling", .boolean, .boolean(false),
+                            "decode large images in tiles (less memory)",
+                            choices: ["true", "false"], check: ParameterCheck.boolean("vae_tiling"), omittedWhenDefault: true,
+                            store: { s, v in s.vaeTiling = v == .boolean(true) }, read: { .boolean($0.vaeTiling) }, axisLabel: "VAE tiling"),
+    ]
+
+    public static let names = all.map(\.name)
+    public static func definition(_ name: String) -> ParameterDefinition? { all.first { $0.name == name } }
+
+    /// Settings from checked values by name (each row in table order; a missing value leaves
+    /// the field's default).
+    public static func settings(prompt: String, _ values: [String: Value]) -> GenerationSettings {
+        var s = GenerationSettings()
+        s.prompt = prompt
+        for row in all { if let store = row.store, let v = values[row.name] { store(&s, v) } }
+        return s
+    }
+
+    /// The values of the settings by name (every row with a settings field).
+    public static func values(_ s: GenerationSettings) -> [String: Value] {
+        var out: [String: Value] = [:]
+        for row in all { if let read = row.read { out[row.name] = read(s) } }
+        return out
+    }
+
+    /// The keys A1111 writes first, in its order (processing.py `create_infotext`); the model's
+    /// fields follow Size. Every other key is one of A1111's `extra_generation_params`, written
+    /// after these in table order, as A1111 does with sampler options, hires fix and the like.
+    static let a1111InfotextOrder = ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size",
+                                     "Variation seed", "Variation seed strength", "Clip skip", "RNG"]
+
+    /// A1111's infotext parameters for one image's settings (`GenerationSettings.image(_:)`).
+    public static func infotextParameters(_ s: GenerationSettings, model: [(key: String, value: String)]) -> [(key: String, value: String)] {
+        let rows = all.filter { $0.infotextKey != nil }
+        let core = a1111InfotextOrder.compactMap { key in rows.first { $0.infotextKey == key } }
+        let extra = rows.filter { !a1111InfotextOrder.contains($0.infotextKey!) }
+        var p: [(key: String, value: String)] = []
+        for row in core + extra {
+            if let key = row.infotextKey, let text = row.infotextText?(s) { p.append((key, text)) }
+            if row.infotextKey == "Size" { p += model }
+        }
+        return p
+    }
+
+    /// What a pasted infotext sets: each row's value (from its key, or A1111's default when the
+    /// key is missing), and the keys whose text no row understood.
+    public static func pasted(_ info: Infotext) -> (values: [(name: String, value: Value)], notUnderstood: Set<String>) {
+        var values: [(name: String, value: Value)] = [], bad: Set<String> = []
+        for row in all {
+            if let key = row.infotextKey, let raw = info[key] {
+                if let v = row.parseInfotext(raw) { values.append((row.name, v)) } else { bad.insert(key) }
+            } else if let v = row.whenNotInInfotext(info) {
+                values.append((row.name, v))
+            }
+        }
+        return (values, bad)
+    }
+
+    /// Infotext keys a generation parameter reads.
+    public static let infotextKeys = Set(all.compactMap(\.infotextKey))
+
+    /// The lines `help generate` and `sdshell generate --help` show: each parameter with its
+    /// default and meaning. `option` writes a name with its default (`steps=20` in scripts,
+    /// `--steps 20` on the command line).
+    public static func helpLines(option: (_ name: String, _ defaultValue: String) -> String,
+                                 nativeSize: String = "native") -> [String] {
+        all.map { row in
+            "  " + option(row.name, row.defaultValue?.literal ?? nativeSize).padding(toLength: 28, withPad: " ", startingAt: 0) + "  " + row.help
+        }
+    }
+
+    static let checkSampler: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        guard case let .string(s) = v else { throw ParameterError("sampler must be a string, not \(v.kindName)") }
+        guard let (sampler, implied) = Sampler.named(s) else {
+            if let a1111 = Sampler.notYetImplemented.first(where: { $0.lowercased() == s.lowercased() }) {
+                throw ParameterError("the sampler \"\(a1111)\" is not implemented in sdshell yet; known: \(samplerNames.joined(separator: ", "))")
+            }
+            throw ParameterError("unknown sampler \"\(s)\"\(NameSuggestion.hint(s, in: samplerNames)); known: \(samplerNames.joined(separator: ", "))")
+        }
+        // Old combined names ("DPM++ 2M Karras") keep their schedule in the name.
+        return .string(implied.map { "\(sampler.rawValue) \($0.displayName)" } ?? sampler.rawValue)
+    }
+
+    static let checkSize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        guard case let .size(w, h) = v else { throw ParameterError("size must be a size like 512x512, not \(v.kindName)") }
+        guard w > 0, h > 0, w % 8 == 0, h % 8 == 0 else { throw ParameterError("size \(w)x\(h) must be positive multiples of 8") }
+        guard w <= maximumSide, h <= maximumSide else { throw ParameterError("size \(w)x\(h) is larger than \(maximumSide) pixels a side") }
+        return v
+    }
+
+    static let checkFolders: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        switch v {
+        case .string(""): throw ParameterError("embeddings_dir must name a folder, not be empty")
+        case .string: return v
+        case .list([]): throw ParameterError("embeddings_dir must name at least one folder (got an empty list)")
+        case let .list(items) where items.allSatisfy({ if case let .string(s) = $0 { return !s.isEmpty }; return false }): return v
+        default: throw ParameterError("embeddings_dir must be a folder or a list of folders (non-empty strings), not \(v.literal)")
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Engine
+import Foundation
+
+/// The options of the stochastic samplers under A1111's names; each sampler reads only the
+/// ones in its `options` (A1111's `sampler_extra_params` and `eta`), as A1111 passes them.
+public struct SamplerOptions: Sendable, Equatable {
+    /// Ancestral noise multiplier (A1111's `eta_ancestral`).
+    public var eta: Float = 1
+    public var sNoise: Float = 1
+    /// Karras et al.'s churn: noise added before each step whose sigma lies in [sTmin, sTmax].
+    public var sChurn: Float = 0
+    public var sTmin: Float = 0
+    /// 0 means infinity (A1111's convention for the "Sigma tmax" setting).
+    public var sTmax: Float = 0
+
+    public init() {}
+
+    /// The upper end of the churn range.
+    public var sTmaxOrInfinity: Float { sTmax == 0 ? .infinity : sTmax }
+}
+
+/// One of `SamplerOptions`'s options.
+public enum SamplerOption: Sendable, Hashable {
+    case eta, sNoise, sChurn, sTmin, sTmax
+
+    /// Euler, Heun and DPM2 take Karras's churn options (A1111's `sampler_extra_params`).
+    static let churn: Set<SamplerOption> = [.sChurn, .sTmin, .sTmax, .sNoise]
+}
+
+/// One sampling run: the sampler calls the denoiser, draws step noise and reports steps through
+/// it. Latents stay `Tensor`s on the backend's device from the initial noise to the final latent.
+public struct SamplingRun {
+    /// The noise levels of k-diffusion's samplers, ending in 0 (timestep samplers ignore them).
+    public var sigmas: [Float]
+    /// Sampling steps as set (timestep samplers derive their timesteps from it).
+    public var steps: Int
+    /// The model's DDPM schedule (timestep samplers).
+    public var alphasCumprod: [Float]
+    public var options = SamplerOptions()
+    /// The model's estimate of the clean latent at a noise level (k-diffusion's denoiser).
+    public var denoise: (_ x: Tensor, _ sigma: Float) throws -> Tensor
+    /// The model's noise prediction at an integer timestep, unscaled (A1111's timestep samplers).
+    public var predictNoise: (_ x: Tensor, _ timestep: Float) throws -> Tensor
+    /// The fresh noise of a step from `sigma` to `sigmaNext` (A1111: the image RNG's next draw
+    /// per image; a test may inject reference noise).
+    public var noise: (_ sigma: Float, _ sigmaNext: Float) throws -> Tensor
+    /// Called after step `done` of `total`; throwing from it stops sampling (cancellation).
+    public var afterStep: (_ done: Int, _ total: Int) throws -> Void = { _, _ in }
+
+    public init(sigmas: [Float], steps: Int, alphasCumprod: [Float], options: SamplerOptions = SamplerOptions(),
+                denoise: @escaping (Tensor, Float) throws -> Tensor,
+                predictNoise: @escaping (Tensor, Float) throws -> Tensor = { _, _ in throw GenerationError.invalid("this denoiser has no noise prediction") },
+                noise: @escaping (Float, Float) throws -> Tensor) {
+        self.sigmas = sigmas; self.steps = steps; self.alphasCumprod = alphasCumprod; self.options = options
+        self.denoise = denoise; self.predictNoise = predictNoise; self.noise = noise
+    }
+}
+
+/// A sampling algorithm under its A1111 name, with the properties A1111 gives it. Each sampler
+/// is one file; `Sampler.all` lists them.
+public protocol SamplingMethod: Sendable {
+    /// A1111's display name ("DPM++ 2M").
+    var name: String { get }
+    /// Other names it is known by (k-diffusion's `k_...` names).
+    var aliases: [String] { get }
+    /// The schedule A1111 (1.9+) uses when the schedule type is "Automatic".
+    var defaultSchedule: NoiseSchedule.Kind { get }
+    /// A1111 drops the second-to-last sigma (`discard_next_to_last_sigma`).
+    var discardsPenultimateSigma: Bool { get }
+    /// The options it reads, as A1111 passes them.
+    var options: Set<SamplerOption> { get }
+    /// The latent sampling starts from, given unit-variance noise (k-diffusion: scaled by the first sigma).
+    func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor
+    /// Samples from `x` to the final latent.
+    func sample(_ x: Tensor, _ run: SamplingRun) throws -> Tensor
+}
+
+extension SamplingMethod {
+    public var aliases: [String] { [] }
+    public var discardsPenultimateSigma: Bool { false }
+    public var options: Set<SamplerOption> { [] }
+    public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor { try noise * run.sigmas[0] }
+}
+
+/// The steps k-diffusion's samplers share.
+enum KDiffusion {
+    /// The derivative dx/dsigma: (x - denoised) / sigma.
+    static func derivative(_ x: Tensor, _ sigma: Float, _ denoised: Tensor) throws -> Tensor { try (x - denoised) * (1 / sigma) }
+
+    /// `get_ancestral_step`: the sigma to step down to and the noise to add, for `eta`.
+    static func ancestralStep(from: Float, to: Float, eta: Float) -> (down: Float, up: Float) {
+        guard eta != 0 else { return (to, 0) }
+        let up = min(to, eta * (to * to * (from * from - to * to) / (from * from)).squareRoot())
+        return ((to * to - up * up).squareRoot(), up)
+    }
+
+    /// Karras's churn before step `i` (Euler, Heun, DPM2): raises sigma to sigma_hat and adds
+    /// the matching noise. As in A1111's k-diffusion, a step draws its noise whether or not it is
+    /// in the churn range (so the image RNG advances once a step); with no churn at all nothing
+    /// is drawn, which leaves the result the same since these samplers draw nothing else.
+    static func churn(_ x: Tensor, step i: Int, _ run: SamplingRun) throws -> (x: Tensor, sigmaHat: Float) {
+        let o = run.options, sigma = run.sigmas[i], steps = run.sigmas.count - 1
+        guard o.sChurn > 0 else { return (x, sigma) }
+        let gamma: Float = (o.sTmin <= sigma && sigma <= o.sTmaxOrInfinity) ? min(o.sChurn / Float(steps), Float(2).squareRoot() - 1) : 0
+        let eps = try run.noise(sigma, run.sigmas[i + 1]) * o.sNoise
+        let sigmaHat = sigma * (gamma + 1)
+        guard gamma > 0 else { return (x, sigmaHat) }
+        return (try x + eps * (sigmaHat * sigmaHat - sigma * sigma).squareRoot(), sigmaHat)
+    }
+
+    /// A point between two sigmas, halfway in log sigma (DPM2's midpoint).
+    static func logMidpoint(_ a: Float, _ b: Float) -> Float { Foundation.exp(Foundation.log(a) + 0.5 * (Foundation.log(b) - Foundation.log(a))) }
+
+    static func t(_ sigma: Float) -> Float { -Foundation.log(sigma) }
+    static func sigma(_ t: Float) -> Float { Foundation.exp(-t) }
+}
