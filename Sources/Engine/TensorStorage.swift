@@ -4,16 +4,36 @@ import Synchronization
 
 /// Source of storage identities (never reused within a process).
 private let nextStorageID = Atomic<UInt64>(1)
+/// How many times tensor elements were copied host to device (uploads) and device to host
+/// (read-backs) in one device context (`OpenCLBackend.transfers`): a test takes two snapshots
+/// around some work to see what it moved.
+public struct DeviceTransfers: Sendable, Equatable {
+    public let uploads: Int
+    public let readBacks: Int
+
+    public init(uploads: Int, readBacks: Int) { self.uploads = uploads; self.readBacks = readBacks }
+
+    /// The transfers since `earlier`.
+    public func since(_ earlier: DeviceTransfers) -> DeviceTransfers {
+        DeviceTransfers(uploads: uploads - earlier.uploads, readBacks: readBacks - earlier.readBacks)
+    }
+}
 
 /// A copy of a storage's elements in a device's memory (made by a device backend such as
 /// `OpenCLBackend`; released when the storage is).
 protocol DeviceBuffer: AnyObject, Sendable {
     /// The device context the buffer lives in: a storage moved to another context is copied through the host.
     var context: AnyObject { get }
+    /// Counts a copy of tensor elements in the buffer's context (`DeviceTransfers`).
+    func counted(upload: Bool)
     /// Copies `bytes` bytes from host memory into the buffer (blocking).
     func upload(from host: UnsafeRawPointer, bytes: Int) throws
     /// Copies `bytes` bytes of the buffer into host memory (blocking, after every queued command).
     func download(into host: UnsafeMutableRawPointer, bytes: Int) throws
+}
+
+extension DeviceBuffer {
+    func counted(upload: Bool) {}
 }
 
 /// A block of memory holding tensor elements. Several tensors (views) may share one storage.
@@ -39,7 +59,9 @@ public final class TensorStorage: @unchecked Sendable {
     var hasDerivedCache = false
 
     /// Which copies are current (`hostCurrent`, `deviceCurrent` bits); changed under `deviceLock`.
-    private let residency = Atomic<UInt8>(TensorStorage.hostCurrent)
+    /// Neither bit: newly allocated, no contents yet (a device backend writing into it, e.g. a
+    /// concatenation filling it part by part, has nothing to upload first).
+    private let residency: Atomic<UInt8>
     private static let hostCurrent: UInt8 = 1, deviceCurrent: UInt8 = 2
     /// The device copy, when a device backend made one.
     private let deviceLock = Mutex<DeviceBuffer?>(nil)
@@ -55,6 +77,7 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates uninitialised storage; `op` and `shape` name the request in the error on failure.
     public init(dtype: DType, count: Int, op: String, shape: [Int]) throws {
+        residency = Atomic<UInt8>(0)
         let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.size)
         guard !overflow, count >= 0 else { throw EngineError.outOfMemory(op: op, shape: shape, bytes: Int.max) }
         // Refuse requests that cannot be satisfied instead of relying on overcommit.
@@ -73,6 +96,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// 16-bit weights used in place). Writing to it is a bug; it is not counted in `liveBytes`.
     /// The pointer must be aligned to the element size.
     public init(borrowing memory: UnsafeRawPointer, dtype: DType, count: Int, owner: AnyObject) {
+        residency = Atomic<UInt8>(TensorStorage.hostCurrent)
         precondition(Int(bitPattern: memory) % dtype.size == 0, "borrowed tensor memory must be aligned to its element size")
         self.dtype = dtype
         self.count = count
@@ -126,7 +150,12 @@ public final class TensorStorage: @unchecked Sendable {
     /// The host memory, current (device results are copied back first); the host copy becomes the
     /// only current one, since the caller may write through it.
     public var raw: UnsafeMutableRawPointer {
-        if residency.load(ordering: .acquiring) & TensorStorage.deviceCurrent != 0 { makeHostCurrent() }
+        let state = residency.load(ordering: .acquiring)
+        if state & TensorStorage.deviceCurrent != 0 {
+            makeHostCurrent()
+        } else if state == 0 {
+            residency.store(TensorStorage.hostCurrent, ordering: .releasing)   // the caller fills it
+        }
         return host
     }
 
@@ -142,6 +171,7 @@ public final class TensorStorage: @unchecked Sendable {
         deviceLock.withLock { buffer in
             let state = residency.load(ordering: .acquiring)
             if state & TensorStorage.hostCurrent == 0, let buffer {
+                buffer.counted(upload: false)
                 do { try buffer.download(into: host, bytes: byteCount) } catch {
                     // The accessors cannot throw: the host copy becomes NaN (all bits set), and
                     // `checkReadBack()` (which `Tensor.toArray()` calls) reports the failure.
@@ -170,14 +200,19 @@ public final class TensorStorage: @unchecked Sendable {
         try deviceLock.withLock { buffer in
             var state = residency.load(ordering: .acquiring)
             if let old = buffer, old.context !== context {
-                if state & TensorStorage.hostCurrent == 0 { try old.download(into: host, bytes: byteCount) }
+                if state == TensorStorage.deviceCurrent {
+                    old.counted(upload: false)
+                    try old.download(into: host, bytes: byteCount)
+                }
                 buffer = nil
                 state = TensorStorage.hostCurrent
                 residency.store(state, ordering: .releasing)
             }
             let b: B
             if let existing = buffer as? B { b = existing } else { b = try make(max(byteCount, 4)); buffer = b }
-            if access != .overwrite, state & TensorStorage.deviceCurrent == 0 {
+            // Upload when the kernels read the elements and only the host copy holds them.
+            if access != .overwrite, state == TensorStorage.hostCurrent {
+                b.counted(upload: true)
                 try b.upload(from: host, bytes: byteCount)
                 state |= TensorStorage.deviceCurrent
             }

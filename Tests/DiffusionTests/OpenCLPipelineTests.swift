@@ -47,3 +47,30 @@ struct OpenCLPipelineTests {
         #expect(diffs.max()! <= 2, "\(sampler), \(precision): largest difference \(diffs.max()!)")
     }
 }
+
+@Suite(.serialized, .enabled(if: OpenCLTestBackend.backend != nil, "no OpenCL device (install pocl-opencl-icd)"))
+struct OpenCLSamplingTransferTests {
+    /// The latent stays on the device through sampling: a generation uploads its initial noise
+    /// and, per model call, only the call's timestep embedding, and reads back once, the final
+    /// latent (the counts of the generations with 2 and with 6 steps say so step by step).
+    @Test("sampling on OpenCL makes no per-step host round trip of the latent", arguments: [Sampler.euler, .dpmpp2M, .heun, .ddim])
+    func noPerStepRoundTrip(_ sampler: Sampler) throws {
+        // A device context of its own: other suites' work on the shared one does not count here.
+        let backend = try OpenCLBackend()
+        try Engine.withBackend(backend) {
+            let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath)
+            let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
+            for steps in [2, 6] {
+                var s = GenerationSettings()
+                s.prompt = "a red circle"; s.seed = 3; s.steps = steps; s.sampler = sampler; s.width = 32; s.height = 32
+                _ = try withNoGrad { try pipeline.latents(s) }   // weights and contexts resident
+                let before = backend.transfers
+                _ = try withNoGrad { try pipeline.latents(s) }
+                let moved = backend.transfers.since(before)
+                let calls = sampler == .heun ? 2 * steps - 1 : sampler == .ddim ? DDIMSampler.timesteps(steps: steps).count - 1 : steps
+                print("\(sampler), \(steps) steps: \(calls) model calls, \(moved)")
+                #expect(moved == DeviceTransfers(uploads: 1 + calls, readBacks: 1), "\(sampler), \(steps) steps, \(calls) model calls: \(moved)")
+            }
+        }
+    }
+}

@@ -44,6 +44,9 @@ public final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Kernel times (with `SDSHELL_OPENCL_PROFILE=1`) and the bytes moved between host and device.
     public func profileReport() -> String { cl.profileReport() }
 
+    /// Tensor copies between host and this backend's device so far.
+    public var transfers: DeviceTransfers { cl.serialized { DeviceTransfers(uploads: cl.tensorUploads, readBacks: cl.tensorReadBacks) } }
+
     // MARK: - Buffers
 
     /// The device buffer of `t`'s storage for reading (uploaded when stale).

@@ -45,6 +45,13 @@ final class OpenCLContext: @unchecked Sendable {
     private(set) var profile: [String: (launches: Int, seconds: Double)] = [:]
     /// Bytes moved between host and device.
     private(set) var uploadedBytes = 0, downloadedBytes = 0
+    /// Tensor storages copied to and from the device (`DeviceTransfers`).
+    private(set) var tensorUploads = 0, tensorReadBacks = 0
+
+    /// Counts a tensor storage's copy to or from the device (under the lock).
+    func countTensorCopy(upload: Bool) {
+        if upload { tensorUploads += 1 } else { tensorReadBacks += 1 }
+    }
 
     /// Counts a transfer (under the lock).
     func countTransfer(upload: Int = 0, download: Int = 0) {
@@ -214,6 +221,8 @@ final class OpenCLBuffer: DeviceBuffer, @unchecked Sendable {
         let mem = mem
         owner.serialized { _ = clReleaseMemObject(mem) }
     }
+
+    func counted(upload: Bool) { owner.serialized { owner.countTensorCopy(upload: upload) } }
 
     func upload(from host: UnsafeRawPointer, bytes: Int) throws {
         if bytes == 0 { return }
