@@ -171,7 +171,8 @@ public enum GenerationParameters {
     public static func helpLines(option: (_ name: String, _ defaultValue: String) -> String,
                                  nativeSize: String = "native") -> [String] {
         all.map { row in
-            "  " + option(row.name, row.defaultValue?.literal ?? nativeSize).padding(toLength: 28, withPad: " ", startingAt: 0) + "  " + row.help
+            let spelled = option(row.name, row.defaultValue?.literal ?? nativeSize)
+            return "  " + spelled + String(repeating: " ", count: max(28 - spelled.count, 0)) + "  " + row.help
         }
     }
 

@@ -63,7 +63,7 @@ struct GenerateCommand: ParsableCommand {
                 request.precision = p
             default:
                 guard let row = rows.first(where: { $0.name == name }) else {
-                    throw ValidationError("unknown option --\(cliName(name))\(NameSuggestion.hint(cliName(name), in: rows.map { cliName($0.name) }))")
+                    throw ValidationError("unknown option --\(cliName(name))\(NameSuggestion.hint("--" + cliName(name), in: rows.map { "--" + cliName($0.name) }))")
                 }
                 if row.kind == .boolean, text == nil, i >= arguments.count || ParameterKind.boolean.parse(arguments[i]) == nil { text = "true" }
                 let raw = try value()

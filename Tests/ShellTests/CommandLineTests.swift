@@ -111,4 +111,39 @@ import TestSupport
         #expect(cli.rgba == script.rgba)
         #expect(cli.text("parameters")?.contains("RNG: NV") == true)
     }
+
+    /// `sdshell generate --help` and the shell's `help generate` list the same parameters with the
+    /// same defaults, in the same order: both come from the generation parameter table.
+    @Test func generateHelpAndShellHelpListTheSameParameters() throws {
+        let (status1, cli, _) = try run(["generate", "--help"])
+        let (status2, shell, _) = try run(["-e", "help generate"])
+        #expect(status1 == 0 && status2 == 0)
+        // "  --clip-skip 1   ..." and "  clip_skip=1   ...": (name, default) pairs.
+        func pairs(_ text: String, _ pattern: String) throws -> [String] {
+            let regex = try NSRegularExpression(pattern: pattern, options: .anchorsMatchLines)
+            return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { m in
+                let name = (text as NSString).substring(with: m.range(at: 1)).replacingOccurrences(of: "-", with: "_")
+                return name + "=" + (text as NSString).substring(with: m.range(at: 2))
+            }
+        }
+        let fromCLI = try pairs(cli, #"^  --([a-z-]+) (\S+|"[^"]*")  "#).filter { !$0.hasPrefix("outdir=") }
+        let fromShell = try pairs(shell, #"^  ([a-z_]+)=(\S+|"[^"]*")  "#)
+        #expect(fromCLI.count == 20 && fromCLI.map { $0.split(separator: "=")[0] }.contains("s_churn"), "\(fromCLI)")
+        // The shell shows the native size before a model is loaded (512x512); the command line says "native".
+        #expect(fromCLI.map { $0 == "size=native" ? "size=512x512" : $0 } == fromShell, "\(fromCLI)\n\(fromShell)")
+        #expect(fromShell.contains("rng=\"nv\"") && fromShell.contains("steps=20") && fromShell.contains("sampler=\"Euler a\""))
+    }
+
+    /// Command-line parameters are checked by the table's rules, with the option named.
+    @Test func generateRefusesBadParametersByName() throws {
+        let model = TestFixtures.tinyModelPath
+        let (s1, _, e1) = try run(["generate", "--model", model, "x", "--steps", "0"])
+        #expect(s1 != 0 && e1.contains("--steps: steps must be at least 1 (got 0)"), "\(e1)")
+        let (s2, _, e2) = try run(["generate", "--model", model, "x", "--sampler", "Eular a"])
+        #expect(s2 != 0 && e2.contains("unknown sampler \"Eular a\"") && e2.contains("Euler a"), "\(e2)")
+        let (s3, _, e3) = try run(["generate", "--model", model, "x", "--stepz", "3"])
+        #expect(s3 != 0 && e3.contains("unknown option --stepz; did you mean `--steps`?"), "\(e3)")
+        let (s4, _, e4) = try run(["generate", "--model", model, "x", "--size", "64"])
+        #expect(s4 != 0 && e4.contains("--size: \"64\" is not a size like 512x768"), "\(e4)")
+    }
 }
