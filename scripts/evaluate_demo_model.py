@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Checks how well models/demo.safetensors follows prompts on the HELD-OUT
-(colour, shape, background) combinations of scripts/make_demo_data.py.
+(colour, shape, background) combinations of the demo dataset
+(Tests/Fixtures/generators/make_demo_data.py; defined in fixture_support.py there).
 
     .venv-ref/bin/python scripts/evaluate_demo_model.py \
         [--sdshell .build/debug/sdshell] [--model models/demo.safetensors] \
@@ -10,7 +11,7 @@
 faster than 2 threads when another process is busy on a 2-core machine.)
 
 1. A hand-written classifier for the dataset (no learning):
-     * every pixel gets the nearest named colour of make_demo_data.COLOURS
+     * every pixel gets the nearest named colour of fixture_support.COLOURS
        (Euclidean RGB);
      * background = the majority colour of the border ring (outer 3 pixels);
      * shape colour = the majority colour of the pixels whose colour is not
@@ -41,8 +42,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import make_demo_data as data  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Fixtures", "generators"))
+import fixture_support as data  # noqa: E402  (the demo dataset)
 
 REAL_SEED = 31337
 REAL_COUNT = 600
@@ -123,7 +124,7 @@ def main():
     ap.add_argument("--outdir", default="/tmp/demo-eval")
     ap.add_argument("--real", type=int, default=REAL_COUNT)
     ap.add_argument("--combos", choices=["held-out", "train"], default="held-out",
-                    help="held-out: make_demo_data.HELD_OUT (the figure that counts); "
+                    help="held-out: fixture_support.HELD_OUT (the figure that counts); "
                          "train: 9 fixed training combinations, for comparison")
     ap.add_argument("--skip-generate", action="store_true", help="score the images already in --outdir")
     ap.add_argument("--cfg", type=float, default=7, help="CFG scale (sdshell's default 7)")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the Python reference environment .venv-ref (at the repo root) that
-# the fixture generators in scripts/ run in (PyTorch on the CPU, diffusers,
+# the fixture generators in Tests/Fixtures/generators/ run in (PyTorch on the CPU, diffusers,
 # transformers, ...). Only needed to regenerate test fixtures; CI never runs it.
 #
 # Idempotent: when the environment already holds this package list (stamp file)

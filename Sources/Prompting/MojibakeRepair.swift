@@ -3,7 +3,7 @@ import Foundation
 /// ftfy's `fix_encoding` (6.3): text that was UTF-8 but decoded with a single-byte encoding
 /// ("cafÃ©") is re-encoded with that encoding and decoded as UTF-8, when ftfy's badness
 /// heuristic says the text looks mis-decoded. The encodings, their character maps and the
-/// heuristic's regexes come from ftfy itself (`ftfy_tables.json`, scripts/make_ftfy_tables.py).
+/// heuristic's regexes come from ftfy itself (`ftfy_tables.json`, Tests/Fixtures/generators/make_ftfy_tables.py).
 enum MojibakeRepair {
     struct Tables: Decodable {
         struct Encoding: Decodable { let name: String; let chars: [String?]; let possible: String }

@@ -3,7 +3,7 @@ import Foundation
 /// The text cleaning of transformers' slow CLIPTokenizer with ftfy installed (A1111's setup):
 /// `whitespace_clean(ftfy.fix_text(text))`, lowercased by Python's rules. ftfy 6.3 is followed
 /// step by step with its own tables (`Resources/ftfy_tables.json`, from
-/// scripts/make_ftfy_tables.py): per line, repeated until nothing changes: HTML entities (off from
+/// Tests/Fixtures/generators/make_ftfy_tables.py): per line, repeated until nothing changes: HTML entities (off from
 /// the first line holding `<` on), C1 controls as Windows-1252, Latin ligatures, character width,
 /// curly quotes, line breaks, ANSI escapes, control characters, NFC; with ftfy's mojibake
 /// repair (`MojibakeRepair`) after the HTML step.

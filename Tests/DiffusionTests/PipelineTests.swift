@@ -9,7 +9,7 @@ import Testing
 @testable import Prompting
 
 /// txt2img on the tiny model against A1111's algorithm run with diffusers modules and
-/// k-diffusion samplers (scripts/make_pipeline_fixtures.py).
+/// k-diffusion samplers (Tests/Fixtures/generators/make_pipeline_fixtures.py).
 enum PipelineFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("pipeline", in: .module)
     static let modelPath = TestFixtures.tinyModelPath

@@ -4,7 +4,7 @@ import Testing
 @testable import Diffusion
 
 /// Random streams against torch's CPU generator and A1111's NV (Philox) source
-/// (scripts/make_rng_fixtures.py).
+/// (Tests/Fixtures/generators/make_rng_fixtures.py).
 enum RNGFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("rng", in: .module)
     struct Case: Sendable, CustomStringConvertible {

@@ -6,7 +6,7 @@ import Testing
 import Models
 
 /// Schedules and samplers against k-diffusion run on a toy eps model
-/// (scripts/make_sampler_fixtures.py; the toy model is written out in the fixture).
+/// (Tests/Fixtures/generators/make_sampler_fixtures.py; the toy model is written out in the fixture).
 enum SamplerFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("samplers", in: .module)
     static func floats(_ v: Any?) -> [Float] { (v as! [NSNumber]).map(\.floatValue) }

@@ -1,7 +1,7 @@
 import Engine
 import Foundation
 
-/// One reference case written by scripts/make_engine_fixtures.py (PyTorch, f32).
+/// One reference case written by Tests/Fixtures/generators/make_engine_fixtures.py (PyTorch, f32).
 struct ReferenceCase: Sendable, CustomStringConvertible {
     struct Values: Sendable {
         let shape: [Int]
@@ -32,7 +32,7 @@ enum Fixtures {
               let data = try? Data(contentsOf: url),
               let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let raw = root["cases"] as? [[String: Any]] else {
-            fatalError("Fixtures/engine_ops.json is missing or unreadable; regenerate with scripts/make_engine_fixtures.py")
+            fatalError("Fixtures/engine_ops.json is missing or unreadable; regenerate with Tests/Fixtures/generators/make_engine_fixtures.py")
         }
         return raw.map(parseCase)
     }()

@@ -1,7 +1,7 @@
 import Engine
 import Testing
 
-/// Every primitive and its gradients against PyTorch (fixtures from scripts/make_engine_fixtures.py).
+/// Every primitive and its gradients against PyTorch (fixtures from Tests/Fixtures/generators/make_engine_fixtures.py).
 @Suite struct ReferenceOpsTests {
     static let differentiable = Fixtures.cases.filter { !$0.grads.isEmpty }
     static let forwardOnly = Fixtures.cases.filter { $0.grads.isEmpty && !$0.op.hasPrefix("to_") }

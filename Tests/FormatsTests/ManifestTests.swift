@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import Formats
 
-/// Files written by torch itself (scripts/make_model_file_fixtures.py) read back bit for bit.
+/// Files written by torch itself (Tests/Fixtures/generators/make_model_file_fixtures.py) read back bit for bit.
 enum Manifest {
     static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path
     nonisolated(unsafe) static let files: [[String: Any]] = {

@@ -5,7 +5,7 @@ import Testing
 @testable import Models
 
 /// Checkpoint layouts and architecture detection on the tiny torch-written model
-/// (Tests/FormatsTests/Fixtures, made by scripts/make_model_file_fixtures.py from diffusers modules).
+/// (Tests/FormatsTests/Fixtures, made by Tests/Fixtures/generators/make_model_file_fixtures.py from diffusers modules).
 enum TinyModel {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../FormatsTests/Fixtures").standardizedFileURL.path

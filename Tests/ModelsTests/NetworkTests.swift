@@ -5,7 +5,7 @@ import Testing
 @testable import Formats
 @testable import Models
 
-/// The networks against diffusers/transformers on the tiny model (scripts/make_network_fixtures.py).
+/// The networks against diffusers/transformers on the tiny model (Tests/Fixtures/generators/make_network_fixtures.py).
 enum NetworkFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("networks", in: .module)
     /// The entry at a path such as ["unet", "outputs", "sample"].

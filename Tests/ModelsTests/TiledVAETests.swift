@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 @testable import Models
 
-/// The tiled VAE decode against diffusers' `tiled_decode` on the tiny VAE (scripts/make_tiled_vae_fixture.py).
+/// The tiled VAE decode against diffusers' `tiled_decode` on the tiny VAE (Tests/Fixtures/generators/make_tiled_vae_fixture.py).
 @Suite struct TiledVAETests {
     nonisolated(unsafe) static let root = TestFixtures.json("tiled_vae", in: .module)
     static func tensor(_ name: String) throws -> Tensor {

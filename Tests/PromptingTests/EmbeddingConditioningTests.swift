@@ -7,7 +7,7 @@ import Testing
 @testable import Prompting
 
 /// Prompts with textual-inversion embeddings against A1111's rules run with transformers on the
-/// tiny model (scripts/make_embedding_fixtures.py).
+/// tiny model (Tests/Fixtures/generators/make_embedding_fixtures.py).
 enum EmbeddingFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("embedding_conditioning", in: .module)
     static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path + "/embeddings"
@@ -94,7 +94,7 @@ enum EmbeddingFixture {
     }
 }
 
-/// Embeddings inside PNG images (scripts/make_png_embedding_fixtures.py, checked against A1111's
+/// Embeddings inside PNG images (Tests/Fixtures/generators/make_png_embedding_fixtures.py, checked against A1111's
 /// own reader).
 @Suite struct PNGEmbeddingTests {
     static let folder = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.path + "/png-embeddings"

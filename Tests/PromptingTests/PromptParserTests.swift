@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 @testable import Prompting
 
-/// A1111's prompt parser outputs (scripts/make_prompt_fixtures.py runs A1111's own
+/// A1111's prompt parser outputs (Tests/Fixtures/generators/make_prompt_fixtures.py runs A1111's own
 /// modules/prompt_parser.py).
 enum PromptFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("prompts", in: .module)

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 @testable import Prompting
 
-/// Token ids against transformers' slow CLIPTokenizer with ftfy (scripts/make_tokenizer_fixtures.py).
+/// Token ids against transformers' slow CLIPTokenizer with ftfy (Tests/Fixtures/generators/make_tokenizer_fixtures.py).
 enum TokenizerCorpus {
     nonisolated(unsafe) static let root = TestFixtures.json("tokenizer_corpus", in: .module)
     static let tokenizer = try! CLIPTokenizer.shipped()

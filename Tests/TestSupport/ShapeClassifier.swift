@@ -1,4 +1,4 @@
-/// Classifies a picture of the demo dataset (scripts/make_demo_data.py): one shape (circle,
+/// Classifies a picture of the demo dataset (Tests/Fixtures/generators/make_demo_data.py): one shape (circle,
 /// square, triangle) in one of six colours on a plain background of another. Each pixel takes its
 /// nearest palette colour; the background is the majority along the border, the shape's colour
 /// the majority of the other pixels, and the shape comes from how much of its bounding box the

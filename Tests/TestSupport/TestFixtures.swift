@@ -17,7 +17,7 @@ public enum TestFixtures {
     public static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../..").standardizedFileURL.path
 
-    /// The tiny Stable Diffusion model the tests run (Tests/Fixtures/tiny-sd, scripts/make_tiny_sd.py).
+    /// The tiny Stable Diffusion model the tests run (Tests/Fixtures/tiny-sd, Tests/Fixtures/generators/make_tiny_sd.py).
     public static let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
 }

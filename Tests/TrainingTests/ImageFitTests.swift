@@ -6,7 +6,7 @@ import Testing
 @Suite struct ImageFitTests {
     static let folder = Bundle.module.resourcePath! + "/Fixtures/images"
 
-    /// Every input x size against Pillow's ImageOps.fit(BICUBIC) (scripts/make_training_image_fixtures.py):
+    /// Every input x size against Pillow's ImageOps.fit(BICUBIC) (Tests/Fixtures/generators/make_training_image_fixtures.py):
     /// shrinking, enlarging, wide and tall inputs, square and non-square outputs, an RGBA input.
     @Test(arguments: ["wide-37x23", "tall-20x41-rgba", "small-8x6", "square-16x16"])
     func fitEqualsPillow(input: String) throws {

@@ -16,7 +16,7 @@ import Testing
         try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/expected.json")))
     }
 
-    /// A1111's checksum, computed by scripts/make_optim_fixtures.py with torch and Python ints.
+    /// A1111's checksum, computed by Tests/Fixtures/generators/make_optim_fixtures.py with torch and Python ints.
     @Test func checksumEqualsA1111() throws {
         let e = try Self.expected()
         for c in e.checksums { #expect(OptimizerStateFile.checksum(c.values) == c.hash, "\(c.values)") }

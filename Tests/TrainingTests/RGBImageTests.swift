@@ -6,7 +6,7 @@ import Testing
     static let folder = Bundle.module.resourcePath! + "/Fixtures/images"
 
     /// JPEGs written by Pillow (baseline 4:2:0, greyscale, progressive 4:2:0) decode to the bytes
-    /// Pillow's libjpeg-turbo decodes (scripts/make_training_image_fixtures.py).
+    /// Pillow's libjpeg-turbo decodes (Tests/Fixtures/generators/make_training_image_fixtures.py).
     @Test(arguments: ["photo-30x20", "grey-17x9", "progressive-24x24"])
     func jpegDecodesLikePillow(name: String) throws {
         let image = try RGBImage.read("\(Self.folder)/\(name).jpg")

@@ -3,7 +3,7 @@ import Testing
 @testable import Training
 
 @Suite struct TrainingLossLogTests {
-    /// scripts/loss_log_reference.py: Python's csv.DictWriter with A1111's formatting of these rows.
+    /// Tests/Fixtures/generators/loss_log_reference.py: Python's csv.DictWriter with A1111's formatting of these rows.
     static let rows: [(Int, Int, Int, Double, Double)] = [
         (1, 0, 0, 0.123456789, 0.005), (2, 0, 1, 0.5, 0.005), (3, 1, 0, 1.25e-3, 1e-05), (4, 1, 1, 0.0, 1e-3),
         (5, 2, 0, 2.0, 5e-06), (6, 2, 1, 0.3333333333, 0.0001), (7, 3, 0, 1e-9, 1.0), (8, 3, 1, 0.1, 2.5e-07),

@@ -3,7 +3,7 @@ import Testing
 @testable import Training
 
 @Suite struct TrainingTemplateTests {
-    /// Output of scripts/caption_rule_reference.py (Python's `re.sub(r"^[-\d]+\s*", "", stem)`).
+    /// Output of Tests/Fixtures/generators/caption_rule_reference.py (Python's `re.sub(r"^[-\d]+\s*", "", stem)`).
     static let captionCases: [(String, String)] = [
         ("00012-a red car", "a red car"),
         ("00012-1234567890-a red car, blue sky", "a red car, blue sky"),

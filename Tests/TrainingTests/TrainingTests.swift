@@ -8,7 +8,7 @@ import Formats
 @testable import Prompting
 @testable import Training
 
-/// Textual-inversion training pieces against torch (scripts/make_training_fixtures.py).
+/// Textual-inversion training pieces against torch (Tests/Fixtures/generators/make_training_fixtures.py).
 enum TrainingFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("training", in: .module)
     static func floats(_ v: Any?) -> [Float] {

@@ -6,15 +6,14 @@ modules/textual_inversion/learn_schedule.py, LDM's LatentDiffusion.p_losses
 for an eps model), on the tiny model Tests/Fixtures/tiny-sd/ (f16 weights
 loaded as f32). Everything float32 on the CPU, one thread.
 
-Rerun (after scripts/setup_reference_env.sh and scripts/make_tiny_sd.py; needs
-torch, diffusers, transformers, k-diffusion, ftfy, regex, safetensors in
-.venv-ref; no network; a few seconds on one core):
-    .venv-ref/bin/python scripts/make_training_fixtures.py
-It reuses scripts/make_embedding_fixtures.py (A1111's tokenize_line with the
-placeholder id 0 and fixes, EmbeddingsWithFixes, EmphasisOriginal, the
-Embedding / EmbeddingDatabase classes), scripts/make_tokenizer_fixtures.py (the
-slow CLIPTokenizer) and scripts/make_sampler_fixtures.py (alphas_cumprod), all
-imported (they write nothing when imported). It writes only the JSON (to a
+Rerun (after scripts/setup_reference_env.sh and make_tiny_sd.py; needs
+torch, diffusers, transformers, ftfy, regex, safetensors in .venv-ref; no
+network; a few seconds on one core):
+    .venv-ref/bin/python Tests/Fixtures/generators/make_training_fixtures.py
+It uses fixture_support.py for A1111's tokenize_line with the placeholder id 0
+and fixes, EmbeddingsWithFixes, EmphasisOriginal, the Embedding /
+EmbeddingDatabase classes (the code make_embedding_fixtures.py checks), the slow
+CLIPTokenizer and alphas_cumprod. It writes only the JSON (to a
 temporary file, then renamed). Deterministic: same library versions -> same
 file (every random value comes from a seeded torch.Generator).
 
@@ -139,34 +138,29 @@ import warnings
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
-# transformers / diffusers first: make_sampler_fixtures stubs torchvision in
-# sys.modules (for k-diffusion), which transformers' import-time probe rejects.
 from transformers import CLIPTextModel  # noqa: E402
 from diffusers import UNet2DConditionModel  # noqa: E402
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0  # noqa: E402
-from make_tokenizer_fixtures import build_tokenizer_files, load_tokenizer, VOCAB_GZ  # noqa: E402
-import make_embedding_fixtures as mef  # noqa: E402
-import make_sampler_fixtures as msf  # noqa: E402
+import fixture_support as fs  # noqa: E402
+from fixture_support import ROOT, VOCAB_GZ, build_tokenizer_files, load_tokenizer  # noqa: E402
+import transformers  # noqa: E402
 
+transformers.logging.set_verbosity_error()   # the max_length / sequence-length notices A1111 also triggers
 warnings.filterwarnings("ignore", message=".*torch_dtype.*")
 
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 OUT = os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "training.json")
-GENERATOR = "scripts/make_training_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_training_fixtures.py"
 MAX_BYTES = 500_000
 
-enc, f32, sha256_file, version = mef.enc, mef.f32, mef.sha256_file, mef.version
+enc, f32, sha256_file, version = fs.enc, fs.f32, fs.sha256_file, fs.version
 
 NAME = "trainme"
 VECTORS = 2
 WIDTH = 32
 LATENT = (4, 8, 8)
 VEC_SEED = 4001
-SCALE = 0.02            # randn * 0.02, as mef.vectors (and trained embeddings)
+SCALE = 0.02            # randn * 0.02, as fixture_support.vectors (and trained embeddings)
 
 # gradient cases: (name, prompts, timesteps, latent seeds, noise seeds, comment)
 GRADIENT_CASES = [
@@ -193,8 +187,8 @@ DEFAULT_MAX_STEPS = 100000     # the "Max steps" default of A1111's Train tab
 # --- conditioning with gradient (A1111's FrozenCLIPEmbedderWithCustomWords on a batch) ----------
 
 def make_db(tok, vec):
-    db = mef.EmbeddingDatabase(tok, WIDTH)
-    e = mef.Embedding(vec, NAME)
+    db = fs.EmbeddingDatabase(tok, WIDTH)
+    e = fs.Embedding(vec, NAME)
     e.vectors = vec.shape[0]
     e.shape = vec.shape[-1]
     db.register_embedding(e)
@@ -202,7 +196,7 @@ def make_db(tok, vec):
 
 
 def chunks_for(tok, db, comma, text):
-    parsed, chunks, _ = mef.tokenize_line(text, tok, db, comma)
+    parsed, chunks, _ = fs.tokenize_line(text, tok, db, comma)
     assert len(chunks) == 1, text
     return parsed, chunks[0]
 
@@ -211,10 +205,10 @@ def encode_batch(te, chunk_rows):
     """process_tokens for one chunk per text, the batch together: [B, 77] ids through the text
     model with EmbeddingsWithFixes installed (gradient enabled), then EmphasisOriginal over the
     whole batch."""
-    hijack = mef.Hijack()
+    hijack = fs.Hijack()
     emb_module = te.text_model.embeddings
     plain = emb_module.token_embedding
-    emb_module.token_embedding = mef.EmbeddingsWithFixes(plain, hijack)
+    emb_module.token_embedding = fs.EmbeddingsWithFixes(plain, hijack)
     try:
         tokens = torch.asarray([c.tokens for c in chunk_rows])
         hijack.fixes = [c.fixes for c in chunk_rows]
@@ -224,7 +218,7 @@ def encode_batch(te, chunk_rows):
         emb_module.token_embedding = plain
     # torch.asarray(python floats) -> float32 as in A1111; the float64 reference widens those values
     multipliers = torch.asarray([c.multipliers for c in chunk_rows], dtype=torch.float32)
-    return mef.emphasis_original(z, multipliers.to(z.dtype))
+    return fs.emphasis_original(z, multipliers.to(z.dtype))
 
 
 # --- LDM p_losses ---------------------------------------------------------------------------------
@@ -233,7 +227,7 @@ def ldm_schedule():
     """register_schedule's float64 alphas_cumprod and the float32 buffers LDM makes from it."""
     betas = (np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=np.float64) ** 2)
     ac64 = np.cumprod(1.0 - betas, axis=0)
-    ac32 = msf.make_alphas_cumprod()                     # what make_pipeline_fixtures.py uses
+    ac32 = fs.make_alphas_cumprod()                     # what make_pipeline_fixtures.py uses
     assert np.array_equal(torch.tensor(ac64, dtype=torch.float32).numpy(), ac32.numpy())
     return {
         "ac64": ac64,
@@ -315,7 +309,7 @@ def run_case(unet, te, tok, comma, sched, vec0, case, dtype=torch.float32, coeff
 
 def gradient_section(unet, te, tok, comma, sched):
     vec0 = randn(VEC_SEED, (VECTORS, WIDTH)) * SCALE
-    assert torch.equal(vec0, mef.vectors(VEC_SEED, VECTORS, WIDTH))
+    assert torch.equal(vec0, fs.vectors(VEC_SEED, VECTORS, WIDTH))
     te64 = copy.deepcopy(te).double()
     # CLIP's eager attention takes its softmax in float32 whatever the input dtype; SDPA stays in float64
     te64.set_attn_implementation("sdpa")
@@ -328,26 +322,26 @@ def gradient_section(unet, te, tok, comma, sched):
         # determinism
         r_again = run_case(unet, te, tok, comma, sched, vec0, case)
         assert torch.equal(r_again["grad"], r["grad"]) and torch.equal(r_again["loss"], r["loss"]), name
-        # the conditioning equals make_embedding_fixtures' A1111 encoder (no grad) and by-hand encoder
+        # the conditioning equals fixture_support's A1111 encoder (no grad) and by-hand encoder
         if len(prompts) == 1:
-            hijack = mef.Hijack()
+            hijack = fs.Hijack()
             emb_module = te.text_model.embeddings
             plain = emb_module.token_embedding
-            emb_module.token_embedding = mef.EmbeddingsWithFixes(plain, hijack)
+            emb_module.token_embedding = fs.EmbeddingsWithFixes(plain, hijack)
             try:
-                z_a = mef.encode_a1111(te, hijack, list(r["chunks"]))
+                z_a = fs.encode_a1111(te, hijack, list(r["chunks"]))
             finally:
                 emb_module.token_embedding = plain
-            z_h = mef.encode_by_hand(te, plain, list(r["chunks"]))
+            z_h = fs.encode_by_hand(te, plain, list(r["chunks"]))
             assert torch.equal(z_a, r["cond"]) and torch.equal(z_h, r["cond"]), name
         else:
             assert torch.equal(r["cond"][0], r["cond"][1]), name
         for c in r["chunks"]:
             assert [(o, e.name) for o, e in c.fixes] == [(3, NAME)], c.fixes
-            assert c.tokens[4:4 + VECTORS] == [mef.PLACEHOLDER] * VECTORS
+            assert c.tokens[4:4 + VECTORS] == [fs.PLACEHOLDER] * VECTORS
         # the placeholder rows matter: without the substitution the loss differs
         with torch.no_grad():
-            z0 = mef.emphasis_original(te(input_ids=torch.asarray([c.tokens for c in r["chunks"]])).last_hidden_state,
+            z0 = fs.emphasis_original(te(input_ids=torch.asarray([c.tokens for c in r["chunks"]])).last_hidden_state,
                                        torch.asarray([c.multipliers for c in r["chunks"]]))
             l0 = p_losses(unet, r["x0"], r["noise"], torch.tensor(timesteps), z0, r["sa"], r["sm"],
                           sched["logvar"][torch.tensor(timesteps)])[0]
@@ -691,7 +685,7 @@ def main():
 
     doc = {
         "generator": GENERATOR,
-        "rerun": ".venv-ref/bin/python scripts/make_training_fixtures.py (see the script's docstring)",
+        "rerun": ".venv-ref/bin/python Tests/Fixtures/generators/make_training_fixtures.py (see the script's docstring)",
         "versions": {"torch": torch.__version__, "diffusers": version("diffusers"),
                      "transformers": version("transformers"), "numpy": np.__version__},
         "model": {"path": "Tests/Fixtures/tiny-sd", "weight_files": files, "text_width": WIDTH,

@@ -12,7 +12,7 @@ decode of the same latent (tiling changes the result: each tile has its own
 group-norm statistics).
 
 Rerun (after scripts/setup_reference_env.sh):
-    .venv-ref/bin/python scripts/make_tiled_vae_fixture.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_tiled_vae_fixture.py
 """
 import json
 import math
@@ -21,7 +21,7 @@ import os
 import torch
 from diffusers import AutoencoderKL
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT  # noqa: E402  (the repository)
 MODEL = os.path.join(ROOT, "Tests", "FormatsTests", "Fixtures", "diffusers_tiny")
 OUT = os.path.join(ROOT, "Tests", "ModelsTests", "Fixtures", "tiled_vae.json")
 
@@ -46,7 +46,7 @@ def main():
         assert vae.tile_latent_min_size == 8 and vae.tile_sample_min_size == 16
         tiled = vae.decode(z).sample
     doc = {
-        "about": "diffusers AutoencoderKL tiled_decode of the diffusers_tiny VAE (scripts/make_tiled_vae_fixture.py)",
+        "about": "diffusers AutoencoderKL tiled_decode of the diffusers_tiny VAE (Tests/Fixtures/generators/make_tiled_vae_fixture.py)",
         "latent_tile": vae.tile_latent_min_size,
         "sample_tile": vae.tile_sample_min_size,
         "z": encode(z),

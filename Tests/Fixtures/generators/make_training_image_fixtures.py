@@ -8,7 +8,7 @@ Needs Pillow 9-12 (A1111 pins 9.5): their resize runs the horizontal pass first.
 the vertical pass first, which changes results by up to 12 levels. The reference environment has
 Pillow 13, so run this as:
     pip install --target /tmp/pil11 pillow==11.3.0
-    PYTHONPATH=/tmp/pil11 .venv-ref/bin/python scripts/make_training_image_fixtures.py"""
+    PYTHONPATH=/tmp/pil11 .venv-ref/bin/python Tests/Fixtures/generators/make_training_image_fixtures.py"""
 import os
 
 import numpy as np
@@ -17,7 +17,9 @@ from PIL import Image, ImageOps
 
 assert int(PIL.__version__.split(".")[0]) < 13, f"Pillow {PIL.__version__}: use Pillow 9-12 (see the docstring)"
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "TrainingTests", "Fixtures", "images")
+from fixture_support import ROOT
+
+OUT = os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "images")
 os.makedirs(OUT, exist_ok=True)
 rng = np.random.default_rng(7)
 

@@ -5,7 +5,9 @@ CLIPTokenizer.
 
 Rerun (after scripts/setup_reference_env.sh; needs transformers, ftfy and
 regex in .venv-ref, and no network):
-    .venv-ref/bin/python scripts/make_tokenizer_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_tokenizer_fixtures.py
+The tokenizer files and A1111's attention parser are in fixture_support.py
+(build_tokenizer_files, load_tokenizer, parse_prompt_attention).
 
 What it does:
   1. Builds vocab.json / merges.txt in a temp dir from
@@ -47,13 +49,11 @@ cleaning). See the module notes in NOTES below.
 """
 
 import functools
-import gzip
 import hashlib
 import html
 import json
 import os
 import random
-import re as std_re
 import sys
 import tempfile
 import unicodedata
@@ -65,8 +65,7 @@ import transformers
 from transformers import CLIPTokenizer
 from transformers.models.clip import tokenization_clip
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VOCAB_GZ = os.path.join(ROOT, "Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz")
+from fixture_support import ROOT, VOCAB_GZ, build_tokenizer_files, load_tokenizer, parse_prompt_attention  # noqa: E402
 OUT = os.path.join(ROOT, "Tests/PromptingTests/Fixtures/tokenizer_corpus.json")
 SEED = 20240611
 MIN_CASES = 2000
@@ -88,134 +87,6 @@ NOTES = [
     "(BREAK -> ' '); A1111 itself tokenizes each weight segment separately, and those segments "
     "are also present as their own cases.",
 ]
-
-
-# --------------------------------------------------------------------------
-# Tokenizer files, exactly as OpenAI/HF build them.
-# --------------------------------------------------------------------------
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(2**8):
-        if b not in bs:
-            bs.append(b)
-            cs.append(2**8 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
-
-def build_tokenizer_files(gz_path, out_dir):
-    merges = gzip.open(gz_path).read().decode("utf-8").split("\n")
-    merges = merges[1 : 49152 - 256 - 2 + 1]
-    assert len(merges) == 48894
-    pairs = [tuple(m.split()) for m in merges]
-    vocab = list(bytes_to_unicode().values())
-    vocab = vocab + [v + "</w>" for v in vocab]
-    for p in pairs:
-        vocab.append("".join(p))
-    vocab.extend(["<|startoftext|>", "<|endoftext|>"])
-    encoder = dict(zip(vocab, range(len(vocab))))
-    assert len(encoder) == len(vocab) == 49408, len(encoder)
-    vocab_path = os.path.join(out_dir, "vocab.json")
-    merges_path = os.path.join(out_dir, "merges.txt")
-    with open(vocab_path, "w", encoding="utf-8") as f:
-        json.dump(encoder, f, ensure_ascii=False)
-    with open(merges_path, "w", encoding="utf-8") as f:
-        f.write("#version: 0.2\n")
-        for m in merges:
-            f.write(m + "\n")
-    return vocab_path, merges_path
-
-
-def load_tokenizer(vocab_path, merges_path):
-    # Same init kwargs as openai/clip-vit-large-patch14's tokenizer_config.json.
-    tok = CLIPTokenizer(
-        vocab_path,
-        merges_path,
-        errors="replace",
-        unk_token="<|endoftext|>",
-        bos_token="<|startoftext|>",
-        eos_token="<|endoftext|>",
-        pad_token="<|endoftext|>",
-        add_prefix_space=False,
-        do_lower_case=True,
-        model_max_length=77,
-    )
-    return tok
-
-
-# --------------------------------------------------------------------------
-# A1111 attention syntax (modules/prompt_parser.py, parse_prompt_attention).
-# Re-implemented here to make the plain text A1111 would tokenize.
-# --------------------------------------------------------------------------
-
-RE_ATTENTION = std_re.compile(
-    r"""
-\\\(|
-\\\)|
-\\\[|
-\\]|
-\\\\|
-\\|
-\(|
-\[|
-:\s*([+-]?[.\d]+)\s*\)|
-\)|
-]|
-[^\\()\[\]:]+|
-:
-""",
-    std_re.X,
-)
-RE_BREAK = std_re.compile(r"\s*\bBREAK\b\s*", std_re.S)
-
-
-def parse_prompt_attention(text):
-    res = []
-    round_brackets = []
-    square_brackets = []
-
-    def multiply_range(start, mult):
-        for p in range(start, len(res)):
-            res[p][1] *= mult
-
-    for m in RE_ATTENTION.finditer(text):
-        t = m.group(0)
-        weight = m.group(1)
-        if t.startswith("\\"):
-            res.append([t[1:], 1.0])
-        elif t == "(":
-            round_brackets.append(len(res))
-        elif t == "[":
-            square_brackets.append(len(res))
-        elif weight is not None and round_brackets:
-            multiply_range(round_brackets.pop(), float(weight))
-        elif t == ")" and round_brackets:
-            multiply_range(round_brackets.pop(), 1.1)
-        elif t == "]" and square_brackets:
-            multiply_range(square_brackets.pop(), 1 / 1.1)
-        else:
-            parts = std_re.split(RE_BREAK, t)
-            for i, part in enumerate(parts):
-                if i > 0:
-                    res.append(["BREAK", -1])
-                res.append([part, 1.0])
-    for pos in round_brackets:
-        multiply_range(pos, 1.1)
-    for pos in square_brackets:
-        multiply_range(pos, 1 / 1.1)
-    if not res:
-        res = [["", 1.0]]
-    i = 0
-    while i + 1 < len(res):
-        if res[i][1] == res[i + 1][1]:
-            res[i][0] += res[i + 1][0]
-            res.pop(i + 1)
-        else:
-            i += 1
-    return res
 
 
 def strip_attention(text):
@@ -766,7 +637,7 @@ def main():
     }
 
     doc = {
-        "generator": "scripts/make_tokenizer_fixtures.py (seed %d)" % SEED,
+        "generator": "Tests/Fixtures/generators/make_tokenizer_fixtures.py (seed %d)" % SEED,
         "transformers": transformers.__version__,
         "ftfy": ftfy.__version__,
         "regex": regex.__version__,

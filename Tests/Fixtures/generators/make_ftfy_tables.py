@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Dumps the tables of ftfy.fix_text that CLIP tokenization depends on, for the Swift port
-(Sources/Prompting/TextCleaner.swift). Rerun: .venv-ref/bin/python scripts/make_ftfy_tables.py
+(Sources/Prompting/TextCleaner.swift). Rerun: .venv-ref/bin/python Tests/Fixtures/generators/make_ftfy_tables.py
 Writes Sources/Prompting/Resources/ftfy_tables.json:
   html_entities: ftfy's HTML_ENTITIES (HTML5 names ending in ';' plus the upper-case forms of
                  all-lower-case names), "&name;" -> text
@@ -17,6 +17,7 @@ Writes Sources/Prompting/Resources/ftfy_tables.json:
 import html, html.entities, json, os, sys
 import ftfy, ftfy.chardata as cd, ftfy.badness as bd
 import ftfy.bad_codecs  # registers the sloppy codecs
+from fixture_support import ROOT
 from ftfy.fixes import HTML_ENTITIES
 
 
@@ -52,7 +53,7 @@ out = {
         "lossy_utf8": latin1(cd.LOSSY_UTF8_RE.pattern),
     },
 }
-path = os.path.join(os.path.dirname(__file__), "..", "Sources", "Prompting", "Resources", "ftfy_tables.json")
+path = os.path.join(ROOT, "Sources", "Prompting", "Resources", "ftfy_tables.json")
 tmp = path + ".tmp"
 with open(tmp, "w", encoding="utf-8") as f:
     json.dump(out, f, ensure_ascii=False, separators=(",", ":"))

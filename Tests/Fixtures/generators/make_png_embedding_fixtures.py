@@ -5,11 +5,13 @@ them, and expected.json, what A1111's EmbeddingDatabase.load_from_file makes of 
 file plus a description of the encodings precise enough to write a reader from.
 
 Rerun (needs numpy and Pillow in .venv-ref; torch only for the seeded vectors; no network):
-    .venv-ref/bin/python scripts/make_png_embedding_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_png_embedding_fixtures.py
+The reading side (read_pixels, a1111_outcome, the LCG masks) is in fixture_support.py,
+shared with make_pipeline_fixtures.py.
 Optional cross-check against A1111's own code (not part of this repository, AGPL):
 put modules/textual_inversion/image_embedding.py of AUTOMATIC1111/stable-diffusion-webui
 anywhere OUTSIDE the repository and run
-    .venv-ref/bin/python scripts/make_png_embedding_fixtures.py --a1111 /tmp/x/image_embedding.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_png_embedding_fixtures.py --a1111 /tmp/x/image_embedding.py
 (or set A1111_IMAGE_EMBEDDING). The module is imported with a stub `modules.shared`;
 the script then checks that A1111's insert_image_data_embed gives the same pixels as
 this script for the same input, that A1111's extract_image_data_embed and
@@ -59,18 +61,18 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import (ROOT, LCG_A, LCG_C, LCG_M, LCG_MOD, LCG_SEED, TEXT_KEY, a1111_outcome,  # noqa: E402
+                             lcg_masks, read_pixels)
+
 OUT_DIR = os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures", "png-embeddings")
-GENERATOR = "scripts/make_png_embedding_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_png_embedding_fixtures.py"
 WIDTH = 32          # token-embedding width of the tiny test model
 SCALE = 0.02        # like trained embeddings
-TEXT_KEY = "sd-ti-embedding"
 CHECKPOINT = "a1b2c3d4e5"
 CHECKPOINT_NAME = "tiny-sd"
 
-# LCG of the pixel encoding: s_{k+1} = (A * s_k + C) mod M, s_0 = SEED; the k-th output
-# (k = 0, 1, ...) is s_{k+1} mod 255 and the xor mask is that output & 0x0F.
-LCG_A, LCG_C, LCG_M, LCG_SEED, LCG_MOD = 1664525, 1013904223, 2 ** 32, 0, 255
+# TEXT_KEY ("sd-ti-embedding") and the LCG of the pixel encoding (LCG_A, LCG_C, LCG_M, LCG_SEED,
+# LCG_MOD; masks from lcg_masks): fixture_support.
 CHANNELS = 3
 GAP = 1             # black columns on each side of the picture
 FRAME = (2, 3, 5, 1)  # framed.png: black margins left, top, right, bottom
@@ -114,15 +116,6 @@ def text_chunk_value(data):
 
 
 # --- pixel encoding ------------------------------------------------------------
-
-def lcg_masks(count):
-    out = np.empty(count, np.uint8)
-    s = LCG_SEED
-    for k in range(count):
-        s = (LCG_A * s + LCG_C) % LCG_M
-        out[k] = (s % LCG_MOD) & 0x0F
-    return out
-
 
 def padded_length(n, h):
     """Compressed length n -> number of bytes laid out: first up to the next multiple of
@@ -193,28 +186,7 @@ def embed_in_pixels(picture, data):
     return Image.fromarray(canvas), layout
 
 
-def read_pixels(image):
-    """This script's own reader, written from PIXEL_ENCODING; returns (dict or None, facts)."""
-    a = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    lit = (a > 0).all(axis=2)
-    cols, rows = lit.any(axis=0), lit.any(axis=1)
-    c0 = int(cols.argmax()); c1 = a.shape[1] - int(cols[::-1].argmax())
-    r0 = int(rows.argmax()); r1 = a.shape[0] - int(rows[::-1].argmax())
-    a = a[r0:r1, c0:c1] & 0x0F
-    black = np.flatnonzero(a.sum(axis=(0, 2)) == 0)
-    facts = {"crop": [c0, r0, c1, r1], "black_columns": black.tolist()}
-    if len(black) < 2:
-        return None, facts
-    lower = a[:, :black.min()]
-    upper = a[:, black.max() + 1:]
-    lower = lower ^ lcg_masks(lower.size).reshape(lower.shape)
-    upper = upper ^ lcg_masks(upper.size).reshape(upper.shape)
-    stream = ((upper << 4) | lower).reshape(-1).tobytes()
-    d = zlib.decompressobj()
-    text = d.decompress(stream)
-    assert d.eof, "zlib stream not complete"
-    facts["trailing_bytes"] = len(d.unused_data)
-    return json.loads(text), facts
+# read_pixels (this script's own reader, written from PIXEL_ENCODING): fixture_support.
 
 
 # --- pictures and files ----------------------------------------------------------
@@ -281,34 +253,7 @@ def build():
 
 # --- what A1111 reads ------------------------------------------------------------
 
-def a1111_outcome(fname, png):
-    """EmbeddingDatabase.load_from_file for an image, restated: (embedding dict or None, how)."""
-    stem, ext = os.path.splitext(fname)
-    assert ext.upper() in (".PNG", ".WEBP", ".JXL", ".AVIF")
-    if os.path.splitext(stem)[1].upper() == ".PREVIEW":
-        return None, "ignored: the stem ends in .preview (case-insensitive); the file is not opened"
-    im = Image.open(io.BytesIO(png))
-    if TEXT_KEY in getattr(im, "text", {}):
-        data, how = json.loads(base64.b64decode(im.text[TEXT_KEY])), "text_chunk"
-    else:
-        data, facts = read_pixels(im)
-        if not data:
-            return None, (f"ignored silently: no {TEXT_KEY} text chunk and the pixel reader finds "
-                          f"{len(facts['black_columns'])} black column(s) (< 2), so it returns None")
-        how = "pixels"
-    name = data.get("name", stem)
-    vec = np.asarray(data["string_to_param"]["*"]["TORCHTENSOR"], dtype=np.float64).astype(np.float32)
-    return {
-        "name": name,
-        "vectors": [[float(v) for v in row] for row in vec],
-        "shape": int(vec.shape[-1]),
-        "num_vectors": int(vec.shape[0]),
-        "step": data.get("step"),
-        "sd_checkpoint": data.get("sd_checkpoint"),
-        "sd_checkpoint_name": data.get("sd_checkpoint_name"),
-        "hash": hashlib.sha256(png).hexdigest(),
-        "shorthash": hashlib.sha256(png).hexdigest()[:12],
-    }, how
+# a1111_outcome (EmbeddingDatabase.load_from_file for an image, restated): fixture_support.
 
 
 PIXEL_ENCODING = {
@@ -427,7 +372,7 @@ def expected_doc(files, meta):
         recs[fname] = rec
     return {
         "generator": GENERATOR,
-        "rerun": ".venv-ref/bin/python scripts/make_png_embedding_fixtures.py [--a1111 PATH/image_embedding.py]",
+        "rerun": ".venv-ref/bin/python Tests/Fixtures/generators/make_png_embedding_fixtures.py [--a1111 PATH/image_embedding.py]",
         "versions": {"numpy": np.__version__, "Pillow": Image.__version__, "torch": torch.__version__,
                      "zlib": zlib.ZLIB_RUNTIME_VERSION, "python": sys.version.split()[0]},
         "embedding_width": WIDTH,

@@ -5,8 +5,8 @@ the TINY SD-1.x-architecture model in Tests/FormatsTests/Fixtures/diffusers_tiny
 for the tests of sdshell's Swift network implementations.
 
 Rerun (after scripts/setup_reference_env.sh and
-scripts/make_model_file_fixtures.py, which makes the diffusers_tiny folder):
-    .venv-ref/bin/python scripts/make_network_fixtures.py
+Tests/Fixtures/generators/make_model_file_fixtures.py, which makes the diffusers_tiny folder):
+    .venv-ref/bin/python Tests/Fixtures/generators/make_network_fixtures.py
 
 How the reference is run
 ------------------------
@@ -79,10 +79,10 @@ import sys
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT  # noqa: E402  (the repository)
 MODEL = os.path.join(ROOT, "Tests", "FormatsTests", "Fixtures", "diffusers_tiny")
 OUT = os.path.join(ROOT, "Tests", "ModelsTests", "Fixtures", "networks.json")
-GENERATOR = "scripts/make_network_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_network_fixtures.py"
 
 SEQ_LEN = 77
 PAD_ID = 2

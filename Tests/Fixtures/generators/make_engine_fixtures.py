@@ -4,7 +4,7 @@ for every sdshell engine primitive (forward outputs, and gradients through
 autograd) on small random inputs.
 
 Rerun (after scripts/setup_reference_env.sh):
-    .venv-ref/bin/python scripts/make_engine_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_engine_fixtures.py
 
 Everything is float32 on the CPU, single-threaded, with a fixed seed per case
 (derived from the case name, so adding a case does not change the others);
@@ -35,9 +35,9 @@ import zlib
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT  # noqa: E402  (the repository)
 OUT_PATH = os.path.join(ROOT, "Tests", "EngineTests", "Fixtures", "engine_ops.json")
-GENERATOR = "scripts/make_engine_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_engine_fixtures.py"
 
 CASES = []
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Trains the demo text-to-image model (SD 1.x architecture, tiny) from scratch
-on the procedural shapes dataset of scripts/make_demo_data.py and writes
+on the procedural shapes dataset of make_demo_data.py (defined in
+fixture_support.py) and writes
 models/demo.safetensors (original LDM single-file layout, float16, with
 sdshell_config metadata and the DDPM schedule buffers).
 
-    nice -n 5 .venv-ref/bin/python scripts/train_demo_model.py \
+    nice -n 5 .venv-ref/bin/python Tests/Fixtures/generators/train_demo_model.py \
         [--vae-steps N] [--unet-steps N] [--workdir DIR] [--threads 2]
-    .venv-ref/bin/python scripts/train_demo_model.py --export-only
+    .venv-ref/bin/python Tests/Fixtures/generators/train_demo_model.py --export-only
 
 Phases (each resumes from DIR/vae.pt / DIR/unet.pt if present; checkpoints
 every --ckpt-every steps, so an interrupted run continues where it stopped):
@@ -18,8 +19,8 @@ every --ckpt-every steps, so an interrupted run continues where it stopped):
              steps, uniform t), caption -> "" with probability 0.1 (for CFG),
              AdamW, EMA of the UNet and text-encoder weights (decay EMA_DECAY);
              the EMA weights are exported.
-  3. export: diffusers -> LDM keys (scripts/make_model_file_fixtures.py
-             converters), round-trip checked against diffusers' own single-file
+  3. export: diffusers -> LDM keys (fixture_support.py's converters, as in
+             make_model_file_fixtures.py), round-trip checked against diffusers' own single-file
              converters, float16, written with the metadata described in
              write_checkpoint().
 
@@ -27,7 +28,7 @@ Data: a pool of POOL_SIZE images drawn with random.Random(DATA_SEED) from the
 training combinations (held-out ones never appear), regenerated identically
 on every run; random horizontal flips.
 Token ids: transformers' CLIPTokenizer built from sdshell's own
-bpe_simple_vocab_16e6.txt.gz (scripts/make_tokenizer_fixtures.py), encoded as
+bpe_simple_vocab_16e6.txt.gz (fixture_support.py), encoded as
 sdshell / A1111 do: [49406] + ids + [49407], padded with 49407 to 77.
 """
 
@@ -44,10 +45,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-
-import make_demo_data as data  # noqa: E402
+import fixture_support as data   # the demo dataset (also the tokenizer and LDM converters, imported below)
+from fixture_support import ROOT
 
 OUT = os.path.join(ROOT, "models", "demo.safetensors")
 SEED = 1234
@@ -111,7 +110,7 @@ def log(msg, logf=None):
 
 
 def make_tokenizer():
-    from make_tokenizer_fixtures import build_tokenizer_files, load_tokenizer
+    from fixture_support import build_tokenizer_files, load_tokenizer
     d = tempfile.mkdtemp(prefix="demo-tok-")
     vp, mp = build_tokenizer_files(os.path.join(ROOT, "Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz"), d)
     return load_tokenizer(vp, mp)
@@ -321,7 +320,7 @@ def train_unet(text, unet, lat_mean, lat_std, scale, ids, uncond_ids, args, logf
 # ---------------------------------------------------------------- phase 3: export
 
 def write_checkpoint(vae, text, unet, vae_cfg, extra_meta, out=OUT):
-    from make_model_file_fixtures import ddpm_schedule_buffers, unet_diffusers_to_ldm, vae_diffusers_to_ldm
+    from fixture_support import ddpm_schedule_buffers, unet_diffusers_to_ldm, vae_diffusers_to_ldm
     from diffusers.loaders.single_file_utils import (
         convert_ldm_clip_checkpoint, convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint)
     from safetensors.torch import save_file
@@ -456,8 +455,8 @@ def main():
     import transformers
     extra = {
         "sdshell_demo": "tiny SD-1.x-architecture text-to-image model trained from scratch on procedural shapes",
-        "training_script": "scripts/train_demo_model.py",
-        "dataset": "scripts/make_demo_data.py (64x64, 'a {colour} {shape} on a {background} background'; "
+        "training_script": "Tests/Fixtures/generators/train_demo_model.py",
+        "dataset": "Tests/Fixtures/generators/make_demo_data.py (64x64, 'a {colour} {shape} on a {background} background'; "
                    f"held out: {'; '.join(data.caption(*h) for h in data.HELD_OUT)})",
         "seed": str(SEED),
         "data_seed": str(DATA_SEED),

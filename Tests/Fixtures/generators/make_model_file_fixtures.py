@@ -5,7 +5,9 @@ transformers save_pretrained), plus manifest.json describing every tensor in
 them, for the tests of sdshell's Swift file readers.
 
 Rerun (after scripts/setup_reference_env.sh):
-    .venv-ref/bin/python scripts/make_model_file_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_model_file_fixtures.py
+The diffusers -> LDM key converters and the DDPM schedule buffers are in
+fixture_support.py (train_demo_model.py uses them too).
 
 What it writes (all under Tests/FormatsTests/Fixtures/, < 2 MB in all):
   Embeddings      emb_a1111.pt, emb_a1111_param.pt, emb_a1111_f16.pt,
@@ -86,10 +88,11 @@ import zipfile
 import numpy
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT, ddpm_schedule_buffers, unet_diffusers_to_ldm, vae_diffusers_to_ldm  # noqa: E402
+
 OUT_DIR = os.path.join(ROOT, "Tests", "FormatsTests", "Fixtures")
 SCRATCH = os.path.join(OUT_DIR, ".scratch-make-model-file-fixtures")
-GENERATOR = "scripts/make_model_file_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_model_file_fixtures.py"
 SIZE_LIMIT = 2_000_000  # bytes, whole folder
 
 MANIFEST = []
@@ -458,136 +461,8 @@ def build_models(seed):
     return unet, vae, text
 
 
-def up_has_attention(t):
-    return "CrossAttn" in t
-
-
-def unet_diffusers_to_ldm(sd, cfg):
-    """diffusers UNet2DConditionModel keys -> LDM openaimodel keys (the inverse
-    of diffusers' convert_ldm_unet_checkpoint; generalised from diffusers'
-    scripts/convert_diffusers_to_original_stable_diffusion.py tables)."""
-    L = cfg["layers_per_block"]
-    n = len(cfg["block_out_channels"])
-    prefixes = [  # (diffusers prefix, ldm prefix)
-        ("time_embedding.linear_1.", "time_embed.0."),
-        ("time_embedding.linear_2.", "time_embed.2."),
-        ("conv_in.", "input_blocks.0.0."),
-        ("conv_norm_out.", "out.0."),
-        ("conv_out.", "out.2."),
-        ("mid_block.attentions.0.", "middle_block.1."),
-        ("mid_block.resnets.0.", "middle_block.0."),
-        ("mid_block.resnets.1.", "middle_block.2."),
-    ]
-    for i in range(n):
-        for j in range(L):
-            prefixes.append((f"down_blocks.{i}.resnets.{j}.", f"input_blocks.{(L + 1) * i + j + 1}.0."))
-            if up_has_attention(cfg["down_block_types"][i]):
-                prefixes.append((f"down_blocks.{i}.attentions.{j}.", f"input_blocks.{(L + 1) * i + j + 1}.1."))
-        if i < n - 1:
-            prefixes.append((f"down_blocks.{i}.downsamplers.0.conv.", f"input_blocks.{(L + 1) * (i + 1)}.0.op."))
-        has_attn = up_has_attention(cfg["up_block_types"][i])
-        for j in range(L + 1):
-            prefixes.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{(L + 1) * i + j}.0."))
-            if has_attn:
-                prefixes.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{(L + 1) * i + j}.1."))
-        if i < n - 1:
-            prefixes.append((f"up_blocks.{i}.upsamplers.0.",
-                             f"output_blocks.{(L + 1) * i + L}.{2 if has_attn else 1}."))
-    resnet = [("norm1.", "in_layers.0."), ("conv1.", "in_layers.2."),
-              ("time_emb_proj.", "emb_layers.1."), ("norm2.", "out_layers.0."),
-              ("conv2.", "out_layers.3."), ("conv_shortcut.", "skip_connection.")]
-    out = {}
-    for k, v in sd.items():
-        for hf, ldm in sorted(prefixes, key=lambda p: -len(p[0])):
-            if k.startswith(hf):
-                rest = k[len(hf):]
-                if ".resnets." in hf or hf.startswith("mid_block.resnets"):
-                    for a, b in resnet:
-                        if rest.startswith(a):
-                            rest = b + rest[len(a):]
-                            break
-                out[ldm + rest] = v
-                break
-        else:
-            raise KeyError(f"unmapped unet key {k}")
-    assert len(out) == len(sd)
-    return out
-
-
-def vae_diffusers_to_ldm(sd, cfg):
-    """diffusers AutoencoderKL keys -> LDM autoencoder keys (mid attention
-    linears become 1x1 conv weights)."""
-    L = cfg["layers_per_block"]
-    n = len(cfg["block_out_channels"])
-    prefixes = [
-        ("encoder.conv_norm_out.", "encoder.norm_out."),
-        ("decoder.conv_norm_out.", "decoder.norm_out."),
-    ]
-    for side in ("encoder", "decoder"):
-        prefixes.append((f"{side}.mid_block.attentions.0.", f"{side}.mid.attn_1."))
-        for j in range(2):
-            prefixes.append((f"{side}.mid_block.resnets.{j}.", f"{side}.mid.block_{j + 1}."))
-    for i in range(n):
-        for j in range(L):
-            prefixes.append((f"encoder.down_blocks.{i}.resnets.{j}.", f"encoder.down.{i}.block.{j}."))
-        if i < n - 1:
-            prefixes.append((f"encoder.down_blocks.{i}.downsamplers.0.", f"encoder.down.{i}.downsample."))
-            prefixes.append((f"decoder.up_blocks.{i}.upsamplers.0.", f"decoder.up.{n - 1 - i}.upsample."))
-        for j in range(L + 1):
-            prefixes.append((f"decoder.up_blocks.{i}.resnets.{j}.", f"decoder.up.{n - 1 - i}.block.{j}."))
-    attn = [("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."),
-            ("to_v.", "v."), ("to_out.0.", "proj_out.")]
-    out = {}
-    for k, v in sd.items():
-        new = None
-        for hf, ldm in sorted(prefixes, key=lambda p: -len(p[0])):
-            if k.startswith(hf):
-                rest = k[len(hf):]
-                if "attentions" in hf:
-                    for a, b in attn:
-                        if rest.startswith(a):
-                            rest = b + rest[len(a):]
-                            break
-                    if rest.endswith("weight") and not rest.startswith("norm.") and v.dim() == 2:
-                        v = v.reshape(*v.shape, 1, 1)
-                elif rest.startswith("conv_shortcut."):
-                    rest = "nin_shortcut." + rest[len("conv_shortcut."):]
-                new = ldm + rest
-                break
-        if new is None:
-            # encoder.conv_in, encoder.conv_out, decoder.conv_in,
-            # decoder.conv_out, quant_conv, post_quant_conv: same names.
-            new = k
-        out[new] = v
-    assert len(out) == len(sd)
-    return out
-
-
-def ddpm_schedule_buffers():
-    """The LatentDiffusion buffers real SD-1.x .ckpt files carry (linear_start
-    0.00085, linear_end 0.012, 1000 steps, 'linear' = scaled-linear), computed
-    in float64 with numpy and stored float32 as ldm's register_schedule does."""
-    n = 1000
-    betas = (torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, n, dtype=torch.float64) ** 2).numpy()
-    alphas = 1.0 - betas
-    ac = numpy.cumprod(alphas, axis=0)
-    ac_prev = numpy.append(1.0, ac[:-1])
-    post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
-    bufs = {
-        "betas": betas,
-        "alphas_cumprod": ac,
-        "alphas_cumprod_prev": ac_prev,
-        "sqrt_alphas_cumprod": numpy.sqrt(ac),
-        "sqrt_one_minus_alphas_cumprod": numpy.sqrt(1.0 - ac),
-        "log_one_minus_alphas_cumprod": numpy.log(1.0 - ac),
-        "sqrt_recip_alphas_cumprod": numpy.sqrt(1.0 / ac),
-        "sqrt_recipm1_alphas_cumprod": numpy.sqrt(1.0 / ac - 1),
-        "posterior_variance": post_var,
-        "posterior_log_variance_clipped": numpy.log(numpy.maximum(post_var, 1e-20)),
-        "posterior_mean_coef1": betas * numpy.sqrt(ac_prev) / (1.0 - ac),
-        "posterior_mean_coef2": (1.0 - ac_prev) * numpy.sqrt(alphas) / (1.0 - ac),
-    }
-    return {k: torch.tensor(v, dtype=torch.float32) for k, v in bufs.items()}
+# unet_diffusers_to_ldm, vae_diffusers_to_ldm (diffusers keys -> LDM keys) and ddpm_schedule_buffers
+# (the LatentDiffusion buffers of SD 1.x checkpoints): fixture_support.
 
 
 def check_roundtrip(unet, vae, text, ldm):

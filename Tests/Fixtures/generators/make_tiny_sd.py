@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Makes Tests/Fixtures/tiny-sd/: a TINY Stable-Diffusion-1.x-architecture
 model with seeded random weights, as a diffusers folder, for sdshell's
-end-to-end pipeline tests (see scripts/make_pipeline_fixtures.py, which runs
+end-to-end pipeline tests (see Tests/Fixtures/generators/make_pipeline_fixtures.py, which runs
 A1111-style txt2img on it).
 
 Rerun (after scripts/setup_reference_env.sh; no network):
-    .venv-ref/bin/python scripts/make_tiny_sd.py
-then rerun scripts/make_pipeline_fixtures.py (its reference runs depend on
+    .venv-ref/bin/python Tests/Fixtures/generators/make_tiny_sd.py
+then rerun Tests/Fixtures/generators/make_pipeline_fixtures.py (its reference runs depend on
 these exact weights; pipeline.json records the weight files' sha256).
 
 What it writes (Tests/Fixtures/tiny-sd/, about 4.4 MB, all weights float16):
@@ -47,7 +47,7 @@ WIDTHS: the brief asked for (32, 64) in both UNet and VAE AND a folder under
 parameters = 6.1 MB. (32, 32) for both keeps GroupNorm(32, .) everywhere (as in
 real SD), two levels in each network, and makes 4.4 MB. Set WIDTHS = (32, 64)
 to get the brief's widths (6.1 MB). Channel changes inside UNet/VAE blocks are
-covered by the diffusers_tiny fixture of scripts/make_model_file_fixtures.py.
+covered by the diffusers_tiny fixture of Tests/Fixtures/generators/make_model_file_fixtures.py.
 
 Weights
 -------
@@ -74,9 +74,9 @@ import sys
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT  # noqa: E402  (the repository)
 OUT_DIR = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
-GENERATOR = "scripts/make_tiny_sd.py"
+GENERATOR = "Tests/Fixtures/generators/make_tiny_sd.py"
 MAX_BYTES = 5_000_000
 
 WIDTHS = (32, 32)

@@ -1,5 +1,7 @@
 """Prints the expected loss.csv text for TrainingLossLogTests: A1111's write_loss format
-(csv.DictWriter, loss formatted "%.7f", the learning rate as a Python float) for fixed rows."""
+(csv.DictWriter, loss formatted "%.7f", the learning rate as a Python float) for fixed rows.
+    .venv-ref/bin/python Tests/Fixtures/generators/loss_log_reference.py
+(or any python3); paste the output into Tests/TrainingTests/TrainingLossLogTests.swift."""
 import csv
 import io
 

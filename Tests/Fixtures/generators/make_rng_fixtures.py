@@ -3,7 +3,7 @@
 sdshell's two seeded noise sources.
 
 Rerun (after scripts/setup_reference_env.sh):
-    .venv-ref/bin/python scripts/make_rng_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_rng_fixtures.py
 
 "cpu": torch's CPU generator (mt19937 + torch's normal sampling), i.e. what
     `torch.randn(shape, generator=torch.Generator().manual_seed(seed))` gives
@@ -22,7 +22,7 @@ Rerun (after scripts/setup_reference_env.sh):
     from one generator seeded 7.
 "nv": A1111's "NV" source (modules/rng_philox.py): Philox-4x32-10 counter
     RNG + Box-Muller in float64, imitating torch.randn on CUDA. Re-implemented
-    here (see philox_randn) and checked against the published example
+    in fixture_support.py (PhiloxGenerator) and checked against the published example
     Generator(0).randn((3, 4))[0] == [-0.92466259, -0.42534415, -2.6438457, 0.14518388].
     The generator's offset starts at 0 and goes up by one per randn call
     ("nv_sequence" shows two calls).
@@ -41,15 +41,15 @@ of that double), so parsing to Double and converting to Float is exact.
 """
 
 import json
-import math
 import os
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT, PhiloxGenerator, _check_nv
+
 OUT_PATH = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "rng.json")
-GENERATOR = "scripts/make_rng_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_rng_fixtures.py"
 
 SEEDS = [0, 1, 42, 12345, 4294967294]
 SIZES = list(range(1, 21))
@@ -58,110 +58,7 @@ BIG_SHAPE = [4, 64, 64]
 MID_SHAPE = [4, 8, 8]
 
 
-# --- A1111 NV RNG (Philox 4x32-10), after modules/rng_philox.py -------------
-
-PHILOX_M = [0xD2511F53, 0xCD9E8D57]
-PHILOX_W = [0x9E3779B9, 0xBB67AE85]
-TWO_POW32_INV = np.array([2.3283064e-10], dtype=np.float32)
-TWO_POW32_INV_2PI = np.array([2.3283064e-10 * 6.2831855], dtype=np.float32)
-
-
-def _split64(x):
-    """(N,) uint64 -> (lo, hi) uint32 arrays."""
-    lo = (x & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    hi = (x >> np.uint64(32)).astype(np.uint32)
-    return lo, hi
-
-
-def _philox_round(c, k):
-    v1_lo, v1_hi = _split64(c[0].astype(np.uint64) * np.uint64(PHILOX_M[0]))
-    v2_lo, v2_hi = _split64(c[2].astype(np.uint64) * np.uint64(PHILOX_M[1]))
-    c0 = v2_hi ^ c[1] ^ k[0]
-    c1 = v2_lo
-    c2 = v1_hi ^ c[3] ^ k[1]
-    c3 = v1_lo
-    c[0], c[1], c[2], c[3] = c0, c1, c2, c3
-
-
-def _philox4_32(c, k, rounds=10):
-    for _ in range(rounds - 1):
-        _philox_round(c, k)
-        k[0] = (k[0].astype(np.uint64) + np.uint64(PHILOX_W[0])).astype(np.uint32)
-        k[1] = (k[1].astype(np.uint64) + np.uint64(PHILOX_W[1])).astype(np.uint32)
-    _philox_round(c, k)
-    return c
-
-
-def _box_muller(x, y):
-    # float32 * float32 products (as numpy does with the float32 constants),
-    # then log/sqrt/sin in float64 (the -2.0 Python float promotes), cast to f32.
-    u = x * TWO_POW32_INV + TWO_POW32_INV / 2
-    v = y * TWO_POW32_INV_2PI + TWO_POW32_INV_2PI / 2
-    s = np.sqrt(-2.0 * np.log(u))
-    return (s * np.sin(v)).astype(np.float32)
-
-
-class PhiloxGenerator:
-    def __init__(self, seed):
-        self.seed = seed
-        self.offset = 0
-
-    def randn(self, shape):
-        n = int(np.prod(shape)) if len(shape) else 1
-        c = np.zeros((4, n), dtype=np.uint32)
-        c[0] = self.offset
-        c[2] = np.arange(n, dtype=np.uint32)
-        self.offset += 1
-        k = np.zeros((2, n), dtype=np.uint32)
-        k[0] = self.seed & 0xFFFFFFFF
-        k[1] = (self.seed >> 32) & 0xFFFFFFFF
-        g = _philox4_32(c, k)
-        return _box_muller(g[0], g[1]).reshape(shape)
-
-
-def _philox_randn_scalar(seed, offset, i):
-    """One element, straight from the spec with Python ints and floats
-    (independent of numpy's promotion rules)."""
-    M32 = 0xFFFFFFFF
-    c = [offset & M32, offset >> 32, i & M32, i >> 32]
-    k = [seed & M32, (seed >> 32) & M32]
-    for r in range(10):
-        v1 = c[0] * PHILOX_M[0]
-        v2 = c[2] * PHILOX_M[1]
-        c = [(v2 >> 32) ^ c[1] ^ k[0], v2 & M32, (v1 >> 32) ^ c[3] ^ k[1], v1 & M32]
-        if r < 9:
-            k = [(k[0] + PHILOX_W[0]) & M32, (k[1] + PHILOX_W[1]) & M32]
-    a = float(TWO_POW32_INV[0])       # float32 constants, used as doubles
-    b = float(TWO_POW32_INV_2PI[0])
-    u = c[0] * a + a / 2
-    v = c[1] * b + b / 2
-    return float(np.float32(math.sqrt(-2.0 * math.log(u)) * math.sin(v)))
-
-
-# A1111's docstring example for Generator(0).randn((3, 4)).
-NV_DOCSTRING = [[-0.92466259, -0.42534415, -2.6438457, 0.14518388],
-                [-0.12086647, -0.57972564, -0.62285122, -0.32838709],
-                [-1.07454231, -0.36314407, -1.67105067, 2.26550497]]
-
-
-def _check_nv():
-    got = PhiloxGenerator(0).randn((3, 4)).astype(np.float64)
-    want = np.array(NV_DOCSTRING)
-    # The docstring values are not bit-exact output of rng_philox.py itself:
-    # run verbatim (numpy 1.26 or 2.x; uint32 * float32 arrays promote to
-    # float64), A1111's code returns values up to ~6 float32 ulps (2.4e-7)
-    # away from them (the docstring was likely printed from CUDA torch). So
-    # the published check is met at 1e-6, which is what np.allclose's
-    # defaults (rtol 1e-5, atol 1e-7) accept too.
-    assert np.abs(got - want).max() < 1e-6, got
-    assert np.allclose(got[0], [-0.92466259, -0.42534415, -2.6438457, 0.14518388])
-    # Bit-exact cross-check of the vectorised version against the scalar spec.
-    for seed in (0, 1, 42, 4294967294, (1 << 40) + 5):
-        gen = PhiloxGenerator(seed)
-        for offset in range(3):
-            vec = gen.randn((37,))
-            for i in (0, 1, 2, 17, 36):
-                assert float(vec[i]) == _philox_randn_scalar(seed, offset, i), (seed, offset, i)
+# --- A1111 NV RNG (Philox 4x32-10): fixture_support.PhiloxGenerator, checked by _check_nv
 
 
 # --- helpers -----------------------------------------------------------------

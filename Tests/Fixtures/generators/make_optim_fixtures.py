@@ -10,14 +10,16 @@ optimizer.state_dict()}) and reads it back only when the hash equals the loaded 
 The checksum (a 4-hex legacy hash, shared/reference/a1111.md): r = 0; for v in (vec.flatten() * 100)
 (float32): r = ((r * 281) ^ (int(v) * 997)) & 0xFFFFFFFF; then "%04x" % (r & 0xFFFF).
 
-    .venv-ref/bin/python scripts/make_optim_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_optim_fixtures.py
 Deterministic (seeded generator); small (two vectors of 32)."""
 import json
 import os
 
 import torch
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "TrainingTests", "Fixtures", "optim")
+from fixture_support import ROOT
+
+OUT = os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "optim")
 os.makedirs(OUT, exist_ok=True)
 
 

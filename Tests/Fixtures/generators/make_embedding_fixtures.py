@@ -6,13 +6,15 @@ the files A1111 (webui 1.10) reads from that folder and the conditioning it
 computes for prompts that use them, on the tiny model Tests/Fixtures/tiny-sd/
 (CLIP text width 32, full CLIP vocabulary, f16 weights loaded as f32).
 
-Rerun (after scripts/setup_reference_env.sh and scripts/make_tiny_sd.py; needs
+Rerun (after scripts/setup_reference_env.sh and make_tiny_sd.py; needs
 torch, transformers, safetensors, ftfy and regex in .venv-ref; no network):
-    .venv-ref/bin/python scripts/make_embedding_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_embedding_fixtures.py
 It rewrites every file of the embeddings folder (and deletes nothing else) and
-the JSON. It reuses scripts/make_tokenizer_fixtures.py (the slow CLIPTokenizer
-built from Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz, and
-parse_prompt_attention). Deterministic: same library versions -> same files
+the JSON. A1111's code restated below (textual_inversion.py loading,
+tokenize_line, EmbeddingsWithFixes, encode_a1111 / encode_by_hand) lives in
+fixture_support.py, shared with make_pipeline_fixtures.py and
+make_training_fixtures.py, as does the slow CLIPTokenizer built from
+Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz and parse_prompt_attention. Deterministic: same library versions -> same files
 (the vectors come from seeded torch.Generator draws; the script checks that a
 second torch.save gives the same bytes).
 
@@ -144,11 +146,7 @@ written as exact Python floats]}; token ids are ints)
               "z": [1, 77 * chunks, 32]}]}
 """
 
-import hashlib
-import importlib.metadata
-import io
 import json
-import math
 import os
 import sys
 import tempfile
@@ -158,14 +156,11 @@ import numpy as np
 import torch
 import safetensors.torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-
 from transformers import CLIPTextModel  # noqa: E402
-from transformers.modeling_attn_mask_utils import _create_4d_causal_attention_mask  # noqa: E402
-from make_tokenizer_fixtures import (build_tokenizer_files, load_tokenizer, parse_prompt_attention,  # noqa: E402
-                                     VOCAB_GZ)
+from fixture_support import (  # noqa: E402
+    ROOT, VOCAB_GZ, COMMA_PADDING_BACKTRACK, ID_END, PLACEHOLDER, EmbeddingDatabase, Hijack, EmbeddingsWithFixes,
+    build_tokenizer_files, emphasis_original, enc, encode_a1111, encode_by_hand, f32, load_tokenizer, sha256_bytes,
+    sha256_file, tokenize_line, vectors, version)
 
 warnings.filterwarnings("ignore", message=".*torch_dtype.*")
 import transformers  # noqa: E402
@@ -175,49 +170,14 @@ MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 FIXTURES = os.path.join(ROOT, "Tests", "PromptingTests", "Fixtures")
 EMB_DIR = os.path.join(FIXTURES, "embeddings")
 OUT = os.path.join(FIXTURES, "embedding_conditioning.json")
-GENERATOR = "scripts/make_embedding_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_embedding_fixtures.py"
 MAX_BYTES = 1_500_000
 
-ID_START, ID_END = 49406, 49407
-CHUNK = 75
-PLACEHOLDER = 0
-COMMA_PADDING_BACKTRACK = 20     # opts.comma_padding_backtrack default
-SCALE = 0.02
+# ID_START, ID_END, CHUNK (75), PLACEHOLDER (0), COMMA_PADDING_BACKTRACK (20) and the vectors'
+# scale (randn * 0.02): fixture_support
 
 
-# --- helpers ------------------------------------------------------------------
-
-def enc(t):
-    t = t.detach().contiguous()
-    assert t.dtype == torch.float32, t.dtype
-    data = [float(v) for v in t.flatten().tolist()]
-    assert all(math.isfinite(v) for v in data)
-    return {"shape": list(t.shape), "data": data}
-
-
-def f32(v):
-    return float(np.float32(v))
-
-
-def sha256_bytes(b):
-    return hashlib.sha256(b).hexdigest()
-
-
-def sha256_file(path):
-    with open(path, "rb") as f:
-        return sha256_bytes(f.read())
-
-
-def version(pkg):
-    try:
-        return importlib.metadata.version(pkg)
-    except Exception:
-        return "unknown"
-
-
-def vectors(seed, n, width, dtype=torch.float32):
-    g = torch.Generator("cpu").manual_seed(seed)
-    return (torch.randn((n, width), generator=g, dtype=torch.float32) * SCALE).to(dtype)
+# --- helpers: fixture_support (enc, f32, sha256_bytes, sha256_file, version, vectors) ---
 
 
 # --- the embedding files --------------------------------------------------------
@@ -269,7 +229,7 @@ def make_files():
     files["broken.pt"] = good[: len(good) // 2]
     files["empty.pt"] = b""
     files["notes.txt"] = (b"Fixture folder for textual-inversion embeddings; written by "
-                          b"scripts/make_embedding_fixtures.py. A1111 ignores this file (extension).\n")
+                          b"Tests/Fixtures/generators/make_embedding_fixtures.py. A1111 ignores this file (extension).\n")
     formats = {
         "redshape.pt": "a1111", "bluestyle.pt": "a1111", "glow-strong.pt": "a1111",
         "sub/glow.bin": "diffusers", "texture-mix.safetensors": "kohya", "wide.pt": "a1111",
@@ -288,309 +248,9 @@ def write_files(files):
         os.replace(tmp, p)
 
 
-# --- A1111 textual_inversion.py (1.10) ------------------------------------------
-
-class Embedding:
-    def __init__(self, vec, name, step=None):
-        self.vec = vec
-        self.name = name
-        self.step = step
-        self.shape = None
-        self.vectors = 0
-        self.sd_checkpoint = None
-        self.sd_checkpoint_name = None
-        self.filename = None
-        self.hash = None
-        self.shorthash = None
-
-    def set_hash(self, v):
-        self.hash = v
-        self.shorthash = self.hash[0:12]
-
-
-def create_embedding_from_data(data, name, filename="unknown embedding file", filepath=None):
-    if "string_to_param" in data:  # textual inversion embeddings
-        param_dict = data["string_to_param"]
-        param_dict = getattr(param_dict, "_parameters", param_dict)
-        assert len(param_dict) == 1, "embedding file has multiple terms in it"
-        emb = next(iter(param_dict.items()))[1]
-        vec = emb.detach().to(dtype=torch.float32)
-        shape = vec.shape[-1]
-        vectors_ = vec.shape[0]
-    elif type(data) == dict and "clip_g" in data and "clip_l" in data:  # SDXL embedding
-        vec = {k: v.detach().to(dtype=torch.float32) for k, v in data.items()}
-        shape = data["clip_g"].shape[-1] + data["clip_l"].shape[-1]
-        vectors_ = data["clip_g"].shape[0]
-    elif type(data) == dict and type(next(iter(data.values()))) == torch.Tensor:  # diffuser concepts
-        assert len(data.keys()) == 1, "embedding file has multiple terms in it"
-        emb = next(iter(data.values()))
-        if len(emb.shape) == 1:
-            emb = emb.unsqueeze(0)
-        vec = emb.detach().to(dtype=torch.float32)
-        shape = vec.shape[-1]
-        vectors_ = vec.shape[0]
-    else:
-        raise Exception(f"Couldn't identify {filename} as neither textual inversion embedding nor diffuser concept.")
-
-    embedding = Embedding(vec, name)
-    embedding.step = data.get("step", None)
-    embedding.sd_checkpoint = data.get("sd_checkpoint", None)
-    embedding.sd_checkpoint_name = data.get("sd_checkpoint_name", None)
-    embedding.vectors = vectors_
-    embedding.shape = shape
-    if filepath:
-        embedding.filename = filepath
-        embedding.set_hash(sha256_file(filepath))      # hashes.sha256: sha256 of the whole file
-    return embedding
-
-
-class EmbeddingDatabase:
-    def __init__(self, tok, expected_shape):
-        self.tok = tok
-        self.ids_lookup = {}
-        self.word_embeddings = {}
-        self.skipped_embeddings = {}
-        self.expected_shape = expected_shape
-        self.report = {}          # file -> outcome record (this script's bookkeeping)
-
-    def tokenize(self, texts):
-        return self.tok(texts, truncation=False, add_special_tokens=False)["input_ids"]
-
-    def register_embedding(self, embedding):
-        name = embedding.name
-        ids = self.tokenize([name])[0]
-        first_id = ids[0]
-        if first_id not in self.ids_lookup:
-            self.ids_lookup[first_id] = []
-        if name in self.word_embeddings:
-            lookup = [x for x in self.ids_lookup[first_id] if x[1].name != name]
-        else:
-            lookup = self.ids_lookup[first_id]
-        lookup += [(ids, embedding)]
-        self.ids_lookup[first_id] = sorted(lookup, key=lambda x: len(x[0]), reverse=True)
-        self.word_embeddings[name] = embedding
-        return embedding
-
-    def load_from_file(self, path, filename, rel):
-        name, ext = os.path.splitext(filename)
-        ext = ext.upper()
-        if ext in [".PNG", ".WEBP", ".JXL", ".AVIF"]:
-            raise AssertionError("no image embeddings in these fixtures")
-        elif ext in [".BIN", ".PT"]:
-            data = torch.load(path, map_location="cpu")
-        elif ext in [".SAFETENSORS"]:
-            data = safetensors.torch.load_file(path, device="cpu")
-        else:
-            self.report[rel] = {"outcome": "ignored_extension",
-                                "reason": f"extension {ext or '(none)'} is not .pt, .bin, .safetensors or an image"}
-            return
-        embedding = create_embedding_from_data(data, name, filename=filename, filepath=path)
-        rec = {"name": embedding.name, "vectors": int(embedding.vectors), "width": int(embedding.shape),
-               "step": embedding.step, "sd_checkpoint": embedding.sd_checkpoint,
-               "sd_checkpoint_name": embedding.sd_checkpoint_name, "shorthash": embedding.shorthash}
-        if "string_to_param" in data:
-            rec["key_in_file"] = "string_to_param/" + next(iter(data["string_to_param"]))
-            rec["dtype_in_file"] = str(next(iter(data["string_to_param"].values())).dtype).replace("torch.", "")
-        else:
-            rec["key_in_file"] = next(iter(data))
-            rec["dtype_in_file"] = str(next(iter(data.values())).dtype).replace("torch.", "")
-        if self.expected_shape == -1 or self.expected_shape == embedding.shape:
-            self.register_embedding(embedding)
-            rec["outcome"] = "loaded"
-            rec["reason"] = None
-        else:
-            self.skipped_embeddings[name] = embedding
-            rec["outcome"] = "skipped_width"
-            rec["reason"] = (f"vector width {embedding.shape} != the model's {self.expected_shape}: "
-                             f"kept in skipped_embeddings, never matched")
-        self.report[rel] = rec
-
-    def load_from_dir(self, root_dir):
-        for root, dirs, fns in os.walk(root_dir, followlinks=True):
-            dirs.sort()
-            for fn in sorted(fns):      # sorted: deterministic; A1111 uses os.walk's order
-                fullfn = os.path.join(root, fn)
-                rel = os.path.relpath(fullfn, root_dir).replace(os.sep, "/")
-                if fn.endswith(".tmp"):
-                    continue
-                try:
-                    if os.stat(fullfn).st_size == 0:
-                        self.report[rel] = {"outcome": "skipped_empty", "reason": "size 0: skipped without a message"}
-                        continue
-                    self.load_from_file(fullfn, fn, rel)
-                except Exception as e:
-                    self.report[rel] = {"outcome": "error",
-                                        "reason": f"loading raised (errors.report; the file is left out): "
-                                                  f"{type(e).__name__}: {str(e).splitlines()[0].split('. ')[0] if str(e) else ''}"}
-        # load_textual_inversion_embeddings re-sorts word_embeddings by name.lower()
-        srt = {e.name: e for e in sorted(self.word_embeddings.values(), key=lambda e: e.name.lower())}
-        self.word_embeddings.clear()
-        self.word_embeddings.update(srt)
-
-    def find_embedding_at_position(self, tokens, offset):
-        token = tokens[offset]
-        possible_matches = self.ids_lookup.get(token, None)
-        if possible_matches is None:
-            return None, None
-        for ids, embedding in possible_matches:
-            if tokens[offset:offset + len(ids)] == ids:
-                return embedding, len(ids)
-        return None, None
-
-
-# --- A1111 sd_hijack_clip.py tokenize_line (1.10) ---------------------------------
-
-class PromptChunk:
-    def __init__(self):
-        self.tokens = []
-        self.multipliers = []
-        self.fixes = []
-
-
-def tokenize_line(line, tok, db, comma_token, matches=None, backtracks=None):
-    parsed = parse_prompt_attention(line)            # opts.emphasis "Original"
-    tokenized = tok([text for text, _ in parsed], truncation=False, add_special_tokens=False)["input_ids"]
-
-    chunks = []
-    chunk = PromptChunk()
-    token_count = 0
-    last_comma = -1
-
-    def next_chunk(is_last=False):
-        nonlocal token_count, last_comma, chunk
-        if is_last:
-            token_count += len(chunk.tokens)
-        else:
-            token_count += CHUNK
-        to_add = CHUNK - len(chunk.tokens)
-        if to_add > 0:
-            chunk.tokens += [ID_END] * to_add
-            chunk.multipliers += [1.0] * to_add
-        chunk.tokens = [ID_START] + chunk.tokens + [ID_END]
-        chunk.multipliers = [1.0] + chunk.multipliers + [1.0]
-        last_comma = -1
-        chunks.append(chunk)
-        chunk = PromptChunk()
-
-    for seg, (tokens, (text, weight)) in enumerate(zip(tokenized, parsed)):
-        if text == "BREAK" and weight == -1:
-            next_chunk()
-            continue
-        position = 0
-        while position < len(tokens):
-            token = tokens[position]
-            if token == comma_token:
-                last_comma = len(chunk.tokens)
-            elif COMMA_PADDING_BACKTRACK != 0 and len(chunk.tokens) == CHUNK and last_comma != -1 \
-                    and len(chunk.tokens) - last_comma <= COMMA_PADDING_BACKTRACK:
-                break_location = last_comma + 1
-                reloc_tokens = chunk.tokens[break_location:]
-                reloc_mults = chunk.multipliers[break_location:]
-                if backtracks is not None:
-                    backtracks.append({"chunk": len(chunks), "break_location": break_location,
-                                       "moved": len(reloc_tokens),
-                                       "stranded_fixes": [(o, e.name) for o, e in chunk.fixes if o >= break_location]})
-                chunk.tokens = chunk.tokens[:break_location]
-                chunk.multipliers = chunk.multipliers[:break_location]
-                next_chunk()
-                chunk.tokens = reloc_tokens
-                chunk.multipliers = reloc_mults
-            if len(chunk.tokens) == CHUNK:
-                next_chunk()
-            embedding, embedding_length_in_tokens = db.find_embedding_at_position(tokens, position)
-            if embedding is None:
-                chunk.tokens.append(token)
-                chunk.multipliers.append(weight)
-                position += 1
-                continue
-            if matches is not None:
-                matches.append({"segment": seg, "position": position, "name": embedding.name,
-                                "length": embedding_length_in_tokens})
-            emb_len = int(embedding.vectors)
-            if len(chunk.tokens) + emb_len > CHUNK:
-                next_chunk()
-            chunk.fixes.append((len(chunk.tokens), embedding))
-            chunk.tokens += [0] * emb_len
-            chunk.multipliers += [weight] * emb_len
-            position += embedding_length_in_tokens
-
-    if chunk.tokens or not chunks:
-        next_chunk(is_last=True)
-    return parsed, chunks, token_count
-
-
-# --- A1111 sd_hijack.py EmbeddingsWithFixes (1.10), f32 ---------------------------
-
-class Hijack:
-    fixes = None
-
-
-class EmbeddingsWithFixes(torch.nn.Module):
-    """The token-embedding layer with A1111's substitution (modules/sd_hijack.py), written from
-    its rule: for each fix (offset, embedding) of a sequence, rows offset+1 .. offset+n (n = the
-    vectors that fit before the end) are replaced by the embedding's vectors."""
-
-    def __init__(self, wrapped, embeddings):
-        super().__init__()
-        self.wrapped = wrapped
-        self.embeddings = embeddings
-        self.weight = self.wrapped.weight
-
-    def forward(self, input_ids):
-        fixes_per_row = self.embeddings.fixes
-        self.embeddings.fixes = None
-        rows = self.wrapped(input_ids)
-        if not fixes_per_row or all(len(f) == 0 for f in fixes_per_row):
-            return rows
-        out = []
-        for fixes, seq in zip(fixes_per_row, rows):
-            for offset, embedding in fixes:
-                n = min(seq.shape[0] - offset - 1, embedding.vec.shape[0])
-                seq = torch.cat([seq[:offset + 1], embedding.vec[:n], seq[offset + 1 + n:]]).to(dtype=rows.dtype)
-            out.append(seq)
-        return torch.stack(out)
-
-
-def emphasis_original(z, multipliers):
-    original_mean = z.mean()
-    z = z * multipliers.reshape(multipliers.shape + (1,)).expand(z.shape)
-    new_mean = z.mean()
-    return z * (original_mean / new_mean)
-
-
-def encode_a1111(te, hijack, chunks):
-    """process_tokens per chunk (batch of one), with EmbeddingsWithFixes installed."""
-    zs = []
-    for chunk in chunks:
-        tokens = torch.asarray([chunk.tokens])
-        hijack.fixes = [chunk.fixes]
-        with torch.no_grad():
-            z = te(input_ids=tokens).last_hidden_state
-        assert hijack.fixes is None
-        multipliers = torch.asarray([chunk.multipliers])
-        assert multipliers.dtype == torch.float32
-        zs.append(emphasis_original(z, multipliers))
-    return torch.hstack(zs)
-
-
-def encode_by_hand(te, token_embedding, chunks):
-    """The same, built from inputs_embeds: token rows, vectors substituted at
-    offset + 1, position embeddings added by text_model.embeddings."""
-    tm = te.text_model
-    zs = []
-    with torch.no_grad():
-        for chunk in chunks:
-            ids = torch.asarray([chunk.tokens])
-            rows = token_embedding.weight[ids[0]].clone()
-            for offset, embedding in chunk.fixes:
-                n = min(77 - offset - 1, embedding.vec.shape[0])
-                rows[offset + 1: offset + 1 + n] = embedding.vec[:n]
-            hidden = tm.embeddings(inputs_embeds=rows[None])
-            mask = _create_4d_causal_attention_mask(ids.shape, hidden.dtype, device=hidden.device)
-            out = tm.encoder(inputs_embeds=hidden, causal_attention_mask=mask)
-            z = tm.final_layer_norm(out.last_hidden_state)
-            zs.append(emphasis_original(z, torch.asarray([chunk.multipliers])))
-    return torch.hstack(zs)
+# --- A1111 textual_inversion.py / sd_hijack_clip.py / sd_hijack.py (1.10): fixture_support
+# (Embedding, create_embedding_from_data, EmbeddingDatabase, PromptChunk, tokenize_line, Hijack,
+# EmbeddingsWithFixes, emphasis_original, encode_a1111, encode_by_hand) ----------------------------
 
 
 # --- prompts ---------------------------------------------------------------------
@@ -832,7 +492,7 @@ def main():
 
     doc = {
         "generator": GENERATOR,
-        "rerun": ".venv-ref/bin/python scripts/make_embedding_fixtures.py (rewrites the embeddings folder and "
+        "rerun": ".venv-ref/bin/python Tests/Fixtures/generators/make_embedding_fixtures.py (rewrites the embeddings folder and "
                  "this file; see the script's docstring)",
         "versions": {"torch": torch.__version__, "transformers": version("transformers"),
                      "safetensors": version("safetensors"), "ftfy": version("ftfy"), "numpy": np.__version__},

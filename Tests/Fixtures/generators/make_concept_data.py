@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Training folders for the demo embeddings: a picture of the demo dataset's kind
-(scripts/make_demo_data.py) whose (colour, shape, background) the captions name with one new
-word, so an embedding has to learn it. Both combinations are among those the demo model was
-trained on (not in make_demo_data.HELD_OUT), so the model can draw them once asked rightly.
+(make_demo_data.py; the dataset is defined in fixture_support.py) whose (colour, shape,
+background) the captions name with one new word, so an embedding has to learn it. Both
+combinations are among those the demo model was trained on (not in HELD_OUT), so the model can
+draw them once asked rightly.
 
-    .venv-ref/bin/python scripts/make_concept_data.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_concept_data.py
 
 writes examples/data/CONCEPT/NN.png (8 pictures each, sizes and positions varied, seed per
 concept) and examples/data/name.template (the template "a [name]": the demo model's captions
@@ -14,10 +15,8 @@ all start "a ..."). The concepts:
 """
 import os
 import random
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import make_demo_data as demo  # noqa: E402
+import fixture_support as demo   # the demo dataset: render, caption, TRAIN_COMBOS
 
 CONCEPTS = {"blot": ("black", "circle", "red", 11), "tent": ("green", "triangle", "white", 12)}
 

@@ -1,5 +1,7 @@
 """Prints the expected captions for TrainingTemplateTests: A1111's filename-to-words rule
-(default options) is `re.sub(r"^[-\\d]+\\s*", "", stem)`; this runs it with Python's own `re`."""
+(default options) is `re.sub(r"^[-\\d]+\\s*", "", stem)`; this runs it with Python's own `re`.
+    .venv-ref/bin/python Tests/Fixtures/generators/caption_rule_reference.py
+(or any python3); paste the output into Tests/TrainingTests/TrainingTemplateTests.swift."""
 import json
 import re
 

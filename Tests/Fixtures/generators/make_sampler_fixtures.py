@@ -5,7 +5,9 @@ needed and the tests can be exact up to float32 rounding.
 
 Rerun (after scripts/setup_reference_env.sh; needs k-diffusion, torchsde,
 scipy in .venv-ref):
-    .venv-ref/bin/python scripts/make_sampler_fixtures.py
+    .venv-ref/bin/python Tests/Fixtures/generators/make_sampler_fixtures.py
+k-diffusion is imported without torchvision by fixture_support.import_k_diffusion,
+which also has make_alphas_cumprod and A1111_DEFAULT_SCHEDULE.
 
 What is recorded
 ----------------
@@ -47,12 +49,9 @@ reference code uses it (alphas_cumprod before the cast, LMS coefficients,
 Python-float scalars such as sigma_min / sigma_max).
 """
 
-import importlib.util
 import json
 import math
 import os
-import sys
-import types
 
 import warnings
 
@@ -63,9 +62,10 @@ import torch
 # float64 tree interval (A1111 sees the same); harmless.
 warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from fixture_support import ROOT, A1111_DEFAULT_SCHEDULE, import_k_diffusion, make_alphas_cumprod  # noqa: E402
+
 OUT_PATH = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "samplers.json")
-GENERATOR = "scripts/make_sampler_fixtures.py"
+GENERATOR = "Tests/Fixtures/generators/make_sampler_fixtures.py"
 
 SHAPE = [1, 4, 4, 4]
 STEPS = 8
@@ -73,29 +73,7 @@ NOISE_SEED = 1
 STREAM_LEN = 40
 
 
-# --- import k-diffusion without torchvision --------------------------------
-
-def import_k_diffusion():
-    """k_diffusion/__init__ imports modules needing torchvision / clip; the
-    sampling and external modules only need the stubbed torchvision names
-    (utils.py imports torchvision.transforms.functional at module level)."""
-    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.functional"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    try:
-        import k_diffusion  # noqa: F401
-    except Exception:
-        for name in [n for n in sys.modules if n == "k_diffusion" or n.startswith("k_diffusion.")]:
-            del sys.modules[name]
-        spec = importlib.util.find_spec("k_diffusion")
-        pkg = types.ModuleType("k_diffusion")
-        pkg.__path__ = list(spec.submodule_search_locations)
-        sys.modules["k_diffusion"] = pkg
-    import k_diffusion.external
-    import k_diffusion.sampling
-    return k_diffusion
-
-
-K = import_k_diffusion()
+K = import_k_diffusion()     # fixture_support: k-diffusion without torchvision
 KS = K.sampling
 REAL_TORCH = torch
 
@@ -207,15 +185,6 @@ def flist(t):
 
 # --- schedule ---------------------------------------------------------------
 
-def make_alphas_cumprod():
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
-    ac64 = torch.cumprod(1 - betas, 0)
-    # LDM does the same with numpy (np.cumprod) before the float32 cast.
-    ac_np = np.cumprod(1.0 - (np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=np.float64) ** 2))
-    assert np.array_equal(ac64.to(torch.float32).numpy(), ac_np.astype(np.float32)), "torch vs numpy cumprod"
-    return ac64.to(torch.float32)
-
-
 def schedules_for(model, n):
     sigma_min = model.sigmas[0].item()   # A1111: self.model_wrap.sigmas[0].item()
     sigma_max = model.sigmas[-1].item()
@@ -246,14 +215,7 @@ SAMPLERS = [
     ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", "sde", {"brownian_noise": True}),
 ]
 
-# A1111 >= 1.9 resolves the "Automatic" scheduler to the sampler's default
-# (samplers_k_diffusion options 'scheduler'); before 1.9 "Automatic" was always
-# model.get_sigmas(n) and "X Karras" were separate sampler entries.
-A1111_DEFAULT_SCHEDULE = {
-    "Euler": "automatic", "Euler a": "automatic", "Heun": "automatic", "LMS": "automatic",
-    "DPM2": "karras", "DPM2 a": "karras", "DPM++ 2M": "karras", "DPM++ 2S a": "karras",
-    "DPM++ SDE": "karras", "DPM++ 2M SDE": "exponential",
-}
+# A1111_DEFAULT_SCHEDULE (fixture_support): what A1111 >= 1.9's "Automatic" scheduler picks.
 
 
 def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=False):
