@@ -18,7 +18,7 @@ cp Tests/TrainingTests/Fixtures/images/photo-30x20.jpg "$work/pics/02-a photo.jp
 cp Tests/TrainingTests/Fixtures/images/square-16x16.png "$work/pics/03-a square.png"
 train() {  # train FOLDER [STEPS]: in this process (exec), so that `train X &` gives sdshell's own PID in $!
   exec "$bin" train --model Tests/Fixtures/tiny-sd toy --data "$work/pics" --steps "${2:-60}" --save-every 5 --size 64 \
-    --seed 7 --flip --lr "0.02:20, 0.005" --embeddings "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out"
+    --seed 7 --flip --lr "0.02:20, 0.005" --embeddings-dir "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out"
 }
 interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 3-10 s, then resume it
   (train "$1") > "$work/$1.first.log" &

@@ -165,12 +165,12 @@ public enum GenerationParameters {
     /// Infotext keys a generation parameter reads.
     public static let infotextKeys = Set(all.compactMap(\.infotextKey))
 
-    /// The lines `help generate` and `sdshell generate --help` show: each parameter with its
-    /// default and meaning. `option` writes a name with its default (`steps=20` in scripts,
-    /// `--steps 20` on the command line).
-    public static func helpLines(option: (_ name: String, _ defaultValue: String) -> String,
+    /// The lines `help generate` and `sdshell generate --help` show: each parameter of `rows`
+    /// with its default and meaning. `option` writes a name with its default (`steps=20` in
+    /// scripts, `--steps 20` on the command line).
+    public static func helpLines(_ rows: [ParameterDefinition] = all, option: (_ name: String, _ defaultValue: String) -> String,
                                  nativeSize: String = "native") -> [String] {
-        all.map { row in
+        rows.map { row in
             let spelled = option(row.name, row.defaultValue?.literal ?? nativeSize)
             return "  " + spelled + String(repeating: " ", count: max(28 - spelled.count, 0)) + "  " + row.help
         }

@@ -13,8 +13,7 @@ public struct CommandSpec: Sendable {
 
 /// The commands of the language contract.
 public enum CommandCatalog {
-    public static let trainingOptions = ["data", "steps", "lr", "batch", "accumulate", "template", "size", "flip", "latents",
-                                         "save_every", "preview_every", "preview", "clip_grad", "precision", "seed"]
+    public static let trainingOptions = TrainingParameters.names
 
     public static let commands: [CommandSpec] = [
         CommandSpec(name: "set", usage: "set NAME=VALUE ...", summary: "change settings for the rest of the session", options: [], takesSettings: true),

@@ -126,7 +126,7 @@ extension Interpreter {
 
     /// The `precision` option (`full` when absent).
     func weightPrecision(_ call: CommandCall) throws -> WeightPrecision {
-        let text = try call.optionString("precision") ?? "full"
+        let text = try call.optionString("precision") ?? TrainingParameters.string("precision")
         guard let precision = WeightPrecision(rawValue: text) else {
             throw ScriptError(call.optionPosition("precision"), "precision must be full or half (got \(Value.quote(text)))"
                               + NameSuggestion.hint(text, in: WeightPrecision.allCases.map(\.rawValue)))
@@ -177,7 +177,7 @@ extension Interpreter {
             }
             clipping = c
         }
-        let steps = try call.optionInteger("steps") ?? 1000
+        let steps = try call.optionInteger("steps") ?? TrainingParameters.integer("steps")
         let size: Int
         switch call.option("size") {
         case nil: size = nativeSize.0
@@ -185,16 +185,16 @@ extension Interpreter {
         case let .size(w, h)? where w == h: size = w
         case let other?: throw ScriptError(call.optionPosition("size"), "size must be a square size or an integer, not \(other.literal)")
         }
-        guard let latents = LatentSampling(rawValue: try call.optionString("latents") ?? "once") else {
+        guard let latents = LatentSampling(rawValue: try call.optionString("latents") ?? TrainingParameters.string("latents")) else {
             throw ScriptError(call.optionPosition("latents"), "latents must be once, deterministic or random")
         }
-        var options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? "0.005",
-                                      seed: UInt64(max(0, try call.optionInteger("seed") ?? 0)),
-                                      saveEvery: try call.optionInteger("save_every") ?? 500, latents: latents,
-                                      flip: try call.optionBool("flip") ?? false, batchSize: try call.optionInteger("batch") ?? 1,
-                                      accumulate: try call.optionInteger("accumulate") ?? 1, clipping: clipping)
+        var options = TrainingOptions(steps: steps, learnRate: try call.optionString("lr") ?? TrainingParameters.string("lr"),
+                                      seed: UInt64(max(0, try call.optionInteger("seed") ?? TrainingParameters.integer("seed"))),
+                                      saveEvery: try call.optionInteger("save_every") ?? TrainingParameters.integer("save_every"), latents: latents,
+                                      flip: try call.optionBool("flip") ?? false, batchSize: try call.optionInteger("batch") ?? TrainingParameters.integer("batch"),
+                                      accumulate: try call.optionInteger("accumulate") ?? TrainingParameters.integer("accumulate"), clipping: clipping)
         options.artifactsFolder = setting("outdir")!.description + "/train/" + name
-        options.previewEvery = try call.optionInteger("preview_every") ?? 0
+        options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
         let directory = try writableEmbeddingsDirectory()
         let path = directory + "/" + EmbeddingCreation.fileName(name)
@@ -204,7 +204,7 @@ extension Interpreter {
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }
-        let template = try TrainingTemplate.load(try call.optionString("template") ?? "style_filewords")
+        let template = try TrainingTemplate.load(try call.optionString("template") ?? TrainingParameters.string("template"))
         let files = (sessionModel.path, sessionModel.vaePath, sessionModel.precision)
         // The training's own scope: its model (maybe a 16-bit copy) is released before the
         // session's model is loaded back.

@@ -10,7 +10,12 @@ extension Interpreter {
         if let topic = call.positional.first?.description {
             if let spec = CommandCatalog.spec(topic) {
                 host.write("\(spec.usage)\n  \(spec.summary)")
-                if !spec.options.isEmpty { host.write("  options: " + spec.options.joined(separator: ", ")) }
+                if spec.name == "train" {
+                    host.write("  options (default, meaning):")
+                    for line in GenerationParameters.helpLines(TrainingParameters.all, option: { "\($0)=\($1)" }, nativeSize: "-") { host.write(line) }
+                } else if !spec.options.isEmpty {
+                    host.write("  options: " + spec.options.joined(separator: ", "))
+                }
                 if spec.takesSettings {
                     host.write("  generation parameters (default, meaning):")
                     let (w, h) = nativeSize

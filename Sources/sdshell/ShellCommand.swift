@@ -35,18 +35,9 @@ struct ShellCommand: ParsableCommand {
         }
         for (text, name) in sources {
             do {
-                for statement in try Parser.parse(text, file: name) {
-                    try interpreter.execute(statement)
-                    if interruptFlag != 0 { throw Interrupted(position: statement.position) }
-                }
+                try CommandLineStatement.run(text, file: name, interpreter: interpreter, host: host)
             } catch is QuitRequested {
                 return
-            } catch let e as Interrupted {
-                host.warn("\(e)")
-                throw ExitCode(terminationSignal != 0 ? 128 + terminationSignal : 130)
-            } catch let e as ScriptError {
-                host.warn("\(e)")
-                throw ExitCode.failure
             }
         }
     }

@@ -134,6 +134,23 @@ import TestSupport
         #expect(fromShell.contains("rng=\"nv\"") && fromShell.contains("steps=20") && fromShell.contains("sampler=\"Euler a\""))
     }
 
+    /// `sdshell train --help` and the shell's `help train` list the same options and defaults.
+    @Test func trainHelpAndShellHelpListTheSameOptions() throws {
+        let (_, cli, _) = try run(["train", "--help"])
+        let (_, shell, _) = try run(["-e", "help train"])
+        func pairs(_ text: String, _ pattern: String) throws -> [String] {
+            let regex = try NSRegularExpression(pattern: pattern, options: .anchorsMatchLines)
+            return regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { m in
+                (text as NSString).substring(with: m.range(at: 1)).replacingOccurrences(of: "-", with: "_") + "="
+                    + (text as NSString).substring(with: m.range(at: 2))
+            }
+        }
+        let fromCLI = try pairs(cli, #"^  --([a-z-]+) (\S+|"[^"]*")  "#).filter { !$0.hasPrefix("outdir=") && !$0.hasPrefix("embeddings_dir=") }
+        let fromShell = try pairs(shell, #"^  ([a-z_]+)=(\S+|"[^"]*")  "#)
+        #expect(fromCLI.count == 15 && fromCLI == fromShell, "\(fromCLI)\n\(fromShell)")
+        #expect(fromShell.contains("steps=1000") && fromShell.contains("lr=\"0.005\""))
+    }
+
     /// Command-line parameters are checked by the table's rules, with the option named.
     @Test func generateRefusesBadParametersByName() throws {
         let model = TestFixtures.tinyModelPath

@@ -1,0 +1,35 @@
+import Diffusion
+
+/// The options of `train` with their defaults: the statement and `sdshell train` read them here.
+/// Their values are checked by `train` itself when it runs (a square size, a learning-rate
+/// schedule, a clipping rule), so the rows' own check only passes the value on.
+public enum TrainingParameters {
+    static func row(_ name: String, _ kind: ParameterKind, _ defaultValue: Value?, _ help: String) -> ParameterDefinition {
+        ParameterDefinition(name, kind, defaultValue, help) { $0 }
+    }
+
+    public static let all: [ParameterDefinition] = [
+        row("data", .string, nil, "folder of training pictures (required)"),
+        row("steps", .integer, .integer(1000), "total steps"),
+        row("lr", .string, .string("0.005"), "learning-rate schedule (\"0.005:100, 1e-3\")"),
+        row("batch", .integer, .integer(1), "pictures per batch"),
+        row("accumulate", .integer, .integer(1), "batches accumulated per optimizer step"),
+        row("template", .string, .string("style_filewords"), "none, style, subject (+_filewords), a file"),
+        row("size", .integer, nil, "square size in pixels (default: native)"),
+        row("flip", .boolean, .boolean(false), "mirror pictures left to right at random"),
+        row("latents", .string, .string("once"), "latent sampling: once, deterministic, random"),
+        row("save_every", .integer, .integer(500), "save every N steps"),
+        row("preview_every", .integer, .integer(0), "a preview image every N steps (0: none)"),
+        row("preview", .string, nil, "its prompt (default: the template's first)"),
+        row("clip_grad", .string, nil, "gradient clipping: value:X or norm:X"),
+        row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
+        row("seed", .integer, .integer(0), "seed of picture order, flips and latents"),
+    ]
+
+    public static let names = all.map(\.name)
+
+    /// A row's default (nil for the options without one).
+    static func defaultValue(_ name: String) -> Value? { all.first { $0.name == name }?.defaultValue }
+    static func integer(_ name: String) -> Int { if case let .integer(i)? = defaultValue(name) { return Int(i) }; return 0 }
+    static func string(_ name: String) -> String { if case let .string(s)? = defaultValue(name) { return s }; return "" }
+}
