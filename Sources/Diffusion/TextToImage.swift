@@ -64,8 +64,8 @@ public struct TextToImage {
         }
         guard s.steps >= 1 else { throw GenerationError.invalid("steps must be at least 1 (got \(s.steps))") }
         guard s.batchSize >= 1 else { throw GenerationError.invalid("batch size must be at least 1") }
-        guard s.clipSkip >= 1, s.clipSkip <= model.config.textEncoder!.layers else {
-            throw GenerationError.invalid("clip skip must be between 1 and \(model.config.textEncoder!.layers)")
+        guard s.clipSkip >= 1, s.clipSkip <= model.textEncoder.config.layers else {
+            throw GenerationError.invalid("clip skip must be between 1 and \(model.textEncoder.config.layers)")
         }
         let needed = estimatedBytes(s), available = ProcessInfo.processInfo.physicalMemory
         guard needed <= available else {
@@ -118,7 +118,7 @@ public struct TextToImage {
             }
         }
         let scale = model.vaeScale
-        let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
+        let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
         // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the
         // negative prompt follow their prompt-editing schedule; like A1111, the schedule is indexed
         // by the number of model calls made so far (second-order samplers advance it twice a step).
@@ -169,7 +169,7 @@ public struct TextToImage {
             e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
         }.joined(separator: ", ")
         let scale = model.vaeScale
-        let shape = [model.config.unet!.inChannels, s.height / scale, s.width / scale]
+        let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
         let per = shape.reduce(1, *)
         defer { Self.shareDone(model.vae.mappedWeights) }
         return try (0..<s.batchSize).map { i in
@@ -194,7 +194,7 @@ public struct TextToImage {
     /// VAE decode of one latent and A1111's 8-bit conversion: clamp((x + 1) / 2, 0, 1) * 255,
     /// truncated.
     public func decode(_ latent: [Float], shape: [Int], tiled: Bool = false) throws -> [UInt8] {
-        let z = try Tensor(shape: [1] + shape, data: latent) * (1 / model.config.vae!.scalingFactor)
+        let z = try Tensor(shape: [1] + shape, data: latent) * (1 / model.vae.config.scalingFactor)
         let image = try withNoGrad {   // [1, 3, H, W]
             tiled ? try model.vae.decodeTiled(z, latentTile: model.config.unet?.sampleSize ?? 64) : try model.vae.decode(z)
         }

@@ -22,7 +22,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public let alphasCumprod: [Float]
 
     /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
-    public var vaeScale: Int { 1 << (config.vae!.blockOutChannels.count - 1) }
+    public var vaeScale: Int { 1 << (vae.config.blockOutChannels.count - 1) }
 
     /// The size the model was trained at: its config's sample size times the VAE's scale when a
     /// config gives one, else 512x512 for SD 1.x and 768x768 for v-prediction SD 2.x. The default
@@ -41,7 +41,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
         var weights = try ModelWeights(try ModelFile.open(path))
         if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
         let config = try ArchitectureDetector.detect(weights)
-        guard config.unet != nil, config.vae != nil, config.textEncoder != nil else {
+        guard let unetConfig = config.unet, let vaeConfig = config.vae, let textConfig = config.textEncoder else {
             throw FormatError.unsupported(file: path, reason: "a checkpoint needs a UNet, a VAE and a text encoder")
         }
         let (missing, wrong) = ExpectedWeights.check(weights, config)
@@ -53,9 +53,9 @@ public final class StableDiffusionModel: @unchecked Sendable {
         // Half precision is the low-memory configuration: no spare blocks kept beside the
         // activations (they would add up to 0.5 GB to a 512x512 generation's peak).
         TensorStorage.setCachedBlockLimit(precision == .half ? 0 : 512 << 20)
-        textEncoder = try CLIPTextModel(weights, config: config.textEncoder!, precision: precision)
-        unet = try UNet(weights, config: config.unet!, precision: precision)
-        vae = try AutoencoderKL(weights, config: config.vae!, precision: precision)
+        textEncoder = try CLIPTextModel(weights, config: textConfig, precision: precision)
+        unet = try UNet(weights, config: unetConfig, precision: precision)
+        vae = try AutoencoderKL(weights, config: vaeConfig, precision: precision)
         if let ac = weights.schedule["alphas_cumprod"], ac.count == 1000 {
             alphasCumprod = try ac.materialize().to(.f32).toArray()
         } else {

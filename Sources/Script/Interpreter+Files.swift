@@ -14,7 +14,7 @@ extension Interpreter {
     func modelPath(_ name: String) -> String? {
         let fm = FileManager.default
         if fm.fileExists(atPath: name) { return name }
-        let dir = setting("models_dir")!.description
+        let dir = (setting("models_dir")?.description ?? "models")
         for candidate in [dir + "/" + name] + Self.checkpointExtensions.map({ "\(dir)/\(name).\($0)" }) where fm.fileExists(atPath: candidate) {
             return candidate
         }
@@ -45,7 +45,7 @@ extension Interpreter {
 
     /// Checkpoint files and diffusers folders in `models_dir`.
     func checkpoints() -> [String] {
-        let dir = setting("models_dir")!.description
+        let dir = (setting("models_dir")?.description ?? "models")
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted()
         return names.filter { name in
@@ -121,7 +121,7 @@ extension Interpreter {
         let (path, _) = try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
                                                      directory: directory, overwrite: overwrite)
         host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
-        try journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+        try journal.record(call.source(), outputs: [], outdir: outdir)
     }
 
     /// The `precision` option (`full` when absent).
@@ -193,7 +193,7 @@ extension Interpreter {
                                       saveEvery: try call.optionInteger("save_every") ?? TrainingParameters.integer("save_every"), latents: latents,
                                       flip: try call.optionBool("flip") ?? false, batchSize: try call.optionInteger("batch") ?? TrainingParameters.integer("batch"),
                                       accumulate: try call.optionInteger("accumulate") ?? TrainingParameters.integer("accumulate"), clipping: clipping)
-        options.artifactsFolder = setting("outdir")!.description + "/train/" + name
+        options.artifactsFolder = outdir + "/train/" + name
         options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
         let directory = try writableEmbeddingsDirectory()
@@ -238,7 +238,7 @@ extension Interpreter {
             return interrupted
         })
         host.progressDone()
-        try journal.record(call.source(), outputs: [], outdir: setting("outdir")!.description)
+        try journal.record(call.source(), outputs: [], outdir: outdir)
         if interrupted {
             host.clearInterrupt()
             host.warn("interrupted at step \(trainer.step); saved \(path) (run the same `train` again to resume)")

@@ -128,7 +128,7 @@ extension Interpreter {
             host.warn("\(position): warning: \(base.width)x\(base.height) is \(base.width * base.height / (nativeWidth * nativeHeight)) times the area "
                       + "of \(model?.name ?? "the model")'s native \(nativeWidth)x\(nativeHeight): steps will be slow and the image is unlikely to be coherent (Ctrl-C stops it)")
         }
-        let outdir = values["outdir"]?.description ?? setting("outdir")!.description
+        let outdir = values["outdir"]?.description ?? self.outdir
         let probe = InterruptProbe(host)
         var out: [(image: GeneratedImage, path: String)] = []
         for i in 0..<count {

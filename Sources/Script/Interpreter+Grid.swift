@@ -88,11 +88,13 @@ extension Interpreter {
             let grid = try GridImage.compose(cells: uniform.cells, cellWidth: uniform.width, cellHeight: uniform.height, columns: x.values.count,
                                              rows: yValues.count, columnLabels: x.values.map { Self.label(x, $0) },
                                              rowLabels: y.map { axis in axis.values.map { Self.label(axis, $0) } } ?? [], font: font)
-            var text = [("parameters", first!.infotext.encoded), ("sdscript", statement)]
+            // Every axis has a value (checked above), so the grid has a first cell.
+            guard let first else { throw ScriptError(call.position, "internal error: a grid without cells") }
+            var text = [("parameters", first.infotext.encoded), ("sdscript", statement)]
             if let z, let zValue { text.append(("sdscript-grid-z", Self.label(z, zValue))) }
             let path = try OutputFolder(root: outdir, kind: "txt2img-grids").save(rgb: grid.rgb, width: grid.width, height: grid.height,
-                                                                                  seed: first!.seed, text: text)
-            host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z == nil ? "" : " (\(Self.label(z!, zValue!)))"))
+                                                                                  seed: first.seed, text: text)
+            host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z.flatMap { z in zValue.map { " (\(Self.label(z, $0)))" } } ?? ""))
             outputs.append((path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height)))
             if values["inline"] == .boolean(true) { host.showInline(path: path) }
         }

@@ -135,7 +135,7 @@ extension Interpreter {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let statements = try Parser.parse(text, file: path)
             let outer = replaySandbox
-            if outer == nil { replaySandbox = try located(call.position) { try ReplaySandbox.make(in: setting("outdir")!.description, for: path) } }
+            if outer == nil { replaySandbox = try located(call.position) { try ReplaySandbox.make(in: outdir, for: path) } }
             // The replayed session's settings end with it (the model it loaded stays loaded).
             let sessionSettings = settings
             defer { replaySandbox = outer; settings = sessionSettings; embeddingsStorage = nil; pipeline = nil }

@@ -250,6 +250,9 @@ public final class Interpreter {
 
     // MARK: settings
 
+    /// Where images, grids, journals and training artefacts go now (the setting, or a replay's own folder).
+    var outdir: String { setting("outdir")?.description ?? "outputs" }
+
     /// The value of a setting now (session value or default; nil for model- or sampler-dependent defaults).
     public func setting(_ name: String) -> Value? {
         if name == "backend" { return .string(Engine.backend is OpenCLBackend ? "opencl" : "cpu") }

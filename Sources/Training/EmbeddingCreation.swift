@@ -38,7 +38,7 @@ public enum EmbeddingCreation {
         let lock = try FileLock(for: path, purpose: "create it")
         defer { withExtendedLifetime(lock) {} }
         if !overwrite && FileManager.default.fileExists(atPath: path) { throw Error.exists(path) }
-        let width = model.config.textEncoder!.hiddenSize
+        let width = model.textEncoder.config.hiddenSize
         var vectors = try Tensor.zeros([count, width])
         if !initText.isEmpty {
             let ids = tokenizer.encode(initText)

@@ -133,7 +133,7 @@ public final class TextualInversionTrainer {
     public convenience init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset,
                             template: TrainingTemplate, embeddingPath: String, options: TrainingOptions) throws {
         var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
-        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.config.textEncoder!.hiddenSize, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.textEncoder.config.hiddenSize, tokenizer: tokenizer)
         try self.init(model: model, conditioner: conditioner, dataset: dataset, template: template, embeddingPath: embeddingPath,
                       lossLogPath: embeddingPath + ".loss.csv", options: options)
     }
