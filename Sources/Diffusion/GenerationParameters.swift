@@ -22,6 +22,7 @@ public enum GenerationParameters {
     static func number(_ v: Float) -> String { NumberText.shortest(v) }
 
     static func real(_ v: Value) -> Float { if case let .real(x) = v { return Float(x) }; if case let .integer(i) = v { return Float(i) }; return .nan }
+    static func double(_ v: Value) -> Double { if case let .real(x) = v { return x }; if case let .integer(i) = v { return Double(i) }; return .nan }
     static func int(_ v: Value) -> Int64 { if case let .integer(i) = v { return i }; return 0 }
     static func string(_ v: Value) -> String { if case let .string(s) = v { return s }; return "" }
 
@@ -37,6 +38,18 @@ public enum GenerationParameters {
                             whenNotInInfotext: { _ in .real(d) })
     }
 
+    /// A row for one of the schedule's settings: recorded under A1111's key when `written` says
+    /// A1111 would write it (by default: when set, i.e. not 0).
+    static func scheduleOption(_ name: String, _ key: String, _ range: ClosedRange<Double>, _ help: String,
+                               _ field: WritableKeyPath<NoiseSchedule.Options, Double> & Sendable, default d: Double = 0,
+                               written: (@Sendable (GenerationSettings) -> Bool)? = nil) -> ParameterDefinition {
+        ParameterDefinition(name, .real, .real(d), help, check: ParameterCheck.real(name, range), omittedWhenDefault: true,
+                            store: { $0.scheduleOptions[keyPath: field] = double($1) }, read: { .real($0.scheduleOptions[keyPath: field]) },
+                            infotextKey: key, axisLabel: key,
+                            infotext: { s in (written?(s) ?? (s.scheduleOptions[keyPath: field] != d)) ? NumberText.shortest(s.scheduleOptions[keyPath: field]) : nil },
+                            whenNotInInfotext: { _ in .real(d) })
+    }
+
     public static let all: [ParameterDefinition] = [
         ParameterDefinition("sampler", .string, .string("Euler a"), "A1111 sampler name", choices: samplerNames, check: checkSampler,
                             store: { s, v in
@@ -47,12 +60,20 @@ public enum GenerationParameters {
                             read: { .string($0.sampler.rawValue) },
                             infotextKey: "Sampler", axisLabel: "Sampler", infotext: { $0.sampler.rawValue }),
         ParameterDefinition("schedule", .string, .string("automatic"), "A1111 schedule type", choices: scheduleNames,
-                            check: ParameterCheck.choice("schedule", scheduleNames),
+                            check: checkSchedule,
                             // After `sampler`: "automatic" keeps what an old combined sampler name implied.
-                            store: { s, v in if let kind = NoiseSchedule.Kind(rawValue: string(v)) { s.schedule = kind } },
+                            store: { s, v in if let kind = NoiseSchedule.Kind.named(string(v)) { s.schedule = kind } },
                             read: { .string($0.schedule?.rawValue ?? "automatic") },
                             infotextKey: "Schedule type", axisLabel: "Schedule type", infotext: { $0.resolvedSchedule.displayName },
                             whenNotInInfotext: { _ in .string("automatic") }),
+        scheduleOption("sigma_min", "Schedule min sigma", 0...1000, "the schedule's lowest sigma (0: the model's)", \.sigmaMin),
+        scheduleOption("sigma_max", "Schedule max sigma", 0...1000, "the schedule's highest sigma (0: the model's)", \.sigmaMax),
+        scheduleOption("rho", "Schedule rho", 0...100, "Karras/Polyexponential rho (0: 7 and 1)", \.rho,
+                       written: { s in s.resolvedSchedule.defaultRho.map { s.scheduleOptions.rho != 0 && s.scheduleOptions.rho != $0 } ?? false }),
+        scheduleOption("beta_dist_alpha", "Beta schedule alpha", 0.01...100, "the Beta schedule's alpha", \.betaAlpha, default: 0.6,
+                       written: { $0.resolvedSchedule == .beta }),
+        scheduleOption("beta_dist_beta", "Beta schedule beta", 0.01...100, "the Beta schedule's beta", \.betaBeta, default: 0.6,
+                       written: { $0.resolvedSchedule == .beta }),
         ParameterDefinition("steps", .integer, .integer(20), "sampling steps", check: ParameterCheck.integer("steps", min: 1, max: maximumSteps),
                             store: { $0.steps = Int(int($1)) }, read: { .integer(Int64($0.steps)) },
                             infotextKey: "Steps", axisLabel: "Steps", infotext: { String($0.steps) }),
@@ -186,6 +207,15 @@ public enum GenerationParameters {
         }
         // Old combined names ("DPM++ 2M Karras") keep their schedule in the name.
         return .string(implied.map { "\(sampler.rawValue) \($0.displayName)" } ?? sampler.rawValue)
+    }
+
+    static let checkSchedule: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        guard case let .string(s) = v else { throw ParameterError("schedule must be a string, not \(v.kindName)") }
+        if s.lowercased() == "automatic" { return .string("automatic") }
+        guard let kind = NoiseSchedule.Kind.named(s) else {
+            throw ParameterError("unknown schedule \"\(s)\"\(NameSuggestion.hint(s, in: scheduleNames)); known: \(scheduleNames.joined(separator: ", "))")
+        }
+        return .string(kind.rawValue)
     }
 
     static let checkSize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in

@@ -26,6 +26,8 @@ public struct GenerationSettings: Sendable, Equatable {
     /// Decode in tiles (diffusers' `enable_tiling()`) when the latent is larger than the model's
     /// native size, so the VAE's memory follows the tile (`AutoencoderKL.decodeTiled`).
     public var vaeTiling = false
+    /// The schedule's settings (A1111's sigma min/max override, rho, the Beta schedule's alpha and beta).
+    public var scheduleOptions = NoiseSchedule.Options()
     /// The stochastic samplers' options (A1111's eta, s_noise, s_churn, s_tmin, s_tmax).
     public var samplerOptions = SamplerOptions()
 

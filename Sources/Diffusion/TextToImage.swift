@@ -96,11 +96,11 @@ public struct TextToImage {
     public func sigmas(_ s: GenerationSettings) -> [Float] {
         let schedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
         if s.sampler.discardsPenultimateSigma {
-            var sig = schedule.sigmas(steps: s.steps + 1, kind: s.resolvedSchedule)
+            var sig = schedule.sigmas(steps: s.steps + 1, kind: s.resolvedSchedule, options: s.scheduleOptions)
             sig.remove(at: sig.count - 2)
             return sig
         }
-        return schedule.sigmas(steps: s.steps, kind: s.resolvedSchedule)
+        return schedule.sigmas(steps: s.steps, kind: s.resolvedSchedule, options: s.scheduleOptions)
     }
 
     /// Final latents for the batch (images concatenated, [B, C, h, w] flattened), given settings
