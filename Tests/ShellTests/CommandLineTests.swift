@@ -1,4 +1,5 @@
 import Foundation
+import Diffusion
 import Formats
 import Testing
 import TestSupport
@@ -128,7 +129,7 @@ import TestSupport
         }
         let fromCLI = try pairs(cli, #"^  --([a-z-]+) (\S+|"[^"]*")  "#).filter { !$0.hasPrefix("outdir=") }
         let fromShell = try pairs(shell, #"^  ([a-z_]+)=(\S+|"[^"]*")  "#)
-        #expect(fromCLI.count == 20 && fromCLI.map { $0.split(separator: "=")[0] }.contains("s_churn"), "\(fromCLI)")
+        #expect(fromCLI.count == GenerationParameters.all.count && fromCLI.map { $0.split(separator: "=")[0] }.contains("s_churn"), "\(fromCLI)")
         // The shell shows the native size before a model is loaded (512x512); the command line says "native".
         #expect(fromCLI.map { $0 == "size=native" ? "size=512x512" : $0 } == fromShell, "\(fromCLI)\n\(fromShell)")
         #expect(fromShell.contains("rng=\"nv\"") && fromShell.contains("steps=20") && fromShell.contains("sampler=\"Euler a\""))
