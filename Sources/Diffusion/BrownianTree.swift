@@ -50,7 +50,9 @@ public final class BrownianTree {
     private let rootW: [Float]
     private var cache: [Int: (values: [Float], stamp: Int)] = [:]
     private var clock = 0
-    private let cacheCapacity: Int
+    let cacheCapacity: Int
+    /// Number of `randn` draws made so far (one per computed interval, plus the root's).
+    private(set) var draws = 0
 
     /// nil unless t0 < t1 (both finite, t1 - t0 at most `maximumSpan`, |t| below 1e9) and count > 0.
     public init?(t0: Double, t1: Double, count: Int, entropy: UInt64, source: RandomSourceKind = .cpu,
@@ -66,7 +68,9 @@ public final class BrownianTree {
         nodes = [Node(start: start, end: end, parent: -1, isLeft: false, key: 0, depth: 0)]
         let seed = SeedSequence(entropy: entropy, poolSize: 24).generateState(1)[0]
         let scale = Float((t1 - t0).squareRoot())
-        rootW = Self.randn(source, seed, count).map { $0 * scale }
+        var generator = source.make(seed: UInt64(seed))
+        rootW = generator.randn(count).map { $0 * scale }
+        draws = 1
     }
 
     /// `tree(ta, tb)`: the increment over [ta, tb] (ta <= tb; both clamped to the tree's interval
@@ -135,6 +139,7 @@ public final class BrownianTree {
         while current != 0 {
             if let hit = cache[current] {
                 w = hit.values
+                cache[current] = (hit.values, tick())
                 break
             }
             path.append(current)
@@ -145,7 +150,7 @@ public final class BrownianTree {
             guard let mid = p.mid else { break }
             let h = 1 / (p.end - p.start), l = mid - p.start, r = p.end - mid
             let fl = Float(l), fh = Float(h), sd = Float((l * r * h).squareRoot())
-            let noise = Self.randn(source, p.seed, count)
+            let noise = randn(p.seed)
             if nodes[child].isLeft {
                 for i in 0..<count { w[i] = (w[i] * fl) * fh + noise[i] * sd }
             } else {
@@ -153,7 +158,6 @@ public final class BrownianTree {
             }
             remember(child, w)
         }
-        if path.isEmpty, n != 0, let hit = cache[n] { cache[n] = (hit.values, tick()) }
         return w
     }
 
@@ -167,7 +171,8 @@ public final class BrownianTree {
         cache[n] = (values, tick())
     }
 
-    private static func randn(_ source: RandomSourceKind, _ seed: UInt32, _ count: Int) -> [Float] {
+    private func randn(_ seed: UInt32) -> [Float] {
+        draws += 1
         var generator = source.make(seed: UInt64(seed))
         return generator.randn(count)
     }

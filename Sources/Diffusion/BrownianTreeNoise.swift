@@ -43,6 +43,7 @@ public final class BrownianTreeNoise {
 
     public static let maximumBatch = 4096
     public static let maximumElements = 1 << 26
+    static let cacheBudget = 256 << 20
 
     /// One image's shape (e.g. [4, h, w]).
     public let shape: [Int]
@@ -50,7 +51,7 @@ public final class BrownianTreeNoise {
     public let sigmaMin: Float, sigmaMax: Float
     /// Elements of one image's noise.
     public let count: Int
-    private let trees: [BrownianTree]
+    let trees: [BrownianTree]
     private let treeSign: Float
 
     public init(shape: [Int], sigmaMin: Float, sigmaMax: Float, seeds: [Int64],
@@ -68,10 +69,13 @@ public final class BrownianTreeNoise {
         guard lo.isFinite, hi.isFinite, lo >= 0, lo < hi, Double(hi) <= BrownianTree.maximumSpan else {
             throw InputError.badSigmaRange(sigmaMin, sigmaMax)
         }
+        // Each tree keeps its recent intervals' increments: at least a few query paths' worth
+        // (a path is at most ~42 intervals deep), within about 256 MiB for the whole batch.
+        let capacity = max(96, min(512, Self.cacheBudget / (MemoryLayout<Float>.stride * n * seeds.count)))
         var trees: [BrownianTree] = []
         for seed in seeds {
-            guard let tree = BrownianTree(t0: Double(lo), t1: Double(hi), count: n,
-                                          entropy: UInt64(seed), source: source) else {
+            guard let tree = BrownianTree(t0: Double(lo), t1: Double(hi), count: n, entropy: UInt64(seed),
+                                          source: source, cacheCapacity: capacity) else {
                 throw InputError.badSigmaRange(sigmaMin, sigmaMax)
             }
             trees.append(tree)

@@ -38,7 +38,7 @@ enum SamplerFixture {
         #expect(a.count == b.count && worst / scale <= tol, "\(what): relative error \(worst / scale)")
     }
 
-    @Test("sigma schedules (uniform = k-diffusion's get_sigmas, karras, exponential) equal k-diffusion's", arguments: NoiseSchedule.Kind.allCases)
+    @Test("sigma schedules (uniform = k-diffusion's get_sigmas, karras, exponential) equal k-diffusion's", arguments: [NoiseSchedule.Kind.uniform, .karras, .exponential])
     func schedules(_ kind: NoiseSchedule.Kind) {
         let key = kind == .uniform ? "automatic" : kind.rawValue
         let expected = SamplerFixture.floats(((SamplerFixture.root["schedules"] as! [String: Any])["steps_8"] as! [String: Any])[key])

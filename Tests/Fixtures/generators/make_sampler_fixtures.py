@@ -52,6 +52,7 @@ Python-float scalars such as sigma_min / sigma_max).
 import json
 import math
 import os
+import sys
 
 import warnings
 
@@ -213,17 +214,21 @@ SAMPLERS = [
     ("DPM++ 2S a", "sample_dpmpp_2s_ancestral", "ancestral", {}),
     ("DPM++ SDE", "sample_dpmpp_sde", "sde", {"brownian_noise": True}),
     ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", "sde", {"brownian_noise": True}),
+    ("DPM++ 2M SDE Heun", "sample_dpmpp_2m_sde", "sde", {"brownian_noise": True, "solver_type": "heun"}),
+    ("DPM++ 3M SDE", "sample_dpmpp_3m_sde", "sde", {"brownian_noise": True, "discard_next_to_last_sigma": True}),
 ]
 
 # A1111_DEFAULT_SCHEDULE (fixture_support): what A1111 >= 1.9's "Automatic" scheduler picks.
 
 
-def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=False):
+def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=False, solver_type=None):
     log = NoiseLog(stream)
     counting = CountingModel(model)
     func = getattr(KS, funcname)
     x0 = stream[0] * sigmas[0]
     kwargs = {"extra_args": {"cond": cond}, "disable": True}
+    if solver_type is not None:   # A1111's "DPM++ 2M SDE Heun" passes solver_type="heun"
+        kwargs["solver_type"] = solver_type
 
     lms_coeffs = []
     orig_coeff = KS.linear_multistep_coeff
@@ -379,14 +384,14 @@ def main():
     runs = []
     for label, funcname, kind, opts in SAMPLERS:
         sched_names = ["automatic", "karras"]
-        if label == "DPM++ 2M SDE":
+        if A1111_DEFAULT_SCHEDULE[label] == "exponential":
             sched_names.append("exponential")
         for sname in sched_names:
             variants = [("plain", sched8[sname])]
             if opts.get("discard_next_to_last_sigma"):
                 variants.append(("a1111_discard", discard_penultimate(sched9[sname])))
             for variant, sigmas in variants:
-                run = run_sampler(model, stream, label, funcname, kind, sigmas, cond)
+                run = run_sampler(model, stream, label, funcname, kind, sigmas, cond, solver_type=opts.get("solver_type"))
                 run["schedule"] = sname
                 run["variant"] = variant
                 if opts.get("discard_next_to_last_sigma"):
@@ -397,7 +402,8 @@ def main():
                 runs.append(run)
         if kind == "sde":
             sname = A1111_DEFAULT_SCHEDULE[label]
-            run = run_sampler(model, stream, label, funcname, kind, sched8[sname], cond, brownian=True)
+            run = run_sampler(model, stream, label, funcname, kind, sched8[sname], cond, brownian=True,
+                              solver_type=opts.get("solver_type"))
             run["schedule"] = sname
             run["variant"] = "brownian"
             run["a1111_uses"] = True
@@ -496,6 +502,15 @@ def main():
         ],
     }
     os.makedirs(os.path.dirname(OUT_PATH), exist_ok=True)
+    if "--append" in sys.argv and os.path.exists(OUT_PATH):
+        # Keep the committed runs as they are (recomputed on another CPU they differ in the last
+        # bits) and add the runs of samplers the file does not have yet, after their sampler's
+        # predecessors; every other key stays as committed.
+        with open(OUT_PATH) as f:
+            old = json.load(f)
+        have = {r["sampler"] for r in old["runs"]}
+        old["runs"] += [r for r in runs if r["sampler"] not in have]
+        runs, doc = old["runs"], old
     with open(OUT_PATH, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
