@@ -23,7 +23,9 @@ import Foundation
 /// torchsde's `_randn` (`sd_samplers_common.replace_torchsde_browinan` -> `rng.randn_local`).
 ///
 /// Recently computed increments are kept in a small least-recently-used cache (torchsde keeps
-/// 45); anything evicted is recomputed identically from its seeds.
+/// 45); anything evicted is recomputed identically from its seeds. Each new query end point costs
+/// at most one `randn` of `count` values per level of the tree (about log2((t1 - t0) / 1e-6)).
+/// Not thread-safe (the cache and the tree grow as queries arrive).
 public final class BrownianTree {
     /// Elements of one increment.
     public let count: Int
@@ -32,9 +34,10 @@ public final class BrownianTree {
     let entropy: UInt64
     let source: RandomSourceKind
 
-    /// Deeper than any query of a validated interval reaches (see `maximumSpan`); a guard only.
+    /// Deeper than any query of a validated interval reaches (see `maximumSpan`); a guard only
+    /// (spawn keys, 2^depth, stay within UInt64).
     static let maxDepth = 62
-    /// Intervals wider than this are refused: with the 1e-6 grid the tree stays under 42 levels.
+    /// Intervals wider than this are refused: on the 1e-6 grid the tree stays under 45 levels.
     public static let maximumSpan = 1e7
 
     private struct Node {
@@ -163,10 +166,11 @@ public final class BrownianTree {
 
     private func tick() -> Int { clock += 1; return clock }
 
+    /// Caches a node's increment; when full, drops the least recently used half at once.
     private func remember(_ n: Int, _ values: [Float]) {
-        if cache[n] == nil, cache.count >= cacheCapacity,
-           let oldest = cache.min(by: { $0.value.stamp < $1.value.stamp })?.key {
-            cache[oldest] = nil
+        if cache[n] == nil, cache.count >= cacheCapacity {
+            let byAge = cache.sorted { $0.value.stamp < $1.value.stamp }
+            for (key, _) in byAge.prefix(max(1, cache.count / 2)) { cache[key] = nil }
         }
         cache[n] = (values, tick())
     }

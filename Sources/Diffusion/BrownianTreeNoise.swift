@@ -18,8 +18,11 @@ import Foundation
 /// Times are used as the float32 values A1111 passes (float32 sigma tensors widened to doubles).
 /// `source` picks what A1111 draws the tree's normals with (`rng.randn_local`, which A1111
 /// substitutes for torchsde's own `_randn`): `.cpu` is `torch.randn` on a CPU generator (A1111's
-/// "CPU", and torchsde's own draw on the CPU); `.nv` is A1111's Philox "NV" source (and stands in
-/// for A1111's default "GPU" source on CUDA, which it reproduces).
+/// "CPU", and torchsde's own draw on the CPU); `.nv` is A1111's Philox "NV" source, which A1111
+/// made to reproduce its default "GPU" source on CUDA (`torch.randn` on a CUDA generator).
+/// One difference remains on the CPU: torch's x86 (MKL) float32 `sqrt` of the divisor is not
+/// always correctly rounded; this uses the correctly rounded one (as CUDA does), so a value can
+/// differ from torch's CPU result in its last bit.
 ///
 /// Differences from k-diffusion, on inputs it does not handle: sigma == sigmaNext or a non-finite
 /// sigma gives zeros (k-diffusion divides 0 by 0), and queries whose rounded times coincide give
@@ -70,7 +73,7 @@ public final class BrownianTreeNoise {
             throw InputError.badSigmaRange(sigmaMin, sigmaMax)
         }
         // Each tree keeps its recent intervals' increments: at least a few query paths' worth
-        // (a path is at most ~42 intervals deep), within about 256 MiB for the whole batch.
+        // (a path is at most ~45 intervals deep), within about 256 MiB for the whole batch.
         let capacity = max(96, min(512, Self.cacheBudget / (MemoryLayout<Float>.stride * n * seeds.count)))
         var trees: [BrownianTree] = []
         for seed in seeds {

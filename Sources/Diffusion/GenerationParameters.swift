@@ -97,6 +97,19 @@ public enum GenerationParameters {
                             store: { s, v in if case let .size(w, h) = v { (s.width, s.height) = (w, h) } },
                             read: { .size(width: $0.width, height: $0.height) },
                             infotextKey: "Size", axisLabel: "Size", infotext: { "\($0.width)x\($0.height)" }),
+        ParameterDefinition("seed_resize_from", .size, .size(width: 0, height: 0), "make the seed's noise at this size (0x0: off)",
+                            check: checkSeedResize, omittedWhenDefault: true,
+                            store: { s, v in if case let .size(w, h) = v { (s.seedResizeFromWidth, s.seedResizeFromHeight) = (w, h) } },
+                            read: { .size(width: $0.seedResizeFromWidth, height: $0.seedResizeFromHeight) },
+                            infotextKey: "Seed resize from", axisLabel: "Seed resize from",
+                            infotext: { $0.seedResizeFromWidth > 0 && $0.seedResizeFromHeight > 0 ? "\($0.seedResizeFromWidth)x\($0.seedResizeFromHeight)" : nil },
+                            whenNotInInfotext: { _ in .size(width: 0, height: 0) }),
+        ParameterDefinition("eta_noise_seed_delta", .integer, .integer(0), "ENSD: step noise from seed + this", check: ParameterCheck.integer("eta_noise_seed_delta", min: 0, max: 1 << 53),
+                            omittedWhenDefault: true, store: { $0.etaNoiseSeedDelta = int($1) }, read: { .integer($0.etaNoiseSeedDelta) },
+                            infotextKey: "ENSD", axisLabel: "ENSD",
+                            // A1111 records it for the samplers that use it (`uses_ensd`), with a non-zero eta.
+                            infotext: { s in s.etaNoiseSeedDelta != 0 && s.sampler.takes(.etaNoiseSeedDelta) && s.samplerOptions.eta != 0 ? String(s.etaNoiseSeedDelta) : nil },
+                            whenNotInInfotext: { _ in .integer(0) }),
         ParameterDefinition("batch", .integer, .integer(1), "images per batch", check: ParameterCheck.integer("batch", min: 1, max: maximumBatch),
                             store: { $0.batchSize = Int(int($1)) }, read: { .integer(Int64($0.batchSize)) }, axisLabel: "Batch size",
                             whenNotInInfotext: { _ in .integer(1) }),
@@ -154,7 +167,7 @@ public enum GenerationParameters {
     /// fields follow Size. Every other key is one of A1111's `extra_generation_params`, written
     /// after these in table order, as A1111 does with sampler options, hires fix and the like.
     static let a1111InfotextOrder = ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size",
-                                     "Variation seed", "Variation seed strength", "Clip skip", "RNG"]
+                                     "Variation seed", "Variation seed strength", "Seed resize from", "Clip skip", "ENSD", "RNG"]
 
     /// A1111's infotext parameters for one image's settings (`GenerationSettings.image(_:)`).
     public static func infotextParameters(_ s: GenerationSettings, model: [(key: String, value: String)]) -> [(key: String, value: String)] {
@@ -216,6 +229,11 @@ public enum GenerationParameters {
             throw ParameterError("unknown schedule \"\(s)\"\(NameSuggestion.hint(s, in: scheduleNames)); known: \(scheduleNames.joined(separator: ", "))")
         }
         return .string(kind.rawValue)
+    }
+
+    static let checkSeedResize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        if v == .size(width: 0, height: 0) { return v }
+        return try checkSize(v)
     }
 
     static let checkSize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in

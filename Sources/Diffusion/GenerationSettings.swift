@@ -15,6 +15,10 @@ public struct GenerationSettings: Sendable, Equatable {
     public var seed: Int64 = -1
     public var subseed: Int64 = -1
     public var subseedStrength: Float = 0
+    /// A1111's "Seed resize from": the seed's noise made for this size in pixels (0: not resized).
+    public var seedResizeFromWidth = 0, seedResizeFromHeight = 0
+    /// A1111's "ENSD" (eta noise seed delta): the step noise comes from `seed + delta`.
+    public var etaNoiseSeedDelta: Int64 = 0
     public var width = 512
     public var height = 512
     public var batchSize = 1

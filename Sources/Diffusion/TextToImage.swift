@@ -146,7 +146,11 @@ public struct TextToImage {
         denoiser.prediction = model.config.prediction
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).subseed) }
-        var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength)
+        // A1111 divides the seed-resize size by 8 (the SD VAE's scale).
+        let resized = s.seedResizeFromWidth > 0 && s.seedResizeFromHeight > 0
+        var noise = ImageNoise(kind: s.rng, shape: shape, seeds: seeds, subseeds: subseeds, subseedStrength: s.subseedStrength,
+                               seedNoiseShape: resized ? [shape[0], s.seedResizeFromHeight / 8, s.seedResizeFromWidth / 8] : nil,
+                               etaNoiseSeedDelta: s.etaNoiseSeedDelta)
         let method = s.sampler.method
         if method is DDIMSampler, model.config.prediction != .epsilon {
             throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only")

@@ -52,6 +52,11 @@ enum PipelineFixture {
         if let v = j["s_tmin"] as? NSNumber { s.samplerOptions.sTmin = v.floatValue }
         if let v = j["s_tmax"] as? NSNumber { s.samplerOptions.sTmax = v.floatValue }
         if let v = j["s_noise"] as? NSNumber { s.samplerOptions.sNoise = v.floatValue }
+        // A1111's "ENSD" and "Seed resize from".
+        if let v = j["eta_noise_seed_delta"] as? NSNumber { s.etaNoiseSeedDelta = v.int64Value }
+        if let w = j["seed_resize_from_w"] as? NSNumber, let h = j["seed_resize_from_h"] as? NSNumber {
+            (s.seedResizeFromWidth, s.seedResizeFromHeight) = (w.intValue, h.intValue)
+        }
         return s
     }
 }
@@ -79,9 +84,11 @@ enum PipelineFixture {
         let scale = p.model.vaeScale
         let shape = [4, s.height / scale, s.width / scale]
         let b = s.batchSize
+        let resized = s.seedResizeFromWidth > 0 ? [4, s.seedResizeFromHeight / 8, s.seedResizeFromWidth / 8] : nil
         var noise = ImageNoise(kind: s.rng, shape: shape,
                                seeds: (0..<b).map { UInt64(s.seed + (s.subseedStrength > 0 ? 0 : Int64($0))) },
-                               subseeds: (0..<b).map { UInt64(bitPattern: s.subseed + Int64($0)) }, subseedStrength: s.subseedStrength)
+                               subseeds: (0..<b).map { UInt64(bitPattern: s.subseed + Int64($0)) }, subseedStrength: s.subseedStrength,
+                               seedNoiseShape: resized)
         let noiseRun = (r["initial_noise_as"] as? String).map(PipelineFixture.named) ?? r
         #expect(relative(noise.first(), PipelineFixture.floats(noiseRun["initial_noise"])) <= 1e-6, "\(name): initial noise")
         // The SDE samplers' Brownian-tree noise is injected; everything else comes from the RNG.

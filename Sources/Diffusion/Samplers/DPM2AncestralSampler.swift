@@ -6,7 +6,7 @@ struct DPM2AncestralSampler: SamplingMethod {
     let aliases = ["k_dpm_2_a"]
     let defaultSchedule = NoiseSchedule.Kind.karras
     let discardsPenultimateSigma = true
-    let options: Set<SamplerOption> = [.eta, .sNoise]
+    let options: Set<SamplerOption> = [.eta, .sNoise, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

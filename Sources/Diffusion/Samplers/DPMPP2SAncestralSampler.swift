@@ -6,7 +6,7 @@ struct DPMPP2SAncestralSampler: SamplingMethod {
     let name = "DPM++ 2S a"
     let aliases = ["k_dpmpp_2s_a"]
     let defaultSchedule = NoiseSchedule.Kind.karras
-    let options: Set<SamplerOption> = [.eta, .sNoise]
+    let options: Set<SamplerOption> = [.eta, .sNoise, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

@@ -6,7 +6,7 @@ struct EulerAncestralSampler: SamplingMethod {
     let name = "Euler a"
     let aliases = ["k_euler_a", "k_euler_ancestral"]
     let defaultSchedule = NoiseSchedule.Kind.uniform
-    let options: Set<SamplerOption> = [.eta]
+    let options: Set<SamplerOption> = [.eta, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

@@ -22,6 +22,9 @@ public struct SamplerOptions: Sendable, Equatable {
 /// One of `SamplerOptions`'s options.
 public enum SamplerOption: Sendable, Hashable {
     case eta, sNoise, sChurn, sTmin, sTmax
+    /// A1111's `uses_ensd`: the sampler's step noise follows the eta noise seed delta, so the
+    /// infotext records "ENSD" for it.
+    case etaNoiseSeedDelta
 
     /// Euler, Heun and DPM2 take Karras's churn options (A1111's `sampler_extra_params`).
     static let churn: Set<SamplerOption> = [.sChurn, .sTmin, .sTmax, .sNoise]

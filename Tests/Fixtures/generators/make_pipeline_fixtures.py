@@ -308,7 +308,7 @@ REAL_TORCH = torch
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "pipeline.json")
 GENERATOR = "Tests/Fixtures/generators/make_pipeline_fixtures.py"
-MAX_BYTES = 2_100_000      # 2 MB before the churn runs
+MAX_BYTES = 2_200_000   # keep the fixture small (it is read by every test run)
 
 SEED = 2718281828            # > 2**31: exercises unsigned 32-bit seed handling
 STEPS = 8
@@ -442,11 +442,17 @@ def slerp(val, low, high):
 
 
 class ImageRNG:
-    """modules/rng.py ImageRNG with randn_source CPU or NV, no seed resize,
-    eta_noise_seed_delta 0."""
+    """modules/rng.py ImageRNG with randn_source CPU or NV, its seed resize
+    (seed_resize_from_h/w in pixels: the seed's noise drawn at that size, pasted centred into the
+    image generator's first draw) and eta_noise_seed_delta (the generators reseeded with
+    seed + delta after the first noise)."""
 
-    def __init__(self, source, shape, seeds, subseeds=None, subseed_strength=0.0):
+    def __init__(self, source, shape, seeds, subseeds=None, subseed_strength=0.0, seed_resize_from_h=0,
+                 seed_resize_from_w=0, eta_noise_seed_delta=0):
         self.source = source
+        self.seed_resize_from_h = seed_resize_from_h
+        self.seed_resize_from_w = seed_resize_from_w
+        self.eta_noise_seed_delta = eta_noise_seed_delta
         self.shape = tuple(shape)
         self.seeds = seeds
         self.subseeds = subseeds
@@ -464,35 +470,57 @@ class ImageRNG:
             return PhiloxGenerator(seed)
         return torch.Generator("cpu").manual_seed(int(seed))
 
-    def randn_with(self, generator):
+    def randn_with(self, generator, shape=None):
+        shape = self.shape if shape is None else tuple(shape)
         if self.source == "nv":
-            return torch.asarray(generator.randn(self.shape))
-        return torch.randn(self.shape, device="cpu", generator=generator)
+            return torch.asarray(generator.randn(shape))
+        return torch.randn(shape, device="cpu", generator=generator)
 
-    def randn_global(self, seed):
+    def randn_global(self, seed, shape=None):
         """rng.randn(seed, shape) without a generator: reseeds the GLOBAL rng."""
+        shape = self.shape if shape is None else tuple(shape)
         if self.source == "nv":
-            return torch.asarray(PhiloxGenerator(seed).randn(self.shape))
+            return torch.asarray(PhiloxGenerator(seed).randn(shape))
         torch.manual_seed(seed)
-        return torch.randn(self.shape, device="cpu")
+        return torch.randn(shape, device="cpu")
 
     def first(self):
         xs = []
         details = []
+        resized = self.seed_resize_from_h > 0 and self.seed_resize_from_w > 0
+        noise_shape = (self.shape[0], self.seed_resize_from_h // 8, self.seed_resize_from_w // 8) if resized else self.shape
         for i, (seed, generator) in enumerate(zip(self.seeds, self.generators)):
             subnoise = None
             if self.subseeds is not None and self.subseed_strength != 0:
                 subseed = 0 if i >= len(self.subseeds) else self.subseeds[i]
-                subnoise = self.randn_global(subseed)
-            noise = self.randn_with(generator)
+                subnoise = self.randn_global(subseed, noise_shape)
+            if noise_shape != self.shape:
+                noise = self.randn_global(seed, noise_shape)
+            else:
+                noise = self.randn_with(generator)
             if subnoise is not None:
                 seed_noise = noise
                 noise, dot_mean, fallback = slerp(self.subseed_strength, noise, subnoise)
                 details.append({"seed_noise": seed_noise, "subseed_noise": subnoise,
                                 "dot_mean": dot_mean, "linear_fallback": fallback})
+            if noise_shape != self.shape:
+                # rng.py: the image generator's first draw, the seed's noise pasted centred (floor division)
+                x = self.randn_with(generator)
+                dx = (self.shape[2] - noise_shape[2]) // 2
+                dy = (self.shape[1] - noise_shape[1]) // 2
+                w = noise_shape[2] if dx >= 0 else noise_shape[2] + 2 * dx
+                h = noise_shape[1] if dy >= 0 else noise_shape[1] + 2 * dy
+                tx = 0 if dx < 0 else dx
+                ty = 0 if dy < 0 else dy
+                dx = max(-dx, 0)
+                dy = max(-dy, 0)
+                x[:, ty:ty + h, tx:tx + w] = noise[:, dy:dy + h, dx:dx + w]
+                noise = x
             xs.append(noise)
         if details:
             self.detail = details
+        if self.eta_noise_seed_delta:
+            self.generators = [self.create_generator(seed + self.eta_noise_seed_delta) for seed in self.seeds]
         return torch.stack(xs)
 
     def next(self):
@@ -611,7 +639,8 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
     uncond = torch.cat([uc] * BATCH)     # reconstruct_cond_batch
 
     rng = ImageRNG(spec["rng"], LATENT, seeds, subseeds=subseeds if spec["subseed_strength"] != 0 else None,
-                   subseed_strength=spec["subseed_strength"])
+                   subseed_strength=spec["subseed_strength"], seed_resize_from_h=spec.get("seed_resize_from_h", 0),
+                   seed_resize_from_w=spec.get("seed_resize_from_w", 0), eta_noise_seed_delta=spec.get("eta_noise_seed_delta", 0))
     rng.scramble = scramble
     rng.scramble_calls = scramble_calls
     noise = rng.next()
@@ -1146,6 +1175,17 @@ def run_specs():
                       subseed=SUBSEED, subseed_strength=SUBSEED_STRENGTH))
     specs.append(dict(base, name="DPM++ 2M / karras / clip_skip 2", sampler="DPM++ 2M", schedule="karras",
                       clip_skip=2))
+    # A1111's "ENSD" (eta noise seed delta: the step noise from seed + delta) and "Seed resize
+    # from" (the seed's noise made at another size and centred: 24x16 and 8x32 pixels here, wider
+    # or taller than the 16x16 image, so both the crop and the paste are exercised).
+    specs.append(dict(base, name="Euler a / automatic / ensd", sampler="Euler a", schedule="automatic",
+                      eta_noise_seed_delta=31337))
+    specs.append(dict(base, name="DPM++ 2S a / karras / nv / ensd", sampler="DPM++ 2S a", schedule="karras", rng="nv",
+                      eta_noise_seed_delta=31337))
+    specs.append(dict(base, name="Euler a / automatic / seed resize", sampler="Euler a", schedule="automatic",
+                      seed_resize_from_w=24, seed_resize_from_h=16, subseed=SUBSEED, subseed_strength=SUBSEED_STRENGTH))
+    specs.append(dict(base, name="Euler / automatic / nv / seed resize", sampler="Euler", schedule="automatic", rng="nv",
+                      seed_resize_from_w=8, seed_resize_from_h=32))
     return specs
 
 
@@ -1180,14 +1220,16 @@ def append_to_existing(doc):
               f"{max(abs(a - b) for a, b in zip(c['z']['data'], want['z']['data'])):.2e}")
     names = [r["name"] for r in doc["runs"]]
     old_names = [r["name"] for r in old["runs"]]
-    assert names[:len(old_names)] == old_names, "the existing runs are not this script's first runs"
-    for o, n in zip(old["runs"], doc["runs"]):
-        a, b = o["latents"]["data"], n["latents"]["data"]
+    assert set(old_names) <= set(names), "the existing file has runs this script does not make"
+    recomputed = {r["name"]: r for r in doc["runs"]}
+    for o in old["runs"]:
+        a, b = o["latents"]["data"], recomputed[o["name"]]["latents"]["data"]
         print(f"  existing run {o['name']:50s} max |latents - recomputed| / max |latents| = "
               f"{max(abs(x - y) for x, y in zip(a, b)) / max(abs(x) for x in a):.2e}")
     old["generator"] = doc["generator"]
-    old["runs"] += doc["runs"][len(old_names):]
-    print(f"  kept {len(old_names)} runs, appended {len(names) - len(old_names)}: {names[len(old_names):]}")
+    added = [r for r in doc["runs"] if r["name"] not in set(old_names)]
+    old["runs"] += added
+    print(f"  kept {len(old_names)} runs, appended {len(added)}: {[r['name'] for r in added]}")
     return old
 
 
@@ -1267,6 +1309,7 @@ def main():
                                    if k != "noise_sampler"},
                 "discard_next_to_last_sigma": r["discard"],
                 "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[spec["sampler"]] == spec["schedule"],
+                **{k: spec[k] for k in ("eta_noise_seed_delta", "seed_resize_from_w", "seed_resize_from_h") if k in spec},
             },
             "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
             "cond_ids": cond_ids, "uncond_ids": uncond_ids,

@@ -47,6 +47,8 @@ run "$PY" $G/make_tokenizer_fixtures.py
 run "$PY" $G/make_ftfy_tables.py
 run "$PY" $G/make_rng_fixtures.py
 run "$PY" $G/make_sampler_fixtures.py
+run "$PY" $G/make_schedule_fixtures.py
+run "$PY" $G/make_brownian_fixtures.py
 run "$PY" $G/make_engine_fixtures.py
 # Tests/FormatsTests/Fixtures (with diffusers_tiny), then what reads diffusers_tiny
 run "$PY" $G/make_model_file_fixtures.py
