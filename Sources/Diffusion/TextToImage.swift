@@ -156,9 +156,19 @@ public struct TextToImage {
             throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only")
         }
         let batchShape = [b] + shape
-        var run = SamplingRun(sigmas: sigmas(s), steps: s.steps, alphasCumprod: model.alphasCumprod, options: s.samplerOptions,
+        let sigmas = self.sigmas(s)
+        // The SDE samplers' step noise: A1111's Brownian tree per image seed over the schedule's
+        // positive sigma range, drawn with the same random source as the image (its "NV" source
+        // for rng nv, which stands for A1111's default GPU source; torch's CPU generator for cpu).
+        var tree: BrownianTreeNoise?
+        if method.usesBrownianNoise, let low = sigmas.filter({ $0 > 0 }).min(), let high = sigmas.max() {
+            tree = try BrownianTreeNoise(shape: shape, sigmaMin: low, sigmaMax: high, seeds: (0..<b).map { s.seeds(ofImage: $0).seed }, source: s.rng)
+        }
+        var run = SamplingRun(sigmas: sigmas, steps: s.steps, alphasCumprod: model.alphasCumprod, options: s.samplerOptions,
                               denoise: { try denoiser($0, $1) }, predictNoise: { try denoiser.eps($0, $1) },
-                              noise: { sigma, next in try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? noise.next()) })
+                              noise: { sigma, next in
+                                  try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? tree?(sigma, next) ?? noise.next())
+                              })
         if let progress { run.afterStep = progress }
         let start = try method.start(Tensor(shape: batchShape, data: noise.first()), run)
         return try method.sample(start, run).toArray()

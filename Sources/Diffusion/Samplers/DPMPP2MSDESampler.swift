@@ -13,6 +13,7 @@ struct DPMPP2MSDESampler: SamplingMethod {
     var aliases: [String] { solver == .heun ? ["k_dpmpp_2m_sde_heun"] : ["k_dpmpp_2m_sde", "k_dpmpp_2m_sde_ka"] }
     let defaultSchedule = NoiseSchedule.Kind.exponential
     let options: Set<SamplerOption> = [.eta, .sNoise]
+    let usesBrownianNoise = true
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

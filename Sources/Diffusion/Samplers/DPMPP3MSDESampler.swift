@@ -2,14 +2,15 @@ import Engine
 import Foundation
 
 /// k-diffusion's `sample_dpmpp_3m_sde` (A1111's "DPM++ 3M SDE": exponential schedule, the
-/// second-to-last sigma dropped). Its noise comes from the run's `noise` (the image RNG; A1111
-/// uses a Brownian tree there).
+/// second-to-last sigma dropped). Its step noise is A1111's Brownian
+/// tree (`BrownianTreeNoise`, through the run's `noise`).
 struct DPMPP3MSDESampler: SamplingMethod {
     let name = "DPM++ 3M SDE"
     let aliases = ["k_dpmpp_3m_sde"]
     let defaultSchedule = NoiseSchedule.Kind.exponential
     let discardsPenultimateSigma = true
     let options: Set<SamplerOption> = [.eta, .sNoise]
+    let usesBrownianNoise = true
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

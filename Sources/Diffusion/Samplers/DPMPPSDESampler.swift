@@ -8,6 +8,7 @@ struct DPMPPSDESampler: SamplingMethod {
     let aliases = ["k_dpmpp_sde"]
     let defaultSchedule = NoiseSchedule.Kind.karras
     let options: Set<SamplerOption> = [.eta, .sNoise]
+    let usesBrownianNoise = true
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         var x = start

@@ -72,6 +72,9 @@ public protocol SamplingMethod: Sendable {
     var discardsPenultimateSigma: Bool { get }
     /// The options it reads, as A1111 passes them.
     var options: Set<SamplerOption> { get }
+    /// A1111's `brownian_noise`: its step noise comes from a Brownian tree seeded with the image
+    /// seeds (`BrownianTreeNoise`), not from the image RNG.
+    var usesBrownianNoise: Bool { get }
     /// The latent sampling starts from, given unit-variance noise (k-diffusion: scaled by the first sigma).
     func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor
     /// Samples from `x` to the final latent.
@@ -82,6 +85,7 @@ extension SamplingMethod {
     public var aliases: [String] { [] }
     public var discardsPenultimateSigma: Bool { false }
     public var options: Set<SamplerOption> { [] }
+    public var usesBrownianNoise: Bool { false }
     public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor { try noise * run.sigmas[0] }
 }
 
