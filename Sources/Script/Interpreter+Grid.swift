@@ -3,8 +3,9 @@ import Foundation
 import Imaging
 import Formats
 
-/// `grid`: options given lists are axes (X columns, Y rows, Z one grid per value); `sr=[...]` is
-/// A1111's Prompt S/R. Cells are generated one image each with explicit seeds, saved
+/// `grid`: options given lists are axes (X columns, Y rows, Z one grid per value), and so are
+/// numeric options given A1111's X/Y/Z range text (`steps="10-30 (+10)"`, `AxisRange`); `sr=[...]`
+/// is A1111's Prompt S/R. Cells are generated one image each with explicit seeds, saved
 /// individually, and composed into a labelled grid PNG whose `sdscript` text chunk holds the
 /// explicit grid statement (so `replay GRID.png` remakes it) next to the first cell's infotext.
 extension Interpreter {
@@ -34,6 +35,11 @@ extension Interpreter {
                     throw ScriptError(position, "Prompt S/R: \(items[0].literal) does not occur in the prompt")
                 }
                 axes.append(GridAxis(name: "sr", values: items))
+            } else if case let .string(text) = value, let row = Settings.definition(option.name), row.kind == .integer || row.kind == .real {
+                // A1111's X/Y/Z text for a numeric axis: "1-5", "1-5 (+2)", "1-10 [5]", "5, 7.5, 9".
+                let expanded: [Value]
+                do { expanded = try AxisRange.values(text, integer: row.kind == .integer) } catch { throw ScriptError(position, "\(option.name): \(error.message)") }
+                axes.append(GridAxis(name: option.name, values: try expanded.map { try checked(option.name, $0, at: position) }))
             } else if case let .list(items) = value, option.name != "embeddings_dir" {
                 guard !items.isEmpty else { throw ScriptError(position, "the axis \(option.name) has no values") }
                 axes.append(GridAxis(name: option.name, values: try items.map { try checked(option.name, $0, at: position) }))
