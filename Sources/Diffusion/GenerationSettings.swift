@@ -32,6 +32,12 @@ public struct GenerationSettings: Sendable, Equatable {
     public var vaeTiling = false
     /// The schedule's settings (A1111's sigma min/max override, rho, the Beta schedule's alpha and beta).
     public var scheduleOptions = NoiseSchedule.Options()
+    /// A1111's "Always discard next-to-last sigma" (infotext "Discard penultimate sigma"), for
+    /// samplers that do not already do it.
+    public var discardPenultimateSigma = false
+    /// A1111's "SGM noise multiplier": the initial noise scaled by sqrt(1 + sigma_max^2), as SGM
+    /// (SDXL's reference code) does, instead of sigma_max.
+    public var sgmNoiseMultiplier = false
     /// The stochastic samplers' options (A1111's eta, s_noise, s_churn, s_tmin, s_tmax).
     public var samplerOptions = SamplerOptions()
 

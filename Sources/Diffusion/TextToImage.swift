@@ -95,7 +95,7 @@ public struct TextToImage {
     /// The sigmas A1111 samples with (the penultimate one dropped for DPM2 and DPM2 a).
     public func sigmas(_ s: GenerationSettings) -> [Float] {
         let schedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
-        if s.sampler.discardsPenultimateSigma {
+        if s.sampler.discardsPenultimateSigma || s.discardPenultimateSigma {
             var sig = schedule.sigmas(steps: s.steps + 1, kind: s.resolvedSchedule, options: s.scheduleOptions)
             sig.remove(at: sig.count - 2)
             return sig
@@ -165,6 +165,7 @@ public struct TextToImage {
             tree = try BrownianTreeNoise(shape: shape, sigmaMin: low, sigmaMax: high, seeds: (0..<b).map { s.seeds(ofImage: $0).seed }, source: s.rng)
         }
         var run = SamplingRun(sigmas: sigmas, steps: s.steps, alphasCumprod: model.alphasCumprod, options: s.samplerOptions,
+                              sgmNoiseMultiplier: s.sgmNoiseMultiplier,
                               denoise: { try denoiser($0, $1) }, predictNoise: { try denoiser.eps($0, $1) },
                               noise: { sigma, next in
                                   try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? tree?(sigma, next) ?? noise.next())

@@ -40,6 +40,9 @@ public struct SamplingRun {
     /// The model's DDPM schedule (timestep samplers).
     public var alphasCumprod: [Float]
     public var options = SamplerOptions()
+    /// k-diffusion samplers start from noise x sqrt(1 + sigma_max^2) instead of x sigma_max
+    /// (A1111's "SGM noise multiplier").
+    public var sgmNoiseMultiplier = false
     /// The model's estimate of the clean latent at a noise level (k-diffusion's denoiser).
     public var denoise: (_ x: Tensor, _ sigma: Float) throws -> Tensor
     /// The model's noise prediction at an integer timestep, unscaled (A1111's timestep samplers).
@@ -50,11 +53,12 @@ public struct SamplingRun {
     /// Called after step `done` of `total`; throwing from it stops sampling (cancellation).
     public var afterStep: (_ done: Int, _ total: Int) throws -> Void = { _, _ in }
 
-    public init(sigmas: [Float], steps: Int, alphasCumprod: [Float], options: SamplerOptions = SamplerOptions(),
+    public init(sigmas: [Float], steps: Int, alphasCumprod: [Float], options: SamplerOptions = SamplerOptions(), sgmNoiseMultiplier: Bool = false,
                 denoise: @escaping (Tensor, Float) throws -> Tensor,
                 predictNoise: @escaping (Tensor, Float) throws -> Tensor = { _, _ in throw GenerationError.invalid("this denoiser has no noise prediction") },
                 noise: @escaping (Float, Float) throws -> Tensor) {
         self.sigmas = sigmas; self.steps = steps; self.alphasCumprod = alphasCumprod; self.options = options
+        self.sgmNoiseMultiplier = sgmNoiseMultiplier
         self.denoise = denoise; self.predictNoise = predictNoise; self.noise = noise
     }
 }
@@ -86,7 +90,10 @@ extension SamplingMethod {
     public var discardsPenultimateSigma: Bool { false }
     public var options: Set<SamplerOption> { [] }
     public var usesBrownianNoise: Bool { false }
-    public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor { try noise * run.sigmas[0] }
+    public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor {
+        let s = run.sigmas[0]
+        return try noise * (run.sgmNoiseMultiplier ? (1 + s * s).squareRoot() : s)
+    }
 }
 
 /// The steps k-diffusion's samplers share.

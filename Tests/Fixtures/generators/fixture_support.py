@@ -10,6 +10,10 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       (make_embedding_fixtures.py)
   k-diffusion         import_k_diffusion (without torchvision), make_alphas_cumprod,
                       A1111_DEFAULT_SCHEDULE (make_sampler_fixtures.py)
+  A1111 schedules     SCHEDULE_KINDS, a1111_sigmas and the schedule functions sgm_uniform,
+                      kl_optimal, align_your_steps, simple_scheduler, normal_scheduler,
+                      ddim_scheduler, beta_scheduler (make_schedule_fixtures.py; also
+                      make_pipeline_fixtures.py)
   NV RNG              PhiloxGenerator, _check_nv: A1111's Philox "NV" source
                       (make_rng_fixtures.py)
   CLIP tokenizer      build_tokenizer_files, load_tokenizer (transformers' slow
@@ -170,6 +174,109 @@ A1111_DEFAULT_SCHEDULE = {
     "DPM2": "karras", "DPM2 a": "karras", "DPM++ 2M": "karras", "DPM++ 2S a": "karras",
     "DPM++ SDE": "karras", "DPM++ 2M SDE": "exponential", "DPM++ 2M SDE Heun": "exponential", "DPM++ 3M SDE": "exponential",
 }
+
+
+# --- A1111 1.10 schedule types (modules/sd_schedulers.py; moved from make_schedule_fixtures.py,
+# also used by make_pipeline_fixtures.py) ----------------------------------------------------
+# How A1111 calls them (KDiffusionSampler.get_sigmas): uniform = model_wrap.get_sigmas(n); every
+# other schedule function gets sigma_min = model_wrap.sigmas[0].item(), sigma_max =
+# model_wrap.sigmas[-1].item() (float32 values as Python floats), replaced by the "Schedule
+# min/max sigma" options when those are set (not 0), rho when the schedule has a default rho
+# (Karras 7, Polyexponential 1) and the option is set, and the inner model (k-diffusion's
+# CompVisDenoiser, whose sigma_to_t / t_to_sigma / sigmas are used) where it needs one.
+# Karras, Exponential and Polyexponential are k-diffusion's own functions. A1111's own schedule
+# functions cannot be imported without the webui, so the ones below restate them line for line
+# from modules/sd_schedulers.py (A1111 1.10.1; simple, normal, ddim and beta carry A1111's
+# function names here: simple_scheduler, ...; scipy is imported when beta is used). Each returns a
+# float32 tensor; the caller drops the penultimate sigma itself where the sampler has
+# discard_next_to_last_sigma.
+
+SCHEDULE_KINDS = ["uniform", "karras", "exponential", "polyexponential", "sgm_uniform", "kl_optimal",
+                  "align_your_steps", "simple", "normal", "ddim", "beta"]
+
+
+def sgm_uniform(n, sigma_min, sigma_max, inner):
+    start = inner.sigma_to_t(torch.tensor(sigma_max))
+    end = inner.sigma_to_t(torch.tensor(sigma_min))
+    sigs = [inner.t_to_sigma(ts) for ts in torch.linspace(start, end, n + 1)[:-1]]
+    return torch.FloatTensor(sigs + [0.0])
+
+
+def kl_optimal(n, sigma_min, sigma_max):
+    alpha_min = torch.arctan(torch.tensor(sigma_min))
+    alpha_max = torch.arctan(torch.tensor(sigma_max))
+    i = torch.arange(n + 1)
+    return torch.tan(i / n * alpha_min + (1.0 - i / n) * alpha_max)
+
+
+def align_your_steps(n):
+    levels = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
+    if n != len(levels):
+        xs = np.linspace(0, 1, len(levels))
+        ys = np.log(levels[::-1])
+        new = np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy()
+        return torch.FloatTensor(np.append(new, [0.0]))
+    return torch.FloatTensor(levels + [0.0])
+
+
+def simple_scheduler(n, inner):
+    ss = len(inner.sigmas) / n
+    return torch.FloatTensor([float(inner.sigmas[-(1 + int(x * ss))]) for x in range(n)] + [0.0])
+
+
+def normal_scheduler(n, sigma_min, sigma_max, inner):
+    start = inner.sigma_to_t(torch.tensor(sigma_max))
+    end = inner.sigma_to_t(torch.tensor(sigma_min))
+    return torch.FloatTensor([inner.t_to_sigma(ts) for ts in torch.linspace(start, end, n)] + [0.0])
+
+
+def ddim_scheduler(n, inner):
+    ss = max(len(inner.sigmas) // n, 1)
+    sigs, x = [], 1
+    while x < len(inner.sigmas):
+        sigs.append(float(inner.sigmas[x]))
+        x += ss
+    return torch.FloatTensor(sigs[::-1] + [0.0])
+
+
+def beta_scheduler(n, sigma_min, sigma_max, a, b):
+    from scipy import stats
+    ts = [stats.beta.ppf(x, a, b) for x in 1 - np.linspace(0, 1, n)]
+    return torch.FloatTensor([sigma_min + x * (sigma_max - sigma_min) for x in ts] + [0.0])
+
+
+def a1111_sigmas(kind, n, inner, options=None):
+    """The sigmas of schedule `kind` for n steps as KDiffusionSampler.get_sigmas computes them
+    (without its discard_next_to_last_sigma step), inner = k-diffusion's CompVisDenoiser (A1111's
+    model_wrap); options: A1111's "sigma_min", "sigma_max", "rho", "beta_dist_alpha",
+    "beta_dist_beta" settings (absent or 0 = default)."""
+    options = {} if options is None else options
+    K = import_k_diffusion()
+    smin = options.get("sigma_min") or inner.sigmas[0].item()
+    smax = options.get("sigma_max") or inner.sigmas[-1].item()
+    if kind == "uniform":
+        return inner.get_sigmas(n)
+    if kind == "karras":
+        return K.sampling.get_sigmas_karras(n, smin, smax, rho=options.get("rho") or 7.0)
+    if kind == "exponential":
+        return K.sampling.get_sigmas_exponential(n, smin, smax)
+    if kind == "polyexponential":
+        return K.sampling.get_sigmas_polyexponential(n, smin, smax, rho=options.get("rho") or 1.0)
+    if kind == "sgm_uniform":
+        return sgm_uniform(n, smin, smax, inner)
+    if kind == "kl_optimal":
+        return kl_optimal(n, smin, smax)
+    if kind == "align_your_steps":
+        return align_your_steps(n)
+    if kind == "simple":
+        return simple_scheduler(n, inner)
+    if kind == "normal":
+        return normal_scheduler(n, smin, smax, inner)
+    if kind == "ddim":
+        return ddim_scheduler(n, inner)
+    if kind == "beta":
+        return beta_scheduler(n, smin, smax, options.get("beta_dist_alpha", 0.6), options.get("beta_dist_beta", 0.6))
+    raise ValueError(kind)
 
 
 # --- A1111 NV RNG (Philox 4x32-10), after modules/rng_philox.py (make_rng_fixtures.py)

@@ -10,7 +10,8 @@ make_embedding_fixtures.py, make_png_embedding_fixtures.py; needs k-diffusion,
 torchsde, scipy, ftfy, safetensors, Pillow in .venv-ref; no network):
     .venv-ref/bin/python Tests/Fixtures/generators/make_pipeline_fixtures.py [--append]
 It uses fixture_support.py for A1111's Philox "NV" RNG, the k-diffusion import
-without torchvision, alphas_cumprod, the slow CLIPTokenizer built from
+without torchvision, alphas_cumprod, A1111's schedule types (a1111_sigmas, shared with
+make_schedule_fixtures.py), the slow CLIPTokenizer built from
 Sources/Prompting/Resources/bpe_simple_vocab_16e6.txt.gz and, for the
 textual-inversion runs, A1111's embedding loading / tokenize_line /
 EmbeddingsWithFixes and its image-embedding reader.
@@ -81,9 +82,17 @@ What A1111 does, step by step (and this script does the same)
                    (before 1.9, "Automatic" was this for every sampler)
        karras    = k_diffusion.sampling.get_sigmas_karras(n, sigma_min =
                    model_wrap.sigmas[0].item(), sigma_max = model_wrap.sigmas[-1].item(), rho 7)
-   DPM2 and DPM2 a have discard_next_to_last_sigma: the schedule is made for
+       the other A1111 1.10 scheduler types (exponential, polyexponential, sgm_uniform,
+                   kl_optimal, align_your_steps, simple, normal, ddim, beta; the runs of 6d):
+                   fixture_support.a1111_sigmas, i.e. sd_schedulers.py's function with
+                   sigma_min = model_wrap.sigmas[0].item(), sigma_max = model_wrap.sigmas[-1].item(),
+                   inner_model = model_wrap where it takes one, default options (rho: k-diffusion's
+                   default, beta alpha = beta = 0.6) -- the same code as schedules.json's
+                   (make_schedule_fixtures.py). kl_optimal's list has no final 0 (it ends at
+                   sigma_min); the samplers run over the sigmas as they are.
+   DPM2, DPM2 a and DPM++ 3M SDE have discard_next_to_last_sigma: the schedule is made for
    n + 1 steps and its second-to-last sigma dropped
-   (torch.cat([sigmas[:-2], sigmas[-1:]])), with EITHER schedule. Those runs
+   (torch.cat([sigmas[:-2], sigmas[-1:]])), with ANY schedule. Those runs
    use that variant (run field "discard_next_to_last_sigma": true).
    ("a1111_default_schedule" says which schedule A1111 >= 1.9's "Automatic"
    scheduler picks for the sampler.)
@@ -102,10 +111,19 @@ What A1111 does, step by step (and this script does the same)
 6. Samplers: the real k_diffusion.sampling functions, with A1111's arguments:
    eta = 1.0 where the function takes eta; s_churn 0, s_tmin 0, s_tmax inf,
    s_noise 1 (euler, heun, dpm_2; except the churn runs of 6c); s_noise 1 for
-   the others. DPM++ SDE and
-   DPM++ 2M SDE get noise_sampler = BrownianTreeNoiseSampler(x, sigma_min =
+   the others. DPM++ SDE, DPM++ 2M SDE, DPM++ 2M SDE Heun and DPM++ 3M SDE get
+   noise_sampler = BrownianTreeNoiseSampler(x, sigma_min =
    sigmas[sigmas > 0].min(), sigma_max = sigmas.max(), seed = the batch's seeds)
    (KDiffusionSampler.create_noise_sampler; x = the scaled initial latent).
+   DPM++ 2M SDE Heun is sample_dpmpp_2m_sde with solver_type="heun" (A1111 option
+   'solver_type': 'heun', passed by KDiffusionSampler.sample).
+   The tree's normals: A1111 (sd_samplers_common.replace_torchsde_browinan) replaces
+   torchsde's _randn(size, dtype, device, seed) with rng.randn_local(seed, size): for the
+   "nv" source rng_philox.Generator(seed).randn(size), for "cpu"
+   torch.randn(size, generator=torch.Generator("cpu").manual_seed(seed)) -- the same values
+   as torchsde's own _randn. The script does that replacement for every run (as in
+   make_brownian_fixtures.py's nv case); the light SDE runs (6d) assert that the cpu
+   replacement equals torchsde's default and that the nv one does not.
 6b. DDIM (the two runs "DDIM / automatic" and "DDIM / automatic / nv", appended
    after the k-diffusion runs). A1111 1.10 runs DDIM as a *timestep* sampler,
    not through k-diffusion (modules/sd_samplers_timesteps.py CompVisSampler,
@@ -180,6 +198,20 @@ What A1111 does, step by step (and this script does the same)
    per image: x = 255. * np.moveaxis(x.numpy(), 0, 2)  (float32, HWC);
    x.astype(np.uint8) -> TRUNCATION toward zero, not rounding.
 
+6d. Newer samplers and schedule types (the "light" runs, appended after the churn runs; they
+   leave out initial_noise, first_denoised, sde_noise and the debug fields and point at another
+   run's initial noise with "initial_noise_as"), all Euler-grid conventions (prompt, seeds, empty
+   negative prompt, cfg 7, 8 steps):
+       "DPM++ 2M SDE Heun / exponential" (cpu), "DPM++ 3M SDE / exponential" (cpu) and
+       "DPM++ 3M SDE / exponential / nv": A1111's default schedule for both (exponential; 3M
+       with discard_next_to_last_sigma), Brownian tree as in 6 with the run's rng source;
+       "Euler / KIND" and "DPM++ 2M / KIND" for KIND in polyexponential, sgm_uniform,
+       kl_optimal, align_your_steps, simple, normal, ddim, beta (cpu rng; sigmas as in 4;
+       ddim: sigmas[1], sigmas[126], ..., sigmas[876] reversed + [0], so sigmas[0] = 7.37;
+       kl_optimal: 9 sigmas ending at sigma_min, no 0).
+   Each is checked for determinism and that no ImageRNG draw reaches x (Euler's eps times
+   gamma = 0; the others draw none).
+
 8. Textual inversion (the four runs "Euler a / automatic / TI ...", appended after
    the DDIM runs): A1111 with the embedding folders EMBEDDINGS_DIRS loaded
    (embeddings/ then png-embeddings/: .pt, .bin, .safetensors and PNG embeddings;
@@ -216,16 +248,18 @@ RUN = {
       uses them), "subseeds": [2] | null, "subseed", "subseed_strength",
       "sampler" (A1111 label), "function" (k-diffusion; "ddim" = A1111's
       sd_samplers_timesteps_impl.ddim), "schedule"
-      ("automatic" | "karras"; DDIM: "automatic", it has no sigma schedule), "steps" 8, "cfg_scale" 7.0, "rng" ("cpu" |
+      ("automatic" (= A1111's Uniform) | "karras" | "exponential" | "polyexponential" | "sgm_uniform"
+      | "kl_optimal" | "align_your_steps" | "simple" | "normal" | "ddim" | "beta"; DDIM
+      sampler: "automatic", it has no sigma schedule), "steps" 8, "cfg_scale" 7.0, "rng" ("cpu" |
       "nv"), "clip_skip", "width" 16, "height" 16, "batch_size" 2,
       "sampler_kwargs" (what A1111 passes: eta, s_churn, s_tmin, s_tmax ("inf"),
-      s_noise), "discard_next_to_last_sigma", "a1111_default_schedule"},
+      s_noise, solver_type), "discard_next_to_last_sigma", "a1111_default_schedule"},
   "cond_key", "uncond_key"  (into "conditionings"),
   "cond_ids": [[77], [77]], "uncond_ids": [[77], [77]]  (per image),
   "initial_noise": [2, 4, 8, 8]  (ImageRNG first(); x0 = initial_noise * sigmas[0];
       DDIM: x0 = initial_noise, unscaled),
   "sigmas": [...] (the exact schedule passed to the sampler; 9 values, the
-      last 0; [] for DDIM),
+      last 0, but kl_optimal's last is sigma_min; [] for DDIM),
   "timesteps": DDIM only: [8 ints] (the list passed to ddim; evaluated from
       the last down to index 1), with "ddim_steps": [{"index", "t", "a_t",
       "a_prev", "sqrt_one_minus_at"}] per model call, "x0_scale": "none",
@@ -240,7 +274,7 @@ RUN = {
       gamma = 0 (Euler, Heun, DPM2: k-diffusion 0.1.1 draws eps every step even
       with s_churn = 0; checked by rerunning with every draw shifted by 1) or
       there are none,
-  "sde_noise": only DPM++ SDE / DPM++ 2M SDE: [{"sigma", "sigma_next",
+  "sde_noise": only the DPM++ SDE / DPM++ 2M SDE grid runs: [{"sigma", "sigma_next",
       "noise": [2, 4, 8, 8]}] in call order (what the BrownianTreeNoiseSampler
       returned; inject these),
   "latents": [2, 4, 8, 8] (the sampler's result),
@@ -263,6 +297,8 @@ RUN = {
   "churn_steps": [{"i", "sigma", "in_range" (s_tmin <= sigma <= s_tmax), "gamma"
       (Python float), "sigma_hat" (float32, where the model is evaluated)}] per step,
   "rng_next_calls": 8 (one draw per step, churned or not),
+  light runs only (6d; appended after the churn runs): the keys of the churn runs but
+  "churn_steps" and the churn settings ("initial_noise_as", "sigmas", "latents", counts),
   only in the FULL_DETAIL_RUNS (to stay near 2 MB):
   "first_x_out": [4, 4, 8, 8] (x_out of the first call: denoised
       [cond_0, cond_1, uncond_0, uncond_1] before CFG),
@@ -304,11 +340,14 @@ warnings.filterwarnings("ignore", message=".*torch_dtype.*")
 K = fs.import_k_diffusion()
 KS = K.sampling
 REAL_TORCH = torch
+import torchsde._brownian.brownian_interval as BI  # noqa: E402  (after k-diffusion, which imports torchsde)
+
+TORCHSDE_RANDN = BI._randn
 
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "pipeline.json")
 GENERATOR = "Tests/Fixtures/generators/make_pipeline_fixtures.py"
-MAX_BYTES = 2_200_000   # keep the fixture small (it is read by every test run)
+MAX_BYTES = 2_450_000   # keep the fixture small (it is read by every test run)
 
 SEED = 2718281828            # > 2**31: exercises unsigned 32-bit seed handling
 STEPS = 8
@@ -334,10 +373,18 @@ SAMPLERS = [
     ("DPM++ 2S a", "sample_dpmpp_2s_ancestral", {"ancestral": True}),
     ("DPM++ SDE", "sample_dpmpp_sde", {"brownian_noise": True}),
     ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", {"brownian_noise": True}),
+    ("DPM++ 2M SDE Heun", "sample_dpmpp_2m_sde", {"scheduler": "exponential", "brownian_noise": True,
+                                                  "solver_type": "heun"}),
+    ("DPM++ 3M SDE", "sample_dpmpp_3m_sde", {"scheduler": "exponential", "discard_next_to_last_sigma": True,
+                                             "brownian_noise": True}),
 ]
 SAMPLER_OPTS = {label: (fn, opts) for label, fn, opts in SAMPLERS}
+# the samplers of the automatic x karras grid (run_specs); the later ones have only the runs of LIGHT_RUNS
+GRID_SAMPLERS = ["Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "LMS", "DPM++ 2M", "DPM++ 2S a", "DPM++ SDE",
+                 "DPM++ 2M SDE"]
 # A1111 >= 1.9: what scheduler "Automatic" resolves to for each sampler.
 A1111_DEFAULT_SCHEDULE = dict(fs.A1111_DEFAULT_SCHEDULE)
+assert all(A1111_DEFAULT_SCHEDULE[label] == opts["scheduler"] for label, _, opts in SAMPLERS if "scheduler" in opts)
 # sd_samplers_kdiffusion.sampler_extra_params (1.10)
 EXTRA_PARAMS = {
     "sample_euler": ["s_churn", "s_tmin", "s_tmax", "s_noise"],
@@ -347,6 +394,7 @@ EXTRA_PARAMS = {
     "sample_dpmpp_2s_ancestral": ["s_noise"],
     "sample_dpmpp_sde": ["s_noise"],
     "sample_dpmpp_2m_sde": ["s_noise"],
+    "sample_dpmpp_3m_sde": ["s_noise"],
 }
 P_VALUES = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
 ETA = 1.0   # opts.eta_ancestral
@@ -602,13 +650,19 @@ class CFGDenoiser:
 
 
 def get_sigmas(model_wrap, schedule, steps, discard):
-    """KDiffusionSampler.get_sigmas for 'automatic' (model_wrap.get_sigmas) and 'karras'."""
+    """KDiffusionSampler.get_sigmas: 'automatic' (model_wrap.get_sigmas, A1111's Uniform), 'karras',
+    and every other A1111 1.10 schedule type through fixture_support.a1111_sigmas (the
+    sd_schedulers.py functions with sigma_min = model_wrap.sigmas[0].item(), sigma_max =
+    model_wrap.sigmas[-1].item(), inner_model = model_wrap where they take one; default options)."""
     steps += 1 if discard else 0
     if schedule == "automatic":
         sigmas = model_wrap.get_sigmas(steps)
     elif schedule == "karras":
         sigmas = KS.get_sigmas_karras(n=steps, sigma_min=model_wrap.sigmas[0].item(),
                                       sigma_max=model_wrap.sigmas[-1].item(), device="cpu")
+    elif schedule in fs.SCHEDULE_KINDS:
+        sigmas = fs.a1111_sigmas(schedule, steps, model_wrap)
+        assert sigmas.dtype == torch.float32, (schedule, sigmas.dtype)
     else:
         raise ValueError(schedule)
     if discard:
@@ -618,7 +672,22 @@ def get_sigmas(model_wrap, schedule, steps, discard):
 
 # --- one txt2img run ------------------------------------------------------------------
 
-def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None, scramble_calls=()):
+def a1111_torchsde_randn(source):
+    """sd_samplers_common.replace_torchsde_browinan: torchsde's _randn(size, dtype, device, seed)
+    becomes rng.randn_local(seed, size).to(device, dtype): for randn_source "NV"
+    rng_philox.Generator(seed).randn(size), for "CPU" torch.randn on torch.Generator("cpu")
+    .manual_seed(seed) (the same normals as torchsde's own _randn on the CPU)."""
+    def randn(size, dtype, device, seed):
+        if source == "nv":
+            x = torch.asarray(PhiloxGenerator(int(seed)).randn(tuple(size)))
+        else:
+            x = torch.randn(size, device="cpu", generator=torch.Generator("cpu").manual_seed(int(seed)))
+        return x.to(device=device, dtype=dtype)
+    return randn
+
+
+def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None, scramble_calls=(),
+                brownian_randn=None):
     label = spec["sampler"]
     funcname, opts = SAMPLER_OPTS[label]
     func = getattr(KS, funcname)
@@ -655,10 +724,15 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
             kwargs[name] = p_values[name]
     if "eta" in parameters:
         kwargs["eta"] = ETA
+    if opts.get("solver_type") == "heun":            # KDiffusionSampler.sample
+        kwargs["solver_type"] = "heun"
     steps_seen = []
     if "churn" in spec:                  # the callback only records (sigma_hat per step)
         kwargs["callback"] = lambda d: steps_seen.append({"i": d["i"], "sigma": d["sigma"], "sigma_hat": d["sigma_hat"]})
     sde_noise = []
+    # A1111 replaces torchsde's _randn for good at startup; here only for this run (brownian_randn:
+    # another replacement, for the checks)
+    BI._randn = brownian_randn or a1111_torchsde_randn(spec["rng"])
     if opts.get("brownian_noise"):
         smin, smax = sigmas[sigmas > 0].min(), sigmas.max()
         tree = KS.BrownianTreeNoiseSampler(x, smin, smax, seed=seeds)
@@ -677,6 +751,7 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
             latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)
     finally:
         KS.torch = REAL_TORCH
+        BI._randn = TORCHSDE_RANDN
     assert torch.equal(cfg.first["x"], x) or ("churn" in spec and steps_seen[0]["sigma_hat"] != sigmas[0])
     kwargs.pop("callback", None)
     return {
@@ -1158,13 +1233,96 @@ def churn_run_records(unet, model_wrap, conditioner, runs_so_far):
     return records
 
 
+# --- light runs: the newer samplers and schedule types ------------------------------------
+
+# (name, A1111 sampler label, schedule, rng, the run whose initial noise they share: same seeds
+# and rng). Like the churn runs they store no initial_noise, first_denoised or debug fields.
+SCHEDULE_RUN_KINDS = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal",
+                      "ddim", "beta"]
+LIGHT_RUNS = [
+    ("DPM++ 2M SDE Heun / exponential", "DPM++ 2M SDE Heun", "exponential", "cpu", "Euler / automatic"),
+    ("DPM++ 3M SDE / exponential", "DPM++ 3M SDE", "exponential", "cpu", "Euler / automatic"),
+    ("DPM++ 3M SDE / exponential / nv", "DPM++ 3M SDE", "exponential", "nv", "Euler a / automatic / nv"),
+] + [(f"{label} / {kind}", label, kind, "cpu", "Euler / automatic")
+     for label in ("Euler", "DPM++ 2M") for kind in SCHEDULE_RUN_KINDS]
+
+
+def settings_kwargs(kwargs):
+    """sampler_kwargs as recorded: what k-diffusion got, infinity as "inf", no noise_sampler."""
+    return {k: ("inf" if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in kwargs.items() if k not in ("noise_sampler", "callback")}
+
+
+def light_run_records(unet, model_wrap, conditioner, runs_so_far):
+    records = []
+    for name, label, schedule, rng_kind, noise_as in LIGHT_RUNS:
+        spec = {"name": name, "prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
+                "subseed_strength": 0.0, "rng": rng_kind, "clip_skip": 1, "sampler": label, "schedule": schedule}
+        funcname, opts = SAMPLER_OPTS[label]
+        assert not opts.get("ancestral")
+        r = run_txt2img(spec, unet, model_wrap, conditioner)
+        unet.set_attn_processor(AttnProcessor2_0())
+        r_sdpa = run_txt2img(spec, unet, model_wrap, conditioner)
+        unet.set_attn_processor(AttnProcessor())
+        r2 = run_txt2img(spec, unet, model_wrap, conditioner)
+        assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+        # no ImageRNG draw reaches x (Euler draws eps every step, times gamma = 0; the others draw none)
+        r3 = run_txt2img(spec, unet, model_wrap, conditioner, scramble=True)
+        assert torch.equal(r3["latents"], r["latents"]), name
+        sigmas, rng = r["sigmas"], r["rng"]
+        assert bool(torch.isfinite(r["latents"]).all()), name
+        assert torch.equal(sigmas, get_sigmas(model_wrap, schedule, STEPS, r["discard"]))
+        if opts.get("brownian_noise"):
+            assert r["sde_noise"] and rng.next_calls == 0, name
+            # the Brownian tree's normals reach x; for the cpu source A1111's _randn replacement
+            # equals torchsde's own _randn, for nv it does not
+            r4 = run_txt2img(spec, unet, model_wrap, conditioner, brownian_randn=TORCHSDE_RANDN)
+            assert torch.equal(r4["latents"], r["latents"]) == (rng_kind == "cpu"), name
+            r5 = run_txt2img(spec, unet, model_wrap, conditioner, brownian_randn=a1111_torchsde_randn(
+                "cpu" if rng_kind == "nv" else "nv"))
+            assert not torch.equal(r5["latents"], r["latents"]), name
+        same_as = next(run for run in runs_so_far if run["name"] == noise_as)
+        assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
+        assert enc(r["noise"]) == same_as["initial_noise"], name
+        table = conditioner.table
+        run = {
+            "name": name,
+            "settings": {
+                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
+                "sampler": label, "function": funcname, "schedule": schedule,
+                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
+                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+                "sampler_kwargs": settings_kwargs(r["kwargs"]),
+                "discard_next_to_last_sigma": r["discard"],
+                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[label] == schedule,
+            },
+            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
+            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
+            "initial_noise_as": noise_as,
+            "sigmas": [f32(v) for v in sigmas],
+            "denoiser_calls": r["cfg"].calls,
+            "unet_calls_batch": 2 * BATCH,
+            "rng_next_calls": rng.next_calls,
+            "rng_draws_used": False,
+            "latents": enc(r["latents"]),
+            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        }
+        records.append(run)
+        print(f"  {name:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} sde={len(r['sde_noise']):2d} "
+              f"sigmas={[round(v, 4) for v in run['sigmas']]} |lat|max={r['latents'].abs().max().item():9.4f} "
+              f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+    return records
+
+
 # --- main ----------------------------------------------------------------------------
 
 def run_specs():
     base = {"prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
             "subseed_strength": 0.0, "rng": "cpu", "clip_skip": 1}
     specs = []
-    for label, _, _ in SAMPLERS:
+    for label in GRID_SAMPLERS:
         for schedule in ("automatic", "karras"):
             specs.append(dict(base, name=f"{label} / {schedule}", sampler=label, schedule=schedule))
     specs.append(dict(base, name="Euler a / automatic / nv", sampler="Euler a", schedule="automatic", rng="nv"))
@@ -1367,6 +1525,7 @@ def main():
     same_as = next(r for r in runs if r["name"] == TI_SAME_AS)
     runs += embedding_run_records(unet, model_wrap, conditioner, te, same_as)
     runs += churn_run_records(unet, model_wrap, conditioner, runs)
+    runs += light_run_records(unet, model_wrap, conditioner, runs)
 
     assert decoded is not None
     conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}

@@ -13,9 +13,10 @@ model_wrap.sigmas[-1].item() (float32 values as Python floats), replaced by the 
 min/max sigma" options when those are set (not 0), rho when the schedule has a default rho
 (Karras 7, Polyexponential 1) and the option is set, and the inner model (k-diffusion's
 CompVisDenoiser, whose sigma_to_t / t_to_sigma / sigmas are used) where it needs one.
-Karras, Exponential and Polyexponential are k-diffusion's own functions, called here. A1111's
-own schedule functions cannot be imported without the webui, so the ones below restate them
-line for line from modules/sd_schedulers.py (A1111 1.10.1):
+Karras, Exponential and Polyexponential are k-diffusion's own functions. A1111's own schedule
+functions cannot be imported without the webui, so fixture_support.py restates them line for line
+from modules/sd_schedulers.py (A1111 1.10.1; one copy, shared with make_pipeline_fixtures.py, called
+here through fixture_support.a1111_sigmas):
   sgm_uniform: t from sigma_to_t(sigma_max) to sigma_to_t(sigma_min), torch.linspace(.., n + 1)[:-1],
                t_to_sigma each, + [0]
   kl_optimal:  tan(i / n * atan(sigma_min) + (1 - i / n) * atan(sigma_max)) for i in arange(n + 1)
@@ -34,9 +35,8 @@ import os
 
 import numpy as np
 import torch
-from scipy import stats
 
-from fixture_support import ROOT, import_k_diffusion, make_alphas_cumprod, rel, version
+from fixture_support import ROOT, a1111_sigmas, import_k_diffusion, make_alphas_cumprod, rel, version
 
 OUT = os.path.join(ROOT, "Tests/DiffusionTests/Fixtures/schedules.json")
 K = import_k_diffusion()
@@ -47,83 +47,6 @@ class Inner(torch.nn.Module):
     def __init__(self, ac):
         super().__init__()
         self.register_buffer("alphas_cumprod", ac)
-
-
-def sgm_uniform(n, sigma_min, sigma_max, inner):
-    start = inner.sigma_to_t(torch.tensor(sigma_max))
-    end = inner.sigma_to_t(torch.tensor(sigma_min))
-    sigs = [inner.t_to_sigma(ts) for ts in torch.linspace(start, end, n + 1)[:-1]]
-    return torch.FloatTensor(sigs + [0.0])
-
-
-def kl_optimal(n, sigma_min, sigma_max):
-    alpha_min = torch.arctan(torch.tensor(sigma_min))
-    alpha_max = torch.arctan(torch.tensor(sigma_max))
-    i = torch.arange(n + 1)
-    return torch.tan(i / n * alpha_min + (1.0 - i / n) * alpha_max)
-
-
-def align_your_steps(n):
-    levels = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
-    if n != len(levels):
-        xs = np.linspace(0, 1, len(levels))
-        ys = np.log(levels[::-1])
-        new = np.exp(np.interp(np.linspace(0, 1, n), xs, ys))[::-1].copy()
-        return torch.FloatTensor(np.append(new, [0.0]))
-    return torch.FloatTensor(levels + [0.0])
-
-
-def simple(n, inner):
-    ss = len(inner.sigmas) / n
-    return torch.FloatTensor([float(inner.sigmas[-(1 + int(x * ss))]) for x in range(n)] + [0.0])
-
-
-def normal(n, sigma_min, sigma_max, inner):
-    start = inner.sigma_to_t(torch.tensor(sigma_max))
-    end = inner.sigma_to_t(torch.tensor(sigma_min))
-    return torch.FloatTensor([inner.t_to_sigma(ts) for ts in torch.linspace(start, end, n)] + [0.0])
-
-
-def ddim(n, inner):
-    ss = max(len(inner.sigmas) // n, 1)
-    sigs, x = [], 1
-    while x < len(inner.sigmas):
-        sigs.append(float(inner.sigmas[x]))
-        x += ss
-    return torch.FloatTensor(sigs[::-1] + [0.0])
-
-
-def beta(n, sigma_min, sigma_max, a, b):
-    ts = [stats.beta.ppf(x, a, b) for x in 1 - np.linspace(0, 1, n)]
-    return torch.FloatTensor([sigma_min + x * (sigma_max - sigma_min) for x in ts] + [0.0])
-
-
-def sigmas(kind, n, inner, options):
-    smin = options.get("sigma_min") or inner.sigmas[0].item()
-    smax = options.get("sigma_max") or inner.sigmas[-1].item()
-    if kind == "uniform":
-        return inner.get_sigmas(n)
-    if kind == "karras":
-        return K.sampling.get_sigmas_karras(n, smin, smax, rho=options.get("rho") or 7.0)
-    if kind == "exponential":
-        return K.sampling.get_sigmas_exponential(n, smin, smax)
-    if kind == "polyexponential":
-        return K.sampling.get_sigmas_polyexponential(n, smin, smax, rho=options.get("rho") or 1.0)
-    if kind == "sgm_uniform":
-        return sgm_uniform(n, smin, smax, inner)
-    if kind == "kl_optimal":
-        return kl_optimal(n, smin, smax)
-    if kind == "align_your_steps":
-        return align_your_steps(n)
-    if kind == "simple":
-        return simple(n, inner)
-    if kind == "normal":
-        return normal(n, smin, smax, inner)
-    if kind == "ddim":
-        return ddim(n, inner)
-    if kind == "beta":
-        return beta(n, smin, smax, options.get("beta_dist_alpha", 0.6), options.get("beta_dist_beta", 0.6))
-    raise ValueError(kind)
 
 
 def main():
@@ -142,7 +65,7 @@ def main():
                     continue
                 if n == 1 and kind in ("align_your_steps", "beta", "normal"):
                     continue   # A1111's own functions divide by n - 1 or interpolate over 0 intervals there
-                s = sigmas(kind, n, inner, options)
+                s = a1111_sigmas(kind, n, inner, options)
                 cases.append({"schedule": kind, "steps": n, "options": options,
                               "sigmas": [float(v) for v in s.to(torch.float32)]})
     out = {"generator": rel(__file__), "torch": torch.__version__, "k_diffusion": version("k-diffusion"),
