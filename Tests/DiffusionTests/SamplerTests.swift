@@ -72,7 +72,8 @@ enum SamplerFixture {
         var next = 0
         var calls = 0
         let shape = [1, 4, 4, 4]
-        let samplingRun = SamplingRun(sigmas: sigmas, steps: sigmas.count - 1, alphasCumprod: [], denoise: { x, s in
+        let samplingRun = SamplingRun(sigmas: sigmas, steps: sigmas.count - 1, alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]),
+                                      denoise: { x, s in
             calls += 1
             return try Tensor(shape: shape, data: SamplerFixture.denoiser(x.toArray(), s))
         }, noise: { _, _ in

@@ -216,6 +216,9 @@ SAMPLERS = [
     ("DPM++ 2M SDE", "sample_dpmpp_2m_sde", "sde", {"brownian_noise": True}),
     ("DPM++ 2M SDE Heun", "sample_dpmpp_2m_sde", "sde", {"brownian_noise": True, "solver_type": "heun"}),
     ("DPM++ 3M SDE", "sample_dpmpp_3m_sde", "sde", {"brownian_noise": True, "discard_next_to_last_sigma": True}),
+    # No sigma list: A1111 passes the model's sigma_min / sigma_max, n = steps and eta (eta_ancestral,
+    # 1); its step noise is k-diffusion's default noise sampler, randn_like, i.e. the image RNG.
+    ("DPM fast", "sample_dpm_fast", "ancestral", {"model_range": True}),
 ]
 
 # A1111_DEFAULT_SCHEDULE (fixture_support): what A1111 >= 1.9's "Automatic" scheduler picks.
@@ -229,6 +232,10 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
     kwargs = {"extra_args": {"cond": cond}, "disable": True}
     if solver_type is not None:   # A1111's "DPM++ 2M SDE Heun" passes solver_type="heun"
         kwargs["solver_type"] = solver_type
+    model_range = funcname == "sample_dpm_fast"
+    if model_range:
+        # KDiffusionSampler.sample: sigma_min/max of the model, n = steps, eta 1; x = noise * sigmas[0].
+        kwargs.update(sigma_min=model.sigmas[0].item(), sigma_max=model.sigmas[-1].item(), n=len(sigmas) - 1, eta=1.0)
 
     lms_coeffs = []
     orig_coeff = KS.linear_multistep_coeff
@@ -241,7 +248,7 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
             lms_coeffs[-1].append(c)
             return c
         KS.linear_multistep_coeff = coeff
-    if kind in ("ancestral", "sde"):
+    if kind in ("ancestral", "sde") and not model_range:
         if brownian:
             # What A1111's KDiffusionSampler.create_noise_sampler builds
             # (seed = [image seed], so the batched form).
@@ -259,14 +266,15 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
             kwargs["noise_sampler"] = log.noise_sampler
     KS.torch = TorchHijack(log)
     try:
-        x = func(counting, x0.clone(), sigmas, **kwargs)
+        x = func(counting, x0.clone(), **kwargs) if model_range else func(counting, x0.clone(), sigmas, **kwargs)
     finally:
         KS.torch = REAL_TORCH
         KS.linear_multistep_coeff = orig_coeff
 
     for d in log.draws:
         # randn_like draws in euler/heun/dpm_2 are the unused s_churn eps.
-        d["used"] = d["source"] != "randn_like"
+        # (DPM fast draws its step noise through randn_like too, and uses it.)
+        d["used"] = d["source"] != "randn_like" or model_range
     run = {
         "sampler": label,
         "function": funcname,
