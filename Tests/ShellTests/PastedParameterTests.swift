@@ -12,6 +12,8 @@ import TestSupport
         ("sampler=\"DPM++ 3M SDE\" steps=3", "Sampler: DPM++ 3M SDE, Schedule type: Exponential"),
         ("sampler=\"DPM++ 2M SDE Heun\" steps=3", "Sampler: DPM++ 2M SDE Heun"),
         ("sampler=\"DPM++ SDE\" steps=2 rng=\"cpu\"", "Sampler: DPM++ SDE, Schedule type: Karras"),
+        ("sampler=\"DPM fast\" steps=4", "Sampler: DPM fast"),
+        ("sampler=\"DPM adaptive\"", "Sampler: DPM adaptive"),
         ("schedule=\"sgm_uniform\"", "Schedule type: SGM Uniform"),
         ("schedule=\"kl_optimal\" sampler=\"DPM++ 2M\"", "Schedule type: KL Optimal"),
         ("schedule=\"align_your_steps\" steps=3", "Schedule type: Align Your Steps"),

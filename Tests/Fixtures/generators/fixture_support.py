@@ -173,7 +173,7 @@ A1111_DEFAULT_SCHEDULE = {
     "Euler": "automatic", "Euler a": "automatic", "Heun": "automatic", "LMS": "automatic",
     "DPM2": "karras", "DPM2 a": "karras", "DPM++ 2M": "karras", "DPM++ 2S a": "karras",
     "DPM++ SDE": "karras", "DPM++ 2M SDE": "exponential", "DPM++ 2M SDE Heun": "exponential", "DPM++ 3M SDE": "exponential",
-    "DPM fast": "automatic",
+    "DPM fast": "automatic", "DPM adaptive": "automatic",
 }
 
 

@@ -219,6 +219,7 @@ SAMPLERS = [
     # No sigma list: A1111 passes the model's sigma_min / sigma_max, n = steps and eta (eta_ancestral,
     # 1); its step noise is k-diffusion's default noise sampler, randn_like, i.e. the image RNG.
     ("DPM fast", "sample_dpm_fast", "ancestral", {"model_range": True}),
+    ("DPM adaptive", "sample_dpm_adaptive", "ancestral", {"model_range": True}),
 ]
 
 # A1111_DEFAULT_SCHEDULE (fixture_support): what A1111 >= 1.9's "Automatic" scheduler picks.
@@ -232,10 +233,12 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
     kwargs = {"extra_args": {"cond": cond}, "disable": True}
     if solver_type is not None:   # A1111's "DPM++ 2M SDE Heun" passes solver_type="heun"
         kwargs["solver_type"] = solver_type
-    model_range = funcname == "sample_dpm_fast"
+    model_range = funcname in ("sample_dpm_fast", "sample_dpm_adaptive")
     if model_range:
-        # KDiffusionSampler.sample: sigma_min/max of the model, n = steps, eta 1; x = noise * sigmas[0].
-        kwargs.update(sigma_min=model.sigmas[0].item(), sigma_max=model.sigmas[-1].item(), n=len(sigmas) - 1, eta=1.0)
+        # KDiffusionSampler.sample: sigma_min/max of the model, n = steps (DPM fast), eta 1; x = noise * sigmas[0].
+        kwargs.update(sigma_min=model.sigmas[0].item(), sigma_max=model.sigmas[-1].item(), eta=1.0)
+        if funcname == "sample_dpm_fast":
+            kwargs["n"] = len(sigmas) - 1
 
     lms_coeffs = []
     orig_coeff = KS.linear_multistep_coeff
