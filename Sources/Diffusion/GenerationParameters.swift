@@ -127,7 +127,7 @@ public enum GenerationParameters {
                             choices: ["true", "false"], check: ParameterCheck.boolean("sgm_noise_multiplier"), omittedWhenDefault: true,
                             store: { s, v in s.sgmNoiseMultiplier = v == .boolean(true) }, read: { .boolean($0.sgmNoiseMultiplier) },
                             infotextKey: "SGM noise multiplier", axisLabel: "SGM noise multiplier",
-                            infotext: { $0.sgmNoiseMultiplier && !($0.sampler.method is DDIMSampler) ? "True" : nil },
+                            infotext: { $0.sgmNoiseMultiplier && !$0.sampler.method.usesTimesteps ? "True" : nil },
                             whenNotInInfotext: { _ in .boolean(false) }),
         ParameterDefinition("negative", .string, .string(""), "negative prompt", check: ParameterCheck.string("negative"),
                             store: { $0.negativePrompt = string($1) }, read: { .string($0.negativePrompt) }, axisLabel: "Negative prompt",

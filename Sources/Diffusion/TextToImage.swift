@@ -152,8 +152,8 @@ public struct TextToImage {
                                seedNoiseShape: resized ? [shape[0], s.seedResizeFromHeight / 8, s.seedResizeFromWidth / 8] : nil,
                                etaNoiseSeedDelta: s.etaNoiseSeedDelta)
         let method = s.sampler.method
-        if method is DDIMSampler, model.config.prediction != .epsilon {
-            throw GenerationError.invalid("DDIM is implemented for epsilon-prediction models only")
+        if method.usesTimesteps, model.config.prediction != .epsilon {
+            throw GenerationError.invalid("\(method.name) is implemented for epsilon-prediction models only")
         }
         let batchShape = [b] + shape
         let sigmas = self.sigmas(s)

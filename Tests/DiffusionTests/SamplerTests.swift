@@ -117,6 +117,27 @@ enum SamplerFixture {
     }
 }
 
+@Suite struct PLMSTests {
+    @Test("A1111's PLMS equals the reference on the toy eps model")
+    func plms() throws {
+        let r = SamplerFixture.root["plms"] as! [String: Any]
+        let toy = SamplerFixture.toy
+        var calls = 0
+        let shape = [1, 4, 4, 4]
+        let run = SamplingRun(sigmas: [], steps: 8, alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]),
+                              denoise: { _, _ in throw GenerationError.invalid("PLMS predicts noise") }, predictNoise: { tensor, t in
+            calls += 1
+            let k = t / 1000 * toy["t_coef"]!, x = try tensor.toArray()
+            return try Tensor(shape: shape, data: (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] })
+        }, noise: { _, _ in try Tensor.zeros(shape) })
+        let x = try Sampler.plms.method.sample(Tensor(shape: shape, data: SamplerFixture.floats(r["x0"])), run).toArray()
+        #expect(calls == (r["denoiser_calls"] as! NSNumber).intValue)
+        let ref = SamplerFixture.floats(r["x"])
+        let worst = zip(x, ref).map { abs($0 - $1) }.max()! / ref.map { abs($0) }.max()!
+        #expect(worst <= 1e-5, "relative error \(worst)")
+    }
+}
+
 @Suite struct PredictionTests {
     @Test("eps and v scalings equal k-diffusion's CompVisDenoiser / CompVisVDenoiser (torch float32)")
     func scalings() {

@@ -14,6 +14,7 @@ import TestSupport
         ("sampler=\"DPM++ SDE\" steps=2 rng=\"cpu\"", "Sampler: DPM++ SDE, Schedule type: Karras"),
         ("sampler=\"DPM fast\" steps=4", "Sampler: DPM fast"),
         ("sampler=\"DPM adaptive\"", "Sampler: DPM adaptive"),
+        ("sampler=\"PLMS\" steps=4", "Sampler: PLMS"),
         ("schedule=\"sgm_uniform\"", "Schedule type: SGM Uniform"),
         ("schedule=\"kl_optimal\" sampler=\"DPM++ 2M\"", "Schedule type: KL Optimal"),
         ("schedule=\"align_your_steps\" steps=3", "Schedule type: Align Your Steps"),

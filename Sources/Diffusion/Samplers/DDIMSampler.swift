@@ -8,6 +8,7 @@ import Engine
 struct DDIMSampler: SamplingMethod {
     let name = "DDIM"
     let defaultSchedule = NoiseSchedule.Kind.uniform
+    let usesTimesteps = true
     var eta: Float = 0
 
     /// A1111's timesteps for `steps`.

@@ -79,6 +79,9 @@ public protocol SamplingMethod: Sendable {
     /// A1111's `brownian_noise`: its step noise comes from a Brownian tree seeded with the image
     /// seeds (`BrownianTreeNoise`), not from the image RNG.
     var usesBrownianNoise: Bool { get }
+    /// A1111's timestep samplers (DDIM, PLMS): they call the model on integer timesteps for its
+    /// noise prediction and start from the unscaled noise.
+    var usesTimesteps: Bool { get }
     /// The latent sampling starts from, given unit-variance noise (k-diffusion: scaled by the first sigma).
     func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor
     /// Samples from `x` to the final latent.
@@ -90,6 +93,7 @@ extension SamplingMethod {
     public var discardsPenultimateSigma: Bool { false }
     public var options: Set<SamplerOption> { [] }
     public var usesBrownianNoise: Bool { false }
+    public var usesTimesteps: Bool { false }
     public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor {
         let s = run.sigmas[0]
         return try noise * (run.sgmNoiseMultiplier ? (1 + s * s).squareRoot() : s)

@@ -301,6 +301,51 @@ def a1111_timesteps(steps, discard_next_to_last_sigma=False):
     return torch.clip(torch.asarray(list(range(0, 1000, 1000 // steps))) + 1, 0, 999)
 
 
+def a1111_plms(inner, x, timesteps, cond):
+    """Mirrors modules/sd_samplers_timesteps_impl.py `plms` (A1111 1.10, x.device = cpu): the
+    first step a pseudo improved Euler (two model calls), then Adams-Bashforth of order 2, 3, 4
+    over the last noise predictions; alphas_prev in float64 as .item() scalars. No noise."""
+    calls = 0
+    alphas_cumprod = inner.alphas_cumprod
+    alphas = alphas_cumprod[timesteps]
+    alphas_prev = alphas_cumprod[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
+    sqrt_one_minus_alphas = torch.sqrt(1 - alphas)
+    s_in = x.new_ones((x.shape[0]))
+    s_x = x.new_ones((x.shape[0], 1, 1, 1))
+    old_eps = []
+
+    def x_prev_of(x, e_t, index):
+        a_t = alphas[index].item() * s_x
+        a_prev = alphas_prev[index].item() * s_x
+        sqrt_one_minus_at = sqrt_one_minus_alphas[index].item() * s_x
+        pred_x0 = (x - sqrt_one_minus_at * e_t) / a_t.sqrt()
+        return a_prev.sqrt() * pred_x0 + (1. - a_prev).sqrt() * e_t
+
+    for i in range(len(timesteps) - 1):
+        index = len(timesteps) - 1 - i
+        ts = timesteps[index].item() * s_in
+        t_next = timesteps[max(index - 1, 0)].item() * s_in
+        e_t = inner.apply_model(x, ts, cond)
+        calls += 1
+        if len(old_eps) == 0:
+            x_prev = x_prev_of(x, e_t, index)
+            e_t_next = inner.apply_model(x_prev, t_next, cond)
+            calls += 1
+            e_t_prime = (e_t + e_t_next) / 2
+        elif len(old_eps) == 1:
+            e_t_prime = (3 * e_t - old_eps[-1]) / 2
+        elif len(old_eps) == 2:
+            e_t_prime = (23 * e_t - 16 * old_eps[-1] + 5 * old_eps[-2]) / 12
+        else:
+            e_t_prime = (55 * e_t - 59 * old_eps[-1] + 37 * old_eps[-2] - 9 * old_eps[-3]) / 24
+        x_prev = x_prev_of(x, e_t_prime, index)
+        old_eps.append(e_t)
+        if len(old_eps) >= 4:
+            old_eps.pop(0)
+        x = x_prev
+    return x, calls
+
+
 def a1111_ddim(inner, x, timesteps, cond, log, eta=0.0):
     """Mirrors modules/sd_samplers_timesteps_impl.py `ddim` (x.device = cpu)."""
     calls = 0
@@ -440,6 +485,11 @@ def main():
         "x": flist(x),
     }
 
+    # --- PLMS as A1111 runs it (same timesteps and start as DDIM)
+    plms_x, plms_calls = a1111_plms(inner, x0, timesteps, cond)
+    plms = {"sampler": "PLMS", "timesteps": [int(v) for v in timesteps.tolist()], "x0": flist(x0),
+            "denoiser_calls": plms_calls, "x": flist(plms_x)}
+
     max_index = max([d["index"] for r in runs for d in r["noise_draws"] if d["index"] is not None]
                     + [d["index"] for d in ddim["noise_draws"]])
     assert max_index < STREAM_LEN
@@ -494,6 +544,7 @@ def main():
         "schedules": schedules,
         "runs": runs,
         "ddim": ddim,
+        "plms": plms,
         "a1111_notes": [
             "karras/exponential: sigma_min = model.sigmas[0] (~0.0292), sigma_max = model.sigmas[-1] (~14.6146) "
             "unless the option use_old_karras_scheduler_sigmas (0.1, 10) or the sigma_min/sigma_max/rho overrides are set",
@@ -521,6 +572,8 @@ def main():
             old = json.load(f)
         have = {r["sampler"] for r in old["runs"]}
         old["runs"] += [r for r in runs if r["sampler"] not in have]
+        for key in doc:          # sections the file does not have yet
+            old.setdefault(key, doc[key])
         runs, doc = old["runs"], old
     with open(OUT_PATH, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
