@@ -98,8 +98,7 @@ public struct NoiseSchedule: Sendable {
             let tMax = Float(count - 1)
             return (0..<n).map { i in sigma(timestep: Self.linspace(tMax, 0, n, i)) } + [0]
         case .karras:
-            let minInv = Float(Foundation.pow(sMin, 1 / rho)), maxInv = Float(Foundation.pow(sMax, 1 / rho))
-            return (0..<n).map { i in Foundation.pow(maxInv + Self.linspace(0, 1, n, i) * (minInv - maxInv), Float(rho)) } + [0]
+            return Self.karras(steps: n, sigmaMin: sMin, sigmaMax: sMax, rho: rho)
         case .exponential:
             return (0..<n).map { i in Foundation.exp(Self.linspace(Float(Foundation.log(sMax)), Float(Foundation.log(sMin)), n, i)) } + [0]
         case .polyexponential:
@@ -135,6 +134,13 @@ public struct NoiseSchedule: Sendable {
                 return Float(sMin + BetaDistribution.quantile(p, o.betaAlpha, o.betaBeta) * (sMax - sMin))
             } + [0]
         }
+    }
+
+    /// k-diffusion's `get_sigmas_karras(n, sigma_min, sigma_max, rho)`: n sigmas evenly spaced in
+    /// sigma^(1/rho) (float32, the endpoints' powers taken in double as Python does), and a final 0.
+    public static func karras(steps n: Int, sigmaMin: Double, sigmaMax: Double, rho: Double = 7) -> [Float] {
+        let minInv = Float(Foundation.pow(sigmaMin, 1 / rho)), maxInv = Float(Foundation.pow(sigmaMax, 1 / rho))
+        return (0..<n).map { i in Foundation.pow(maxInv + linspace(0, 1, n, i) * (minInv - maxInv), Float(rho)) } + [0]
     }
 
     /// Element i of torch.linspace(start, end, n) in float32 (torch steps from both ends).

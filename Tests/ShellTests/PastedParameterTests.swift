@@ -15,6 +15,7 @@ import TestSupport
         ("sampler=\"DPM fast\" steps=4", "Sampler: DPM fast"),
         ("sampler=\"DPM adaptive\"", "Sampler: DPM adaptive"),
         ("sampler=\"PLMS\" steps=4", "Sampler: PLMS"),
+        ("sampler=\"Restart\" steps=20", "Sampler: Restart, Schedule type: Karras"),
         ("schedule=\"sgm_uniform\"", "Schedule type: SGM Uniform"),
         ("schedule=\"kl_optimal\" sampler=\"DPM++ 2M\"", "Schedule type: KL Optimal"),
         ("schedule=\"align_your_steps\" steps=3", "Schedule type: Align Your Steps"),

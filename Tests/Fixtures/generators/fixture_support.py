@@ -173,7 +173,7 @@ A1111_DEFAULT_SCHEDULE = {
     "Euler": "automatic", "Euler a": "automatic", "Heun": "automatic", "LMS": "automatic",
     "DPM2": "karras", "DPM2 a": "karras", "DPM++ 2M": "karras", "DPM++ 2S a": "karras",
     "DPM++ SDE": "karras", "DPM++ 2M SDE": "exponential", "DPM++ 2M SDE Heun": "exponential", "DPM++ 3M SDE": "exponential",
-    "DPM fast": "automatic", "DPM adaptive": "automatic",
+    "DPM fast": "automatic", "DPM adaptive": "automatic", "Restart": "karras",
 }
 
 
@@ -1095,3 +1095,60 @@ def sample(rng, combos=None):
     c, s, b = combos[rng.randrange(len(combos))]
     img, _ = render(c, s, b, rng)
     return img, caption(c, s, b), (c, s, b)
+
+
+# --- A1111's Restart sampler (make_sampler_fixtures.py) ------------------------------
+
+def a1111_restart_sampler(model, x, sigmas, extra_args=None, callback=None, disable=None, s_noise=1.0):
+    """modules/sd_samplers_extra.py `restart_sampler` (A1111 1.10), restated: Heun steps over the
+    sigmas; with 20 or more steps the schedule is remade as karras over steps - restart steps
+    (9, once; steps // 4, twice from 36 steps) and, at the sigma nearest 0.1, the path jumps back
+    up to the sigma nearest 2 (fresh noise from randn_like, scaled to the jump) and runs down
+    again on a karras schedule of restart_steps + 1. k-diffusion's sampling module must be
+    imported first (import_k_diffusion)."""
+    import k_diffusion.sampling as KS
+    extra_args = {} if extra_args is None else extra_args
+    s_in = x.new_ones([x.shape[0]])
+
+    def heun_step(x, old_sigma, new_sigma):
+        denoised = model(x, old_sigma * s_in, **extra_args)
+        d = (x - denoised) / old_sigma
+        dt = new_sigma - old_sigma
+        if new_sigma == 0:
+            return x + d * dt
+        x_2 = x + d * dt
+        denoised_2 = model(x_2, new_sigma * s_in, **extra_args)
+        d_2 = (x_2 - denoised_2) / new_sigma
+        return x + (d + d_2) / 2 * dt
+
+    steps = sigmas.shape[0] - 1
+    if steps >= 20:
+        restart_steps, restart_times = 9, 1
+        if steps >= 36:
+            restart_steps, restart_times = steps // 4, 2
+        sigmas = KS.get_sigmas_karras(steps - restart_steps * restart_times, sigmas[-2].item(), sigmas[0].item(), device=sigmas.device)
+        restart_list = {0.1: [restart_steps + 1, restart_times, 2]}
+    else:
+        restart_list = {}
+    restart_list = {int(torch.argmin(abs(sigmas - key), dim=0)): value for key, value in restart_list.items()}
+    step_list = []
+    for i in range(len(sigmas) - 1):
+        step_list.append((sigmas[i], sigmas[i + 1]))
+        if i + 1 in restart_list:
+            restart_steps, restart_times, restart_max = restart_list[i + 1]
+            min_idx = i + 1
+            max_idx = int(torch.argmin(abs(sigmas - restart_max), dim=0))
+            if max_idx < min_idx:
+                sigma_restart = KS.get_sigmas_karras(restart_steps, sigmas[min_idx].item(), sigmas[max_idx].item(), device=sigmas.device)[:-1]
+                while restart_times > 0:
+                    restart_times -= 1
+                    step_list.extend(zip(sigma_restart[:-1], sigma_restart[1:]))
+    last_sigma = None
+    for old_sigma, new_sigma in step_list:
+        if last_sigma is None:
+            last_sigma = old_sigma
+        elif last_sigma < old_sigma:
+            x = x + KS.torch.randn_like(x) * s_noise * (old_sigma ** 2 - last_sigma ** 2) ** 0.5
+        x = heun_step(x, old_sigma, new_sigma)
+        last_sigma = new_sigma
+    return x

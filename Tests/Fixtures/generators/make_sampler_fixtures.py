@@ -63,6 +63,7 @@ import torch
 # float64 tree interval (A1111 sees the same); harmless.
 warnings.filterwarnings("ignore", message="Should have t", category=UserWarning)
 
+import fixture_support
 from fixture_support import ROOT, A1111_DEFAULT_SCHEDULE, import_k_diffusion, make_alphas_cumprod  # noqa: E402
 
 OUT_PATH = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "samplers.json")
@@ -220,6 +221,9 @@ SAMPLERS = [
     # 1); its step noise is k-diffusion's default noise sampler, randn_like, i.e. the image RNG.
     ("DPM fast", "sample_dpm_fast", "ancestral", {"model_range": True}),
     ("DPM adaptive", "sample_dpm_adaptive", "ancestral", {"model_range": True}),
+    # A1111's own sampler (modules/sd_samplers_extra.py), restated in fixture_support; run at
+    # 8 steps (plain Heun), 24 (one restart) and 40 steps (two restarts).
+    ("Restart", "a1111_restart_sampler", "ancestral", {"restart": True}),
 ]
 
 # A1111_DEFAULT_SCHEDULE (fixture_support): what A1111 >= 1.9's "Automatic" scheduler picks.
@@ -228,7 +232,7 @@ SAMPLERS = [
 def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=False, solver_type=None):
     log = NoiseLog(stream)
     counting = CountingModel(model)
-    func = getattr(KS, funcname)
+    func = getattr(KS, funcname, None) or getattr(fixture_support, funcname)
     x0 = stream[0] * sigmas[0]
     kwargs = {"extra_args": {"cond": cond}, "disable": True}
     if solver_type is not None:   # A1111's "DPM++ 2M SDE Heun" passes solver_type="heun"
@@ -251,7 +255,8 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
             lms_coeffs[-1].append(c)
             return c
         KS.linear_multistep_coeff = coeff
-    if kind in ("ancestral", "sde") and not model_range:
+    restart = funcname == "a1111_restart_sampler"
+    if kind in ("ancestral", "sde") and not model_range and not restart:
         if brownian:
             # What A1111's KDiffusionSampler.create_noise_sampler builds
             # (seed = [image seed], so the batched form).
@@ -277,7 +282,7 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
     for d in log.draws:
         # randn_like draws in euler/heun/dpm_2 are the unused s_churn eps.
         # (DPM fast draws its step noise through randn_like too, and uses it.)
-        d["used"] = d["source"] != "randn_like" or model_range
+        d["used"] = d["source"] != "randn_like" or model_range or restart
     run = {
         "sampler": label,
         "function": funcname,
@@ -455,6 +460,15 @@ def main():
                 else:
                     run["a1111_uses"] = True
                 run["a1111_default_schedule"] = A1111_DEFAULT_SCHEDULE[label] == sname
+                runs.append(run)
+        if opts.get("restart"):
+            for n in (24, 40):
+                sigmas = KS.get_sigmas_karras(n, model.sigmas[0].item(), model.sigmas[-1].item())
+                run = run_sampler(model, stream, label, funcname, kind, sigmas, cond)
+                run["schedule"] = "karras"
+                run["variant"] = f"{n}_steps"
+                run["a1111_uses"] = True
+                run["a1111_default_schedule"] = True
                 runs.append(run)
         if kind == "sde":
             sname = A1111_DEFAULT_SCHEDULE[label]
