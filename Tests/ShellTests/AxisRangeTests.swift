@@ -58,4 +58,17 @@ import TestSupport
         try replayer.run(source: "set outdir=\"\(tiny.folder)/replayed\"\nreplay \"\(journal)\" verify=true", file: "t")
         #expect(replayHost.lines.contains("reproduced 1/1"), "\(replayHost.lines)")
     }
+
+    @Test func aSamplerByScheduleGridReplays() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host, outdir: "samplers")
+        try shell.run(source: "grid \"a red circle\" seed=4 sampler=[\"Euler\", \"DPM++ 2M\", \"DPM++ 3M SDE\"] schedule=[\"karras\", \"SGM Uniform\"]", file: "t")
+        let gridLine = try #require(host.lines.first { $0.contains("/txt2img-grids/") })
+        #expect(gridLine.hasSuffix("grid 3x2"))
+        let journal = try #require(shell.journal.path)
+        let replayHost = RecordingHost()
+        let replayer = Interpreter(host: replayHost, hashes: HashCache(location: tiny.folder + "/hashes.json"))
+        try replayer.run(source: "set outdir=\"\(tiny.folder)/replayed-samplers\"\nreplay \"\(journal)\" verify=true", file: "t")
+        #expect(replayHost.lines.contains("reproduced 1/1"), "\(replayHost.lines)")
+    }
 }
