@@ -95,20 +95,27 @@ enum SamplerFixture {
     }
 }
 
+extension SamplerFixture {
+    /// A timestep sampler's run on the toy eps model (no input scaling), counting model calls.
+    static func toyTimestepRun(steps: Int, calls: @escaping () -> Void) -> SamplingRun {
+        let shape = [1, 4, 4, 4]
+        return SamplingRun(sigmas: [], steps: steps, alphasCumprod: floats(root["alphas_cumprod"]),
+                           denoise: { _, _ in throw GenerationError.invalid("a timestep sampler predicts noise") }, predictNoise: { tensor, t in
+            calls()
+            let k = t / 1000 * toy["t_coef"]!, x = try tensor.toArray()
+            return try Tensor(shape: shape, data: (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * cond[i] })
+        }, noise: { _, _ in try Tensor.zeros(shape) })
+    }
+}
+
 @Suite struct DDIMTests {
     @Test("A1111's DDIM equals the reference on the toy eps model")
     func ddim() throws {
         let r = SamplerFixture.root["ddim"] as! [String: Any]
         #expect(DDIMSampler.timesteps(steps: 8) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
-        let toy = SamplerFixture.toy
         var calls = 0
         let shape = [1, 4, 4, 4]
-        let run = SamplingRun(sigmas: [], steps: 8, alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]),
-                              denoise: { _, _ in throw GenerationError.invalid("DDIM predicts noise") }, predictNoise: { tensor, t in
-            calls += 1
-            let k = t / 1000 * toy["t_coef"]!, x = try tensor.toArray()
-            return try Tensor(shape: shape, data: (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] })
-        }, noise: { _, _ in try Tensor.zeros(shape) })
+        let run = SamplerFixture.toyTimestepRun(steps: 8) { calls += 1 }
         let x = try Sampler.ddim.method.sample(Tensor(shape: shape, data: SamplerFixture.floats(r["x0"])), run).toArray()
         #expect(calls == 7)
         let ref = SamplerFixture.floats(r["x"])
@@ -121,15 +128,9 @@ enum SamplerFixture {
     @Test("A1111's PLMS equals the reference on the toy eps model")
     func plms() throws {
         let r = SamplerFixture.root["plms"] as! [String: Any]
-        let toy = SamplerFixture.toy
         var calls = 0
         let shape = [1, 4, 4, 4]
-        let run = SamplingRun(sigmas: [], steps: 8, alphasCumprod: SamplerFixture.floats(SamplerFixture.root["alphas_cumprod"]),
-                              denoise: { _, _ in throw GenerationError.invalid("PLMS predicts noise") }, predictNoise: { tensor, t in
-            calls += 1
-            let k = t / 1000 * toy["t_coef"]!, x = try tensor.toArray()
-            return try Tensor(shape: shape, data: (0..<x.count).map { i in (x[i] * toy["x_coef"]! + Foundation.tanh(x[i]) * toy["tanh_coef"]!) + k * SamplerFixture.cond[i] })
-        }, noise: { _, _ in try Tensor.zeros(shape) })
+        let run = SamplerFixture.toyTimestepRun(steps: 8) { calls += 1 }
         let x = try Sampler.plms.method.sample(Tensor(shape: shape, data: SamplerFixture.floats(r["x0"])), run).toArray()
         #expect(calls == (r["denoiser_calls"] as! NSNumber).intValue)
         let ref = SamplerFixture.floats(r["x"])

@@ -11,7 +11,8 @@ struct CompletionTests {
         #expect(engine.complete("\"a bare prompt\" cf").candidates == ["cfg="])
         #expect(engine.complete("train \"x\" clip").candidates == ["clip_grad="])
         #expect(engine.complete("set rng=").candidates == ["\"cpu\"", "\"nv\""])
-        #expect(engine.complete("set sampler=\"DPM++ 2").candidates == ["DPM++ 2M\"", "DPM++ 2S a\"", "DPM++ 2M SDE\""])
+        // Every sampler whose name starts so, in the sampler list's order.
+        #expect(engine.complete("set sampler=\"DPM++ 2").candidates == ["DPM++ 2M\"", "DPM++ 2S a\"", "DPM++ 2M SDE\"", "DPM++ 2M SDE Heun\""])
         #expect(engine.complete("set schedule=\"kar").candidates == ["karras\""])
         #expect(engine.complete("set inline=t").candidates == ["true"])
         #expect(engine.complete("show samp").candidates == ["sampler"])

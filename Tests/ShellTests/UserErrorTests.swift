@@ -50,8 +50,9 @@ import TestSupport
     @Test func plainMessages() throws {
         let host = RecordingHost()
         let shell = try session(host)
-        let plms = error(shell, "set sampler=\"PLMS\"")
-        #expect(plms?.contains("the sampler \"PLMS\" is not implemented in sdshell yet") == true && plms?.contains("did you mean") == false, "\(plms ?? "")")
+        // An A1111 sampler sdshell lacks is named as such, not "corrected" (UniPC is not a typo).
+        let unipc = error(shell, "set sampler=\"UniPC\"")
+        #expect(unipc?.contains("the sampler \"UniPC\" is not implemented in sdshell yet") == true && unipc?.contains("did you mean") == false, "\(unipc ?? "")")
         try shell.run(source: "show vae_tiling", file: "t")
         #expect(host.lines.last == "vae_tiling = false")
         // An output folder that is a file: the reason, not a Foundation error dump.

@@ -12,15 +12,7 @@ struct HeunSampler: SamplingMethod {
         let sigmas = run.sigmas, steps = sigmas.count - 1
         for i in 0..<steps {
             let (churned, sigmaHat) = try KDiffusion.churn(x, step: i, run)
-            let sNext = sigmas[i + 1], dt = sNext - sigmaHat
-            let d = try KDiffusion.derivative(churned, sigmaHat, run.denoise(churned, sigmaHat))
-            if sNext == 0 {
-                x = try churned + d * dt
-            } else {
-                let x2 = try churned + d * dt
-                let d2 = try KDiffusion.derivative(x2, sNext, run.denoise(x2, sNext))
-                x = try churned + (d + d2) * (dt / 2)
-            }
+            x = try KDiffusion.heunStep(churned, from: sigmaHat, to: sigmas[i + 1], run)
             try run.afterStep(i + 1, steps)
         }
         return x

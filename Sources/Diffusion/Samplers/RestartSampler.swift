@@ -48,15 +48,7 @@ struct RestartSampler: SamplingMethod {
         for (i, (old, new)) in list.enumerated() {
             if let l = last, l < old { x = try x + run.noise(l, old) * (old * old - l * l).squareRoot() }
             if last == nil { last = old }
-            let d = try KDiffusion.derivative(x, old, run.denoise(x, old))
-            let dt = new - old
-            if new == 0 {
-                x = try x + d * dt
-            } else {
-                let x2 = try x + d * dt
-                let d2 = try KDiffusion.derivative(x2, new, run.denoise(x2, new))
-                x = try x + (d + d2) * (dt / 2)
-            }
+            x = try KDiffusion.heunStep(x, from: old, to: new, run)
             last = new
             try run.afterStep(i + 1, list.count)
         }

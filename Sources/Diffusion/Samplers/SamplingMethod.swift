@@ -126,6 +126,16 @@ enum KDiffusion {
         return (try x + eps * (sigmaHat * sigmaHat - sigma * sigma).squareRoot(), sigmaHat)
     }
 
+    /// One Heun step from `sigma` to `next` (an Euler step when `next` is 0): Heun and Restart.
+    static func heunStep(_ x: Tensor, from sigma: Float, to next: Float, _ run: SamplingRun) throws -> Tensor {
+        let dt = next - sigma
+        let d = try derivative(x, sigma, run.denoise(x, sigma))
+        if next == 0 { return try x + d * dt }
+        let x2 = try x + d * dt
+        let d2 = try derivative(x2, next, run.denoise(x2, next))
+        return try x + (d + d2) * (dt / 2)
+    }
+
     /// A point between two sigmas, halfway in log sigma (DPM2's midpoint).
     static func logMidpoint(_ a: Float, _ b: Float) -> Float { Foundation.exp(Foundation.log(a) + 0.5 * (Foundation.log(b) - Foundation.log(a))) }
 
