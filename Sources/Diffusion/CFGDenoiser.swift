@@ -99,7 +99,7 @@ public final class CFGDenoiser {
     }
 
     /// A1111's combine: per image, uncond + sum over conds of (cond - uncond) * (weight * scale).
-    private func combine(_ out: Tensor, _ conds: [(context: Tensor, weight: Float)]) throws -> Tensor {
+    private func combine(_ out: Tensor, _ conds: [(context: Tensor, weight: Float)], scale: Float) throws -> Tensor {
         let b = batchSize, k = conds.count
         let parts = try out.chunked(b * k + b, dim: 0)
         var images: [Tensor] = []
@@ -116,7 +116,19 @@ public final class CFGDenoiser {
     public func eps(_ latent: Tensor, _ timestep: Float) throws -> Tensor {
         let contexts = try self.contexts()
         defer { calls += 1 }
-        return try combine(unetBatch(latent, scaledBy: 1, timestep: timestep, contexts), contexts.conds)
+        return try combine(unetBatch(latent, scaledBy: 1, timestep: timestep, contexts), contexts.conds, scale: scale)
+    }
+
+    /// The guided noise prediction with the scale times `scaleMultiplier`, and the unconditional
+    /// prediction of the same call (A1111's `cond_scale_miltiplier` and `last_noise_uncond`, which
+    /// DDIM CFG++ uses).
+    public func epsAndUncond(_ latent: Tensor, _ timestep: Float, scaleMultiplier: Float) throws -> (guided: Tensor, uncond: Tensor) {
+        let contexts = try self.contexts()
+        defer { calls += 1 }
+        let out = try unetBatch(latent, scaledBy: 1, timestep: timestep, contexts)
+        let b = batchSize, k = contexts.conds.count
+        let uncond = try out.sliced(dim: 0, b * k, b * k + b).contiguous()
+        return (try combine(out, contexts.conds, scale: scale * scaleMultiplier), uncond)
     }
 
     /// The denoiser the samplers call, for the batch's latent [B, C, H, W].
@@ -131,6 +143,6 @@ public final class CFGDenoiser {
         let images = try latent.chunked(b, dim: 0)
         let inputs = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) } + [latent], dim: 0)
         let denoised = prediction == .epsilon ? try inputs + out * cOut : try out * cOut + inputs * cSkip
-        return try combine(denoised, contexts.conds)
+        return try combine(denoised, contexts.conds, scale: scale)
     }
 }

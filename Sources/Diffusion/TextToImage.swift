@@ -170,6 +170,7 @@ public struct TextToImage {
                               noise: { sigma, next in
                                   try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? tree?(sigma, next) ?? noise.next())
                               })
+        run.predictNoiseAndUncond = { try denoiser.epsAndUncond($0, $1, scaleMultiplier: $2) }
         if let progress { run.afterStep = progress }
         let start = try method.start(Tensor(shape: batchShape, data: noise.first()), run)
         return try method.sample(start, run).toArray()

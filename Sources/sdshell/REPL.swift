@@ -40,7 +40,7 @@ struct REPL {
             case .interrupted:
                 if terminationSignal != 0 { return 128 + terminationSignal }
                 buffer = ""
-                interruptFlag = 0
+                clearInterruptFlag()
                 continue
             case let .line(line):
                 buffer += (buffer.isEmpty ? "" : "\n") + line
@@ -58,7 +58,7 @@ struct REPL {
             }
             if !buffer.trimmingCharacters(in: .whitespaces).isEmpty { editor.remember(buffer) }
             buffer = ""
-            interruptFlag = 0
+            clearInterruptFlag()
             do {
                 for statement in statements { try interpreter.execute(statement) }
             } catch is QuitRequested {
@@ -68,7 +68,7 @@ struct REPL {
             }
             // SIGTERM or SIGHUP (the terminal closed): the job has stopped cleanly; the session ends.
             if terminationSignal != 0 { return 128 + terminationSignal }
-            interruptFlag = 0
+            clearInterruptFlag()
         }
     }
 }

@@ -1,22 +1,40 @@
 import Foundation
+import Synchronization
 import Script
 
-/// Set by SIGINT, SIGTERM and SIGHUP (installed without SA_RESTART): a running job stops at its
-/// next check, its finished images saved and journalled.
-nonisolated(unsafe) var interruptFlag: sig_atomic_t = 0
-/// SIGTERM or SIGHUP, once received: after the job stops, the process exits (128 + signal).
-nonisolated(unsafe) var terminationSignal: sig_atomic_t = 0
+/// What the signal handlers report. Atomics, not plain globals: a handler runs on whatever thread
+/// it interrupts, possibly in the middle of that thread reading the flag, and a plain Swift
+/// global's exclusivity check would take the handler's write for a conflicting access and abort.
+enum SignalFlags {
+    /// Set by SIGINT, SIGTERM and SIGHUP (installed without SA_RESTART): a running job stops at
+    /// its next check, its finished images saved and journalled.
+    static let interrupt = Atomic<Int32>(0)
+    /// SIGTERM or SIGHUP, once received: after the job stops, the process exits (128 + signal).
+    static let termination = Atomic<Int32>(0)
+}
+
+/// Whether an interrupt is pending.
+var interruptFlag: Int32 { SignalFlags.interrupt.load(ordering: .relaxed) }
+/// The terminating signal received, or 0.
+var terminationSignal: Int32 { SignalFlags.termination.load(ordering: .relaxed) }
+/// Forgets a handled interrupt.
+func clearInterruptFlag() { SignalFlags.interrupt.store(0, ordering: .relaxed) }
 
 /// Installs the handlers: SIGINT sets `interruptFlag`; SIGTERM and SIGHUP also set
 /// `terminationSignal`, so a job ends cleanly (journal whole) before the process exits.
 func installInterruptHandler() {
+    // Initialised here, before any handler can run (a lazy initialisation inside a handler would lock).
+    _ = (interruptFlag, terminationSignal)
     var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in interruptFlag = 1 }
+    action.__sigaction_handler.sa_handler = { _ in SignalFlags.interrupt.store(1, ordering: .relaxed) }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
     var terminate = sigaction()
-    terminate.__sigaction_handler.sa_handler = { signal in interruptFlag = 1; terminationSignal = signal }
+    terminate.__sigaction_handler.sa_handler = { signal in
+        SignalFlags.interrupt.store(1, ordering: .relaxed)
+        SignalFlags.termination.store(signal, ordering: .relaxed)
+    }
     sigemptyset(&terminate.sa_mask)
     terminate.sa_flags = 0
     sigaction(SIGTERM, &terminate, nil)
@@ -60,7 +78,7 @@ final class TerminalHost: ShellHost {
     }
 
     var interruptRequested: Bool { interruptFlag != 0 }
-    func clearInterrupt() { interruptFlag = 0 }
+    func clearInterrupt() { clearInterruptFlag() }
 
     /// kitty: `ESC _G a=T,f=100;<base64 PNG> ESC \` in 4096-byte chunks; iTerm2: OSC 1337 File.
     func showInline(path: String) {

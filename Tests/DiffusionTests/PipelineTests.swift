@@ -76,7 +76,7 @@ enum PipelineFixture {
         let name = r["name"] as! String
         #expect(p.conditioner.chunks(s.prompt).map(\.tokens) == [(r["cond_ids"] as! [[NSNumber]])[0].map(\.intValue)], "\(name): prompt tokens")
         #expect(p.conditioner.chunks(s.negativePrompt).map(\.tokens) == [(r["uncond_ids"] as! [[NSNumber]])[0].map(\.intValue)])
-        if s.sampler == .ddim {
+        if s.sampler.method.usesTimesteps {
             #expect(DDIMSampler.timesteps(steps: s.steps) == (r["timesteps"] as! [NSNumber]).map(\.intValue))
         } else {
             #expect(relative(p.sigmas(s), (r["sigmas"] as! [NSNumber]).map(\.floatValue)) <= 1e-6, "\(name): sigmas")

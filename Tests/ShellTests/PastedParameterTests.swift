@@ -15,6 +15,7 @@ import TestSupport
         ("sampler=\"DPM fast\" steps=4", "Sampler: DPM fast"),
         ("sampler=\"DPM adaptive\"", "Sampler: DPM adaptive"),
         ("sampler=\"PLMS\" steps=4", "Sampler: PLMS"),
+        ("sampler=\"DDIM CFG++\" steps=4", "Sampler: DDIM CFG++"),
         ("sampler=\"Restart\" steps=20", "Sampler: Restart, Schedule type: Karras"),
         ("schedule=\"sgm_uniform\"", "Schedule type: SGM Uniform"),
         ("schedule=\"kl_optimal\" sampler=\"DPM++ 2M\"", "Schedule type: KL Optimal"),

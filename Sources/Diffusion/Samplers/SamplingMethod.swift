@@ -47,6 +47,11 @@ public struct SamplingRun {
     public var denoise: (_ x: Tensor, _ sigma: Float) throws -> Tensor
     /// The model's noise prediction at an integer timestep, unscaled (A1111's timestep samplers).
     public var predictNoise: (_ x: Tensor, _ timestep: Float) throws -> Tensor
+    /// The noise prediction with the guidance scale times a multiplier, and the unconditional
+    /// prediction of the same model call (DDIM CFG++).
+    public var predictNoiseAndUncond: (_ x: Tensor, _ timestep: Float, _ scaleMultiplier: Float) throws -> (guided: Tensor, uncond: Tensor) = { _, _, _ in
+        throw GenerationError.invalid("this denoiser has no unconditional prediction")
+    }
     /// The fresh noise of a step from `sigma` to `sigmaNext` (A1111: the image RNG's next draw
     /// per image; a test may inject reference noise).
     public var noise: (_ sigma: Float, _ sigmaNext: Float) throws -> Tensor

@@ -211,6 +211,41 @@ What A1111 does, step by step (and this script does the same)
        kl_optimal: 9 sigmas ending at sigma_min, no 0).
    Each is checked for determinism and that no ImageRNG draw reaches x (Euler's eps times
    gamma = 0; the others draw none).
+6e. PLMS and DDIM CFG++ (the light runs "PLMS / automatic" and "DDIM CFG++ / automatic", cpu rng,
+   appended LAST, after the runs of 6d; keys as in 6d plus "timesteps" and "x0_scale" as the DDIM
+   runs, "initial_noise_as": "DDIM / automatic"). A1111 1.10's other timestep samplers
+   (modules/sd_samplers_timesteps.py samplers_timesteps, CompVisSampler, CFGDenoiserTimesteps):
+   the same timesteps [1, 126, ..., 876], the same unscaled start x = ImageRNG first() and
+   alphas / alphas_prev / sqrt(1 - alphas) as the DDIM of 6b, the scheduler ignored.
+       PLMS (sd_samplers_timesteps_impl.plms; no eta parameter, so no eta is passed):
+           for index = len - 1 down to 1:
+               e = CFG(x, t[index])                 (eps, combined as in 6b)
+               step(e) = sqrt(a_prev) (x - sqrt(1 - a_t) e) / sqrt(a_t) + sqrt(1 - a_prev) e
+                         (a_t, a_prev, sqrt(1 - a_t) float32 [B, 1, 1, 1] as in 6b)
+               first step: e' = (e + CFG(step(e), t[index - 1])) / 2   (pseudo improved Euler)
+               then e' = (3 e - e_1) / 2, (23 e - 16 e_1 + 5 e_2) / 12,
+                    (55 e - 59 e_1 + 37 e_2 - 9 e_3) / 24   (e_k: the k-th previous step's e,
+                    NOT e'; at most 3 kept)
+               x = step(e')
+           -> len(timesteps) = 8 CFG calls for 7 steps; no randn_like call at all.
+       DDIM CFG++ (sd_samplers_timesteps_impl.ddim_cfgpp; eta = opts.eta_ddim = 0): before the
+           loop model.cond_scale_miltiplier = 1 / 12.5 and model.need_last_noise_uncond = True on
+           the CFG denoiser (model = CFGDenoiserTimesteps). sd_samplers_cfg_denoiser.CFGDenoiser
+           .forward then, after the UNet call (and cfg_denoised_callback), keeps
+           last_noise_uncond = torch.clone(x_out[-B:]) (the unconditional eps of the call) and
+           combines with combine_denoised(x_out, conds_list, uncond, cond_scale *
+           cond_scale_miltiplier), i.e. e = u + (c - u) * (1.0 * (7.0 * (1 / 12.5))) (Python
+           doubles, then the float32 tensor op). The multiplier also scales the edit-model
+           combine; the skip_uncond branch keeps 1.0 (not taken here). Per step, as DDIM but:
+               pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t)
+               dir_xt = sqrt(1 - a_prev - sigma_t^2) * last_noise_uncond
+               x = sqrt(a_prev) pred_x0 + dir_xt + sigma_t * randn_like(x)
+           -> 7 CFG calls, 7 rng.next() draws, all multiplied by sigma_t = 0.
+       The script's CFGDenoiser carries both attributes (defaults 1.0 and False: the other runs
+       are unchanged, cond_scale * 1.0 == cond_scale). Each run is checked for determinism, that
+       no ImageRNG draw reaches x (every draw shifted by 1: same latents), its call / draw counts,
+       PLMS's history (0, 1, 2, 3, 3, 3, 3 previous e's) and, for CFG++, that the first call's
+       guided eps is u + (c - u) * 0.56.
 
 8. Textual inversion (the four runs "Euler a / automatic / TI ...", appended after
    the DDIM runs): A1111 with the embedding folders EMBEDDINGS_DIRS loaded
@@ -246,23 +281,25 @@ written as exact Python floats]}; token ids are ints)
 RUN = {
   "name", "settings": {"prompt", "negative_prompt", "seeds": [2] (as A1111
       uses them), "subseeds": [2] | null, "subseed", "subseed_strength",
-      "sampler" (A1111 label), "function" (k-diffusion; "ddim" = A1111's
-      sd_samplers_timesteps_impl.ddim), "schedule"
+      "sampler" (A1111 label), "function" (k-diffusion; "ddim", "plms", "ddim_cfgpp" = A1111's
+      sd_samplers_timesteps_impl functions), "schedule"
       ("automatic" (= A1111's Uniform) | "karras" | "exponential" | "polyexponential" | "sgm_uniform"
-      | "kl_optimal" | "align_your_steps" | "simple" | "normal" | "ddim" | "beta"; DDIM
-      sampler: "automatic", it has no sigma schedule), "steps" 8, "cfg_scale" 7.0, "rng" ("cpu" |
-      "nv"), "clip_skip", "width" 16, "height" 16, "batch_size" 2,
+      | "kl_optimal" | "align_your_steps" | "simple" | "normal" | "ddim" | "beta"; the DDIM,
+      PLMS and DDIM CFG++ samplers: "automatic", they have no sigma schedule), "steps" 8,
+      "cfg_scale" 7.0, "rng" ("cpu" | "nv"), "clip_skip", "width" 16, "height" 16, "batch_size" 2,
       "sampler_kwargs" (what A1111 passes: eta, s_churn, s_tmin, s_tmax ("inf"),
-      s_noise, solver_type), "discard_next_to_last_sigma", "a1111_default_schedule"},
+      s_noise, solver_type; {} for PLMS), "discard_next_to_last_sigma", "a1111_default_schedule"},
   "cond_key", "uncond_key"  (into "conditionings"),
   "cond_ids": [[77], [77]], "uncond_ids": [[77], [77]]  (per image),
   "initial_noise": [2, 4, 8, 8]  (ImageRNG first(); x0 = initial_noise * sigmas[0];
       DDIM: x0 = initial_noise, unscaled),
   "sigmas": [...] (the exact schedule passed to the sampler; 9 values, the
-      last 0, but kl_optimal's last is sigma_min; [] for DDIM),
-  "timesteps": DDIM only: [8 ints] (the list passed to ddim; evaluated from
-      the last down to index 1), with "ddim_steps": [{"index", "t", "a_t",
-      "a_prev", "sqrt_one_minus_at"}] per model call, "x0_scale": "none",
+      last 0, but kl_optimal's last is sigma_min; [] for DDIM, PLMS and DDIM CFG++),
+  "timesteps": the timestep samplers only (DDIM, PLMS, DDIM CFG++): [8 ints] (the list passed
+      to the function; evaluated from the last down to index 1), "x0_scale": "none"; the two
+      DDIM runs also "ddim_steps": [{"index", "t", "a_t", "a_prev", "sqrt_one_minus_at"}] per
+      model call,
+  "cond_scale_multiplier": DDIM CFG++ only, 0.08 (= 1 / 12.5, what ddim_cfgpp sets),
   "denoiser_calls" (CFG denoiser calls = UNet calls, each of batch
       "unet_calls_batch" 4), "first_denoised": [2, 4, 8, 8] (CFG output of
       the first call, at sigmas[0] with x0; DDIM: the CFG-combined EPS of
@@ -298,7 +335,8 @@ RUN = {
       (Python float), "sigma_hat" (float32, where the model is evaluated)}] per step,
   "rng_next_calls": 8 (one draw per step, churned or not),
   light runs only (6d; appended after the churn runs): the keys of the churn runs but
-  "churn_steps" and the churn settings ("initial_noise_as", "sigmas", "latents", counts),
+  "churn_steps" and the churn settings ("initial_noise_as", "sigmas", "latents", counts);
+  the light timestep runs (6e; appended last) the same plus "timesteps" and "x0_scale",
   only in the FULL_DETAIL_RUNS (to stay near 2 MB):
   "first_x_out": [4, 4, 8, 8] (x_out of the first call: denoised
       [cond_0, cond_1, uncond_0, uncond_1] before CFG),
@@ -620,12 +658,18 @@ class LDMLike:
 
 class CFGDenoiser:
     """sd_samplers_cfg_denoiser.CFGDenoiser.forward for txt2img with one prompt
-    per image (conds_list[i] = [(i, 1.0)]), batch_cond_uncond on."""
+    per image (conds_list[i] = [(i, 1.0)]), batch_cond_uncond on, with A1111 1.10's CFG++ hooks
+    (cond_scale_miltiplier, need_last_noise_uncond / last_noise_uncond)."""
 
     def __init__(self, model_wrap):
         self.model_wrap = model_wrap
         self.calls = 0
         self.first = None
+        # A1111 1.10 (sic, its spelling): forward combines with cond_scale * cond_scale_miltiplier and,
+        # with need_last_noise_uncond, keeps torch.clone(x_out[-uncond.shape[0]:]); ddim_cfgpp sets them
+        self.cond_scale_miltiplier = 1.0
+        self.need_last_noise_uncond = False
+        self.last_noise_uncond = None
 
     def __call__(self, x, sigma, uncond, cond, cond_scale, s_min_uncond=0.0, image_cond=None):
         batch_size = x.shape[0]
@@ -636,7 +680,11 @@ class CFGDenoiser:
         assert cond.shape[1] == uncond.shape[1]
         cond_in = torch.cat([cond, uncond])
         x_out = self.model_wrap(x_in, sigma_in, cond={"c_crossattn": [cond_in]})
-        # combine_denoised
+        if self.need_last_noise_uncond:
+            self.last_noise_uncond = torch.clone(x_out[-uncond.shape[0]:])
+        # combine_denoised(x_out, conds_list, uncond, cond_scale * self.cond_scale_miltiplier)
+        # (multiplier 1.0: cond_scale * 1.0 == cond_scale exactly, the runs without CFG++ are unchanged)
+        cond_scale = cond_scale * self.cond_scale_miltiplier
         denoised_uncond = x_out[-uncond.shape[0]:]
         denoised = torch.clone(denoised_uncond)
         for i, conds in enumerate(conds_list):
@@ -827,9 +875,108 @@ def a1111_ddim(model, x, timesteps, extra_args=None, callback=None, disable=None
     return x
 
 
+CFGPP_MULTIPLIER = 1 / 12.5   # ddim_cfgpp: model.cond_scale_miltiplier
+
+
+@torch.no_grad()
+def a1111_ddim_cfgpp(model, x, timesteps, extra_args=None, callback=None, disable=None, eta=0.0):
+    """A1111's DDIM CFG++ (modules/sd_samplers_timesteps_impl.py ddim_cfgpp, 1.10), written from its
+    equations: a1111_ddim after model.cond_scale_miltiplier = 1 / 12.5 and model.need_last_noise_uncond
+    = True on the CFG denoiser, so e = u + (c - u) * (cond_scale / 12.5) feeds pred_x0 while the
+    direction uses the denoiser's unconditional eps of the same call (model.last_noise_uncond):
+    x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - s^2) u + s * randn_like(x) (drawn even when s = 0)."""
+    ac = model.inner_model.inner_model.alphas_cumprod
+    a_all = ac[timesteps]
+    a_prev_all = ac[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
+    sqrt_one_minus_all = torch.sqrt(1 - a_all)
+    sig_all = eta * np.sqrt((1 - a_prev_all.cpu().numpy()) / (1 - a_all.cpu()) * (1 - a_all.cpu() / a_prev_all.cpu().numpy()))
+    model.cond_scale_miltiplier = CFGPP_MULTIPLIER
+    model.need_last_noise_uncond = True
+    extra = {} if extra_args is None else extra_args
+    ones_b = x.new_ones((x.shape[0]))
+    ones_x = x.new_ones((x.shape[0], 1, 1, 1))
+    for i in range(len(timesteps) - 1):
+        k = len(timesteps) - 1 - i
+        eps = model(x, timesteps[k].item() * ones_b, **extra)
+        eps_uncond = model.last_noise_uncond
+        a_t = a_all[k].item() * ones_x
+        a_prev = a_prev_all[k].item() * ones_x
+        sig = sig_all[k].item() * ones_x
+        sqrt_one_minus = sqrt_one_minus_all[k].item() * ones_x
+        x0 = (x - sqrt_one_minus * eps) / a_t.sqrt()
+        direction = (1. - a_prev - sig ** 2).sqrt() * eps_uncond
+        fresh = sig * KS.torch.randn_like(x)
+        x = a_prev.sqrt() * x0 + direction + fresh
+        if callback is not None:
+            callback({'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 'a_t': a_t,
+                      'a_prev': a_prev, 'sigma_t': sig, 'sqrt_one_minus_at': sqrt_one_minus,
+                      'eps': eps, 'eps_uncond': eps_uncond})
+    return x
+
+
+@torch.no_grad()
+def a1111_plms(model, x, timesteps, extra_args=None, callback=None, disable=None):
+    """A1111's PLMS (modules/sd_samplers_timesteps_impl.py plms, 1.10, the s_x = [B, 1, 1, 1] version),
+    written from its equations (as make_sampler_fixtures.py's toy-model a1111_plms, here through the
+    CFG denoiser): for index = len - 1 .. 1, e = model(x, t[index]); the first step a pseudo improved
+    Euler (x' = the DDIM step with e, e' = (e + model(x', t[index - 1])) / 2: two calls), then
+    Adams-Bashforth 2, 3, 4 over the last e's; x = sqrt(a_prev) (x - sqrt(1 - a_t) e') / sqrt(a_t)
+    + sqrt(1 - a_prev) e'; alphas_prev float64 as .item() scalars. No noise, no eta."""
+    ac = model.inner_model.inner_model.alphas_cumprod
+    a_all = ac[timesteps]
+    a_prev_all = ac[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
+    sqrt_one_minus_all = torch.sqrt(1 - a_all)
+    extra = {} if extra_args is None else extra_args
+    ones_b = x.new_ones([x.shape[0]])
+    ones_x = x.new_ones((x.shape[0], 1, 1, 1))
+    history = []
+
+    def step_from(x, e, k):
+        a_t = a_all[k].item() * ones_x
+        a_prev = a_prev_all[k].item() * ones_x
+        sqrt_one_minus = sqrt_one_minus_all[k].item() * ones_x
+        x0 = (x - sqrt_one_minus * e) / a_t.sqrt()
+        return a_prev.sqrt() * x0 + (1. - a_prev).sqrt() * e, x0
+
+    for i in range(len(timesteps) - 1):
+        k = len(timesteps) - 1 - i
+        t_now = timesteps[k].item() * ones_b
+        t_after = timesteps[max(k - 1, 0)].item() * ones_b
+        eps = model(x, t_now, **extra)
+        used = len(history)              # 0: pseudo improved Euler; 1, 2, 3: Adams-Bashforth 2, 3, 4
+        if not history:
+            x_trial, _ = step_from(x, eps, k)
+            eps_prime = (eps + model(x_trial, t_after, **extra)) / 2
+        elif len(history) == 1:
+            eps_prime = (3 * eps - history[-1]) / 2
+        elif len(history) == 2:
+            eps_prime = (23 * eps - 16 * history[-1] + 5 * history[-2]) / 12
+        else:
+            eps_prime = (55 * eps - 59 * history[-1] + 37 * history[-2] - 9 * history[-3]) / 24
+        x_next, x0 = step_from(x, eps_prime, k)
+        history.append(eps)
+        if len(history) >= 4:
+            history.pop(0)
+        x = x_next
+        if callback is not None:
+            callback({'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 't_next': t_after[0].item(),
+                      'old_eps': used, 'denoised': x0})
+    return x
+
+
+# A1111 1.10 samplers_timesteps: label -> (function name, the restated function, takes eta)
+TIMESTEP_SAMPLERS = {
+    "DDIM": ("ddim", a1111_ddim, True),
+    "DDIM CFG++": ("ddim_cfgpp", a1111_ddim_cfgpp, True),
+    "PLMS": ("plms", a1111_plms, False),
+}
+
+
 def run_ddim(spec, unet, inner, conditioner, scramble=False):
-    """txt2img with A1111's DDIM: CompVisSampler.sample(p, x = p.rng.next(), ...)."""
-    assert spec["sampler"] == "DDIM" and spec["subseed_strength"] == 0
+    """txt2img with one of A1111's timestep samplers (DDIM, DDIM CFG++, PLMS):
+    CompVisSampler.sample(p, x = p.rng.next(), ...), eta = opts.eta_ddim where the function takes eta."""
+    assert spec["sampler"] in TIMESTEP_SAMPLERS and spec["subseed_strength"] == 0
+    _, func, takes_eta = TIMESTEP_SAMPLERS[spec["sampler"]]
     seeds = [spec["seed"] + i for i in range(BATCH)]
     cond_key, c = conditioner.get(spec["prompt"], spec["clip_skip"])
     uncond_key, uc = conditioner.get(spec["negative_prompt"], spec["clip_skip"])
@@ -847,21 +994,31 @@ def run_ddim(spec, unet, inner, conditioner, scramble=False):
     steps = []
 
     def callback(d):
+        if "a_t" not in d:               # PLMS
+            steps.append({"index": d["index"], "t": int(d["t"]), "t_next": int(d["t_next"]), "old_eps": d["old_eps"]})
+            return
         steps.append({"index": d["index"], "t": int(d["t"]), "a_t": f32(d["a_t"].reshape(-1)[0]),
                       "a_prev": f32(d["a_prev"].reshape(-1)[0]),
                       "sqrt_one_minus_at": f32(d["sqrt_one_minus_at"].reshape(-1)[0])})
         assert float(d["sigma_t"].abs().max()) == 0.0
+        if "eps_uncond" in d:            # CFG++: the unconditional eps of this call, not the guided one
+            assert not torch.equal(d["eps_uncond"], d["eps"])
 
     KS.torch = TorchHijack(rng)
     try:
         with torch.no_grad():
-            latents = a1111_ddim(cfg, x, timesteps, extra_args=extra_args, callback=callback, disable=True,
-                                 eta=DDIM_ETA)
+            latents = func(cfg, x, timesteps, extra_args=extra_args, callback=callback, disable=True,
+                           **({"eta": DDIM_ETA} if takes_eta else {}))
     finally:
         KS.torch = REAL_TORCH
     assert torch.equal(cfg.first["x"], noise)
     assert cfg.first["sigma"].tolist() == [float(timesteps[-1])] * BATCH
-    assert cfg.calls == len(timesteps) - 1 == len(steps)
+    # PLMS: one extra call in its first (pseudo improved Euler) step
+    assert cfg.calls == len(timesteps) - 1 + (spec["sampler"] == "PLMS") and len(steps) == len(timesteps) - 1
+    if spec["sampler"] == "DDIM CFG++":
+        assert cfg.cond_scale_miltiplier == 1 / 12.5 and cfg.need_last_noise_uncond
+    else:
+        assert cfg.cond_scale_miltiplier == 1.0 and not cfg.need_last_noise_uncond
     return {"seeds": seeds, "cond_key": cond_key, "uncond_key": uncond_key, "noise": noise,
             "timesteps": timesteps, "latents": latents, "cfg": cfg, "rng": rng, "steps": steps}
 
@@ -1316,6 +1473,86 @@ def light_run_records(unet, model_wrap, conditioner, runs_so_far):
     return records
 
 
+# --- light timestep-sampler runs: PLMS and DDIM CFG++ ---------------------------------------
+
+# (name, A1111 sampler label, rng, the run whose initial noise they share: same seeds and rng). Light
+# like the runs of 6d (no initial_noise, first_denoised or debug fields); appended after them.
+TIMESTEP_RUNS = [
+    ("PLMS / automatic", "PLMS", "cpu", "DDIM / automatic"),
+    ("DDIM CFG++ / automatic", "DDIM CFG++", "cpu", "DDIM / automatic"),
+]
+
+
+def timestep_run_records(unet, inner, conditioner, runs_so_far):
+    records = []
+    for name, label, rng_kind, noise_as in TIMESTEP_RUNS:
+        spec = {"name": name, "prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
+                "subseed_strength": 0.0, "clip_skip": 1, "sampler": label, "schedule": "automatic", "rng": rng_kind}
+        funcname, _, takes_eta = TIMESTEP_SAMPLERS[label]
+        r = run_ddim(spec, unet, inner, conditioner)
+        unet.set_attn_processor(AttnProcessor2_0())
+        r_sdpa = run_ddim(spec, unet, inner, conditioner)
+        unet.set_attn_processor(AttnProcessor())
+        assert torch.equal(r_sdpa["noise"], r["noise"])
+        r2 = run_ddim(spec, unet, inner, conditioner)
+        assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+        # no ImageRNG draw reaches x: PLMS draws none, DDIM CFG++ one per call times sigma_t = 0 (eta 0)
+        r3 = run_ddim(spec, unet, inner, conditioner, scramble=True)
+        assert torch.equal(r3["latents"], r["latents"]), name
+        rng, cfg, timesteps = r["rng"], r["cfg"], r["timesteps"]
+        assert bool(torch.isfinite(r["latents"]).all()), name
+        if label == "PLMS":
+            assert rng.next_calls == 0 and cfg.calls == len(timesteps), name
+            assert [st["old_eps"] for st in r["steps"]] == [0, 1, 2, 3, 3, 3, 3], r["steps"]
+            assert [st["t_next"] for st in r["steps"]] == [int(v) for v in timesteps.tolist()][-2::-1], r["steps"]
+        else:
+            assert rng.next_calls == cfg.calls == len(timesteps) - 1, name
+            # the guided eps of the first call uses cond_scale / 12.5 (u + (c - u) * 0.56)
+            x_out = cfg.first["x_out"]
+            u, c = x_out[-BATCH:], x_out[:BATCH]
+            assert torch.allclose(cfg.first["denoised"], u + (c - u) * (CFG / 12.5), rtol=0, atol=1e-5), name
+            assert not torch.allclose(cfg.first["denoised"], u + (c - u) * CFG), name
+        same_as = next(run for run in runs_so_far if run["name"] == noise_as)
+        assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
+        assert enc(r["noise"]) == same_as["initial_noise"], name
+        assert same_as["timesteps"] == [int(v) for v in timesteps.tolist()], name
+        assert enc(r["latents"]) != same_as["latents"], name
+        table = conditioner.table
+        run = {
+            "name": name,
+            "settings": {
+                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
+                "sampler": label, "function": funcname, "schedule": spec["schedule"],
+                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
+                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+                "sampler_kwargs": {"eta": DDIM_ETA} if takes_eta else {},
+                "discard_next_to_last_sigma": False,
+                "a1111_default_schedule": True,
+            },
+            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
+            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
+            "initial_noise_as": noise_as,
+            "sigmas": [],
+            "timesteps": [int(v) for v in timesteps.tolist()],
+            "x0_scale": "none",
+            "denoiser_calls": cfg.calls,
+            "unet_calls_batch": 2 * BATCH,
+            "rng_next_calls": rng.next_calls,
+            "rng_draws_used": False,
+            "latents": enc(r["latents"]),
+            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        }
+        if label == "DDIM CFG++":
+            run["cond_scale_multiplier"] = CFGPP_MULTIPLIER
+        records.append(run)
+        print(f"  {name:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} "
+              f"timesteps={run['timesteps']} |lat|max={r['latents'].abs().max().item():9.4f} "
+              f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+    return records
+
+
 # --- main ----------------------------------------------------------------------------
 
 def run_specs():
@@ -1526,6 +1763,7 @@ def main():
     runs += embedding_run_records(unet, model_wrap, conditioner, te, same_as)
     runs += churn_run_records(unet, model_wrap, conditioner, runs)
     runs += light_run_records(unet, model_wrap, conditioner, runs)
+    runs += timestep_run_records(unet, inner_ddim, conditioner, runs)
 
     assert decoded is not None
     conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}
