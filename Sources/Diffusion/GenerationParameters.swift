@@ -19,6 +19,7 @@ public enum GenerationParameters {
     public static let scheduleNames = ["automatic"] + NoiseSchedule.Kind.allCases.map(\.rawValue)
 
     /// Whole numbers as A1111's infotext shows them from its sliders ("7", "7.5").
+    /// (The readers below see values their row's check has passed: `settings` checks first.)
     static func number(_ v: Float) -> String { NumberText.shortest(v) }
 
     static func real(_ v: Value) -> Float { if case let .real(x) = v { return Float(x) }; if case let .integer(i) = v { return Float(i) }; return .nan }
@@ -160,12 +161,18 @@ public enum GenerationParameters {
     public static let names = all.map(\.name)
     public static func definition(_ name: String) -> ParameterDefinition? { all.first { $0.name == name } }
 
-    /// Settings from checked values by name (each row in table order; a missing value leaves
-    /// the field's default).
-    public static func settings(prompt: String, _ values: [String: Value]) -> GenerationSettings {
+    /// Settings from values by name, each row in table order. Every row with a settings field
+    /// must have a value, and each value passes the row's check here (it normalises, so values
+    /// already checked pass unchanged): a missing or mistyped value is an error, never a silent
+    /// default.
+    public static func settings(prompt: String, _ values: [String: Value]) throws(ParameterError) -> GenerationSettings {
         var s = GenerationSettings()
         s.prompt = prompt
-        for row in all { if let store = row.store, let v = values[row.name] { store(&s, v) } }
+        for row in all {
+            guard let store = row.store else { continue }
+            guard let v = values[row.name] else { throw ParameterError("the generation parameter `\(row.name)` has no value") }
+            store(&s, try row.check(v))
+        }
         return s
     }
 

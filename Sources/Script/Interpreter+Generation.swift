@@ -23,19 +23,20 @@ extension Interpreter {
 
     /// Fixes `seed` (and `subseed` when a variation strength uses it) when -1, so the journal
     /// records the seeds used (`GenerationSettings.withSeedsDrawn`, the one seed rule).
-    func fixSeeds(_ values: inout [String: Value]) {
-        let drawn = GenerationParameters.settings(prompt: "", values).withSeedsDrawn()
+    func fixSeeds(_ values: inout [String: Value]) throws {
+        let drawn = try generationSettings(prompt: "", values).withSeedsDrawn()
         values["seed"] = .integer(drawn.seed)
         if values["subseed"] != nil { values["subseed"] = .integer(drawn.subseed) }
     }
 
-    /// The pipeline's settings for a statement, from values checked against the settings table.
+    /// The pipeline's settings for a statement, from values checked against the settings table;
+    /// a missing or mistyped value is a bug here, reported as such.
     func generationSettings(prompt: String, _ v: [String: Value]) throws -> GenerationSettings {
-        // A missing value is a bug here, reported as such rather than replaced by a silent default.
-        for row in GenerationParameters.all where row.hasSettingsField && v[row.name] == nil {
-            throw ScriptError(SourcePosition(file: "<generation>", line: 0, column: 0), "internal error: setting `\(row.name)` is missing")
+        do {
+            return try GenerationParameters.settings(prompt: prompt, v)
+        } catch {
+            throw ScriptError(SourcePosition(file: "<generation>", line: 0, column: 0), "internal error: \(error.message)")
         }
-        return GenerationParameters.settings(prompt: prompt, v)
     }
 
     /// The explicit statement a journal records.
@@ -171,7 +172,7 @@ extension Interpreter {
         let prompt = try call.string(at: 0, "a prompt")
         try call.atMost(1)
         var values = try resolvedSettings(call.options)
-        fixSeeds(&values)
+        try fixSeeds(&values)
         try runGeneration(prompt: prompt, values, at: call.position)
     }
 
@@ -235,7 +236,7 @@ extension Interpreter {
                 host.warn("\(position): warning: not applied (sdshell does not do these yet): " + ignored.joined(separator: ", "))
             }
             var values = try resolvedSettings(overrides)
-            fixSeeds(&values)
+            try fixSeeds(&values)
             try runGeneration(prompt: info.prompt, values, at: position)
         }
     }

@@ -51,7 +51,7 @@ extension Interpreter {
         guard axes.count <= 3 else { throw ScriptError(call.optionPosition(axes[3].name), "a grid has at most three axes (X, Y, Z); \(axes[3].name) would be a fourth") }
         var values = try resolvedSettings(fixed)
         values["batch"] = .integer(1); values["count"] = .integer(1)
-        fixSeeds(&values)
+        try fixSeeds(&values)
         // Seeds on an axis are explicit too.
         for i in axes.indices where axes[i].name == "seed" || axes[i].name == "subseed" {
             axes[i].values = axes[i].values.map { $0 == .integer(-1) ? .integer(GenerationSettings.randomSeed()) : $0 }

@@ -9,7 +9,7 @@ import Training
 /// same job: the same defaults, checks, saves, resume, journal, and Ctrl-C (stop, save, exit 130).
 /// Run it again on the same embedding to resume where the last save left it.
 struct TrainCommand: ParsableCommand {
-    static let rows = TrainingParameters.all + [GenerationParameters.definition("embeddings_dir")!]
+    static let rows = TrainingParameters.all + GenerationParameters.all.filter { $0.name == "embeddings_dir" }
         + Settings.sessionDefinitions.filter { $0.name == "outdir" }
 
     static let configuration = CommandConfiguration(
