@@ -1,5 +1,6 @@
 #ifndef CK_ALLOC_H
 #define CK_ALLOC_H
+#include <pthread.h>
 #include <stddef.h>
 /// Makes glibc serve large blocks (up to 32 MiB, its cap) from the reusable heap instead of a fresh
 /// mmap per allocation, and keeps freed memory for reuse, so tensor outputs do not page-fault on
@@ -25,6 +26,27 @@ size_t ck_tensor_cache_limit(void);
 void ck_tensor_cache_trim(void);
 /// Bytes of freed blocks kept now.
 size_t ck_tensor_cache_bytes(void);
+/// A set of kept blocks: the mechanism behind the tensor cache above, one instance per user (the
+/// allocator has one; tests make their own, so other threads cannot disturb them). Thread-safe.
+typedef struct ck_block_cache {
+    pthread_mutex_t lock;
+    struct { void *p; size_t bytes; } slots[8];
+    size_t bytes, limit;
+} ck_block_cache;
+/// An empty cache keeping at most `limit` bytes.
+void ck_block_cache_init(ck_block_cache *c, size_t limit);
+/// The kept block that fits `bytes` most tightly (at most a quarter larger), taken out; NULL if none.
+void *ck_block_cache_take(ck_block_cache *c, size_t bytes);
+/// Keeps `p` (of `bytes`) when the limit and a free slot allow; 1 when kept, else 0 (the caller frees it).
+int ck_block_cache_put(ck_block_cache *c, void *p, size_t bytes);
+/// Sets the limit; a limit of 0 frees every kept block.
+void ck_block_cache_set_limit(ck_block_cache *c, size_t limit);
+/// Frees every kept block (with free()).
+void ck_block_cache_trim(ck_block_cache *c);
+/// Bytes kept now, and the limit now.
+size_t ck_block_cache_bytes(ck_block_cache *c);
+size_t ck_block_cache_limit(ck_block_cache *c);
+
 /// Turns the huge-page advice off (1: on, the default); SDSHELL_HUGE_PAGES=0 does this at start.
 void ck_set_huge_pages(int enabled);
 #endif
