@@ -51,6 +51,20 @@ public enum GenerationParameters {
                             whenNotInInfotext: { _ in .real(d) })
     }
 
+    /// A row for one of UniPC's settings (A1111 options with an infotext key): recorded under
+    /// A1111's key when the sampler is UniPC and the value is not A1111's default, read back from
+    /// pasted infotexts (where absent: A1111's default).
+    static func uniPCOption(_ name: String, _ kind: ParameterKind, _ d: Value, _ key: String, _ help: String, choices: [String] = [],
+                            check: @escaping @Sendable (Value) throws(ParameterError) -> Value,
+                            store: @escaping @Sendable (inout UniPCOptions, Value) -> Void, read: @escaping @Sendable (UniPCOptions) -> Value,
+                            text: @escaping @Sendable (UniPCOptions) -> String) -> ParameterDefinition {
+        ParameterDefinition(name, kind, d, help, choices: choices, check: check, omittedWhenDefault: true,
+                            store: { store(&$0.samplerOptions.uniPC, $1) }, read: { read($0.samplerOptions.uniPC) },
+                            infotextKey: key, axisLabel: key == "UniPC order" ? "UniPC Order" : key,
+                            infotext: { s in s.sampler.takes(.uniPC) && read(s.samplerOptions.uniPC) != d ? text(s.samplerOptions.uniPC) : nil },
+                            whenNotInInfotext: { _ in d })
+    }
+
     public static let all: [ParameterDefinition] = [
         ParameterDefinition("sampler", .string, .string("Euler a"), "A1111 sampler name", choices: samplerNames, check: checkSampler,
                             store: { s, v in
@@ -143,6 +157,18 @@ public enum GenerationParameters {
         samplerOption("s_tmin", .sTmin, "Sigma tmin", axis: "Sigma min", default: 0, 0...1000, "the lowest sigma s_churn applies to", \.sTmin, omittedWhenDefault: true),
         samplerOption("s_tmax", .sTmax, "Sigma tmax", axis: "Sigma max", default: 0, 0...1000, "the highest sigma s_churn applies to (0: inf)", \.sTmax, omittedWhenDefault: true),
         samplerOption("s_noise", .sNoise, "Sigma noise", axis: "Sigma noise", default: 1, 0...100, "noise scale of the stochastic samplers", \.sNoise),
+        uniPCOption("uni_pc_variant", .string, .string("bh1"), "UniPC variant", "UniPC's B(h): bh1, bh2 or vary_coeff", choices: UniPCOptions.variants,
+                    check: ParameterCheck.choice("uni_pc_variant", UniPCOptions.variants),
+                    store: { $0.variant = string($1) }, read: { .string($0.variant) }, text: { $0.variant }),
+        uniPCOption("uni_pc_skip_type", .string, .string("time_uniform"), "UniPC skip type", "UniPC's time spacing: time_uniform, time_quadratic or logSNR",
+                    choices: UniPCOptions.skipTypes, check: ParameterCheck.choice("uni_pc_skip_type", UniPCOptions.skipTypes),
+                    store: { $0.skipType = string($1) }, read: { .string($0.skipType) }, text: { $0.skipType }),
+        uniPCOption("uni_pc_order", .integer, .integer(3), "UniPC order", "UniPC's order (at most the steps)",
+                    check: ParameterCheck.integer("uni_pc_order", min: 1, max: 50),
+                    store: { $0.order = Int(int($1)) }, read: { .integer(Int64($0.order)) }, text: { String($0.order) }),
+        uniPCOption("uni_pc_lower_order_final", .boolean, .boolean(true), "UniPC lower order final", "UniPC lowers its order over the last steps",
+                    choices: ["true", "false"], check: ParameterCheck.boolean("uni_pc_lower_order_final"),
+                    store: { $0.lowerOrderFinal = $1 == .boolean(true) }, read: { .boolean($0.lowerOrderFinal) }, text: { $0.lowerOrderFinal ? "True" : "False" }),
         ParameterDefinition("rng", .string, .string("nv"), "nv (A1111's GPU/NV source) or cpu (torch CPU)",
                             choices: ["cpu", "nv"], check: ParameterCheck.choice("rng", ["cpu", "nv"]),
                             store: { s, v in if let kind = RandomSourceKind(rawValue: string(v)) { s.rng = kind } }, read: { .string($0.rng.rawValue) },

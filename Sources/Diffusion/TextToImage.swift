@@ -94,7 +94,7 @@ public struct TextToImage {
 
     /// The sigmas A1111 samples with (the penultimate one dropped for DPM2 and DPM2 a).
     public func sigmas(_ s: GenerationSettings) -> [Float] {
-        let schedule = NoiseSchedule(alphasCumprod: model.alphasCumprod)
+        let schedule = NoiseSchedule(alphasCumprod: s.sampler.method.scheduleAlphasCumprod(model.alphasCumprod))
         if s.sampler.discardsPenultimateSigma || s.discardPenultimateSigma {
             var sig = schedule.sigmas(steps: s.steps + 1, kind: s.resolvedSchedule, options: s.scheduleOptions)
             sig.remove(at: sig.count - 2)

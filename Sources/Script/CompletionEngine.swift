@@ -76,7 +76,7 @@ public struct CompletionEngine {
             .filter { $0.hasPrefix(stem) && (stem.hasPrefix(".") || !$0.hasPrefix(".")) }.sorted()
         let candidates = entries.map { name -> String in
             var isDirectory: ObjCBool = false
-            fm.fileExists(atPath: (directory.isEmpty ? "" : directory) + name, isDirectory: &isDirectory)
+            _ = fm.fileExists(atPath: (directory.isEmpty ? "" : directory) + name, isDirectory: &isDirectory)
             return name + (isDirectory.boolValue ? "/" : "")
         }
         // Replace only the last path component; a unique file also closes the string.

@@ -50,7 +50,7 @@ extension Interpreter {
         let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted()
         return names.filter { name in
             var isDirectory: ObjCBool = false
-            fm.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory)
+            _ = fm.fileExists(atPath: dir + "/" + name, isDirectory: &isDirectory)
             if isDirectory.boolValue { return fm.fileExists(atPath: dir + "/" + name + "/model_index.json") }
             return Self.checkpointExtensions.contains((name as NSString).pathExtension.lowercased())
         }.map { dir + "/" + $0 }

@@ -12,6 +12,8 @@ import Testing
 /// k-diffusion samplers (Tests/Fixtures/generators/make_pipeline_fixtures.py).
 enum PipelineFixture {
     nonisolated(unsafe) static let root = TestFixtures.json("pipeline", in: .module)
+    /// A1111's 8-bit images of every run (make_pipeline_image_fixtures.py), by run name.
+    nonisolated(unsafe) static let images = TestFixtures.json("pipeline_images", in: .module)["runs"] as! [String: [String: Any]]
     static let modelPath = TestFixtures.tinyModelPath
     nonisolated(unsafe) static let pipeline: TextToImage = {
         let model = try! StableDiffusionModel(path: modelPath)
@@ -57,6 +59,11 @@ enum PipelineFixture {
         if let w = j["seed_resize_from_w"] as? NSNumber, let h = j["seed_resize_from_h"] as? NSNumber {
             (s.seedResizeFromWidth, s.seedResizeFromHeight) = (w.intValue, h.intValue)
         }
+        // A1111's uni_pc_* options.
+        if let v = j["uni_pc_variant"] as? String { s.samplerOptions.uniPC.variant = v }
+        if let v = j["uni_pc_skip_type"] as? String { s.samplerOptions.uniPC.skipType = v }
+        if let v = j["uni_pc_order"] as? NSNumber { s.samplerOptions.uniPC.order = v.intValue }
+        if let v = j["uni_pc_lower_order_final"] as? Bool { s.samplerOptions.uniPC.lowerOrderFinal = v }
         return s
     }
 }
@@ -67,7 +74,7 @@ enum PipelineFixture {
         (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(b.map { abs($0) }.max() ?? 1, 1e-12)
     }
 
-    @Test("prompt chunks, initial noise, sigmas and final latents equal A1111's (batch 2)", arguments: PipelineFixture.runs)
+    @Test("prompt chunks, initial noise, sigmas, final latents and decoded images equal A1111's (batch 2)", arguments: PipelineFixture.runs)
     func run(_ index: Int) throws {
         let r = PipelineFixture.run(index)
         let s = PipelineFixture.settings(r)
@@ -96,6 +103,16 @@ enum PipelineFixture {
         let latents = try withNoGrad { try p.latents(s) }
         let err = relative(latents, PipelineFixture.floats(r["latents"]))
         #expect(err <= 1e-4, "\(name): final latents relative error \(err)")
+        // The decoded 8-bit images against A1111's decode of its own latents.
+        let per = shape.reduce(1, *)
+        var got: [UInt8] = []
+        for i in 0..<b { got += try p.decode(Array(latents[(i * per)..<((i + 1) * per)]), shape: shape) }
+        let expected = [UInt8](Data(base64Encoded: PipelineFixture.images[name]!["uint8_base64"] as! String)!)
+        #expect(got.count == expected.count, "\(name): image bytes")
+        let diffs = zip(got, expected).map { abs(Int($0) - Int($1)) }
+        let equal = diffs.filter { $0 == 0 }.count
+        #expect(Double(equal) / Double(max(diffs.count, 1)) >= 0.99 && (diffs.max() ?? 0) <= 2,
+                "\(name): \(equal) of \(diffs.count) image bytes equal, largest difference \(diffs.max() ?? 0)")
     }
 
     @Test("decoded 8-bit images equal A1111's in >= 99% of bytes, none off by more than 2")
@@ -145,6 +162,9 @@ enum PipelineFixture {
         s.width = 16; s.steps = 0
         #expect(throws: GenerationError.invalid("steps must be at least 1 (got 0)")) { try p.validate(s) }
         #expect(Sampler.named("Euler z") == nil)
+        // UniPC's order cannot exceed its steps (A1111 asserts it).
+        s.steps = 2; s.height = 16; s.sampler = .uniPC; s.samplerOptions.uniPC.order = 3
+        #expect(throws: GenerationError.invalid("UniPC order 3 must be at most the number of steps (2)")) { try withNoGrad { try p.latents(s) } }
     }
 
     @Test("cancellation between steps stops sampling")

@@ -50,9 +50,10 @@ import TestSupport
     @Test func plainMessages() throws {
         let host = RecordingHost()
         let shell = try session(host)
-        // An A1111 sampler sdshell lacks is named as such, not "corrected" (UniPC is not a typo).
-        let unipc = error(shell, "set sampler=\"UniPC\"")
-        #expect(unipc?.contains("the sampler \"UniPC\" is not implemented in sdshell yet") == true && unipc?.contains("did you mean") == false, "\(unipc ?? "")")
+        // A sampler of A1111's family that sdshell lacks (Forge's Heun++ 2) is named as such, not
+        // "corrected" to Heun.
+        let missing = error(shell, "set sampler=\"Heun++ 2\"")
+        #expect(missing?.contains("the sampler \"Heun++ 2\" is not implemented in sdshell yet") == true && missing?.contains("did you mean") == false, "\(missing ?? "")")
         try shell.run(source: "show vae_tiling", file: "t")
         #expect(host.lines.last == "vae_tiling = false")
         // An output folder that is a file: the reason, not a Foundation error dump.

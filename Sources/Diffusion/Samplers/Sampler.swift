@@ -35,15 +35,16 @@ public struct Sampler: Sendable, Hashable, CustomStringConvertible {
     public static let ddim = Sampler(DDIMSampler())
     public static let plms = Sampler(PLMSSampler())
     public static let ddimCFGpp = Sampler(DDIMSampler(cfgpp: true))
+    public static let uniPC = Sampler(UniPCSampler())
+    public static let lcm = Sampler(LCMSampler())
 
     /// Every sampler: a new one is a file of its own and a line here.
     public static let allCases: [Sampler] = [.euler, .eulerAncestral, .heun, .dpm2, .dpm2Ancestral, .lms, .dpmpp2M, .dpmpp2SAncestral,
-                                             .dpmppSDE, .dpmpp2MSDE, .dpmpp2MSDEHeun, .dpmpp3MSDE, .dpmFast, .dpmAdaptive, .restart, .ddim, .ddimCFGpp, .plms]
+                                             .dpmppSDE, .dpmpp2MSDE, .dpmpp2MSDEHeun, .dpmpp3MSDE, .dpmFast, .dpmAdaptive, .restart, .ddim, .ddimCFGpp, .plms, .uniPC, .lcm]
 
     /// A1111's samplers that sdshell does not have yet: named as such, not "corrected" to a
     /// similar name (PLMS is not LMS).
-    public static let notYetImplemented = ["UniPC",
-                                           "LCM", "Heun++ 2"]
+    public static let notYetImplemented = ["Heun++ 2"]
 
     /// Looks a name up as A1111 writes it, also accepting old combined names ("DPM++ 2M Karras"),
     /// k-diffusion aliases and case differences; returns the sampler and the schedule the name

@@ -12,6 +12,8 @@ public struct SamplerOptions: Sendable, Equatable {
     public var sTmin: Float = 0
     /// 0 means infinity (A1111's convention for the "Sigma tmax" setting).
     public var sTmax: Float = 0
+    /// UniPC's settings.
+    public var uniPC = UniPCOptions()
 
     public init() {}
 
@@ -25,6 +27,8 @@ public enum SamplerOption: Sendable, Hashable {
     /// A1111's `uses_ensd`: the sampler's step noise follows the eta noise seed delta, so the
     /// infotext records "ENSD" for it.
     case etaNoiseSeedDelta
+    /// UniPC's variant, skip type, order and lower-order-final settings.
+    case uniPC
 
     /// Euler, Heun and DPM2 take Karras's churn options (A1111's `sampler_extra_params`).
     static let churn: Set<SamplerOption> = [.sChurn, .sTmin, .sTmax, .sNoise]
@@ -87,6 +91,9 @@ public protocol SamplingMethod: Sendable {
     /// A1111's timestep samplers (DDIM, PLMS): they call the model on integer timesteps for its
     /// noise prediction and start from the unscaled noise.
     var usesTimesteps: Bool { get }
+    /// The alphas_cumprod its denoiser discretises, which its sigma schedules are made from (the
+    /// model's; LCM's 50 original timesteps of them).
+    func scheduleAlphasCumprod(_ alphasCumprod: [Float]) -> [Float]
     /// The latent sampling starts from, given unit-variance noise (k-diffusion: scaled by the first sigma).
     func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor
     /// Samples from `x` to the final latent.
@@ -99,6 +106,7 @@ extension SamplingMethod {
     public var options: Set<SamplerOption> { [] }
     public var usesBrownianNoise: Bool { false }
     public var usesTimesteps: Bool { false }
+    public func scheduleAlphasCumprod(_ alphasCumprod: [Float]) -> [Float] { alphasCumprod }
     public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor {
         let s = run.sigmas[0]
         return try noise * (run.sgmNoiseMultiplier ? (1 + s * s).squareRoot() : s)

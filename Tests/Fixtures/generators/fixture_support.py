@@ -30,6 +30,11 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       shape_mask, render, sample: the demo model's procedural dataset
                       (make_demo_data.py, make_concept_data.py, train_demo_model.py and
                       scripts/evaluate_demo_model.py)
+  A1111 samplers      a1111_restart_sampler (make_sampler_fixtures.py), a1111_unipc,
+                      a1111_lcm_denoiser, a1111_sample_lcm (make_pipeline_fixtures.py):
+                      A1111's own samplers, restated from its equations
+  A1111 decode        decode_a1111: the VAE decode and 8-bit conversion
+                      (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py)
 """
 
 import base64
@@ -173,7 +178,7 @@ A1111_DEFAULT_SCHEDULE = {
     "Euler": "automatic", "Euler a": "automatic", "Heun": "automatic", "LMS": "automatic",
     "DPM2": "karras", "DPM2 a": "karras", "DPM++ 2M": "karras", "DPM++ 2S a": "karras",
     "DPM++ SDE": "karras", "DPM++ 2M SDE": "exponential", "DPM++ 2M SDE Heun": "exponential", "DPM++ 3M SDE": "exponential",
-    "DPM fast": "automatic", "DPM adaptive": "automatic", "Restart": "karras",
+    "DPM fast": "automatic", "DPM adaptive": "automatic", "Restart": "karras", "LCM": "automatic",
 }
 
 
@@ -1152,3 +1157,240 @@ def a1111_restart_sampler(model, x, sigmas, extra_args=None, callback=None, disa
         x = heun_step(x, old_sigma, new_sigma)
         last_sigma = new_sigma
     return x
+
+
+# --- A1111's UniPC (make_pipeline_fixtures.py) -------------------------------------
+
+UNIPC_DEFAULTS = {"variant": "bh1", "skip_type": "time_uniform", "order": 3, "lower_order_final": True}
+
+
+def a1111_unipc(model, x, timesteps, extra_args=None, callback=None, disable=None, options=None):
+    """modules/sd_samplers_timesteps_impl.py `unipc` over modules/models/diffusion/uni_pc/uni_pc.py
+    (A1111 1.10, txt2img: t_start None), restated from its equations with torch float32 ops:
+    NoiseScheduleVP('discrete', alphas_cumprod) (log alpha piecewise linear over t_n = (n+1)/N,
+    extended by the end segments), UniPC(predict_x0=True, thresholding=False, variant) sampled
+    multistep from t = 1 to 1/N over len(timesteps) steps spaced by skip_type, the model called at
+    (t - 1/N) * 1000 for its (guided) eps. `options`: UNIPC_DEFAULTS's keys (A1111's uni_pc_*
+    options). `callback` gets {"unipc": True, "i", "t", "order", "corrector"} per update."""
+    o = dict(UNIPC_DEFAULTS, **(options or {}))
+    extra_args = {} if extra_args is None else extra_args
+    ac = model.inner_model.inner_model.alphas_cumprod
+    log_alphas = (0.5 * torch.log(ac)).reshape(1, -1)
+    n_total = log_alphas.shape[1]
+    t_array = torch.linspace(0., 1., n_total + 1)[1:].reshape(1, -1)
+
+    def interp(v, xp, yp):
+        # piecewise linear through (xp, yp) (xp ascending), the end segments extended
+        v = v.reshape(-1)
+        k = torch.clamp(torch.searchsorted(xp[0].contiguous(), v.contiguous()) - 1, 0, xp.shape[1] - 2)
+        x0, x1, y0, y1 = xp[0][k], xp[0][k + 1], yp[0][k], yp[0][k + 1]
+        return y0 + (v - x0) * (y1 - y0) / (x1 - x0)
+
+    def log_alpha(t):
+        return interp(t, t_array, log_alphas)
+
+    def sigma_of(t):
+        return torch.sqrt(1. - torch.exp(2. * log_alpha(t)))
+
+    def lambda_of(t):
+        la = log_alpha(t)
+        return la - 0.5 * torch.log(1. - torch.exp(2. * la))
+
+    def inverse_lambda(lamb):
+        la = -0.5 * torch.logaddexp(torch.zeros((1,)), -2. * lamb)
+        return interp(la, torch.flip(log_alphas, [1]), torch.flip(t_array, [1]))
+
+    s_in = x.new_ones([x.shape[0]])
+
+    def data_prediction(x, t):
+        eps = model(x, (t - 1. / n_total) * 1000. * s_in, **extra_args)
+        a, s = torch.exp(log_alpha(t)), sigma_of(t)
+        return (x - s * eps) / a
+
+    steps = len(timesteps)
+    t_T, t_0 = 1., 1. / n_total
+    if o["skip_type"] == "logSNR":
+        l_T, l_0 = lambda_of(torch.tensor([t_T])), lambda_of(torch.tensor([t_0]))
+        ts = inverse_lambda(torch.linspace(l_T.item(), l_0.item(), steps + 1))
+    elif o["skip_type"] == "time_quadratic":
+        ts = torch.linspace(t_T ** 0.5, t_0 ** 0.5, steps + 1).pow(2)
+    else:
+        ts = torch.linspace(t_T, t_0, steps + 1)
+
+    def update(x, models, times, t, order, use_corrector):
+        t_p0, m_p0 = times[-1], models[-1]
+        l_p0, l_t = lambda_of(t_p0), lambda_of(t)
+        s_p0, s_t = sigma_of(t_p0), sigma_of(t)
+        alpha_t = torch.exp(log_alpha(t))
+        h = (l_t - l_p0)[0]
+        rks, d1s = [], []
+        for i in range(1, order):
+            rk = ((lambda_of(times[-(i + 1)]) - l_p0) / h)[0]
+            rks.append(rk)
+            d1s.append((models[-(i + 1)] - m_p0) / rk)
+        rks.append(1.)
+        rks = torch.tensor(rks)
+        hh = -h
+        h_phi_1 = torch.expm1(hh)
+        x_t_ = s_t / s_p0 * x - alpha_t * h_phi_1 * m_p0
+        if o["variant"] == "vary_coeff":
+            K = len(rks)
+            C = torch.stack([rks ** k / math.factorial(k + 1) for k in range(K)], dim=1)
+            h_phi_ks, h_phi_k, fact = [], h_phi_1, 1
+            for k in range(1, K + 2):
+                h_phi_ks.append(h_phi_k)
+                h_phi_k = h_phi_k / hh - 1 / fact
+                fact *= k + 1
+            x_t = x_t_
+            if d1s:
+                A_p = torch.linalg.inv(C[:-1, :-1])
+                for k in range(K - 1):
+                    x_t = x_t - alpha_t * h_phi_ks[k + 1] * sum(d * A_p[k][j] for j, d in enumerate(d1s))
+            if not use_corrector:
+                return x_t, None
+            A_c = torch.linalg.inv(C)
+            model_t = data_prediction(x_t, t)
+            d1_t = model_t - m_p0
+            x_t, last = x_t_, 0
+            for k in range(K - 1):
+                x_t = x_t - alpha_t * h_phi_ks[k + 1] * sum(d * A_c[k][j] for j, d in enumerate(d1s))
+                last = k
+            return x_t - alpha_t * h_phi_ks[K] * (d1_t * A_c[last][-1]), model_t
+        b_h = hh if o["variant"] == "bh1" else torch.expm1(hh)
+        R, b, h_phi_k, fact = [], [], h_phi_1 / hh - 1, 1
+        for i in range(1, order + 1):
+            R.append(torch.pow(rks, i - 1))
+            b.append(h_phi_k * fact / b_h)
+            fact *= i + 1
+            h_phi_k = h_phi_k / hh - 1 / fact
+        R, b = torch.stack(R), torch.tensor(b)
+        x_t = x_t_
+        if d1s:
+            rhos_p = torch.tensor([0.5]) if order == 2 else torch.linalg.solve(R[:-1, :-1], b[:-1])
+            x_t = x_t_ - alpha_t * b_h * sum(d * rhos_p[j] for j, d in enumerate(d1s))
+        if not use_corrector:
+            return x_t, None
+        rhos_c = torch.tensor([0.5]) if order == 1 else torch.linalg.solve(R, b)
+        model_t = data_prediction(x_t, t)
+        corr = sum(d * rhos_c[j] for j, d in enumerate(d1s)) if d1s else 0
+        return x_t_ - alpha_t * b_h * (corr + rhos_c[-1] * (model_t - m_p0)), model_t
+
+    order = o["order"]
+    assert steps >= order
+    models, times = [data_prediction(x, ts[0].reshape(1))], [ts[0].reshape(1)]
+    done = 0
+    for init_order in range(1, order):
+        t = ts[init_order].reshape(1)
+        x, m = update(x, models, times, t, init_order, True)
+        models.append(m if m is not None else data_prediction(x, t))
+        times.append(t)
+        if callback is not None:
+            callback({"unipc": True, "i": done, "t": float(t), "order": init_order, "corrector": True})
+        done += 1
+    for step in range(order, steps + 1):
+        t = ts[step].reshape(1)
+        step_order = min(order, steps + 1 - step) if o["lower_order_final"] else order
+        x, m = update(x, models, times, t, step_order, step != steps)
+        if callback is not None:
+            callback({"unipc": True, "i": done, "t": float(t), "order": step_order, "corrector": step != steps})
+        done += 1
+        models, times = models[1:], times[1:] + [t]
+        if step < steps:
+            models.append(m if m is not None else data_prediction(x, t))
+    return x
+
+
+# --- A1111's LCM (make_pipeline_fixtures.py) -----------------------------------------
+
+LCM_ORIGINAL_TIMESTEPS = 50
+
+
+def a1111_lcm_denoiser(inner_model):
+    """modules/sd_samplers_lcm.py `LCMCompVisDenoiser` (A1111 1.10), restated on k-diffusion's
+    DiscreteEpsDDPMDenoiser: the schedule of the 50 original LCM timesteps (ac[19], ac[39], ...,
+    ac[999]), sigma_to_t = the nearest of them in log sigma x 20 + 19, t_to_sigma its inverse
+    (clamped), get_sigmas(n) = t_to_sigma(linspace(999, 19, n)) + [0]; forward(x, sigma) =
+    c_out' (x - sigma eps) + c_skip' x with eps = apply_model(x c_in, sigma_to_t(sigma)), c_in =
+    1 / sqrt(sigma^2 + 1) and, for s = sigma_to_t(sigma) * 10 and sigma_data 0.5, c_skip' = 0.25 /
+    (s^2 + 0.25), c_out' = s / sqrt(s^2 + 0.25). import_k_diffusion must run first."""
+    import k_diffusion.external as KE
+    import k_diffusion.sampling as KS
+    import k_diffusion.utils as KU
+
+    class LCMDenoiser(KE.DiscreteEpsDDPMDenoiser):
+        def __init__(self, model):
+            timesteps, original = 1000, LCM_ORIGINAL_TIMESTEPS
+            self.skip_steps = timesteps // original
+            valid = torch.zeros(original, dtype=torch.float32)
+            for k in range(original):
+                valid[original - 1 - k] = model.alphas_cumprod[timesteps - 1 - k * self.skip_steps]
+            super().__init__(model, valid, quantize=None)
+
+        def get_sigmas(self, n=None):
+            if n is None:
+                return KS.append_zero(self.sigmas.flip(0))
+            start, end = self.sigma_to_t(self.sigma_max), self.sigma_to_t(self.sigma_min)
+            return KS.append_zero(self.t_to_sigma(torch.linspace(start, end, n)))
+
+        def sigma_to_t(self, sigma, quantize=None):
+            dists = sigma.log() - self.log_sigmas[:, None]
+            return dists.abs().argmin(dim=0).view(sigma.shape) * self.skip_steps + (self.skip_steps - 1)
+
+        def t_to_sigma(self, timestep):
+            t = torch.clamp(((timestep - (self.skip_steps - 1)) / self.skip_steps).float(), min=0, max=len(self.sigmas) - 1)
+            return super().t_to_sigma(t)
+
+        def get_eps(self, *args, **kwargs):
+            return self.inner_model.apply_model(*args, **kwargs)
+
+        def forward(self, input, sigma, **kwargs):
+            c_out, c_in = [KU.append_dims(v, input.ndim) for v in self.get_scalings(sigma)]
+            eps = self.get_eps(input * c_in, self.sigma_to_t(sigma), **kwargs)
+            out = input + eps * c_out
+            s = KU.append_dims(self.sigma_to_t(sigma), out.ndim) * 10.0
+            c_skip = 0.5 ** 2 / (s ** 2 + 0.5 ** 2)
+            c_out2 = s / (s ** 2 + 0.5 ** 2) ** 0.5
+            return c_out2 * out + c_skip * input
+
+    return LCMDenoiser(inner_model)
+
+
+def a1111_sample_lcm(model, x, sigmas, extra_args=None, callback=None, disable=None, noise_sampler=None):
+    """modules/sd_samplers_lcm.py `sample_lcm`: x = denoised, plus sigma_next * fresh noise
+    (k-diffusion's default_noise_sampler: randn_like) while sigma_next > 0."""
+    import k_diffusion.sampling as KS
+    extra_args = {} if extra_args is None else extra_args
+    noise_sampler = KS.default_noise_sampler(x) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i] * s_in, **extra_args)
+        if callback is not None:
+            callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
+        x = denoised
+        if sigmas[i + 1] > 0:
+            x = x + sigmas[i + 1] * noise_sampler(sigmas[i], sigmas[i + 1])
+    return x
+
+
+# --- A1111's VAE decode to 8-bit (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py) ---
+
+def decode_a1111(vae, latents, scale_factor, scale_mode="mul"):
+    """Per image: vae.decode((1 / scale_factor) * z) (LDM decode_first_stage; "div": z / scale_factor),
+    then A1111's conversion: clamp((x + 1) / 2, 0, 1), 255. * moveaxis(x, 0, 2) in float32,
+    astype(uint8) (truncation). Returns the raw decoder output, the uint8 images [N, H, W, 3] and
+    the images had it rounded instead."""
+    outs = []
+    with torch.no_grad():
+        for i in range(latents.shape[0]):
+            z = latents[i:i + 1]
+            z = (1. / scale_factor * z) if scale_mode == "mul" else (z / scale_factor)
+            outs.append(vae.decode(z).sample[0])
+    raw = torch.stack(outs).float()
+    x = torch.clamp((raw + 1.0) / 2.0, min=0.0, max=1.0)
+    imgs, imgs_round = [], []
+    for x_sample in x:
+        v = 255. * np.moveaxis(x_sample.cpu().numpy(), 0, 2)
+        assert v.dtype == np.float32
+        imgs.append(v.astype(np.uint8))
+        imgs_round.append(np.round(v).astype(np.uint8))
+    return raw, np.stack(imgs), np.stack(imgs_round)

@@ -385,7 +385,7 @@ TORCHSDE_RANDN = BI._randn
 MODEL = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 OUT = os.path.join(ROOT, "Tests", "DiffusionTests", "Fixtures", "pipeline.json")
 GENERATOR = "Tests/Fixtures/generators/make_pipeline_fixtures.py"
-MAX_BYTES = 2_450_000   # keep the fixture small (it is read by every test run)
+MAX_BYTES = 2_600_000   # keep the fixture small (it is read by every test run)
 
 SEED = 2718281828            # > 2**31: exercises unsigned 32-bit seed handling
 STEPS = 8
@@ -415,7 +415,12 @@ SAMPLERS = [
                                                   "solver_type": "heun"}),
     ("DPM++ 3M SDE", "sample_dpmpp_3m_sde", {"scheduler": "exponential", "discard_next_to_last_sigma": True,
                                              "brownian_noise": True}),
+    # sd_samplers_lcm.py: not a k-diffusion function (fixture_support.a1111_sample_lcm), and its own
+    # denoiser (fixture_support.a1111_lcm_denoiser), see lcm_run_records
+    ("LCM", "sample_lcm", {"ancestral": True}),
 ]
+# samplers A1111 defines outside k-diffusion
+LOCAL_SAMPLER_FUNCTIONS = {"sample_lcm": fs.a1111_sample_lcm}
 SAMPLER_OPTS = {label: (fn, opts) for label, fn, opts in SAMPLERS}
 # the samplers of the automatic x karras grid (run_specs); the later ones have only the runs of LIGHT_RUNS
 GRID_SAMPLERS = ["Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "LMS", "DPM++ 2M", "DPM++ 2S a", "DPM++ SDE",
@@ -738,7 +743,7 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
                 brownian_randn=None):
     label = spec["sampler"]
     funcname, opts = SAMPLER_OPTS[label]
-    func = getattr(KS, funcname)
+    func = LOCAL_SAMPLER_FUNCTIONS.get(funcname) or getattr(KS, funcname)
     discard = bool(opts.get("discard_next_to_last_sigma"))
     if spec["subseed_strength"] != 0:
         seeds = [spec["seed"]] * BATCH                     # A1111 quirk, see doc
@@ -969,6 +974,7 @@ TIMESTEP_SAMPLERS = {
     "DDIM": ("ddim", a1111_ddim, True),
     "DDIM CFG++": ("ddim_cfgpp", a1111_ddim_cfgpp, True),
     "PLMS": ("plms", a1111_plms, False),
+    "UniPC": ("unipc", fs.a1111_unipc, False),
 }
 
 
@@ -994,6 +1000,9 @@ def run_ddim(spec, unet, inner, conditioner, scramble=False):
     steps = []
 
     def callback(d):
+        if "unipc" in d:
+            steps.append({"i": d["i"], "t": d["t"], "order": d["order"], "corrector": d["corrector"]})
+            return
         if "a_t" not in d:               # PLMS
             steps.append({"index": d["index"], "t": int(d["t"]), "t_next": int(d["t_next"]), "old_eps": d["old_eps"]})
             return
@@ -1008,13 +1017,19 @@ def run_ddim(spec, unet, inner, conditioner, scramble=False):
     try:
         with torch.no_grad():
             latents = func(cfg, x, timesteps, extra_args=extra_args, callback=callback, disable=True,
-                           **({"eta": DDIM_ETA} if takes_eta else {}))
+                           **({"eta": DDIM_ETA} if takes_eta else {}),
+                           **({"options": spec["unipc"]} if "unipc" in spec else {}))
     finally:
         KS.torch = REAL_TORCH
     assert torch.equal(cfg.first["x"], noise)
-    assert cfg.first["sigma"].tolist() == [float(timesteps[-1])] * BATCH
-    # PLMS: one extra call in its first (pseudo improved Euler) step
-    assert cfg.calls == len(timesteps) - 1 + (spec["sampler"] == "PLMS") and len(steps) == len(timesteps) - 1
+    if spec["sampler"] == "UniPC":
+        # len(timesteps) updates: one model call at t = 1 ((1 - 1/1000) * 1000), then one a corrector
+        assert cfg.first["sigma"].tolist() == [999.0] * BATCH, cfg.first["sigma"]
+        assert cfg.calls == len(timesteps) and len(steps) == len(timesteps)
+    else:
+        assert cfg.first["sigma"].tolist() == [float(timesteps[-1])] * BATCH
+        # PLMS: one extra call in its first (pseudo improved Euler) step
+        assert cfg.calls == len(timesteps) - 1 + (spec["sampler"] == "PLMS") and len(steps) == len(timesteps) - 1
     if spec["sampler"] == "DDIM CFG++":
         assert cfg.cond_scale_miltiplier == 1 / 12.5 and cfg.need_last_noise_uncond
     else:
@@ -1073,24 +1088,6 @@ def ddim_run_record(spec, unet, inner, conditioner):
         "latents": enc(r["latents"]),
         "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
     }
-
-
-def decode_a1111(vae, latents, scale_mode="mul"):
-    outs = []
-    with torch.no_grad():
-        for i in range(latents.shape[0]):
-            z = latents[i:i + 1]
-            z = (1. / SCALE_FACTOR * z) if scale_mode == "mul" else (z / SCALE_FACTOR)
-            outs.append(vae.decode(z).sample[0])
-    raw = torch.stack(outs).float()
-    x = torch.clamp((raw + 1.0) / 2.0, min=0.0, max=1.0)
-    imgs, imgs_round = [], []
-    for x_sample in x:
-        v = 255. * np.moveaxis(x_sample.cpu().numpy(), 0, 2)
-        assert v.dtype == np.float32
-        imgs.append(v.astype(np.uint8))
-        imgs_round.append(np.round(v).astype(np.uint8))
-    return raw, np.stack(imgs), np.stack(imgs_round)
 
 
 # --- textual-inversion runs ----------------------------------------------------------
@@ -1480,7 +1477,13 @@ def light_run_records(unet, model_wrap, conditioner, runs_so_far):
 TIMESTEP_RUNS = [
     ("PLMS / automatic", "PLMS", "cpu", "DDIM / automatic"),
     ("DDIM CFG++ / automatic", "DDIM CFG++", "cpu", "DDIM / automatic"),
+    ("UniPC / automatic", "UniPC", "cpu", "DDIM / automatic"),
 ]
+# UniPC runs with A1111's uni_pc_* options other than its defaults (name -> options)
+UNIPC_OPTIONS = {"UniPC / automatic / bh2 logSNR order 2": {"variant": "bh2", "skip_type": "logSNR", "order": 2},
+                 "UniPC / automatic / vary_coeff time_quadratic": {"variant": "vary_coeff", "skip_type": "time_quadratic",
+                                                                   "lower_order_final": False}}
+TIMESTEP_RUNS += [(name, "UniPC", "cpu", "DDIM / automatic") for name in UNIPC_OPTIONS]
 
 
 def timestep_run_records(unet, inner, conditioner, runs_so_far):
@@ -1489,6 +1492,8 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
         spec = {"name": name, "prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
                 "subseed_strength": 0.0, "clip_skip": 1, "sampler": label, "schedule": "automatic", "rng": rng_kind}
         funcname, _, takes_eta = TIMESTEP_SAMPLERS[label]
+        if name in UNIPC_OPTIONS:
+            spec["unipc"] = UNIPC_OPTIONS[name]
         r = run_ddim(spec, unet, inner, conditioner)
         unet.set_attn_processor(AttnProcessor2_0())
         r_sdpa = run_ddim(spec, unet, inner, conditioner)
@@ -1501,7 +1506,14 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
         assert torch.equal(r3["latents"], r["latents"]), name
         rng, cfg, timesteps = r["rng"], r["cfg"], r["timesteps"]
         assert bool(torch.isfinite(r["latents"]).all()), name
-        if label == "PLMS":
+        if label == "UniPC":
+            o = dict(fs.UNIPC_DEFAULTS, **spec.get("unipc", {}))
+            n = len(timesteps)
+            orders = list(range(1, o["order"])) + [min(o["order"], n + 1 - st) if o["lower_order_final"] else o["order"]
+                                                   for st in range(o["order"], n + 1)]
+            assert rng.next_calls == 0 and [st["order"] for st in r["steps"]] == orders, (name, r["steps"])
+            assert [st["corrector"] for st in r["steps"]] == [True] * (n - 1) + [False], name
+        elif label == "PLMS":
             assert rng.next_calls == 0 and cfg.calls == len(timesteps), name
             assert [st["old_eps"] for st in r["steps"]] == [0, 1, 2, 3, 3, 3, 3], r["steps"]
             assert [st["t_next"] for st in r["steps"]] == [int(v) for v in timesteps.tolist()][-2::-1], r["steps"]
@@ -1529,6 +1541,8 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
                 "sampler_kwargs": {"eta": DDIM_ETA} if takes_eta else {},
                 "discard_next_to_last_sigma": False,
                 "a1111_default_schedule": True,
+                **({"uni_pc_" + k: v for k, v in dict(fs.UNIPC_DEFAULTS, **spec.get("unipc", {})).items()}
+                   if label == "UniPC" else {}),
             },
             "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
             "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
@@ -1550,6 +1564,66 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
         print(f"  {name:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} "
               f"timesteps={run['timesteps']} |lat|max={r['latents'].abs().max().item():9.4f} "
               f"sdpa_diff={run['sdpa_latents_max_abs_diff']:.2e}", flush=True)
+    return records
+
+
+# --- LCM: k-diffusion style, its own denoiser and sigmas -----------------------------------
+
+# (name, rng, the run whose initial noise it shares)
+LCM_RUNS = [("LCM / automatic", "cpu", "Euler / automatic"), ("LCM / automatic / nv", "nv", "Euler a / automatic / nv")]
+
+
+def lcm_run_records(unet, inner, conditioner, runs_so_far):
+    """A1111's LCM (sd_samplers_lcm.py: LCMSampler = KDiffusionSampler with CFGDenoiserLCM, whose
+    inner model is LCMCompVisDenoiser): sigmas from that denoiser ("Automatic" = Uniform =
+    its get_sigmas), x = noise * sigmas[0], sample_lcm with randn_like step noise (image RNG)."""
+    lcm_wrap = fs.a1111_lcm_denoiser(inner)
+    assert lcm_wrap.sigmas.shape[0] == fs.LCM_ORIGINAL_TIMESTEPS
+    records = []
+    for name, rng_kind, noise_as in LCM_RUNS:
+        spec = {"name": name, "prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
+                "subseed_strength": 0.0, "rng": rng_kind, "clip_skip": 1, "sampler": "LCM", "schedule": "automatic"}
+        r = run_txt2img(spec, unet, lcm_wrap, conditioner)
+        unet.set_attn_processor(AttnProcessor2_0())
+        r_sdpa = run_txt2img(spec, unet, lcm_wrap, conditioner)
+        unet.set_attn_processor(AttnProcessor())
+        r2 = run_txt2img(spec, unet, lcm_wrap, conditioner)
+        assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
+        # the image RNG's draws reach x (one per step but the last)
+        r3 = run_txt2img(spec, unet, lcm_wrap, conditioner, scramble=True)
+        assert not torch.equal(r3["latents"], r["latents"]), name
+        sigmas, rng = r["sigmas"], r["rng"]
+        assert rng.next_calls == STEPS - 1 and r["cfg"].calls == STEPS, (rng.next_calls, r["cfg"].calls)
+        # every model call at one of LCM's 50 timesteps
+        assert bool(torch.isfinite(r["latents"]).all()), name
+        same_as = next(run for run in runs_so_far if run["name"] == noise_as)
+        assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
+        assert enc(r["noise"]) == same_as["initial_noise"], name
+        table = conditioner.table
+        records.append({
+            "name": name,
+            "settings": {
+                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
+                "sampler": "LCM", "function": "sample_lcm", "schedule": "automatic",
+                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
+                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+                "sampler_kwargs": {}, "discard_next_to_last_sigma": False, "a1111_default_schedule": True,
+            },
+            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
+            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
+            "initial_noise_as": noise_as,
+            "sigmas": [f32(v) for v in sigmas],
+            "denoiser_calls": r["cfg"].calls,
+            "unet_calls_batch": 2 * BATCH,
+            "rng_next_calls": rng.next_calls,
+            "rng_draws_used": True,
+            "latents": enc(r["latents"]),
+            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        })
+        print(f"  {name:34s} calls={r['cfg'].calls:2d} next={rng.next_calls:2d} "
+              f"sigmas={[round(float(v), 4) for v in sigmas]} |lat|max={r['latents'].abs().max().item():9.4f}", flush=True)
     return records
 
 
@@ -1730,8 +1804,8 @@ def main():
                                       "dot_mean": dd["dot_mean"], "linear_fallback": dd["linear_fallback"]}
                                      for dd in rng.detail]
         if spec["name"] == DECODE_RUN:
-            raw, img, img_round = decode_a1111(vae, r["latents"], "mul")
-            raw_div, img_div, _ = decode_a1111(vae, r["latents"], "div")
+            raw, img, img_round = fs.decode_a1111(vae, r["latents"], SCALE_FACTOR, "mul")
+            raw_div, img_div, _ = fs.decode_a1111(vae, r["latents"], SCALE_FACTOR, "div")
             decoded = {
                 "run": spec["name"],
                 "z_scale": "z = (1. / 0.18215) * latents[i:i+1] (LDM decode_first_stage), per image",
@@ -1764,6 +1838,7 @@ def main():
     runs += churn_run_records(unet, model_wrap, conditioner, runs)
     runs += light_run_records(unet, model_wrap, conditioner, runs)
     runs += timestep_run_records(unet, inner_ddim, conditioner, runs)
+    runs += lcm_run_records(unet, inner, conditioner, runs)
 
     assert decoded is not None
     conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}
