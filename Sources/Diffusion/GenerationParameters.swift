@@ -121,7 +121,7 @@ public enum GenerationParameters {
                             whenNotInInfotext: { _ in .size(width: 0, height: 0) }),
         ParameterDefinition("eta_noise_seed_delta", .integer, .integer(0), "ENSD: step noise from seed + this", check: ParameterCheck.integer("eta_noise_seed_delta", min: 0, max: 1 << 53),
                             omittedWhenDefault: true, store: { $0.etaNoiseSeedDelta = int($1) }, read: { .integer($0.etaNoiseSeedDelta) },
-                            infotextKey: "ENSD", axisLabel: "ENSD",
+                            infotextKey: "ENSD", axisLabel: "Eta noise seed delta",
                             // A1111 records it for the samplers that use it (`uses_ensd`), with a non-zero eta.
                             infotext: { s in s.etaNoiseSeedDelta != 0 && s.sampler.takes(.etaNoiseSeedDelta) && s.samplerOptions.eta != 0 ? String(s.etaNoiseSeedDelta) : nil },
                             whenNotInInfotext: { _ in .integer(0) }),
@@ -134,7 +134,7 @@ public enum GenerationParameters {
         ParameterDefinition("discard_penultimate_sigma", .boolean, .boolean(false), "drop the next-to-last sigma for every sampler",
                             choices: ["true", "false"], check: ParameterCheck.boolean("discard_penultimate_sigma"), omittedWhenDefault: true,
                             store: { s, v in s.discardPenultimateSigma = v == .boolean(true) }, read: { .boolean($0.discardPenultimateSigma) },
-                            infotextKey: "Discard penultimate sigma", axisLabel: "Discard penultimate sigma",
+                            infotextKey: "Discard penultimate sigma", axisLabel: "Always discard next-to-last sigma",
                             // A1111 records it when it changed something: for samplers that do not drop it anyway.
                             infotext: { $0.discardPenultimateSigma && !$0.sampler.discardsPenultimateSigma ? "True" : nil },
                             whenNotInInfotext: { _ in .boolean(false) }),
@@ -172,7 +172,7 @@ public enum GenerationParameters {
         ParameterDefinition("rng", .string, .string("nv"), "nv (A1111's GPU/NV source) or cpu (torch CPU)",
                             choices: ["cpu", "nv"], check: ParameterCheck.choice("rng", ["cpu", "nv"]),
                             store: { s, v in if let kind = RandomSourceKind(rawValue: string(v)) { s.rng = kind } }, read: { .string($0.rng.rawValue) },
-                            infotextKey: "RNG", axisLabel: "RNG", infotext: { $0.rng == .cpu ? "CPU" : "NV" },
+                            infotextKey: "RNG", axisLabel: "RNG source", infotext: { $0.rng == .cpu ? "CPU" : "NV" },
                             // A1111's "GPU" source is what NV reproduces.
                             parseInfotext: { .string($0.trimmingCharacters(in: .whitespaces).lowercased() == "cpu" ? "cpu" : "nv") },
                             whenNotInInfotext: { _ in .string("nv") }),

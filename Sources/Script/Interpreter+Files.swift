@@ -31,16 +31,22 @@ extension Interpreter {
         }
         let vae = try call.optionString("vae")
         let precision = try weightPrecision(call)
-        let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
-        model = loaded
-        pipeline = nil
-        embeddingsStorage = nil
+        let loaded = try use(StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision))
         let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
         host.write("loaded \(loaded.name): \(loaded.config.family), \(hash)" + (precision == .half ? ", 16-bit weights" : ""))
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
         if precision == .half { explicit += " precision=\"half\"" }
         try journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
+    }
+
+    /// Makes `loaded` the session's model (a new pipeline and embeddings follow it).
+    @discardableResult
+    func use(_ loaded: StableDiffusionModel) -> StableDiffusionModel {
+        model = loaded
+        pipeline = nil
+        embeddingsStorage = nil
+        return loaded
     }
 
     /// Checkpoint files and diffusers folders in `models_dir`.

@@ -2,10 +2,13 @@ import Diffusion
 import Foundation
 import Imaging
 import Formats
+import Models
 
 /// `grid`: options given lists are axes (X columns, Y rows, Z one grid per value), and so are
 /// numeric options given A1111's X/Y/Z range text (`steps="10-30 (+10)"`, `AxisRange`); `sr=[...]`
-/// is A1111's Prompt S/R. Cells are generated one image each with explicit seeds, saved
+/// is A1111's Prompt S/R, `order=[...]` its Prompt order (every permutation of the words given)
+/// and `model=[...]` its Checkpoint name (each cell made with that checkpoint, the cells of one
+/// checkpoint made together, the session's model back afterwards). Cells are generated one image each with explicit seeds, saved
 /// individually, and composed into a labelled grid PNG whose `sdscript` text chunk holds the
 /// explicit grid statement (so `replay GRID.png` remakes it) next to the first cell's infotext.
 extension Interpreter {
@@ -14,9 +17,42 @@ extension Interpreter {
         var values: [Value]
     }
 
-    /// A cell's label on an axis: A1111's axis label (from the parameter table) and the value.
+    /// The most words a Prompt order axis permutes (5! = 120 cells).
+    static let maximumOrderWords = 5
+
+    /// A cell's label on an axis: A1111's axis label (from the parameter table) and the value;
+    /// Prompt S/R and Prompt order show the value alone, Checkpoint name the file's name.
     static func label(_ axis: GridAxis, _ value: Value) -> String {
-        axis.name == "sr" ? value.description : "\(Settings.definition(axis.name)?.axisLabel ?? axis.name): \(value.description)"
+        switch axis.name {
+        case "sr": return value.description
+        case "order":
+            guard case let .list(words) = value else { return value.description }
+            return words.map(\.description).joined(separator: ", ")
+        case "model": return "Checkpoint name: " + (value.description as NSString).lastPathComponent
+        default: return "\(Settings.definition(axis.name)?.axisLabel ?? axis.name): \(value.description)"
+        }
+    }
+
+    /// A1111's `apply_order`: the words, found in the prompt in the order they first occur, are
+    /// put back in the order given (the text between them stays where it was).
+    static func reordered(_ prompt: String, _ words: [String]) -> String {
+        let byPosition = words.compactMap { w in prompt.range(of: w).map { (prompt.distance(from: prompt.startIndex, to: $0.lowerBound), w) } }
+            .sorted { $0.0 < $1.0 }
+        var rest = Substring(prompt), parts: [Substring] = []
+        for (_, w) in byPosition {
+            guard let r = rest.range(of: w) else { continue }
+            parts.append(rest[..<r.lowerBound])
+            rest = rest[r.upperBound...]
+        }
+        return zip(parts, words).map { String($0) + $1 }.joined() + rest
+    }
+
+    /// Every ordering of `items`, in itertools.permutations' order.
+    static func permutations<T>(_ items: [T]) -> [[T]] {
+        guard items.count > 1 else { return [items] }
+        return items.indices.flatMap { i in
+            permutations(Array(items[..<i] + items[(i + 1)...])).map { [items[i]] + $0 }
+        }
     }
 
     func grid(_ call: CommandCall) throws {
@@ -35,6 +71,28 @@ extension Interpreter {
                     throw ScriptError(position, "Prompt S/R: \(items[0].literal) does not occur in the prompt")
                 }
                 axes.append(GridAxis(name: "sr", values: items))
+            } else if option.name == "order" {
+                guard case let .list(items) = value, (1...Self.maximumOrderWords).contains(items.count),
+                      items.allSatisfy({ if case .string = $0 { return true }; return false }) else {
+                    throw ScriptError(position, "order needs a list of 1 to \(Self.maximumOrderWords) strings: the words of the prompt to put in every order")
+                }
+                if let missing = items.first(where: { !prompt.contains($0.description) }) {
+                    throw ScriptError(position, "Prompt order: \(missing.literal) does not occur in the prompt")
+                }
+                axes.append(GridAxis(name: "order", values: Self.permutations(items).map { .list($0) }))
+            } else if option.name == "model" {
+                guard case let .list(items) = value, !items.isEmpty else {
+                    throw ScriptError(position, "model on a grid needs a list of checkpoints (an axis), e.g. model=[\"a.safetensors\", \"b.safetensors\"]")
+                }
+                let paths = try items.map { item -> Value in
+                    guard case let .string(name) = item, let path = modelPath(name) else {
+                        let known = checkpoints().map { ($0 as NSString).lastPathComponent }
+                        throw ScriptError(position, "Checkpoint name: no checkpoint \(item.literal) (not a file, and not in models_dir \"\(setting("models_dir")!)\")"
+                                          + NameSuggestion.hint(item.description, in: known))
+                    }
+                    return .string(path)
+                }
+                axes.append(GridAxis(name: "model", values: paths))
             } else if case let .string(text) = value, let row = Settings.definition(option.name), row.kind == .integer || row.kind == .real {
                 // A1111's X/Y/Z text for a numeric axis: "1-5", "1-5 (+2)", "1-10 [5]", "5, 7.5, 9".
                 let expanded: [Value]
@@ -61,34 +119,51 @@ extension Interpreter {
         let yValues: [Value?] = y?.values.map { $0 } ?? [nil]
         let total = zValues.count * yValues.count * x.values.count
         let font = try GridFont()
+        // The Checkpoint name axis: the cells of one checkpoint are made together (A1111 runs
+        // its costly axes outermost), and the session's model is back when the grid ends.
+        let modelAxis = axes.firstIndex { $0.name == "model" }
+        let sessionModel = model
+        defer { if modelAxis != nil, let sessionModel, model !== sessionModel { use(sessionModel) } }
+        func useCheckpoint(_ path: String) throws {
+            guard model?.path != path else { return }
+            let loaded = use(try StableDiffusionModel(path: path, hashes: hashes, precision: sessionModel?.precision ?? .full))
+            host.write("loaded \(loaded.name) for the grid's Checkpoint name axis")
+        }
         let outdir = values["outdir"]?.description ?? "outputs"
-        let statement = Self.explicitStatement("grid", prompt: prompt, values, leading: axes.map { ($0.name, .list($0.values)) })
+        // (A Prompt order axis is written as its words, in the order given: the first permutation.)
+        let statement = Self.explicitStatement("grid", prompt: prompt, values,
+                                                leading: axes.map { ($0.name, $0.name == "order" ? $0.values[0] : .list($0.values)) })
         var outputs: [(path: String, digest: String)] = []
         var made = 0
         // The cells saved so far: if Ctrl-C stops the grid, each is journalled as the `generate`
         // it was, so the journal still names every image kept (a finished grid is one entry).
-        var madeCells: [(prompt: String, values: [String: Value], path: String, digest: String)] = []
+        var madeCells: [(prompt: String, values: [String: Value], model: String?, path: String, digest: String)] = []
         do {
         for zValue in zValues {
-            var cells: [(rgb: [UInt8], width: Int, height: Int)] = [], first: GeneratedImage?
-            for yValue in yValues {
-                for xValue in x.values {
-                    var cellValues = values, cellPrompt = prompt
-                    for (axis, value) in [(x, xValue), (y, yValue), (z, zValue)] {
-                        guard let axis, let value else { continue }
-                        if axis.name == "sr" {
-                            cellPrompt = cellPrompt.replacingOccurrences(of: axis.values[0].description, with: value.description)
-                        } else {
-                            cellValues[axis.name] = value
-                        }
+            // Cells in grid order (row by row), made with the checkpoint axis outermost.
+            let positions = yValues.indices.flatMap { yi in x.values.indices.map { xi in (yi, xi) } }
+            let order = modelAxis == 0 ? positions.sorted { ($0.1, $0.0) < ($1.1, $1.0) } : positions
+            var slots = [(rgb: [UInt8], width: Int, height: Int)?](repeating: nil, count: positions.count), first: GeneratedImage?
+            for (yi, xi) in order {
+                var cellValues = values, cellPrompt = prompt, cellModel: String?
+                for (axis, value) in [(x, x.values[xi] as Value?), (y, yValues[yi]), (z, zValue)] {
+                    guard let axis, let value else { continue }
+                    switch axis.name {
+                    case "sr": cellPrompt = cellPrompt.replacingOccurrences(of: axis.values[0].description, with: value.description)
+                    case "order":
+                        if case let .list(words) = value { cellPrompt = Self.reordered(cellPrompt, words.map(\.description)) }
+                    case "model": cellModel = value.description
+                    default: cellValues[axis.name] = value
                     }
-                    made += 1
-                    let (image, cellPath) = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0]
-                    madeCells.append((cellPrompt, cellValues, cellPath, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
-                    if first == nil { first = image }
-                    cells.append((image.rgb, image.width, image.height))
                 }
+                if let cellModel { try useCheckpoint(cellModel) }
+                made += 1
+                let (image, cellPath) = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0]
+                madeCells.append((cellPrompt, cellValues, cellModel, cellPath, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
+                if yi == 0 && xi == 0 { first = image }
+                slots[yi * x.values.count + xi] = (image.rgb, image.width, image.height)
             }
+            let cells = slots.compactMap { $0 }
             // A size axis makes cells of different sizes: laid out as A1111 does.
             let uniform = try GridImage.uniformCells(cells)
             let grid = try GridImage.compose(cells: uniform.cells, cellWidth: uniform.width, cellHeight: uniform.height, columns: x.values.count,
@@ -105,7 +180,12 @@ extension Interpreter {
             if values["inline"] == .boolean(true) { host.showInline(path: path) }
         }
         } catch let stop as Interrupted {
+            var journalledModel = sessionModel?.path
             for cell in madeCells {
+                if let m = cell.model, m != journalledModel {
+                    try journal.record("model \(Value.quote(m))", comments: ["the checkpoint of the cells below"], outputs: [])
+                    journalledModel = m
+                }
                 try journal.record(Self.explicitStatement("generate", prompt: cell.prompt, cell.values),
                                    comments: ["a cell of an interrupted grid"], outputs: [(cell.path, cell.digest)], outdir: outdir)
                 produced.append((cell.path, cell.digest))
