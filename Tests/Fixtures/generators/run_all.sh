@@ -60,6 +60,7 @@ run "$PY" $G/make_tiny_sd.py
 run "$PY" $G/make_embedding_fixtures.py
 run "$PY" $G/make_png_embedding_fixtures.py
 run "$PY" $G/make_pipeline_fixtures.py
+run "$PY" $G/make_pipeline_image_fixtures.py
 run "$PY" $G/make_training_fixtures.py
 run "$PY" $G/make_optim_fixtures.py
 run "$PY" $G/make_clipping_fixtures.py
