@@ -101,8 +101,15 @@ enum PipelineFixture {
         // Every step noise comes from sdshell's own sources: the image RNG, or for the SDE samplers
         // A1111's Brownian tree (the fixture records torchsde's values; BrownianTreeTests compares them).
         let latents = try withNoGrad { try p.latents(s) }
-        let err = relative(latents, PipelineFixture.floats(r["latents"]))
-        #expect(err <= 1e-4, "\(name): final latents relative error \(err)")
+        let expectedLatents = PipelineFixture.floats(r["latents"])
+        let err = relative(latents, expectedLatents)
+        // 1e-4, unless the sampler amplifies rounding far more than the others: the reference's
+        // own spread between two attention implementations (explicit softmax and SDPA, recorded
+        // per run) is ~4e-6 for every sampler but DPM adaptive (6.4e-5: its step-size controller
+        // turns rounding into other step sizes). The bound is 20x that spread where it is larger.
+        let spread = ((r["sdpa_latents_max_abs_diff"] as? NSNumber)?.floatValue ?? 0) / (expectedLatents.map { abs($0) }.max() ?? 1)
+        let tolerance = max(1e-4, 20 * spread)
+        #expect(err <= tolerance, "\(name): final latents relative error \(err) (tolerance \(tolerance))")
         // The decoded 8-bit images against A1111's decode of its own latents.
         let per = shape.reduce(1, *)
         var got: [UInt8] = []
@@ -111,7 +118,7 @@ enum PipelineFixture {
         #expect(got.count == expected.count, "\(name): image bytes")
         let diffs = zip(got, expected).map { abs(Int($0) - Int($1)) }
         let equal = diffs.filter { $0 == 0 }.count
-        #expect(Double(equal) / Double(max(diffs.count, 1)) >= 0.99 && (diffs.max() ?? 0) <= 2,
+        #expect(Double(equal) / Double(max(diffs.count, 1)) >= (tolerance > 1e-4 ? 0.95 : 0.99) && (diffs.max() ?? 0) <= 2,
                 "\(name): \(equal) of \(diffs.count) image bytes equal, largest difference \(diffs.max() ?? 0)")
     }
 

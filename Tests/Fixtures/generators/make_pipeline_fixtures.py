@@ -418,9 +418,15 @@ SAMPLERS = [
     # sd_samplers_lcm.py: not a k-diffusion function (fixture_support.a1111_sample_lcm), and its own
     # denoiser (fixture_support.a1111_lcm_denoiser), see lcm_run_records
     ("LCM", "sample_lcm", {"ancestral": True}),
+    # No sigma list: A1111 passes the model's sigma_min / sigma_max (and n = steps to DPM fast) and
+    # eta (eta_ancestral, 1); their step noise is randn_like, the image RNG.
+    ("DPM fast", "sample_dpm_fast", {"ancestral": True, "model_range": True}),
+    ("DPM adaptive", "sample_dpm_adaptive", {"ancestral": True, "model_range": True}),
+    # modules/sd_samplers_extra.py (fixture_support.a1111_restart_sampler); at 8 steps plain Heun steps
+    ("Restart", "a1111_restart_sampler", {"ancestral": True}),
 ]
 # samplers A1111 defines outside k-diffusion
-LOCAL_SAMPLER_FUNCTIONS = {"sample_lcm": fs.a1111_sample_lcm}
+LOCAL_SAMPLER_FUNCTIONS = {"sample_lcm": fs.a1111_sample_lcm, "a1111_restart_sampler": fs.a1111_restart_sampler}
 SAMPLER_OPTS = {label: (fn, opts) for label, fn, opts in SAMPLERS}
 # the samplers of the automatic x karras grid (run_specs); the later ones have only the runs of LIGHT_RUNS
 GRID_SAMPLERS = ["Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "LMS", "DPM++ 2M", "DPM++ 2S a", "DPM++ SDE",
@@ -779,6 +785,10 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
         kwargs["eta"] = ETA
     if opts.get("solver_type") == "heun":            # KDiffusionSampler.sample
         kwargs["solver_type"] = "heun"
+    if opts.get("model_range"):                      # KDiffusionSampler.sample for DPM fast / adaptive
+        kwargs.update(sigma_min=model_wrap.sigmas[0].item(), sigma_max=model_wrap.sigmas[-1].item())
+        if "n" in parameters:
+            kwargs["n"] = len(sigmas) - 1
     steps_seen = []
     if "churn" in spec:                  # the callback only records (sigma_hat per step)
         kwargs["callback"] = lambda d: steps_seen.append({"i": d["i"], "sigma": d["sigma"], "sigma_hat": d["sigma_hat"]})
@@ -801,7 +811,10 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
     KS.torch = TorchHijack(rng)
     try:
         with torch.no_grad():
-            latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)
+            if opts.get("model_range"):
+                latents = func(cfg, x, extra_args=extra_args, disable=True, **kwargs)
+            else:
+                latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)
     finally:
         KS.torch = REAL_TORCH
         BI._randn = TORCHSDE_RANDN
@@ -1375,7 +1388,7 @@ def churn_run_records(unet, model_wrap, conditioner, runs_so_far):
             "denoiser_calls": r["cfg"].calls,
             "unet_calls_batch": 2 * BATCH,
             "rng_next_calls": rng.next_calls,
-            "rng_draws_used": True,
+            "rng_draws_used": label != "Restart",
             "latents": enc(r["latents"]),
             "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
         }
@@ -1394,6 +1407,9 @@ def churn_run_records(unet, model_wrap, conditioner, runs_so_far):
 SCHEDULE_RUN_KINDS = ["polyexponential", "sgm_uniform", "kl_optimal", "align_your_steps", "simple", "normal",
                       "ddim", "beta"]
 LIGHT_RUNS = [
+    ("DPM++ 2M SDE / exponential", "DPM++ 2M SDE", "exponential", "cpu", "Euler / automatic"),
+    ("Euler / exponential", "Euler", "exponential", "cpu", "Euler / automatic"),
+    ("DPM++ 2M / exponential", "DPM++ 2M", "exponential", "cpu", "Euler / automatic"),
     ("DPM++ 2M SDE Heun / exponential", "DPM++ 2M SDE Heun", "exponential", "cpu", "Euler / automatic"),
     ("DPM++ 3M SDE / exponential", "DPM++ 3M SDE", "exponential", "cpu", "Euler / automatic"),
     ("DPM++ 3M SDE / exponential / nv", "DPM++ 3M SDE", "exponential", "nv", "Euler a / automatic / nv"),
@@ -1569,31 +1585,39 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
 
 # --- LCM: k-diffusion style, its own denoiser and sigmas -----------------------------------
 
-# (name, rng, the run whose initial noise it shares)
-LCM_RUNS = [("LCM / automatic", "cpu", "Euler / automatic"), ("LCM / automatic / nv", "nv", "Euler a / automatic / nv")]
+# (name, A1111 label, schedule, rng, the run whose initial noise it shares)
+DRAWING_RUNS = [("LCM / automatic", "LCM", "automatic", "cpu", "Euler / automatic"),
+                ("LCM / automatic / nv", "LCM", "automatic", "nv", "Euler a / automatic / nv"),
+                ("DPM fast / automatic", "DPM fast", "automatic", "cpu", "Euler / automatic"),
+                ("DPM adaptive / automatic", "DPM adaptive", "automatic", "cpu", "Euler / automatic"),
+                ("Restart / karras", "Restart", "karras", "cpu", "Euler / automatic")]
 
 
-def lcm_run_records(unet, inner, conditioner, runs_so_far):
-    """A1111's LCM (sd_samplers_lcm.py: LCMSampler = KDiffusionSampler with CFGDenoiserLCM, whose
-    inner model is LCMCompVisDenoiser): sigmas from that denoiser ("Automatic" = Uniform =
-    its get_sigmas), x = noise * sigmas[0], sample_lcm with randn_like step noise (image RNG)."""
+def drawing_run_records(unet, inner, model_wrap, conditioner, runs_so_far):
+    """Light runs of samplers whose step noise is the image RNG's (randn_like) and is used: A1111's
+    LCM (sd_samplers_lcm.py: LCMSampler = KDiffusionSampler with CFGDenoiserLCM, whose inner model
+    is LCMCompVisDenoiser: sigmas from that denoiser, "Automatic" = Uniform = its get_sigmas;
+    sample_lcm), DPM fast and DPM adaptive (the model's sigma range, eta 1) and Restart."""
     lcm_wrap = fs.a1111_lcm_denoiser(inner)
     assert lcm_wrap.sigmas.shape[0] == fs.LCM_ORIGINAL_TIMESTEPS
     records = []
-    for name, rng_kind, noise_as in LCM_RUNS:
+    for name, label, schedule, rng_kind, noise_as in DRAWING_RUNS:
         spec = {"name": name, "prompt": PROMPT, "negative_prompt": "", "seed": SEED, "subseed": None,
-                "subseed_strength": 0.0, "rng": rng_kind, "clip_skip": 1, "sampler": "LCM", "schedule": "automatic"}
-        r = run_txt2img(spec, unet, lcm_wrap, conditioner)
+                "subseed_strength": 0.0, "rng": rng_kind, "clip_skip": 1, "sampler": label, "schedule": schedule}
+        wrap = lcm_wrap if label == "LCM" else model_wrap
+        funcname, _ = SAMPLER_OPTS[label]
+        r = run_txt2img(spec, unet, wrap, conditioner)
         unet.set_attn_processor(AttnProcessor2_0())
-        r_sdpa = run_txt2img(spec, unet, lcm_wrap, conditioner)
+        r_sdpa = run_txt2img(spec, unet, wrap, conditioner)
         unet.set_attn_processor(AttnProcessor())
-        r2 = run_txt2img(spec, unet, lcm_wrap, conditioner)
+        r2 = run_txt2img(spec, unet, wrap, conditioner)
         assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
-        # the image RNG's draws reach x (one per step but the last)
-        r3 = run_txt2img(spec, unet, lcm_wrap, conditioner, scramble=True)
-        assert not torch.equal(r3["latents"], r["latents"]), name
         sigmas, rng = r["sigmas"], r["rng"]
-        assert rng.next_calls == STEPS - 1 and r["cfg"].calls == STEPS, (rng.next_calls, r["cfg"].calls)
+        # the image RNG's draws reach x (LCM: one per step but the last; Restart at 8 steps: none)
+        r3 = run_txt2img(spec, unet, wrap, conditioner, scramble=True)
+        assert torch.equal(r3["latents"], r["latents"]) == (label == "Restart"), name
+        if label == "LCM":
+            assert rng.next_calls == STEPS - 1 and r["cfg"].calls == STEPS, (rng.next_calls, r["cfg"].calls)
         # every model call at one of LCM's 50 timesteps
         assert bool(torch.isfinite(r["latents"]).all()), name
         same_as = next(run for run in runs_so_far if run["name"] == noise_as)
@@ -1605,10 +1629,11 @@ def lcm_run_records(unet, inner, conditioner, runs_so_far):
             "settings": {
                 "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
                 "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
-                "sampler": "LCM", "function": "sample_lcm", "schedule": "automatic",
+                "sampler": label, "function": funcname, "schedule": schedule,
                 "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
                 "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
-                "sampler_kwargs": {}, "discard_next_to_last_sigma": False, "a1111_default_schedule": True,
+                "sampler_kwargs": settings_kwargs(r["kwargs"]), "discard_next_to_last_sigma": False,
+                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[label] == schedule,
             },
             "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
             "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
@@ -1618,7 +1643,7 @@ def lcm_run_records(unet, inner, conditioner, runs_so_far):
             "denoiser_calls": r["cfg"].calls,
             "unet_calls_batch": 2 * BATCH,
             "rng_next_calls": rng.next_calls,
-            "rng_draws_used": True,
+            "rng_draws_used": label != "Restart",
             "latents": enc(r["latents"]),
             "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
         })
@@ -1838,7 +1863,7 @@ def main():
     runs += churn_run_records(unet, model_wrap, conditioner, runs)
     runs += light_run_records(unet, model_wrap, conditioner, runs)
     runs += timestep_run_records(unet, inner_ddim, conditioner, runs)
-    runs += lcm_run_records(unet, inner, conditioner, runs)
+    runs += drawing_run_records(unet, inner, model_wrap, conditioner, runs)
 
     assert decoded is not None
     conds = {k: {"prompt": v["prompt"], "clip_skip": v["clip_skip"], "ids": v["ids"], "z": enc(v["z"])}
