@@ -10,21 +10,13 @@ struct DPM2Sampler: SamplingMethod {
     let options = SamplerOption.churn
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
-        var x = start
-        let sigmas = run.sigmas, steps = sigmas.count - 1
-        for i in 0..<steps {
+        try KDiffusion.stepping(from: start, run) { x, i, _, sNext in
             let (churned, sigmaHat) = try KDiffusion.churn(x, step: i, run)
-            let sNext = sigmas[i + 1]
             let d = try KDiffusion.derivative(churned, sigmaHat, run.denoise(churned, sigmaHat))
-            if sNext == 0 {
-                x = try churned + d * (sNext - sigmaHat)
-            } else {
-                let mid = KDiffusion.logMidpoint(sigmaHat, sNext)
-                let x2 = try churned + d * (mid - sigmaHat)
-                x = try churned + KDiffusion.derivative(x2, mid, run.denoise(x2, mid)) * (sNext - sigmaHat)
-            }
-            try run.afterStep(i + 1, steps)
+            guard sNext != 0 else { return try churned + d * (sNext - sigmaHat) }
+            let mid = KDiffusion.logMidpoint(sigmaHat, sNext)
+            let x2 = try churned + d * (mid - sigmaHat)
+            return try churned + KDiffusion.derivative(x2, mid, run.denoise(x2, mid)) * (sNext - sigmaHat)
         }
-        return x
     }
 }

@@ -9,23 +9,19 @@ struct DPMPP2SAncestralSampler: SamplingMethod {
     let options: Set<SamplerOption> = [.eta, .sNoise, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
-        var x = start
-        let sigmas = run.sigmas, steps = sigmas.count - 1
-        for i in 0..<steps {
-            let s = sigmas[i], sNext = sigmas[i + 1]
+        try KDiffusion.stepping(from: start, run) { x, _, s, sNext in
             let denoised = try run.denoise(x, s)
             let (down, up) = KDiffusion.ancestralStep(from: s, to: sNext, eta: run.options.eta)
+            let stepped: Tensor
             if down == 0 {
-                x = try x + KDiffusion.derivative(x, s, denoised) * (down - s)
+                stepped = try x + KDiffusion.derivative(x, s, denoised) * (down - s)
             } else {
                 let t = KDiffusion.t(s), tNext = KDiffusion.t(down), h = tNext - t, sMid = t + 0.5 * h
                 let x2 = try x * (KDiffusion.sigma(sMid) / KDiffusion.sigma(t)) - denoised * Foundation.expm1(-h * 0.5)
                 let denoised2 = try run.denoise(x2, KDiffusion.sigma(sMid))
-                x = try x * (KDiffusion.sigma(tNext) / KDiffusion.sigma(t)) - denoised2 * Foundation.expm1(-h)
+                stepped = try x * (KDiffusion.sigma(tNext) / KDiffusion.sigma(t)) - denoised2 * Foundation.expm1(-h)
             }
-            if sNext > 0 { x = try x + run.noise(s, sNext) * (run.options.sNoise * up) }
-            try run.afterStep(i + 1, steps)
+            return sNext > 0 ? try stepped + run.noise(s, sNext) * (run.options.sNoise * up) : stepped
         }
-        return x
     }
 }

@@ -9,16 +9,11 @@ struct EulerAncestralSampler: SamplingMethod {
     let options: Set<SamplerOption> = [.eta, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
-        var x = start
-        let sigmas = run.sigmas, steps = sigmas.count - 1
-        for i in 0..<steps {
-            let s = sigmas[i], sNext = sigmas[i + 1]
+        try KDiffusion.stepping(from: start, run) { x, _, s, sNext in
             let denoised = try run.denoise(x, s)
             let (down, up) = KDiffusion.ancestralStep(from: s, to: sNext, eta: run.options.eta)
-            x = try x + KDiffusion.derivative(x, s, denoised) * (down - s)
-            if sNext > 0 { x = try x + run.noise(s, sNext) * up }
-            try run.afterStep(i + 1, steps)
+            let stepped = try x + KDiffusion.derivative(x, s, denoised) * (down - s)
+            return sNext > 0 ? try stepped + run.noise(s, sNext) * up : stepped
         }
-        return x
     }
 }

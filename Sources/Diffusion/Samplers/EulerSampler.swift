@@ -8,14 +8,10 @@ struct EulerSampler: SamplingMethod {
     let options = SamplerOption.churn
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
-        var x = start
-        let sigmas = run.sigmas, steps = sigmas.count - 1
-        for i in 0..<steps {
+        try KDiffusion.stepping(from: start, run) { x, i, _, next in
             let (churned, sigmaHat) = try KDiffusion.churn(x, step: i, run)
             let d = try KDiffusion.derivative(churned, sigmaHat, run.denoise(churned, sigmaHat))
-            x = try churned + d * (sigmas[i + 1] - sigmaHat)
-            try run.afterStep(i + 1, steps)
+            return try churned + d * (next - sigmaHat)
         }
-        return x
     }
 }

@@ -8,13 +8,9 @@ struct HeunSampler: SamplingMethod {
     let options = SamplerOption.churn
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
-        var x = start
-        let sigmas = run.sigmas, steps = sigmas.count - 1
-        for i in 0..<steps {
+        try KDiffusion.stepping(from: start, run) { x, i, _, next in
             let (churned, sigmaHat) = try KDiffusion.churn(x, step: i, run)
-            x = try KDiffusion.heunStep(churned, from: sigmaHat, to: sigmas[i + 1], run)
-            try run.afterStep(i + 1, steps)
+            return try KDiffusion.heunStep(churned, from: sigmaHat, to: next, run)
         }
-        return x
     }
 }

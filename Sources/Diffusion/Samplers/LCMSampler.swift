@@ -23,10 +23,7 @@ struct LCMSampler: SamplingMethod {
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {
         let skip = run.alphasCumprod.count / Self.originalTimesteps
         let logSigmas = NoiseSchedule(alphasCumprod: scheduleAlphasCumprod(run.alphasCumprod)).logSigmas
-        var x = start
-        let steps = run.sigmas.count - 1
-        for i in 0..<steps {
-            let sigma = run.sigmas[i], next = run.sigmas[i + 1]
+        return try KDiffusion.stepping(from: start, run) { x, _, sigma, next in
             // sigma_to_t: the nearest of the 50 levels (the first of equals), on the 1000-step scale.
             let logSigma = Foundation.log(sigma)
             let nearest = logSigmas.indices.min { abs(logSigma - logSigmas[$0]) < abs(logSigma - logSigmas[$1]) } ?? 0
@@ -35,10 +32,8 @@ struct LCMSampler: SamplingMethod {
             let eps = try run.predictNoise(x * cIn, t)
             let scaled = t * 10
             let cSkip = 0.25 / (scaled * scaled + 0.25), cOut = scaled / (scaled * scaled + 0.25).squareRoot()
-            x = try (x - eps * sigma) * cOut + x * cSkip
-            if next > 0 { x = try x + run.noise(sigma, next) * next }
-            try run.afterStep(i + 1, steps)
+            let denoised = try (x - eps * sigma) * cOut + x * cSkip
+            return next > 0 ? try denoised + run.noise(sigma, next) * next : denoised
         }
-        return x
     }
 }

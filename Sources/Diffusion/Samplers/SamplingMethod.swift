@@ -115,6 +115,19 @@ extension SamplingMethod {
 
 /// The steps k-diffusion's samplers share.
 enum KDiffusion {
+    /// k-diffusion's loop over the sigmas: `step` takes x from `sigma` (sigmas[i]) to `next`
+    /// (sigmas[i + 1]); each finished step is reported to `run.afterStep`.
+    static func stepping(from start: Tensor, _ run: SamplingRun,
+                         _ step: (_ x: Tensor, _ i: Int, _ sigma: Float, _ next: Float) throws -> Tensor) throws -> Tensor {
+        var x = start
+        let steps = run.sigmas.count - 1
+        for i in 0..<steps {
+            x = try step(x, i, run.sigmas[i], run.sigmas[i + 1])
+            try run.afterStep(i + 1, steps)
+        }
+        return x
+    }
+
     /// The derivative dx/dsigma: (x - denoised) / sigma.
     static func derivative(_ x: Tensor, _ sigma: Float, _ denoised: Tensor) throws -> Tensor { try (x - denoised) * (1 / sigma) }
 
