@@ -1364,34 +1364,13 @@ def churn_run_records(unet, model_wrap, conditioner, runs_so_far):
         same_as = next(run for run in runs_so_far if run["name"] == noise_as)
         assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
         assert enc(r["noise"]) == same_as["initial_noise"], name
-        table = conditioner.table
-        run = {
-            "name": name,
-            "settings": {
-                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
-                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
-                "sampler": label, "function": funcname, "schedule": schedule,
-                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
-                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
-                "sampler_kwargs": {k: (v if math.isfinite(v) else "inf") for k, v in r["kwargs"].items()},
-                "discard_next_to_last_sigma": r["discard"],
-                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[label] == schedule,
-                "s_churn": options["s_churn"], "s_tmin": options["s_tmin"], "s_tmax": options["s_tmax"],
-                "s_noise": options["s_noise"],
-            },
-            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
-            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
-            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
-            "initial_noise_as": noise_as,
-            "sigmas": [f32(s) for s in sigmas],
-            "churn_steps": steps,
-            "denoiser_calls": r["cfg"].calls,
-            "unet_calls_batch": 2 * BATCH,
-            "rng_next_calls": rng.next_calls,
-            "rng_draws_used": label != "Restart",
-            "latents": enc(r["latents"]),
-            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
-        }
+        run = light_run_record(
+            spec, r, r_sdpa, conditioner, noise_as, function=funcname,
+            sampler_kwargs={k: (v if math.isfinite(v) else "inf") for k, v in r["kwargs"].items()},
+            discard=r["discard"], default_schedule=A1111_DEFAULT_SCHEDULE[label] == schedule,
+            settings_extra={k: options[k] for k in ("s_churn", "s_tmin", "s_tmax", "s_noise")},
+            sigmas=[f32(s) for s in sigmas], middle={"churn_steps": steps},
+            calls=r["cfg"].calls, next_calls=rng.next_calls, draws_used=True)
         records.append(run)
         print(f"  {name:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} "
               f"sigmas={[round(v, 4) for v in run['sigmas']]} in range: steps {inside}, gated: {outside} "
@@ -1415,6 +1394,40 @@ LIGHT_RUNS = [
     ("DPM++ 3M SDE / exponential / nv", "DPM++ 3M SDE", "exponential", "nv", "Euler a / automatic / nv"),
 ] + [(f"{label} / {kind}", label, kind, "cpu", "Euler / automatic")
      for label in ("Euler", "DPM++ 2M") for kind in SCHEDULE_RUN_KINDS]
+
+
+def light_run_record(spec, r, r_sdpa, conditioner, noise_as, *, function, sampler_kwargs, discard, default_schedule,
+                     sigmas, calls, next_calls, draws_used, settings_extra=None, middle=None):
+    """The record of a light run (no initial_noise, first_denoised or debug fields): the settings
+    as A1111 had them (plus settings_extra), token ids, the run whose initial noise it shares,
+    sigmas, the fields of `middle` (churn steps, timesteps), counts, and the final latents."""
+    table = conditioner.table
+    return {
+        "name": spec["name"],
+        "settings": {
+            "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
+            "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
+            "sampler": spec["sampler"], "function": function, "schedule": spec["schedule"],
+            "steps": STEPS, "cfg_scale": CFG, "rng": spec["rng"], "clip_skip": 1,
+            "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
+            "sampler_kwargs": sampler_kwargs,
+            "discard_next_to_last_sigma": discard,
+            "a1111_default_schedule": default_schedule,
+            **(settings_extra or {}),
+        },
+        "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
+        "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
+        "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
+        "initial_noise_as": noise_as,
+        "sigmas": sigmas,
+        **(middle or {}),
+        "denoiser_calls": calls,
+        "unet_calls_batch": 2 * BATCH,
+        "rng_next_calls": next_calls,
+        "rng_draws_used": draws_used,
+        "latents": enc(r["latents"]),
+        "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+    }
 
 
 def settings_kwargs(kwargs):
@@ -1454,31 +1467,10 @@ def light_run_records(unet, model_wrap, conditioner, runs_so_far):
         same_as = next(run for run in runs_so_far if run["name"] == noise_as)
         assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
         assert enc(r["noise"]) == same_as["initial_noise"], name
-        table = conditioner.table
-        run = {
-            "name": name,
-            "settings": {
-                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
-                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
-                "sampler": label, "function": funcname, "schedule": schedule,
-                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
-                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
-                "sampler_kwargs": settings_kwargs(r["kwargs"]),
-                "discard_next_to_last_sigma": r["discard"],
-                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[label] == schedule,
-            },
-            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
-            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
-            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
-            "initial_noise_as": noise_as,
-            "sigmas": [f32(v) for v in sigmas],
-            "denoiser_calls": r["cfg"].calls,
-            "unet_calls_batch": 2 * BATCH,
-            "rng_next_calls": rng.next_calls,
-            "rng_draws_used": False,
-            "latents": enc(r["latents"]),
-            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
-        }
+        run = light_run_record(
+            spec, r, r_sdpa, conditioner, noise_as, function=funcname, sampler_kwargs=settings_kwargs(r["kwargs"]),
+            discard=r["discard"], default_schedule=A1111_DEFAULT_SCHEDULE[label] == schedule,
+            sigmas=[f32(v) for v in sigmas], calls=r["cfg"].calls, next_calls=rng.next_calls, draws_used=False)
         records.append(run)
         print(f"  {name:34s} calls={run['denoiser_calls']:2d} next={rng.next_calls:2d} sde={len(r['sde_noise']):2d} "
               f"sigmas={[round(v, 4) for v in run['sigmas']]} |lat|max={r['latents'].abs().max().item():9.4f} "
@@ -1545,35 +1537,13 @@ def timestep_run_records(unet, inner, conditioner, runs_so_far):
         assert enc(r["noise"]) == same_as["initial_noise"], name
         assert same_as["timesteps"] == [int(v) for v in timesteps.tolist()], name
         assert enc(r["latents"]) != same_as["latents"], name
-        table = conditioner.table
-        run = {
-            "name": name,
-            "settings": {
-                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
-                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
-                "sampler": label, "function": funcname, "schedule": spec["schedule"],
-                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
-                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
-                "sampler_kwargs": {"eta": DDIM_ETA} if takes_eta else {},
-                "discard_next_to_last_sigma": False,
-                "a1111_default_schedule": True,
-                **({"uni_pc_" + k: v for k, v in dict(fs.UNIPC_DEFAULTS, **spec.get("unipc", {})).items()}
-                   if label == "UniPC" else {}),
-            },
-            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
-            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
-            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
-            "initial_noise_as": noise_as,
-            "sigmas": [],
-            "timesteps": [int(v) for v in timesteps.tolist()],
-            "x0_scale": "none",
-            "denoiser_calls": cfg.calls,
-            "unet_calls_batch": 2 * BATCH,
-            "rng_next_calls": rng.next_calls,
-            "rng_draws_used": False,
-            "latents": enc(r["latents"]),
-            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
-        }
+        run = light_run_record(
+            spec, r, r_sdpa, conditioner, noise_as, function=funcname, sampler_kwargs={"eta": DDIM_ETA} if takes_eta else {},
+            discard=False, default_schedule=True,
+            settings_extra={"uni_pc_" + k: v for k, v in dict(fs.UNIPC_DEFAULTS, **spec.get("unipc", {})).items()}
+            if label == "UniPC" else None,
+            sigmas=[], middle={"timesteps": [int(v) for v in timesteps.tolist()], "x0_scale": "none"},
+            calls=cfg.calls, next_calls=rng.next_calls, draws_used=False)
         if label == "DDIM CFG++":
             run["cond_scale_multiplier"] = CFGPP_MULTIPLIER
         records.append(run)
@@ -1623,30 +1593,10 @@ def drawing_run_records(unet, inner, model_wrap, conditioner, runs_so_far):
         same_as = next(run for run in runs_so_far if run["name"] == noise_as)
         assert same_as["settings"]["seeds"] == r["seeds"] and same_as["settings"]["rng"] == rng_kind
         assert enc(r["noise"]) == same_as["initial_noise"], name
-        table = conditioner.table
-        records.append({
-            "name": name,
-            "settings": {
-                "prompt": spec["prompt"], "negative_prompt": spec["negative_prompt"],
-                "seeds": r["seeds"], "subseeds": None, "subseed": None, "subseed_strength": 0.0,
-                "sampler": label, "function": funcname, "schedule": schedule,
-                "steps": STEPS, "cfg_scale": CFG, "rng": rng_kind, "clip_skip": 1,
-                "width": LATENT[2] * VAE_SCALE, "height": LATENT[1] * VAE_SCALE, "batch_size": BATCH,
-                "sampler_kwargs": settings_kwargs(r["kwargs"]), "discard_next_to_last_sigma": False,
-                "a1111_default_schedule": A1111_DEFAULT_SCHEDULE[label] == schedule,
-            },
-            "cond_key": r["cond_key"], "uncond_key": r["uncond_key"],
-            "cond_ids": [table[r["cond_key"]]["ids"]] * BATCH,
-            "uncond_ids": [table[r["uncond_key"]]["ids"]] * BATCH,
-            "initial_noise_as": noise_as,
-            "sigmas": [f32(v) for v in sigmas],
-            "denoiser_calls": r["cfg"].calls,
-            "unet_calls_batch": 2 * BATCH,
-            "rng_next_calls": rng.next_calls,
-            "rng_draws_used": label != "Restart",
-            "latents": enc(r["latents"]),
-            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
-        })
+        records.append(light_run_record(
+            spec, r, r_sdpa, conditioner, noise_as, function=funcname, sampler_kwargs=settings_kwargs(r["kwargs"]),
+            discard=False, default_schedule=A1111_DEFAULT_SCHEDULE[label] == schedule,
+            sigmas=[f32(v) for v in sigmas], calls=r["cfg"].calls, next_calls=rng.next_calls, draws_used=label != "Restart"))
         print(f"  {name:34s} calls={r['cfg'].calls:2d} next={rng.next_calls:2d} "
               f"sigmas={[round(float(v), 4) for v in sigmas]} |lat|max={r['latents'].abs().max().item():9.4f}", flush=True)
     return records
