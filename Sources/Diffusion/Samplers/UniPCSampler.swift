@@ -42,7 +42,7 @@ struct UniPCSampler: SamplingMethod {
 
         init(alphasCumprod ac: [Float]) {
             let n = ac.count
-            times = (1...n).map { Float($0) / Float(n) }
+            times = (1...n).map { NoiseSchedule.linspace(0, 1, n + 1, $0) }   // torch.linspace(0, 1, N + 1)[1:]
             logAlphas = ac.map { 0.5 * Foundation.log($0) }
         }
 
