@@ -8,9 +8,9 @@ import Models
 /// timestep from sigma by log-sigma interpolation), and the two are combined as
 /// `uncond + (cond - uncond) * scale`.
 public final class CFGDenoiser {
-    /// A conditioning over the model calls of a generation (prompt editing): each context is in
+    /// A conditioning over the model calls of a generation (prompt editing): each one is in
     /// force up to and including call `end` (0-based), the last one after.
-    public typealias Scheduled = [(end: Int, context: Tensor)]
+    public typealias Scheduled = [(end: Int, conditioning: UNetConditioning)]
 
     public let unet: UNet
     public let schedule: NoiseSchedule
@@ -30,10 +30,12 @@ public final class CFGDenoiser {
     private(set) var prepared: [[Int]: Contexts] = [:]
 
     /// The contexts of one model call: the conditionings padded to one length, and the batches
-    /// the UNet reads (each image's conds, then each image's uncond).
+    /// the UNet reads (each image's conds, then each image's uncond), with SDXL's vectors in the
+    /// same order.
     struct Contexts {
         let conds: [(context: Tensor, weight: Float)]
         let condContext: Tensor, uncondContext: Tensor
+        let condVector: Tensor?, uncondVector: Tensor?
     }
 
     /// A denoiser for one generation; its contexts change at the schedules' ends.
@@ -48,8 +50,9 @@ public final class CFGDenoiser {
     /// A denoiser with fixed contexts.
     public convenience init(unet: UNet, schedule: NoiseSchedule, conds: [(context: Tensor, weight: Float)], uncond: Tensor, scale: Float,
                             batchSize: Int, latentShape: [Int]) {
-        self.init(unet: unet, schedule: schedule, conds: conds.map { (schedule: [(end: 0, context: $0.context)], weight: $0.weight) },
-                  uncond: [(end: 0, context: uncond)], scale: scale, batchSize: batchSize, latentShape: latentShape)
+        self.init(unet: unet, schedule: schedule,
+                  conds: conds.map { (schedule: [(end: 0, conditioning: UNetConditioning(context: $0.context))], weight: $0.weight) },
+                  uncond: [(end: 0, conditioning: UNetConditioning(context: uncond))], scale: scale, batchSize: batchSize, latentShape: latentShape)
     }
 
     /// The entry of `entries` in force at `call`.
@@ -60,8 +63,10 @@ public final class CFGDenoiser {
     private func contexts() throws -> Contexts {
         let key = condSchedules.map { Self.entry($0.entries, at: calls) } + [Self.entry(uncondSchedule, at: calls)]
         if let ready = prepared[key] { return ready }
-        let raw = zip(condSchedules, key).map { (context: $0.entries[$1].context, weight: $0.weight) }
-        let uncond = uncondSchedule[key.last!].context
+        let rawConditionings = zip(condSchedules, key).map { $0.entries[$1].conditioning }
+        let raw = zip(rawConditionings, condSchedules).map { (context: $0.context, weight: $1.weight) }
+        let uncondConditioning = uncondSchedule[key.last!].conditioning
+        let uncond = uncondConditioning.context
         let longest = raw.map { $0.context.shape[1] }.max() ?? 0
         let conds = try raw.map { c -> (context: Tensor, weight: Float) in
             let n = c.context.shape[1]
@@ -69,10 +74,14 @@ public final class CFGDenoiser {
             let last = try c.context.sliced(dim: 1, n - 1, n)
             return (try Tensor.concat([c.context] + Array(repeating: last, count: longest - n), dim: 1), c.weight)
         }
+        let vectors = rawConditionings.compactMap(\.vector)
         let ready = try withNoGrad {
             Contexts(conds: conds,
                      condContext: try Tensor.concat(Array(repeating: conds.map(\.context), count: batchSize).flatMap { $0 }, dim: 0),
-                     uncondContext: try Tensor.concat(Array(repeating: uncond, count: batchSize), dim: 0))
+                     uncondContext: try Tensor.concat(Array(repeating: uncond, count: batchSize), dim: 0),
+                     condVector: vectors.count == rawConditionings.count && !vectors.isEmpty
+                        ? try Tensor.concat(Array(repeating: vectors, count: batchSize).flatMap { $0 }, dim: 0) : nil,
+                     uncondVector: try uncondConditioning.vector.map { try Tensor.concat(Array(repeating: $0, count: batchSize), dim: 0) })
         }
         prepared[key] = ready
         return ready
@@ -88,12 +97,14 @@ public final class CFGDenoiser {
             let condInput = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) }, dim: 0) * cIn
             let uncondInput = try latent * cIn
             let (condContext, uncondContext) = (contexts.condContext, contexts.uncondContext)
+            let (condVector, uncondVector) = (contexts.condVector, contexts.uncondVector)
             if condContext.shape[1] == uncondContext.shape[1] {
+                let vector = try condVector.flatMap { c in try uncondVector.map { try Tensor.concat([c, $0], dim: 0) } }
                 return try unet(Tensor.concat([condInput, uncondInput], dim: 0), timesteps: Array(repeating: t, count: b * k + b),
-                                context: Tensor.concat([condContext, uncondContext], dim: 0))
+                                context: Tensor.concat([condContext, uncondContext], dim: 0), vector: vector)
             }
-            let c = try unet(condInput, timesteps: Array(repeating: t, count: b * k), context: condContext)
-            let u = try unet(uncondInput, timesteps: Array(repeating: t, count: b), context: uncondContext)
+            let c = try unet(condInput, timesteps: Array(repeating: t, count: b * k), context: condContext, vector: condVector)
+            let u = try unet(uncondInput, timesteps: Array(repeating: t, count: b), context: uncondContext, vector: uncondVector)
             return try Tensor.concat([c, u], dim: 0)
         }
     }
@@ -145,4 +156,13 @@ public final class CFGDenoiser {
         let denoised = prediction == .epsilon ? try inputs + out * cOut : try out * cOut + inputs * cSkip
         return try combine(denoised, contexts.conds, scale: scale)
     }
+}
+
+/// What the UNet is conditioned on for one prompt: the cross-attention context [1, S, D] and,
+/// for SDXL, the vector `y` [1, N] (pooled text and size embeddings).
+public struct UNetConditioning {
+    public var context: Tensor
+    public var vector: Tensor?
+
+    public init(context: Tensor, vector: Tensor? = nil) { self.context = context; self.vector = vector }
 }

@@ -42,7 +42,7 @@ public struct TextToImage {
 
     public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, embeddings: EmbeddingDatabase? = nil) {
         self.model = model
-        conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
+        conditioner = Conditioner(model: model, tokenizer: tokenizer)
         conditioner.embeddings = embeddings
         embeddings?.modelHash = model.shortHash
         embeddings?.modelName = model.name
@@ -124,18 +124,26 @@ public struct TextToImage {
         // by the number of model calls made so far (second-order samplers advance it twice a step).
         // Extra-network tags (`<lora:...>`) leave the prompts before conditioning, as in A1111.
         let composition = PromptComposition.parse([ExtraNetworkTags.strip(s.prompt)])
-        var cache: [String: Tensor] = [:]
-        func scheduled(_ text: String) throws -> [(end: Int, context: Tensor)] {
-            try PromptSchedule.schedule(text, steps: s.steps).map { entry in
-                if cache[entry.text] == nil { cache[entry.text] = try conditioner.encode(conditioner.chunks(entry.text), clipSkip: s.clipSkip) }
-                return (entry.endStep, cache[entry.text]!)
+        var cache: [String: UNetConditioning] = [:]
+        func scheduled(_ text: String, negative: Bool = false) throws -> CFGDenoiser.Scheduled {
+            let entries = PromptSchedule.schedule(text, steps: s.steps)
+            // SDXL (A1111's sd_models_xl): a negative prompt whose every text is empty conditions on zeros.
+            if negative, model.family.zeroesEmptyNegativePrompt, entries.allSatisfy({ $0.text.isEmpty }) {
+                let empty = try conditioning(conditioner.conditioning(conditioner.chunks(""), clipSkip: s.clipSkip), s, zeroed: true)
+                return entries.map { (end: $0.endStep, conditioning: empty) }
+            }
+            return try entries.map { entry in
+                if cache[entry.text] == nil {
+                    cache[entry.text] = try conditioning(conditioner.conditioning(conditioner.chunks(entry.text), clipSkip: s.clipSkip), s)
+                }
+                return (end: entry.endStep, conditioning: cache[entry.text]!)
             }
         }
-        let parts = try composition.flat.map(scheduled)
-        let negative = try scheduled(ExtraNetworkTags.strip(s.negativePrompt))
+        let parts = try composition.flat.map { try scheduled($0) }
+        let negative = try scheduled(ExtraNetworkTags.strip(s.negativePrompt), negative: true)
         // Each model part's in-place weights leave resident memory once its share is done, so a
         // generation holds one part at a time (see MappedWeights).
-        Self.shareDone(model.textEncoder.mappedWeights)
+        for encoder in model.textEncoders { Self.shareDone(encoder.encoder.mappedWeights) }
         defer { Self.shareDone(model.unet.mappedWeights) }
         let b = s.batchSize
         // One denoiser for the whole generation: its contexts are padded and batched once per
@@ -174,6 +182,18 @@ public struct TextToImage {
         if let progress { run.afterStep = progress }
         let start = try method.start(Tensor(shape: batchShape, data: noise.first()), run)
         return try method.sample(start, run).toArray()
+    }
+
+    /// What the UNet reads for a text conditioning: its context and, for SDXL, the vector of the
+    /// pooled text and the size conditioning A1111 sends (original size = target size = the
+    /// image's height and width, crop top-left 0, 0). `zeroed`: text parts all zero.
+    func conditioning(_ text: TextConditioning, _ s: GenerationSettings, zeroed: Bool = false) throws -> UNetConditioning {
+        let context = zeroed ? try Tensor.zeros(text.context.shape) : text.context
+        guard model.unet.config.additionInputDim != nil else { return UNetConditioning(context: context) }
+        guard let pooled = text.pooled else { throw GenerationError.invalid("this model's UNet needs a pooled text embedding, which its text encoders do not give") }
+        let (h, w) = (Float(s.height), Float(s.width))
+        let vector = try model.unet.additionVector(pooled: zeroed ? try Tensor.zeros(pooled.shape) : pooled, sizes: [h, w, 0, 0, h, w])
+        return UNetConditioning(context: context, vector: vector)
     }
 
     /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.

@@ -245,6 +245,13 @@ extension StoredTensor {
                             file: file, storageOffset: storageOffset, storageBytes: storageBytes)
     }
 
+    /// The transpose of a matrix (a view; nil unless rank 2).
+    public func transposed() -> StoredTensor? {
+        guard shape.count == 2 else { return nil }
+        return StoredTensor(dtype: dtype, shape: [shape[1], shape[0]], strides: [strides[1], strides[0]], elementOffset: elementOffset,
+                            file: file, storageOffset: storageOffset, storageBytes: storageBytes)
+    }
+
     /// Rows [start, start + rows) along the first dimension (a view).
     public func rows(_ start: Int, _ rows: Int) -> StoredTensor? {
         guard !shape.isEmpty, start >= 0, rows >= 0, start <= shape[0], rows <= shape[0] - start else { return nil }

@@ -1,9 +1,9 @@
 import Formats
 
 /// Reads a model's configuration from its tensors' names and shapes, then applies any explicit
-/// configuration. Without one, SD 1.x conventions fill in what shapes cannot tell: GroupNorm with
-/// 32 groups, 8 UNet attention heads (SD 2.x, 1024-wide context: heads of width 64), CLIP text
-/// attention heads of width 64.
+/// configuration. The family is found first, by structure (`family`); without a config, its
+/// conventions fill in what shapes cannot tell (`ModelFamily`: UNet heads, VAE scale), plus
+/// GroupNorm with 32 groups and text attention heads of width 64.
 public enum ArchitectureDetector {
     public static func detect(_ weights: ModelWeights) throws -> ModelConfig {
         var config = ModelConfig()
@@ -12,14 +12,51 @@ public enum ArchitectureDetector {
                 config.prediction = v
             }
         }
-        let unet = weights.component("unet"), vae = weights.component("vae"), text = weights.component("text_encoder")
-        if !unet.isEmpty { config.unet = try detectUNet(unet, ExplicitConfig.object(weights.explicitConfig["unet"]), path: weights.path) }
-        if !vae.isEmpty { config.vae = try detectVAE(vae, ExplicitConfig.object(weights.explicitConfig["vae"]), path: weights.path) }
+        let unet = weights.component("unet"), vae = weights.component("vae")
+        let text = weights.component("text_encoder"), text2 = weights.component("text_encoder_2")
+        let explicitText = ExplicitConfig.object(weights.explicitConfig["text_encoder"])
+        config.family = try family(weights, unet: unet, text: text, text2: text2, explicitText: explicitText)
+        if !unet.isEmpty {
+            config.unet = try detectUNet(unet, ExplicitConfig.object(weights.explicitConfig["unet"]), family: config.family, path: weights.path)
+        }
+        if !vae.isEmpty {
+            config.vae = try detectVAE(vae, ExplicitConfig.object(weights.explicitConfig["vae"]), family: config.family, path: weights.path)
+        }
         if !text.isEmpty {
-            config.textEncoder = try detectText(text, ExplicitConfig.object(weights.explicitConfig["text_encoder"]), family: weights.textFamily,
-                                                path: weights.path)
+            config.textEncoder = try detectText(text, explicitText, family: config.family == .sd2 ? .openClip : .clip, path: weights.path)
+        }
+        if !text2.isEmpty {
+            config.textEncoder2 = try detectText(text2, ExplicitConfig.object(weights.explicitConfig["text_encoder_2"]), family: .openClip,
+                                                 path: weights.path)
+        }
+        // SDXL's added conditioning: pooled text (the second encoder's projection) and six size
+        // numbers, each embedded with the same width.
+        if var u = config.unet, let input = u.additionInputDim, u.additionTimeEmbedDim == nil {
+            let pooled = config.textEncoder2?.projectionDim ?? 1280
+            guard input > pooled, (input - pooled) % 6 == 0 else {
+                throw FormatError.unsupported(file: weights.path, reason: "UNet add_embedding takes \(input) inputs, which is not \(pooled) pooled text widths plus 6 size embeddings")
+            }
+            u.additionTimeEmbedDim = (input - pooled) / 6
+            config.unet = u
         }
         return config
+    }
+
+    /// The family by structure: SDXL's UNet has the added "text_time" embedding and two text
+    /// encoders; SD 2.x has an OpenCLIP text encoder (OpenCLIP keys, a GELU config, or the
+    /// 1024-wide context of ViT-H); everything else is SD 1.x.
+    static func family(_ weights: ModelWeights, unet: [String: StoredTensor], text: [String: StoredTensor], text2: [String: StoredTensor],
+                       explicitText: [String: Any]) throws -> ModelFamily {
+        if unet["add_embedding.linear_1.weight"] != nil || !text2.isEmpty {
+            guard !text.isEmpty else {
+                throw FormatError.unsupported(file: weights.path, reason: "this is an SDXL refiner (one OpenCLIP bigG text encoder), which sdshell does not run yet; load an SDXL base model")
+            }
+            return .sdxl
+        }
+        if weights.textFamily == .openClip || (explicitText["hidden_act"] as? String) == "gelu" { return .sd2 }
+        if text["text_model.embeddings.token_embedding.weight"]?.shape.last == 1024 { return .sd2 }
+        if let k = unet.first(where: { $0.key.hasSuffix("attn2.to_k.weight") }), k.value.shape.last == 1024 { return .sd2 }
+        return .sd1
     }
 
     private static func require(_ t: [String: StoredTensor], _ key: String, rank: Int, _ path: String, _ part: String) throws -> [Int] {
@@ -42,7 +79,7 @@ public enum ArchitectureDetector {
         return (v as? [Any])?.compactMap { $0 as? Int }
     }
 
-    static func detectUNet(_ t: [String: StoredTensor], _ explicit: [String: Any], path: String) throws -> UNetConfig {
+    static func detectUNet(_ t: [String: StoredTensor], _ explicit: [String: Any], family: ModelFamily, path: String) throws -> UNetConfig {
         var c = UNetConfig()
         let convIn = try require(t, "conv_in.weight", rank: 4, path, "UNet")
         c.inChannels = convIn[1]
@@ -54,11 +91,22 @@ public enum ArchitectureDetector {
         c.attentionLevels = levels.map { l in t.keys.contains { $0.hasPrefix("down_blocks.\(l).attentions.") } }
         if let k = t.first(where: { $0.key.hasSuffix("attn2.to_k.weight") }) { c.crossAttentionDim = k.value.shape[1] }
         if let first = levels.first(where: { c.attentionLevels[$0] }) {
-            c.transformerDepth = indices(t.keys, "down_blocks.\(first).attentions.0.transformer_blocks.").count
             c.useLinearProjection = t["down_blocks.\(first).attentions.0.proj_in.weight"]?.shape.count == 2
         }
+        // Transformer blocks per level; a level without attention takes the mid block's count
+        // when it is the last (diffusers gives the mid block the last level's depth), else 1.
+        let midDepth = indices(t.keys, "mid_block.attentions.0.transformer_blocks.").count
+        c.transformerDepth = levels.map { l in
+            c.attentionLevels[l] ? indices(t.keys, "down_blocks.\(l).attentions.0.transformer_blocks.").count
+                : (l == levels.last ? max(midDepth, 1) : 1)
+        }
         c.timeEmbeddingDim = try require(t, "time_embedding.linear_1.weight", rank: 2, path, "UNet")[0]
-        c.heads = c.crossAttentionDim == 1024 ? c.blockOutChannels.map { max($0 / 64, 1) } : c.blockOutChannels.map { _ in 8 }
+        c.heads = c.blockOutChannels.map(family.unetHeads)
+        if let add = t["add_embedding.linear_1.weight"], add.shape.count == 2 { c.additionInputDim = add.shape[1] }
+        if let v = explicit["addition_time_embed_dim"] as? Int, v > 0 { c.additionTimeEmbedDim = v }
+        if let d = ints(explicit["transformer_layers_per_block"]) {
+            c.transformerDepth = d.count == 1 ? c.blockOutChannels.map { _ in d[0] } : d
+        }
         // Explicit configuration (diffusers UNet2DConditionModel config keys).
         if let g = explicit["norm_num_groups"] as? Int { c.normGroups = g }
         if let e = explicit["norm_eps"] as? Double { c.normEps = Float(e) }
@@ -71,6 +119,9 @@ public enum ArchitectureDetector {
         if let h = ints(explicit["num_attention_heads"]) ?? ints(explicit["attention_head_dim"]) {
             c.heads = h.count == 1 ? c.blockOutChannels.map { _ in h[0] } : h
         }
+        guard c.heads.count >= levels.count, c.transformerDepth.count >= levels.count else {
+            throw FormatError.unsupported(file: path, reason: "UNet config gives heads or transformer depths for fewer than its \(levels.count) levels")
+        }
         for (i, ch) in c.blockOutChannels.enumerated() {
             guard ch % c.normGroups == 0, i >= c.heads.count || ch % c.heads[i] == 0 else {
                 throw FormatError.unsupported(file: path, reason: "UNet level \(i) has \(ch) channels, which do not divide into \(c.normGroups) norm groups and \(c.heads[min(i, c.heads.count - 1)]) heads; give an explicit config (norm_num_groups, attention_head_dim)")
@@ -79,8 +130,9 @@ public enum ArchitectureDetector {
         return c
     }
 
-    static func detectVAE(_ t: [String: StoredTensor], _ explicit: [String: Any], path: String) throws -> VAEConfig {
+    static func detectVAE(_ t: [String: StoredTensor], _ explicit: [String: Any], family: ModelFamily, path: String) throws -> VAEConfig {
         var c = VAEConfig()
+        c.scalingFactor = family.defaultVAEScalingFactor
         c.inChannels = try require(t, "encoder.conv_in.weight", rank: 4, path, "VAE")[1]
         let levels = indices(t.keys, "encoder.down_blocks.")
         c.blockOutChannels = try levels.map { try require(t, "encoder.down_blocks.\($0).resnets.0.conv1.weight", rank: 4, path, "VAE")[0] }
@@ -107,6 +159,7 @@ public enum ArchitectureDetector {
         c.intermediateSize = try require(t, "text_model.encoder.layers.0.mlp.fc1.weight", rank: 2, path, "text encoder")[0]
         c.heads = max(c.hiddenSize / 64, 1)
         c.activation = family == .openClip ? .gelu : .quickGelu
+        if let p = t["text_projection.weight"], p.shape.count == 2, p.shape[1] == c.hiddenSize { c.projectionDim = p.shape[0] }
         if let h = explicit["num_attention_heads"] as? Int { c.heads = h }
         if let a = explicit["hidden_act"] as? String, let act = TextEncoderConfig.Activation(rawValue: a) { c.activation = act }
         if let e = explicit["layer_norm_eps"] as? Double { c.layerNormEps = Float(e) }
@@ -123,7 +176,19 @@ extension ArchitectureDetector {
     public static func describe(_ file: ModelFile) -> [String] {
         do {
             let weights = try ModelWeights(file)
-            return ["layout: \(weights.layout.rawValue)"] + (try detect(weights)).summary
+            var config = try detect(weights)
+            var source = "family default"
+            if ["scheduler", "unet"].contains(where: { ExplicitConfig.object(weights.explicitConfig[$0])["prediction_type"] != nil }) {
+                source = "config"
+            } else if config.family == .sd2, let u = config.unet, u.inChannels == 4 {
+                let mean = try PredictionDetector.testMean(UNet(weights, config: u))
+                config.prediction = mean < -1 ? .v : .epsilon
+                source = String(format: "A1111's test pass: mean %.3f", mean)
+            }
+            let vaeScale = 1 << max((config.vae?.blockOutChannels.count ?? 4) - 1, 0)
+            let native = config.unet?.sampleSize.map { $0 * vaeScale } ?? config.nativeSize
+            return ["layout: \(weights.layout.rawValue)"] + config.summary
+                + ["prediction: \(config.prediction == .v ? "v" : "epsilon") (\(source))", "native size: \(native)x\(native)"]
         } catch {
             return ["architecture: not a Stable Diffusion checkpoint (\(error))"]
         }

@@ -27,10 +27,16 @@ public struct ModelWeights: Sendable {
         }
         var out: [String: StoredTensor] = [:], schedule: [String: StoredTensor] = [:]
         explicitConfig = ExplicitConfig.find(file)
+        if let other = UnsupportedFamily.detect(names.keys) {
+            throw FormatError.unsupported(file: file.path, reason: "this is \(other), which sdshell does not run (it runs SD 1.x, SD 2.x and SDXL)")
+        }
         if names.keys.contains(where: { $0.hasPrefix("model.diffusion_model.") }) {
             layout = .ldm
             let layers = LDMKeyMap.unetLayersPerBlock(names.keys)
             let vaeLevels = LDMKeyMap.vaeLevels(names.keys, prefix: "first_stage_model.")
+            // SD 2.x reads OpenCLIP's penultimate layer (LDM's FrozenOpenCLIPEmbedder): the last
+            // block is never run, so it is not loaded (diffusers folders leave it out too).
+            let unusedBlock = OpenCLIPKeyMap.lastBlock(names.keys, prefix: "cond_stage_model.model.")
             for (k, v) in names {
                 if k.hasPrefix("model_ema.") || k.hasSuffix("position_ids") { continue }
                 if let rest = k.dropPrefix("model.diffusion_model.") {
@@ -42,8 +48,16 @@ public struct ModelWeights: Sendable {
                 } else if let rest = k.dropPrefix("cond_stage_model.transformer.") {
                     out["text_encoder." + rest] = v
                 } else if let rest = k.dropPrefix("cond_stage_model.model.") {
-                    for (m, t) in try OpenCLIPKeyMap.map(rest, tensor: v, file: file.path) { out["text_encoder." + m] = t }
                     textFamily = .openClip
+                    if rest.hasPrefix("transformer.resblocks.\(unusedBlock ?? -1).") { continue }
+                    for (m, t) in try OpenCLIPKeyMap.map(rest, tensor: v, file: file.path) { out["text_encoder." + m] = t }
+                } else if let rest = k.dropPrefix("conditioner.embedders.0.transformer.") {
+                    out["text_encoder." + rest] = v                        // SDXL's CLIP ViT-L
+                } else if let rest = k.dropPrefix("conditioner.embedders.1.model.") {
+                    // SDXL's OpenCLIP ViT-bigG, whose pooled output is projected.
+                    for (m, t) in try OpenCLIPKeyMap.map(rest, tensor: v, file: file.path, keepProjection: true) { out["text_encoder_2." + m] = t }
+                } else if k.hasPrefix("conditioner.embedders.0.model.") {
+                    throw FormatError.unsupported(file: file.path, reason: "this is an SDXL refiner (one OpenCLIP bigG text encoder), which sdshell does not run yet; load an SDXL base model")
                 } else if ["alphas_cumprod", "betas", "alphas_cumprod_prev"].contains(k) {
                     schedule[k] = v
                 }
@@ -74,7 +88,7 @@ public struct ModelWeights: Sendable {
         self.schedule = schedule
 
         func unmapped(_ k: String) -> FormatError {
-            FormatError.unsupported(file: file.path, reason: "checkpoint key \(k) does not fit the SD 1.x/2.x layout")
+            FormatError.unsupported(file: file.path, reason: "checkpoint key \(k) does not fit the SD 1.x, SD 2.x or SDXL layout")
         }
     }
 

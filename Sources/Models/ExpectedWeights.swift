@@ -6,6 +6,7 @@ public enum ExpectedWeights {
         if let u = c.unet { for (k, v) in unet(u) { out["unet." + k] = v } }
         if let v = c.vae { for (k, s) in vae(v) { out["vae." + k] = s } }
         if let t = c.textEncoder { for (k, s) in textEncoder(t) { out["text_encoder." + k] = s } }
+        if let t = c.textEncoder2 { for (k, s) in textEncoder(t) { out["text_encoder_2." + k] = s } }
         return out
     }
 
@@ -29,12 +30,12 @@ public enum ExpectedWeights {
         conv(&out, name + ".conv2", o, o, 3)
         if i != o { conv(&out, name + ".conv_shortcut", o, i, 1) }
     }
-    private static func transformer(_ out: inout [String: [Int]], _ name: String, _ c: Int, _ u: UNetConfig) {
+    private static func transformer(_ out: inout [String: [Int]], _ name: String, _ c: Int, depth: Int, _ u: UNetConfig) {
         norm(&out, name + ".norm", c)
         if u.useLinearProjection { linear(&out, name + ".proj_in", c, c); linear(&out, name + ".proj_out", c, c) } else {
             conv(&out, name + ".proj_in", c, c, 1); conv(&out, name + ".proj_out", c, c, 1)
         }
-        for d in 0..<u.transformerDepth {
+        for d in 0..<depth {
             let b = name + ".transformer_blocks.\(d)"
             for n in ["norm1", "norm2", "norm3"] { norm(&out, b + "." + n, c) }
             for (attn, kv) in [("attn1", c), ("attn2", u.crossAttentionDim)] {
@@ -55,18 +56,22 @@ public enum ExpectedWeights {
         conv(&out, "conv_in", ch[0], u.inChannels, 3)
         linear(&out, "time_embedding.linear_1", t, ch[0])
         linear(&out, "time_embedding.linear_2", t, t)
+        if let add = u.additionInputDim {
+            linear(&out, "add_embedding.linear_1", t, add)
+            linear(&out, "add_embedding.linear_2", t, t)
+        }
         var input = ch[0]
         for l in 0..<levels {
             for j in 0..<u.layersPerBlock {
                 resnet(&out, "down_blocks.\(l).resnets.\(j)", j == 0 ? input : ch[l], ch[l], temb: t)
-                if u.attentionLevels[l] { transformer(&out, "down_blocks.\(l).attentions.\(j)", ch[l], u) }
+                if u.attentionLevels[l] { transformer(&out, "down_blocks.\(l).attentions.\(j)", ch[l], depth: u.transformerDepth[l], u) }
             }
             if l < levels - 1 { conv(&out, "down_blocks.\(l).downsamplers.0.conv", ch[l], ch[l], 3) }
             input = ch[l]
         }
         let last = ch[levels - 1]
         resnet(&out, "mid_block.resnets.0", last, last, temb: t)
-        transformer(&out, "mid_block.attentions.0", last, u)
+        transformer(&out, "mid_block.attentions.0", last, depth: u.transformerDepth[levels - 1], u)
         resnet(&out, "mid_block.resnets.1", last, last, temb: t)
         let rev = Array(ch.reversed()), revAttention = Array(u.attentionLevels.reversed())
         var output = rev[0]
@@ -78,7 +83,7 @@ public enum ExpectedWeights {
                 let skip = j == u.layersPerBlock ? inputChannels : output
                 let resIn = j == 0 ? prev : output
                 resnet(&out, "up_blocks.\(i).resnets.\(j)", resIn + skip, output, temb: t)
-                if revAttention[i] { transformer(&out, "up_blocks.\(i).attentions.\(j)", output, u) }
+                if revAttention[i] { transformer(&out, "up_blocks.\(i).attentions.\(j)", output, depth: u.transformerDepth[levels - 1 - i], u) }
             }
             if i < levels - 1 { conv(&out, "up_blocks.\(i).upsamplers.0.conv", output, output, 3) }
         }
@@ -140,6 +145,7 @@ public enum ExpectedWeights {
             linear(&out, b + ".mlp.fc2", h, t.intermediateSize)
         }
         norm(&out, "text_model.final_layer_norm", h)
+        if let p = t.projectionDim { linear(&out, "text_projection", p, h, bias: false) }
         return out
     }
 

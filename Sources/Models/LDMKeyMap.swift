@@ -50,6 +50,9 @@ enum LDMKeyMap {
         case "time_embed":
             guard let m = ["0": "linear_1", "2": "linear_2"][p[1]] else { return nil }
             return (["time_embedding", m] + p.dropFirst(2)).joined(separator: ".")
+        case "label_emb":                          // SDXL's added-conditioning MLP
+            guard p.count >= 4, p[1] == "0", let m = ["0": "linear_1", "2": "linear_2"][p[2]] else { return nil }
+            return (["add_embedding", m] + p.dropFirst(3)).joined(separator: ".")
         case "out":
             guard let m = ["0": "conv_norm_out", "2": "conv_out"][p[1]] else { return nil }
             return ([m] + p.dropFirst(2)).joined(separator: ".")
@@ -126,16 +129,30 @@ enum LDMKeyMap {
     }
 }
 
-/// OpenCLIP's text transformer (SD 2.x "cond_stage_model.model.*") mapped onto Hugging Face CLIP
-/// names; the fused q/k/v projection is split into three row views.
+/// OpenCLIP's text transformer (SD 2.x "cond_stage_model.model.*", SDXL
+/// "conditioner.embedders.1.model.*") mapped onto Hugging Face CLIP names; the fused q/k/v
+/// projection is split into three row views, and the pooled-output projection (kept for SDXL),
+/// which OpenCLIP applies as `x @ P`, becomes the transposed view diffusers' Linear holds.
 enum OpenCLIPKeyMap {
-    static func map(_ key: String, tensor: StoredTensor, file: String) throws -> [(String, StoredTensor)] {
+    /// The index of the last transformer block under `prefix`, if any.
+    static func lastBlock<S: Sequence>(_ keys: S, prefix: String) -> Int? where S.Element == String {
+        keys.compactMap { k -> Int? in
+            guard let rest = k.dropPrefix(prefix + "transformer.resblocks.") else { return nil }
+            return Int(rest.split(separator: ".")[0])
+        }.max()
+    }
+
+    static func map(_ key: String, tensor: StoredTensor, file: String, keepProjection: Bool = false) throws -> [(String, StoredTensor)] {
         let p = key.split(separator: ".").map(String.init)
         switch key {
         case "token_embedding.weight": return [("text_model.embeddings.token_embedding.weight", tensor)]
         case "positional_embedding": return [("text_model.embeddings.position_embedding.weight", tensor)]
         case "ln_final.weight", "ln_final.bias": return [("text_model.final_layer_norm." + p[1], tensor)]
-        case "text_projection", "logit_scale": return []
+        case "text_projection":
+            guard keepProjection else { return [] }
+            guard let t = tensor.transposed() else { throw FormatError.corrupt(file: file, reason: "bad \(key) shape \(tensor.shape)") }
+            return [("text_projection.weight", t)]
+        case "logit_scale": return []
         default: break
         }
         guard p.count >= 5, p[0] == "transformer", p[1] == "resblocks", let i = Int(p[2]) else {

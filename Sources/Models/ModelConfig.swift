@@ -10,7 +10,9 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     public var crossAttentionDim = 768
     /// Heads per attention layer at each level (SD 1.x: 8 everywhere; SD 2.x: channels / 64).
     public var heads: [Int] = [8, 8, 8, 8]
-    public var transformerDepth = 1
+    /// Transformer blocks per attention layer at each level (SDXL: 1, 2, 10); the mid block uses
+    /// the last level's.
+    public var transformerDepth: [Int] = [1, 1, 1, 1]
     /// SD 2.x uses linear proj_in/proj_out; SD 1.x uses 1x1 convolutions.
     public var useLinearProjection = false
     public var normGroups = 32
@@ -21,6 +23,11 @@ public struct UNetConfig: Sendable, Equatable, Codable {
     public var freqShift: Float = 0
     /// The latent size the model was trained at (diffusers `sample_size`), when a config says.
     public var sampleSize: Int?
+    /// SDXL's added "text_time" conditioning: the width of each size/crop number's sinusoidal
+    /// embedding (256) and the input width of the added-embedding MLP (pooled text + 6 numbers);
+    /// nil for SD 1.x/2.x.
+    public var additionTimeEmbedDim: Int?
+    public var additionInputDim: Int?
 
     public init() {}
 }
@@ -32,6 +39,7 @@ public struct VAEConfig: Sendable, Equatable, Codable {
     public var layersPerBlock = 2
     public var latentChannels = 4
     public var normGroups = 32
+    /// Latents are the VAE's mean times this (SD 1.x/2.x 0.18215, SDXL 0.13025).
     public var scalingFactor: Float = 0.18215
 
     public init() {}
@@ -50,6 +58,8 @@ public struct TextEncoderConfig: Sendable, Equatable, Codable {
     public var maxPositions = 77
     public var activation = Activation.quickGelu
     public var layerNormEps: Float = 1e-5
+    /// The width of the pooled-output projection (SDXL's second encoder), nil without one.
+    public var projectionDim: Int?
 
     public init() {}
 }
@@ -76,14 +86,23 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     public var unet: UNetConfig?
     public var vae: VAEConfig?
     public var textEncoder: TextEncoderConfig?
+    /// SDXL's second text encoder (OpenCLIP bigG with its projection).
+    public var textEncoder2: TextEncoderConfig?
+    public var family = ModelFamily.sd1
 
     public init(unet: UNetConfig? = nil, vae: VAEConfig? = nil, textEncoder: TextEncoderConfig? = nil) {
         self.unet = unet; self.vae = vae; self.textEncoder = textEncoder
     }
 
-    /// "SD 1.x" / "SD 2.x" by the text encoder and context width.
-    public var family: String {
-        if textEncoder?.family == .openClip || unet?.crossAttentionDim == 1024 { return "SD 2.x" }
-        return "SD 1.x"
+    /// The text encoders in the order their hidden states are concatenated into the context.
+    public var textEncoders: [TextEncoderConfig] { [textEncoder, textEncoder2].compactMap { $0 } }
+
+    /// The size a generation defaults to, in pixels, when no config gives a sample size.
+    public var nativeSize: Int {
+        switch family {
+        case .sd1: return 512
+        case .sd2: return prediction == .v ? 768 : 512
+        case .sdxl: return 1024
+        }
     }
 }

@@ -15,7 +15,15 @@ public final class StableDiffusionModel: @unchecked Sendable {
     /// A1111's 10-hex short hash (full-file sha256; empty for folders).
     public let shortHash: String
     public let config: ModelConfig
+    public var family: ModelFamily { config.family }
+    /// Where the prediction type came from: "config", "given" (the load's override) or A1111's
+    /// test pass ("detected").
+    public let predictionSource: String
+    /// The prediction type the load was told to use, if any (kept so that a reload keeps it).
+    public let predictionOverride: Prediction?
     public let textEncoder: CLIPTextModel
+    /// SDXL's second text encoder (OpenCLIP bigG).
+    public let textEncoder2: CLIPTextModel?
     public let unet: UNet
     public let vae: AutoencoderKL
     /// alphas_cumprod of the DDPM schedule (from the checkpoint when it carries one).
@@ -25,36 +33,71 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public var vaeScale: Int { 1 << (vae.config.blockOutChannels.count - 1) }
 
     /// The size the model was trained at: its config's sample size times the VAE's scale when a
-    /// config gives one, else 512x512 for SD 1.x and 768x768 for v-prediction SD 2.x. The default
-    /// size of a generation everywhere (scripts, the prompt, `sdshell generate`).
+    /// config gives one, else the family's (512 for SD 1.x and SD 2.x base, 768 for SD 2.x v,
+    /// 1024 for SDXL). The default size of a generation everywhere (scripts, the prompt,
+    /// `sdshell generate`).
     public var nativeSize: (width: Int, height: Int) {
         if let sample = config.unet?.sampleSize { return (sample * vaeScale, sample * vaeScale) }
-        return config.prediction == .v ? (768, 768) : (512, 512)
+        return (config.nativeSize, config.nativeSize)
+    }
+
+    /// The width an embedding file's vectors must have to be used with this model: the text
+    /// encoder's (SDXL's two-encoder embeddings come with the next issue, so none fits yet).
+    public var embeddingWidth: Int {
+        family == .sdxl ? textEncoders.map(\.encoder.config.hiddenSize).reduce(0, +) : textEncoder.config.hiddenSize
+    }
+
+    /// The text encoders with the way the family reads each, in context order.
+    public var textEncoders: [(encoder: CLIPTextModel, reading: TextEncoderReading)] {
+        Array(zip([textEncoder] + (textEncoder2.map { [$0] } ?? []), family.textEncoderReadings))
     }
 
     /// Loads a checkpoint (any layout ModelWeights reads), optionally with a separate VAE file.
-    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision: WeightPrecision = .full) throws {
+    /// `prediction` overrides the prediction type (else: the config's, or for SD 2.x A1111's test
+    /// pass of the UNet).
+    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision: WeightPrecision = .full,
+                prediction: Prediction? = nil) throws {
         self.path = path
         self.vaePath = vaePath
         self.precision = precision
+        predictionOverride = prediction
         name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var weights = try ModelWeights(try ModelFile.open(path))
         if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
-        let config = try ArchitectureDetector.detect(weights)
+        var config = try ArchitectureDetector.detect(weights)
         guard let unetConfig = config.unet, let vaeConfig = config.vae, let textConfig = config.textEncoder else {
             throw FormatError.unsupported(file: path, reason: "a checkpoint needs a UNet, a VAE and a text encoder")
+        }
+        guard unetConfig.inChannels == 4 else {
+            throw FormatError.unsupported(file: path, reason: "this is \(config.family.rawValue) with a \(unetConfig.inChannels)-channel UNet input"
+                                          + (unetConfig.inChannels == 9 ? " (an inpainting model)" : unetConfig.inChannels == 5 ? " (a depth model)" : "")
+                                          + ", which sdshell does not run yet")
+        }
+        guard config.family != .sdxl || config.textEncoder2?.projectionDim != nil else {
+            throw FormatError.unsupported(file: path, reason: "an SDXL checkpoint needs its second text encoder's projection (text_projection)")
         }
         let (missing, wrong) = ExpectedWeights.check(weights, config)
         guard missing.isEmpty, wrong.isEmpty else {
             let list = (missing.prefix(8) + wrong.prefix(4)).joined(separator: ", ")
             throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
         }
-        self.config = config
+        let hasExplicitPrediction = ["scheduler", "unet"].contains { ExplicitConfig.object(weights.explicitConfig[$0])["prediction_type"] != nil }
         // Half precision is the low-memory configuration: no spare blocks kept beside the
         // activations (they would add up to 0.5 GB to a 512x512 generation's peak).
         TensorStorage.setCachedBlockLimit(precision == .half ? 0 : 512 << 20)
         textEncoder = try CLIPTextModel(weights, config: textConfig, precision: precision)
+        textEncoder2 = try config.textEncoder2.map { try CLIPTextModel(weights, component: "text_encoder_2", config: $0, precision: precision) }
         unet = try UNet(weights, config: unetConfig, precision: precision)
+        if let prediction {
+            config.prediction = prediction
+            predictionSource = "given"
+        } else if config.family == .sd2 && !hasExplicitPrediction {
+            config.prediction = try PredictionDetector.isVPrediction(unet) ? .v : .epsilon
+            predictionSource = "detected"
+        } else {
+            predictionSource = hasExplicitPrediction ? "config" : "family default"
+        }
+        self.config = config
         vae = try AutoencoderKL(weights, config: vaeConfig, precision: precision)
         if let ac = weights.schedule["alphas_cumprod"], ac.count == 1000 {
             alphasCumprod = try ac.materialize().to(.f32).toArray()

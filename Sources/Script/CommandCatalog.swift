@@ -18,9 +18,9 @@ public enum CommandCatalog {
     public static let commands: [CommandSpec] = [
         CommandSpec(name: "set", usage: "set NAME=VALUE ...", summary: "change settings for the rest of the session", options: [], takesSettings: true),
         CommandSpec(name: "show", usage: "show [NAME]", summary: "print all settings, or one", options: [], takesSettings: false),
-        CommandSpec(name: "model", usage: "model PATH_OR_NAME [vae=PATH] [precision=half]",
-                    summary: "load or switch checkpoint (precision=half: 16-bit weights); prints architecture and hash",
-                    options: ["vae", "precision"], takesSettings: false),
+        CommandSpec(name: "model", usage: "model PATH_OR_NAME [vae=PATH] [precision=half] [prediction=v|eps]",
+                    summary: "load or switch checkpoint (precision=half: 16-bit weights; prediction overrides v/eps detection); prints family and hash",
+                    options: ["vae", "precision", "prediction"], takesSettings: false),
         CommandSpec(name: "models", usage: "models", summary: "list checkpoints in models_dir", options: [], takesSettings: false),
         CommandSpec(name: "generate", usage: "generate PROMPT [options]", summary: "txt2img with the current settings (a bare prompt string does the same)",
                     options: [], takesSettings: true),

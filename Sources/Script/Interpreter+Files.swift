@@ -31,13 +31,17 @@ extension Interpreter {
         }
         let vae = try call.optionString("vae")
         let precision = try weightPrecision(call)
-        let loaded = try use(StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision))
+        let prediction = try predictionOverride(call)
+        let loaded = try use(StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision, prediction: prediction))
         let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
-        host.write("loaded \(loaded.name): \(loaded.config.family), \(hash)" + (precision == .half ? ", 16-bit weights" : ""))
+        let kind = "\(loaded.family)" + (loaded.config.prediction == .v || loaded.family == .sd2 || loaded.predictionOverride != nil
+            ? ", \(loaded.config.prediction == .v ? "v" : "epsilon") prediction (\(loaded.predictionSource))" : "")
+        host.write("loaded \(loaded.name): \(kind), \(hash)" + (precision == .half ? ", 16-bit weights" : ""))
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
         if precision == .half { explicit += " precision=\"half\"" }
-        try journal.record(explicit, comments: ["\(loaded.name): \(loaded.config.family), \(hash)"], outputs: [])
+        if let prediction { explicit += " prediction=\(Value.quote(prediction == .v ? "v" : "eps"))" }
+        try journal.record(explicit, comments: ["\(loaded.name): \(kind), \(hash)"], outputs: [])
     }
 
     /// Makes `loaded` the session's model (a new pipeline and embeddings follow it).
@@ -130,6 +134,16 @@ extension Interpreter {
         try journal.record(call.source(), outputs: [], outdir: outdir)
     }
 
+    /// The `prediction` option ("v" or "eps"; nil when absent: the model's config or A1111's test decides).
+    func predictionOverride(_ call: CommandCall) throws -> Prediction? {
+        guard let text = try call.optionString("prediction") else { return nil }
+        switch text.lowercased() {
+        case "v", "v_prediction": return .v
+        case "eps", "epsilon": return .epsilon
+        default: throw ScriptError(call.optionPosition("prediction"), "prediction must be \"v\" or \"eps\" (got \(Value.quote(text)))")
+        }
+    }
+
     /// The `precision` option (`full` when absent).
     func weightPrecision(_ call: CommandCall) throws -> WeightPrecision {
         let text = try call.optionString("precision") ?? TrainingParameters.string("precision")
@@ -146,24 +160,24 @@ extension Interpreter {
     func modelForTraining(precision: WeightPrecision, position: SourcePosition) throws -> StableDiffusionModel {
         let current = try requireModel(position)
         if current.precision == precision { return current }
-        let (path, vae) = (current.path, current.vaePath)
+        let (path, vae, prediction) = (current.path, current.vaePath, current.predictionOverride)
         model = nil
         pipeline = nil
         do {
-            let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
+            let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision, prediction: prediction)
             host.write("loaded \(loaded.name) with \(precision == .half ? "16-bit" : "32-bit") weights for training")
             return loaded
         } catch {
-            model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: current.precision)
+            model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: current.precision, prediction: prediction)
             throw error
         }
     }
 
     /// Puts the session's own model back after a training that ran on a copy at another precision.
-    func restoreSessionModel(path: String, vae: String?, precision: WeightPrecision) {
+    func restoreSessionModel(path: String, vae: String?, precision: WeightPrecision, prediction: Prediction?) {
         guard model == nil else { return }
         do {
-            model = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision)
+            model = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision, prediction: prediction)
         } catch {
             host.warn("could not load \(path) again after training: \(error) (use `model` to load it)")
         }
@@ -211,10 +225,10 @@ extension Interpreter {
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }
         let template = try TrainingTemplate.load(try call.optionString("template") ?? TrainingParameters.string("template"))
-        let files = (sessionModel.path, sessionModel.vaePath, sessionModel.precision)
+        let files = (sessionModel.path, sessionModel.vaePath, sessionModel.precision, sessionModel.predictionOverride)
         // The training's own scope: its model (maybe a 16-bit copy) is released before the
         // session's model is loaded back.
-        defer { restoreSessionModel(path: files.0, vae: files.1, precision: files.2) }
+        defer { restoreSessionModel(path: files.0, vae: files.1, precision: files.2, prediction: files.3) }
         try train(name: name, call: call, pictures: dataset.samples.count, trainer: TextualInversionTrainer(
             model: try modelForTraining(precision: precision, position: call.position), tokenizer: try tokenizer,
             dataset: dataset, template: template, embeddingPath: path, options: options))

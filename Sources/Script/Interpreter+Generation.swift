@@ -88,7 +88,7 @@ extension Interpreter {
     /// The embeddings database for the directories and the loaded model's width (kept while they
     /// stay the same; it rescans changed files itself before each generation).
     func embeddings(_ directories: [String]) throws -> EmbeddingDatabase {
-        let width = model?.config.textEncoder?.hiddenSize ?? 768
+        let width = model?.embeddingWidth ?? 768
         let key = "\(width)|" + directories.joined(separator: "\u{0}")
         if let embeddingsStorage, embeddingsStorage.key == key { return embeddingsStorage.database }
         let db = EmbeddingDatabase(directories: directories, width: width, tokenizer: try tokenizer, hashes: hashes)

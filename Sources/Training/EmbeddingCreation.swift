@@ -29,6 +29,7 @@ public enum EmbeddingCreation {
     public static func create(name: String, initText: String, vectors count: Int, model: StableDiffusionModel,
                               tokenizer: CLIPTokenizer, directory: String, overwrite: Bool = false) throws -> (path: String, vectors: Tensor) {
         guard count >= 1 else { throw Error.invalid("vectors must be at least 1 (got \(count))") }
+        guard model.family != .sdxl else { throw Error.invalid("SDXL embeddings (one set of vectors per text encoder) cannot be created yet") }
         let file = fileName(name)
         guard file != ".pt" else { throw Error.invalid("the name \"\(name)\" has no usable characters") }
         let path = directory + "/" + file

@@ -234,7 +234,9 @@ enum PipelineFixture {
         let c = p.conditioner
         let a = try c.encode(c.chunks("a red circle")), b = try c.encode(c.chunks("a blue square, " + String(repeating: "very ", count: 80))), u = try c.encode(c.chunks(""))
         let d = CFGDenoiser(unet: p.model.unet, schedule: NoiseSchedule(alphasCumprod: p.model.alphasCumprod),
-                            conds: [(schedule: [(end: 1, context: a), (end: 3, context: b)], weight: 1)], uncond: [(end: 3, context: u)],
+                            conds: [(schedule: [(end: 1, conditioning: UNetConditioning(context: a)), (end: 3, conditioning: UNetConditioning(context: b))],
+                                     weight: 1)],
+                            uncond: [(end: 3, conditioning: UNetConditioning(context: u))],
                             scale: 5, batchSize: 1, latentShape: [4, 8, 8])
         var rng = TorchCPURandom(seed: 9)
         let x = try Tensor(shape: [1, 4, 8, 8], data: rng.randn(4 * 8 * 8))

@@ -46,10 +46,10 @@ enum TinyModel {
         } catch let e as FormatError {
             #expect(e.description.contains("norm_num_groups"))
         }
-        let unet = try ArchitectureDetector.detectUNet(w.component("unet"), ["norm_num_groups": 4], path: w.path)
+        let unet = try ArchitectureDetector.detectUNet(w.component("unet"), ["norm_num_groups": 4], family: .sd1, path: w.path)
         #expect(unet.blockOutChannels == [8, 16] && unet.layersPerBlock == 1 && unet.attentionLevels == [true, false])
         #expect(unet.crossAttentionDim == 32 && unet.inChannels == 4 && unet.outChannels == 4 && unet.heads == [8, 8])
-        #expect(unet.transformerDepth == 1 && !unet.useLinearProjection && unet.timeEmbeddingDim == 32)
+        #expect(unet.transformerDepth == [1, 1] && !unet.useLinearProjection && unet.timeEmbeddingDim == 32)
         let text = try ArchitectureDetector.detectText(w.component("text_encoder"), [:], family: .clip, path: w.path)
         #expect(text.hiddenSize == 32 && text.layers == 2 && text.vocabularySize == 1000 && text.intermediateSize == 37)
         #expect(text.heads == 1 && text.activation == .quickGelu)   // width-64 heads by convention
@@ -66,7 +66,7 @@ enum TinyModel {
         #expect(fromFolder == beside)
         #expect(beside.unet?.normGroups == 4 && beside.vae?.normGroups == 4 && beside.textEncoder?.heads == 4 && beside.unet?.sampleSize == 8)
         #expect(beside.vae?.blockOutChannels == [8, 16] && beside.vae?.latentChannels == 4 && beside.vae?.layersPerBlock == 1)
-        #expect(beside.family == "SD 1.x")
+        #expect(beside.family == .sd1)
     }
 
     @Test("a separate VAE file replaces the checkpoint's VAE")

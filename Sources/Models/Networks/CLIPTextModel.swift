@@ -1,13 +1,15 @@
 import Engine
 
-/// The CLIP text transformer (transformers `CLIPTextModel`; SD 2.x's OpenCLIP text model loads
-/// into the same structure with GELU): token + position embeddings, pre-norm layers with causal
-/// self-attention and an MLP, and a final layer norm.
+/// The CLIP text transformer (transformers `CLIPTextModel`; the OpenCLIP text models of SD 2.x and
+/// SDXL load into the same structure with GELU): token + position embeddings, pre-norm layers
+/// with causal self-attention and an MLP, a final layer norm, and (SDXL's second encoder) the
+/// projection of the pooled output.
 public struct CLIPTextModel {
     public let config: TextEncoderConfig
     let tokenEmbedding: Tensor, positionEmbedding: Tensor
     let layers: [Layer]
     let finalNorm: LayerNorm
+    let projection: Linear?
     /// The weights used in place from the model file (see `MappedWeights`).
     public let mappedWeights: MappedWeights
 
@@ -15,9 +17,13 @@ public struct CLIPTextModel {
         let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, fc1: Linear, fc2: Linear
     }
 
-    public init(_ weights: ModelWeights, config: TextEncoderConfig, precision: WeightPrecision = .full) throws {
+    /// The encoder stored under `component` ("text_encoder", or SDXL's "text_encoder_2").
+    public init(_ weights: ModelWeights, component: String = "text_encoder", config: TextEncoderConfig,
+                precision: WeightPrecision = .full) throws {
         self.config = config
-        let w = WeightLoader(weights, component: "text_encoder", precision: precision).scoped("text_model")
+        let top = WeightLoader(weights, component: component, precision: precision)
+        projection = config.projectionDim == nil ? nil : try Linear(top, "text_projection", bias: false)
+        let w = top.scoped("text_model")
         mappedWeights = w.mapped
         tokenEmbedding = try w.table("embeddings.token_embedding.weight")
         positionEmbedding = try w("embeddings.position_embedding.weight")
@@ -35,21 +41,39 @@ public struct CLIPTextModel {
 
     /// Hidden states for token ids [B][L] (L <= positions). `clipSkip` 1 returns the last layer's
     /// output, N the output N-1 layers from the end; either way through the final layer norm, as
-    /// A1111 does. `tokenRows`, when given, replaces the token-embedding rows (textual inversion:
-    /// [B, L, C] built by the caller); it is differentiable.
+    /// A1111 does for SD 1.x. `tokenRows`, when given, replaces the token-embedding rows (textual
+    /// inversion: [B, L, C] built by the caller); it is differentiable.
     public func callAsFunction(ids: [[Int]], clipSkip: Int = 1, tokenRows: Tensor? = nil) throws -> Tensor {
+        try encode(ids: ids, skippedLayers: max(clipSkip, 1) - 1, finalNorm: true, tokenRows: tokenRows).hidden
+    }
+
+    /// The hidden states after all but `skippedLayers` layers (through the final norm when
+    /// `finalNorm`), and, when `pooledAt` gives each row's end-token position, the pooled output:
+    /// the last layer's output through the final norm at that position, projected when the
+    /// encoder has a projection ([B, P]).
+    public func encode(ids: [[Int]], skippedLayers: Int, finalNorm applyNorm: Bool, pooledAt: [Int]? = nil,
+                       tokenRows: Tensor? = nil) throws -> (hidden: Tensor, pooled: Tensor?) {
         let b = ids.count, l = ids.first?.count ?? 0
         let tokens = try tokenRows ?? Tensor.embedding(ids: ids.flatMap { $0 }, weight: tokenEmbedding).reshaped([b, l, -1])
         let positions = try positionEmbedding.sliced(dim: 0, 0, l)
         var h = try tokens + positions
-        let stop = config.layers - max(clipSkip, 1) + 1
-        for layer in layers.prefix(stop) {
+        let stop = max(config.layers - skippedLayers, 0)
+        var hidden: Tensor?
+        for (i, layer) in layers.enumerated() {
+            if i == stop { hidden = h }
+            if i >= stop && pooledAt == nil { break }
             h = try layer.attention(layer.norm1(h), causal: true, adding: h)
             let m = try layer.fc1(layer.norm2(h))
             let act = config.activation == .quickGelu ? try m.quickGelu() : try m.gelu()
             h = try layer.fc2(act, adding: h)
         }
-        return try finalNorm(h)
+        let states = hidden ?? h
+        let out = applyNorm ? try finalNorm(states) : states
+        guard let pooledAt else { return (out, nil) }
+        let last = try finalNorm(h)
+        let rows = try pooledAt.enumerated().map { row, position in try last.sliced(dim: 0, row, row + 1).sliced(dim: 1, position, position + 1) }
+        let pooled = try Tensor.concat(rows, dim: 0).reshaped([b, -1])
+        return (out, try projection.map { try $0(pooled) } ?? pooled)
     }
 
     /// The token-embedding rows of `ids` ([L, C]), e.g. to initialise an embedding from text.

@@ -40,10 +40,10 @@ struct SpatialTransformer {
     let projIn: Linear, projOut: Linear
     let blocks: [Block]
 
-    init(_ w: WeightLoader, config: UNetConfig, heads: Int) throws {
+    init(_ w: WeightLoader, config: UNetConfig, heads: Int, depth: Int) throws {
         norm = try GroupNorm(w, "norm", groups: config.normGroups, eps: 1e-6)
         projIn = try Linear(w, "proj_in"); projOut = try Linear(w, "proj_out") // either layout (see Linear.init)
-        blocks = try (0..<config.transformerDepth).map { d in
+        blocks = try (0..<depth).map { d in
             let b = w.scoped("transformer_blocks.\(d)")
             func attention(_ name: String) throws -> MultiHeadAttention {
                 MultiHeadAttention(q: try Linear(b, name + ".to_q", bias: false), k: try Linear(b, name + ".to_k", bias: false),
@@ -69,10 +69,12 @@ struct SpatialTransformer {
     }
 }
 
-/// diffusers' UNet2DConditionModel for SD 1.x/2.x, built from a `UNetConfig`.
+/// diffusers' UNet2DConditionModel for SD 1.x, SD 2.x and SDXL, built from a `UNetConfig`.
 public struct UNet {
     public let config: UNetConfig
     let convIn: Conv2d, time1: Linear, time2: Linear
+    /// SDXL's added-conditioning MLP (sgm's `label_emb`), applied to the vector `y`.
+    let addition: (Linear, Linear)?
     let down: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], downsample: Conv2d?)]
     let mid: (ResnetBlock, SpatialTransformer, ResnetBlock)
     let up: [(resnets: [ResnetBlock], attentions: [SpatialTransformer], upsample: Conv2d?)]
@@ -87,23 +89,30 @@ public struct UNet {
         let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in")
         time1 = try Linear(w, "time_embedding.linear_1"); time2 = try Linear(w, "time_embedding.linear_2")
+        addition = config.additionInputDim == nil ? nil : (try Linear(w, "add_embedding.linear_1"), try Linear(w, "add_embedding.linear_2"))
         down = try (0..<levels).map { l in
             let b = w.scoped("down_blocks.\(l)")
             let resnets = try (0..<config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) }
             let attentions = config.attentionLevels[l]
-                ? try (0..<config.layersPerBlock).map { try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[l]) } : []
+                ? try (0..<config.layersPerBlock).map {
+                    try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[l], depth: config.transformerDepth[l])
+                } : []
             let downsample = l < levels - 1 ? try Conv2d(b, "downsamplers.0.conv", stride: 2, padding: 1) : nil
             return (resnets, attentions, downsample)
         }
         let m = w.scoped("mid_block")
         mid = (try ResnetBlock(m.scoped("resnets.0"), groups: g, eps: eps),
-               try SpatialTransformer(m.scoped("attentions.0"), config: config, heads: config.heads[levels - 1]),
+               try SpatialTransformer(m.scoped("attentions.0"), config: config, heads: config.heads[levels - 1],
+                                      depth: config.transformerDepth[levels - 1]),
                try ResnetBlock(m.scoped("resnets.1"), groups: g, eps: eps))
         up = try (0..<levels).map { i in
             let b = w.scoped("up_blocks.\(i)"), level = levels - 1 - i
             let resnets = try (0...config.layersPerBlock).map { try ResnetBlock(b.scoped("resnets.\($0)"), groups: g, eps: eps) }
             let attentions = config.attentionLevels[level]
-                ? try (0...config.layersPerBlock).map { try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[level]) } : []
+                ? try (0...config.layersPerBlock).map {
+                    try SpatialTransformer(b.scoped("attentions.\($0)"), config: config, heads: config.heads[level],
+                                           depth: config.transformerDepth[level])
+                } : []
             let upsample = i < levels - 1 ? try Conv2d(b, "upsamplers.0.conv") : nil
             return (resnets, attentions, upsample)
         }
@@ -118,10 +127,29 @@ public struct UNet {
         return try time2(time1(t).silu())
     }
 
+    /// SDXL's vector conditioning `y` [1, additionInputDim]: the pooled text [1, P] followed by
+    /// the sinusoidal embeddings of the six size numbers (original height, width, crop top, left,
+    /// target height, width), as sgm's ConcatTimestepEmbedderND makes it.
+    public func additionVector(pooled: Tensor, sizes: [Float]) throws -> Tensor {
+        guard let dim = config.additionTimeEmbedDim, let input = config.additionInputDim else {
+            throw EngineError.invalidArgument(op: "UNet", message: "this UNet takes no added conditioning")
+        }
+        let sizeEmbedding = try Tensor.timestepEmbedding(sizes, dim: dim, flipSinToCos: true, downscaleFreqShift: 0).reshaped([1, -1])
+        let y = try Tensor.concat([pooled.reshaped([1, -1]), sizeEmbedding], dim: 1)
+        guard y.shape[1] == input else {
+            throw EngineError.invalidArgument(op: "UNet", message: "added conditioning is \(y.shape[1]) wide, the UNet takes \(input)")
+        }
+        return y
+    }
+
     /// The noise (or v) prediction for latents x [B, C, H, W] at `timesteps` (one per batch item)
-    /// given the context [B, S, D].
-    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor) throws -> Tensor {
-        let temb = try timeEmbedding(timesteps)
+    /// given the context [B, S, D] and, for SDXL, the vector conditioning `vector` [B, N].
+    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, vector: Tensor? = nil) throws -> Tensor {
+        var temb = try timeEmbedding(timesteps)
+        if let addition {
+            guard let vector else { throw EngineError.invalidArgument(op: "UNet", message: "an SDXL UNet needs its vector conditioning") }
+            temb = try temb + addition.1(addition.0(vector).silu())
+        }
         var h = try convIn(x)
         var skips = [h]
         for block in down {
