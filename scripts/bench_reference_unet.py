@@ -1,7 +1,8 @@
 """Side-by-side reference for `sdbench unet` (and the VAE decode and text encoder timings):
-diffusers' UNet2DConditionModel with SD 1.5's configuration and random weights, f32, no_grad,
-batch 2 (one CFG step), context [2, 77, 768]; median of the timed passes after one warm-up.
-    .venv-ref/bin/python scripts/bench_reference_unet.py SIZE [PASSES] [THREADS] [--vae] [--text]
+diffusers' UNet2DConditionModel with the configuration of SD 1.5 (default), SD 2.1 (--arch sd2)
+or SDXL base (--arch sdxl, with its text_time added conditioning) and random weights, f32,
+no_grad, batch 2 (one CFG step), context [2, 77, width]; median of the timed passes after one warm-up.
+    .venv-ref/bin/python scripts/bench_reference_unet.py SIZE [PASSES] [THREADS] [--arch=sd2|sdxl] [--vae] [--text]
 """
 import resource
 import sys
@@ -36,11 +37,22 @@ def report(what, fn):
           flush=True)
 
 
-unet = UNet2DConditionModel(cross_attention_dim=768).eval()
+arch = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--arch=")), "sd15")
+UNET_CONFIGS = {
+    "sd15": dict(cross_attention_dim=768),
+    "sd2": dict(cross_attention_dim=1024, attention_head_dim=[5, 10, 20, 20], use_linear_projection=True),
+    "sdxl": dict(block_out_channels=(320, 640, 1280), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                 up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=[1, 2, 10],
+                 attention_head_dim=[5, 10, 20], cross_attention_dim=2048, use_linear_projection=True, addition_embed_type="text_time",
+                 addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816),
+}
+unet = UNet2DConditionModel(**UNET_CONFIGS[arch]).eval()
 x = torch.randn(2, 4, size // 8, size // 8)
-context = torch.randn(2, 77, 768)
+context = torch.randn(2, 77, unet.config.cross_attention_dim)
 t = torch.tensor([500, 500])
-report(f"UNet {size}x{size} batch 2 (s/step)", lambda: unet(x, t, context))
+added = {"text_embeds": torch.randn(2, 1280), "time_ids": torch.tensor([[size, size, 0, 0, size, size]] * 2, dtype=torch.float32)}
+extra = {"added_cond_kwargs": added} if arch == "sdxl" else {}
+report(f"{arch} UNet {size}x{size} batch 2 (s/step)", lambda: unet(x, t, context, **extra))
 if "--vae" in sys.argv:
     del unet
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,

@@ -4,15 +4,15 @@ import Formats
 import Foundation
 import Models
 
-/// `sdbench unet`: seconds per CFG step (one UNet pass at batch 2) of the full-size SD 1.5 UNet
-/// with random weights, its effective rate against the machine's measured FMA peak (the direct
-/// algorithms' FLOPs, counted by `FLOPCounter`, over the time), and peak memory. The same step in
-/// PyTorch: `scripts/bench_reference_unet.py`.
+/// `sdbench unet`: seconds per CFG step (one UNet pass at batch 2) of a full-size UNet (`--arch`:
+/// SD 1.5, SD 2.1, SDXL) with random weights, its effective rate against the machine's measured
+/// FMA peak (the direct algorithms' FLOPs, counted by `FLOPCounter`, over the time), and peak
+/// memory. The same step in PyTorch: `scripts/bench_reference_unet.py --arch ARCH`.
 struct UNetBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unet", abstract: "SD 1.5 UNet step time and effective rate.")
+    static let configuration = CommandConfiguration(commandName: "unet", abstract: "UNet step time and effective rate (SD 1.5, SD 2.1, SDXL).")
 
-    @Option(help: "Image size in pixels (the latent is size/8).") var size = 256
-    @OptionGroup var weights: SD15ModelOptions
+    @Option(help: "Image size in pixels (the latent is size/8; default 256 for sd15, else the native size).") var size: Int?
+    @OptionGroup var weights: BenchModelOptions
     @OptionGroup var passes: TimedPassOptions
     @Option(help: "Write the pass's inputs and output (x, context, output; timestep 500) to this safetensors file, for scripts/check_unet_against_diffusers.py.")
     var saveTensors: String?
@@ -20,11 +20,14 @@ struct UNetBenchmark: ParsableCommand {
     func run() throws {
         let (timer, model) = try passes.timer(loading: weights)
         var random = RandomFill()
+        let size = self.size ?? (weights.arch == "sd15" ? 256 : weights.nativeSize)
         let l = size / 8
-        let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, 768])
+        let u = model.unet.config
+        let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, u.crossAttentionDim])
+        let vector = try u.additionInputDim.map { try random.tensor([2, $0]) }
         var output: Tensor?
-        try timer.run(label: "\(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step") {
-            output = try model.unet(x, timesteps: [500, 500], context: context)
+        try timer.run(label: "\(weights.arch) \(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step") {
+            output = try model.unet(x, timesteps: [500, 500], context: context, vector: vector)
         }
         if let saveTensors, let output {
             try SafeTensorsFile.write(["x": x, "context": context, "output": output], metadata: ["timestep": "500"], to: saveTensors)
@@ -42,7 +45,7 @@ struct VAEBenchmark: ParsableCommand {
     @Option(help: "Image size in pixels.") var size = 512
     @Flag(help: "Time the text encoder (77 tokens, batch 2 as one CFG step encodes) instead of the VAE decode.") var textEncoder = false
     @Flag(help: "Decode in tiles of 512x512 (64 latent pixels, a quarter overlapping), as vae_tiling does.") var tiled = false
-    @OptionGroup var weights: SD15ModelOptions
+    @OptionGroup var weights: BenchModelOptions
     @OptionGroup var passes: TimedPassOptions
 
     func run() throws {

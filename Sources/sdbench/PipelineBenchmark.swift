@@ -13,7 +13,7 @@ struct PipelineBenchmark: ParsableCommand {
 
     @Option(help: "Image sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Sampling steps per size.") var steps = 3
-    @OptionGroup var model: SD15ModelOptions
+    @OptionGroup var model: BenchModelOptions
     @Option(help: "Backend: cpu, opencl or opencl:N (the samplers read each step's result, so steps are timed whole).") var backend = "cpu"
 
     func run() throws {

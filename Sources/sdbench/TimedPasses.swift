@@ -58,7 +58,7 @@ struct TimedPassOptions: ParsableArguments {
     @Option(help: "Rows of the profile table.") var profileRows = 40
 
     /// The timer and the model: the folder made if needed, the FMA peak measured, then the model loaded.
-    func timer(loading weights: SD15ModelOptions) throws -> (TimedPasses, StableDiffusionModel) {
+    func timer(loading weights: BenchModelOptions) throws -> (TimedPasses, StableDiffusionModel) {
         let chosen = try Engine.backend(named: backend)
         try weights.prepare()
         let timer = TimedPasses(repeats: repeats, profile: profile, profileRows: profileRows, backend: chosen, peakBefore: Peak.measure())

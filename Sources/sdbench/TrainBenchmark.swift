@@ -14,7 +14,7 @@ struct TrainBenchmark: ParsableCommand {
 
     @Option(help: "Training sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Steps per size (the first is reported apart: it encodes the picture).") var steps = 4
-    @OptionGroup var weights: SD15ModelOptions
+    @OptionGroup var weights: BenchModelOptions
 
     func run() throws {
         try weights.prepare()
