@@ -5,8 +5,9 @@ import Testing
 @testable import Models
 @testable import Prompting
 
-/// The tiny model's txt2img on the OpenCL backend (PoCL in CI) against the CPU backend: the same
-/// model code chosen at runtime, the 8-bit images equal in >= 99% of bytes, none off by more than 2.
+/// The tiny models' txt2img (SD 1.x; SD 2.x v-prediction; SDXL) on the OpenCL backend (PoCL in CI)
+/// against the CPU backend: the same model code chosen at runtime, the 8-bit images equal in
+/// >= 99% of bytes, none off by more than 2.
 /// The OpenCL device of these tests, opened once.
 private enum OpenCLTestBackend {
     static let backend: OpenCLBackend? = try? OpenCLBackend()
@@ -14,9 +15,10 @@ private enum OpenCLTestBackend {
 
 @Suite(.serialized, .enabled(if: OpenCLTestBackend.backend != nil, "no OpenCL device (install pocl-opencl-icd)"))
 struct OpenCLPipelineTests {
-    @Test("generation on OpenCL matches the CPU image (16-bit weights too)",
-          arguments: [(Sampler.eulerAncestral, WeightPrecision.full), (.dpmpp2M, .full), (.eulerAncestral, .half)])
-    func sameImage(_ sampler: Sampler, _ precision: WeightPrecision) throws {
+    @Test("generation on OpenCL matches the CPU image (16-bit weights, SD 2.x v and SDXL too)",
+          arguments: [("tiny-sd", Sampler.eulerAncestral, WeightPrecision.full), ("tiny-sd", .dpmpp2M, .full), ("tiny-sd", .eulerAncestral, .half),
+                      ("tiny-sd2-v.safetensors", .eulerAncestral, .full), ("tiny-sdxl", .dpmpp2M, .full), ("tiny-sdxl", .eulerAncestral, .half)])
+    func sameImage(_ modelName: String, _ sampler: Sampler, _ precision: WeightPrecision) throws {
         var s = GenerationSettings()
         s.prompt = "a red circle on a blue background"
         s.negativePrompt = "green"
@@ -29,7 +31,7 @@ struct OpenCLPipelineTests {
         // One model per backend, loaded on it (weights convert to f32 there) and resident between steps.
         func generate(_ backend: any Backend) throws -> [UInt8] {
             try Engine.withBackend(backend) {
-                let model = try StableDiffusionModel(path: TestFixtures.tinyModelPath, precision: precision)
+                let model = try StableDiffusionModel(path: TestFixtures.fixturePath(modelName), precision: precision)
                 let pipeline = TextToImage(model: model, tokenizer: try CLIPTokenizer.shipped())
                 return try withNoGrad { try pipeline.generate(s).flatMap(\.rgb) }
             }
@@ -38,13 +40,13 @@ struct OpenCLPipelineTests {
         var cpu: [UInt8] = [], gpu: [UInt8] = []
         let cpuTime = try clock.measure { cpu = try generate(CPUBackend()) }
         let gpuTime = try clock.measure { gpu = try generate(OpenCLTestBackend.backend!) }
-        print("\(sampler), \(precision): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
+        print("\(modelName), \(sampler), \(precision): cpu \(cpuTime), opencl (\(OpenCLTestBackend.backend!.device.name)) \(gpuTime)")
         #expect(cpu.count == gpu.count && !cpu.isEmpty)
         let diffs = zip(cpu, gpu).map { abs(Int($0) - Int($1)) }
         let equal = diffs.filter { $0 == 0 }.count
-        print("\(sampler), \(precision): \(equal) of \(diffs.count) bytes equal, largest difference \(diffs.max()!)")
-        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(sampler), \(precision): \(equal) of \(diffs.count) bytes equal")
-        #expect(diffs.max()! <= 2, "\(sampler), \(precision): largest difference \(diffs.max()!)")
+        print("\(modelName), \(sampler), \(precision): \(equal) of \(diffs.count) bytes equal, largest difference \(diffs.max()!)")
+        #expect(Double(equal) / Double(diffs.count) >= 0.99, "\(modelName), \(sampler), \(precision): \(equal) of \(diffs.count) bytes equal")
+        #expect(diffs.max()! <= 2, "\(modelName), \(sampler), \(precision): largest difference \(diffs.max()!)")
     }
 }
 

@@ -20,4 +20,11 @@ public enum TestFixtures {
     /// The tiny Stable Diffusion model the tests run (Tests/Fixtures/tiny-sd, Tests/Fixtures/generators/make_tiny_sd.py).
     public static let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../Fixtures/tiny-sd").standardizedFileURL.path
+
+    /// A model or file under Tests/Fixtures: the tiny SD 2.x and SDXL models
+    /// (Tests/Fixtures/generators/make_family_fixtures.py) are "tiny-sd2", "tiny-sd2.ckpt",
+    /// "tiny-sd2-v.safetensors", "tiny-sdxl" and "tiny-sdxl.safetensors".
+    public static func fixturePath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/" + name).standardizedFileURL.path
+    }
 }
