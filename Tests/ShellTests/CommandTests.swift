@@ -33,6 +33,27 @@ import TestSupport
         do { try s.run(source: "model tinny", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `tiny`?")) }
     }
 
+    @Test("model prediction= overrides A1111's v test and is journalled; an SDXL folder's images default to its native size")
+    func predictionOverrideAndNativeSize() throws {
+        let host = RecordingHost()
+        let s = shell(host)
+        let v = TestFixtures.fixturePath("tiny-sd2-v.safetensors")
+        try s.run(source: "model \"\(v)\"", file: "t")
+        #expect(host.lines.last!.hasPrefix("loaded tiny-sd2-v: SD 2.x, v prediction (detected), hash "), "\(host.lines)")
+        try s.run(source: "model \"\(v)\" prediction=\"eps\"", file: "t")
+        #expect(host.lines.last!.hasPrefix("loaded tiny-sd2-v: SD 2.x, epsilon prediction (given), hash "), "\(host.lines)")
+        do { try s.run(source: "model \"\(v)\" prediction=\"x0\"", file: "t"); Issue.record("x0 accepted") } catch {
+            #expect("\(error)".contains("prediction must be \"v\" or \"eps\""), "\(error)")
+        }
+        try s.run(source: "model \"\(TestFixtures.fixturePath("tiny-sdxl"))\"\nset steps=1 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/e\"\n\"a b\" seed=3", file: "t")
+        #expect(host.lines.contains("loaded tiny-sdxl: SDXL, no hash (a folder)"), "\(host.lines)")
+        let png = String(host.lines.last!.split(separator: " ")[0])
+        let image = try PNGFile.read(png)
+        #expect(image.width == 16 && image.height == 16)
+        let journal = try (s.journal.path.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? "") + s.journal.pending.joined()
+        #expect(journal.contains("model \"\(v)\" prediction=\"eps\"\n"), "\(journal)")
+    }
+
     @Test func infoAndInspectDescribeFiles() throws {
         let host = RecordingHost()
         let s = shell(host)
