@@ -92,9 +92,12 @@ public struct Linear {
 
     /// One layer computing `layers` side by side (their outputs concatenated), and each layer as a
     /// view of its rows; nil unless they have the same shape and dtype and all or none have a bias.
-    static func stacked(_ layers: [Linear]) throws -> (Linear, [Linear])? {
+    /// Weights used in place from the file are stacked only `includingBorrowed` (a copy that the
+    /// model would otherwise hold for good, beside the mapping it can drop between generations).
+    static func stacked(_ layers: [Linear], includingBorrowed: Bool = false) throws -> (Linear, [Linear])? {
         let first = layers[0].weight
         guard layers.allSatisfy({ $0.weight.shape == first.shape && $0.weight.dtype == first.dtype && $0.weight.isContiguous
+                                  && (includingBorrowed || !$0.weight.storage.isBorrowed)
                                   && ($0.bias == nil) == (layers[0].bias == nil) }) else { return nil }
         func rows(_ parts: [Tensor]) throws -> Tensor {
             let out = try Tensor(uninitialized: [parts.count * parts[0].shape[0]] + parts[0].shape.dropFirst(), dtype: parts[0].dtype, op: "stack")
@@ -169,6 +172,10 @@ public struct MultiHeadAttention {
     /// q, k and v stacked into one layer for self-attention (one GEMM reading x once); q, k and v
     /// are then views of its rows, so the weights are held once.
     let qkv: Linear?
+    /// Weights used in place from the file are stacked for each self-attention call instead (a
+    /// copy of 3 C^2 16-bit values, small beside the GEMM): the same GEMM as a stacked model's, so
+    /// half precision computes what full precision does, bit for bit.
+    let stacksPerCall: Bool
 
     public init(q: Linear, k: Linear, v: Linear, out: Linear, heads: Int) {
         if let (stacked, parts) = try? Linear.stacked([q, k, v]) {
@@ -176,6 +183,7 @@ public struct MultiHeadAttention {
         } else {
             self.q = q; self.k = k; self.v = v; qkv = nil
         }
+        stacksPerCall = qkv == nil && [q, k, v].contains { $0.weight.storage.isBorrowed }
         self.out = out; self.heads = heads
     }
 
@@ -189,7 +197,7 @@ public struct MultiHeadAttention {
             return try t.reshaped([b, n, heads, c / heads]).transposed(1, 2)          // [B, H, n, d]
         }
         let qh: Tensor, kh: Tensor, vh: Tensor
-        if context == nil, let qkv {
+        if context == nil, let qkv = try qkv ?? (stacksPerCall ? Linear.stacked([q, k, v], includingBorrowed: true)?.0 : nil) {
             let c = q.weight.shape[0]
             let heads3 = try qkv(x).reshaped([b, l, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4]) // [3, B, H, L, d]
             (qh, kh, vh) = (try heads3.selected(dim: 0, 0), try heads3.selected(dim: 0, 1), try heads3.selected(dim: 0, 2))
