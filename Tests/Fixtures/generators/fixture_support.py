@@ -35,6 +35,8 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       A1111's own samplers, restated from its equations
   A1111 decode        decode_a1111: the VAE decode and 8-bit conversion
                       (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py)
+  tiny weights        randomize_parameters: the tiny models' seeded weights (make_tiny_sd.py,
+                      make_family_fixtures.py)
 """
 
 import base64
@@ -101,6 +103,31 @@ def version(pkg):
         return importlib.metadata.version(pkg)
     except Exception:
         return "unknown"
+
+
+def randomize_parameters(module, seed):
+    """The tiny models' weights: every parameter, in sorted-name order, from the module's own
+    torch.Generator(seed): GroupNorm / LayerNorm weight = 1 + 0.1 * randn, everything else
+    0.2 * randn (float32). Returns the counts of each kind."""
+    norm_weights = set()
+    for name, m in module.named_modules():
+        if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)) and m.weight is not None:
+            norm_weights.add((name + "." if name else "") + "weight")
+    g = torch.Generator().manual_seed(seed)
+    params = dict(module.named_parameters())
+    counts = {"norm_weight": 0, "other": 0}
+    with torch.no_grad():
+        for name in sorted(params):
+            p = params[name]
+            r = torch.randn(p.shape, generator=g, dtype=torch.float32)
+            if name in norm_weights:
+                p.copy_(1.0 + 0.1 * r)
+                counts["norm_weight"] += 1
+            else:
+                p.copy_(0.2 * r)
+                counts["other"] += 1
+    assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
+    return counts
 
 
 def vectors(seed, n, width, dtype=None):

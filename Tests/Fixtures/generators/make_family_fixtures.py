@@ -389,30 +389,6 @@ FOLDER_WEIGHTS = {
 }
 
 
-def randomize(module, seed):
-    """make_tiny_sd.py's rule: every parameter, in sorted-name order, from the module's own
-    torch.Generator: GroupNorm / LayerNorm weight = 1 + 0.1 * randn, everything else 0.2 * randn."""
-    norm_weights = set()
-    for name, m in module.named_modules():
-        if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)) and m.weight is not None:
-            norm_weights.add((name + "." if name else "") + "weight")
-    g = torch.Generator().manual_seed(seed)
-    params = dict(module.named_parameters())
-    counts = {"norm_weight": 0, "other": 0}
-    with torch.no_grad():
-        for name in sorted(params):
-            p = params[name]
-            r = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if name in norm_weights:
-                p.copy_(1.0 + 0.1 * r)
-                counts["norm_weight"] += 1
-            else:
-                p.copy_(0.2 * r)
-                counts["other"] += 1
-    assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
-    return counts
-
-
 # --- OpenCLIP's text tower, as open_clip 2.20 (A1111's pinned version) builds it ----------------
 # open_clip itself cannot be imported here (it needs torchvision), so this restates its modules with
 # the same parameter names: open_clip.model.CLIP without .visual (what LDM's FrozenOpenCLIPEmbedder and
@@ -609,13 +585,13 @@ def make_sd2_like(name):
     seeds = SEEDS[name]
     torch.manual_seed(0)
     oc = OpenCLIPText(**SD2_OPENCLIP).eval()
-    counts = {"open_clip": randomize(oc, seeds["open_clip"])}
+    counts = {"open_clip": fs.randomize_parameters(oc, seeds["open_clip"])}
     oc.half()
     unet = UNet2DConditionModel(**SD2_UNET_CONFIG).eval()
-    counts["unet"] = randomize(unet, seeds["unet"])
+    counts["unet"] = fs.randomize_parameters(unet, seeds["unet"])
     unet.half()
     vae = AutoencoderKL(**vae_config(SCALING[name])).eval()
-    counts["vae"] = randomize(vae, seeds["vae"])
+    counts["vae"] = fs.randomize_parameters(vae, seeds["vae"])
     vae.half()
     m0, m = set_v_test_mean(unet, V_TEST_TARGET[name], SD2_UNET_CONFIG["cross_attention_dim"])
     assert (m < -1) == (name == "sd2-v"), (name, m)
@@ -643,16 +619,16 @@ def make_sdxl():
     seeds = SEEDS["sdxl"]
     torch.manual_seed(0)
     clip_l = CLIPTextModel(CLIPTextConfig(**SDXL_CLIP_L_CONFIG)).eval()
-    counts = {"clip_l": randomize(clip_l, seeds["clip_l"])}
+    counts = {"clip_l": fs.randomize_parameters(clip_l, seeds["clip_l"])}
     clip_l.half()
     og = OpenCLIPText(**SDXL_OPENCLIP).eval()
-    counts["clip_g"] = randomize(og, seeds["clip_g"])
+    counts["clip_g"] = fs.randomize_parameters(og, seeds["clip_g"])
     og.half()
     unet = UNet2DConditionModel(**SDXL_UNET_CONFIG).eval()
-    counts["unet"] = randomize(unet, seeds["unet"])
+    counts["unet"] = fs.randomize_parameters(unet, seeds["unet"])
     unet.half()
     vae = AutoencoderKL(**vae_config(SCALING["sdxl"])).eval()
-    counts["vae"] = randomize(vae, seeds["vae"])
+    counts["vae"] = fs.randomize_parameters(vae, seeds["vae"])
     vae.half()
 
     og_sd = half_state(og)

@@ -74,6 +74,7 @@ import sys
 
 import torch
 
+import fixture_support as fs  # noqa: E402
 from fixture_support import ROOT  # noqa: E402  (the repository)
 OUT_DIR = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
 GENERATOR = "Tests/Fixtures/generators/make_tiny_sd.py"
@@ -137,29 +138,6 @@ WEIGHT_FILES = {
 }
 
 
-def randomize(module, seed):
-    """Overwrites every parameter from a seeded generator (see the module doc)."""
-    norm_weights = set()
-    for name, m in module.named_modules():
-        if isinstance(m, (torch.nn.GroupNorm, torch.nn.LayerNorm)) and m.weight is not None:
-            norm_weights.add((name + "." if name else "") + "weight")
-    g = torch.Generator().manual_seed(seed)
-    params = dict(module.named_parameters())
-    counts = {"norm_weight": 0, "other": 0}
-    with torch.no_grad():
-        for name in sorted(params):
-            p = params[name]
-            r = torch.randn(p.shape, generator=g, dtype=torch.float32)
-            if name in norm_weights:
-                p.copy_(1.0 + 0.1 * r)
-                counts["norm_weight"] += 1
-            else:
-                p.copy_(0.2 * r)
-                counts["other"] += 1
-    assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
-    return counts
-
-
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -193,7 +171,7 @@ def main():
     init_counts = {}
     for name, m in modules.items():
         m.eval()
-        init_counts[name] = randomize(m, SEEDS[name])
+        init_counts[name] = fs.randomize_parameters(m, SEEDS[name])
 
     scratch = OUT_DIR + ".tmp"
     if os.path.exists(scratch):
