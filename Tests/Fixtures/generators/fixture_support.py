@@ -37,6 +37,8 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py)
   tiny weights        randomize_parameters: the tiny models' seeded weights (make_tiny_sd.py,
                       make_family_fixtures.py)
+  A1111 noise hook    TorchHijack: k-diffusion's torch.randn_like(x) -> a draw of the image RNG
+                      (make_pipeline_fixtures.py, make_family_fixtures.py, make_sampler_fixtures.py)
 """
 
 import base64
@@ -128,6 +130,21 @@ def randomize_parameters(module, seed):
                 counts["other"] += 1
     assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
     return counts
+
+
+class TorchHijack:
+    """A1111's sd_samplers_common.TorchHijack, set as k_diffusion.sampling.torch: torch.randn_like(x)
+    returns `draw()` (the image RNG's next draw); every other name is torch's."""
+
+    def __init__(self, draw):
+        self.draw = draw
+
+    def __getattr__(self, item):
+        if item == "randn_like":
+            return lambda x: self.draw()
+        if hasattr(torch, item):
+            return getattr(torch, item)
+        raise AttributeError(item)
 
 
 def vectors(seed, n, width, dtype=None):

@@ -737,18 +737,6 @@ class ImageRNG:
         return x
 
 
-class TorchHijack:
-    """sd_samplers_common.TorchHijack: k-diffusion's torch.randn_like(x) -> p.rng.next()."""
-
-    def __init__(self, rng):
-        self.rng = rng
-
-    def __getattr__(self, item):
-        if item == "randn_like":
-            return lambda x: self.rng.next()
-        return getattr(REAL_TORCH, item)
-
-
 def sgm_timestep_embedding(t, dim, max_period=10000):
     """sgm.modules.diffusionmodules.util.timestep_embedding (repeat_only False): cos half, then sin."""
     half = dim // 2
@@ -987,7 +975,7 @@ def run_txt2img(spec, m):
     cfg = CFGDenoiser(m["model_wrap"])
     m["inner"].batches = []
     extra_args = {"cond": cond, "image_cond": None, "uncond": uncond, "cond_scale": CFG, "s_min_uncond": 0.0}
-    KS.torch = TorchHijack(rng)
+    KS.torch = fs.TorchHijack(rng.next)
     try:
         with torch.no_grad():
             latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)

@@ -632,23 +632,6 @@ class ImageRNG:
         return x
 
 
-class TorchHijack:
-    """sd_samplers_common.TorchHijack: randn_like(x) -> p.rng.next()."""
-
-    def __init__(self, rng):
-        self.rng = rng
-
-    def __getattr__(self, item):
-        if item == "randn_like":
-            return self.randn_like
-        if hasattr(REAL_TORCH, item):
-            return getattr(REAL_TORCH, item)
-        raise AttributeError(item)
-
-    def randn_like(self, x):
-        return self.rng.next()
-
-
 # --- model ----------------------------------------------------------------------
 
 class LDMLike:
@@ -808,7 +791,7 @@ def run_txt2img(spec, unet, model_wrap, conditioner, scramble=False, conds=None,
 
     cfg = CFGDenoiser(model_wrap)
     extra_args = {"cond": cond, "image_cond": None, "uncond": uncond, "cond_scale": CFG, "s_min_uncond": 0.0}
-    KS.torch = TorchHijack(rng)
+    KS.torch = fs.TorchHijack(rng.next)
     try:
         with torch.no_grad():
             if opts.get("model_range"):
@@ -1026,7 +1009,7 @@ def run_ddim(spec, unet, inner, conditioner, scramble=False):
         if "eps_uncond" in d:            # CFG++: the unconditional eps of this call, not the guided one
             assert not torch.equal(d["eps_uncond"], d["eps"])
 
-    KS.torch = TorchHijack(rng)
+    KS.torch = fs.TorchHijack(rng.next)
     try:
         with torch.no_grad():
             latents = func(cfg, x, timesteps, extra_args=extra_args, callback=callback, disable=True,

@@ -158,19 +158,6 @@ class NoiseLog:
         return self.take("noise_sampler", sigma, sigma_next)
 
 
-class TorchHijack:
-    """Like A1111's sd_samplers_common.TorchHijack: k_diffusion.sampling.torch
-    is replaced so that torch.randn_like(x) returns the image RNG's next draw."""
-
-    def __init__(self, log):
-        self.log = log
-
-    def __getattr__(self, item):
-        if item == "randn_like":
-            return lambda x: self.log.take("randn_like")
-        return getattr(REAL_TORCH, item)
-
-
 # --- helpers -----------------------------------------------------------------
 
 def f32(v):
@@ -272,7 +259,7 @@ def run_sampler(model, stream, label, funcname, kind, sigmas, cond, brownian=Fal
             kwargs["noise_sampler"] = ns
         else:
             kwargs["noise_sampler"] = log.noise_sampler
-    KS.torch = TorchHijack(log)
+    KS.torch = fixture_support.TorchHijack(lambda: log.take("randn_like"))
     try:
         x = func(counting, x0.clone(), **kwargs) if model_range else func(counting, x0.clone(), sigmas, **kwargs)
     finally:
