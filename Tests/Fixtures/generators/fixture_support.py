@@ -37,6 +37,7 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py)
   tiny weights        randomize_parameters: the tiny models' seeded weights (make_tiny_sd.py,
                       make_family_fixtures.py)
+  A1111 CFG batch     a1111_cfg_inputs (make_pipeline_fixtures.py, make_family_fixtures.py)
   A1111 noise hook    TorchHijack: k-diffusion's torch.randn_like(x) -> a draw of the image RNG
                       (make_pipeline_fixtures.py, make_family_fixtures.py, make_sampler_fixtures.py)
 """
@@ -130,6 +131,17 @@ def randomize_parameters(module, seed):
                 counts["other"] += 1
     assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
     return counts
+
+
+def a1111_cfg_inputs(x, sigma):
+    """The first lines of A1111's CFGDenoiser.forward for txt2img with one prompt per image
+    (conds_list[i] = [(i, 1.0)]): each image's rows repeated per cond, then the batch again for the
+    uncond rows. Returns (conds_list, x_in, sigma_in)."""
+    conds_list = [[(i, 1.0)] for i in range(x.shape[0])]
+    repeats = [len(c) for c in conds_list]
+    x_in = torch.cat([torch.stack([x[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [x])
+    sigma_in = torch.cat([torch.stack([sigma[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [sigma])
+    return conds_list, x_in, sigma_in
 
 
 class TorchHijack:

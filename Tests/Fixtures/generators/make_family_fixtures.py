@@ -914,10 +914,7 @@ class CFGDenoiser:
 
     def __call__(self, x, sigma, uncond, cond, cond_scale, s_min_uncond=0.0, image_cond=None):
         batch_size = x.shape[0]
-        conds_list = [[(i, 1.0)] for i in range(batch_size)]
-        repeats = [len(c) for c in conds_list]
-        x_in = torch.cat([torch.stack([x[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [x])
-        sigma_in = torch.cat([torch.stack([sigma[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [sigma])
+        conds_list, x_in, sigma_in = fs.a1111_cfg_inputs(x, sigma)
 
         def make_condition_dict(c):
             return dict(c) if isinstance(c, dict) else {"c_crossattn": [c]}

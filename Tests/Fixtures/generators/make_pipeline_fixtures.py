@@ -666,11 +666,7 @@ class CFGDenoiser:
         self.last_noise_uncond = None
 
     def __call__(self, x, sigma, uncond, cond, cond_scale, s_min_uncond=0.0, image_cond=None):
-        batch_size = x.shape[0]
-        conds_list = [[(i, 1.0)] for i in range(batch_size)]
-        repeats = [len(c) for c in conds_list]
-        x_in = torch.cat([torch.stack([x[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [x])
-        sigma_in = torch.cat([torch.stack([sigma[i] for _ in range(n)]) for i, n in enumerate(repeats)] + [sigma])
+        conds_list, x_in, sigma_in = fs.a1111_cfg_inputs(x, sigma)
         assert cond.shape[1] == uncond.shape[1]
         cond_in = torch.cat([cond, uncond])
         x_out = self.model_wrap(x_in, sigma_in, cond={"c_crossattn": [cond_in]})
