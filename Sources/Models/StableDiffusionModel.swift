@@ -41,11 +41,8 @@ public final class StableDiffusionModel: @unchecked Sendable {
         return (config.nativeSize, config.nativeSize)
     }
 
-    /// The width an embedding file's vectors must have to be used with this model: the text
-    /// encoder's (SDXL's two-encoder embeddings come with the next issue, so none fits yet).
-    public var embeddingWidth: Int {
-        family == .sdxl ? textEncoders.map(\.encoder.config.hiddenSize).reduce(0, +) : textEncoder.config.hiddenSize
-    }
+    /// The widths an embedding's vectors must have to be used with this model, one per text encoder.
+    public var embeddingWidths: [Int] { textEncoders.map(\.encoder.config.hiddenSize) }
 
     /// The text encoders with the way the family reads each, in context order.
     public var textEncoders: [(encoder: CLIPTextModel, reading: TextEncoderReading)] {

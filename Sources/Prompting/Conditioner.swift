@@ -55,18 +55,20 @@ public struct Conditioner {
 
     /// The chunk's token-embedding rows with embedding vectors in place of their placeholders
     /// (A1111's `EmbeddingsWithFixes`), or nil when the chunk holds no embedding.
-    func tokenRows(_ chunk: PromptChunk, ids: [Int], encoder: CLIPTextModel) throws -> Tensor? {
+    /// Each encoder gets its own vectors (SDXL: `clip_l` for CLIP-L, `clip_g` for bigG, as A1111's
+    /// `textual_inversion_key`).
+    func tokenRows(_ chunk: PromptChunk, ids: [Int], encoder: CLIPTextModel, index: Int) throws -> Tensor? {
         guard !chunk.fixes.isEmpty else { return nil }
         let rows = try encoder.tokenEmbeddings(ids)                          // [77, C]
         var parts: [Tensor] = []
         var next = 0
         for fix in chunk.fixes {
-            guard fix.embedding.width == rows.shape[1] else {
-                throw EngineError.invalidArgument(op: "conditioning", message: "the embedding \(fix.embedding.name) is \(fix.embedding.width) wide; this text encoder is \(rows.shape[1]) wide")
+            guard index < fix.embedding.widths.count, fix.embedding.widths[index] == rows.shape[1] else {
+                throw EngineError.invalidArgument(op: "conditioning", message: "the embedding \(fix.embedding.name) has no vectors \(rows.shape[1]) wide for text encoder \(index + 1)")
             }
             let start = fix.offset + 1                                       // after BOS
             if start > next { parts.append(try rows.sliced(dim: 0, next, start)) }
-            parts.append(fix.embedding.vectors)
+            parts.append(fix.embedding.vectors(forEncoder: index))
             next = start + fix.embedding.vectorCount
         }
         if next < rows.shape[0] { parts.append(try rows.sliced(dim: 0, next, rows.shape[0])) }
@@ -77,13 +79,14 @@ public struct Conditioner {
     /// pooled output where an encoder gives one (A1111 keeps the first chunk's).
     public func conditioning(_ chunks: [PromptChunk], clipSkip: Int = 1) throws -> TextConditioning {
         var pooled: Tensor?
-        let parts = try chunks.enumerated().map { index, chunk -> Tensor in
-            let perEncoder = try encoders.map { encoder, reading -> Tensor in
+        let parts = try chunks.enumerated().map { chunkIndex, chunk -> Tensor in
+            let perEncoder = try encoders.enumerated().map { index, pair -> Tensor in
+                let (encoder, reading) = pair
                 let ids = Self.ids(chunk, reading)
                 // The pooled output is read at the end token (A1111: argmax of the ids).
-                let pooledAt = reading.pooled && index == 0 ? [ids.firstIndex(of: CLIPTokenizer.eos) ?? ids.count - 1] : nil
+                let pooledAt = reading.pooled && chunkIndex == 0 ? [ids.firstIndex(of: CLIPTokenizer.eos) ?? ids.count - 1] : nil
                 let out = try encoder.encode(ids: [ids], skippedLayers: reading.skipped(clipSkip: clipSkip), finalNorm: reading.finalNorm,
-                                             pooledAt: pooledAt, tokenRows: tokenRows(chunk, ids: ids, encoder: encoder))
+                                             pooledAt: pooledAt, tokenRows: tokenRows(chunk, ids: ids, encoder: encoder, index: index))
                 if let p = out.pooled { pooled = p }
                 return try Self.emphasis(out.hidden, chunk.multipliers)
             }

@@ -2,20 +2,36 @@ import Engine
 import Formats
 import Foundation
 
-/// A textual-inversion embedding ready for prompts.
+/// A textual-inversion embedding ready for prompts: one set of vectors per text encoder of the
+/// model it is for (SDXL: CLIP-L's, then OpenCLIP bigG's).
 public struct Embedding: @unchecked Sendable {
-    public init(name: String, vectors: Tensor, step: Int? = nil, checkpointHash: String? = nil, checkpointName: String? = nil,
-                file: String = "", shortHash: String = "") {
-        self.name = name; self.vectors = vectors; self.step = step; self.checkpointHash = checkpointHash
-        self.checkpointName = checkpointName; self.file = file; self.shortHash = shortHash
+    public init(name: String, vectors: Tensor, otherEncoders: [Tensor] = [], step: Int? = nil, checkpointHash: String? = nil,
+                checkpointName: String? = nil, file: String = "", shortHash: String = "") {
+        self.name = name; self.vectors = vectors; self.otherEncoderVectors = otherEncoders; self.step = step
+        self.checkpointHash = checkpointHash; self.checkpointName = checkpointName; self.file = file; self.shortHash = shortHash
     }
 
     /// The file stem, as A1111 names embeddings.
     public let name: String
-    /// [vectors, width], f32.
+    /// [vectors, width], f32: the first text encoder's.
     public let vectors: Tensor
+    /// The vectors of the model's other text encoders, in order (SDXL's `clip_g`); each [vectors, width].
+    public let otherEncoderVectors: [Tensor]
     public var vectorCount: Int { vectors.shape[0] }
     public var width: Int { vectors.shape[1] }
+    /// Each encoder's width.
+    public var widths: [Int] { [width] + otherEncoderVectors.map { $0.shape[1] } }
+    /// The vectors for text encoder `index`.
+    public func vectors(forEncoder index: Int) -> Tensor { index == 0 ? vectors : otherEncoderVectors[index - 1] }
+    /// The family the widths say the embedding is for: SD 1 (768), SD 2 (1024), SDXL (768 + 1280).
+    public var family: String {
+        switch widths {
+        case [768]: return "SD 1"
+        case [1024]: return "SD 2"
+        case [768, 1280]: return "SDXL"
+        default: return widths.count > 1 ? "two encoders (\(widths.map(String.init).joined(separator: " + ")) wide)" : "\(width) wide"
+        }
+    }
     public let step: Int?
     public let checkpointHash: String?
     public let checkpointName: String?
@@ -32,8 +48,10 @@ public struct Embedding: @unchecked Sendable {
 /// they never hide the others. Prompt matching follows A1111: by token ids, longest name first.
 public final class EmbeddingDatabase: @unchecked Sendable {
     public var directories: [String]
-    /// Width of the text encoder's token embeddings.
-    public let width: Int
+    /// Widths of the model's text encoders' token embeddings (SDXL: two), which a file's vectors must have.
+    public let widths: [Int]
+    /// The first text encoder's width.
+    public var width: Int { widths[0] }
     public private(set) var embeddings: [String: Embedding] = [:]
     /// Files not loaded, with the reason.
     public private(set) var skipped: [(file: String, reason: String)] = []
@@ -47,9 +65,14 @@ public final class EmbeddingDatabase: @unchecked Sendable {
     /// with a warning naming both (A1111 stores the training checkpoint's hash in `sd_checkpoint`).
     public var modelHash: String?, modelName: String?
 
-    public init(directories: [String], width: Int, tokenizer: CLIPTokenizer, hashes: HashCache? = nil) {
+    public convenience init(directories: [String], width: Int, tokenizer: CLIPTokenizer, hashes: HashCache? = nil) {
+        self.init(directories: directories, widths: [width], tokenizer: tokenizer, hashes: hashes)
+    }
+
+    public init(directories: [String], widths: [Int], tokenizer: CLIPTokenizer, hashes: HashCache? = nil) {
+        precondition(!widths.isEmpty, "an embeddings database needs the text encoders' widths")
         self.directories = directories
-        self.width = width
+        self.widths = widths
         self.tokenizer = tokenizer
         self.hashes = hashes
     }
@@ -141,6 +164,7 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         if path.lowercased().hasSuffix(".png") {
             // A1111 names image embeddings by the name stored in them.
             guard let image = try EmbeddingImage.read(path) else { return nil }
+            guard widths.count == 1 else { throw Self.oneEncoderOnTwo(path, width: image.vectors.first?.count ?? 0) }
             guard let w = image.vectors.first?.count, w == width else {
                 throw FormatError.unsupported(file: path, reason: "vectors of width \(image.vectors.first?.count ?? 0); the model's text encoder is \(width) wide")
             }
@@ -155,18 +179,43 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         guard let e = try EmbeddingFile.read(file) else {
             throw FormatError.unsupported(file: path, reason: "not an embedding (no string_to_param, emb_params or single vector)")
         }
-        guard let v = e.vectors["clip"] else {
-            throw FormatError.unsupported(file: path, reason: "an SDXL embedding (clip_l + clip_g); this model has one text encoder")
+        func matrix(_ v: StoredTensor) throws -> Tensor {
+            var vectors = try v.materialize().to(.f32)
+            if vectors.rank == 1 { vectors = try vectors.reshaped([1, vectors.count]) }
+            try Self.checkFinite(try vectors.toArray(), path)
+            return vectors.detached()
         }
-        var vectors = try v.materialize().to(.f32)
-        if vectors.rank == 1 { vectors = try vectors.reshaped([1, vectors.count]) }
-        try Self.checkFinite(try vectors.toArray(), path)
-        guard vectors.shape[1] == width else {
-            throw FormatError.unsupported(file: path, reason: "vectors of width \(vectors.shape[1]); the model's text encoder is \(width) wide")
+        let parts: [Tensor]
+        if let v = e.vectors["clip"] {
+            let vectors = try matrix(v)
+            guard widths.count == 1 else { throw Self.oneEncoderOnTwo(path, width: vectors.shape[1]) }
+            guard vectors.shape[1] == width else {
+                throw FormatError.unsupported(file: path, reason: "vectors of width \(vectors.shape[1]); the model's text encoder is \(width) wide")
+            }
+            parts = [vectors]
+        } else if let l = e.vectors["clip_l"], let g = e.vectors["clip_g"] {
+            guard widths.count == 2 else {
+                throw FormatError.unsupported(file: path, reason: "an SDXL embedding (clip_l + clip_g); this model has one text encoder")
+            }
+            parts = [try matrix(l), try matrix(g)]
+            guard parts.map({ $0.shape[1] }) == widths else {
+                throw FormatError.unsupported(file: path, reason: "clip_l and clip_g are \(parts[0].shape[1]) and \(parts[1].shape[1]) wide; the model's text encoders are \(widths[0]) and \(widths[1]) wide")
+            }
+            guard parts[0].shape[0] == parts[1].shape[0] else {
+                throw FormatError.corrupt(file: path, reason: "clip_l has \(parts[0].shape[0]) vectors and clip_g \(parts[1].shape[0]); they must be as many")
+            }
+        } else {
+            throw FormatError.unsupported(file: path, reason: "not an embedding this model can use (tensors: \(e.vectors.keys.sorted().joined(separator: ", ")))")
         }
         let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
-        return Embedding(name: name, vectors: vectors.detached(), step: e.step, checkpointHash: e.checkpointHash,
+        return Embedding(name: name, vectors: parts[0], otherEncoders: Array(parts.dropFirst()), step: e.step, checkpointHash: e.checkpointHash,
                          checkpointName: e.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
+    }
+
+    /// A one-encoder embedding (SD 1.x or 2.x) offered to a two-encoder model: A1111 skips it for
+    /// SDXL, and so does sdshell.
+    static func oneEncoderOnTwo(_ path: String, width: Int) -> FormatError {
+        FormatError.unsupported(file: path, reason: "an embedding for one text encoder (\(width) wide: SD 1.x or 2.x); SDXL models take embeddings with clip_l and clip_g vectors")
     }
 
     private func rebuildIndex() {

@@ -88,10 +88,10 @@ extension Interpreter {
     /// The embeddings database for the directories and the loaded model's width (kept while they
     /// stay the same; it rescans changed files itself before each generation).
     func embeddings(_ directories: [String]) throws -> EmbeddingDatabase {
-        let width = model?.embeddingWidth ?? 768
-        let key = "\(width)|" + directories.joined(separator: "\u{0}")
+        let widths = model?.embeddingWidths ?? [768]
+        let key = "\(widths)|" + directories.joined(separator: "\u{0}")
         if let embeddingsStorage, embeddingsStorage.key == key { return embeddingsStorage.database }
-        let db = EmbeddingDatabase(directories: directories, width: width, tokenizer: try tokenizer, hashes: hashes)
+        let db = EmbeddingDatabase(directories: directories, widths: widths, tokenizer: try tokenizer, hashes: hashes)
         embeddingsStorage = (key, db)
         pipeline = nil
         return db
