@@ -44,11 +44,11 @@ enum FamilyFixture {
 
 @Suite(.serialized) struct FamilyPipelineTests {
     /// Max |a - b| over max |b|.
-    private func relative(_ a: [Float], _ b: [Float]) -> Float {
+    static func relative(_ a: [Float], _ b: [Float]) -> Float {
         (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(b.map { abs($0) }.max() ?? 1, 1e-12)
     }
 
-    private func expectImagesClose(_ actual: [UInt8], _ expected: [UInt8], _ what: String) {
+    static func expectImagesClose(_ actual: [UInt8], _ expected: [UInt8], _ what: String) {
         #expect(actual.count == expected.count, "\(what): \(actual.count) bytes, expected \(expected.count)")
         let diffs = zip(actual, expected).map { abs(Int($0) - Int($1)) }
         let equal = diffs.filter { $0 == 0 }.count
@@ -60,10 +60,16 @@ enum FamilyFixture {
           arguments: FamilyFixture.names)
     func run(_ name: String) throws {
         let r = FamilyFixture.run(name)
+        try Self.check(r, FamilyFixture.pipeline(r["model"] as! String))
+    }
+
+    /// One reference run (families.json's layout): the text conditioning and SDXL vector of the
+    /// prompt and the negative prompt, the sigmas, the final latents (within 1e-4 of the largest
+    /// value) and the 8-bit images decoded from sdshell's own latents.
+    static func check(_ r: [String: Any], _ p: TextToImage) throws {
+        let name = r["name"] as! String
         let s = PipelineFixture.settings(r)
-        let p = FamilyFixture.pipeline(r["model"] as! String)
         try withNoGrad {
-            // The text conditioning of the prompt and the negative prompt.
             for (side, text) in [("cond", s.prompt), ("uncond", s.negativePrompt)] {
                 guard let expected = r["\(side)_context"] else { continue }
                 let zeroed = side == "uncond" && p.model.family.zeroesEmptyNegativePrompt && text.isEmpty
@@ -80,7 +86,6 @@ enum FamilyFixture {
             let error = relative(latents, FamilyFixture.floats(r["latents"]))
             print("\(name): final latents within \(error) of A1111's")
             #expect(error <= 1e-4, "\(name): final latents off by \(error)")
-            // The 8-bit images, decoded from sdshell's own latents.
             let shape = [4, s.height / p.model.vaeScale, s.width / p.model.vaeScale], per = shape.reduce(1, *)
             var rgb: [UInt8] = []
             for i in 0..<s.batchSize { rgb += try p.decode(Array(latents[(i * per)..<((i + 1) * per)]), shape: shape) }

@@ -63,6 +63,7 @@ run "$PY" $G/make_pipeline_fixtures.py
 run "$PY" $G/make_pipeline_image_fixtures.py
 # tiny SD 2.x / SD 2.x-v / SDXL models (folders and single files) and their reference runs
 run "$PY" $G/make_family_fixtures.py
+run "$PY" $G/make_family_embedding_fixtures.py
 run "$PY" $G/make_training_fixtures.py
 run "$PY" $G/make_optim_fixtures.py
 run "$PY" $G/make_clipping_fixtures.py
@@ -87,7 +88,7 @@ if [ $demo_embeddings = 1 ]; then run bash $G/make_demo_embeddings.sh; fi
 
 [ $verify = 1 ] || exit 0
 PATHS=(Tests/Fixtures/tiny-sd Tests/Fixtures/tiny-sd2 Tests/Fixtures/tiny-sd2.ckpt
-       Tests/Fixtures/tiny-sd2-v.safetensors Tests/Fixtures/tiny-sdxl Tests/Fixtures/tiny-sdxl.safetensors
+       Tests/Fixtures/tiny-sd2-v.safetensors Tests/Fixtures/tiny-sdxl Tests/Fixtures/tiny-sdxl.safetensors Tests/Fixtures/family-embeddings
        Tests/DiffusionTests/Fixtures Tests/EngineTests/Fixtures Tests/FormatsTests/Fixtures
        Tests/ModelsTests/Fixtures Tests/PromptingTests/Fixtures Tests/TrainingTests/Fixtures
        Sources/Prompting/Resources/ftfy_tables.json examples/data models embeddings)
