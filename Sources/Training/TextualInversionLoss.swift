@@ -2,10 +2,12 @@ import Engine
 import Models
 import Prompting
 
-/// The textual-inversion objective (LDM's `p_losses` for an eps model, as A1111 trains): noise the
-/// latents to each item's timestep, `x_t = sqrt(ac_t) x_0 + sqrt(1 - ac_t) noise`, predict the
-/// noise with the UNet conditioned on the prompt (whose embedding rows are the trainable vectors),
-/// and take each item's mean squared error, then the batch mean. Gradients reach only the vectors.
+/// The textual-inversion objective (LDM's `p_losses`, as A1111 trains): noise the latents to each
+/// item's timestep, `x_t = sqrt(ac_t) x_0 + sqrt(1 - ac_t) noise`, run the UNet conditioned on the
+/// prompt (whose embedding rows are the trainable vectors), and take each item's mean squared
+/// error against the model's target, then the batch mean: the noise for an epsilon model, LDM's
+/// `get_v` = `sqrt(ac_t) noise - sqrt(1 - ac_t) x_0` for a v-prediction one (SD 2.x 768-v).
+/// Gradients reach only the vectors.
 public struct TextualInversionLoss {
     public let model: StableDiffusionModel
     public var conditioner: Conditioner
@@ -30,9 +32,10 @@ public struct TextualInversionLoss {
         let signal = try Tensor(shape: [b, 1, 1, 1], data: timesteps.map { Float(ac[$0].squareRoot()) })
         let noiseScale = try Tensor(shape: [b, 1, 1, 1], data: timesteps.map { Float((1 - ac[$0]).squareRoot()) })
         let noisy = try latents * signal + noise * noiseScale
-        let eps = try model.unet(noisy, timesteps: timesteps.map(Float.init), context: context)
+        let output = try model.unet(noisy, timesteps: timesteps.map(Float.init), context: context)
+        let target = model.config.prediction == .v ? try noise * signal - latents * noiseScale : noise
         // LDM: the mean squared error of each item, then the mean over the batch.
-        let d = try eps - noise
+        let d = try output - target
         return try (d * d).mean(dims: Array(1..<d.rank)).mean(dims: [0])
     }
 }

@@ -132,8 +132,8 @@ public final class TextualInversionTrainer {
     /// embeddings, logging to `NAME.pt.loss.csv` beside the embedding (how `train` runs).
     public convenience init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset,
                             template: TrainingTemplate, embeddingPath: String, options: TrainingOptions) throws {
-        guard model.family != .sdxl, model.config.prediction == .epsilon else {
-            throw FormatError.unsupported(file: model.path, reason: "training embeddings for \(model.family) \(model.config.prediction == .v ? "v-prediction " : "")models is not supported yet (SD 1.x and SD 2.x epsilon models are)")
+        guard model.family != .sdxl else {
+            throw FormatError.unsupported(file: model.path, reason: "training embeddings for SDXL models is not supported yet (SD 1.x and SD 2.x models are)")
         }
         var conditioner = Conditioner(model: model, tokenizer: tokenizer)
         conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.textEncoder.config.hiddenSize, tokenizer: tokenizer)

@@ -23,15 +23,29 @@ enum TrainingFixture {
     @Test("the loss and its gradient with respect to the embedding vectors equal torch autograd (1e-4)",
           arguments: [0, 1, 2])
     func gradient(_ index: Int) throws {
-        let g = TrainingFixture.root["gradient"] as! [String: Any]
+        try Self.checkGradient(TrainingFixture.root, case: index, model: try StableDiffusionModel(path: TrainingFixture.modelPath))
+    }
+
+    @Test("on SD 2.x v-prediction the loss (v target) and its gradient equal torch autograd (1e-4)", arguments: [0, 1, 2])
+    func vPredictionGradient(_ index: Int) throws {
+        let model = try StableDiffusionModel(path: TestFixtures.fixturePath("tiny-sd2-v.safetensors"))
+        #expect(model.family == .sd2 && model.config.prediction == .v)
+        try Self.checkGradient(TestFixtures.json("family_training", in: .module), case: index, model: model)
+    }
+
+    /// One case of a fixture's "gradient" section: the loss within 1e-5 and the gradient with
+    /// respect to the embedding vectors within 1e-4 relative L2 of torch autograd's.
+    static func checkGradient(_ root: [String: Any], case index: Int, model: StableDiffusionModel) throws {
+        let g = root["gradient"] as! [String: Any]
         let c = (g["cases"] as! [[String: Any]])[index]
         let emb = g["embedding"] as! [String: Any]
-        let model = try StableDiffusionModel(path: TrainingFixture.modelPath)
         let tokenizer = try CLIPTokenizer.shipped()
-        var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
-        conditioner.embeddings = EmbeddingDatabase(directories: [], width: 32, tokenizer: tokenizer)
+        var conditioner = Conditioner(model: model, tokenizer: tokenizer)
+        let width = model.textEncoder.config.hiddenSize
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: width, tokenizer: tokenizer)
         let loss = TextualInversionLoss(model: model, conditioner: conditioner)
-        let vectors = try Tensor(shape: [2, 32], data: TrainingFixture.floats(emb["vec"]), requiresGrad: true)
+        let values = TrainingFixture.floats(emb["vec"])
+        let vectors = try Tensor(shape: [values.count / width, width], data: values, requiresGrad: true)
         let b = (c["batch_size"] as! NSNumber).intValue
         let latents = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["latents"]))
         let noise = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["noise"]))

@@ -64,6 +64,7 @@ run "$PY" $G/make_pipeline_image_fixtures.py
 # tiny SD 2.x / SD 2.x-v / SDXL models (folders and single files) and their reference runs
 run "$PY" $G/make_family_fixtures.py
 run "$PY" $G/make_family_embedding_fixtures.py
+run "$PY" $G/make_family_training_fixtures.py
 run "$PY" $G/make_training_fixtures.py
 run "$PY" $G/make_optim_fixtures.py
 run "$PY" $G/make_clipping_fixtures.py
