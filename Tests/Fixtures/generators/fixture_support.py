@@ -37,6 +37,9 @@ Sections (each moved here verbatim from the generator named, apart from imports)
                       (make_pipeline_fixtures.py, make_pipeline_image_fixtures.py)
   tiny weights        randomize_parameters: the tiny models' seeded weights (make_tiny_sd.py,
                       make_family_fixtures.py)
+  OpenCLIP text       OpenCLIPText (open_clip's text tower with LDM's SD 2 and sgm's SDXL readings;
+                      make_family_fixtures.py, make_family_embedding_fixtures.py,
+                      make_family_training_fixtures.py)
   A1111 CFG batch     a1111_cfg_inputs (make_pipeline_fixtures.py, make_family_fixtures.py)
   A1111 noise hook    TorchHijack: k-diffusion's torch.randn_like(x) -> a draw of the image RNG
                       (make_pipeline_fixtures.py, make_family_fixtures.py, make_sampler_fixtures.py)
@@ -131,6 +134,79 @@ def randomize_parameters(module, seed):
                 counts["other"] += 1
     assert counts["norm_weight"] == len(norm_weights), (counts, len(norm_weights))
     return counts
+
+
+class OpenCLIPResidualBlock(torch.nn.Module if torch else object):
+    """open_clip 2.20's ResidualAttentionBlock: ln_1, nn.MultiheadAttention (fused in_proj q;k;v,
+    sequence-first), ln_2, mlp c_fc -> exact GELU -> c_proj, no layer scale."""
+
+    def __init__(self, width, heads):
+        super().__init__()
+        from collections import OrderedDict
+        self.ln_1 = torch.nn.LayerNorm(width)
+        self.attn = torch.nn.MultiheadAttention(width, heads)
+        self.ln_2 = torch.nn.LayerNorm(width)
+        self.mlp = torch.nn.Sequential(OrderedDict([
+            ("c_fc", torch.nn.Linear(width, 4 * width)),
+            ("gelu", torch.nn.GELU()),
+            ("c_proj", torch.nn.Linear(4 * width, width)),
+        ]))
+
+    def forward(self, x, attn_mask):
+        y = self.ln_1(x)
+        x = x + self.attn(y, y, y, need_weights=False, attn_mask=attn_mask.to(x.dtype))[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class OpenCLIPText(torch.nn.Module if torch else object):
+    """open_clip's text tower (the keys of SD 2's cond_stage_model.model.* and SDXL's
+    conditioner.embedders.1.model.*), with the causal attn_mask as a non-persistent buffer."""
+
+    def __init__(self, width, heads, layers, proj, vocab=49408, positions=77):
+        super().__init__()
+        self.token_embedding = torch.nn.Embedding(vocab, width)
+        self.positional_embedding = torch.nn.Parameter(torch.empty(positions, width))
+        self.transformer = torch.nn.Module()
+        self.transformer.resblocks = torch.nn.ModuleList([OpenCLIPResidualBlock(width, heads) for _ in range(layers)])
+        self.ln_final = torch.nn.LayerNorm(width)
+        self.text_projection = torch.nn.Parameter(torch.empty(width, proj))
+        self.logit_scale = torch.nn.Parameter(torch.ones([]) * np.log(1 / 0.07))
+        mask = torch.empty(positions, positions)
+        mask.fill_(float("-inf"))
+        mask.triu_(1)
+        self.register_buffer("attn_mask", mask, persistent=False)
+
+    def hidden(self, tokens):
+        """[input of block 0, output of block 0, ..., output of the last block], each [B, 77, W]
+        (LDM / sgm encode_with_transformer: token_embedding + positional_embedding, then the blocks
+        sequence-first)."""
+        x = self.token_embedding(tokens) + self.positional_embedding
+        x = x.permute(1, 0, 2)
+        outs = [x.permute(1, 0, 2)]
+        for r in self.transformer.resblocks:
+            x = r(x, attn_mask=self.attn_mask)
+            outs.append(x.permute(1, 0, 2))
+        return outs
+
+    def encode_sd2(self, tokens):
+        """LDM FrozenOpenCLIPEmbedder(layer="penultimate").encode_with_transformer: the blocks before
+        the last one (text_transformer_forward breaks at i == len - layer_idx, layer_idx 1), then ln_final."""
+        return self.ln_final(self.hidden(tokens)[-2])
+
+    def forward(self, tokens):
+        """The SD 2 reading (encode_sd2)."""
+        return self.encode_sd2(tokens)
+
+    def encode_sdxl(self, tokens):
+        """sgm FrozenOpenCLIPEmbedder2(layer="penultimate", legacy=False, always_return_pooled=True):
+        "penultimate" = the input of the last block (NO ln_final); pooled = ln_final(output of the last
+        block) at tokens.argmax(-1) (the first 49407 once the pad is 0), @ text_projection [W, proj].
+        Returns (penultimate, pooled, the pooled positions)."""
+        outs = self.hidden(tokens)
+        last = self.ln_final(outs[-1])
+        index = tokens.argmax(dim=-1)
+        pooled = last[torch.arange(last.shape[0]), index] @ self.text_projection
+        return outs[-2], pooled, index
 
 
 def a1111_cfg_inputs(x, sigma):

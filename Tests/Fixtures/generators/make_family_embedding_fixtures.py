@@ -133,7 +133,6 @@ import math
 import os
 import sys
 import tempfile
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -204,66 +203,8 @@ FAMILIES_PROMPT = "a red circle on a blue background"
 FAMILIES_NEGATIVE = "blurry, low quality, text"
 
 
-# --- OpenCLIP's text tower (restated from make_family_fixtures.py: open_clip 2.20's modules) ----
-
-class ResidualAttentionBlock(torch.nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(width)
-        self.attn = torch.nn.MultiheadAttention(width, heads)
-        self.ln_2 = torch.nn.LayerNorm(width)
-        self.mlp = torch.nn.Sequential(OrderedDict([
-            ("c_fc", torch.nn.Linear(width, 4 * width)),
-            ("gelu", torch.nn.GELU()),
-            ("c_proj", torch.nn.Linear(4 * width, width)),
-        ]))
-
-    def forward(self, x, attn_mask):
-        y = self.ln_1(x)
-        x = x + self.attn(y, y, y, need_weights=False, attn_mask=attn_mask.to(x.dtype))[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class OpenCLIPText(torch.nn.Module):
-    def __init__(self, width, heads, layers, proj):
-        super().__init__()
-        self.token_embedding = torch.nn.Embedding(VOCAB, width)
-        self.positional_embedding = torch.nn.Parameter(torch.empty(POSITIONS, width))
-        self.transformer = torch.nn.Module()
-        self.transformer.resblocks = torch.nn.ModuleList([ResidualAttentionBlock(width, heads) for _ in range(layers)])
-        self.ln_final = torch.nn.LayerNorm(width)
-        self.text_projection = torch.nn.Parameter(torch.empty(width, proj))
-        self.logit_scale = torch.nn.Parameter(torch.ones([]) * np.log(1 / 0.07))
-        mask = torch.empty(POSITIONS, POSITIONS)
-        mask.fill_(float("-inf"))
-        mask.triu_(1)
-        self.register_buffer("attn_mask", mask, persistent=False)
-
-    def hidden(self, tokens):
-        x = self.token_embedding(tokens) + self.positional_embedding
-        x = x.permute(1, 0, 2)
-        outs = [x.permute(1, 0, 2)]
-        for r in self.transformer.resblocks:
-            x = r(x, attn_mask=self.attn_mask)
-            outs.append(x.permute(1, 0, 2))
-        return outs
-
-    def encode_sd2(self, tokens):
-        """LDM FrozenOpenCLIPEmbedder(layer="penultimate"): the blocks before the last, then ln_final."""
-        return self.ln_final(self.hidden(tokens)[-2])
-
-    def encode_sdxl(self, tokens):
-        """sgm FrozenOpenCLIPEmbedder2(layer="penultimate", legacy=False): the input of the last block
-        (no ln_final); pooled = ln_final(last block output)[tokens.argmax(-1)] @ text_projection."""
-        outs = self.hidden(tokens)
-        last = self.ln_final(outs[-1])
-        index = tokens.argmax(dim=-1)
-        pooled = last[torch.arange(last.shape[0]), index] @ self.text_projection
-        return outs[-2], pooled, index
-
-
 def load_openclip(sd, prefix, width, layers):
-    oc = OpenCLIPText(width=width, heads=1, layers=layers, proj=width)
+    oc = fs.OpenCLIPText(width=width, heads=1, layers=layers, proj=width)
     oc.load_state_dict({k[len(prefix):]: v.float() for k, v in sd.items() if k.startswith(prefix)}, strict=True)
     return oc.eval()
 

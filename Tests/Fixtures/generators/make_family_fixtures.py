@@ -88,7 +88,7 @@ every other parameter (norm biases, embeddings, conv / linear weights and biases
 positional_embedding, text_projection and logit_scale) = 0.2 * randn (float32), then the module
 is cast to float16. Seeds (SEEDS): sd2 open_clip 2001, unet 2002, vae 2003; sd2-v 2101, 2102, 2103;
 sdxl clip_l 2201, clip_g (OpenCLIP) 2202, unet 2203, vae 2204. The SD 2 text encoders and SDXL's
-text_encoder_2 are initialised in OpenCLIP layout (OpenCLIPText below: open_clip's parameter
+text_encoder_2 are initialised in OpenCLIP layout (fixture_support.OpenCLIPText: open_clip's parameter
 names) and converted to transformers' (openclip_to_hf); SDXL's CLIP-L is initialised as the
 transformers model. Reference runs use the float16 values widened to float32.
 
@@ -271,7 +271,6 @@ import os
 import shutil
 import sys
 import tempfile
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -389,72 +388,10 @@ FOLDER_WEIGHTS = {
 }
 
 
-# --- OpenCLIP's text tower, as open_clip 2.20 (A1111's pinned version) builds it ----------------
-# open_clip itself cannot be imported here (it needs torchvision), so this restates its modules with
-# the same parameter names: open_clip.model.CLIP without .visual (what LDM's FrozenOpenCLIPEmbedder and
-# sgm's FrozenOpenCLIPEmbedder2 keep), ResidualAttentionBlock = ln_1, nn.MultiheadAttention (fused
-# in_proj q;k;v, sequence-first), ln_2, mlp c_fc -> nn.GELU (exact) -> c_proj, no layer scale;
-# attn_mask = the causal mask (-inf above the diagonal), a non-persistent buffer.
-
-class ResidualAttentionBlock(torch.nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(width)
-        self.attn = torch.nn.MultiheadAttention(width, heads)
-        self.ln_2 = torch.nn.LayerNorm(width)
-        self.mlp = torch.nn.Sequential(OrderedDict([
-            ("c_fc", torch.nn.Linear(width, 4 * width)),
-            ("gelu", torch.nn.GELU()),
-            ("c_proj", torch.nn.Linear(4 * width, width)),
-        ]))
-
-    def forward(self, x, attn_mask):
-        y = self.ln_1(x)
-        x = x + self.attn(y, y, y, need_weights=False, attn_mask=attn_mask.to(x.dtype))[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class OpenCLIPText(torch.nn.Module):
-    def __init__(self, width, heads, layers, proj):
-        super().__init__()
-        self.token_embedding = torch.nn.Embedding(VOCAB, width)
-        self.positional_embedding = torch.nn.Parameter(torch.empty(POSITIONS, width))
-        self.transformer = torch.nn.Module()
-        self.transformer.resblocks = torch.nn.ModuleList([ResidualAttentionBlock(width, heads) for _ in range(layers)])
-        self.ln_final = torch.nn.LayerNorm(width)
-        self.text_projection = torch.nn.Parameter(torch.empty(width, proj))
-        self.logit_scale = torch.nn.Parameter(torch.ones([]) * np.log(1 / 0.07))
-        mask = torch.empty(POSITIONS, POSITIONS)
-        mask.fill_(float("-inf"))
-        mask.triu_(1)
-        self.register_buffer("attn_mask", mask, persistent=False)
-
-    def hidden(self, tokens):
-        """[input of block 0, output of block 0, ..., output of the last block], each [B, 77, W]
-        (LDM / sgm encode_with_transformer: token_embedding + positional_embedding, then the blocks
-        sequence-first)."""
-        x = self.token_embedding(tokens) + self.positional_embedding
-        x = x.permute(1, 0, 2)
-        outs = [x.permute(1, 0, 2)]
-        for r in self.transformer.resblocks:
-            x = r(x, attn_mask=self.attn_mask)
-            outs.append(x.permute(1, 0, 2))
-        return outs
-
-    def encode_sd2(self, tokens):
-        """LDM FrozenOpenCLIPEmbedder(layer="penultimate").encode_with_transformer: the blocks before
-        the last one (text_transformer_forward breaks at i == len - layer_idx, layer_idx 1), then ln_final."""
-        return self.ln_final(self.hidden(tokens)[-2])
-
-    def encode_sdxl(self, tokens):
-        """sgm FrozenOpenCLIPEmbedder2(layer="penultimate", legacy=False, always_return_pooled=True):
-        "penultimate" = the input of the last block (NO ln_final); pooled = ln_final(output of the last
-        block) at tokens.argmax(-1) (the first 49407 once the pad is 0), @ text_projection [W, proj]."""
-        outs = self.hidden(tokens)
-        last = self.ln_final(outs[-1])
-        pooled = last[torch.arange(last.shape[0]), tokens.argmax(dim=-1)] @ self.text_projection
-        return outs[-2], pooled
-
+# --- OpenCLIP's text tower: fixture_support.OpenCLIPText, as open_clip 2.20 (A1111's pinned
+# version) builds it. open_clip itself cannot be imported here (it needs torchvision), so it is
+# restated with the same parameter names: open_clip.model.CLIP without .visual (what LDM's
+# FrozenOpenCLIPEmbedder and sgm's FrozenOpenCLIPEmbedder2 keep).
 
 def openclip_to_hf(sd, layers, with_projection):
     """OpenCLIP text keys -> transformers CLIPTextModel(WithProjection) keys (this script's own map;
@@ -584,7 +521,7 @@ def make_sd2_like(name):
     """One SD 2.x model: OpenCLIP (3 blocks) + UNet + VAE, float16; returns the parts and the LDM dict."""
     seeds = SEEDS[name]
     torch.manual_seed(0)
-    oc = OpenCLIPText(**SD2_OPENCLIP).eval()
+    oc = fs.OpenCLIPText(**SD2_OPENCLIP).eval()
     counts = {"open_clip": fs.randomize_parameters(oc, seeds["open_clip"])}
     oc.half()
     unet = UNet2DConditionModel(**SD2_UNET_CONFIG).eval()
@@ -621,7 +558,7 @@ def make_sdxl():
     clip_l = CLIPTextModel(CLIPTextConfig(**SDXL_CLIP_L_CONFIG)).eval()
     counts = {"clip_l": fs.randomize_parameters(clip_l, seeds["clip_l"])}
     clip_l.half()
-    og = OpenCLIPText(**SDXL_OPENCLIP).eval()
+    og = fs.OpenCLIPText(**SDXL_OPENCLIP).eval()
     counts["clip_g"] = fs.randomize_parameters(og, seeds["clip_g"])
     og.half()
     unet = UNet2DConditionModel(**SDXL_UNET_CONFIG).eval()
@@ -842,7 +779,7 @@ class Conditioner:
             tg = with_pad(ch.tokens, 0)
             ids_g.append(tg)
             tokens = torch.asarray([tg])
-            z_g, pooled = og.encode_sdxl(tokens)
+            z_g, pooled, _ = og.encode_sdxl(tokens)
             out = te2(input_ids=tokens, output_hidden_states=True)
             diff_g = max(diff_g, (out.hidden_states[-2] - z_g).abs().max().item())
             diff_pool = max(diff_pool, (out.text_embeds - pooled).abs().max().item())
@@ -1102,7 +1039,7 @@ def load_models():
     vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=torch.float32, local_files_only=True)
     te = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=torch.float32,
                                        attn_implementation="eager", local_files_only=True)
-    oc = OpenCLIPText(**SD2_OPENCLIP)
+    oc = fs.OpenCLIPText(**SD2_OPENCLIP)
     oc.load_state_dict({k[len("cond_stage_model.model."):]: v.float() for k, v in ckpt.items()
                         if k.startswith("cond_stage_model.model.")}, strict=True)
     out["sd2"] = {"family": "sd2", "unet": unet, "vae": vae, "encoders": {"open_clip": oc, "text_encoder": te},
@@ -1118,7 +1055,7 @@ def load_models():
     te_sd = convert_open_clip_checkpoint(te, sd, prefix="cond_stage_model.model.")
     te.load_state_dict({k: v.float() for k, v in te_sd.items() if not k.startswith("text_model.encoder.layers.2.")},
                        strict=True)
-    oc = OpenCLIPText(**SD2_OPENCLIP)
+    oc = fs.OpenCLIPText(**SD2_OPENCLIP)
     oc.load_state_dict({k[len("cond_stage_model.model."):]: v.float() for k, v in sd.items()
                         if k.startswith("cond_stage_model.model.")}, strict=True)
     out["sd2-v"] = {"family": "sd2", "unet": unet, "vae": vae, "encoders": {"open_clip": oc, "text_encoder": te},
@@ -1133,7 +1070,7 @@ def load_models():
                                            attn_implementation="eager", local_files_only=True)
     te2 = CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2", dtype=torch.float32,
                                                       attn_implementation="eager", local_files_only=True)
-    og = OpenCLIPText(**SDXL_OPENCLIP)
+    og = fs.OpenCLIPText(**SDXL_OPENCLIP)
     og.load_state_dict({k[len("conditioner.embedders.1.model."):]: v.float() for k, v in sd.items()
                         if k.startswith("conditioner.embedders.1.model.")}, strict=True)
     out["sdxl"] = {"family": "sdxl", "unet": unet, "vae": vae,

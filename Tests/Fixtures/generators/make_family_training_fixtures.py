@@ -84,7 +84,6 @@ import os
 import sys
 import tempfile
 import warnings
-from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -149,53 +148,6 @@ GRADIENT_CASES = [
 ]
 
 
-# --- OpenCLIP's text tower (restated from make_family_fixtures.py: open_clip 2.20's modules) ----------
-
-class ResidualAttentionBlock(torch.nn.Module):
-    def __init__(self, width, heads):
-        super().__init__()
-        self.ln_1 = torch.nn.LayerNorm(width)
-        self.attn = torch.nn.MultiheadAttention(width, heads)
-        self.ln_2 = torch.nn.LayerNorm(width)
-        self.mlp = torch.nn.Sequential(OrderedDict([
-            ("c_fc", torch.nn.Linear(width, 4 * width)),
-            ("gelu", torch.nn.GELU()),
-            ("c_proj", torch.nn.Linear(4 * width, width)),
-        ]))
-
-    def forward(self, x, attn_mask):
-        y = self.ln_1(x)
-        x = x + self.attn(y, y, y, need_weights=False, attn_mask=attn_mask.to(x.dtype))[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class OpenCLIPText(torch.nn.Module):
-    def __init__(self, width=8, heads=1, layers=3, proj=8):
-        super().__init__()
-        self.token_embedding = torch.nn.Embedding(VOCAB, width)
-        self.positional_embedding = torch.nn.Parameter(torch.empty(POSITIONS, width))
-        self.transformer = torch.nn.Module()
-        self.transformer.resblocks = torch.nn.ModuleList([ResidualAttentionBlock(width, heads) for _ in range(layers)])
-        self.ln_final = torch.nn.LayerNorm(width)
-        self.text_projection = torch.nn.Parameter(torch.empty(width, proj))
-        self.logit_scale = torch.nn.Parameter(torch.ones([]))
-        mask = torch.empty(POSITIONS, POSITIONS)
-        mask.fill_(float("-inf"))
-        mask.triu_(1)
-        self.register_buffer("attn_mask", mask, persistent=False)
-
-    def forward(self, tokens):
-        """LDM FrozenOpenCLIPEmbedder(layer="penultimate").encode_with_transformer: token_embedding +
-        positional_embedding, sequence-first, the blocks before the last one, then ln_final."""
-        x = self.token_embedding(tokens) + self.positional_embedding
-        x = x.permute(1, 0, 2)
-        for i, r in enumerate(self.transformer.resblocks):
-            if i == len(self.transformer.resblocks) - 1:
-                break
-            x = r(x, attn_mask=self.attn_mask)
-        return self.ln_final(x.permute(1, 0, 2))
-
-
 class TransformersText(torch.nn.Module):
     """The same encoder as transformers' CLIPTextModel (a tolerance guide): last_hidden_state."""
 
@@ -217,7 +169,7 @@ def load_models():
     unet = UNet2DConditionModel(**SD2_UNET_CONFIG)
     unet.load_state_dict({k: v.float() for k, v in convert_ldm_unet_checkpoint(sd, dict(unet.config)).items()},
                          strict=True)
-    oc = OpenCLIPText()
+    oc = fs.OpenCLIPText(width=8, heads=1, layers=3, proj=8)
     oc.load_state_dict({k[len(PREFIX):]: v.float() for k, v in sd.items() if k.startswith(PREFIX)}, strict=True)
     te = CLIPTextModel._from_config(CLIPTextConfig(**SD2_TEXT_CONFIG), attn_implementation="eager")
     te_sd = convert_open_clip_checkpoint(te, sd, prefix=PREFIX)
@@ -373,7 +325,7 @@ def gradient_section(unet, oc, tt, tok, comma, sched):
             assert row[0] == ID_START and row.count(ID_END) == 1
         # the placeholder rows matter: without the substitution (plain token 0 rows) the loss differs
         with torch.no_grad():
-            z0 = fs.emphasis_original(oc(torch.asarray(ids)), torch.asarray([c.multipliers for c in r["chunks"]]))
+            z0 = fs.emphasis_original(oc.encode_sd2(torch.asarray(ids)), torch.asarray([c.multipliers for c in r["chunks"]]))
             l0 = p_losses(unet, r["x0"], r["noise"], torch.tensor(timesteps), z0, r["sa"], r["sm"],
                           sched["logvar"][torch.tensor(timesteps)], "v")[0]
         assert l0.item() != r["loss"].item(), name
