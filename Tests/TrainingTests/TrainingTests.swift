@@ -54,10 +54,56 @@ enum TrainingFixture {
         try value.backward()
         let l = try value.toArray()[0], want = (c["loss"] as! NSNumber).floatValue
         #expect(abs(l - want) / want <= 1e-5, "\(c["name"]!): loss \(l) vs \(want)")
-        let grad = try vectors.grad!.toArray(), ref = TrainingFixture.floats(c["grad"])
+        let error = Self.relativeL2(try vectors.grad!.toArray(), TrainingFixture.floats(c["grad"]))
+        #expect(error <= 1e-4, "\(c["name"]!): gradient relative L2 \(error)")
+    }
+
+    /// |a - b| / |b| (2-norms).
+    static func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
         var d = 0.0, n = 0.0
-        for (a, r) in zip(grad, ref) { d += Double(a - r) * Double(a - r); n += Double(r) * Double(r) }
-        #expect((d / n).squareRoot() <= 1e-4, "\(c["name"]!): gradient relative L2 \((d / n).squareRoot())")
+        for (x, r) in zip(a, b) { d += Double(x - r) * Double(x - r); n += Double(r) * Double(r) }
+        return (d / n).squareRoot()
+    }
+
+    @Test("on SDXL the loss (each item's pooled text and size conditioning) and its gradient with respect to both encoders' vectors equal torch autograd (1e-4)",
+          arguments: [0, 1, 2])
+    func sdxlGradient(_ index: Int) throws {
+        let g = TestFixtures.json("family_training", in: .module)["sdxl_gradient"] as! [String: Any]
+        let c = (g["cases"] as! [[String: Any]])[index]
+        let emb = g["embedding"] as! [String: Any]
+        let model = try StableDiffusionModel(path: TestFixtures.fixturePath("tiny-sdxl"))
+        let tokenizer = try CLIPTokenizer.shipped()
+        var conditioner = Conditioner(model: model, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], widths: model.embeddingWidths, tokenizer: tokenizer)
+        let loss = TextualInversionLoss(model: model, conditioner: conditioner)
+        let (wl, wg) = (model.embeddingWidths[0], model.embeddingWidths[1])
+        let l = TrainingFixture.floats(emb["vec_l"]), gv = TrainingFixture.floats(emb["vec_g"])
+        let n = l.count / wl
+        // Both encoders' vectors side by side, one trainable tensor.
+        var data: [Float] = []
+        for i in 0..<n {
+            data += l[(i * wl)..<((i + 1) * wl)]
+            data += gv[(i * wg)..<((i + 1) * wg)]
+        }
+        let vectors = try Tensor(shape: [n, wl + wg], data: data, requiresGrad: true)
+        let b = (c["batch_size"] as! NSNumber).intValue
+        let latents = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["latents"]))
+        let noise = try Tensor(shape: [b, 4, 8, 8], data: TrainingFixture.floats(c["noise"]))
+        let sizes = (c["sizes"] as! [[NSNumber]]).map { $0.map(\.floatValue) }
+        let value = try loss(vectors: vectors, name: emb["name"] as! String, prompts: c["prompts"] as! [String], latents: latents,
+                             noise: noise, timesteps: (c["timesteps"] as! [NSNumber]).map(\.intValue), sizes: sizes)
+        try value.backward()
+        let got = try value.toArray()[0], want = (c["loss"] as! NSNumber).floatValue
+        #expect(abs(got - want) / want <= 1e-5, "\(c["name"]!): loss \(got) vs \(want)")
+        let grad = try vectors.grad!.toArray()
+        var gradL: [Float] = [], gradG: [Float] = []
+        for i in 0..<n {
+            let row = i * (wl + wg)
+            gradL += grad[row..<(row + wl)]
+            gradG += grad[(row + wl)..<(row + wl + wg)]
+        }
+        let errors = (Self.relativeL2(gradL, TrainingFixture.floats(c["grad_l"])), Self.relativeL2(gradG, TrainingFixture.floats(c["grad_g"])))
+        #expect(errors.0 <= 1e-4 && errors.1 <= 1e-4, "\(c["name"]!): gradient relative L2 clip_l \(errors.0), clip_g \(errors.1)")
     }
 
     @Test("AdamW steps equal torch.optim.AdamW (1e-6)")
