@@ -40,6 +40,9 @@ Sections (each moved here verbatim from the generator named, apart from imports)
   OpenCLIP text       OpenCLIPText (open_clip's text tower with LDM's SD 2 and sgm's SDXL readings;
                       make_family_fixtures.py, make_family_embedding_fixtures.py,
                       make_family_training_fixtures.py)
+  family runs         f32_text, enc32 (short exact float32 JSON), sgm_timestep_embedding,
+                      a1111_pad, NVImageRNG (make_family_fixtures.py,
+                      make_family_embedding_fixtures.py, make_family_training_fixtures.py)
   A1111 CFG batch     a1111_cfg_inputs (make_pipeline_fixtures.py, make_family_fixtures.py)
   A1111 noise hook    TorchHijack: k-diffusion's torch.randn_like(x) -> a draw of the image RNG
                       (make_pipeline_fixtures.py, make_family_fixtures.py, make_sampler_fixtures.py)
@@ -207,6 +210,62 @@ class OpenCLIPText(torch.nn.Module if torch else object):
         index = tokens.argmax(dim=-1)
         pooled = last[torch.arange(last.shape[0]), index] @ self.text_projection
         return outs[-2], pooled, index
+
+
+def f32_text(v):
+    """A float32 value as the shortest decimal that reads back (decimal -> nearest double -> nearest
+    float32, as JSON readers do) as exactly that float32; checked."""
+    v = np.float32(v)
+    assert np.isfinite(v)
+    out = float(str(v))
+    assert np.float32(out) == v and str(np.float32(out)) == str(v), (v, out)
+    return out
+
+
+def enc32(t):
+    """{"shape", "data"} like enc, each value written as f32_text (about half the characters of the
+    exact double; every value still reads back exactly)."""
+    t = t.detach().contiguous()
+    assert t.dtype == torch.float32, t.dtype
+    return {"shape": list(t.shape), "data": [f32_text(v) for v in t.reshape(-1).numpy()]}
+
+
+def sgm_timestep_embedding(t, dim, max_period=10000):
+    """sgm.modules.diffusionmodules.util.timestep_embedding (repeat_only False): cos half, then sin."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
+    args = t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def a1111_pad(tokens, id_pad, id_end=49407):
+    """A1111's process_tokens: with id_end != id_pad (OpenCLIP: id_pad 0), every position after the
+    first id_end becomes id_pad."""
+    t = list(tokens)
+    if id_pad != id_end:
+        i = t.index(id_end)
+        t[i + 1:] = [id_pad] * (len(t) - i - 1)
+    return t
+
+
+class NVImageRNG:
+    """modules/rng.py ImageRNG without subseeds, seed resize or ENSD: one generator per image (source
+    "nv": rng_philox.Generator(seed_i)); the first next() is first() (each generator's first
+    randn(shape)), every later next() one more draw from each."""
+
+    def __init__(self, seeds, shape):
+        self.generators = [PhiloxGenerator(s) for s in seeds]
+        self.shape = tuple(shape)
+        self.is_first = True
+        self.next_calls = 0
+
+    def next(self):
+        x = torch.stack([torch.asarray(g.randn(self.shape)) for g in self.generators])
+        if self.is_first:
+            self.is_first = False
+        else:
+            self.next_calls += 1
+        return x
 
 
 def a1111_cfg_inputs(x, sigma):

@@ -358,15 +358,6 @@ def expected_width(models, family):
 
 # --- conditioning (A1111 1.10) -------------------------------------------------------------------
 
-def with_pad(tokens, id_pad):
-    """process_tokens: with id_end != id_pad, every position after the first id_end becomes id_pad."""
-    t = list(tokens)
-    if id_pad != ID_END:
-        i = t.index(ID_END)
-        t[i + 1:] = [id_pad] * (len(t) - i - 1)
-    return t
-
-
 def rows_by_hand(weight, ids, fixes, key):
     """The same substitution written out: token rows, the vectors at offset + 1 ..."""
     rows = weight[torch.asarray(ids)].clone()
@@ -384,18 +375,11 @@ def transformers_by_hand(te, rows):
     return tm.encoder(inputs_embeds=h, causal_attention_mask=mask, output_hidden_states=True)
 
 
-def sgm_timestep_embedding(t, dim, max_period=10000):
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
-    args = t[:, None].float() * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-
-
 def sdxl_size_vector():
     """GeneralConditioner's size embedders (ConcatTimestepEmbedderND(8)) for original = target =
     (16, 16), crop (0, 0): [1, 48]; and diffusers' time_ids [1, 6]."""
     cols = [[HEIGHT, WIDTH], [0, 0], [HEIGHT, WIDTH]]
-    vec = torch.cat([sgm_timestep_embedding(torch.tensor(c, dtype=torch.float32), SDXL_TIME_DIM).reshape(1, -1)
+    vec = torch.cat([fs.sgm_timestep_embedding(torch.tensor(c, dtype=torch.float32), SDXL_TIME_DIM).reshape(1, -1)
                      for c in cols], dim=1)
     return vec, torch.tensor([[HEIGHT, WIDTH, 0, 0, HEIGHT, WIDTH]], dtype=torch.float32)
 
@@ -426,7 +410,7 @@ class Conditioner:
         oc, te = self.m["open_clip"], self.m["text_encoder"]
         zs, ids, diff = [], [], 0.0
         for ch in chunks:
-            t = with_pad(ch.tokens, 0)
+            t = fs.a1111_pad(ch.tokens, 0)
             ids.append(t)
             HIJACK.fixes = [list(ch.fixes)]
             z = oc.encode_sd2(torch.asarray([t]))
@@ -445,7 +429,7 @@ class Conditioner:
         for ch in chunks:
             mult = torch.asarray([ch.multipliers])
             # CLIP-L: FrozenCLIPEmbedderForSDXLWithCustomWords, id_pad = id_end; hidden_states[-2]
-            tl = with_pad(ch.tokens, ID_END)
+            tl = fs.a1111_pad(ch.tokens, ID_END)
             ids_l.append(tl)
             HIJACK.fixes = [list(ch.fixes)]
             z_l = clip_l(input_ids=torch.asarray([tl]), output_hidden_states=True).hidden_states[-2]
@@ -455,7 +439,7 @@ class Conditioner:
             diff["clip_l"] = max(diff["clip_l"], (hand.hidden_states[-2] - z_l).abs().max().item())
             zl.append(fs.emphasis_original(z_l, mult))
             # bigG: FrozenOpenCLIPEmbedder2WithCustomWords, 0 after the first id_end
-            tg = with_pad(ch.tokens, 0)
+            tg = fs.a1111_pad(ch.tokens, 0)
             ids_g.append(tg)
             HIJACK.fixes = [list(ch.fixes)]
             z_g, pooled, index = og.encode_sdxl(torch.asarray([tg]))
@@ -492,25 +476,6 @@ def without_fixes(cond, rec):
 
 
 # --- the txt2img run (restated from make_family_fixtures.py) --------------------------------------
-
-class ImageRNG:
-    """modules/rng.py ImageRNG (no subseeds): one Philox "NV" generator per image; the first next() is
-    the initial noise, each later one more draw from every generator."""
-
-    def __init__(self, seeds, shape):
-        self.generators = [PhiloxGenerator(s) for s in seeds]
-        self.shape = tuple(shape)
-        self.is_first = True
-        self.next_calls = 0
-
-    def next(self):
-        x = torch.stack([torch.asarray(g.randn(self.shape)) for g in self.generators])
-        if self.is_first:
-            self.is_first = False
-        else:
-            self.next_calls += 1
-        return x
-
 
 class SGMLike:
     """What CompVisDenoiser needs of A1111's SDXL model: alphas_cumprod and apply_model(x, t, cond) ->
@@ -557,7 +522,7 @@ def run_txt2img(model_wrap, inner, c, uc):
     seeds = [SEED + i for i in range(BATCH)]
     cond = {"crossattn": torch.cat([c["context"]] * BATCH), "vector": torch.cat([c["vector"]] * BATCH)}
     uncond = {"crossattn": torch.cat([uc["context"]] * BATCH), "vector": torch.cat([uc["vector"]] * BATCH)}
-    rng = ImageRNG(seeds, LATENT)
+    rng = fs.NVImageRNG(seeds, LATENT)
     noise = rng.next()
     sigmas = model_wrap.get_sigmas(STEPS)                 # Euler a's "automatic" = uniform
     x = noise * sigmas[0]
@@ -579,21 +544,6 @@ def run_txt2img(model_wrap, inner, c, uc):
 
 # --- JSON ----------------------------------------------------------------------------------------
 
-def f32_text(v):
-    """The shortest decimal that reads back as exactly this float32 (as families.json); checked."""
-    v = np.float32(v)
-    assert np.isfinite(v)
-    out = float(str(v))
-    assert np.float32(out) == v and str(np.float32(out)) == str(v), (v, out)
-    return out
-
-
-def enc32(t):
-    t = t.detach().contiguous()
-    assert t.dtype == torch.float32, t.dtype
-    return {"shape": list(t.shape), "data": [f32_text(v) for v in t.reshape(-1).numpy()]}
-
-
 def dec32(d):
     return torch.tensor(np.asarray(d["data"], dtype=np.float32).reshape(d["shape"]))
 
@@ -605,13 +555,13 @@ def cond_record(name, family, rec):
     out["chunk_ids"] = rec["chunk_ids"]
     for k in ("multipliers", "fixes", "embedding_rows"):
         out[k] = rec[k]
-    out["context"] = enc32(rec["context"])
+    out["context"] = fs.enc32(rec["context"])
     if family == "sdxl":
         out["pooled_token_index"] = rec["pooled_token_index"]
-        out["pooled"] = enc32(rec["pooled"])
+        out["pooled"] = fs.enc32(rec["pooled"])
         if len(rec["pooled_each_chunk"]) > 1:
-            out["pooled_each_chunk"] = [enc32(p) for p in rec["pooled_each_chunk"]]
-        out["vector"] = enc32(rec["vector"])
+            out["pooled_each_chunk"] = [fs.enc32(p) for p in rec["pooled_each_chunk"]]
+        out["vector"] = fs.enc32(rec["vector"])
     out["by_hand_max_abs_diff"] = rec["by_hand_max_abs_diff"]
     return out
 
@@ -659,10 +609,10 @@ def main():
         ts = tensors_of(path)
         if "clip_l" in ts:
             assert sorted(ts) == ["clip_g", "clip_l"] and all(t.dtype == torch.float32 for t in ts.values())
-            vec = {"clip_l": enc32(ts["clip_l"]), "clip_g": enc32(ts["clip_g"])}
+            vec = {"clip_l": fs.enc32(ts["clip_l"]), "clip_g": fs.enc32(ts["clip_g"])}
         else:
             (t,) = ts.values()
-            vec = enc32(t.detach().float())
+            vec = fs.enc32(t.detach().float())
         name = os.path.splitext(fn)[0]
         file_recs.append({
             "file": fn, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest(), "format": fmt,
@@ -760,15 +710,15 @@ def main():
                      "discard_next_to_last_sigma": False, "a1111_default_schedule": True},
         "chunk_ids": {e: {"cond": c["chunk_ids"][e], "uncond": uc["chunk_ids"][e]} for e in c["chunk_ids"]},
         "conditioning": {"cond": side_record(c), "uncond": side_record(uc)},
-        "cond_context": enc32(c["context"]), "uncond_context": enc32(uc["context"]),
-        "cond_pooled": enc32(c["pooled"]), "cond_vector": enc32(c["vector"]),
-        "uncond_pooled": enc32(uc["pooled"]), "uncond_vector": enc32(uc["vector"]),
-        "initial_noise": enc32(r["noise"]),
-        "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
+        "cond_context": fs.enc32(c["context"]), "uncond_context": fs.enc32(uc["context"]),
+        "cond_pooled": fs.enc32(c["pooled"]), "cond_vector": fs.enc32(c["vector"]),
+        "uncond_pooled": fs.enc32(uc["pooled"]), "uncond_vector": fs.enc32(uc["vector"]),
+        "initial_noise": fs.enc32(r["noise"]),
+        "sigmas": [fs.f32_text(v) for v in r["sigmas"].tolist()],
         "denoiser_calls": r["denoiser_calls"],
         "model_call_batches": r["model_batches"][:len(r["model_batches"]) // r["denoiser_calls"]],
         "rng_next_calls": r["rng_next_calls"],
-        "latents": enc32(r["latents"]),
+        "latents": fs.enc32(r["latents"]),
         "image_shape": list(img.shape),
         "image_uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode(),
         "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),

@@ -663,38 +663,10 @@ P_VALUES = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.
 ETA = 1.0                    # opts.eta_ancestral
 
 
-class ImageRNG:
-    """modules/rng.py ImageRNG without subseeds, seed resize or ENSD: one generator per image (source
-    "nv": rng_philox.Generator(seed_i)); the first next() is first() (each generator's first
-    randn([4, h, w])), every later next() one more draw from each."""
-
-    def __init__(self, seeds, shape):
-        self.generators = [PhiloxGenerator(s) for s in seeds]
-        self.shape = tuple(shape)
-        self.is_first = True
-        self.next_calls = 0
-
-    def next(self):
-        x = torch.stack([torch.asarray(g.randn(self.shape)) for g in self.generators])
-        if self.is_first:
-            self.is_first = False
-        else:
-            self.next_calls += 1
-        return x
-
-
-def sgm_timestep_embedding(t, dim, max_period=10000):
-    """sgm.modules.diffusionmodules.util.timestep_embedding (repeat_only False): cos half, then sin."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
-    args = t[:, None].float() * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-
-
 def concat_timestep_embedder_nd(x, outdim):
     """sgm ConcatTimestepEmbedderND: each column embedded on its own, concatenated per row."""
     b, dims = x.shape
-    return sgm_timestep_embedding(x.reshape(-1), outdim).reshape(b, dims * outdim)
+    return fs.sgm_timestep_embedding(x.reshape(-1), outdim).reshape(b, dims * outdim)
 
 
 def sdxl_size_vector():
@@ -707,15 +679,6 @@ def sdxl_size_vector():
     vec = torch.cat([concat_timestep_embedder_nd(v, SDXL_TIME_DIM) for v in (orig, crop, target)], dim=1)
     time_ids = torch.tensor([[HEIGHT, WIDTH, CROP_TOP, CROP_LEFT, HEIGHT, WIDTH]], dtype=torch.float32)
     return vec, time_ids
-
-
-def with_pad(tokens, id_pad):
-    """process_tokens: with id_end != id_pad, every position after the first id_end becomes id_pad."""
-    t = list(tokens)
-    if id_pad != ID_END:
-        i = t.index(ID_END)
-        t[i + 1:] = [id_pad] * (len(t) - i - 1)
-    return t
 
 
 class Tokenizer:
@@ -763,7 +726,7 @@ class Conditioner:
         oc, te = self.enc["open_clip"], self.enc["text_encoder"]
         zs, ids, diff = [], [], 0.0
         for ch in chunks:
-            t = with_pad(ch.tokens, 0)
+            t = fs.a1111_pad(ch.tokens, 0)
             ids.append(t)
             tokens = torch.asarray([t])
             z = oc.encode_sd2(tokens)
@@ -780,12 +743,12 @@ class Conditioner:
             m = torch.asarray([ch.multipliers])
             # CLIP-L: FrozenCLIPEmbedderForSDXLWithCustomWords, id_pad = id_end; sgm layer "hidden",
             # layer_idx 11 of ViT-L's 12 = hidden_states[-2]; no final_layer_norm
-            tl = with_pad(ch.tokens, ID_END)
+            tl = fs.a1111_pad(ch.tokens, ID_END)
             ids_l.append(tl)
             z_l = clip_l(input_ids=torch.asarray([tl]), output_hidden_states=True).hidden_states[-2]
             zl.append(fs.emphasis_original(z_l, m))
             # bigG: FrozenOpenCLIPEmbedder2WithCustomWords, id_pad 0 after the first id_end
-            tg = with_pad(ch.tokens, 0)
+            tg = fs.a1111_pad(ch.tokens, 0)
             ids_g.append(tg)
             tokens = torch.asarray([tg])
             z_g, pooled, _ = og.encode_sdxl(tokens)
@@ -907,7 +870,7 @@ def run_txt2img(spec, m):
     c = m["conditioner"].get(spec["prompt"], False, spec["clip_skip"])
     uc = m["conditioner"].get(spec["negative_prompt"], True, spec["clip_skip"])
     cond, uncond = batch_of(c, m["family"]), batch_of(uc, m["family"])
-    rng = ImageRNG(seeds, LATENT)
+    rng = fs.NVImageRNG(seeds, LATENT)
     noise = rng.next()
     sigmas = get_sigmas(m["model_wrap"], spec["schedule"], STEPS)
     x = noise * sigmas[0]
@@ -932,24 +895,6 @@ def run_txt2img(spec, m):
 # ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
-
-def f32_text(v):
-    """A float32 value as the shortest decimal that reads back (decimal -> nearest double -> nearest
-    float32, as JSON readers do) as exactly that float32; checked."""
-    v = np.float32(v)
-    assert np.isfinite(v)
-    out = float(str(v))
-    assert np.float32(out) == v and str(np.float32(out)) == str(v), (v, out)
-    return out
-
-
-def enc32(t):
-    """{"shape", "data"} like fixture_support.enc, each value written as f32_text (about half the
-    characters of the exact double: keeps families.json small; every value still reads back exactly)."""
-    t = t.detach().contiguous()
-    assert t.dtype == torch.float32, t.dtype
-    return {"shape": list(t.shape), "data": [f32_text(v) for v in t.reshape(-1).numpy()]}
-
 
 def side_record(rec):
     """What a run records of one side's conditioning besides the tensors."""
@@ -1168,21 +1113,21 @@ def main():
             "chunk_ids": {e: {"cond": r["c"]["chunk_ids"][e], "uncond": r["uc"]["chunk_ids"][e]}
                           for e in r["c"]["chunk_ids"]},
             "conditioning": {"cond": side_record(r["c"]), "uncond": side_record(r["uc"])},
-            "cond_context": enc32(r["c"]["context"]), "uncond_context": enc32(r["uc"]["context"]),
+            "cond_context": fs.enc32(r["c"]["context"]), "uncond_context": fs.enc32(r["uc"]["context"]),
         }
         if m["family"] == "sdxl":
             for side, c in (("cond", r["c"]), ("uncond", r["uc"])):
-                rec[f"{side}_pooled"] = enc32(c["pooled"])
-                rec[f"{side}_vector"] = enc32(c["vector"])
+                rec[f"{side}_pooled"] = fs.enc32(c["pooled"])
+                rec[f"{side}_vector"] = fs.enc32(c["vector"])
             if len(r["c"]["pooled_each_chunk"]) > 1:
-                rec["cond_pooled_each_chunk"] = [enc32(x) for x in r["c"]["pooled_each_chunk"]]
+                rec["cond_pooled_each_chunk"] = [fs.enc32(x) for x in r["c"]["pooled_each_chunk"]]
         rec.update({
-            "initial_noise": enc32(r["noise"]),
-            "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
+            "initial_noise": fs.enc32(r["noise"]),
+            "sigmas": [fs.f32_text(v) for v in r["sigmas"].tolist()],
             "denoiser_calls": r["denoiser_calls"],
             "model_call_batches": r["model_batches"][:len(r["model_batches"]) // r["denoiser_calls"]],
             "rng_next_calls": r["rng_next_calls"],
-            "latents": enc32(r["latents"]),
+            "latents": fs.enc32(r["latents"]),
             "image_shape": list(img.shape),
             "image_uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode(),
             "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),

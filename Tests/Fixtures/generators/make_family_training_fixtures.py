@@ -249,14 +249,6 @@ def chunk_for(tok, db, comma, text):
     return parsed, chunks[0]
 
 
-def with_pad(tokens):
-    """process_tokens: id_pad 0 != id_end, so every position after the first 49407 becomes 0."""
-    t = list(tokens)
-    i = t.index(ID_END)
-    t[i + 1:] = [ID_PAD] * (len(t) - i - 1)
-    return t
-
-
 def encode_batch(text, chunk_rows):
     """process_tokens on one chunk per text, the batch together, EmbeddingsWithFixes installed on the
     token embedding, then EmphasisOriginal over the whole batch."""
@@ -268,7 +260,7 @@ def encode_batch(text, chunk_rows):
     else:
         text.token_embedding = wrapped
     try:
-        tokens = torch.asarray([with_pad(c.tokens) for c in chunk_rows])
+        tokens = torch.asarray([fs.a1111_pad(c.tokens, ID_PAD) for c in chunk_rows])
         hijack.fixes = [c.fixes for c in chunk_rows]
         z = text(tokens)
         assert hijack.fixes is None
@@ -360,7 +352,7 @@ def gradient_section(unet, oc, tt, tok, comma, sched):
         r = run_case(unet, oc, tok, comma, sched, vec0, case)
         again = run_case(unet, oc, tok, comma, sched, vec0, case)
         assert torch.equal(again["grad"], r["grad"]) and torch.equal(again["loss"], r["loss"]), name
-        ids = [with_pad(c.tokens) for c in r["chunks"]]
+        ids = [fs.a1111_pad(c.tokens, ID_PAD) for c in r["chunks"]]
         for c, row in zip(r["chunks"], ids):
             for o, e in c.fixes:
                 assert e.name == NAME and row[o + 1:o + 1 + VECTORS] == [0] * VECTORS
@@ -531,20 +523,12 @@ class OpenCLIPG(torch.nn.Module):
         return z, pooled
 
 
-def sgm_timestep_embedding(t, dim, max_period=10000):
-    """sgm.modules.diffusionmodules.util.timestep_embedding (repeat_only False): cos half, then sin."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(start=0, end=half, dtype=torch.float32) / half)
-    args = t[:, None].float() * freqs[None]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-
-
 def sgm_size_vector(sizes):
     """GeneralConditioner embedders 2-4 (ConcatTimestepEmbedderND(8) on original_size_as_tuple,
     crop_coords_top_left, target_size_as_tuple): [B, 48]."""
     s = torch.tensor(sizes, dtype=torch.float32)
     b = s.shape[0]
-    return torch.cat([sgm_timestep_embedding(s[:, i:i + 2].reshape(-1), SDXL_TIME_DIM).reshape(b, 2 * SDXL_TIME_DIM)
+    return torch.cat([fs.sgm_timestep_embedding(s[:, i:i + 2].reshape(-1), SDXL_TIME_DIM).reshape(b, 2 * SDXL_TIME_DIM)
                       for i in (0, 2, 4)], dim=1)
 
 
@@ -589,7 +573,7 @@ def sdxl_condition(texts, chunk, dtype):
     ids_l, ids_g)."""
     m = torch.asarray([chunk.multipliers], dtype=torch.float32).to(dtype)
     ids_l = list(chunk.tokens)                      # id_pad = id_end: as tokenize_line made them
-    ids_g = with_pad(chunk.tokens)                  # id_pad 0 after the first 49407
+    ids_g = fs.a1111_pad(chunk.tokens, ID_PAD)                  # id_pad 0 after the first 49407
     z_l = fs.emphasis_original(encode_keyed(texts["clip_l"], "clip_l", ids_l, chunk.fixes), m)
     z_g, pooled = encode_keyed(texts["clip_g"], "clip_g", ids_g, chunk.fixes)
     z_g = fs.emphasis_original(z_g, m)
