@@ -212,6 +212,21 @@ class OpenCLIPText(torch.nn.Module if torch else object):
         return outs[-2], pooled, index
 
 
+def write_json_fixture(path, doc, max_bytes):
+    """Writes doc as compact JSON and a newline through a temporary file renamed into place; the
+    size must stay under max_bytes. Returns the size in bytes."""
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    size = len(text.encode("utf-8")) + 1
+    assert size < max_bytes, size
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.write("\n")
+    os.replace(tmp, path)
+    return size
+
+
 def f32_text(v):
     """A float32 value as the shortest decimal that reads back (decimal -> nearest double -> nearest
     float32, as JSON readers do) as exactly that float32; checked."""

@@ -855,15 +855,7 @@ def main():
         },
         "sdxl_gradient": sdxl_gradient,
     }
-    text = json.dumps(doc, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    size = len(text.encode("utf-8")) + 1
-    assert size < MAX_BYTES, size
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    tmp = OUT + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.write("\n")
-    os.replace(tmp, OUT)
+    size = fs.write_json_fixture(OUT, doc, MAX_BYTES)
     print(f"wrote {os.path.relpath(OUT, ROOT)} ({size} bytes): {len(gradient['cases'])} gradient cases, "
           f"{len(sdxl_gradient['cases'])} sdxl_gradient cases")
 
