@@ -31,6 +31,10 @@ public enum ArchitectureDetector {
         }
         // SDXL's added conditioning: pooled text (the second encoder's projection) and six size
         // numbers, each embedded with the same width.
+        if let u = config.unet, let input = u.additionInputDim, let dim = u.additionTimeEmbedDim,
+           input != (config.textEncoder2?.projectionDim ?? 1280) + 6 * dim {
+            throw FormatError.unsupported(file: weights.path, reason: "UNet add_embedding takes \(input) inputs, not the pooled text width plus 6 x addition_time_embed_dim \(dim)")
+        }
         if var u = config.unet, let input = u.additionInputDim, u.additionTimeEmbedDim == nil {
             let pooled = config.textEncoder2?.projectionDim ?? 1280
             guard input > pooled, (input - pooled) % 6 == 0 else {
@@ -122,6 +126,12 @@ public enum ArchitectureDetector {
         guard c.heads.count >= levels.count, c.transformerDepth.count >= levels.count else {
             throw FormatError.unsupported(file: path, reason: "UNet config gives heads or transformer depths for fewer than its \(levels.count) levels")
         }
+        // Numbers from a config file are bounded before anything is sized or divided by them.
+        guard (1...1024).contains(c.normGroups), c.heads.allSatisfy({ (1...1024).contains($0) }),
+              c.transformerDepth.allSatisfy({ (0...64).contains($0) }),
+              (c.additionTimeEmbedDim.map { (2...4096).contains($0) && $0 % 2 == 0 } ?? true) else {
+            throw FormatError.unsupported(file: path, reason: "UNet config out of range: norm_num_groups \(c.normGroups) (1-1024), heads \(c.heads) (1-1024 each), transformer depths \(c.transformerDepth) (0-64 each), addition_time_embed_dim \(c.additionTimeEmbedDim.map(String.init) ?? "none") (even, 2-4096)")
+        }
         for (i, ch) in c.blockOutChannels.enumerated() {
             guard ch % c.normGroups == 0, i >= c.heads.count || ch % c.heads[i] == 0 else {
                 throw FormatError.unsupported(file: path, reason: "UNet level \(i) has \(ch) channels, which do not divide into \(c.normGroups) norm groups and \(c.heads[min(i, c.heads.count - 1)]) heads; give an explicit config (norm_num_groups, attention_head_dim)")
@@ -140,7 +150,10 @@ public enum ArchitectureDetector {
         c.latentChannels = try require(t, "decoder.conv_in.weight", rank: 4, path, "VAE")[1]
         c.outChannels = try require(t, "decoder.conv_out.weight", rank: 4, path, "VAE")[0]
         if let g = explicit["norm_num_groups"] as? Int { c.normGroups = g }
-        if let s = explicit["scaling_factor"] as? Double { c.scalingFactor = Float(s) }
+        if let s = explicit["scaling_factor"] as? Double, s.isFinite, s > 0, s < 1000 { c.scalingFactor = Float(s) }
+        guard (1...1024).contains(c.normGroups) else {
+            throw FormatError.unsupported(file: path, reason: "VAE config norm_num_groups \(c.normGroups) is out of range (1-1024)")
+        }
         for ch in c.blockOutChannels where ch % c.normGroups != 0 {
             throw FormatError.unsupported(file: path, reason: "VAE has \(ch) channels, which do not divide into \(c.normGroups) norm groups; give an explicit config (norm_num_groups)")
         }
@@ -163,7 +176,7 @@ public enum ArchitectureDetector {
         if let h = explicit["num_attention_heads"] as? Int { c.heads = h }
         if let a = explicit["hidden_act"] as? String, let act = TextEncoderConfig.Activation(rawValue: a) { c.activation = act }
         if let e = explicit["layer_norm_eps"] as? Double { c.layerNormEps = Float(e) }
-        guard c.hiddenSize % c.heads == 0 else {
+        guard (1...1024).contains(c.heads), c.hiddenSize % c.heads == 0 else {
             throw FormatError.unsupported(file: path, reason: "text encoder width \(c.hiddenSize) does not divide into \(c.heads) heads")
         }
         return c
@@ -177,16 +190,10 @@ extension ArchitectureDetector {
         do {
             let weights = try ModelWeights(file)
             var config = try detect(weights)
-            var source = "family default"
-            if ["scheduler", "unet"].contains(where: { ExplicitConfig.object(weights.explicitConfig[$0])["prediction_type"] != nil }) {
-                source = "config"
-            } else if config.family == .sd2, let u = config.unet, u.inChannels == 4 {
-                let mean = try PredictionDetector.testMean(UNet(weights, config: u))
-                config.prediction = mean < -1 ? .v : .epsilon
-                source = String(format: "A1111's test pass: mean %.3f", mean)
-            }
-            let vaeScale = 1 << max((config.vae?.blockOutChannels.count ?? 4) - 1, 0)
-            let native = config.unet?.sampleSize.map { $0 * vaeScale } ?? config.nativeSize
+            let resolved = try PredictionDetector.resolve(weights, config, override: nil) { try UNet(weights, config: config.unet!) }
+            config.prediction = resolved.prediction
+            let source = resolved.mean.map { String(format: "A1111's test pass: mean %.3f", $0) } ?? resolved.source
+            let native = config.nativeSize
             return ["layout: \(weights.layout.rawValue)"] + config.summary
                 + ["prediction: \(config.prediction == .v ? "v" : "epsilon") (\(source))", "native size: \(native)x\(native)"]
         } catch {

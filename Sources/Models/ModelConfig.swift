@@ -97,12 +97,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     /// The text encoders in the order their hidden states are concatenated into the context.
     public var textEncoders: [TextEncoderConfig] { [textEncoder, textEncoder2].compactMap { $0 } }
 
-    /// The size a generation defaults to, in pixels, when no config gives a sample size.
-    public var nativeSize: Int {
-        switch family {
-        case .sd1: return 512
-        case .sd2: return prediction == .v ? 768 : 512
-        case .sdxl: return 1024
-        }
-    }
+    /// Pixels per latent cell: 2 ^ (VAE levels - 1), 8 for SD.
+    public var vaeScale: Int { 1 << max((vae?.blockOutChannels.count ?? 4) - 1, 0) }
+
+    /// The size the model was trained at, in pixels (square): the config's sample size times the
+    /// VAE's scale when a config gives one, else the family's.
+    public var nativeSize: Int { unet?.sampleSize.map { $0 * vaeScale } ?? family.nativeSize(prediction: prediction) }
 }

@@ -11,6 +11,20 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable, CustomStringCo
     /// heads of width 64 for SD 2.x and SDXL.
     public func unetHeads(channels: Int) -> Int { self == .sd1 ? 8 : max(channels / 64, 1) }
 
+    /// The native size in pixels when no config says: 512 for SD 1.x and SD 2.x base, 768 for
+    /// SD 2.x v-prediction (768-v), 1024 for SDXL.
+    public func nativeSize(prediction: Prediction) -> Int {
+        switch self {
+        case .sd1: return 512
+        case .sd2: return prediction == .v ? 768 : 512
+        case .sdxl: return 1024
+        }
+    }
+
+    /// The widths of the text encoders of the family's full-size models, in context order (what
+    /// its embeddings' vectors are).
+    public var textEncoderWidths: [Int] { ModelConfig.reference(self).textEncoders.map(\.hiddenSize) }
+
     /// The VAE scaling factor when no config says.
     public var defaultVAEScalingFactor: Float { self == .sdxl ? 0.13025 : 0.18215 }
 

@@ -16,4 +16,18 @@ public enum PredictionDetector {
     }
 
     public static func isVPrediction(_ unet: UNet) throws -> Bool { try testMean(unet) < -1 }
+
+    /// A model's prediction type and where it came from: the load's `override` ("given"), a
+    /// config's `prediction_type` ("config"), for SD 2.x A1111's test pass on `unet()` ("detected",
+    /// with the test's mean), else the family's epsilon ("family default").
+    static func resolve(_ weights: ModelWeights, _ config: ModelConfig, override: Prediction?,
+                        unet: () throws -> UNet) throws -> (prediction: Prediction, source: String, mean: Float?) {
+        if let override { return (override, "given", nil) }
+        if ["scheduler", "unet"].contains(where: { ExplicitConfig.object(weights.explicitConfig[$0])["prediction_type"] != nil }) {
+            return (config.prediction, "config", nil)
+        }
+        guard config.family == .sd2, config.unet?.inChannels == 4 else { return (config.prediction, "family default", nil) }
+        let mean = try testMean(unet())
+        return (mean < -1 ? .v : .epsilon, "detected", mean)
+    }
 }

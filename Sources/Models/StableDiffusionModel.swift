@@ -30,16 +30,13 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public let alphasCumprod: [Float]
 
     /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
-    public var vaeScale: Int { 1 << (vae.config.blockOutChannels.count - 1) }
+    public var vaeScale: Int { config.vaeScale }
 
     /// The size the model was trained at: its config's sample size times the VAE's scale when a
     /// config gives one, else the family's (512 for SD 1.x and SD 2.x base, 768 for SD 2.x v,
     /// 1024 for SDXL). The default size of a generation everywhere (scripts, the prompt,
     /// `sdshell generate`).
-    public var nativeSize: (width: Int, height: Int) {
-        if let sample = config.unet?.sampleSize { return (sample * vaeScale, sample * vaeScale) }
-        return (config.nativeSize, config.nativeSize)
-    }
+    public var nativeSize: (width: Int, height: Int) { (config.nativeSize, config.nativeSize) }
 
     /// The widths an embedding's vectors must have to be used with this model, one per text encoder.
     public var embeddingWidths: [Int] { textEncoders.map(\.encoder.config.hiddenSize) }
@@ -78,22 +75,16 @@ public final class StableDiffusionModel: @unchecked Sendable {
             let list = (missing.prefix(8) + wrong.prefix(4)).joined(separator: ", ")
             throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
         }
-        let hasExplicitPrediction = ["scheduler", "unet"].contains { ExplicitConfig.object(weights.explicitConfig[$0])["prediction_type"] != nil }
         // Half precision is the low-memory configuration: no spare blocks kept beside the
         // activations (they would add up to 0.5 GB to a 512x512 generation's peak).
         TensorStorage.setCachedBlockLimit(precision == .half ? 0 : 512 << 20)
         textEncoder = try CLIPTextModel(weights, config: textConfig, precision: precision)
         textEncoder2 = try config.textEncoder2.map { try CLIPTextModel(weights, component: "text_encoder_2", config: $0, precision: precision) }
         unet = try UNet(weights, config: unetConfig, precision: precision)
-        if let prediction {
-            config.prediction = prediction
-            predictionSource = "given"
-        } else if config.family == .sd2 && !hasExplicitPrediction {
-            config.prediction = try PredictionDetector.isVPrediction(unet) ? .v : .epsilon
-            predictionSource = "detected"
-        } else {
-            predictionSource = hasExplicitPrediction ? "config" : "family default"
-        }
+        let unet = self.unet
+        let resolved = try PredictionDetector.resolve(weights, config, override: prediction) { unet }
+        config.prediction = resolved.prediction
+        predictionSource = resolved.source
         self.config = config
         vae = try AutoencoderKL(weights, config: vaeConfig, precision: precision)
         if let ac = weights.schedule["alphas_cumprod"], ac.count == 1000 {

@@ -1,6 +1,7 @@
 import Engine
 import Formats
 import Foundation
+import Models
 
 /// A textual-inversion embedding ready for prompts: one set of vectors per text encoder of the
 /// model it is for (SDXL: CLIP-L's, then OpenCLIP bigG's).
@@ -23,15 +24,9 @@ public struct Embedding: @unchecked Sendable {
     public var widths: [Int] { [width] + otherEncoderVectors.map { $0.shape[1] } }
     /// The vectors for text encoder `index`.
     public func vectors(forEncoder index: Int) -> Tensor { index == 0 ? vectors : otherEncoderVectors[index - 1] }
-    /// The family the widths say the embedding is for: SD 1 (768), SD 2 (1024), SDXL (768 + 1280).
-    public var family: String {
-        switch widths {
-        case [768]: return "SD 1"
-        case [1024]: return "SD 2"
-        case [768, 1280]: return "SDXL"
-        default: return widths.count > 1 ? "two encoders (\(widths.map(String.init).joined(separator: " + ")) wide)" : "\(width) wide"
-        }
-    }
+    /// The family whose full-size text encoders the widths fit (SD 1.x 768, SD 2.x 1024, SDXL
+    /// 768 + 1280), or nil.
+    public var family: ModelFamily? { ModelFamily.allCases.first { $0.textEncoderWidths == widths } }
     public let step: Int?
     public let checkpointHash: String?
     public let checkpointName: String?

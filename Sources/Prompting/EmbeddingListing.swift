@@ -7,7 +7,7 @@ public struct EmbeddingListing {
         var lines = ["\(db.embeddings.count) embedding\(db.embeddings.count == 1 ? "" : "s") loaded from \(db.directories.joined(separator: ", "))"]
         for e in db.embeddings.values.sorted(by: { $0.name < $1.name }) {
             var line = "  \(e.name): \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") x \(e.widths.map(String.init).joined(separator: " + "))"
-            if e.family != "\(e.width) wide" { line += " (\(e.family))" }
+            if let family = e.family { line += " (\(family))" }
             if let step = e.step { line += ", step \(step)" }
             if let h = e.checkpointHash { line += ", trained on \(e.checkpointName ?? "?") [\(h)]" }
             line += ", [\(e.shortHash)] \(e.file)"

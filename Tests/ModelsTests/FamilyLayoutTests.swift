@@ -73,6 +73,22 @@ import Testing
         #expect(inpainting.contains("SD 2.x") && inpainting.contains("inpainting"), "\(inpainting)")
     }
 
+    @Test("numbers in a config beside a checkpoint are bounded: an error naming them, never a trap")
+    func hostileConfig() throws {
+        for config in [#"{"unet": {"transformer_layers_per_block": [-1, 1]}}"#, #"{"unet": {"norm_num_groups": 0}}"#,
+                       #"{"unet": {"attention_head_dim": 0}}"#, #"{"vae": {"norm_num_groups": 0}}"#,
+                       #"{"text_encoder": {"num_attention_heads": 0}}"#] {
+            let dir = NSTemporaryDirectory() + "sdshell-hostile-config-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try FileManager.default.copyItem(atPath: TestFixtures.fixturePath("tiny-sd2-v.safetensors"), toPath: dir + "/m.safetensors")
+            try config.write(toFile: dir + "/m.json", atomically: true, encoding: .utf8)
+            do { _ = try StableDiffusionModel(path: dir + "/m.safetensors"); Issue.record("\(config) accepted") } catch {
+                #expect("\(error)".contains("range") || "\(error)".contains("divide"), "\(config): \(error)")
+            }
+        }
+    }
+
     @Test("inspect shows the family, the prediction type and where it came from, and the native size")
     func inspect() throws {
         func describe(_ name: String) throws -> String {
