@@ -40,7 +40,7 @@ Sections (each moved here verbatim from the generator named, apart from imports)
   OpenCLIP text       OpenCLIPText (open_clip's text tower with LDM's SD 2 and sgm's SDXL readings;
                       make_family_fixtures.py, make_family_embedding_fixtures.py,
                       make_family_training_fixtures.py)
-  family runs         f32_text, enc32 (short exact float32 JSON), sgm_timestep_embedding,
+  family runs         f32_text, enc32 (short exact float32 JSON), family_run_outcome, sgm_timestep_embedding,
                       a1111_pad, NVImageRNG (make_family_fixtures.py,
                       make_family_embedding_fixtures.py, make_family_training_fixtures.py)
   A1111 CFG batch     a1111_cfg_inputs (make_pipeline_fixtures.py, make_family_fixtures.py)
@@ -261,6 +261,23 @@ def a1111_pad(tokens, id_pad, id_end=49407):
         i = t.index(id_end)
         t[i + 1:] = [id_pad] * (len(t) - i - 1)
     return t
+
+
+def family_run_outcome(r, img, r_sdpa):
+    """The record fields of a family txt2img run after its conditioning, in file order: initial
+    noise, sigmas, the denoiser's calls and batches, the RNG's later draws, final latents, the
+    8-bit image and the latents' spread under SDPA attention."""
+    return {
+        "initial_noise": enc32(r["noise"]),
+        "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
+        "denoiser_calls": r["denoiser_calls"],
+        "model_call_batches": r["model_batches"][:len(r["model_batches"]) // r["denoiser_calls"]],
+        "rng_next_calls": r["rng_next_calls"],
+        "latents": enc32(r["latents"]),
+        "image_shape": list(img.shape),
+        "image_uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode(),
+        "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+    }
 
 
 class NVImageRNG:

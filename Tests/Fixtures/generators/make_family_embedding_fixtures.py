@@ -713,15 +713,7 @@ def main():
         "cond_context": fs.enc32(c["context"]), "uncond_context": fs.enc32(uc["context"]),
         "cond_pooled": fs.enc32(c["pooled"]), "cond_vector": fs.enc32(c["vector"]),
         "uncond_pooled": fs.enc32(uc["pooled"]), "uncond_vector": fs.enc32(uc["vector"]),
-        "initial_noise": fs.enc32(r["noise"]),
-        "sigmas": [fs.f32_text(v) for v in r["sigmas"].tolist()],
-        "denoiser_calls": r["denoiser_calls"],
-        "model_call_batches": r["model_batches"][:len(r["model_batches"]) // r["denoiser_calls"]],
-        "rng_next_calls": r["rng_next_calls"],
-        "latents": fs.enc32(r["latents"]),
-        "image_shape": list(img.shape),
-        "image_uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode(),
-        "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
+        **fs.family_run_outcome(r, img, r_sdpa),
     }
     assert run["model_call_batches"] == [4]
     print(f"{RUN['name']:40s} |lat|max={r['latents'].abs().max().item():.4f} calls={r['denoiser_calls']} "

@@ -1121,17 +1121,7 @@ def main():
                 rec[f"{side}_vector"] = fs.enc32(c["vector"])
             if len(r["c"]["pooled_each_chunk"]) > 1:
                 rec["cond_pooled_each_chunk"] = [fs.enc32(x) for x in r["c"]["pooled_each_chunk"]]
-        rec.update({
-            "initial_noise": fs.enc32(r["noise"]),
-            "sigmas": [fs.f32_text(v) for v in r["sigmas"].tolist()],
-            "denoiser_calls": r["denoiser_calls"],
-            "model_call_batches": r["model_batches"][:len(r["model_batches"]) // r["denoiser_calls"]],
-            "rng_next_calls": r["rng_next_calls"],
-            "latents": fs.enc32(r["latents"]),
-            "image_shape": list(img.shape),
-            "image_uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode(),
-            "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
-        })
+        rec.update(fs.family_run_outcome(r, img, r_sdpa))
         runs.append(rec)
         by_name[spec["name"]] = r
         print(f"{spec['name']:34s} |lat|max={r['latents'].abs().max().item():9.4f} "

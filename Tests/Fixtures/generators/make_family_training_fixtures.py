@@ -341,6 +341,19 @@ def run_case(unet, text, tok, comma, sched, vec0, case, parameterization="v", dt
     return r
 
 
+def case_inputs(r, timesteps, lseeds, nseeds):
+    """The record fields every gradient case has, in file order: the chunks' emphasis multipliers
+    and embedding fixes, the timesteps and seeds, latents, noise and the noising coefficients."""
+    return {
+        "multipliers": [[f32(m) for m in c.multipliers] for c in r["chunks"]],
+        "fixes": [[{"offset": o, "vectors": int(e.vectors)} for o, e in c.fixes] for c in r["chunks"]],
+        "timesteps": timesteps, "latent_seeds": lseeds, "noise_seeds": nseeds,
+        "latents": enc(r["x0"]), "noise": enc(r["noise"]),
+        "sqrt_alphas_cumprod": [f32(v) for v in r["sa"].tolist()],
+        "sqrt_one_minus_alphas_cumprod": [f32(v) for v in r["sm"].tolist()],
+    }
+
+
 def gradient_section(unet, oc, tt, tok, comma, sched):
     vec0 = randn(VEC_SEED, (VECTORS, WIDTH)) * SCALE
     oc64 = copy.deepcopy(oc).double()
@@ -391,12 +404,7 @@ def gradient_section(unet, oc, tt, tok, comma, sched):
             "name": name, "comment": comment, "prompts": prompts, "batch_size": len(prompts),
             "parsed": [[[s, w] for s, w in pr] for pr in r["parsed"]],
             "ids": ids,
-            "multipliers": [[f32(m) for m in c.multipliers] for c in r["chunks"]],
-            "fixes": [[{"offset": o, "vectors": int(e.vectors)} for o, e in c.fixes] for c in r["chunks"]],
-            "timesteps": timesteps, "latent_seeds": lseeds, "noise_seeds": nseeds,
-            "latents": enc(r["x0"]), "noise": enc(r["noise"]),
-            "sqrt_alphas_cumprod": [f32(v) for v in r["sa"].tolist()],
-            "sqrt_one_minus_alphas_cumprod": [f32(v) for v in r["sm"].tolist()],
+            **case_inputs(r, timesteps, lseeds, nseeds),
             "conditioning": enc(r["cond"]), "model_output": enc(r["out"]), "v_target": enc(r["target"]),
             "loss_per_item": [f32(v) for v in r["loss_simple"].tolist()],
             "loss": loss,
@@ -700,12 +708,7 @@ def sdxl_gradient_section(unet, clip_l, og, te2, tok, comma, sched):
             "sizes": sizes,
             "parsed": [[[s, w] for s, w in pr] for pr in r["parsed"]],
             "ids_clip_l": r["ids_l"], "ids_clip_g": r["ids_g"],
-            "multipliers": [[f32(m) for m in c.multipliers] for c in r["chunks"]],
-            "fixes": [[{"offset": o, "vectors": int(e.vectors)} for o, e in c.fixes] for c in r["chunks"]],
-            "timesteps": timesteps, "latent_seeds": lseeds, "noise_seeds": nseeds,
-            "latents": enc(r["x0"]), "noise": enc(r["noise"]),
-            "sqrt_alphas_cumprod": [f32(v) for v in r["sa"].tolist()],
-            "sqrt_one_minus_alphas_cumprod": [f32(v) for v in r["sm"].tolist()],
+            **case_inputs(r, timesteps, lseeds, nseeds),
             "pooled": enc(r["pooled"]),
             "context_mean_abs": [f32(v) for v in r["context"].abs().mean([1, 2]).tolist()],
             "model_output": enc(r["out"]),

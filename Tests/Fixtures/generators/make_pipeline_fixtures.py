@@ -841,74 +841,54 @@ def a1111_ddim_timesteps(steps, discard_next_to_last_sigma=False):
 
 
 @torch.no_grad()
-def a1111_ddim(model, x, timesteps, extra_args=None, callback=None, disable=None, eta=0.0):
+def a1111_ddim(model, x, timesteps, extra_args=None, callback=None, disable=None, eta=0.0, cfgpp=False):
     """A1111's DDIM (modules/sd_samplers_timesteps_impl.py, 1.10), written from its equations:
     alphas = ac[t], alphas_prev = ac[[t0] + t[:-1]] (float64 on CPU), n - 1 model calls from the
     last timestep down; every per-step constant becomes a float32 tensor of shape [B, 1, 1, 1];
-    pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t); x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - s^2) e
-    + s * randn_like(x) (drawn even when s = 0)."""
+    pred_x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t); x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - s^2) d
+    + s * randn_like(x) (drawn even when s = 0), with d = e.
+    cfgpp (A1111's DDIM CFG++, ddim_cfgpp): model.cond_scale_miltiplier = 1 / 12.5 and
+    model.need_last_noise_uncond = True on the CFG denoiser, so e = u + (c - u) * (cond_scale / 12.5)
+    feeds pred_x0 while the direction d is the denoiser's unconditional eps of the same call
+    (model.last_noise_uncond)."""
     ac = model.inner_model.inner_model.alphas_cumprod
     a_all = ac[timesteps]
     a_prev_all = ac[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
     sqrt_one_minus_all = torch.sqrt(1 - a_all)
     sig_all = eta * np.sqrt((1 - a_prev_all.cpu().numpy()) / (1 - a_all.cpu()) * (1 - a_all.cpu() / a_prev_all.cpu().numpy()))
+    if cfgpp:
+        model.cond_scale_miltiplier = CFGPP_MULTIPLIER
+        model.need_last_noise_uncond = True
     extra = {} if extra_args is None else extra_args
     ones_b = x.new_ones((x.shape[0]))
     ones_x = x.new_ones((x.shape[0], 1, 1, 1))
     for i in range(len(timesteps) - 1):
         k = len(timesteps) - 1 - i
         eps = model(x, timesteps[k].item() * ones_b, **extra)
+        eps_uncond = model.last_noise_uncond if cfgpp else None
         a_t = a_all[k].item() * ones_x
         a_prev = a_prev_all[k].item() * ones_x
         sig = sig_all[k].item() * ones_x
         sqrt_one_minus = sqrt_one_minus_all[k].item() * ones_x
         x0 = (x - sqrt_one_minus * eps) / a_t.sqrt()
-        direction = (1. - a_prev - sig ** 2).sqrt() * eps
+        direction = (1. - a_prev - sig ** 2).sqrt() * (eps_uncond if cfgpp else eps)
         fresh = sig * KS.torch.randn_like(x)
         x = a_prev.sqrt() * x0 + direction + fresh
         if callback is not None:
-            callback({'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 'a_t': a_t,
-                      'a_prev': a_prev, 'sigma_t': sig, 'sqrt_one_minus_at': sqrt_one_minus})
+            info = {'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 'a_t': a_t,
+                    'a_prev': a_prev, 'sigma_t': sig, 'sqrt_one_minus_at': sqrt_one_minus}
+            if cfgpp:
+                info.update(eps=eps, eps_uncond=eps_uncond)
+            callback(info)
     return x
 
 
 CFGPP_MULTIPLIER = 1 / 12.5   # ddim_cfgpp: model.cond_scale_miltiplier
 
 
-@torch.no_grad()
 def a1111_ddim_cfgpp(model, x, timesteps, extra_args=None, callback=None, disable=None, eta=0.0):
-    """A1111's DDIM CFG++ (modules/sd_samplers_timesteps_impl.py ddim_cfgpp, 1.10), written from its
-    equations: a1111_ddim after model.cond_scale_miltiplier = 1 / 12.5 and model.need_last_noise_uncond
-    = True on the CFG denoiser, so e = u + (c - u) * (cond_scale / 12.5) feeds pred_x0 while the
-    direction uses the denoiser's unconditional eps of the same call (model.last_noise_uncond):
-    x = sqrt(a_prev) pred_x0 + sqrt(1 - a_prev - s^2) u + s * randn_like(x) (drawn even when s = 0)."""
-    ac = model.inner_model.inner_model.alphas_cumprod
-    a_all = ac[timesteps]
-    a_prev_all = ac[torch.nn.functional.pad(timesteps[:-1], pad=(1, 0))].to(torch.float64)
-    sqrt_one_minus_all = torch.sqrt(1 - a_all)
-    sig_all = eta * np.sqrt((1 - a_prev_all.cpu().numpy()) / (1 - a_all.cpu()) * (1 - a_all.cpu() / a_prev_all.cpu().numpy()))
-    model.cond_scale_miltiplier = CFGPP_MULTIPLIER
-    model.need_last_noise_uncond = True
-    extra = {} if extra_args is None else extra_args
-    ones_b = x.new_ones((x.shape[0]))
-    ones_x = x.new_ones((x.shape[0], 1, 1, 1))
-    for i in range(len(timesteps) - 1):
-        k = len(timesteps) - 1 - i
-        eps = model(x, timesteps[k].item() * ones_b, **extra)
-        eps_uncond = model.last_noise_uncond
-        a_t = a_all[k].item() * ones_x
-        a_prev = a_prev_all[k].item() * ones_x
-        sig = sig_all[k].item() * ones_x
-        sqrt_one_minus = sqrt_one_minus_all[k].item() * ones_x
-        x0 = (x - sqrt_one_minus * eps) / a_t.sqrt()
-        direction = (1. - a_prev - sig ** 2).sqrt() * eps_uncond
-        fresh = sig * KS.torch.randn_like(x)
-        x = a_prev.sqrt() * x0 + direction + fresh
-        if callback is not None:
-            callback({'x': x, 'i': i, 'index': k, 't': timesteps[k].item(), 'a_t': a_t,
-                      'a_prev': a_prev, 'sigma_t': sig, 'sqrt_one_minus_at': sqrt_one_minus,
-                      'eps': eps, 'eps_uncond': eps_uncond})
-    return x
+    """A1111's DDIM CFG++: a1111_ddim with cfgpp."""
+    return a1111_ddim(model, x, timesteps, extra_args=extra_args, callback=callback, disable=disable, eta=eta, cfgpp=True)
 
 
 @torch.no_grad()
