@@ -263,6 +263,24 @@ def a1111_pad(tokens, id_pad, id_end=49407):
     return t
 
 
+def trainable_embedding_db(tok, vec, name, width):
+    """An EmbeddingDatabase holding one embedding whose vectors are `vec` (the tensor being trained,
+    gradient enabled), as A1111's trainer registers it. Returns (db, embedding)."""
+    db = EmbeddingDatabase(tok, width)
+    e = Embedding(vec, name)
+    e.vectors = vec.shape[0]
+    e.shape = vec.shape[-1]
+    db.register_embedding(e)
+    return db, e
+
+
+def one_chunk(tok, db, comma, text):
+    """tokenize_line for a text that fits one chunk: (parsed, the chunk)."""
+    parsed, chunks, _ = tokenize_line(text, tok, db, comma)
+    assert len(chunks) == 1, text
+    return parsed, chunks[0]
+
+
 def family_run_outcome(r, img, r_sdpa):
     """The record fields of a family txt2img run after its conditioning, in file order: initial
     noise, sigmas, the denoiser's calls and batches, the RNG's later draws, final latents, the

@@ -234,21 +234,6 @@ def v_test_mean(unet):
 
 # --- conditioning with gradient ----------------------------------------------------------------------
 
-def make_db(tok, vec):
-    db = fs.EmbeddingDatabase(tok, WIDTH)
-    e = fs.Embedding(vec, NAME)
-    e.vectors = vec.shape[0]
-    e.shape = vec.shape[-1]
-    db.register_embedding(e)
-    return db, e
-
-
-def chunk_for(tok, db, comma, text):
-    parsed, chunks, _ = fs.tokenize_line(text, tok, db, comma)
-    assert len(chunks) == 1, text
-    return parsed, chunks[0]
-
-
 def encode_batch(text, chunk_rows):
     """process_tokens on one chunk per text, the batch together, EmbeddingsWithFixes installed on the
     token embedding, then EmphasisOriginal over the whole batch."""
@@ -308,8 +293,8 @@ def run_case(unet, text, tok, comma, sched, vec0, case, parameterization="v", dt
              coeffs=None, direction=None):
     _, prompts, timesteps, lseeds, nseeds, _ = case
     p = vec0.detach().clone().to(dtype).requires_grad_(True)
-    db, emb = make_db(tok, p)
-    parsed_rows, chunk_rows = zip(*[chunk_for(tok, db, comma, s) for s in prompts])
+    db, emb = fs.trainable_embedding_db(tok, p, NAME, WIDTH)
+    parsed_rows, chunk_rows = zip(*[fs.one_chunk(tok, db, comma, s) for s in prompts])
     x0 = torch.stack([randn(s, LATENT) for s in lseeds]).to(dtype)
     noise = torch.stack([randn(s, LATENT) for s in nseeds]).to(dtype)
     t = torch.tensor(timesteps, dtype=torch.int64)
@@ -598,7 +583,7 @@ def sdxl_run_case(unet, texts, tok, comma, sched, vec0, case, dtype=torch.float3
     emb = fs.Embedding({"clip_l": pl, "clip_g": pg}, SDXL_NAME)
     emb.vectors, emb.shape = VECTORS, SDXL_WIDTH_L + SDXL_WIDTH_G
     db.register_embedding(emb)
-    parsed_rows, chunk_rows = zip(*[chunk_for(tok, db, comma, s) for s in prompts])
+    parsed_rows, chunk_rows = zip(*[fs.one_chunk(tok, db, comma, s) for s in prompts])
     x0 = torch.stack([randn(s, LATENT) for s in lseeds]).to(dtype)
     noise = torch.stack([randn(s, LATENT) for s in nseeds]).to(dtype)
     t = torch.tensor(timesteps, dtype=torch.int64)

@@ -186,21 +186,6 @@ DEFAULT_MAX_STEPS = 100000     # the "Max steps" default of A1111's Train tab
 
 # --- conditioning with gradient (A1111's FrozenCLIPEmbedderWithCustomWords on a batch) ----------
 
-def make_db(tok, vec):
-    db = fs.EmbeddingDatabase(tok, WIDTH)
-    e = fs.Embedding(vec, NAME)
-    e.vectors = vec.shape[0]
-    e.shape = vec.shape[-1]
-    db.register_embedding(e)
-    return db, e
-
-
-def chunks_for(tok, db, comma, text):
-    parsed, chunks, _ = fs.tokenize_line(text, tok, db, comma)
-    assert len(chunks) == 1, text
-    return parsed, chunks[0]
-
-
 def encode_batch(te, chunk_rows):
     """process_tokens for one chunk per text, the batch together: [B, 77] ids through the text
     model with EmbeddingsWithFixes installed (gradient enabled), then EmphasisOriginal over the
@@ -272,8 +257,8 @@ def run_case(unet, te, tok, comma, sched, vec0, case, dtype=torch.float32, coeff
     buffers. direction: also return the float64 central difference along it."""
     name, prompts, timesteps, lseeds, nseeds, _ = case
     p = vec0.detach().clone().to(dtype).requires_grad_(True)
-    db, emb = make_db(tok, p)
-    parsed_rows, chunk_rows = zip(*[chunks_for(tok, db, comma, text) for text in prompts])
+    db, emb = fs.trainable_embedding_db(tok, p, NAME, WIDTH)
+    parsed_rows, chunk_rows = zip(*[fs.one_chunk(tok, db, comma, text) for text in prompts])
     x0 = torch.stack([randn(s, LATENT) for s in lseeds]).to(dtype)
     noise = torch.stack([randn(s, LATENT) for s in nseeds]).to(dtype)
     t = torch.tensor(timesteps, dtype=torch.int64)
