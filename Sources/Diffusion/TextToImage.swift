@@ -129,7 +129,7 @@ public struct TextToImage {
             let entries = PromptSchedule.schedule(text, steps: s.steps)
             // SDXL (A1111's sd_models_xl): a negative prompt whose every text is empty conditions on zeros.
             if negative, model.family.zeroesEmptyNegativePrompt, entries.allSatisfy({ $0.text.isEmpty }) {
-                let empty = try conditioning(conditioner.conditioning(conditioner.chunks(""), clipSkip: s.clipSkip), s, zeroed: true)
+                let empty = try conditioning(conditioner.zeros(), s)
                 return entries.map { (end: $0.endStep, conditioning: empty) }
             }
             return try entries.map { entry in
@@ -186,13 +186,13 @@ public struct TextToImage {
 
     /// What the UNet reads for a text conditioning: its context and, for SDXL, the vector of the
     /// pooled text and the size conditioning A1111 sends (original size = target size = the
-    /// image's height and width, crop top-left 0, 0). `zeroed`: text parts all zero.
-    func conditioning(_ text: TextConditioning, _ s: GenerationSettings, zeroed: Bool = false) throws -> UNetConditioning {
-        let context = zeroed ? try Tensor.zeros(text.context.shape) : text.context
+    /// image's height and width, crop top-left 0, 0).
+    func conditioning(_ text: TextConditioning, _ s: GenerationSettings) throws -> UNetConditioning {
+        let context = text.context
         guard model.unet.config.additionInputDim != nil else { return UNetConditioning(context: context) }
         guard let pooled = text.pooled else { throw GenerationError.invalid("this model's UNet needs a pooled text embedding, which its text encoders do not give") }
         let (h, w) = (Float(s.height), Float(s.width))
-        let vector = try model.unet.additionVector(pooled: zeroed ? try Tensor.zeros(pooled.shape) : pooled, sizes: [h, w, 0, 0, h, w])
+        let vector = try model.unet.additionVector(pooled: pooled, sizes: [h, w, 0, 0, h, w])
         return UNetConditioning(context: context, vector: vector)
     }
 

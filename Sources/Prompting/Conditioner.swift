@@ -95,6 +95,17 @@ public struct Conditioner {
         return TextConditioning(context: parts.count == 1 ? parts[0] : try Tensor.concat(parts, dim: 1), pooled: pooled)
     }
 
+    /// The all-zero conditioning of one chunk (A1111's `force_zero_embeddings` for SDXL's empty
+    /// negative prompt): zero context and, where an encoder gives one, zero pooled output; nothing
+    /// is encoded.
+    public func zeros() throws -> TextConditioning {
+        let width = encoders.map(\.encoder.config.hiddenSize).reduce(0, +)
+        let pooled = try encoders.first { $0.reading.pooled }.map { e in
+            try Tensor.zeros([1, e.encoder.config.projectionDim ?? e.encoder.config.hiddenSize])
+        }
+        return TextConditioning(context: try Tensor.zeros([1, PromptChunker.chunkLength + 2, width]), pooled: pooled)
+    }
+
     /// Context [1, 77 x chunks, width] for the chunks.
     public func encode(_ chunks: [PromptChunk], clipSkip: Int = 1) throws -> Tensor {
         try conditioning(chunks, clipSkip: clipSkip).context

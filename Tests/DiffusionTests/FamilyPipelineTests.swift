@@ -73,7 +73,8 @@ enum FamilyFixture {
             for (side, text) in [("cond", s.prompt), ("uncond", s.negativePrompt)] {
                 guard let expected = r["\(side)_context"] else { continue }
                 let zeroed = side == "uncond" && p.model.family.zeroesEmptyNegativePrompt && text.isEmpty
-                let c = try p.conditioning(p.conditioner.conditioning(p.conditioner.chunks(text), clipSkip: s.clipSkip), s, zeroed: zeroed)
+                let text = zeroed ? try p.conditioner.zeros() : try p.conditioner.conditioning(p.conditioner.chunks(text), clipSkip: s.clipSkip)
+                let c = try p.conditioning(text, s)
                 #expect(c.context.shape == FamilyFixture.shape(expected), "\(name): \(side) context shape")
                 #expect(relative(try c.context.toArray(), FamilyFixture.floats(expected)) <= 1e-5, "\(name): \(side) context")
                 if let vector = r["\(side)_vector"] {
@@ -156,7 +157,8 @@ enum FamilyFixture {
         let p = FamilyFixture.pipeline("sdxl")
         var s = GenerationSettings()
         (s.width, s.height) = (16, 16)
-        let empty = try p.conditioning(p.conditioner.conditioning(p.conditioner.chunks("")), s, zeroed: true)
+        let empty = try p.conditioning(p.conditioner.zeros(), s)
+        #expect(empty.context.shape == [1, 77, 24])
         #expect(try empty.context.toArray().allSatisfy { $0 == 0 })
         // The size embeddings stay: cos(0) = 1 in the crop's slots.
         #expect(try empty.vector!.toArray().contains { $0 != 0 })
