@@ -4,7 +4,8 @@ import Engine
 /// - `a1111`: `{string_to_token, string_to_param: {"*": [n, dim]}, name, step, sd_checkpoint, sd_checkpoint_name}`
 /// - `diffusers`: `{"<token>": [dim]}` (one tensor)
 /// - `kohya`: `{"emb_params": [n, dim]}` (safetensors)
-/// - `sdxl`: `{"clip_l": [n, 768], "clip_g": [n, 1280]}`
+/// - `sdxl`: `{"clip_l": [n, 768], "clip_g": [n, 1280]}` (safetensors, whose metadata sdshell also
+///   gives the A1111 fields `name`, `step`, `sd_checkpoint`, `sd_checkpoint_name`; or a `.pt`)
 public struct EmbeddingFile: Sendable {
     public enum Kind: String, Sendable { case a1111, diffusers, kohya, sdxl }
 
@@ -64,7 +65,8 @@ public struct EmbeddingFile: Sendable {
             return EmbeddingFile(kind: .kohya, vectors: ["clip": v], storedName: nil, step: nil, checkpointHash: nil, checkpointName: nil)
         }
         if let l = t["clip_l"], let g = t["clip_g"], vectorsOK(l), vectorsOK(g) {
-            return EmbeddingFile(kind: .sdxl, vectors: ["clip_l": l, "clip_g": g], storedName: nil, step: nil, checkpointHash: nil, checkpointName: nil)
+            return EmbeddingFile(kind: .sdxl, vectors: ["clip_l": l, "clip_g": g], storedName: m["name"], step: m["step"].flatMap { Int($0) },
+                                 checkpointHash: m["sd_checkpoint"], checkpointName: m["sd_checkpoint_name"])
         }
         if t.count == 1, let (token, v) = t.first, vectorsOK(v) {
             return EmbeddingFile(kind: .diffusers, vectors: ["clip": v], storedName: token, step: nil, checkpointHash: nil, checkpointName: nil)
@@ -85,5 +87,31 @@ public struct EmbeddingFile: Sendable {
             ("sd_checkpoint", checkpointHash.map { .string($0) } ?? .none),
             ("sd_checkpoint_name", checkpointName.map { .string($0) } ?? .none),
         ]), to: path)
+    }
+
+    /// Writes an embedding, atomically, in the layout its vectors' names and the path's extension
+    /// call for: one "clip" set as A1111 saves it (`writeA1111`); SDXL's "clip_l" and "clip_g" as
+    /// kohya saves them, a `.safetensors` of the two f32 tensors with the A1111 fields as string
+    /// metadata, or a `.pt` of just the two tensors (A1111 reads a dict of exactly those; any other
+    /// key would break its loader, so such a file keeps no step).
+    public static func write(name: String, vectors: [(key: String, tensor: Tensor)], step: Int, checkpointHash: String?,
+                             checkpointName: String?, to path: String) throws {
+        let keys = vectors.map(\.key)
+        if keys == ["clip"] {
+            return try writeA1111(name: name, vectors: vectors[0].tensor, step: step, checkpointHash: checkpointHash,
+                                  checkpointName: checkpointName, to: path)
+        }
+        guard Set(keys) == ["clip_l", "clip_g"], keys.count == 2 else {
+            throw FormatError.unsupported(file: path, reason: "no embedding layout holds vectors named \(keys.joined(separator: ", "))")
+        }
+        let tensors = try Dictionary(uniqueKeysWithValues: vectors.map { ($0.key, try $0.tensor.to(.f32)) })
+        if path.lowercased().hasSuffix(".pt") {
+            try TorchWriter.save(.dict(tensors.keys.sorted().map { ($0, .tensor(tensors[$0]!, requiresGrad: false)) }), to: path)
+        } else {
+            var metadata = ["name": name, "step": String(step)]
+            metadata["sd_checkpoint"] = checkpointHash
+            metadata["sd_checkpoint_name"] = checkpointName
+            try SafeTensorsFile.write(tensors, metadata: metadata, to: path)
+        }
     }
 }

@@ -25,6 +25,15 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable, CustomStringCo
     /// its embeddings' vectors are).
     public var textEncoderWidths: [Int] { ModelConfig.reference(self).textEncoders.map(\.hiddenSize) }
 
+    /// The name of each text encoder's vectors in the family's embedding files, in context order:
+    /// "clip" for the one-encoder families (A1111's `string_to_param`), SDXL's "clip_l" and
+    /// "clip_g" (kohya's keys, which A1111, ComfyUI, InvokeAI and diffusers read).
+    public var embeddingKeys: [String] { self == .sdxl ? ["clip_l", "clip_g"] : ["clip"] }
+
+    /// What a new embedding of the family is saved as: A1111's `.pt`, or for SDXL kohya's
+    /// `.safetensors` (A1111 also reads a `.pt` holding just the two tensors).
+    public var embeddingExtension: String { self == .sdxl ? "safetensors" : "pt" }
+
     /// The VAE scaling factor when no config says.
     public var defaultVAEScalingFactor: Float { self == .sdxl ? 0.13025 : 0.18215 }
 

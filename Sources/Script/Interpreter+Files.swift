@@ -116,7 +116,8 @@ extension Interpreter {
         for line in TokenReport(prompt: prompt, tokenizer: try tokenizer, embeddings: db, steps: steps).lines { host.write(line) }
     }
 
-    /// `embedding new NAME init="TEXT" vectors=N [overwrite=true]`, into the first embeddings directory.
+    /// `embedding new NAME init="TEXT" vectors=N [overwrite=true] [format=...]`, into the first
+    /// embeddings directory (`format`: "pt" or "safetensors"; default the model family's kind).
     func newEmbedding(_ call: CommandCall) throws {
         guard call.positional.first == .string("new") else {
             throw ScriptError(call.positionalPositions.first ?? call.position, "expected `new` after `embedding` (usage: \(call.spec.usage))")
@@ -128,8 +129,12 @@ extension Interpreter {
         let initText = try call.optionString("init") ?? "*"
         let count = try call.optionInteger("vectors") ?? 1
         let overwrite = try call.optionBool("overwrite") ?? false
+        let format = try call.optionString("format")
+        if let format, !EmbeddingCreation.fileExtensions.contains(format) {
+            throw ScriptError(call.optionPosition("format"), "format must be \"pt\" or \"safetensors\" (got \(Value.quote(format)))")
+        }
         let (path, _) = try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
-                                                     directory: directory, overwrite: overwrite)
+                                                     directory: directory, overwrite: overwrite, format: format)
         host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
         try journal.record(call.source(), outputs: [], outdir: outdir)
     }
@@ -183,7 +188,8 @@ extension Interpreter {
         }
     }
 
-    /// `train NAME data=DIR [options]`: trains `embeddings_dir/NAME.pt`, resuming from its saved state.
+    /// `train NAME data=DIR [options]`: trains `embeddings_dir/NAME.pt` (SDXL: `NAME.safetensors`,
+    /// or the `.pt` when that is the one there), resuming from its saved state.
     func train(_ call: CommandCall) throws {
         let name = try call.string(at: 0, "the embedding's name")
         try call.atMost(1)
@@ -217,10 +223,12 @@ extension Interpreter {
         options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
         let directory = try writableEmbeddingsDirectory()
-        let path = directory + "/" + EmbeddingCreation.fileName(name)
-        if replaySandbox != nil { try copyIntoReplay(EmbeddingCreation.fileName(name), to: directory) }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ScriptError(call.positionalPositions[0], "no embedding \(path) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")
+        if replaySandbox != nil {
+            for ext in EmbeddingCreation.fileExtensions { try copyIntoReplay(EmbeddingCreation.fileName(name, extension: ext), to: directory) }
+        }
+        guard let path = EmbeddingCreation.existingPath(name, directory: directory, family: sessionModel.family) else {
+            let expected = directory + "/" + EmbeddingCreation.fileName(name, extension: sessionModel.family.embeddingExtension)
+            throw ScriptError(call.positionalPositions[0], "no embedding \(expected) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")
         }
         let dataset = try TrainingDataset(folder: data, width: size, height: size)
         for line in dataset.skipped { host.warn("skipped \(line)") }

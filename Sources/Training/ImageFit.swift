@@ -27,6 +27,18 @@ public enum ImageFit {
         return resize(rgb: rgb, width: width, height: height, outWidth: outWidth, outHeight: outHeight, box: box)
     }
 
+    /// Where `fit`'s crop starts, counted as diffusers' SDXL trainer counts it: in the picture
+    /// resized so that it covers the output (each side scaled by the larger ratio, truncated as
+    /// torchvision's `Resize` truncates the longer side), the centre crop's top and left, rounded
+    /// half to even as Python's `round`.
+    public static func cropTopLeft(width: Int, height: Int, outWidth: Int, outHeight: Int) -> (top: Int, left: Int) {
+        let scale = max(Double(outWidth) / Double(width), Double(outHeight) / Double(height))
+        let resizedWidth = max(outWidth, Int(Double(width) * scale)), resizedHeight = max(outHeight, Int(Double(height) * scale))
+        let top = (Double(resizedHeight - outHeight) / 2).rounded(.toNearestOrEven)
+        let left = (Double(resizedWidth - outWidth) / 2).rounded(.toNearestOrEven)
+        return (Int(top), Int(left))
+    }
+
     /// Pillow's `resize(size, BICUBIC, box)` for 8-bit RGB.
     static func resize(rgb: [UInt8], width: Int, height: Int, outWidth: Int, outHeight: Int,
                        box: (x0: Float, y0: Float, x1: Float, y1: Float)) -> [UInt8] {

@@ -32,7 +32,7 @@ public struct TrainingOptions: Sendable {
     public var accumulate: Int
     /// Clipping of the summed gradient before the optimizer step.
     public var clipping: GradientClipping?
-    /// Where numbered copies (`NAME-STEP.pt`), previews (`NAME-STEP.png`) and the loss plot
+    /// Where numbered copies (`NAME-STEP.pt`, or `.safetensors` as the embedding), previews (`NAME-STEP.png`) and the loss plot
     /// (`loss.png`) go (`outdir/train/NAME`); nil: none are written.
     public var artifactsFolder: String?
     /// A preview image every this many steps (0: none).
@@ -54,8 +54,9 @@ public struct TrainingOptions: Sendable {
 /// noise, all drawn from one seeded generator; the gradients of the batches' losses (each divided
 /// by `accumulate`) are summed, optionally clipped, and AdamW takes one step.
 ///
-/// Nothing is lost across interruptions: at each save the embedding (`embeddings/NAME.pt`, with its
-/// step), the optimizer state with the generator and data order (`NAME.pt.optim`) and `loss.csv`
+/// Nothing is lost across interruptions: at each save the embedding (`embeddings/NAME.pt`, or
+/// SDXL's `NAME.safetensors`, with its step), the
+/// optimizer state with the generator and data order (`NAME.pt.optim`) and `loss.csv`
 /// are written atomically, and a trainer made on the same files continues exactly where the save
 /// was, so an interrupted run and a resumed one end with the same bits as an uninterrupted one.
 public final class TextualInversionTrainer {
@@ -64,6 +65,8 @@ public final class TextualInversionTrainer {
         var random: TorchCPURandom
         var order: [Int]
         var position: Int
+        /// The step this state was saved at (absent in files from before it was kept).
+        var step: Int?
     }
 
     public let name: String
@@ -84,15 +87,16 @@ public final class TextualInversionTrainer {
     var schedule: LearnRateSchedule.Cursor
     var latentCache: [Int: (mean: Tensor, std: Tensor)] = [:]
 
-    /// Prepares training of the A1111 embedding at `embeddingPath` (made by `embedding new` or an
-    /// earlier run). Its `.optim` is used when it belongs to these vectors; otherwise AdamW starts
-    /// fresh (as A1111 does), with the generator seeded from the seed and the step.
+    /// Prepares training of the embedding at `embeddingPath` (made by `embedding new` or an
+    /// earlier run; on SDXL both encoders' vectors, trained as one [n, 768 + 1280] tensor). Its
+    /// `.optim` is used when it belongs to these vectors; otherwise AdamW starts fresh (as A1111
+    /// does), with the generator seeded from the seed and the step.
     public init(model: StableDiffusionModel, conditioner: Conditioner, dataset: TrainingDataset, template: TrainingTemplate,
                 embeddingPath: String, lossLogPath: String, options: TrainingOptions) throws {
         // Held as long as the trainer lives: a second training or an `embedding new` of the same
         // name in another session is refused instead of one silently losing the other's work.
         lock = try FileLock(for: embeddingPath, purpose: "train it")
-        guard let file = try EmbeddingFile.read(try ModelFile.open(embeddingPath)), let stored = file.vectors["clip"] else {
+        guard let file = try EmbeddingFile.read(try ModelFile.open(embeddingPath)) else {
             throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
         }
         guard options.batchSize >= 1, options.accumulate >= 1 else {
@@ -107,36 +111,43 @@ public final class TextualInversionTrainer {
         self.dataset = dataset
         self.template = template
         objective = TextualInversionLoss(model: model, conditioner: conditioner)
-        let tensor = try stored.materialize().to(.f32)
-        shape = tensor.shape.count == 1 ? [1, tensor.shape[0]] : tensor.shape
-        let width = model.config.textEncoder?.hiddenSize ?? 0
-        guard shape[1] == width else {
-            throw FormatError.unsupported(file: embeddingPath,
-                                          reason: "its vectors are \(shape[1]) wide; the model's text encoder (\(model.name)) needs \(width)")
+        let parts = try zip(model.family.embeddingKeys, model.embeddingWidths).map { key, width -> Tensor in
+            guard let stored = file.vectors[key] else {
+                throw FormatError.unsupported(file: embeddingPath, reason: "it holds \(file.vectors.keys.sorted().joined(separator: " and ")) vectors; "
+                                              + "\(model.family) models (\(model.name)) train \(model.family.embeddingKeys.joined(separator: " and "))")
+            }
+            var tensor = try stored.materialize().to(.f32)
+            if tensor.rank == 1 { tensor = try tensor.reshaped([1, tensor.count]) }
+            guard tensor.shape[1] == width else {
+                throw FormatError.unsupported(file: embeddingPath,
+                                              reason: "its \(key == "clip" ? "" : key + " ")vectors are \(tensor.shape[1]) wide; the model's text encoder (\(model.name)) needs \(width)")
+            }
+            return tensor
         }
+        guard Set(parts.map { $0.shape[0] }).count == 1 else {
+            throw FormatError.corrupt(file: embeddingPath, reason: "its vector sets have \(parts.map { String($0.shape[0]) }.joined(separator: " and ")) vectors; they must be as many")
+        }
+        let tensor = parts.count == 1 ? parts[0] : try Tensor.concat(parts, dim: 1)
+        shape = tensor.shape
         vectors = try tensor.toArray()
-        step = file.step ?? 0
         let optimPath = embeddingPath + ".optim"
         let saved = FileManager.default.fileExists(atPath: optimPath) ? try OptimizerStateFile.read(optimPath, vectors: vectors) : nil
         optimizer = saved?.optimizer ?? AdamW(count: vectors.count, lr: 0)
-        if let extra = saved?.extra, let resumed = try? JSONDecoder().decode(ResumeState.self, from: Data(extra.utf8)) {
-            state = resumed
-        } else {
-            state = ResumeState(random: TorchCPURandom(seed: options.seed &+ UInt64(step)), order: [], position: 0)
-        }
+        let resumed = saved?.extra.flatMap { try? JSONDecoder().decode(ResumeState.self, from: Data($0.utf8)) }
+        // An SDXL `.pt` has no room for the step; the resume state (kept only while it belongs to
+        // these vectors) has it.
+        step = file.step ?? resumed?.step ?? 0
+        state = resumed ?? ResumeState(random: TorchCPURandom(seed: options.seed &+ UInt64(step)), order: [], position: 0)
         schedule = try LearnRateSchedule(options.learnRate, maxSteps: options.steps, startStep: step).cursor()
         lossLog = try TrainingLossLog(path: lossLogPath, resumingAt: step)
     }
 
-    /// A trainer whose prompts are encoded with the model's own text encoder and no other
-    /// embeddings, logging to `NAME.pt.loss.csv` beside the embedding (how `train` runs).
+    /// A trainer whose prompts are encoded with the model's own text encoders and no other
+    /// embeddings, logging to `NAME.EXT.loss.csv` beside the embedding (how `train` runs).
     public convenience init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset,
                             template: TrainingTemplate, embeddingPath: String, options: TrainingOptions) throws {
-        guard model.family != .sdxl else {
-            throw FormatError.unsupported(file: model.path, reason: "training embeddings for SDXL models is not supported yet (SD 1.x and SD 2.x models are)")
-        }
         var conditioner = Conditioner(model: model, tokenizer: tokenizer)
-        conditioner.embeddings = EmbeddingDatabase(directories: [], width: model.textEncoder.config.hiddenSize, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], widths: model.embeddingWidths, tokenizer: tokenizer)
         try self.init(model: model, conditioner: conditioner, dataset: dataset, template: template, embeddingPath: embeddingPath,
                       lossLogPath: embeddingPath + ".loss.csv", options: options)
     }
@@ -163,7 +174,7 @@ public final class TextualInversionTrainer {
         var gradient = [Float](repeating: 0, count: vectors.count)
         var stepLoss: Double = 0
         for _ in 0..<options.accumulate {
-            var prompts: [String] = [], latents: [Tensor] = [], noises: [Tensor] = [], timesteps: [Int] = []
+            var prompts: [String] = [], latents: [Tensor] = [], noises: [Tensor] = [], timesteps: [Int] = [], sizes: [[Float]] = []
             if state.position + options.batchSize > state.order.count {
                 state.order = shuffled(dataset.samples.count)
                 state.position = 0
@@ -172,6 +183,7 @@ public final class TextualInversionTrainer {
                 let index = state.order[state.position]
                 state.position += 1
                 let sample = dataset.samples[index]
+                sizes.append(sample.conditioningSizes)
                 let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
                 prompts.append(TrainingTemplate.prompt(line: line, caption: sample.caption, name: name))
                 let flipped = options.flip && state.random.next32() & 1 == 1
@@ -182,7 +194,7 @@ public final class TextualInversionTrainer {
             }
             let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
             var loss = try objective(vectors: parameters, name: name, prompts: prompts, latents: Tensor.concat(latents, dim: 0),
-                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps)
+                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps, sizes: sizes)
             if options.accumulate > 1 { loss = try loss * (1 / Float(options.accumulate)) }
             try loss.backward()
             let g = try parameters.grad!.toArray()
@@ -239,7 +251,7 @@ public final class TextualInversionTrainer {
         guard let bytes = FileManager.default.contents(atPath: embeddingPath) else {
             throw FormatError.io(file: embeddingPath, reason: "cannot read the embedding just saved")
         }
-        try AtomicFile.write([UInt8](bytes), to: "\(folder)/\(name)-\(step).pt")
+        try AtomicFile.write([UInt8](bytes), to: "\(folder)/\(name)-\(step).\((embeddingPath as NSString).pathExtension)")
         try LossPlot.write(lossLog.rows, title: "\(name): loss by step", to: folder + "/loss.png", font: try GridFont())
     }
 
@@ -253,8 +265,8 @@ public final class TextualInversionTrainer {
     @discardableResult
     public func savePreview(in folder: String) throws -> String {
         try Folder.create(folder)
-        let db = EmbeddingDatabase(directories: [], width: shape[1], tokenizer: objective.conditioner.tokenizer)
-        db.register(Embedding(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step))
+        let db = EmbeddingDatabase(directories: [], widths: objective.model.embeddingWidths, tokenizer: objective.conditioner.tokenizer)
+        db.register(try objective.embedding(try Tensor(shape: shape, data: vectors), name: name))
         let pipeline = TextToImage(model: objective.model, tokenizer: objective.conditioner.tokenizer, embeddings: db)
         var s = GenerationSettings()
         s.prompt = previewText
@@ -273,12 +285,12 @@ public final class TextualInversionTrainer {
     /// embedding last, since its step decides where a resume starts. Then the numbered copy and
     /// the loss plot, when there is an artifacts folder.
     public func save() throws {
+        state.step = step
         let extra = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try OptimizerStateFile.save(optimizer, vectors: vectors, shape: shape, extra: extra, to: embeddingPath + ".optim")
         try lossLog.save()
-        try EmbeddingFile.writeA1111(name: name, vectors: try Tensor(shape: shape, data: vectors), step: step,
-                                     checkpointHash: objective.model.shortHash, checkpointName: objective.model.name,
-                                     to: embeddingPath)
+        try EmbeddingFile.write(name: name, vectors: try EmbeddingCreation.split(try Tensor(shape: shape, data: vectors), model: objective.model),
+                                step: step, checkpointHash: objective.model.shortHash, checkpointName: objective.model.name, to: embeddingPath)
         if let folder = options.artifactsFolder { try saveArtifacts(in: folder) }
     }
 }

@@ -10,6 +10,16 @@ public struct TrainingSample: Sendable {
     public let caption: String
     /// 8-bit RGB at the training size, centre-cropped and resized (`ImageFit`).
     public let image: RGBImage
+    /// The picture's own size in pixels, before fitting.
+    public let originalWidth: Int, originalHeight: Int
+
+    /// SDXL's size conditioning of this picture, as diffusers' SDXL trainer computes it for a
+    /// centre crop: original height and width, the crop's top and left in the picture resized to
+    /// cover the training size (`ImageFit.cropTopLeft`), and the training height and width.
+    public var conditioningSizes: [Float] {
+        let crop = ImageFit.cropTopLeft(width: originalWidth, height: originalHeight, outWidth: image.width, outHeight: image.height)
+        return [originalHeight, originalWidth, crop.top, crop.left, image.height, image.width].map(Float.init)
+    }
 
     /// The pixels as a [3, H, W] tensor in [-1, 1] (A1111's `x / 127.5 - 1`), mirrored left to
     /// right when `flipped`.
@@ -61,7 +71,8 @@ public struct TrainingDataset: Sendable {
                 let fitted = ImageFit.fit(rgb: picture.rgb, width: picture.width, height: picture.height,
                                           outWidth: width, outHeight: height)
                 samples.append(TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
-                                              image: RGBImage(width: width, height: height, rgb: fitted)))
+                                              image: RGBImage(width: width, height: height, rgb: fitted),
+                                              originalWidth: picture.width, originalHeight: picture.height))
             } catch {
                 skipped.append("\(error)")
             }

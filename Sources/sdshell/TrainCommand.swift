@@ -31,7 +31,9 @@ struct TrainCommand: ParsableCommand {
         let vectors = given.own["vectors"] ?? "1"
         guard Int(vectors) != nil else { throw ValidationError("--vectors must be an integer, not \"\(vectors)\"") }
         let folder = given.values.first { $0.name == "embeddings_dir" }?.value.description ?? "embeddings"
-        let exists = FileManager.default.fileExists(atPath: folder + "/" + EmbeddingCreation.fileName(name))
+        let exists = EmbeddingCreation.fileExtensions.contains {
+            FileManager.default.fileExists(atPath: folder + "/" + EmbeddingCreation.fileName(name, extension: $0))
+        }
         let session = given.options(["embeddings_dir", "outdir"])
         return (session.isEmpty ? "" : "set\(session)\n")
             + "model \(Value.quote(model))\n"

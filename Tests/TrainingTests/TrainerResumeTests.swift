@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Testing
+import TestSupport
 @testable import Diffusion
 import Formats
 @testable import Models
@@ -8,7 +9,9 @@ import Formats
 @testable import Training
 
 /// Interruption and resume lose nothing: runs that stop (after a save, as SIGKILL would leave them,
-/// or on request, as Ctrl-C does) and resume from the files end with the same bits as one run.
+/// or on request, as Ctrl-C does) and resume from the files end with the same bits as one run, on
+/// an SD 1.x model (A1111's `.pt`) and an SDXL one (kohya's `.safetensors` with `clip_l` and
+/// `clip_g`, or the A1111-readable `.pt` of the two).
 @Suite(.serialized) struct TrainerResumeTests {
     static let images = Bundle.module.resourcePath! + "/Fixtures/images"
 
@@ -16,8 +19,8 @@ import Formats
     /// (`size` x `size` pixels).
     struct Setup {
         let model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset, folder: String
-        init(size: Int = 64) throws {
-            model = try StableDiffusionModel(path: TrainingFixture.modelPath)
+        init(model path: String = TrainingFixture.modelPath, size: Int = 64) throws {
+            model = try StableDiffusionModel(path: path)
             tokenizer = try CLIPTokenizer.shipped()
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID())").path
             let pictures = folder + "/pictures"
@@ -30,39 +33,46 @@ import Formats
         }
 
         /// A fresh copy of the untrained embedding in its own folder; returns its path.
-        func start(_ run: String) throws -> String {
+        func start(_ run: String, format: String? = nil) throws -> String {
             let dir = folder + "/" + run
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return try EmbeddingCreation.create(name: "trainme", initText: "a cat", vectors: 2, model: model,
-                                                tokenizer: tokenizer, directory: dir).path
+                                                tokenizer: tokenizer, directory: dir, format: format).path
         }
 
         func trainer(_ embedding: String, _ options: TrainingOptions) throws -> TextualInversionTrainer {
-            var conditioner = Conditioner(textEncoder: model.textEncoder, tokenizer: tokenizer)
-            conditioner.embeddings = EmbeddingDatabase(directories: [], width: 32, tokenizer: tokenizer)
-            return try TextualInversionTrainer(model: model, conditioner: conditioner, dataset: dataset,
-                                               template: try TrainingTemplate.load("subject_filewords"),
-                                               embeddingPath: embedding, lossLogPath: embedding + ".loss.csv", options: options)
+            try TextualInversionTrainer(model: model, tokenizer: tokenizer, dataset: dataset,
+                                        template: try TrainingTemplate.load("subject_filewords"), embeddingPath: embedding, options: options)
         }
     }
 
-    static func storedVectors(_ path: String) throws -> (vectors: [Float], step: Int?) {
+    /// Each encoder's vectors in the file (by the family's keys) and its step.
+    static func storedVectorSets(_ path: String, family: ModelFamily) throws -> (vectors: [[Float]], step: Int?) {
         let file = try #require(EmbeddingFile.recognize(try ModelFile.open(path)))
-        return (try file.vectors["clip"]!.materialize().toArray(), file.step)
+        return (try family.embeddingKeys.map { try #require(file.vectors[$0]).materialize().toArray() }, file.step)
     }
 
-    @Test func interruptedRunsEndBitIdentical() throws {
-        let setup = try Setup()
+    /// The vectors of a one-encoder embedding file and its step.
+    static func storedVectors(_ path: String) throws -> (vectors: [Float], step: Int?) {
+        let (sets, step) = try storedVectorSets(path, family: .sd1)
+        return (sets[0], step)
+    }
+
+    @Test(arguments: ["tiny-sd", "tiny-sdxl"])
+    func interruptedRunsEndBitIdentical(model: String) throws {
+        let setup = try Setup(model: TestFixtures.fixturePath(model))
+        let family = setup.model.family
         defer { try? FileManager.default.removeItem(atPath: setup.folder) }
         let options = TrainingOptions(steps: 6, learnRate: "0.05:3, 0.01", seed: 42, saveEvery: 2, latents: .once, flip: true)
 
         let straight = try setup.start("straight")
+        #expect(straight.hasSuffix(family == .sdxl ? "/trainme.safetensors" : "/trainme.pt"))
         try setup.trainer(straight, options).run()
 
         // Killed after the save at step 4, with step 5 done but not saved.
         let killed = try setup.start("killed")
         try setup.trainer(killed, options).run(until: 5, saveAtEnd: false)
-        #expect(try Self.storedVectors(killed).step == 4)
+        #expect(try Self.storedVectorSets(killed, family: family).step == 4)
         try setup.trainer(killed, options).run()
 
         // Ctrl-C during step 3: the step finishes, the state is saved, the run ends.
@@ -71,15 +81,15 @@ import Formats
             let first = try setup.trainer(interrupted, options)
             try first.run(shouldStop: { first.step == 3 })
         }
-        #expect(try Self.storedVectors(interrupted).step == 3)
+        #expect(try Self.storedVectorSets(interrupted, family: family).step == 3)
         try setup.trainer(interrupted, options).run()
 
-        let reference = try Self.storedVectors(straight)
+        let reference = try Self.storedVectorSets(straight, family: family)
         #expect(reference.step == 6)
-        let start = try Self.storedVectors(try setup.start("untrained"))
-        #expect(reference.vectors != start.vectors, "training changed nothing")
+        let start = try Self.storedVectorSets(try setup.start("untrained"), family: family)
+        for (trained, untrained) in zip(reference.vectors, start.vectors) { #expect(trained != untrained, "training left a vector set unchanged") }
         for path in [killed, interrupted] {
-            let resumed = try Self.storedVectors(path)
+            let resumed = try Self.storedVectorSets(path, family: family)
             #expect(resumed.step == 6)
             #expect(resumed.vectors == reference.vectors, "\(path): vectors differ from the uninterrupted run")
             let log = try TrainingLossLog(path: path + ".loss.csv", resumingAt: 100)
@@ -89,5 +99,17 @@ import Formats
         }
         let rates = try TrainingLossLog(path: straight + ".loss.csv", resumingAt: 100).rows.map(\.learnRate)
         #expect(rates == [0.05, 0.05, 0.05, 0.01, 0.01, 0.01])
+
+        guard family == .sdxl else { return }
+        // The A1111-style `.pt` (just clip_g and clip_l, so no step in it) trains to the same bits
+        // and resumes from the step kept in its optimizer state.
+        let pt = try setup.start("pt", format: "pt")
+        #expect(pt.hasSuffix("/trainme.pt"))
+        try setup.trainer(pt, options).run(until: 5, saveAtEnd: false)
+        #expect(try Self.storedVectorSets(pt, family: family).step == nil)
+        let resumed = try setup.trainer(pt, options)
+        #expect(resumed.step == 4)
+        try resumed.run()
+        #expect(try Self.storedVectorSets(pt, family: family).vectors == reference.vectors)
     }
 }

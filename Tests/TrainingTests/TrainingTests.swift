@@ -177,3 +177,51 @@ enum TrainingFixture {
         #expect(try replaced.vectors.toArray().allSatisfy { $0 == 0 })
     }
 }
+
+@Suite(.serialized) struct SDXLEmbeddingCreationTests {
+    @Test("a new SDXL embedding takes each encoder's token rows from that encoder's own table and is saved as kohya's clip_l/clip_g safetensors")
+    func createSDXL() throws {
+        let modelPath = TestFixtures.fixturePath("tiny-sdxl")
+        let model = try StableDiffusionModel(path: modelPath)
+        let tokenizer = try CLIPTokenizer.shipped()
+        let dir = NSTemporaryDirectory() + "sdshell-new-xl-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ids = tokenizer.encode("red circle")                               // 2 tokens
+        let (path, _) = try EmbeddingCreation.create(name: "xl shape", initText: "red circle", vectors: 3, model: model,
+                                                     tokenizer: tokenizer, directory: dir)
+        #expect(path.hasSuffix("/xl shape.safetensors"))
+        let written = try SafeTensorsFile(path: path)
+        #expect(written.names == ["clip_g", "clip_l"])
+        #expect(written.metadata["step"] == "0" && written.metadata["name"] == "xl shape" && written.metadata["sd_checkpoint_name"] == "tiny-sdxl")
+        // The token tables read straight from the model's files, not through the model.
+        for (key, component) in [("clip_l", "text_encoder"), ("clip_g", "text_encoder_2")] {
+            let table = try #require(try SafeTensorsFile(path: "\(modelPath)/\(component)/model.safetensors")
+                .tensors["text_model.embeddings.token_embedding.weight"])
+            let w = table.shape[1]
+            let stored = try #require(written.tensors[key])
+            #expect(stored.dtype == .F32 && stored.shape == [3, w])
+            let v = try stored.materialize().toArray()
+            // Vector i copies token i * 2 / 3: tokens 0, 0, 1.
+            for (i, t) in [0, 0, 1].enumerated() {
+                let row = try #require(table.rows(ids[t], 1)).materialize().to(.f32).toArray()
+                #expect(Array(v[(i * w)..<((i + 1) * w)]) == row, "\(key) vector \(i)")
+            }
+        }
+        #expect(throws: EmbeddingCreation.Error.self) {
+            try EmbeddingCreation.create(name: "x", initText: "x", vectors: 1, model: model, tokenizer: tokenizer, directory: dir, format: "bin")
+        }
+    }
+
+    @Test("SDXL's size conditioning of a training picture: original size, the centre crop's top-left as diffusers' SDXL trainer counts it, target size")
+    func conditioningSizes() throws {
+        // torchvision Resize(64) then CenterCrop(64) (diffusers' train_text_to_image_sdxl.py):
+        // 37x23 -> 102x64 (the longer side int(64 * 37 / 23)), left round((102 - 64) / 2) = 19;
+        // 20x41 -> 64x131, top round(33.5) = 34 (half to even); a square picture is not cropped.
+        #expect(ImageFit.cropTopLeft(width: 37, height: 23, outWidth: 64, outHeight: 64) == (0, 19))
+        #expect(ImageFit.cropTopLeft(width: 20, height: 41, outWidth: 64, outHeight: 64) == (34, 0))
+        #expect(ImageFit.cropTopLeft(width: 16, height: 16, outWidth: 64, outHeight: 64) == (0, 0))
+        let dataset = try TrainingDataset(folder: TrainerResumeTests.images, width: 64, height: 64, minimumSide: 1)
+        let wide = try #require(dataset.samples.first { $0.path.hasSuffix("wide-37x23.png") })
+        #expect(wide.conditioningSizes == [23, 37, 0, 19, 64, 64])
+    }
+}
