@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interruption loses nothing, with real signals on the real binary: a 60-step deterministic
-# training of the tiny model is run once straight through, once killed with SIGKILL at a random
+# training of the tiny SD 1.x model (A1111's toy.pt) and of the tiny SDXL model (kohya's
+# toy.safetensors with clip_l and clip_g) is each run once straight through, once killed with SIGKILL at a random
 # moment and resumed, and once stopped with SIGINT (Ctrl-C) at a random moment and resumed.
 # The three embeddings must be byte-identical and every loss.csv must list steps 1..60 once.
 # Then a save on a full disk (writes over 1 KiB refused with `ulimit -f`) must fail with a message
@@ -16,8 +17,9 @@ mkdir "$work/pics"
 cp Tests/TrainingTests/Fixtures/images/wide-37x23.png "$work/pics/01-a wide picture.png"
 cp Tests/TrainingTests/Fixtures/images/photo-30x20.jpg "$work/pics/02-a photo.jpg"
 cp Tests/TrainingTests/Fixtures/images/square-16x16.png "$work/pics/03-a square.png"
+model=tiny-sd file=toy.pt
 train() {  # train FOLDER [STEPS]: in this process (exec), so that `train X &` gives sdshell's own PID in $!
-  exec "$bin" train --model Tests/Fixtures/tiny-sd toy --data "$work/pics" --steps "${2:-60}" --save-every 5 --size 64 \
+  exec "$bin" train --model "Tests/Fixtures/$model" toy --data "$work/pics" --steps "${2:-60}" --save-every 5 --size 64 \
     --seed 7 --flip --lr "0.02:20, 0.005" --embeddings-dir "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out"
 }
 interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 3-10 s, then resume it
@@ -26,23 +28,28 @@ interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 
   sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 3 + 7 * r / 32768 }')"
   kill "-$2" "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  echo "$2: first run reached $(grep -o 'step [0-9]*/60' "$work/$1.first.log" | tail -1) ($(tail -1 "$work/$1.first.log"))"
+  echo "$2: the first run's loss.csv ends at step $(tail -n 1 "$work/$1/$file.loss.csv" 2>/dev/null | cut -d, -f1) ($(tail -1 "$work/$1.first.log"))"
   (train "$1") > "$work/$1.second.log"
   head -1 "$work/$1.second.log"
 }
-(train straight) > "$work/straight.log"
-interrupt killed KILL
-interrupt stopped INT
 status=0
-for dir in killed stopped; do
-  if cmp -s "$work/straight/toy.pt" "$work/$dir/toy.pt"; then echo "$dir: embedding identical to the uninterrupted run"
-  else echo "$dir: embedding DIFFERS from the uninterrupted run"; status=1; fi
-  steps=$(tail -n +2 "$work/$dir/toy.pt.loss.csv" | cut -d, -f1 | tr -d '\r' | tr '\n' ' ')
-  if [ "$steps" = "$(seq -s ' ' 1 60) " ]; then echo "$dir: loss.csv has steps 1..60 once"
-  else echo "$dir: loss.csv steps: $steps"; status=1; fi
-  cmp -s "$work/straight/toy.pt.loss.csv" "$work/$dir/toy.pt.loss.csv" || { echo "$dir: loss.csv differs"; status=1; }
+for run in tiny-sd:toy.pt tiny-sdxl:toy.safetensors; do
+  model=${run%%:*} file=${run#*:}
+  echo "== $model ($file)"
+  (train "$model-straight") > "$work/$model-straight.log"
+  interrupt "$model-killed" KILL
+  interrupt "$model-stopped" INT
+  for dir in "$model-killed" "$model-stopped"; do
+    if cmp -s "$work/$model-straight/$file" "$work/$dir/$file"; then echo "$dir: embedding identical to the uninterrupted run"
+    else echo "$dir: embedding DIFFERS from the uninterrupted run"; status=1; fi
+    steps=$(tail -n +2 "$work/$dir/$file.loss.csv" | cut -d, -f1 | tr -d '\r' | tr '\n' ' ')
+    if [ "$steps" = "$(seq -s ' ' 1 60) " ]; then echo "$dir: loss.csv has steps 1..60 once"
+    else echo "$dir: loss.csv steps: $steps"; status=1; fi
+    cmp -s "$work/$model-straight/$file.loss.csv" "$work/$dir/$file.loss.csv" || { echo "$dir: loss.csv differs"; status=1; }
+  done
 done
-cp -r "$work/straight" "$work/full"
+model=tiny-sd file=toy.pt
+cp -r "$work/tiny-sd-straight" "$work/full"
 before=$(cd "$work/full" && sha256sum toy.pt toy.pt.optim toy.pt.loss.csv)
 if (ulimit -f 1; train full 70) > "$work/full.log" 2>&1; then
   echo "full disk: the run did not fail"; status=1

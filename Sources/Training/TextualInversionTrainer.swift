@@ -290,7 +290,8 @@ public final class TextualInversionTrainer {
         try OptimizerStateFile.save(optimizer, vectors: vectors, shape: shape, extra: extra, to: embeddingPath + ".optim")
         try lossLog.save()
         try EmbeddingFile.write(name: name, vectors: try EmbeddingCreation.split(try Tensor(shape: shape, data: vectors), model: objective.model),
-                                step: step, checkpointHash: objective.model.shortHash, checkpointName: objective.model.name, to: embeddingPath)
+                                step: step, checkpointHash: objective.model.shortHash.isEmpty ? nil : objective.model.shortHash,
+                                checkpointName: objective.model.name, to: embeddingPath)
         if let folder = options.artifactsFolder { try saveArtifacts(in: folder) }
     }
 }

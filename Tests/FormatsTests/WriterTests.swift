@@ -34,6 +34,35 @@ import Testing
         #expect(try e.vectors["clip"]!.materialize().toArray() == Self.goldenVectors().toArray())
     }
 
+    /// SDXL golden vectors at the tiny SDXL model's widths (CLIP-L 8, bigG 16), so that
+    /// scripts/check_written_sdxl_embedding.py can load the committed files into that model with
+    /// diffusers' `load_textual_inversion`.
+    static func goldenSDXLVectors() throws -> [(key: String, tensor: Tensor)] {
+        [("clip_l", try Tensor(shape: [2, 8], data: (0..<16).map { Float(($0 * 37) % 101) / 50 - 1 })),
+         ("clip_g", try Tensor(shape: [2, 16], data: (0..<32).map { Float(($0 * 53) % 97) / 40 - 1.2 }))]
+    }
+
+    @Test("an SDXL embedding written by sdshell (kohya's safetensors, or A1111's .pt of the two tensors) is byte-identical to the checked golden file",
+          arguments: ["safetensors", "pt"])
+    func sdxlGolden(ext: String) throws {
+        let name = "written_by_sdshell_sdxl." + ext, path = dir + "/" + name
+        try EmbeddingFile.write(name: "written_xl", vectors: try Self.goldenSDXLVectors(), step: 7, checkpointHash: "0123456789",
+                                checkpointName: "tiny-sdxl", to: path)
+        let written = try Data(contentsOf: URL(fileURLWithPath: path))
+        if ProcessInfo.processInfo.environment["SDSHELL_UPDATE_GOLDEN"] == "1" {
+            // Regenerate: then check it with `.venv-ref/bin/python scripts/check_written_sdxl_embedding.py`.
+            try written.write(to: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + name))
+        }
+        #expect(written == (try Data(contentsOf: URL(fileURLWithPath: Manifest.folder + "/" + name))))
+        let e = try #require(EmbeddingFile.recognize(try ModelFile.open(path)))
+        #expect(e.kind == .sdxl && e.vectorCount == 2 && e.widths == ["clip_l": 8, "clip_g": 16])
+        // The safetensors form keeps A1111's fields in its metadata; the .pt has room for none.
+        #expect(e.step == (ext == "pt" ? nil : 7) && e.checkpointName == (ext == "pt" ? nil : "tiny-sdxl"))
+        for (key, tensor) in try Self.goldenSDXLVectors() {
+            #expect(try e.vectors[key]!.materialize().toArray() == tensor.toArray())
+        }
+    }
+
     @Test("safetensors round trip keeps names, dtypes, shapes, values and metadata")
     func safetensorsRoundTrip() throws {
         let a = try Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])

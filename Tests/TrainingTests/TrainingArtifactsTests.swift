@@ -1,13 +1,16 @@
 import Foundation
 import Formats
 import Testing
+import TestSupport
 @testable import Training
 
 /// What a training leaves in `outdir/train/NAME`: numbered copies, previews with infotext, the
-/// loss plot.
+/// loss plot; for SD 1.x (`.pt`) and SDXL (`.safetensors`) embeddings.
 @Suite(.serialized) struct TrainingArtifactsTests {
-    @Test func copiesPreviewsAndPlot() throws {
-        let setup = try TrainerResumeTests.Setup()
+    @Test(arguments: ["tiny-sd", "tiny-sdxl"])
+    func copiesPreviewsAndPlot(model: String) throws {
+        let setup = try TrainerResumeTests.Setup(model: TestFixtures.fixturePath(model))
+        let ext = setup.model.family.embeddingExtension
         defer { try? FileManager.default.removeItem(atPath: setup.folder) }
         let path = try setup.start("artifacts")
         let folder = setup.folder + "/out/train/trainme"
@@ -17,10 +20,10 @@ import Testing
         let trainer = try setup.trainer(path, options)
         try trainer.run()
         let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-        #expect(names == ["loss.png", "trainme-2.png", "trainme-2.pt", "trainme-4.png", "trainme-4.pt"])
+        #expect(names == ["loss.png", "trainme-2.png", "trainme-2.\(ext)", "trainme-4.png", "trainme-4.\(ext)"])
         // The last numbered copy is the embedding as saved; the first is the embedding at step 2.
-        #expect(FileManager.default.contents(atPath: folder + "/trainme-4.pt") == FileManager.default.contents(atPath: path))
-        #expect(try TrainerResumeTests.storedVectors(folder + "/trainme-2.pt").step == 2)
+        #expect(FileManager.default.contents(atPath: folder + "/trainme-4.\(ext)") == FileManager.default.contents(atPath: path))
+        #expect(try TrainerResumeTests.storedVectorSets(folder + "/trainme-2.\(ext)", family: setup.model.family).step == 2)
         // The preview carries its infotext: the template's first line with the name and caption.
         let preview = try PNGFile.read(folder + "/trainme-4.png")
         #expect(preview.width == 64 && preview.height == 64)
