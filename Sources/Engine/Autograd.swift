@@ -103,3 +103,27 @@ extension Tensor {
         Tensor(storage: storage, shape: shape, strides: strides, offset: offset)
     }
 }
+
+extension Tensor {
+    /// `body(inputs)` as one recompute segment (activation checkpointing): the forward pass keeps
+    /// none of the segment's intermediate results, only its output; the backward pass runs `body`
+    /// again with recording and backpropagates through that run. The gradients are the same bits
+    /// as without checkpointing (the same operations run on the same values); the memory held for
+    /// backward is one segment's at a time, for a second forward pass of it. Every tensor the
+    /// segment needs a gradient for must be among `inputs`: gradients of tensors `body` captures
+    /// reach only leaves.
+    public static func checkpointed(_ inputs: [Tensor], _ body: @escaping ([Tensor]) throws -> Tensor) throws -> Tensor {
+        guard GradMode.enabled, inputs.contains(where: { $0.requiresGrad }) else { return try body(inputs) }
+        let output = try withNoGrad { try body(inputs) }
+        return output.recording("checkpoint", inputs: inputs) { gradient in
+            let leaves = inputs.map { input -> Tensor in
+                let leaf = input.detached()
+                leaf.requiresGrad = input.requiresGrad
+                return leaf
+            }
+            let again = try GradMode.$enabled.withValue(true) { try body(leaves) }
+            try again.backward(gradient: gradient)
+            return leaves.map { $0.requiresGrad ? $0.grad : nil }
+        }
+    }
+}

@@ -222,6 +222,7 @@ extension Interpreter {
         options.artifactsFolder = outdir + "/train/" + name
         options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
+        options.checkpointing = try call.optionBool("checkpointing")
         let directory = try writableEmbeddingsDirectory()
         if replaySandbox != nil {
             for ext in EmbeddingCreation.fileExtensions { try copyIntoReplay(EmbeddingCreation.fileName(name, extension: ext), to: directory) }

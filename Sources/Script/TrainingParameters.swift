@@ -23,6 +23,7 @@ public enum TrainingParameters {
         row("preview", .string, nil, "its prompt (default: the template's first)"),
         row("clip_grad", .string, nil, "gradient clipping: value:X or norm:X"),
         row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
+        row("checkpointing", .boolean, nil, "recompute UNet blocks in backward: less memory (default: on for SDXL)"),
         row("seed", .integer, .integer(0), "seed of picture order, flips and latents"),
     ]
 

@@ -7,13 +7,14 @@ import Prompting
 import Training
 
 /// `sdbench train`: seconds per textual-inversion step (batch 1: VAE latents cached, UNet forward
-/// and backward, text-encoder backward into the embedding, AdamW) on a full-size SD 1.5-shaped
-/// model with random weights, and peak memory.
+/// and backward, text-encoder backward into the embedding, AdamW) on a full-size model of the
+/// architecture with random weights, and peak memory.
 struct TrainBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Textual-inversion step time on a full-size SD 1.5-shaped model.")
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Textual-inversion step time on a full-size model (--arch).")
 
     @Option(help: "Training sizes.") var sizes: [Int] = [256, 512]
     @Option(help: "Steps per size (the first is reported apart: it encodes the picture).") var steps = 4
+    @Option(help: "Recompute UNet blocks in backward (true/false; default: the trainer's, on for SDXL).") var checkpointing: Bool?
     @OptionGroup var weights: BenchModelOptions
 
     func run() throws {
@@ -31,10 +32,12 @@ struct TrainBenchmark: ParsableCommand {
         for size in sizes {
             let embedding = try EmbeddingCreation.create(name: "bench\(size)", initText: "a painting", vectors: 4, model: model,
                                                          tokenizer: tokenizer, directory: work).path
+            var options = TrainingOptions(steps: steps, learnRate: "0.005", seed: 1, saveEvery: 1_000_000, latents: .deterministic)
+            options.checkpointing = checkpointing
             let trainer = try TextualInversionTrainer(
                 model: model, tokenizer: tokenizer, dataset: try TrainingDataset(folder: work + "/pictures", width: size, height: size),
                 template: try TrainingTemplate.load("style_filewords"), embeddingPath: embedding,
-                options: TrainingOptions(steps: steps, learnRate: "0.005", seed: 1, saveEvery: 1_000_000, latents: .deterministic))
+                options: options)
             var times: [Double] = []
             var last = DispatchTime.now().uptimeNanoseconds
             try trainer.run(saveAtEnd: false, shouldStop: {
@@ -45,7 +48,7 @@ struct TrainBenchmark: ParsableCommand {
             })
             let later = times.dropFirst()
             let perStep = later.isEmpty ? times[0] : later.reduce(0, +) / Double(later.count)
-            print(String(format: "%dx%d batch 1 \(weights.precision) precision: %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
+            print(String(format: "\(weights.arch) %dx%d batch 1 \(weights.precision) precision, checkpointing \(trainer.checkpointing ? "on" : "off"): %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
                          size, size, perStep, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                          Double(Memory.peakResidentBytes()) / 1e9))
         }

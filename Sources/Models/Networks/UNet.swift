@@ -143,28 +143,43 @@ public struct UNet {
     }
 
     /// The noise (or v) prediction for latents x [B, C, H, W] at `timesteps` (one per batch item)
-    /// given the context [B, S, D] and, for SDXL, the vector conditioning `vector` [B, N].
-    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, vector: Tensor? = nil) throws -> Tensor {
+    /// given the context [B, S, D] and, for SDXL, the vector conditioning `vector` [B, N]. With
+    /// `checkpointed`, each resnet and its attention (and the middle block) is a recompute segment
+    /// for training (`Tensor.checkpointed`): the same gradients, far less memory held for backward.
+    public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, vector: Tensor? = nil,
+                               checkpointed: Bool = false) throws -> Tensor {
         var temb = try timeEmbedding(timesteps)
         if let addition {
             guard let vector else { throw EngineError.invalidArgument(op: "UNet", message: "an SDXL UNet needs its vector conditioning") }
             temb = try temb + addition.1(addition.0(vector).silu())
         }
+        /// `body(h, temb, context)`, as one segment when checkpointed.
+        func segment(_ h: Tensor, _ body: @escaping (Tensor, Tensor, Tensor) throws -> Tensor) throws -> Tensor {
+            guard checkpointed else { return try body(h, temb, context) }
+            return try Tensor.checkpointed([h, temb, context]) { try body($0[0], $0[1], $0[2]) }
+        }
         var h = try convIn(x)
         var skips = [h]
         for block in down {
             for (j, resnet) in block.resnets.enumerated() {
-                h = try resnet(h, temb)
-                if !block.attentions.isEmpty { h = try block.attentions[j](h, context: context) }
+                let attention = block.attentions.isEmpty ? nil : block.attentions[j]
+                h = try segment(h) { h, temb, context in
+                    let r = try resnet(h, temb)
+                    return try attention.map { try $0(r, context: context) } ?? r
+                }
                 skips.append(h)
             }
             if let d = block.downsample { h = try d(h); skips.append(h) }
         }
-        h = try mid.2(mid.1(mid.0(h, temb), context: context), temb)
+        let middle = mid
+        h = try segment(h) { h, temb, context in try middle.2(middle.1(middle.0(h, temb), context: context), temb) }
         for block in up {
             for (j, resnet) in block.resnets.enumerated() {
-                h = try resnet(Tensor.concat([h, skips.removeLast()], dim: 1), temb)
-                if !block.attentions.isEmpty { h = try block.attentions[j](h, context: context) }
+                let attention = block.attentions.isEmpty ? nil : block.attentions[j]
+                h = try segment(Tensor.concat([h, skips.removeLast()], dim: 1)) { h, temb, context in
+                    let r = try resnet(h, temb)
+                    return try attention.map { try $0(r, context: context) } ?? r
+                }
             }
             if let u = block.upsample { h = try u(h.upsampleNearest2x()) }
         }
