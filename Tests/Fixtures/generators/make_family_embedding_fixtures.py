@@ -31,6 +31,21 @@ Tests/Fixtures/family-embeddings/   (seeded randn * 0.3, float32: the token embe
                        "step": 250, "sd_checkpoint": sha256(tiny-sd2.ckpt)[:10] (A1111's
                        checkpoint.shorthash), "sd_checkpoint_name": "tiny-sd2"}
   oldstyle.safetensors kohya SD 1.x format: the one tensor "emb_params" f32 [1, 8]
+  sdbin.bin            diffusers' textual-inversion format (what diffusers' textual_inversion.py /
+                       save_textual_inversion and the sd-concepts-library write): torch.save of
+                       {"<sdbin>": f32 [8]} (one 1-D vector, no grad). A1111 takes the dict's single
+                       tensor (unsqueezed to [1, 8]) and names it by the FILE stem, "sdbin".
+  sdpng.png            an A1111 embedding in a PNG as its trainer writes one
+                       (modules/textual_inversion/image_embedding.py): an 8x8 RGB picture with a tEXt
+                       chunk "sd-ti-embedding" = base64(json.dumps(data, cls=EmbeddingEncoder)) of
+                       Embedding.save's dict (tensors as {"TORCHTENSOR": nested lists}; here
+                       "string_to_param": {"*": f32 [3, 8]}, "name": "pngthree", "step": 500, the
+                       tiny-sd2 checkpoint fields as sdtwo's); no data hidden in the pixels (the text
+                       chunk wins in A1111 anyway). A1111 names it by the STORED name, "pngthree",
+                       not the file stem; its EmbeddingDecoder reads the lists back as float64
+                       (np.array), create_embedding_from_data casts them to float32 (exact).
+                       The new files draw from their own seeded generators (EMB_SEEDS), so the
+                       older files' values do not move.
 Tests/DiffusionTests/Fixtures/family_embeddings.json   (layout at the end)
 
 What A1111 1.10 does (and this script does the same)
@@ -50,9 +65,12 @@ Loading (modules/textual_inversion/textual_inversion.py, EmbeddingDatabase):
   its width equals CLIP-L's (real SD 1.x 768 == SDXL CLIP-L 768; here 8 == 8). On the tiny SD 2.x
   (expected 8, FrozenOpenCLIPEmbedderWithCustomWords' rows) oldstyle LOADS because the tiny widths
   coincide (real SD 1.x 768 != SD 2.x 1024 would be skipped) and the xl* files are skipped (24 != 8).
-  Names: the file stem, tokenized with cond_stage_model.tokenize (SDXL: GeneralConditioner.tokenize
-  = the FIRST embedder with a tokenize, CLIP-L's transformers tokenizer): xlone = x|lone</w> [87,
-  13576], xltwo = xl|two</w> [36529, 1237], xlthree = xl|three</w> [36529, 2097], sdtwo = sd|two</w>.
+  Names: the file stem (a PNG: the "name" stored in it, also its key in skipped_embeddings),
+  tokenized with cond_stage_model.tokenize (SDXL: GeneralConditioner.tokenize = the FIRST embedder
+  with a tokenize, CLIP-L's transformers tokenizer): xlone = x|lone</w> [87,
+  13576], xltwo = xl|two</w> [36529, 1237], xlthree = xl|three</w> [36529, 2097], sdtwo = sd|two</w>,
+  sdbin = sd|bin</w> [3080, 5346], pngthree = p|ng|three</w> [79, 10352, 2097]. On SDXL sdbin and
+  pngthree are skipped by width (8 != 24) like sdtwo; on the tiny SD 2.x they load.
 Hijack (sd_hijack.StableDiffusionModelHijack.hijack, SDXL branch): embedder 0 (FrozenCLIPEmbedder)
   gets token_embedding = EmbeddingsWithFixes(..., self) (textual_inversion_key default 'clip_l') and
   the wrapper FrozenCLIPEmbedderForSDXLWithCustomWords; embedder 1 (FrozenOpenCLIPEmbedder2)
@@ -128,6 +146,7 @@ exactly that float32 (as families.json).
 import base64
 import hashlib
 import inspect
+import io
 import json
 import math
 import os
@@ -147,6 +166,7 @@ import safetensors.torch  # noqa: E402
 import transformers  # noqa: E402
 from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0  # noqa: E402
+from PIL import Image, PngImagePlugin  # noqa: E402
 from transformers import CLIPTextModel, CLIPTextModelWithProjection  # noqa: E402
 from transformers.modeling_attn_mask_utils import _create_4d_causal_attention_mask  # noqa: E402
 
@@ -173,9 +193,11 @@ SDXL_POOLED, SDXL_TIME_DIM = 16, 8
 SCALING_SDXL = 0.13025
 
 EMB_SCALE = 0.3
-EMB_SEEDS = {"xlone": 3101, "xltwo": 3102, "xlthree": 3103, "sdtwo": 3104, "oldstyle": 3105}
+EMB_SEEDS = {"xlone": 3101, "xltwo": 3102, "xlthree": 3103, "sdtwo": 3104, "oldstyle": 3105,
+             "sdbin": 3106, "sdpng": 3107}     # one torch.Generator per file: new files never shift the others
 SDXL_EMBEDDINGS = {"xlone": 1, "xltwo": 2, "xlthree": 3}
 SDTWO_STEP = 250
+PNG_NAME, PNG_VECTORS, PNG_STEP, PNG_SIZE = "pngthree", 3, 500, 8   # sdpng.png stores the name "pngthree"
 
 FILLER = "a big old house with green door and small window near the river under blue sky".split()
 BORDER_PROMPT = " ".join((FILLER * 5)[:73]) + " xlthree on a table"
@@ -186,8 +208,13 @@ SDXL_PROMPTS = [   # (name, prompt, is_negative)
     ("embedding moved to the second chunk", BORDER_PROMPT, False),
     ("negative prompt", "xltwo, blurry", True),
 ]
+SD2_BORDER_PROMPT = " ".join((FILLER * 5)[:73]) + f" {PNG_NAME} on a table"
 SD2_PROMPTS = [("sd2: one embedding", "a sdtwo circle", False),
-               ("sd2: the same embedding twice", "sdtwo, sdtwo", False)]
+               ("sd2: the same embedding twice", "sdtwo, sdtwo", False),
+               ("sd2: two embeddings", "sdtwo and sdbin on a table", False),
+               ("sd2: three embeddings with emphasis", f"sdtwo, (sdbin:1.2), [{PNG_NAME}]", False),
+               ("sd2: embedding moved to the second chunk", SD2_BORDER_PROMPT, False),
+               ("sd2: negative prompt", "sdbin, blurry", True)]
 
 SEED = 2718281828
 STEPS, CFG, BATCH = 6, 7.0, 2
@@ -286,7 +313,105 @@ def make_files():
     }, "sdtwo"), "a1111")
     (old,) = seeded(EMB_SEEDS["oldstyle"], (1, 8))
     files["oldstyle.safetensors"] = (safetensors.torch.save({"emb_params": old}), "kohya sd1 (emb_params)")
+    # diffusers' textual-inversion .bin: {placeholder token: one 1-D vector}, no grad
+    (binvec,) = seeded(EMB_SEEDS["sdbin"], (WIDTHS["sd2"]["open_clip"],))
+    files["sdbin.bin"] = (torch_save_bytes({"<sdbin>": binvec}, "sdbin"), "diffusers (one tensor)")
+    # A1111's PNG: Embedding.save's dict in the sd-ti-embedding text chunk, stored name != file stem
+    (pngvec,) = seeded(EMB_SEEDS["sdpng"], (PNG_VECTORS, WIDTHS["sd2"]["open_clip"]))
+    pngvec.requires_grad_(True)       # as torch.load of A1111's saved .pt gives it to embedding_to_b64
+    files["sdpng.png"] = (png_embedding_bytes({
+        "string_to_token": {"*": 265},
+        "string_to_param": {"*": pngvec},
+        "name": PNG_NAME,
+        "step": PNG_STEP,
+        "sd_checkpoint": fs.sha256_file(ckpt)[:10],
+        "sd_checkpoint_name": "tiny-sd2",
+    }), "a1111 png (sd-ti-embedding text chunk)")
     return files
+
+
+# --- A1111 1.10 modules/textual_inversion/image_embedding.py (the text-chunk half) ----------------
+
+class EmbeddingEncoder(json.JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, torch.Tensor):
+            return {"TORCHTENSOR": obj.cpu().detach().numpy().tolist()}
+        return json.JSONEncoder.default(self, obj)
+
+
+class EmbeddingDecoder(json.JSONDecoder):
+    def __init__(self, *args, **kwargs):
+        json.JSONDecoder.__init__(self, *args, object_hook=self.object_hook, **kwargs)
+
+    def object_hook(self, d):
+        if "TORCHTENSOR" in d:
+            return torch.from_numpy(np.array(d["TORCHTENSOR"]))
+        return d
+
+
+def embedding_to_b64(data):
+    d = json.dumps(data, cls=EmbeddingEncoder)
+    return base64.b64encode(d.encode())
+
+
+def embedding_from_b64(data):
+    d = base64.b64decode(data)
+    return json.loads(d, cls=EmbeddingDecoder)
+
+
+def png_embedding_bytes(data):
+    """textual_inversion.train_embedding's PNG: PngInfo.add_text("sd-ti-embedding", embedding_to_b64(data))
+    (bytes: a tEXt chunk) on a small RGB picture, saved by PIL; twice, checked."""
+    img = Image.new("RGB", (PNG_SIZE, PNG_SIZE))
+    img.putdata([(32 * x, 32 * y, 160) for y in range(PNG_SIZE) for x in range(PNG_SIZE)])
+    out = []
+    for _ in range(2):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("sd-ti-embedding", embedding_to_b64(data))
+        buf = io.BytesIO()
+        img.save(buf, "PNG", pnginfo=info)
+        out.append(buf.getvalue())
+    assert out[0] == out[1], "PNG writing is not deterministic"
+    assert b"tEXtsd-ti-embedding\0" in out[0]
+    return out[0]
+
+
+def png_embedding_data(path):
+    """load_from_file's image branch: the text chunk (this fixture's PNG has no pixel-hidden data)."""
+    embed_image = Image.open(path)
+    assert hasattr(embed_image, "text") and "sd-ti-embedding" in embed_image.text, path
+    return embedding_from_b64(embed_image.text["sd-ti-embedding"])
+
+
+class EmbeddingDatabase(fs.EmbeddingDatabase):
+    """fixture_support's restatement with load_from_file's image branch (A1111 1.10): '.preview' images
+    are not embeddings; the text chunk's data; name = data.get('name', name) -- the stored name, which
+    also keys skipped_embeddings; then the same create_embedding_from_data and width test."""
+
+    def load_from_file(self, path, filename, rel):
+        name, ext = os.path.splitext(filename)
+        if ext.upper() not in [".PNG", ".WEBP", ".JXL", ".AVIF"]:
+            return super().load_from_file(path, filename, rel)
+        _, second_ext = os.path.splitext(name)
+        assert second_ext.upper() != ".PREVIEW", "no preview images in these fixtures"
+        data = png_embedding_data(path)
+        name = data.get("name", name)
+        embedding = fs.create_embedding_from_data(data, name, filename=filename, filepath=path)
+        rec = {"name": embedding.name, "vectors": int(embedding.vectors), "width": int(embedding.shape),
+               "step": embedding.step, "sd_checkpoint": embedding.sd_checkpoint,
+               "sd_checkpoint_name": embedding.sd_checkpoint_name, "shorthash": embedding.shorthash,
+               "key_in_file": "string_to_param/" + next(iter(data["string_to_param"])),
+               "dtype_in_file": str(next(iter(data["string_to_param"].values())).dtype).replace("torch.", "")}
+        if self.expected_shape == -1 or self.expected_shape == embedding.shape:
+            self.register_embedding(embedding)
+            rec["outcome"] = "loaded"
+            rec["reason"] = None
+        else:
+            self.skipped_embeddings[name] = embedding
+            rec["outcome"] = "skipped_width"
+            rec["reason"] = (f"vector width {embedding.shape} != the model's {self.expected_shape}: "
+                             f"kept in skipped_embeddings, never matched")
+        self.report[rel] = rec
 
 
 def write_files(files):
@@ -305,6 +430,10 @@ def tensors_of(path):
     if path.endswith(".pt"):
         data = torch.load(path, map_location="cpu", weights_only=True)
         return {"string_to_param/*": data["string_to_param"]["*"]}
+    if path.endswith(".bin"):
+        return dict(torch.load(path, map_location="cpu", weights_only=True))
+    if path.endswith(".png"):
+        return {"string_to_param/*": png_embedding_data(path)["string_to_param"]["*"]}   # float64, as A1111 decodes it
     return safetensors.torch.load_file(path)
 
 
@@ -592,12 +721,16 @@ def main():
     dbs, widths = {}, {}
     for family in ("sdxl", "sd2"):
         widths[family] = expected_width(models, family)
-        dbs[family] = fs.EmbeddingDatabase(tok, widths[family])
+        dbs[family] = EmbeddingDatabase(tok, widths[family])
         dbs[family].load_from_dir(EMB_DIR)
     assert widths == {"sdxl": 24, "sd2": 8}, widths
     assert list(dbs["sdxl"].word_embeddings) == ["xlone", "xlthree", "xltwo"]
-    assert sorted(dbs["sdxl"].skipped_embeddings) == ["oldstyle", "sdtwo"]
-    assert list(dbs["sd2"].word_embeddings) == ["oldstyle", "sdtwo"]
+    assert sorted(dbs["sdxl"].skipped_embeddings) == ["oldstyle", PNG_NAME, "sdbin", "sdtwo"]
+    assert list(dbs["sd2"].word_embeddings) == ["oldstyle", PNG_NAME, "sdbin", "sdtwo"]
+    assert all(r["outcome"] in ("loaded", "skipped_width") for d in dbs.values() for r in d.report.values())
+    assert dbs["sd2"].report["sdpng.png"]["name"] == PNG_NAME != "sdpng"          # the stored name
+    assert dbs["sd2"].report["sdbin.bin"]["name"] == "sdbin"                      # the file stem, not "<sdbin>"
+    assert dbs["sd2"].word_embeddings["sdbin"].vec.shape == (1, 8)
     assert sorted(dbs["sd2"].skipped_embeddings) == ["xlone", "xlthree", "xltwo"]
     oldstyle_on_sdxl = "skipped" if "oldstyle" in dbs["sdxl"].skipped_embeddings else "clip_l only"
     assert oldstyle_on_sdxl == "skipped"
@@ -612,8 +745,11 @@ def main():
             vec = {"clip_l": fs.enc32(ts["clip_l"]), "clip_g": fs.enc32(ts["clip_g"])}
         else:
             (t,) = ts.values()
-            vec = fs.enc32(t.detach().float())
-        name = os.path.splitext(fn)[0]
+            t = t.detach().float()
+            vec = fs.enc32(t.unsqueeze(0) if t.dim() == 1 else t)     # A1111's vec: a 1-D vector unsqueezed
+            assert torch.equal(dec32(vec), dbs["sd2"].word_embeddings[dbs["sd2"].report[fn]["name"]].vec)
+        name = dbs["sd2"].report[fn]["name"]          # A1111's name: the file stem, a PNG's stored name
+        assert name == dbs["sdxl"].report[fn]["name"]
         file_recs.append({
             "file": fn, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest(), "format": fmt,
             "tensors": {k: {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", "")}
@@ -656,6 +792,24 @@ def main():
     assert torch.equal(d["pooled"], d["pooled_each_chunk"][0])
     s = by_name["sd2: the same embedding twice"]
     assert s["fixes"] == [[{"offset": 0, "name": "sdtwo", "vectors": 2}, {"offset": 3, "name": "sdtwo", "vectors": 2}]]
+    s = by_name["sd2: two embeddings"]
+    assert s["fixes"] == [[{"offset": 0, "name": "sdtwo", "vectors": 2}, {"offset": 3, "name": "sdbin", "vectors": 1}]]
+    assert s["chunk_ids"]["open_clip"][0][:9] == [ID_START, PLACEHOLDER, PLACEHOLDER, 537, PLACEHOLDER, 525, 320,
+                                                  2175, ID_END]
+    s = by_name["sd2: three embeddings with emphasis"]
+    assert s["fixes"] == [[{"offset": 0, "name": "sdtwo", "vectors": 2}, {"offset": 3, "name": "sdbin", "vectors": 1},
+                           {"offset": 5, "name": PNG_NAME, "vectors": PNG_VECTORS}]]
+    assert s["multipliers"][0][1:9] == [1.0, 1.0, 1.0, 1.2, 1.0, 1 / 1.1, 1 / 1.1, 1 / 1.1]
+    assert s["embedding_rows"] == [[1, 2, 4, 6, 7, 8]]
+    s = by_name["sd2: embedding moved to the second chunk"]
+    assert len(s["chunks"]) == 2 and s["context"].shape == (1, 154, 8)
+    assert s["chunk_ids"]["open_clip"][0][74:] == [ID_END, 0, 0] and PLACEHOLDER not in s["chunks"][0].tokens
+    assert s["chunks"][0].tokens[74:] == [ID_END] * 3
+    assert s["fixes"] == [[], [{"offset": 0, "name": PNG_NAME, "vectors": PNG_VECTORS}]]
+    assert s["chunk_ids"]["open_clip"][1][:4] == [ID_START] + [PLACEHOLDER] * 3
+    assert s["token_count"] == 75 + 6 and not s["comma_backtracks"]
+    s = by_name["sd2: negative prompt"]
+    assert s["is_negative_prompt"] and s["fixes"] == [[{"offset": 0, "name": "sdbin", "vectors": 1}]]
 
     # ---- cross-check with families.json (the restatement of its conditioning and run)
     with open(FAMILIES) as f:
@@ -776,6 +930,14 @@ A1111_NOTES = {
               "attends to the embedding rows, so embeddings in chunk 0 change pooled",
     "emphasis": "EmphasisOriginal per encoder and chunk after the encoder: embedding rows scaled like any token",
     "sd2": "FrozenOpenCLIPEmbedderWithCustomWords: pad 0 after the first 49407; z = ln_final(blocks 0 .. N-2)",
+    "diffusers_bin": "load_from_file: .bin / .pt -> torch.load; create_embedding_from_data's 'diffuser concepts' "
+                     "branch (a dict of exactly one tensor, e.g. {'<sdbin>': [8]}): that tensor, unsqueezed to "
+                     "[1, dim] when 1-D; named by the FILE stem ('sdbin'), not the token key",
+    "image_names": "load_from_file: .png / .webp / .jxl / .avif (not *.preview.*): the 'sd-ti-embedding' text chunk "
+                   "(else data hidden in the pixels; none: not an embedding) = base64 of json.dumps(data, "
+                   "cls=EmbeddingEncoder), tensors as {'TORCHTENSOR': lists}, decoded with np.array (float64) and cast "
+                   "to float32; name = data.get('name', name): the STORED name ('pngthree' from sdpng.png), which "
+                   "also keys skipped_embeddings",
 }
 
 if __name__ == "__main__":
