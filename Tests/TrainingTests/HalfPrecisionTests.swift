@@ -13,14 +13,14 @@ import TestSupport
 /// checkpoint the weights are rounded once to f16. (Full precision itself is checked against torch
 /// autograd in TrainingTests.)
 @Suite(.serialized) struct HalfPrecisionTests {
-    /// The tiny model (stored partly in f16, partly in f32) with each floating-point tensor
-    /// replaced by `transform` of its f32 values, in a temporary folder.
-    static func copy(_ transform: (Tensor) throws -> Tensor) throws -> String {
+    /// A tiny model folder (the SD 1.x one by default, stored partly in f16, partly in f32) with
+    /// each floating-point tensor replaced by `transform` of its f32 values, in a temporary folder.
+    static func copy(_ source: String = TestFixtures.tinyModelPath, _ transform: (Tensor) throws -> Tensor) throws -> String {
         let folder = NSTemporaryDirectory() + "sdshell-tiny-copy-\(UUID().uuidString)"
         let fm = FileManager.default
-        try fm.copyItem(atPath: TestFixtures.tinyModelPath, toPath: folder)
-        for file in ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
-                     "vae/diffusion_pytorch_model.safetensors"] {
+        try fm.copyItem(atPath: source, toPath: folder)
+        let files = try fm.subpathsOfDirectory(atPath: folder).filter { $0.hasSuffix(".safetensors") }.sorted()
+        for file in files {
             let original = try SafeTensorsFile(path: folder + "/" + file)
             var converted: [String: Tensor] = [:]
             for (name, stored) in original.tensors {
@@ -62,8 +62,9 @@ import TestSupport
         #expect(try half.unet.convIn.weight.toArray() == full.unet.convIn.weight.toArray())
     }
 
-    @Test func onAnF16CheckpointHalfPrecisionTrainsBitIdenticallyToFull() throws {
-        let folder = try Self.copy { try $0.to(.f16) }
+    @Test(arguments: ["tiny-sd", "tiny-sdxl"])
+    func onAnF16CheckpointHalfPrecisionTrainsBitIdenticallyToFull(model: String) throws {
+        let folder = try Self.copy(TestFixtures.fixturePath(model)) { try $0.to(.f16) }
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let full = try Self.train(modelPath: folder, precision: .full, steps: 8)
         let half = try Self.train(modelPath: folder, precision: .half, steps: 8)

@@ -6,8 +6,9 @@
 #
 # Needs the reference environment (scripts/setup_reference_env.sh; PYTHON overrides
 # .venv-ref/bin/python). About 5 minutes on 2 cores. Skipped unless asked for:
-#   --demo-model       train_demo_model.py: trains models/demo.safetensors for about half an
-#                      hour; its phases stop on a time budget, so it is not byte-reproducible
+#   --demo-model       train_demo_model.py, then make_demo_xl_model.py: trains
+#                      models/demo.safetensors and models/demo-xl/ (about half an hour each);
+#                      their phases stop on a time budget, so they are not byte-reproducible
 #   --demo-embeddings  make_demo_embeddings.sh: trains embeddings/blot.pt and tent.pt with
 #                      sdshell's release build (swift build -c release if it is missing)
 # make_prompt_fixtures.py runs only where A1111's modules/prompt_parser.py is at
@@ -84,7 +85,10 @@ fi
 # the demo dataset, then (if asked) the demo model and embeddings trained on it
 run "$PY" $G/make_demo_data.py
 run "$PY" $G/make_concept_data.py
-if [ $demo_model = 1 ]; then run "$PY" $G/train_demo_model.py; fi
+if [ $demo_model = 1 ]; then
+  run "$PY" $G/train_demo_model.py
+  run nice -n 10 "$PY" $G/make_demo_xl_model.py --threads 1
+fi
 if [ $demo_embeddings = 1 ]; then run bash $G/make_demo_embeddings.sh; fi
 
 [ $verify = 1 ] || exit 0
