@@ -41,7 +41,9 @@ import TestSupport
         while ((try? FileManager.default.contentsOfDirectory(atPath: images))?.count ?? 0) < 3, Date() < deadline { usleep(20_000) }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        #expect(process.terminationStatus == 128 + signal)
+        // (Seen once in a loaded full-suite run: killed by signal 11. The reason tells a crash from an exit.)
+        #expect(process.terminationStatus == 128 + signal && process.terminationReason == .exit,
+                "status \(process.terminationStatus), \(process.terminationReason == .uncaughtSignal ? "killed by that signal" : "exited")")
         let kept = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
         #expect(kept.count >= 3 && kept.count < 200)
         let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/out/sessions")
