@@ -81,6 +81,54 @@ public enum GenerationParameters {
                             read: { .string($0.schedule?.rawValue ?? "automatic") },
                             infotextKey: "Schedule type", axisLabel: "Schedule type", infotext: { $0.resolvedSchedule.displayName },
                             whenNotInInfotext: { _ in .string("automatic") }),
+        // The hires fix (A1111's extra_generation_params, written before the sampler's options).
+        ParameterDefinition("hires_scale", .real, .real(0), "hires fix: second pass at this multiple of the size (0: off)",
+                            check: ParameterCheck.real("hires_scale", 0...8), omittedWhenDefault: true,
+                            store: { $0.hires.scale = double($1) }, read: { .real($0.hires.scale) },
+                            infotextKey: "Hires upscale", axisLabel: "Hires upscale",
+                            infotext: { $0.hires.enabled && $0.hires.width == 0 && $0.hires.height == 0 ? NumberText.shortest($0.hires.scale) : nil },
+                            whenNotInInfotext: { _ in .real(0) }),
+        ParameterDefinition("hires_size", .size, .size(width: 0, height: 0), "hires fix: second pass at this size (0 keeps the aspect ratio)",
+                            check: checkHiresSize, omittedWhenDefault: true,
+                            store: { s, v in if case let .size(w, h) = v { (s.hires.width, s.hires.height) = (w, h) } },
+                            read: { .size(width: $0.hires.width, height: $0.hires.height) },
+                            infotextKey: "Hires resize", axisLabel: "Hires resize",
+                            infotext: { $0.hires.width > 0 || $0.hires.height > 0 ? "\($0.hires.width)x\($0.hires.height)" : nil },
+                            whenNotInInfotext: { _ in .size(width: 0, height: 0) }),
+        ParameterDefinition("hires_steps", .integer, .integer(0), "hires fix: second pass steps (0: as steps)",
+                            check: ParameterCheck.integer("hires_steps", min: 0, max: maximumSteps), omittedWhenDefault: true,
+                            store: { $0.hires.steps = Int(int($1)) }, read: { .integer(Int64($0.hires.steps)) },
+                            infotextKey: "Hires steps", axisLabel: "Hires steps",
+                            infotext: { $0.hires.enabled && $0.hires.steps > 0 ? String($0.hires.steps) : nil },
+                            whenNotInInfotext: { _ in .integer(0) }),
+        ParameterDefinition("hires_upscaler", .string, .string("Latent"), "hires fix: how the first pass is enlarged",
+                            choices: HiresFix.upscalerNames, check: ParameterCheck.choice("hires_upscaler", HiresFix.upscalerNames), omittedWhenDefault: true,
+                            store: { $0.hires.upscaler = string($1) }, read: { .string($0.hires.upscaler) },
+                            infotextKey: "Hires upscaler", axisLabel: "Hires upscaler",
+                            infotext: { $0.hires.enabled ? $0.hires.upscaler : nil }, whenNotInInfotext: { _ in .string("Latent") }),
+        ParameterDefinition("hires_denoise", .real, .real(0.7), "hires fix: denoising strength of the second pass",
+                            check: ParameterCheck.real("hires_denoise", 0...1), omittedWhenDefault: true,
+                            store: { $0.hires.denoise = double($1) }, read: { .real($0.hires.denoise) },
+                            infotextKey: "Denoising strength", axisLabel: "Denoising",
+                            infotext: { $0.hires.enabled ? NumberText.shortest($0.hires.denoise) : nil }, whenNotInInfotext: { _ in .real(0.7) }),
+        ParameterDefinition("hires_sampler", .string, .string(""), "hires fix: the second pass's sampler (\"\": the same)",
+                            choices: samplerNames, check: checkHiresSampler, omittedWhenDefault: true,
+                            store: { s, v in s.hires.sampler = Sampler.named(string(v))?.0 }, read: { .string($0.hires.sampler?.rawValue ?? "") },
+                            infotextKey: "Hires sampler", axisLabel: "Hires sampler",
+                            infotext: { $0.hires.enabled && $0.hires.sampler != nil && $0.hires.sampler != $0.sampler ? $0.hires.sampler!.rawValue : nil },
+                            whenNotInInfotext: { _ in .string("") }),
+        ParameterDefinition("hires_prompt", .string, .string(""), "hires fix: the second pass's prompt (\"\": the same)",
+                            check: ParameterCheck.string("hires_prompt"), omittedWhenDefault: true,
+                            store: { $0.hires.prompt = string($1) }, read: { .string($0.hires.prompt) },
+                            infotextKey: "Hires prompt", axisLabel: "Hires prompt",
+                            infotext: { $0.hires.enabled && !$0.hires.prompt.isEmpty && $0.hires.prompt != $0.prompt ? $0.hires.prompt : nil },
+                            whenNotInInfotext: { _ in .string("") }),
+        ParameterDefinition("hires_negative", .string, .string(""), "hires fix: the second pass's negative prompt (\"\": the same)",
+                            check: ParameterCheck.string("hires_negative"), omittedWhenDefault: true,
+                            store: { $0.hires.negativePrompt = string($1) }, read: { .string($0.hires.negativePrompt) },
+                            infotextKey: "Hires negative prompt", axisLabel: "Hires negative prompt",
+                            infotext: { $0.hires.enabled && !$0.hires.negativePrompt.isEmpty && $0.hires.negativePrompt != $0.negativePrompt ? $0.hires.negativePrompt : nil },
+                            whenNotInInfotext: { _ in .string("") }),
         scheduleOption("sigma_min", "Schedule min sigma", 0...1000, "the schedule's lowest sigma (0: the model's)", \.sigmaMin),
         scheduleOption("sigma_max", "Schedule max sigma", 0...1000, "the schedule's highest sigma (0: the model's)", \.sigmaMax),
         scheduleOption("rho", "Schedule rho", 0...100, "Karras/Polyexponential rho (0: 7 and 1)", \.rho,
@@ -213,7 +261,8 @@ public enum GenerationParameters {
     /// fields follow Size. Every other key is one of A1111's `extra_generation_params`, written
     /// after these in table order, as A1111 does with sampler options, hires fix and the like.
     static let a1111InfotextOrder = ["Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size",
-                                     "Variation seed", "Variation seed strength", "Seed resize from", "Clip skip", "ENSD", "RNG"]
+                                     "Variation seed", "Variation seed strength", "Seed resize from", "Denoising strength",
+                                     "Clip skip", "ENSD", "RNG"]
 
     /// A1111's infotext parameters for one image's settings (`GenerationSettings.image(_:)`).
     public static func infotextParameters(_ s: GenerationSettings, model: [(key: String, value: String)]) -> [(key: String, value: String)] {
@@ -280,6 +329,22 @@ public enum GenerationParameters {
     static let checkSeedResize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
         if v == .size(width: 0, height: 0) { return v }
         return try checkSize(v)
+    }
+
+    /// The hires fix's target size: 0x0 (off), or sides of at most `maximumSide` in multiples of 8,
+    /// one of which may be 0 (kept to the first pass's aspect ratio).
+    static let checkHiresSize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        guard case let .size(w, h) = v else { throw ParameterError("hires_size must be a size like 1024x1024, not \(v.kindName)") }
+        guard w >= 0, h >= 0, w % 8 == 0, h % 8 == 0, w <= maximumSide, h <= maximumSide else {
+            throw ParameterError("hires_size \(w)x\(h) must be multiples of 8 up to \(maximumSide) (0: from the other side)")
+        }
+        return v
+    }
+
+    /// The hires fix's sampler: "" (the first pass's) or a sampler name.
+    static let checkHiresSampler: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        if v == .string("") { return v }
+        return try checkSampler(v)
     }
 
     static let checkSize: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in

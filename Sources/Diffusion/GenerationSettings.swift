@@ -40,6 +40,8 @@ public struct GenerationSettings: Sendable, Equatable {
     public var sgmNoiseMultiplier = false
     /// The stochastic samplers' options (A1111's eta, s_noise, s_churn, s_tmin, s_tmax).
     public var samplerOptions = SamplerOptions()
+    /// A1111's hires fix (off unless its scale or size is set).
+    public var hires = HiresFix()
 
     public init() {}
 

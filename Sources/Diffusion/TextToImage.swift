@@ -104,19 +104,62 @@ public struct TextToImage {
     }
 
     /// Final latents for the batch (images concatenated, [B, C, h, w] flattened), given settings
-    /// with a concrete seed. `stepNoise`, when given, replaces the random source's per-step noise
-    /// (used to inject reference noise for the SDE samplers). The latent stays a `Tensor` on the
-    /// backend's device from the initial noise to the end of sampling.
+    /// with a concrete seed: the txt2img pass and, with a hires fix, the second pass at the
+    /// target size from the first pass's upscaled latents. `stepNoise`, when given, replaces the
+    /// random source's per-step noise (used to inject reference noise for the SDE samplers). The
+    /// latent stays a `Tensor` on the backend's device from the initial noise to the end of sampling.
     public func latents(_ s: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil,
                         stepNoise: StepNoise? = nil) throws -> [Float] {
         try validate(s)
         // Hot reload: embeddings added, changed or removed since the last generation take effect now.
         for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
-        for text in [s.prompt, s.negativePrompt] {
+        for text in [s.prompt, s.negativePrompt, s.hires.prompt, s.hires.negativePrompt] {
             for m in conditioner.embeddings?.skippedMentioned(in: text) ?? [] {
                 onMessage?("warning: \(m.name) is read as plain words: the embedding \(m.file) was not loaded (\(m.reason))")
             }
         }
+        // Each model part's in-place weights leave resident memory once its share is done, so a
+        // generation holds one part at a time (see MappedWeights).
+        defer { Self.shareDone(model.unet.mappedWeights) }
+        let first = try pass(s, from: nil, progress: progress, stepNoise: stepNoise)
+        guard s.hires.enabled else { return try first.toArray() }
+        let (second, upscaled) = try hiresPass(s, first)
+        return try pass(second, from: (upscaled, s.hires.denoise), progress: progress, stepNoise: stepNoise).toArray()
+    }
+
+    /// The hires fix's second pass: its settings (the target size, the hires steps, prompts and
+    /// sampler) and the first pass's latents upscaled to it (A1111's `sample_hr_pass`).
+    func hiresPass(_ s: GenerationSettings, _ latents: Tensor) throws -> (GenerationSettings, Tensor) {
+        guard let upscaler = HiresFix.latentUpscalers.first(where: { $0.name == s.hires.upscaler }) else {
+            throw GenerationError.invalid("unknown hires upscaler \"\(s.hires.upscaler)\"; known: \(HiresFix.upscalerNames.joined(separator: ", "))")
+        }
+        let scale = model.vaeScale
+        let target = s.hires.target(width: s.width, height: s.height, latentScale: scale)
+        var second = s
+        second.width = target.width - target.truncateX * scale
+        second.height = target.height - target.truncateY * scale
+        second.steps = s.hires.steps > 0 ? s.hires.steps : s.steps
+        if !s.hires.prompt.isEmpty { second.prompt = s.hires.prompt }
+        if !s.hires.negativePrompt.isEmpty { second.negativePrompt = s.hires.negativePrompt }
+        if let sampler = s.hires.sampler { second.sampler = sampler }
+        second.hires = HiresFix()
+        try validate(second)
+        var upscaled = try withNoGrad {
+            try latents.interpolated(height: target.height / scale, width: target.width / scale, mode: upscaler.mode, antialias: upscaler.antialias)
+        }
+        if target.truncateX != 0 || target.truncateY != 0 {
+            let (h, w) = (upscaled.shape[2], upscaled.shape[3])
+            upscaled = try upscaled.sliced(dim: 2, target.truncateY / 2, h - (target.truncateY + 1) / 2)
+                .sliced(dim: 3, target.truncateX / 2, w - (target.truncateX + 1) / 2).contiguous()
+        }
+        return (second, upscaled)
+    }
+
+    /// One sampling pass of `s`: from noise (txt2img), or from `initial` latents noised to the
+    /// sigma A1111's img2img steps start at for the denoising strength (the hires fix's second
+    /// pass), with the image RNG made anew for the pass's latent size.
+    func pass(_ s: GenerationSettings, from initial: (latents: Tensor, denoise: Double)?, progress: ((Int, Int) throws -> Void)?,
+              stepNoise: StepNoise?) throws -> Tensor {
         let scale = model.vaeScale
         let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
         // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the
@@ -141,12 +184,9 @@ public struct TextToImage {
         }
         let parts = try composition.flat.map { try scheduled($0) }
         let negative = try scheduled(ExtraNetworkTags.strip(s.negativePrompt), negative: true)
-        // Each model part's in-place weights leave resident memory once its share is done, so a
-        // generation holds one part at a time (see MappedWeights).
         for encoder in model.textEncoders { Self.shareDone(encoder.encoder.mappedWeights) }
-        defer { Self.shareDone(model.unet.mappedWeights) }
         let b = s.batchSize
-        // One denoiser for the whole generation: its contexts are padded and batched once per
+        // One denoiser for the whole pass: its contexts are padded and batched once per
         // combination of prompt-editing entries, and follow the schedule by its count of calls.
         let denoiser = CFGDenoiser(unet: model.unet, schedule: NoiseSchedule(alphasCumprod: model.alphasCumprod),
                                    conds: composition.indexes[0].map { (schedule: parts[$0.index], weight: Float($0.weight)) },
@@ -163,25 +203,42 @@ public struct TextToImage {
         if method.usesTimesteps, model.config.prediction != .epsilon {
             throw GenerationError.invalid("\(method.name) is implemented for epsilon-prediction models only")
         }
+        if initial != nil, method.usesTimesteps || !method.takesSigmaList {
+            throw GenerationError.invalid("the hires fix's second pass runs k-diffusion samplers over a sigma list; \(method.name) is not one yet (set hires_sampler)")
+        }
         let batchShape = [b] + shape
-        let sigmas = self.sigmas(s)
-        // The SDE samplers' step noise: A1111's Brownian tree per image seed over the schedule's
-        // positive sigma range, drawn with the same random source as the image (its "NV" source
-        // for rng nv, which stands for A1111's default GPU source; torch's CPU generator for cpu).
+        // txt2img: the whole schedule. img2img: A1111's schedule for the steps the strength
+        // implies, from the sigma where the requested steps begin.
+        var sigmas = self.sigmas(s), scheduleSigmas = sigmas
+        if let initial {
+            var whole = s
+            let (total, start) = HiresFix.img2imgSteps(requested: s.steps, denoise: initial.denoise)
+            guard total >= 1, start >= 0 else {
+                throw GenerationError.invalid("a denoising strength of \(initial.denoise) leaves no steps to run")
+            }
+            whole.steps = total
+            scheduleSigmas = self.sigmas(whole)
+            sigmas = Array(scheduleSigmas[start...])
+        }
+        // The SDE samplers' step noise: A1111's Brownian tree per image seed over the whole
+        // schedule's positive sigma range, drawn with the same random source as the image (its
+        // "NV" source for rng nv, which stands for A1111's default GPU source; torch's CPU
+        // generator for cpu).
         var tree: BrownianTreeNoise?
-        if method.usesBrownianNoise, let low = sigmas.filter({ $0 > 0 }).min(), let high = sigmas.max() {
+        if method.usesBrownianNoise, let low = scheduleSigmas.filter({ $0 > 0 }).min(), let high = scheduleSigmas.max() {
             tree = try BrownianTreeNoise(shape: shape, sigmaMin: low, sigmaMax: high, seeds: (0..<b).map { s.seeds(ofImage: $0).seed }, source: s.rng)
         }
-        var run = SamplingRun(sigmas: sigmas, steps: s.steps, alphasCumprod: model.alphasCumprod, options: s.samplerOptions,
-                              sgmNoiseMultiplier: s.sgmNoiseMultiplier,
+        var run = SamplingRun(sigmas: sigmas, steps: initial == nil ? s.steps : sigmas.count - 1, alphasCumprod: model.alphasCumprod,
+                              options: s.samplerOptions, sgmNoiseMultiplier: s.sgmNoiseMultiplier,
                               denoise: { try denoiser($0, $1) }, predictNoise: { try denoiser.eps($0, $1) },
                               noise: { sigma, next in
                                   try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? tree?(sigma, next) ?? noise.next())
                               })
         run.predictNoiseAndUncond = { try denoiser.epsAndUncond($0, $1, scaleMultiplier: $2) }
         if let progress { run.afterStep = progress }
-        let start = try method.start(Tensor(shape: batchShape, data: noise.first()), run)
-        return try method.sample(start, run).toArray()
+        let first = try Tensor(shape: batchShape, data: noise.first())
+        let start = try initial.map { try $0.latents + first * sigmas[0] } ?? method.start(first, run)
+        return try method.sample(start, run)
     }
 
     /// What the UNet reads for a text conditioning: its context and, for SDXL, the vector of the
@@ -196,6 +253,14 @@ public struct TextToImage {
         return UNetConditioning(context: context, vector: vector)
     }
 
+    /// The size of the images `s` makes: its own, or the hires fix's target less A1111's truncation.
+    public func outputSize(_ s: GenerationSettings) -> (width: Int, height: Int) {
+        guard s.hires.enabled else { return (s.width, s.height) }
+        let scale = model.vaeScale
+        let t = s.hires.target(width: s.width, height: s.height, latentScale: scale)
+        return (t.width - t.truncateX * scale, t.height - t.truncateY * scale)
+    }
+
     /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
     public func generate(_ settings: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
         let s = settings.withSeedsDrawn()
@@ -205,7 +270,8 @@ public struct TextToImage {
             e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
         }.joined(separator: ", ")
         let scale = model.vaeScale
-        let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
+        let (width, height) = outputSize(s)
+        let shape = [model.unet.config.inChannels, height / scale, width / scale]
         let per = shape.reduce(1, *)
         defer { Self.shareDone(model.vae.mappedWeights) }
         return try (0..<s.batchSize).map { i in
@@ -215,7 +281,7 @@ public struct TextToImage {
             }
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
             let image = s.image(i)
-            return GeneratedImage(rgb: rgb, width: s.width, height: s.height, seed: image.seed,
+            return GeneratedImage(rgb: rgb, width: width, height: height, seed: image.seed,
                                   infotext: infotext(image, tiHashes: tiHashes), latent: latent)
         }
     }

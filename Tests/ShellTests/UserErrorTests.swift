@@ -26,9 +26,9 @@ import TestSupport
         let shell = try session(host)
         try shell.run(source: """
         a red circle
-        Steps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Model: tiny-sd, Denoising strength: 0.7, Hires upscale: 2, Lora hashes: "x: 0123abcd", Version: v1.10.1
+        Steps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Model: tiny-sd, Face restoration: CodeFormer, Lora hashes: "x: 0123abcd", Version: v1.10.1
         """, file: "t")
-        #expect(host.warnings.contains { $0.hasSuffix("warning: not applied (sdshell does not do these yet): Denoising strength: 0.7, Hires upscale: 2, Lora hashes: x: 0123abcd") },
+        #expect(host.warnings.contains { $0.hasSuffix("warning: not applied (sdshell does not do these yet): Face restoration: CodeFormer, Lora hashes: x: 0123abcd") },
                 "\(host.warnings)")
         try shell.run(source: "generate \"a red circle <lora:detail:0.8>\" seed=5 sampler=\"Euler\"\ngenerate \"a red circle\" seed=5 sampler=\"Euler\"", file: "t")
         #expect(host.warnings.contains { $0.hasSuffix("removed from the prompt as A1111 does: <lora:detail:0.8>") }, "\(host.warnings)")

@@ -10,6 +10,7 @@ struct DPMAdaptiveSampler: SamplingMethod {
     let name = "DPM adaptive"
     let aliases = ["k_dpm_ad"]
     let defaultSchedule = NoiseSchedule.Kind.uniform
+    let takesSigmaList = false
     let options: Set<SamplerOption> = [.eta, .etaNoiseSeedDelta]
     /// A bound on controller iterations, so that a model whose error never falls cannot loop forever.
     static let maximumIterations = 10_000

@@ -9,6 +9,7 @@ struct DPMFastSampler: SamplingMethod {
     let name = "DPM fast"
     let aliases = ["k_dpm_fast"]
     let defaultSchedule = NoiseSchedule.Kind.uniform
+    let takesSigmaList = false
     let options: Set<SamplerOption> = [.eta, .sNoise, .etaNoiseSeedDelta]
 
     func sample(_ start: Tensor, _ run: SamplingRun) throws -> Tensor {

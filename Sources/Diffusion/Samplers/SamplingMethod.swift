@@ -91,6 +91,9 @@ public protocol SamplingMethod: Sendable {
     /// A1111's timestep samplers (DDIM, PLMS): they call the model on integer timesteps for its
     /// noise prediction and start from the unscaled noise.
     var usesTimesteps: Bool { get }
+    /// Whether it samples over `run.sigmas` as given (k-diffusion's list samplers); DPM fast and
+    /// DPM adaptive take the model's own sigma range instead, so img2img cannot start them midway yet.
+    var takesSigmaList: Bool { get }
     /// The alphas_cumprod its denoiser discretises, which its sigma schedules are made from (the
     /// model's; LCM's 50 original timesteps of them).
     func scheduleAlphasCumprod(_ alphasCumprod: [Float]) -> [Float]
@@ -106,6 +109,7 @@ extension SamplingMethod {
     public var options: Set<SamplerOption> { [] }
     public var usesBrownianNoise: Bool { false }
     public var usesTimesteps: Bool { false }
+    public var takesSigmaList: Bool { true }
     public func scheduleAlphasCumprod(_ alphasCumprod: [Float]) -> [Float] { alphasCumprod }
     public func start(_ noise: Tensor, _ run: SamplingRun) throws -> Tensor {
         let s = run.sigmas[0]
