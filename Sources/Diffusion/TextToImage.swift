@@ -136,8 +136,7 @@ public struct TextToImage {
         let scale = model.vaeScale
         let target = s.hires.target(width: s.width, height: s.height, latentScale: scale)
         var second = s
-        second.width = target.width - target.truncateX * scale
-        second.height = target.height - target.truncateY * scale
+        (second.width, second.height) = outputSize(s)
         second.steps = s.hires.steps > 0 ? s.hires.steps : s.steps
         if !s.hires.prompt.isEmpty { second.prompt = s.hires.prompt }
         if !s.hires.negativePrompt.isEmpty { second.negativePrompt = s.hires.negativePrompt }
@@ -253,12 +252,14 @@ public struct TextToImage {
         return UNetConditioning(context: context, vector: vector)
     }
 
-    /// The size of the images `s` makes: its own, or the hires fix's target less A1111's truncation.
+    /// The size of the images `s` makes: its own, or the hires fix's target in whole latent cells
+    /// less A1111's truncation.
     public func outputSize(_ s: GenerationSettings) -> (width: Int, height: Int) {
         guard s.hires.enabled else { return (s.width, s.height) }
         let scale = model.vaeScale
+        // The latent is the target divided by the VAE's scale (rounded down), less the truncation.
         let t = s.hires.target(width: s.width, height: s.height, latentScale: scale)
-        return (t.width - t.truncateX * scale, t.height - t.truncateY * scale)
+        return ((t.width / scale - t.truncateX) * scale, (t.height / scale - t.truncateY) * scale)
     }
 
     /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
