@@ -3,8 +3,8 @@
 # the real binary. Four sdshell sessions share one output folder and one embeddings folder; each
 # generates (several batches), creates and trains its own embedding, generates with it, and two of
 # them also try to train the first session's embedding while it is being trained (one of them is
-# refused by the lock). After a random 2-6 s, one session is killed with SIGKILL and one stopped
-# with SIGINT. Then:
+# refused by the lock). Once two of them have made an image, a random 0-4 s later, one session is
+# killed with SIGKILL and one stopped with SIGINT. Then:
 #   - no two journals name the same image, and every image a journal names exists;
 #   - every PNG in the folder is whole (read back by `info`), none is a temporary;
 #   - every embedding in the folder loads;
@@ -44,7 +44,13 @@ for k in 0 1 2 3; do
   (session "$k") > "$work/s$k.log" 2>&1 &
   pids+=($!)
 done
-sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 2 + 4 * r / 32768 }')"
+# The signals land mid-work however loaded the machine is: once sessions 1 and 2 have each made
+# an image (or after 120 s), then a random 0-4 s later.
+deadline=$((SECONDS + 120))
+until { grep -q '\.png  seed' "$work/s1.log" && grep -q '\.png  seed' "$work/s2.log"; } 2>/dev/null || [ $SECONDS -ge $deadline ]; do
+  sleep 0.2
+done
+sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.2f", 4 * r / 32768 }')"
 kill -KILL "${pids[1]}" 2>/dev/null || true
 kill -INT "${pids[2]}" 2>/dev/null || true
 for k in 0 1 2 3; do

@@ -5,7 +5,7 @@ import Testing
 import TestSupport
 @testable import Script
 
-/// A1111's Prompt order and Checkpoint name axes on `grid`.
+/// A1111's Prompt order, Checkpoint name and hires-fix axes on `grid`.
 @Suite(.serialized) struct GridAxisTests {
     let tiny: TinySession
     init() throws { tiny = try TinySession("grid-axes") }
@@ -42,6 +42,29 @@ import TestSupport
         let replayer = Interpreter(host: replayHost, hashes: HashCache(location: tiny.folder + "/hashes.json"))
         try replayer.run(source: "set outdir=\"\(tiny.folder)/order-replayed\"\nreplay \"\(journal)\" verify=true", file: "t")
         #expect(replayHost.lines.contains("reproduced 1/1"), "\(replayHost.lines)")
+    }
+
+    /// Denoising and Hires upscaler axes (A1111's "Denoising", "Hires upscaler"); the cells carry
+    /// the hires keys, the grid replays; a wrong upscaler or strength is named.
+    @Test func hiresAxesMakeEachCellAndReplay() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host, outdir: "hires")
+        try shell.run(source: "grid \"a red circle\" seed=3 size=32x32 hires_scale=2 hires_upscaler=[\"Latent\", \"Latent (nearest)\"] hires_denoise=[0.3, 0.6]", file: "t")
+        #expect(host.lines.contains { $0.hasSuffix("grid 2x2") }, "\(host.lines)")
+        let files = try cells("hires")
+        let infotexts = try files.map { try Self.infotext($0) }
+        #expect(infotexts.map { $0["Hires upscaler"] ?? "" } == ["Latent", "Latent (nearest)", "Latent", "Latent (nearest)"])
+        #expect(infotexts.map { $0["Denoising strength"] ?? "" } == ["0.3", "0.3", "0.6", "0.6"])
+        #expect(infotexts.allSatisfy { $0["Hires upscale"] == "2" && $0["Size"] == "32x32" })
+        #expect(try files.allSatisfy { let png = try PNGFile.read($0); return png.width == 64 && png.height == 64 })
+        let journal = try #require(shell.journal.path)
+        let replayHost = RecordingHost()
+        let replayer = Interpreter(host: replayHost, hashes: HashCache(location: tiny.folder + "/hashes.json"))
+        try replayer.run(source: "set outdir=\"\(tiny.folder)/hires-replayed\"\nreplay \"\(journal)\" verify=true", file: "t")
+        #expect(replayHost.lines.contains("reproduced 1/1"), "\(replayHost.lines)")
+        let unknown = TinySession.error(shell, "generate \"x\" hires_scale=2 hires_upscaler=\"4x-UltraSharp\"")
+        #expect(unknown?.contains("unknown hires_upscaler \"4x-UltraSharp\"") == true && unknown?.contains("Latent (nearest-exact)") == true, "\(unknown ?? "")")
+        #expect(TinySession.error(shell, "generate \"x\" hires_scale=2 hires_denoise=1.5")?.contains("between 0 and 1") == true)
     }
 
     /// The tiny model with its UNet weights scaled by 0.9: another checkpoint, another image.

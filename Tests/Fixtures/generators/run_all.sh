@@ -63,6 +63,7 @@ run "$PY" $G/make_png_embedding_fixtures.py
 run "$PY" $G/make_pipeline_fixtures.py
 run "$PY" $G/make_pipeline_image_fixtures.py
 run "$PY" $G/make_hires_fixtures.py
+run "$PY" $G/make_img2img_fixtures.py
 # tiny SD 2.x / SD 2.x-v / SDXL models (folders and single files) and their reference runs
 run "$PY" $G/make_family_fixtures.py
 run "$PY" $G/make_family_embedding_fixtures.py
