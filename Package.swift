@@ -63,7 +63,7 @@ let package = Package(
         // Shared by the test targets: fixture loading, the tiny model's path.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CKernels"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Diffusion", "Prompting", "Models", "Formats", "Engine"],
+        .testTarget(name: "TrainingTests", dependencies: ["TestSupport", "Training", "Diffusion", "Prompting", "Models", "Formats", "Engine", "Imaging"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PromptingTests", dependencies: ["TestSupport", "Prompting", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Imaging", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),

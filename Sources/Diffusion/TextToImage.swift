@@ -124,7 +124,8 @@ public struct TextToImage {
         let first = try pass(s, from: nil, progress: progress, stepNoise: stepNoise)
         guard s.hires.enabled else { return try first.toArray() }
         let (second, upscaled) = try hiresPass(s, first)
-        return try pass(second, from: (upscaled, s.hires.denoise), progress: progress, stepNoise: stepNoise).toArray()
+        let steps = HiresFix.img2imgSteps(requested: second.steps, denoise: s.hires.denoise)
+        return try pass(second, from: (upscaled, steps), progress: progress, stepNoise: stepNoise).toArray()
     }
 
     /// The hires fix's second pass: its settings (the target size, the hires steps, prompts and
@@ -155,9 +156,10 @@ public struct TextToImage {
     }
 
     /// One sampling pass of `s`: from noise (txt2img), or from `initial` latents noised to the
-    /// sigma A1111's img2img steps start at for the denoising strength (the hires fix's second
-    /// pass), with the image RNG made anew for the pass's latent size.
-    func pass(_ s: GenerationSettings, from initial: (latents: Tensor, denoise: Double)?, progress: ((Int, Int) throws -> Void)?,
+    /// sigma at `steps.start` of a schedule of `steps.total` steps (img2img, the hires fix's second
+    /// pass: A1111's `setup_img2img_steps` for the strength), with the image RNG made anew for the
+    /// pass's latent size.
+    func pass(_ s: GenerationSettings, from initial: (latents: Tensor, steps: (total: Int, start: Int))?, progress: ((Int, Int) throws -> Void)?,
               stepNoise: StepNoise?) throws -> Tensor {
         let scale = model.vaeScale
         let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
@@ -203,7 +205,7 @@ public struct TextToImage {
             throw GenerationError.invalid("\(method.name) is implemented for epsilon-prediction models only")
         }
         if initial != nil, method.usesTimesteps || !method.takesSigmaList {
-            throw GenerationError.invalid("the hires fix's second pass runs k-diffusion samplers over a sigma list; \(method.name) is not one yet (set hires_sampler)")
+            throw GenerationError.invalid("img2img and the hires fix's second pass run k-diffusion samplers over a sigma list; \(method.name) is not one yet")
         }
         let batchShape = [b] + shape
         // txt2img: the whole schedule. img2img: A1111's schedule for the steps the strength
@@ -211,9 +213,9 @@ public struct TextToImage {
         var sigmas = self.sigmas(s), scheduleSigmas = sigmas
         if let initial {
             var whole = s
-            let (total, start) = HiresFix.img2imgSteps(requested: s.steps, denoise: initial.denoise)
-            guard total >= 1, start >= 0 else {
-                throw GenerationError.invalid("a denoising strength of \(initial.denoise) leaves no steps to run")
+            let (total, start) = initial.steps
+            guard total >= 1, start >= 0, start < total else {
+                throw GenerationError.invalid("this denoising strength leaves no steps to run")
             }
             whole.steps = total
             scheduleSigmas = self.sigmas(whole)

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Formats
+import Imaging
 
 /// One training picture, ready for the VAE: its caption and its pixels fitted to the training size.
 public struct TrainingSample: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+@testable import Imaging
 import Formats
 import Testing
 @testable import Training

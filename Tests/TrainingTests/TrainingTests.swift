@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+@testable import Imaging
 import TestSupport
 import Testing
 @testable import Diffusion

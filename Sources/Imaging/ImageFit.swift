@@ -1,3 +1,5 @@
+import Foundation
+
 /// Crops an image to the output's aspect ratio around its centre and resizes it with Pillow's
 /// bicubic filter: what `PIL.ImageOps.fit(image, size, BICUBIC)` returns, byte for byte. Training
 /// uses it to bring dataset pictures to the training size ("resize the shorter side, centre-crop").
@@ -39,18 +41,42 @@ public enum ImageFit {
         return (Int(top), Int(left))
     }
 
-    /// Pillow's `resize(size, BICUBIC, box)` for 8-bit RGB.
-    static func resize(rgb: [UInt8], width: Int, height: Int, outWidth: Int, outHeight: Int,
-                       box: (x0: Float, y0: Float, x1: Float, y1: Float)) -> [UInt8] {
+    /// Pillow's resampling filters (its `ImagingFilter`s): the kernel and its support.
+    public enum Filter: Sendable {
+        /// Keys' cubic, a = -0.5, support 2 (`Image.BICUBIC`).
+        case bicubic
+        /// sinc(x) sinc(x / 3), support 3 (`Image.LANCZOS`), what A1111 resizes init pictures with.
+        case lanczos
+
+        var support: Double { self == .bicubic ? 2 : 3 }
+
+        func weight(_ x: Double) -> Double {
+            switch self {
+            case .bicubic: return ImageFit.bicubic(x)
+            case .lanczos:
+                func sinc(_ x: Double) -> Double { x == 0 ? 1 : Foundation.sin(x * .pi) / (x * .pi) }
+                return -3 <= x && x < 3 ? sinc(x) * sinc(x / 3) : 0
+            }
+        }
+    }
+
+    /// Pillow's `resize(size, filter, box)` for 8-bit RGB: the part of the picture inside `box`
+    /// (fractional pixels; a box of zero height or width samples one edge row or column, which
+    /// A1111's "resize and fill" uses) resampled to `outWidth` x `outHeight`, the horizontal pass
+    /// first (as Pillow did until version 13 reordered the passes for some shapes).
+    public static func resize(rgb: [UInt8], width: Int, height: Int, outWidth: Int, outHeight: Int,
+                              box: (x0: Float, y0: Float, x1: Float, y1: Float)? = nil, filter: Filter = .bicubic) -> [UInt8] {
+        precondition(rgb.count == width * height * 3 && width > 0 && height > 0 && outWidth > 0 && outHeight > 0)
+        let box = box ?? (0, 0, Float(width), Float(height))
         let needHorizontal = outWidth != width || box.x0 != 0 || box.x1 != Float(outWidth)
         let needVertical = outHeight != height || box.y0 != 0 || box.y1 != Float(outHeight)
-        let vertical = Taps(inSize: height, from: box.y0, to: box.y1, outSize: outHeight)
+        let vertical = Taps(inSize: height, from: box.y0, to: box.y1, outSize: outHeight, filter: filter)
         var image = rgb, offset = 0, columns = width
         if needHorizontal {
             // Only the rows the vertical pass reads are resampled horizontally.
             let firstRow = vertical.start[0]
             let lastRow = vertical.start[outHeight - 1] + vertical.count[outHeight - 1]
-            let horizontal = Taps(inSize: width, from: box.x0, to: box.x1, outSize: outWidth)
+            let horizontal = Taps(inSize: width, from: box.x0, to: box.x1, outSize: outWidth, filter: filter)
             image = convolve(image, lines: lastRow - firstRow, lineOffset: firstRow, taps: horizontal,
                              pixelStride: 3, lineStride: width * 3, outPixelStride: 3, outLineStride: outWidth * 3)
             offset = firstRow
@@ -112,10 +138,10 @@ public enum ImageFit {
         }
 
         /// Taps mapping the input span `from..<to` (of `inSize` pixels) onto `outSize` pixels.
-        init(inSize: Int, from in0: Float, to in1: Float, outSize: Int) {
+        init(inSize: Int, from in0: Float, to in1: Float, outSize: Int, filter: Filter = .bicubic) {
             let scale = Double(in1 - in0) / Double(outSize)
             let filterScale = max(scale, 1), inverseScale = 1.0 / filterScale
-            let support = 2.0 * filterScale
+            let support = filter.support * filterScale
             size = Int(support.rounded(.up)) * 2 + 1
             start = []; count = []
             weights = [Int](repeating: 0, count: outSize * size)
@@ -126,7 +152,7 @@ public enum ImageFit {
                 let n = min(Int(centre + support + 0.5), inSize) - lo
                 var total = 0.0
                 for tap in 0..<n {
-                    kernel[tap] = ImageFit.bicubic((Double(tap + lo) - centre + 0.5) * inverseScale)
+                    kernel[tap] = filter.weight((Double(tap + lo) - centre + 0.5) * inverseScale)
                     total += kernel[tap]
                 }
                 for tap in 0..<n {
