@@ -26,6 +26,8 @@ import tempfile
 
 import torch
 
+from check_written_embedding import report  # the same FAIL/OK report and exit status
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures", "generators"))
 
 
@@ -44,7 +46,11 @@ def main(argv):
 
     widths = {}
     for key, component in (("clip_l", "text_encoder"), ("clip_g", "text_encoder_2")):
-        with open(os.path.join(folder, component, "config.json")) as f:
+        config = os.path.join(folder, component, "config.json")
+        if not os.path.isfile(config):
+            print(f"{folder}: not an SDXL diffusers folder (no {component}/config.json)", file=sys.stderr)
+            return 2
+        with open(config) as f:
             widths[key] = json.load(f)["hidden_size"]
 
     if path.endswith(".safetensors"):
@@ -102,14 +108,6 @@ def main(argv):
         embeds = pipe.encode_prompt(f"a photo of {token}", device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
     print(f"diffusers: encode_prompt with the token gives prompt_embeds {list(embeds[0].shape)}, pooled {list(embeds[2].shape)}")
     return report(errors)
-
-
-def report(errors):
-    for e in errors:
-        print(f"FAIL: {e}")
-    if not errors:
-        print("OK")
-    return 1 if errors else 0
 
 
 if __name__ == "__main__":
