@@ -17,6 +17,15 @@ that takes a sigma list (the txt2img and the img2img pass share it; checked bit 
 make_pipeline_fixtures.run_txt2img on two pipeline.json settings) and the infotext.
 Everything float32 on the CPU, one thread; deterministic for the same library versions and CPU kind.
 
+make_img2img_fixtures.py IMPORTS from here what the two share rather than restating it (importing this
+script writes nothing; its main() does not run): Model (its attention() switches the VAE's too: the
+encode's spread there), sample, sample_img2img (the img2img pass from given latents: ImageRNG's first
+draw, get_sigmas, sigma_sched, xi, the sampler), setup_img2img_steps (fix_steps: the hires pass's
+branch, or img2img's default), quote / number / infotext (hires=False: without the "Hires ..." keys),
+sampler_schedule, check_against_pipeline_generator and the record helpers (reference_runs,
+check_img2img_pass, img2img_pass_json, images_json, pictures_json, record_runs), and OPT_F / BATCH /
+PROMPT.
+
 The model's latent scale
 ------------------------
 A1111 divides pixel sizes by opt_f = 8, the SD VAE's scale. The tiny model's VAE scale is 2 (tiny_sd_info.json),
@@ -233,10 +242,19 @@ def calculate_target_resolution(width, height, hr_scale, hr_resize_x, hr_resize_
     return to_x, to_y, truncate_x, truncate_y
 
 
-def setup_img2img_steps(requested, denoising_strength):
-    """sd_samplers_common.setup_img2img_steps(p, steps) with steps given: (total, t_enc)."""
-    total = int(requested / min(denoising_strength, 0.999)) if denoising_strength > 0 else 0
-    return total, requested - 1
+def setup_img2img_steps(p_steps, denoising_strength, fix_steps=True):
+    """sd_samplers_common.setup_img2img_steps: (steps, t_enc). fix_steps: the branch a steps argument
+    always takes (the hires pass: steps = int(requested / min(strength, 0.999)), t_enc = requested - 1),
+    and img2img's with opts.img2img_fix_steps; else img2img's default (steps = p.steps,
+    t_enc = int(min(strength, 0.999) * steps)). Python doubles throughout."""
+    if fix_steps:
+        requested = p_steps
+        steps = int(requested / min(denoising_strength, 0.999)) if denoising_strength > 0 else 0
+        t_enc = requested - 1
+    else:
+        steps = p_steps
+        t_enc = int(min(denoising_strength, 0.999) * steps)
+    return steps, t_enc
 
 
 def quote(v):
@@ -255,8 +273,9 @@ def number(v):
     return str(v)
 
 
-def infotext(spec, a, image_index):
-    """create_infotext for one image of the run (Model hash, Model and Version left out)."""
+def infotext(spec, a, image_index, hires=True):
+    """create_infotext for one image of the run (Model hash, Model and Version left out); the "Hires ..."
+    keys unless hires is False (make_img2img_fixtures: "Size" is the target there, spec's size too)."""
     s = spec
     w, h = s["size"]
     params = [("Steps", str(s["steps"])), ("Sampler", a["sampler_name"]),
@@ -264,6 +283,15 @@ def infotext(spec, a, image_index):
               ("CFG scale", number(s["cfg"])), ("Seed", str(a["seeds"][image_index])), ("Size", f"{w}x{h}"),
               ("Denoising strength", number(a["denoising_strength"])),
               ("RNG", {"nv": "NV", "cpu": "CPU"}[s["rng"]])]
+    if hires:
+        params += hires_params(s, a)
+    text = ", ".join(f"{k}: {quote(v)}" for k, v in params)
+    negative = f"\nNegative prompt: {s['negative']}" if s["negative"] else ""
+    return f"{s['prompt']}{negative}\n{text}".strip(), [[k, v] for k, v in params]
+
+
+def hires_params(s, a):
+    """The hires fix's extra_generation_params, in the order init() inserts them."""
     extra = []
     if a["hr_sampler_name"] is not None and a["hr_sampler_name"] != a["sampler_name"]:
         extra.append(("Hires sampler", a["hr_sampler_name"]))
@@ -281,10 +309,7 @@ def infotext(spec, a, image_index):
     if a["hr_second_pass_steps"]:
         extra.append(("Hires steps", str(a["hr_second_pass_steps"])))
     extra.append(("Hires upscaler", a["hr_upscaler"]))
-    params += extra
-    text = ", ".join(f"{k}: {quote(v)}" for k, v in params)
-    negative = f"\nNegative prompt: {s['negative']}" if s["negative"] else ""
-    return f"{s['prompt']}{negative}\n{text}".strip(), [[k, v] for k, v in params]
+    return extra
 
 
 # --- the model and one sampling pass ----------------------------------------------------------------
@@ -300,8 +325,7 @@ class Model:
                                                  local_files_only=True).eval()
         assert self.vae.config.scaling_factor == mpf.SCALE_FACTOR
         assert 2 ** (len(self.vae.config.block_out_channels) - 1) == OPT_F
-        self.unet.set_attn_processor(AttnProcessor())
-        self.vae.set_attn_processor(AttnProcessor())
+        self.attention(sdpa=False)
         with tempfile.TemporaryDirectory() as d:
             self.tok = fs.load_tokenizer(*fs.build_tokenizer_files(fs.VOCAB_GZ, d))
         self.ac = fs.make_alphas_cumprod()
@@ -319,7 +343,10 @@ class Model:
         return self.conds[text]
 
     def attention(self, sdpa):
+        """The UNet's and the VAE's attention: diffusers' AttnProcessor (explicit softmax) or SDPA (the
+        reference's own float32 spread; the VAE's counts for make_img2img_fixtures' encode)."""
         self.unet.set_attn_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
+        self.vae.set_attn_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
 
 
 def sampler_schedule(label):
@@ -359,6 +386,28 @@ def sample(model, label, x, sigmas, tree_sigmas, tree_x, cond_text, uncond_text,
         BI._randn = mpf.TORCHSDE_RANDN
     assert torch.equal(cfg.first["x"], x)
     return latents, cfg, tree_range
+
+
+def sample_img2img(model, label, samples, rng_kind, seeds, steps, t_enc, prompt, negative, cfg_scale,
+                   scramble=False):
+    """The img2img pass from samples (the hires fix's upscaled latents, img2img's init latent): p.rng =
+    ImageRNG(samples' [4, h, w], seeds), noise = its first draw; KDiffusionSampler.sample_img2img with
+    (steps, t_enc) from setup_img2img_steps: sigmas = get_sigmas(steps) of the sampler's default
+    schedule, sigma_sched = sigmas[steps - t_enc - 1:], xi = samples + noise * sigma_sched[0], the
+    sampler over sigma_sched (the SDE samplers' Brownian tree over the FULL sigmas, shaped as samples)."""
+    _, opts = mpf.SAMPLER_OPTS[label]
+    rng = mpf.ImageRNG(rng_kind, samples.shape[1:], seeds)
+    rng.scramble = scramble
+    noise = rng.next()
+    sigmas = mpf.get_sigmas(model.model_wrap, sampler_schedule(label), steps,
+                            bool(opts.get("discard_next_to_last_sigma")))
+    start = steps - t_enc - 1
+    sigma_sched = sigmas[start:]
+    xi = samples + noise * sigma_sched[0]
+    latents, cfg, tree = sample(model, label, xi, sigma_sched, sigmas, samples, prompt, negative, rng, rng_kind,
+                                seeds, cfg_scale)
+    return {"noise": noise, "steps": steps, "t_enc": t_enc, "start": start, "sigmas": sigmas, "sigma_sched": sigma_sched,
+            "tree": tree, "latents": latents, "calls": cfg.calls, "next_calls": rng.next_calls, "label": label}
 
 
 def txt2img_pass(model, label, shape, seeds, rng_kind, steps, prompt, negative, cfg_scale, scramble=False):
@@ -409,22 +458,13 @@ def hires_run(model, spec, scramble_hires=False):
     samples = torch.nn.functional.interpolate(first["latents"], size=size, mode=a["mode"], antialias=a["antialias"])
     H, W = samples.shape[2], samples.shape[3]
     samples = samples[:, :, ty // 2:H - (ty + 1) // 2, tx // 2:W - (tx + 1) // 2]
-    rng = mpf.ImageRNG(s["rng"], samples.shape[1:], seeds)
-    rng.scramble = scramble_hires
-    noise = rng.next()
     label = a["hr_sampler_name"] or a["sampler_name"]
     requested = a["hr_second_pass_steps"] or s["steps"]
     total, t_enc = setup_img2img_steps(requested, a["denoising_strength"])
-    sigmas = mpf.get_sigmas(model.model_wrap, a["hr_schedule"], total, a["hr_discard_next_to_last_sigma"])
-    start = total - t_enc - 1
-    sigma_sched = sigmas[start:]
-    xi = samples + noise * sigma_sched[0]
-    latents, cfg, tree = sample(model, label, xi, sigma_sched, sigmas, samples, a["hr_prompt"],
-                                a["hr_negative_prompt"], rng, s["rng"], seeds, s["cfg"])
-    return {"a": a, "first": first, "to": (to_x, to_y), "truncate": (tx, ty), "interpolate_size": list(size),
-            "samples": samples.contiguous(), "noise": noise, "requested": requested, "total": total, "t_enc": t_enc,
-            "start": start, "sigmas": sigmas, "sigma_sched": sigma_sched, "tree": tree, "latents": latents,
-            "calls": cfg.calls, "next_calls": rng.next_calls, "label": label}
+    second = sample_img2img(model, label, samples, s["rng"], seeds, total, t_enc, a["hr_prompt"],
+                            a["hr_negative_prompt"], s["cfg"], scramble=scramble_hires)
+    return dict(second, a=a, first=first, to=(to_x, to_y), truncate=(tx, ty), interpolate_size=list(size),
+                samples=samples.contiguous(), requested=requested, total=total)
 
 
 def check_against_pipeline_generator(model):
@@ -444,19 +484,82 @@ def check_against_pipeline_generator(model):
 
 # --- main ------------------------------------------------------------------------------------------
 
+def reference_runs(run, model, spec, same=("latents",)):
+    """run(model, spec), again (deterministic: the `same` results bit-equal) and with SDPA attention (the
+    reference's own float32 spread): (r, r_sdpa)."""
+    r = run(model, spec)
+    r2 = run(model, spec)
+    assert all(torch.equal(r2[k], r[k]) for k in same), "not deterministic"
+    model.attention(sdpa=True)
+    r_sdpa = run(model, spec)
+    model.attention(sdpa=False)
+    return r, r_sdpa
+
+
+def check_img2img_pass(name, r, r_scrambled):
+    """The checks of a sample_img2img result r (r_scrambled: the same run with the ImageRNG's draws after
+    its first scrambled): the schedule's lengths and slice, t_enc + 1 steps' denoiser calls, the step
+    noise reaching the result only for the ancestral samplers (Euler, DPM++ 2M: drawn or not, unused),
+    the SDE samplers' tree over the FULL schedule. Returns whether those draws are used."""
+    assert len(r["sigmas"]) == r["steps"] + 1 and len(r["sigma_sched"]) == r["t_enc"] + 2 and r["start"] >= 0
+    assert torch.equal(r["sigma_sched"], r["sigmas"][r["start"]:]) and float(r["sigma_sched"][-1]) == 0.0
+    _, opts = mpf.SAMPLER_OPTS[r["label"]]
+    second_order = r["label"] in ("DPM++ SDE", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a")
+    n = r["t_enc"] + 1
+    assert r["calls"] == (2 * n - 1 if second_order else n), (name, r["calls"])
+    draws_used = bool(opts.get("ancestral"))
+    assert torch.equal(r_scrambled["latents"], r["latents"]) == (not draws_used), name
+    assert torch.equal(r_scrambled["noise"], r["noise"])
+    if opts.get("brownian_noise"):
+        assert r["next_calls"] == 0 and r["tree"] is not None
+        assert float(r["tree"][1]) == float(r["sigmas"][0]) > float(r["sigma_sched"][0])
+        assert float(r["tree"][0]) == float(r["sigmas"][-2])
+    return draws_used
+
+
+def img2img_pass_json(r, draws_used):
+    """A sample_img2img result's schedule, calls and final latents, as both fixtures write them."""
+    return {
+        "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
+        "sigma_sched": [f32_text(v) for v in r["sigma_sched"].tolist()],
+        "brownian": None if r["tree"] is None else {"sigma_min": f32_text(r["tree"][0]), "sigma_max": f32_text(r["tree"][1])},
+        "denoiser_calls": r["calls"], "rng_next_calls": r["next_calls"], "rng_draws_used": draws_used,
+        "latents": enc32(r["latents"]),
+    }
+
+
+def pictures_json(arr):
+    """8-bit pictures: {"shape", "uint8_base64" of the bytes in [(image,) y, x, RGB] order}."""
+    return {"shape": list(arr.shape), "uint8_base64": base64.b64encode(arr.astype(np.uint8).tobytes()).decode()}
+
+
+def images_json(img, texts):
+    """A run's 8-bit pictures and per image its infotext (text, [[key, value], ...]), as both fixtures
+    write them."""
+    return {"image": pictures_json(img), "infotexts": [t for t, _ in texts],
+            "infotext_parameters": [p for _, p in texts]}
+
+
+def record_runs(model, specs, record):
+    """record(model, name, spec) of each (name, spec): (the runs' JSON in order, {name: record's raw
+    result}, the names, which are unique)."""
+    runs, raw = [], {}
+    for name, spec in specs:
+        run, r = record(model, name, spec)
+        runs.append(run)
+        raw[name] = r
+    names = [r["name"] for r in runs]
+    assert len(set(names)) == len(names)
+    return runs, raw, names
+
+
 def record(model, name, spec):
     t0 = time.time()
-    r = hires_run(model, spec)
+    r, r_sdpa = reference_runs(hires_run, model, spec)
     a = r["a"]
     s = spec
     w, h = s["size"]
     B = s["batch"]
-    # determinism and the reference's own spread with SDPA attention
-    r2 = hires_run(model, spec)
-    assert torch.equal(r2["latents"], r["latents"]), "not deterministic"
-    model.attention(sdpa=True)
-    r_sdpa = hires_run(model, spec)
-    model.attention(sdpa=False)
 
     # --- checks
     to_x, to_y = r["to"]
@@ -465,26 +568,16 @@ def record(model, name, spec):
     assert tuple(r["first"]["latents"].shape) == (B, 4, h // OPT_F, w // OPT_F)
     assert tuple(r["samples"].shape) == (B, 4, lat_h, lat_w) == tuple(r["noise"].shape) == tuple(r["latents"].shape)
     assert r["total"] == int(r["requested"] / min(a["denoising_strength"], 0.999)) and r["t_enc"] == r["requested"] - 1
-    assert len(r["sigmas"]) == r["total"] + 1 and len(r["sigma_sched"]) == r["requested"] + 1
-    assert torch.equal(r["sigma_sched"], r["sigmas"][r["total"] - r["t_enc"] - 1:]) and float(r["sigma_sched"][-1]) == 0.0
-    assert r["start"] >= 0
+    assert r["steps"] == r["total"] and r["start"] == r["total"] - r["t_enc"] - 1
     if s["rng"] == "nv":
         # Philox: the fresh generator's first draw at the larger shape starts with the first pass's noise
         n = r["first"]["noise"][0].numel()
         if r["noise"][0].numel() >= n:
             assert torch.equal(r["noise"].reshape(B, -1)[:, :n], r["first"]["noise"].reshape(B, -1)), name
-    _, opts = mpf.SAMPLER_OPTS[r["label"]]
-    second_order = r["label"] in ("DPM++ SDE", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a")
-    want_calls = 2 * r["requested"] - 1 if second_order else r["requested"]
-    assert r["calls"] == want_calls, (name, r["calls"], want_calls)
-    draws_used = bool(opts.get("ancestral"))
     # the hires pass's step noise: ImageRNG draws after its first (ancestral: used; Euler: drawn, unused)
     r3 = hires_run(model, spec, scramble_hires=True)
-    assert torch.equal(r3["latents"], r["latents"]) == (not draws_used), name
-    assert torch.equal(r3["samples"], r["samples"]) and torch.equal(r3["noise"], r["noise"])
-    if opts.get("brownian_noise"):
-        assert r["next_calls"] == 0 and r["tree"] is not None
-        assert float(r["tree"][1]) == float(r["sigmas"][0]) > float(r["sigma_sched"][0])
+    draws_used = check_img2img_pass(name, r, r3)
+    assert torch.equal(r3["samples"], r["samples"])
 
     _, img, _ = fs.decode_a1111(model.vae, r["latents"], mpf.SCALE_FACTOR, "mul")
     assert img.shape == (B, lat_h * OPT_F, lat_w * OPT_F, 3)
@@ -508,17 +601,11 @@ def record(model, name, spec):
             "upscaled": enc32(r["samples"]),
             "noise": enc32(r["noise"]),
             "requested_steps": r["requested"], "total": r["total"], "t_enc": r["t_enc"], "start_index": r["start"],
-            "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
-            "sigma_sched": [f32_text(v) for v in r["sigma_sched"].tolist()],
-            "brownian": None if r["tree"] is None else {"sigma_min": f32_text(r["tree"][0]), "sigma_max": f32_text(r["tree"][1])},
-            "denoiser_calls": r["calls"], "rng_next_calls": r["next_calls"], "rng_draws_used": draws_used,
-            "latents": enc32(r["latents"]),
+            **img2img_pass_json(r, draws_used),
         },
         "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
         "first_pass_sdpa_max_abs_diff": float((r_sdpa["first"]["latents"] - r["first"]["latents"]).abs().max()),
-        "image": {"shape": list(img.shape), "uint8_base64": base64.b64encode(img.astype(np.uint8).tobytes()).decode()},
-        "infotexts": [t for t, _ in texts],
-        "infotext_parameters": [p for _, p in texts],
+        **images_json(img, texts),
     }
     print(f"  {name:90s} to={to_x}x{to_y} trunc=({tx},{ty}) latent={lat_h}x{lat_w} total={r['total']:2d} "
           f"t_enc={r['t_enc']} start={r['start']:2d} calls={r['calls']:2d} next={r['next_calls']:2d} "
@@ -535,13 +622,7 @@ def main():
     check_against_pipeline_generator(model)
     # the float-division edge of the hires_steps 7 / denoise 0.28 run
     assert 7 / 0.28 < 25 and int(7 / 0.28) == 24 and int(np.float32(7) / np.float32(0.28)) == 25
-    runs, raw = [], {}
-    for name, spec in run_specs():
-        run, r = record(model, name, spec)
-        runs.append(run)
-        raw[name] = r
-    names = [r["name"] for r in runs]
-    assert len(set(names)) == len(names)
+    runs, raw, names = record_runs(model, run_specs(), record)
     # the six upscalers differ from each other on the same first pass (all six start from equal latents)
     six = [n for n in names if n.endswith("/ Euler a / scale 2 / denoise 0.6")]
     assert len(six) == 6

@@ -8,15 +8,19 @@ Tests/Fixtures/tiny-sd/, for sdshell's image-to-image.
     .venv-ref/bin/python Tests/Fixtures/generators/make_img2img_fixtures.py
 
 Needs what make_pipeline_fixtures.py needs (tiny-sd/, k-diffusion, torchsde, diffusers, transformers)
-and Pillow, and IMPORTS that script for the A1111 pieces it already restates, as make_hires_fixtures.py
-does (importing it writes nothing): ImageRNG (modules/rng.py, CPU and NV sources), CFGDenoiser,
+and Pillow, and IMPORTS make_hires_fixtures.py (importing it writes nothing; its main() does not run)
+for what the two share, and through it make_pipeline_fixtures.py's A1111 pieces (ImageRNG, CFGDenoiser,
 LDMLike + k-diffusion's CompVisDenoiser, get_sigmas, a1111_chunk_ids, a1111_torchsde_randn,
-SAMPLER_OPTS / EXTRA_PARAMS / P_VALUES / ETA. Also fixture_support's TorchHijack, decode_a1111,
-enc32 / f32_text and write_json_fixture. Its own code: the init pictures, A1111's resize_image, the
-VAE encode, setup_img2img_steps, the sampling call (make_hires_fixtures.py's loop, restated rather than
-imported; checked bit for bit against make_pipeline_fixtures.run_txt2img on two pipeline.json
-settings) and the infotext. Everything float32 on the CPU, one thread; deterministic for the same
-library versions and CPU kind. If Tests/Fixtures/generators/run_all.sh's Pillow 11 (.venv-ref/pillow-11)
+SAMPLER_OPTS / EXTRA_PARAMS / P_VALUES / ETA): its Model (subclassed here with the VAE encode),
+sample_img2img (the img2img pass from the init latent: the ImageRNG's first draw, get_sigmas,
+sigma_sched, xi, make_hires_fixtures.sample), setup_img2img_steps (fix_steps = "do exact steps"),
+infotext (hires=False) with quote / number, sampler_schedule, check_against_pipeline_generator (the
+sampling call bit for bit against make_pipeline_fixtures.run_txt2img on two pipeline.json settings),
+the record helpers (reference_runs, check_img2img_pass, img2img_pass_json, images_json, pictures_json,
+record_runs) and OPT_F / BATCH / PROMPT. Also fixture_support's decode_a1111, enc32 and
+write_json_fixture. Its own code: the init pictures, A1111's resize_image, the VAE encode, the run
+settings and checks. Everything float32 on the CPU, one thread; deterministic for the same library
+versions and CPU kind. If Tests/Fixtures/generators/run_all.sh's Pillow 11 (.venv-ref/pillow-11)
 is there, every fitted picture is also made with it in a subprocess and compared (printed, not written).
 
 The model's latent scale
@@ -138,12 +142,10 @@ RUN = {
 """
 
 import base64
-import inspect
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -151,27 +153,22 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# make_pipeline_fixtures imports transformers / diffusers before k-diffusion (see there) and
-# writes nothing on import
+# make_hires_fixtures imports make_pipeline_fixtures (transformers / diffusers before k-diffusion, see
+# there); neither writes anything on import
+import make_hires_fixtures as mhf  # noqa: E402
 import make_pipeline_fixtures as mpf  # noqa: E402
 import fixture_support as fs  # noqa: E402
-from fixture_support import enc32, f32_text  # noqa: E402
-from transformers import CLIPTextModel  # noqa: E402
-from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: E402
-from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0  # noqa: E402
+from fixture_support import enc32  # noqa: E402
+from make_hires_fixtures import (BATCH, OPT_F, PROMPT, check_against_pipeline_generator,  # noqa: E402
+                                 check_img2img_pass, images_json, img2img_pass_json, number, pictures_json,
+                                 record_runs, reference_runs, sample_img2img, sampler_schedule,
+                                 setup_img2img_steps)
 
-KS = mpf.KS
-BI = mpf.BI
 OUT = os.path.join(fs.ROOT, "Tests", "DiffusionTests", "Fixtures", "img2img.json")
 INIT_DIR = os.path.join(fs.ROOT, "Tests", "DiffusionTests", "Fixtures", "img2img")
 GENERATOR = "Tests/Fixtures/generators/make_img2img_fixtures.py"
 MAX_BYTES = 1_200_000
-OPT_F = mpf.VAE_SCALE            # A1111's opt_f (8 for SD) is the model's VAE scale: 2
-BATCH = 2
-PROMPT = "a red circle on a blue background"
 PILLOW_11 = os.path.join(fs.ROOT, ".venv-ref", "pillow-11")   # run_all.sh's second Pillow, if there
-# the labels A1111 1.10 writes for the schedule of a sampler's default (None: "Automatic" stays)
-SCHEDULE_LABELS = {"automatic": None, "karras": "Karras", "exponential": "Exponential"}
 
 # (file name, width, height, seed) of the procedural init pictures
 INIT_PICTURES = [("wide_20x12.png", 20, 12, 2001), ("tall_12x20.png", 12, 20, 2002),
@@ -369,79 +366,10 @@ print(json.dumps({"version": PIL.__version__, "fits": out}))
           f"pictures (lanczos_9_5 under Pillow {fs.version('pillow')})", flush=True)
 
 
-def setup_img2img_steps(p_steps, denoising_strength, fix_steps):
-    """sd_samplers_common.setup_img2img_steps(p) without a steps argument: (steps, t_enc)."""
-    if fix_steps:
-        requested = p_steps
-        steps = int(requested / min(denoising_strength, 0.999)) if denoising_strength > 0 else 0
-        t_enc = requested - 1
-    else:
-        steps = p_steps
-        t_enc = int(min(denoising_strength, 0.999) * steps)
-    return steps, t_enc
+# --- the model with the encode ------------------------------------------------------------------------
 
-
-def quote(v):
-    """infotext_utils.quote."""
-    text = str(v)
-    if "," not in text and "\n" not in text and ":" not in text:
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def number(v):
-    """A number as the webui's sliders send it: whole numbers as ints."""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def infotext(spec, a, image_index):
-    """create_infotext for one image of the run (Model hash, Model and Version left out)."""
-    s = spec
-    params = [("Steps", str(s["steps"])), ("Sampler", a["sampler_name"]),
-              ("Schedule type", SCHEDULE_LABELS[a["schedule"]] or "Automatic"),
-              ("CFG scale", number(s["cfg"])), ("Seed", str(a["seeds"][image_index])),
-              ("Size", f"{a['width']}x{a['height']}"),
-              ("Denoising strength", number(a["denoising_strength"])),
-              ("RNG", {"nv": "NV", "cpu": "CPU"}[s["rng"]])]
-    text = ", ".join(f"{k}: {quote(v)}" for k, v in params)
-    negative = f"\nNegative prompt: {s['negative']}" if s["negative"] else ""
-    return f"{s['prompt']}{negative}\n{text}".strip(), [[k, v] for k, v in params]
-
-
-# --- the model, the encode and one sampling call ---------------------------------------------------
-
-class Model:
-    def __init__(self):
-        m = mpf.MODEL
-        self.te = CLIPTextModel.from_pretrained(m, subfolder="text_encoder", dtype=torch.float32,
-                                                attn_implementation="eager", local_files_only=True).eval()
-        self.unet = UNet2DConditionModel.from_pretrained(m, subfolder="unet", torch_dtype=torch.float32,
-                                                         local_files_only=True).eval()
-        self.vae = AutoencoderKL.from_pretrained(m, subfolder="vae", torch_dtype=torch.float32,
-                                                 local_files_only=True).eval()
-        assert self.vae.config.scaling_factor == mpf.SCALE_FACTOR
-        assert 2 ** (len(self.vae.config.block_out_channels) - 1) == OPT_F
-        self.attention(sdpa=False)
-        with tempfile.TemporaryDirectory() as d:
-            self.tok = fs.load_tokenizer(*fs.build_tokenizer_files(fs.VOCAB_GZ, d))
-        self.ac = fs.make_alphas_cumprod()
-        self.inner = mpf.LDMLike(self.unet, self.ac)
-        self.model_wrap = mpf.K.external.CompVisDenoiser(self.inner, quantize=False)
-        self.conds = {}
-
-    def cond(self, text):
-        """A1111's conditioning of a plain prompt, clip skip 1 (one chunk, encoded once per text)."""
-        if text not in self.conds:
-            ids = mpf.a1111_chunk_ids(self.tok, text)
-            with torch.no_grad():
-                self.conds[text] = self.te(input_ids=torch.asarray([ids])).last_hidden_state
-        return self.conds[text]
-
-    def attention(self, sdpa):
-        self.unet.set_attn_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
-        self.vae.set_attn_processor(AttnProcessor2_0() if sdpa else AttnProcessor())
+class Model(mhf.Model):
+    """make_hires_fixtures.Model (its attention() sets the VAE's too) with the VAE encode."""
 
     def encode(self, pixels, batch):
         """images_tensor_to_samples with sdshell's mean: [H, W, 3] uint8 -> [batch, 4, H/2, W/2]."""
@@ -458,64 +386,6 @@ class Model:
                 assert np.array_equal(z.numpy(), mean.numpy() * np.float32(mpf.SCALE_FACTOR))
                 outs.append(z[0])
         return torch.stack(outs) if batch > 1 else outs[0][None]
-
-
-def sampler_schedule(label):
-    return mpf.A1111_DEFAULT_SCHEDULE[label]
-
-
-def sample(model, label, x, sigmas, tree_sigmas, tree_x, cond_text, uncond_text, rng, rng_kind, seeds, cfg_scale):
-    """KDiffusionSampler's call of the k-diffusion function (make_hires_fixtures.sample): x the start,
-    sigmas the list it runs over; the SDE samplers' Brownian tree spans tree_sigmas' positive range,
-    its shape from tree_x. Returns (latents, the CFG denoiser, the tree's (sigma_min, sigma_max) or None)."""
-    funcname, opts = mpf.SAMPLER_OPTS[label]
-    assert not opts.get("model_range") and funcname in KS.__dict__, label
-    func = getattr(KS, funcname)
-    parameters = inspect.signature(func).parameters
-    kwargs = {name: mpf.P_VALUES[name] for name in mpf.EXTRA_PARAMS.get(funcname, []) if name in parameters}
-    if "eta" in parameters:
-        kwargs["eta"] = mpf.ETA
-    if opts.get("solver_type") == "heun":
-        kwargs["solver_type"] = "heun"
-    tree_range = None
-    BI._randn = mpf.a1111_torchsde_randn(rng_kind)
-    if opts.get("brownian_noise"):
-        smin, smax = tree_sigmas[tree_sigmas > 0].min(), tree_sigmas.max()
-        kwargs["noise_sampler"] = KS.BrownianTreeNoiseSampler(tree_x, smin, smax, seed=seeds)
-        tree_range = (smin, smax)
-    c = torch.cat([model.cond(cond_text)] * x.shape[0])
-    uc = torch.cat([model.cond(uncond_text)] * x.shape[0])
-    cfg = mpf.CFGDenoiser(model.model_wrap)
-    extra_args = {"cond": c, "image_cond": None, "uncond": uc, "cond_scale": cfg_scale, "s_min_uncond": 0.0}
-    KS.torch = fs.TorchHijack(rng.next)
-    try:
-        with torch.no_grad():
-            latents = func(cfg, x, sigmas=sigmas, extra_args=extra_args, disable=True, **kwargs)
-    finally:
-        KS.torch = mpf.REAL_TORCH
-        BI._randn = mpf.TORCHSDE_RANDN
-    assert torch.equal(cfg.first["x"], x)
-    return latents, cfg, tree_range
-
-
-def check_against_pipeline_generator(model):
-    """This script's sampling call as a txt2img (x = noise * sigmas[0] over the whole schedule) against
-    make_pipeline_fixtures.run_txt2img on two of its settings: bit-equal latents."""
-    conditioner = mpf.Conditioner(model.tok, model.te)
-    for name, label, rng_kind in (("Euler a / automatic / nv", "Euler a", "nv"), ("DPM++ SDE / karras", "DPM++ SDE", "cpu")):
-        spec = {"name": name, "prompt": mpf.PROMPT, "negative_prompt": "", "seed": mpf.SEED, "subseed": None,
-                "subseed_strength": 0.0, "rng": rng_kind, "clip_skip": 1, "sampler": label,
-                "schedule": sampler_schedule(label)}
-        want = mpf.run_txt2img(spec, model.unet, model.model_wrap, conditioner)
-        rng = mpf.ImageRNG(rng_kind, mpf.LATENT, want["seeds"])
-        noise = rng.next()
-        sigmas = mpf.get_sigmas(model.model_wrap, sampler_schedule(label), mpf.STEPS,
-                                bool(mpf.SAMPLER_OPTS[label][1].get("discard_next_to_last_sigma")))
-        x = noise * sigmas[0]
-        got, _, _ = sample(model, label, x, sigmas, sigmas, x, mpf.PROMPT, "", rng, rng_kind, want["seeds"], mpf.CFG)
-        assert torch.equal(got, want["latents"]), name
-        assert torch.equal(model.cond(mpf.PROMPT), conditioner.table["prompt_skip1"]["z"])
-        print(f"  check: sampling call == make_pipeline_fixtures.run_txt2img on {name!r}", flush=True)
 
 
 def a1111_settings(spec):
@@ -540,40 +410,21 @@ def img2img_run(model, spec, scramble=False):
     init_latent = encoded
     if s["resize_mode"] == 3:
         init_latent = torch.nn.functional.interpolate(encoded, size=(h // OPT_F, w // OPT_F), mode="bilinear")
-    rng = mpf.ImageRNG(s["rng"], (4, h // OPT_F, w // OPT_F), a["seeds"])
-    rng.scramble = scramble
-    noise = rng.next()
     steps, t_enc = setup_img2img_steps(s["steps"], s["denoise"], s["exact_steps"])
-    sigmas = mpf.get_sigmas(model.model_wrap, a["schedule"], steps, a["discard_next_to_last_sigma"])
-    start = steps - t_enc - 1
-    sigma_sched = sigmas[start:]
-    xi = init_latent + noise * sigma_sched[0]
-    latents, cfg, tree = sample(model, s["sampler"], xi, sigma_sched, sigmas, init_latent, s["prompt"],
-                                s["negative"], rng, s["rng"], a["seeds"], s["cfg"])
-    return {"a": a, "fitted": fitted, "layout": layout, "encoded": encoded, "init_latent": init_latent,
-            "noise": noise, "steps": steps, "t_enc": t_enc, "start": start, "sigmas": sigmas,
-            "sigma_sched": sigma_sched, "tree": tree, "latents": latents, "calls": cfg.calls,
-            "next_calls": rng.next_calls}
-
-
-def pictures_json(arr):
-    return {"shape": list(arr.shape), "uint8_base64": base64.b64encode(arr.astype(np.uint8).tobytes()).decode()}
+    # p.rng's shape (4, height // opt_f, width // opt_f) is init_latent's
+    sampled = sample_img2img(model, s["sampler"], init_latent, s["rng"], a["seeds"], steps, t_enc, s["prompt"],
+                             s["negative"], s["cfg"], scramble=scramble)
+    return dict(sampled, a=a, fitted=fitted, layout=layout, encoded=encoded, init_latent=init_latent)
 
 
 # --- main ------------------------------------------------------------------------------------------
 
 def record(model, name, spec):
     t0 = time.time()
-    r = img2img_run(model, spec)
+    r, r_sdpa = reference_runs(img2img_run, model, spec, same=("latents", "init_latent"))
     a, s = r["a"], spec
     w, h = s["size"]
     B = s["batch"]
-    r2 = img2img_run(model, spec)
-    assert torch.equal(r2["latents"], r["latents"]) and torch.equal(r2["init_latent"], r["init_latent"]), \
-        "not deterministic"
-    model.attention(sdpa=True)
-    r_sdpa = img2img_run(model, spec)
-    model.attention(sdpa=False)
 
     # --- checks
     lat = (B, 4, h // OPT_F, w // OPT_F)
@@ -590,25 +441,13 @@ def record(model, name, spec):
         assert r["steps"] == int(s["steps"] / min(d, 0.999)) and r["t_enc"] == s["steps"] - 1
     else:
         assert r["steps"] == s["steps"] and r["t_enc"] == int(min(d, 0.999) * s["steps"])
-    assert len(r["sigmas"]) == r["steps"] + 1 and len(r["sigma_sched"]) == r["t_enc"] + 2 and r["start"] >= 0
-    assert torch.equal(r["sigma_sched"], r["sigmas"][r["start"]:]) and float(r["sigma_sched"][-1]) == 0.0
-    funcname, opts = mpf.SAMPLER_OPTS[s["sampler"]]
-    second_order = s["sampler"] in ("DPM++ SDE", "Heun", "DPM2", "DPM2 a", "DPM++ 2S a")
-    n = r["t_enc"] + 1
-    assert r["calls"] == (2 * n - 1 if second_order else n), (name, r["calls"])
-    draws_used = bool(opts.get("ancestral"))
     # the step noise: ImageRNG draws after its first (ancestral: used; Euler / DPM++ 2M: none reach it)
-    r3 = img2img_run(model, spec, scramble=True)
-    assert torch.equal(r3["latents"], r["latents"]) == (not draws_used), name
-    assert torch.equal(r3["noise"], r["noise"])
-    if opts.get("brownian_noise"):
-        assert r["next_calls"] == 0 and r["tree"] is not None
-        assert float(r["tree"][1]) == float(r["sigmas"][0]) > float(r["sigma_sched"][0])
-        assert float(r["tree"][0]) == float(r["sigmas"][-2])
+    draws_used = check_img2img_pass(name, r, img2img_run(model, spec, scramble=True))
 
     _, img, _ = fs.decode_a1111(model.vae, r["latents"], mpf.SCALE_FACTOR, "mul")
     assert img.shape == (B, h, w, 3)
-    texts = [infotext(spec, a, i) for i in range(B)]
+    assert s["size"] == [a["width"], a["height"]]     # infotext's "Size": the target
+    texts = [mhf.infotext(spec, a, i, hires=False) for i in range(B)]
     assert f"Denoising strength: {number(d)}" in texts[0][0] and "Hires" not in texts[0][0]
     run = {
         "name": name,
@@ -620,17 +459,11 @@ def record(model, name, spec):
         "img2img": {
             "noise": enc32(r["noise"]),
             "steps": r["steps"], "t_enc": r["t_enc"], "start_index": r["start"],
-            "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
-            "sigma_sched": [f32_text(v) for v in r["sigma_sched"].tolist()],
-            "brownian": None if r["tree"] is None else {"sigma_min": f32_text(r["tree"][0]), "sigma_max": f32_text(r["tree"][1])},
-            "denoiser_calls": r["calls"], "rng_next_calls": r["next_calls"], "rng_draws_used": draws_used,
-            "latents": enc32(r["latents"]),
+            **img2img_pass_json(r, draws_used),
         },
         "sdpa_latents_max_abs_diff": float((r_sdpa["latents"] - r["latents"]).abs().max()),
         "init_latent_sdpa_max_abs_diff": float((r_sdpa["init_latent"] - r["init_latent"]).abs().max()),
-        "image": pictures_json(img),
-        "infotexts": [t for t, _ in texts],
-        "infotext_parameters": [p for _, p in texts],
+        **images_json(img, texts),
     }
     print(f"  {name:70s} steps={r['steps']:2d} t_enc={r['t_enc']} start={r['start']:2d} "
           f"sched0={float(r['sigma_sched'][0]):7.3f} calls={r['calls']:2d} next={r['next_calls']:2d} "
@@ -703,13 +536,7 @@ def main():
 
     model = Model()
     check_against_pipeline_generator(model)
-    runs, raw = [], {}
-    for name, spec in run_specs():
-        run, r = record(model, name, spec)
-        runs.append(run)
-        raw[name] = r
-    names = [r["name"] for r in runs]
-    assert len(set(names)) == len(names)
+    runs, raw, names = record_runs(model, run_specs(), record)
     # the fitted pictures of the runs are those of "fits" (mode 0-2)
     for run in runs:
         s = run["settings"]
