@@ -264,11 +264,13 @@ public struct TextToImage {
         return ((t.width / scale - t.truncateX) * scale, (t.height / scale - t.truncateY) * scale)
     }
 
-    /// Generates the batch: latents, decode, 8-bit RGB and infotext per image.
-    public func generate(_ settings: GenerationSettings, progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
+    /// Generates the batch: latents (txt2img, or img2img from `i2i`), decode, 8-bit RGB and
+    /// infotext per image.
+    public func generate(_ settings: GenerationSettings, from i2i: ImageToImage? = nil,
+                         progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
         let s = settings.withSeedsDrawn()
         try s.checkSeeds(images: s.batchSize)
-        let latents = try self.latents(s, progress: progress)
+        let latents = try i2i.map { try self.latents(s, from: $0, progress: progress) } ?? self.latents(s, progress: progress)
         let tiHashes = usedEmbeddings(s).map { e in
             e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
         }.joined(separator: ", ")
@@ -285,7 +287,7 @@ public struct TextToImage {
             let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
             let image = s.image(i)
             return GeneratedImage(rgb: rgb, width: width, height: height, seed: image.seed,
-                                  infotext: infotext(image, tiHashes: tiHashes), latent: latent)
+                                  infotext: infotext(image, tiHashes: tiHashes, denoise: i2i?.denoise), latent: latent)
         }
     }
 
@@ -316,10 +318,16 @@ public struct TextToImage {
         return rgb
     }
 
-    /// A1111's infotext for one image, whose seeds `s` holds (`GenerationSettings.image(_:)`).
-    public func infotext(_ s: GenerationSettings, tiHashes: String = "") -> Infotext {
+    /// A1111's infotext for one image, whose seeds `s` holds (`GenerationSettings.image(_:)`);
+    /// an img2img image's `denoise` is its "Denoising strength", in A1111's place for it.
+    public func infotext(_ s: GenerationSettings, tiHashes: String = "", denoise: Double? = nil) -> Infotext {
         let modelFields: [(key: String, value: String)] = (model.shortHash.isEmpty ? [] : [("Model hash", model.shortHash)]) + [("Model", model.name)]
         var p = GenerationParameters.infotextParameters(s, model: modelFields)
+        if let denoise, !p.contains(where: { $0.key == "Denoising strength" }) {
+            let before = ["Model", "Variation seed", "Variation seed strength", "Seed resize from"]
+            let at = (p.lastIndex { before.contains($0.key) } ?? p.firstIndex { $0.key == "Size" } ?? p.count - 1) + 1
+            p.insert(("Denoising strength", NumberText.shortest(denoise)), at: at)
+        }
         if !tiHashes.isEmpty { p.append(("TI hashes", tiHashes)) }
         p.append(("Version", "sdshell \(SDShellVersion.string)"))
         return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)

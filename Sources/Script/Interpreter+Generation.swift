@@ -113,7 +113,7 @@ extension Interpreter {
     /// `batchDone` is called after each batch is saved, with the batch's settings values (its own
     /// seeds, `count=1`) and its images, so the journal can record each batch as it is made.
     func makeImages(prompt: String, _ values: [String: Value], at position: SourcePosition, label: String = "",
-                    save: Bool = true,
+                    save: Bool = true, img2img: ImageToImage? = nil,
                     batchDone: (([String: Value], [(image: GeneratedImage, path: String)]) throws -> Void)? = nil)
         throws -> [(image: GeneratedImage, path: String)] {
         let p = try pipeline(values, at: position)
@@ -138,7 +138,7 @@ extension Interpreter {
             let images: [GeneratedImage]
             do {
                 images = try Cancellation.checking({ probe.requested }) {
-                    try p.generate(s) { step, total in
+                    try p.generate(s, from: img2img) { step, total in
                         self.host.progress(step: step, total: total, label: what)
                         if self.host.interruptRequested { throw GenerationError.cancelled(afterStep: step) }
                     }
@@ -178,14 +178,16 @@ extension Interpreter {
 
     /// Generates, reports, shows inline and journals one explicit generation (each batch as an
     /// entry of its own, as soon as it is saved: an interrupted statement's journal holds exactly
-    /// the images that were kept).
-    func runGeneration(prompt: String, _ values: [String: Value], at position: SourcePosition) throws {
+    /// the images that were kept); an img2img one with its picture and the options that
+    /// journal it in front.
+    func runGeneration(prompt: String, _ values: [String: Value], at position: SourcePosition,
+                       img2img: (ImageToImage, leading: [(String, Value)])? = nil) throws {
         var outputs: [(path: String, digest: String)] = []
         defer {
             produced += outputs
             variables["last_images"] = .list(outputs.map { .string($0.path) })
         }
-        _ = try makeImages(prompt: prompt, values, at: position) { batchValues, saved in
+        _ = try makeImages(prompt: prompt, values, at: position, img2img: img2img?.0) { batchValues, saved in
             var batchOutputs: [(path: String, digest: String)] = []
             for (image, path) in saved {
                 self.host.write("\(path)  seed \(image.seed)")
@@ -196,7 +198,8 @@ extension Interpreter {
             let used = try self.pipeline.map { $0.usedEmbeddings(try self.generationSettings(prompt: prompt, batchValues)) } ?? []
             let comments = used.isEmpty ? [] : ["embeddings: " + used.map { "\($0.name) \($0.shortHash)" }.joined(separator: ", ")]
             try self.located(position) {
-                try self.journal.record(Self.explicitStatement("generate", prompt: prompt, batchValues), comments: comments,
+                try self.journal.record(Self.explicitStatement(img2img == nil ? "generate" : "img2img", prompt: prompt, batchValues,
+                                                               leading: img2img?.leading ?? []), comments: comments,
                                         outputs: batchOutputs, outdir: values["outdir"]?.description)
             }
         }

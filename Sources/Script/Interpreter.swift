@@ -125,6 +125,7 @@ public final class Interpreter {
             case "model": try loadModel(call)
             case "models": try listModels(call)
             case "generate": try generate(call)
+            case "img2img": try img2img(call)
             case "grid": try grid(call)
             case "embeddings": try listEmbeddings(call)
             case "embedding": try newEmbedding(call)
