@@ -107,6 +107,12 @@ extension TextToImage {
         guard picture.width % scale == 0, picture.height % scale == 0 else {
             throw GenerationError.invalid("the init picture is \(picture.width)x\(picture.height); encoding it needs multiples of \(scale)")
         }
+        // The latent upscale encodes the picture at its own size: held to the same bounds as an image that size.
+        if i2i.resizeMode == .latentUpscale {
+            var own = s
+            (own.width, own.height) = (picture.width, picture.height)
+            try validate(own)
+        }
         var latent = try withNoGrad { () -> Tensor in
             // A1111: x / 255 in float32, then 2x - 1.
             let (w, h) = (picture.width, picture.height)
