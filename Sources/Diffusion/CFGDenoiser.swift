@@ -19,6 +19,11 @@ public final class CFGDenoiser {
     /// Latent shape of one image [C, H, W].
     public let latentShape: [Int]
     public var prediction = Prediction.epsilon
+    /// A 9-channel (inpainting) UNet's extra input per image [B, 5, H, W], appended to each
+    /// scaled latent the UNet reads (LDM's hybrid conditioning `c_concat`).
+    public var imageConditioning: Tensor?
+    /// Inpainting: each denoised latent becomes `latents * keep + repaint * denoised`.
+    public var inpaintBlend: (latents: Tensor, keep: Tensor, repaint: Tensor)?
     /// The prompt's conditionings over the calls ([1, S, D] each; several with AND) and their weights.
     let condSchedules: [(entries: Scheduled, weight: Float)]
     /// The negative prompt's conditioning over the calls ([1, S, D]).
@@ -94,8 +99,13 @@ public final class CFGDenoiser {
         let b = batchSize, k = contexts.conds.count
         return try withNoGrad {
             let images = try latent.chunked(b, dim: 0)
-            let condInput = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) }, dim: 0) * cIn
-            let uncondInput = try latent * cIn
+            var condInput = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) }, dim: 0) * cIn
+            var uncondInput = try latent * cIn
+            if let imageConditioning {
+                let perImage = try imageConditioning.chunked(b, dim: 0)
+                condInput = try Tensor.concat([condInput, try Tensor.concat(perImage.flatMap { Array(repeating: $0, count: k) }, dim: 0)], dim: 1)
+                uncondInput = try Tensor.concat([uncondInput, imageConditioning], dim: 1)
+            }
             let (condContext, uncondContext) = (contexts.condContext, contexts.uncondContext)
             let (condVector, uncondVector) = (contexts.condVector, contexts.uncondVector)
             if condContext.shape[1] == uncondContext.shape[1] {
@@ -154,7 +164,9 @@ public final class CFGDenoiser {
         let images = try latent.chunked(b, dim: 0)
         let inputs = try Tensor.concat(images.flatMap { Array(repeating: $0, count: k) } + [latent], dim: 0)
         let denoised = prediction == .epsilon ? try inputs + out * cOut : try out * cOut + inputs * cSkip
-        return try combine(denoised, contexts.conds, scale: scale)
+        let guided = try combine(denoised, contexts.conds, scale: scale)
+        guard let blend = inpaintBlend else { return guided }
+        return try blend.latents * blend.keep + blend.repaint * guided
     }
 }
 

@@ -136,6 +136,19 @@ public enum ParameterCheck {
         }
     }
 
+    /// One of `builtIn` (matched as `choice` matches), or any other name without control
+    /// characters, looked up when it is used (an upscaler model file's stem).
+    public static func choiceOrName(_ name: String, _ builtIn: [String]) -> @Sendable (Value) throws(ParameterError) -> Value {
+        { v throws(ParameterError) in
+            guard case let .string(s) = v else { throw ParameterError("\(name) must be a string, not \(v.kindName)") }
+            if let match = builtIn.first(where: { $0.lowercased() == s.lowercased() }) { return .string(match) }
+            guard !s.isEmpty, s.escapingControlCharacters == s, !s.contains("/") else {
+                throw ParameterError("\(name) must be one of \(builtIn.joined(separator: ", ")) or an upscaler model's name, not \"\(s.escapingControlCharacters)\"")
+            }
+            return v
+        }
+    }
+
     /// One of `allowed`, matched without regard to case and returned as `allowed` spells it.
     public static func choice(_ name: String, _ allowed: [String]) -> @Sendable (Value) throws(ParameterError) -> Value {
         { v throws(ParameterError) in

@@ -10,8 +10,11 @@ public struct HiresFix: Sendable, Equatable {
     public var width = 0, height = 0
     /// "Hires steps": the second pass's steps (0: the first pass's).
     public var steps = 0
-    /// "Hires upscaler": one of `latentUpscalers`' names.
+    /// "Hires upscaler": a latent upscaler's name (`latentUpscalers`), a built-in pixel
+    /// upscaler's or an upscaler model's (`UpscalerLibrary`).
     public var upscaler = "Latent"
+    /// How an upscaler model is applied in tiles (A1111's ESRGAN tile settings).
+    public var tiling = UpscalerTiling()
     /// "Denoising strength" of the second pass (a double, as Python holds it: the step count
     /// A1111 derives from it, `int(steps / strength)`, can differ in single precision).
     public var denoise = 0.7
@@ -32,8 +35,8 @@ public struct HiresFix: Sendable, Equatable {
         ("Latent (nearest-exact)", .nearestExact, false),
     ]
 
-    /// The upscaler names sdshell runs.
-    public static var upscalerNames: [String] { latentUpscalers.map(\.name) }
+    /// The upscaler names that need no model file.
+    public static var upscalerNames: [String] { latentUpscalers.map(\.name) + PixelUpscaler.builtInNames }
 
     /// The second pass's size in pixels and the latent cells cut from each side of the upscaled
     /// latent when "Hires resize" gives another aspect ratio (A1111's `calculate_target_resolution`

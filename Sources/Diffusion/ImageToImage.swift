@@ -23,14 +23,18 @@ public struct ImageToImage: Sendable {
 
     public var initImage: RGBImage
     public var resizeMode: ResizeMode
+    /// The mask and its options: inpainting (nil: plain img2img).
+    public var inpainting: Inpainting?
     /// "Denoising strength" (a double, as Python holds it).
     public var denoise: Double
     /// A1111's "do exact steps" (`img2img_fix_steps`): run `steps` steps, from a schedule of
     /// `int(steps / strength)`; otherwise the schedule of `steps`, of which `int(strength * steps) + 1` run.
     public var exactSteps: Bool
 
-    public init(initImage: RGBImage, resizeMode: ResizeMode = .justResize, denoise: Double = 0.75, exactSteps: Bool = false) {
+    public init(initImage: RGBImage, resizeMode: ResizeMode = .justResize, denoise: Double = 0.75, exactSteps: Bool = false,
+                inpainting: Inpainting? = nil) {
         self.initImage = initImage; self.resizeMode = resizeMode; self.denoise = denoise; self.exactSteps = exactSteps
+        self.inpainting = inpainting
     }
 
     /// The schedule's length and the index of the sigma the pass starts at (A1111's
@@ -97,13 +101,22 @@ extension TextToImage {
     /// fitted, encoded to the posterior mean times the VAE's scaling factor (per image, the same
     /// for each), then one pass from the sigma the strength starts at.
     public func latents(_ s: GenerationSettings, from i2i: ImageToImage, progress: ((Int, Int) throws -> Void)? = nil) throws -> [Float] {
+        try imageToImage(s, i2i, progress: progress).latents
+    }
+
+    /// img2img's (and inpainting's) final latents, and with a mask what finishing each image needs.
+    func imageToImage(_ s: GenerationSettings, _ i2i: ImageToImage, progress: ((Int, Int) throws -> Void)?) throws
+        -> (latents: [Float], inpainting: Inpainting.Prepared?) {
         try validate(s)
         for m in conditioner.embeddings?.reload() ?? [] { onMessage?(m) }
         guard i2i.denoise >= 0, i2i.denoise <= 1 else {
             throw GenerationError.invalid("the denoising strength must be between 0 and 1 (got \(i2i.denoise))")
         }
         let scale = model.vaeScale
-        let picture = i2i.resizeMode == .latentUpscale ? i2i.initImage : ImageToImage.fit(i2i.initImage, width: s.width, height: s.height, mode: i2i.resizeMode)
+        let prepared = try i2i.inpainting.map { try $0.prepare(i2i.initImage, width: s.width, height: s.height, resizeMode: i2i.resizeMode) }
+        if let notice = prepared?.notice { onMessage?(notice) }
+        let picture = prepared?.picture
+            ?? (i2i.resizeMode == .latentUpscale ? i2i.initImage : ImageToImage.fit(i2i.initImage, width: s.width, height: s.height, mode: i2i.resizeMode))
         guard picture.width % scale == 0, picture.height % scale == 0 else {
             throw GenerationError.invalid("the init picture is \(picture.width)x\(picture.height); encoding it needs multiples of \(scale)")
         }
@@ -113,21 +126,72 @@ extension TextToImage {
             (own.width, own.height) = (picture.width, picture.height)
             try validate(own)
         }
-        var latent = try withNoGrad { () -> Tensor in
-            // A1111: x / 255 in float32, then 2x - 1.
+        var latent = try encodedLatent(picture)
+        if i2i.resizeMode == .latentUpscale {
+            latent = try latent.interpolated(height: s.height / scale, width: s.width / scale, mode: .bilinear)
+        }
+        var batch = try Tensor.concat(Array(repeating: latent, count: s.batchSize), dim: 0)
+        var extras = PassExtras()
+        if let mask = prepared?.generationMask, let content = i2i.inpainting?.content {
+            let (keep, repaint) = try Inpainting.latentMasks(mask, width: s.width, height: s.height, latentShape: Array(latent.shape[1...]))
+            switch content {
+            case .latentNoise:
+                // A1111's create_random_tensors: the first draw of a fresh image RNG per seed.
+                let seeds = (0..<s.batchSize).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
+                var noise = ImageNoise(kind: s.rng, shape: Array(latent.shape[1...]), seeds: seeds, subseeds: seeds.map { _ in 0 },
+                                       subseedStrength: 0, seedNoiseShape: nil, etaNoiseSeedDelta: s.etaNoiseSeedDelta)
+                batch = try batch * keep + (try Tensor(shape: batch.shape, data: noise.first())) * repaint
+            case .latentNothing:
+                batch = try batch * keep
+            case .fill, .original:
+                break
+            }
+            extras.blend = (batch, keep, repaint)
+        }
+        if model.takesImageConditioning {
+            extras.imageConditioning = try imageConditioning(picture: picture, mask: prepared?.generationMask, batch: s.batchSize)
+        }
+        Self.shareDone(model.vae.mappedWeights)
+        defer { Self.shareDone(model.unet.mappedWeights) }
+        let steps = ImageToImage.steps(s.steps, denoise: i2i.denoise, exact: i2i.exactSteps)
+        var out = try pass(s, from: (batch, steps), extras: extras, progress: progress, stepNoise: nil)
+        if let blend = extras.blend { out = try out * blend.repaint + blend.latents * blend.keep }
+        return (try out.toArray(), prepared)
+    }
+
+    /// A 9-channel (inpainting) UNet's extra input, [batch, 1 + latent channels, h, w]
+    /// (A1111's `inpainting_image_conditioning`): the mask rounded to 0 or 1 and resized
+    /// (nearest) to the latent, then the latent of the picture with the masked pixels zeroed.
+    /// Without a mask (txt2img, img2img, the hires fix) everything is masked: ones, and the
+    /// latent of a zero (mid-grey) picture of `picture`'s size.
+    func imageConditioning(picture: RGBImage?, mask: [UInt8]?, batch: Int, size: (width: Int, height: Int)? = nil) throws -> Tensor {
+        try withNoGrad {
+            let (w, h) = picture.map { ($0.width, $0.height) } ?? size!
+            var source = [Float](repeating: 0, count: 3 * w * h)
+            var maskPlane = [Float](repeating: 1, count: w * h)
+            if let picture {
+                for p in 0..<(w * h) { for c in 0..<3 { source[c * w * h + p] = 2 * (Float(picture.rgb[p * 3 + c]) / 255) - 1 } }
+            }
+            if let mask { maskPlane = mask.map { (Float($0) / 255).rounded(.toNearestOrEven) } }
+            for c in 0..<3 { for p in 0..<(w * h) { source[c * w * h + p] *= 1 - maskPlane[p] } }
+            let encoded = try model.vae.encode(try Tensor(shape: [1, 3, h, w], data: source)).mean * model.vae.config.scalingFactor
+            let latentMask = try Tensor(shape: [1, 1, h, w], data: maskPlane)
+                .interpolated(height: encoded.shape[2], width: encoded.shape[3], mode: .nearest)
+            let one = try Tensor.concat([latentMask, encoded], dim: 1)
+            return try Tensor.concat(Array(repeating: one, count: batch), dim: 0)
+        }
+    }
+
+    /// The latent of an 8-bit picture as A1111's `images_tensor_to_samples` makes it: x / 255 in
+    /// float32, then 2x - 1, encoded to the posterior's mean (sdshell's one choice: A1111 samples
+    /// it), times the VAE's scaling factor. [1, latent channels, H / scale, W / scale].
+    func encodedLatent(_ picture: RGBImage) throws -> Tensor {
+        try withNoGrad {
             let (w, h) = (picture.width, picture.height)
             var data = [Float](repeating: 0, count: 3 * w * h)
             for p in 0..<(w * h) { for c in 0..<3 { data[c * w * h + p] = 2 * (Float(picture.rgb[p * 3 + c]) / 255) - 1 } }
             let mean = try model.vae.encode(try Tensor(shape: [1, 3, h, w], data: data)).mean
             return try mean * model.vae.config.scalingFactor
         }
-        defer { Self.shareDone(model.vae.mappedWeights) }
-        if i2i.resizeMode == .latentUpscale {
-            latent = try latent.interpolated(height: s.height / scale, width: s.width / scale, mode: .bilinear)
-        }
-        let batch = try Tensor.concat(Array(repeating: latent, count: s.batchSize), dim: 0)
-        defer { Self.shareDone(model.unet.mappedWeights) }
-        let steps = ImageToImage.steps(s.steps, denoise: i2i.denoise, exact: i2i.exactSteps)
-        return try pass(s, from: (batch, steps), progress: progress, stepNoise: nil).toArray()
     }
 }

@@ -39,6 +39,8 @@ public struct TextToImage {
     public var conditioner: Conditioner
     /// Called with messages about embeddings (loaded, skipped, trained on another model).
     public var onMessage: ((String) -> Void)?
+    /// The upscalers the hires fix can name (the built-in ones, and model files from its folders).
+    public var upscalers = UpscalerLibrary(directories: [])
 
     public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, embeddings: EmbeddingDatabase? = nil) {
         self.model = model
@@ -66,6 +68,9 @@ public struct TextToImage {
         guard s.batchSize >= 1 else { throw GenerationError.invalid("batch size must be at least 1") }
         guard s.clipSkip >= 1, s.clipSkip <= model.textEncoder.config.layers else {
             throw GenerationError.invalid("clip skip must be between 1 and \(model.textEncoder.config.layers)")
+        }
+        if s.hires.tiling.size > 0, s.hires.tiling.overlap >= s.hires.tiling.size {
+            throw GenerationError.invalid("upscaler_tile_overlap (\(s.hires.tiling.overlap)) must be smaller than upscaler_tile (\(s.hires.tiling.size))")
         }
         let needed = estimatedBytes(s), available = ProcessInfo.processInfo.physicalMemory
         guard needed <= available else {
@@ -131,9 +136,7 @@ public struct TextToImage {
     /// The hires fix's second pass: its settings (the target size, the hires steps, prompts and
     /// sampler) and the first pass's latents upscaled to it (A1111's `sample_hr_pass`).
     func hiresPass(_ s: GenerationSettings, _ latents: Tensor) throws -> (GenerationSettings, Tensor) {
-        guard let upscaler = HiresFix.latentUpscalers.first(where: { $0.name == s.hires.upscaler }) else {
-            throw GenerationError.invalid("unknown hires upscaler \"\(s.hires.upscaler)\"; known: \(HiresFix.upscalerNames.joined(separator: ", "))")
-        }
+        let pixelUpscaler = try upscalers.pixelUpscaler(s.hires.upscaler, tiling: s.hires.tiling)
         let scale = model.vaeScale
         let target = s.hires.target(width: s.width, height: s.height, latentScale: scale)
         var second = s
@@ -144,8 +147,29 @@ public struct TextToImage {
         if let sampler = s.hires.sampler { second.sampler = sampler }
         second.hires = HiresFix()
         try validate(second)
-        var upscaled = try withNoGrad {
-            try latents.interpolated(height: target.height / scale, width: target.width / scale, mode: upscaler.mode, antialias: upscaler.antialias)
+        var upscaled: Tensor
+        if let pixelUpscaler {
+            // A1111's pixel branch: each first-pass image decoded to 8 bits, resized by the
+            // upscaler to the (untruncated) target, and encoded again.
+            let per = latents.shape[1...].reduce(1, *)
+            let values = try latents.toArray()
+            var encoded: [Tensor] = []
+            for i in 0..<latents.shape[0] {
+                let rgb = try decode(Array(values[(i * per)..<((i + 1) * per)]), shape: Array(latents.shape[1...]), tiled: s.vaeTiling)
+                let picture = RGBImage(width: s.width, height: s.height, rgb: rgb)
+                let resized = try pixelUpscaler.resize(picture, width: target.width, height: target.height)
+                encoded.append(try encodedLatent(resized))
+            }
+            Self.shareDone(model.vae.mappedWeights)
+            upscaled = try Tensor.concat(encoded, dim: 0)
+            guard upscaled.shape[2] == target.height / scale, upscaled.shape[3] == target.width / scale else {
+                throw GenerationError.invalid("the hires target \(target.width)x\(target.height) encodes to a \(upscaled.shape[3])x\(upscaled.shape[2]) latent, not \(target.width / scale)x\(target.height / scale)")
+            }
+        } else {
+            let upscaler = HiresFix.latentUpscalers.first { $0.name == s.hires.upscaler }!
+            upscaled = try withNoGrad {
+                try latents.interpolated(height: target.height / scale, width: target.width / scale, mode: upscaler.mode, antialias: upscaler.antialias)
+            }
         }
         if target.truncateX != 0 || target.truncateY != 0 {
             let (h, w) = (upscaled.shape[2], upscaled.shape[3])
@@ -159,10 +183,10 @@ public struct TextToImage {
     /// sigma at `steps.start` of a schedule of `steps.total` steps (img2img, the hires fix's second
     /// pass: A1111's `setup_img2img_steps` for the strength), with the image RNG made anew for the
     /// pass's latent size.
-    func pass(_ s: GenerationSettings, from initial: (latents: Tensor, steps: (total: Int, start: Int))?, progress: ((Int, Int) throws -> Void)?,
-              stepNoise: StepNoise?) throws -> Tensor {
+    func pass(_ s: GenerationSettings, from initial: (latents: Tensor, steps: (total: Int, start: Int))?, extras: PassExtras = PassExtras(),
+              progress: ((Int, Int) throws -> Void)?, stepNoise: StepNoise?) throws -> Tensor {
         let scale = model.vaeScale
-        let shape = [model.unet.config.inChannels, s.height / scale, s.width / scale]
+        let shape = [model.latentChannels, s.height / scale, s.width / scale]
         // AND (composable diffusion): each distinct part is weighted in the CFG. Each part and the
         // negative prompt follow their prompt-editing schedule; like A1111, the schedule is indexed
         // by the number of model calls made so far (second-order samplers advance it twice a step).
@@ -193,6 +217,11 @@ public struct TextToImage {
                                    conds: composition.indexes[0].map { (schedule: parts[$0.index], weight: Float($0.weight)) },
                                    uncond: negative, scale: s.cfgScale, batchSize: b, latentShape: shape)
         denoiser.prediction = model.config.prediction
+        denoiser.inpaintBlend = extras.blend
+        if model.takesImageConditioning {
+            denoiser.imageConditioning = try extras.imageConditioning
+                ?? imageConditioning(picture: nil, mask: nil, batch: b, size: (s.width, s.height))
+        }
         let seeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).seed) }
         let subseeds = (0..<b).map { UInt64(truncatingIfNeeded: s.seeds(ofImage: $0).subseed) }
         // A1111 divides the seed-resize size by 8 (the SD VAE's scale).
@@ -264,19 +293,25 @@ public struct TextToImage {
         return ((t.width / scale - t.truncateX) * scale, (t.height / scale - t.truncateY) * scale)
     }
 
-    /// Generates the batch: latents (txt2img, or img2img from `i2i`), decode, 8-bit RGB and
-    /// infotext per image.
+    /// Generates the batch: latents (txt2img, or img2img / inpainting from `i2i`), decode, 8-bit
+    /// RGB (with a mask, the unmasked pixels put back) and infotext per image.
     public func generate(_ settings: GenerationSettings, from i2i: ImageToImage? = nil,
                          progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
         let s = settings.withSeedsDrawn()
         try s.checkSeeds(images: s.batchSize)
-        let latents = try i2i.map { try self.latents(s, from: $0, progress: progress) } ?? self.latents(s, progress: progress)
+        var inpainting: Inpainting.Prepared?
+        let latents: [Float]
+        if let i2i {
+            (latents, inpainting) = try imageToImage(s, i2i, progress: progress)
+        } else {
+            latents = try self.latents(s, progress: progress)
+        }
         let tiHashes = usedEmbeddings(s).map { e in
             e.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "") + ": " + e.shortHash
         }.joined(separator: ", ")
         let scale = model.vaeScale
         let (width, height) = outputSize(s)
-        let shape = [model.unet.config.inChannels, height / scale, width / scale]
+        let shape = [model.latentChannels, height / scale, width / scale]
         let per = shape.reduce(1, *)
         defer { Self.shareDone(model.vae.mappedWeights) }
         return try (0..<s.batchSize).map { i in
@@ -284,10 +319,12 @@ public struct TextToImage {
             if latent.contains(where: { !$0.isFinite }) {
                 onMessage?("warning: image \(i + 1) has non-finite values (NaN or infinity) in its latent, so its pixels are black: the model, an embedding or a setting is broken")
             }
-            let rgb = try decode(latent, shape: shape, tiled: s.vaeTiling)
+            var picture = RGBImage(width: width, height: height, rgb: try decode(latent, shape: shape, tiled: s.vaeTiling))
+            if let inpainting { picture = Inpainting.finish(picture, inpainting) }
             let image = s.image(i)
-            return GeneratedImage(rgb: rgb, width: width, height: height, seed: image.seed,
-                                  infotext: infotext(image, tiHashes: tiHashes, denoise: i2i?.denoise), latent: latent)
+            return GeneratedImage(rgb: picture.rgb, width: picture.width, height: picture.height, seed: image.seed,
+                                  infotext: infotext(image, tiHashes: tiHashes, img2img: i2i, masked: inpainting?.generationMask != nil),
+                                  latent: latent)
         }
     }
 
@@ -319,17 +356,38 @@ public struct TextToImage {
     }
 
     /// A1111's infotext for one image, whose seeds `s` holds (`GenerationSettings.image(_:)`);
-    /// an img2img image's `denoise` is its "Denoising strength", in A1111's place for it.
-    public func infotext(_ s: GenerationSettings, tiHashes: String = "", denoise: Double? = nil) -> Infotext {
+    /// an img2img image's "Denoising strength" in A1111's place for it, an inpainting model's
+    /// "Conditional mask weight" after it, and with a mask (`masked`: a non-blank one was
+    /// applied) the mask's options where A1111 appends them.
+    public func infotext(_ s: GenerationSettings, tiHashes: String = "", img2img: ImageToImage? = nil, masked: Bool = false) -> Infotext {
         let modelFields: [(key: String, value: String)] = (model.shortHash.isEmpty ? [] : [("Model hash", model.shortHash)]) + [("Model", model.name)]
         var p = GenerationParameters.infotextParameters(s, model: modelFields)
-        if let denoise, !p.contains(where: { $0.key == "Denoising strength" }) {
-            let before = ["Model", "Variation seed", "Variation seed strength", "Seed resize from"]
+        let before = ["Model", "Variation seed", "Variation seed strength", "Seed resize from", "Denoising strength"]
+        func insertAfterSeeds(_ key: String, _ value: String) {
             let at = (p.lastIndex { before.contains($0.key) } ?? p.firstIndex { $0.key == "Size" } ?? p.count - 1) + 1
-            p.insert(("Denoising strength", NumberText.shortest(denoise)), at: at)
+            p.insert((key, value), at: at)
+        }
+        if let img2img, !p.contains(where: { $0.key == "Denoising strength" }) {
+            insertAfterSeeds("Denoising strength", NumberText.shortest(img2img.denoise))
+        }
+        // A1111 prints the option's float default, 1.0.
+        if model.takesImageConditioning { insertAfterSeeds("Conditional mask weight", "1.0") }
+        if let mask = img2img?.inpainting {
+            if mask.invert { p.append(("Mask mode", "Inpaint not masked")) }
+            if mask.blur > 0 { p.append(("Mask blur", String(mask.blur))) }
+            if masked, mask.onlyMasked { p += [("Inpaint area", "Only masked"), ("Masked area padding", String(mask.padding))] }
+            if masked, let content = mask.content.infotext { p.append(("Masked content", content)) }
         }
         if !tiHashes.isEmpty { p.append(("TI hashes", tiHashes)) }
         p.append(("Version", "sdshell \(SDShellVersion.string)"))
         return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)
     }
+}
+
+/// What a sampling pass adds to the text conditioning: a 9-channel UNet's masked-picture
+/// conditioning, and inpainting's blend of each denoised latent with the init latent outside
+/// the mask (A1111's `init_latent * mask + nmask * denoised`).
+struct PassExtras {
+    var imageConditioning: Tensor?
+    var blend: (latents: Tensor, keep: Tensor, repaint: Tensor)?
 }

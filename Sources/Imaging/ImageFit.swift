@@ -90,6 +90,30 @@ public enum ImageFit {
                         pixelStride: columns * 3, lineStride: 3, outPixelStride: columns * 3, outLineStride: 3)
     }
 
+    /// Pillow's `resize(size, NEAREST)` for 8-bit RGB (`ImagingScaleAffine`): output pixel `x`
+    /// takes input column `Int(s / 2 + x s)`, with `s = width / outWidth` accumulated in double
+    /// precision as Pillow steps it (the same for rows).
+    public static func nearest(rgb: [UInt8], width: Int, height: Int, outWidth: Int, outHeight: Int) -> [UInt8] {
+        precondition(rgb.count == width * height * 3 && outWidth > 0 && outHeight > 0)
+        func sources(_ inSize: Int, _ outSize: Int) -> [Int] {
+            let step = Double(inSize) / Double(outSize)
+            var at = step * 0.5
+            return (0..<outSize).map { _ in
+                defer { at += step }
+                return min(max(Int(at), 0), inSize - 1)
+            }
+        }
+        let xs = sources(width, outWidth), ys = sources(height, outHeight)
+        var out = [UInt8](repeating: 0, count: outWidth * outHeight * 3)
+        for (y, sy) in ys.enumerated() {
+            for (x, sx) in xs.enumerated() {
+                let o = (y * outWidth + x) * 3, i = (sy * width + sx) * 3
+                out[o] = rgb[i]; out[o + 1] = rgb[i + 1]; out[o + 2] = rgb[i + 2]
+            }
+        }
+        return out
+    }
+
     /// Applies `taps` along one axis: for every line (a row or a column) and output position,
     /// the fixed-point weighted sum of the input pixels the taps name, per channel.
     private static func convolve(_ input: [UInt8], lines: Int, lineOffset: Int, taps: Taps,

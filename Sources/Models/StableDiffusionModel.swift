@@ -31,6 +31,11 @@ public final class StableDiffusionModel: @unchecked Sendable {
 
     /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
     public var vaeScale: Int { config.vaeScale }
+    /// Channels of the latent the sampler works on (the VAE's).
+    public var latentChannels: Int { vae.config.latentChannels }
+    /// Whether the UNet also reads a mask and a masked-picture latent beside the latent (an
+    /// inpainting model: 9 input channels, LDM's hybrid conditioning).
+    public var takesImageConditioning: Bool { unet.config.inChannels == vae.config.latentChannels * 2 + 1 }
 
     /// The size the model was trained at: its config's sample size times the VAE's scale when a
     /// config gives one, else the family's (512 for SD 1.x and SD 2.x base, 768 for SD 2.x v,
@@ -62,10 +67,10 @@ public final class StableDiffusionModel: @unchecked Sendable {
         guard let unetConfig = config.unet, let vaeConfig = config.vae, let textConfig = config.textEncoder else {
             throw FormatError.unsupported(file: path, reason: "a checkpoint needs a UNet, a VAE and a text encoder")
         }
-        guard unetConfig.inChannels == 4 else {
+        guard unetConfig.inChannels == vaeConfig.latentChannels || unetConfig.inChannels == 2 * vaeConfig.latentChannels + 1 else {
             throw FormatError.unsupported(file: path, reason: "this is \(config.family.rawValue) with a \(unetConfig.inChannels)-channel UNet input"
-                                          + (unetConfig.inChannels == 9 ? " (an inpainting model)" : unetConfig.inChannels == 5 ? " (a depth model)" : "")
-                                          + ", which sdshell does not run yet")
+                                          + (unetConfig.inChannels == 5 ? " (a depth model)" : "")
+                                          + ", which sdshell does not run yet (it runs \(vaeConfig.latentChannels) channels, and \(2 * vaeConfig.latentChannels + 1) for inpainting models)")
         }
         guard config.family != .sdxl || config.textEncoder2?.projectionDim != nil else {
             throw FormatError.unsupported(file: path, reason: "an SDXL checkpoint needs its second text encoder's projection (text_projection)")

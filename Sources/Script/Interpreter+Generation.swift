@@ -101,10 +101,18 @@ extension Interpreter {
     func pipeline(_ values: [String: Value], at position: SourcePosition) throws -> TextToImage {
         let model = try requireModel(position)
         let db = try embeddings(embeddingDirectories(values["embeddings_dir"]))
-        if let pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db { return pipeline }
+        let upscalers = [(values["upscalers_dir"] ?? setting("upscalers_dir"))?.description ?? "upscalers"]
+        if var pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db {
+            if pipeline.upscalers.directories != upscalers {
+                pipeline.upscalers = UpscalerLibrary(directories: upscalers)
+                self.pipeline = pipeline
+            }
+            return pipeline
+        }
         var p = TextToImage(model: model, tokenizer: try tokenizer, embeddings: db)
         let host = self.host
         p.onMessage = { host.warn($0) }
+        p.upscalers = UpscalerLibrary(directories: upscalers)
         pipeline = p
         return p
     }

@@ -104,6 +104,9 @@ public final class TextualInversionTrainer {
         guard let file = try EmbeddingFile.read(try ModelFile.open(embeddingPath)) else {
             throw FormatError.unsupported(file: embeddingPath, reason: "not a textual-inversion embedding")
         }
+        guard !model.takesImageConditioning else {
+            throw TrainingDatasetError.invalidOptions("\(model.name) is an inpainting model (9-channel UNet); train embeddings on the ordinary model it was made from, and use them on both")
+        }
         guard options.batchSize >= 1, options.accumulate >= 1 else {
             throw TrainingDatasetError.invalidOptions("batch and accumulate must be at least 1")
         }

@@ -64,6 +64,14 @@ run "$PY" $G/make_pipeline_fixtures.py
 run "$PY" $G/make_pipeline_image_fixtures.py
 run "$PY" $G/make_hires_fixtures.py
 run "$PY" $G/make_img2img_fixtures.py
+# the tiny ESRGAN upscaler files and A1111's pixel upscalers (spandrel 0.3.4, A1111 1.10's pin, installed
+# without its dependencies: its torchvision imports are stubbed), then the hires fix with pixel upscalers
+"$PY" -c 'import importlib.metadata as m, sys; sys.exit(m.version("spandrel") != "0.3.4")' 2>/dev/null \
+  || "$PY" -m pip install -q --disable-pip-version-check --no-deps spandrel==0.3.4
+run "$PY" $G/make_esrgan_fixtures.py
+run "$PY" $G/make_hires_pixel_fixtures.py
+"$PY" -c "import cv2" 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check opencv-python-headless==4.10.0.84
+run "$PY" $G/make_inpaint_fixtures.py
 # tiny SD 2.x / SD 2.x-v / SDXL models (folders and single files) and their reference runs
 run "$PY" $G/make_family_fixtures.py
 run "$PY" $G/make_family_embedding_fixtures.py
@@ -96,6 +104,7 @@ if [ $demo_embeddings = 1 ]; then run bash $G/make_demo_embeddings.sh; fi
 [ $verify = 1 ] || exit 0
 PATHS=(Tests/Fixtures/tiny-sd Tests/Fixtures/tiny-sd2 Tests/Fixtures/tiny-sd2.ckpt
        Tests/Fixtures/tiny-sd2-v.safetensors Tests/Fixtures/tiny-sdxl Tests/Fixtures/tiny-sdxl.safetensors Tests/Fixtures/family-embeddings
+       Tests/Fixtures/tiny-sd-inpaint.safetensors
        Tests/DiffusionTests/Fixtures Tests/EngineTests/Fixtures Tests/FormatsTests/Fixtures
        Tests/ModelsTests/Fixtures Tests/PromptingTests/Fixtures Tests/TrainingTests/Fixtures
        Sources/Prompting/Resources/ftfy_tables.json examples/data models embeddings)
