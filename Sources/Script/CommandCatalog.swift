@@ -24,8 +24,10 @@ public enum CommandCatalog {
         CommandSpec(name: "models", usage: "models", summary: "list checkpoints in models_dir", options: [], takesSettings: false),
         CommandSpec(name: "generate", usage: "generate PROMPT [options]", summary: "txt2img with the current settings (a bare prompt string does the same)",
                     options: [], takesSettings: true),
-        CommandSpec(name: "img2img", usage: "img2img PROMPT init=\"FILE.png\" [denoise=0.75] [resize_mode=0|1|2|3] [exact_steps=false] [options]",
-                    summary: "A1111's img2img from a picture (resize modes: just resize, crop and resize, resize and fill, latent upscale)",
+        CommandSpec(name: "img2img", usage: "img2img PROMPT init=\"FILE.png\" [denoise=0.75] [resize_mode=0|1|2|3] [exact_steps=false] "
+                        + "[mask=\"FILE.png\" mask_blur=4 inpainting_mask_invert=0 inpainting_fill=1 inpaint_full_res=false inpaint_full_res_padding=32] [options]",
+                    summary: "A1111's img2img from a picture (resize modes: just resize, crop and resize, resize and fill, latent upscale); "
+                        + "with mask=, inpainting (fill 0 fill, 1 original, 2 latent noise, 3 latent nothing; inpaint_full_res: only masked)",
                     options: ImageToImageOptions.names, takesSettings: true),
         CommandSpec(name: "grid", usage: "grid PROMPT [options]", summary: "options given lists become axes X, Y, Z; sr=[...] is Prompt S/R, order=[...] Prompt order, model=[...] Checkpoint name",
                     options: ["sr", "order", "model"], takesSettings: true),

@@ -163,7 +163,7 @@ extension Interpreter {
             }
             var saved: [(image: GeneratedImage, path: String)] = []
             for image in images {
-                let path = save ? try located(position) { try OutputFolder(root: outdir).save(image) } : ""
+                let path = save ? try located(position) { try OutputFolder(root: outdir, kind: img2img == nil ? "txt2img" : "img2img").save(image) } : ""
                 saved.append((image, path))
             }
             out += saved
@@ -224,6 +224,34 @@ extension Interpreter {
         return "the parameters were made with model hash \(recorded); the loaded model \(loadedName) is \(loadedHash)"
     }
 
+    /// An img2img or inpainting infotext ("Denoising strength" without a hires fix) cannot be
+    /// made again from its text: its pictures are not in it. The error says which files are
+    /// missing and the `img2img` options that give them, with its strength and mask settings.
+    static func refuseImageToImageInfotext(_ info: Infotext, at position: SourcePosition) throws {
+        guard let strength = info["Denoising strength"], !info.parameters.contains(where: { $0.key.hasPrefix("Hires") }) else { return }
+        var options = ["init=\"FILE.png\"", "denoise=\(strength.trimmingCharacters(in: .whitespaces).escapingControlCharacters)"]
+        let maskKeys = ["Mask blur", "Mask mode", "Inpaint area", "Masked area padding", "Masked content"]
+        let masked = maskKeys.contains { info[$0] != nil }
+        if masked {
+            options.append("mask=\"MASK.png\"")
+            if let blur = info["Mask blur"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) { options.append("mask_blur=\(blur)") } else { options.append("mask_blur=0") }
+            if info["Mask mode"]?.contains("not masked") == true { options.append("inpainting_mask_invert=1") }
+            let content = info["Masked content"]?.trimmingCharacters(in: .whitespaces)
+            let fill = Inpainting.MaskedContent.allCases.first { $0.infotext == content }
+            options.append("inpainting_fill=\((fill ?? .original).rawValue)")
+            if info["Inpaint area"]?.contains("Only masked") == true {
+                options.append("inpaint_full_res=true")
+                if let padding = info["Masked area padding"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                    options.append("inpaint_full_res_padding=\(padding)")
+                }
+            }
+        }
+        let what = masked ? "an inpainting infotext: it needs its init picture and its mask" : "an img2img infotext: it needs its init picture"
+        throw ScriptError(position,
+                          "these parameters are \(what), which the text does not carry; "
+                          + "give \(masked ? "them" : "it") with: img2img PROMPT \(options.joined(separator: " ")) and the pasted settings as options")
+    }
+
     /// Infotext keys that describe an image without changing how it is made here (the model is
     /// checked by hash; embeddings are found by name).
     static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes"]
@@ -238,6 +266,7 @@ extension Interpreter {
             if let warning = Self.modelHashWarning(recorded: info["Model hash"], loadedHash: model.shortHash, loadedName: model.name) {
                 host.warn("\(position): warning: " + warning)
             }
+            try Self.refuseImageToImageInfotext(info, at: position)
             let pasted = GenerationParameters.pasted(info)
             let overrides = pasted.values.map { (name: $0.name, value: ($0.value, position)) }
             let known = GenerationParameters.infotextKeys.union(Self.informationalInfotextKeys)

@@ -9,7 +9,8 @@ draw them once asked rightly.
 
 writes examples/data/CONCEPT/NN.png (8 pictures each, sizes and positions varied, seed per
 concept) and examples/data/name.template (the template "a [name]": the demo model's captions
-all start "a ..."). The concepts:
+all start "a ..."), and examples/data/blot-mask.png: the mask examples/img2img.sdscript inpaints
+blot/00.png with (its dark pixels, grown by 3 pixels, white on black). The concepts:
     blot: a black circle on a red background
     tent: a green triangle on a white background
 """
@@ -34,6 +35,24 @@ def main():
         print(f"{name}: 8 pictures of {demo.caption(colour, shape, background)}")
     with open(os.path.join(root, "name.template"), "w") as f:
         f.write("a [name]\n")
+    write_inpaint_mask(root)
+
+
+def write_inpaint_mask(root):
+    """blot/00.png's dark pixels (every channel below 64), grown by 3 pixels (a 7x7 max filter)."""
+    import numpy as np
+    from PIL import Image
+    picture = np.asarray(Image.open(os.path.join(root, "blot", "00.png")).convert("RGB"))
+    dark = (picture < 64).all(axis=2)
+    grown = np.zeros_like(dark)
+    h, w = dark.shape
+    for dy in range(-3, 4):
+        for dx in range(-3, 4):
+            shifted = np.zeros_like(dark)
+            shifted[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = dark[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+            grown |= shifted
+    Image.fromarray((grown * 255).astype(np.uint8), "L").save(os.path.join(root, "blot-mask.png"), optimize=True)
+    print(f"blot-mask.png: {int(grown.sum())} of {h * w} pixels masked")
 
 
 if __name__ == "__main__":
