@@ -35,7 +35,7 @@ extension Interpreter {
         let exact = try call.optionBool("exact_steps") ?? false
         let picture: RGBImage
         do {
-            picture = try RGBImage.read(path)
+            picture = try ImageToImage.readInitPicture(path)
         } catch {
             throw ScriptError(call.optionPosition("init"), "the init picture cannot be used: \(error)")
         }

@@ -13,12 +13,11 @@ import Testing
 /// (Pillow LANCZOS, crops, bicubic fill bands, the latent stretch), the step rules with and
 /// without "do exact steps", the final latents and 8-bit images.
 enum Img2ImgFixture {
-    nonisolated(unsafe) static let root = TestFixtures.json("img2img", in: .module)
-    static var runs: [[String: Any]] { root["runs"] as! [[String: Any]] }
-    static var names: [String] { runs.map { $0["name"] as! String } }
-    static func run(_ name: String) -> [String: Any] { runs.first { $0["name"] as? String == name }! }
-    static var fits: [[String: Any]] { root["fits"] as! [[String: Any]] }
-    static func bytes(_ v: Any?) -> [UInt8] { [UInt8](Data(base64Encoded: (v as! [String: Any])["uint8_base64"] as! String)!) }
+    static let fixture = NamedRuns(TestFixtures.json("img2img", in: .module))
+    static var names: [String] { fixture.names }
+    static func run(_ name: String) -> [String: Any] { fixture.run(name) }
+    static var fits: [[String: Any]] { fixture.root["fits"] as! [[String: Any]] }
+    static func bytes(_ v: Any?) -> [UInt8] { NamedRuns.bytes(v) }
 }
 
 @Suite(.serialized) struct ImageToImageTests {

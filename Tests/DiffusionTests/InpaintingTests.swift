@@ -16,11 +16,11 @@ import Testing
 /// mask; the masked-picture conditioning; the final latents and the images with the unmasked
 /// pixels put back; the infotext.
 enum InpaintFixture {
-    nonisolated(unsafe) static let root = TestFixtures.json("inpaint", in: .module)
-    static var runs: [[String: Any]] { root["runs"] as! [[String: Any]] }
-    static var names: [String] { runs.map { $0["name"] as! String } }
-    static func run(_ name: String) -> [String: Any] { runs.first { $0["name"] as? String == name }! }
-    static func bytes(_ v: Any?) -> [UInt8] { [UInt8](Data(base64Encoded: (v as! [String: Any])["uint8_base64"] as! String)!) }
+    static let fixture = NamedRuns(TestFixtures.json("inpaint", in: .module))
+    static var runs: [[String: Any]] { fixture.runs }
+    static var names: [String] { fixture.names }
+    static func run(_ name: String) -> [String: Any] { fixture.run(name) }
+    static func bytes(_ v: Any?) -> [UInt8] { NamedRuns.bytes(v) }
     /// An 8-bit mask as one byte a pixel (A1111's resize modes 1 and 2 return an "L" mask as RGB).
     static func mask(_ v: Any?) -> [UInt8] {
         let all = bytes(v), shape = (v as! [String: Any])["shape"] as! [Int]
@@ -117,5 +117,26 @@ enum InpaintFixture {
         let expected = (r["infotext_parameters"] as! [[[String]]])[0].filter { !ours.contains($0[0]) }.map { "\($0[0]): \($0[1])" }
         let written = images[0].infotext.parameters.filter { !ours.contains($0.key) }.map { "\($0.key): \($0.value)" }
         #expect(written == expected, "\(name): infotext \(written)")
+    }
+
+    @Test("an init picture with transparency is laid over white as A1111's images.flatten does")
+    func initPictureFlattened() throws {
+        let path = TestFixtures.repositoryRoot + "/Tests/DiffusionTests/Fixtures/inpaint/alpha_rect_24x24.png"
+        let png = try PNGFile.read(path)
+        let flat = try ImageToImage.readInitPicture(path)
+        var seen = Set<UInt8>()
+        for p in 0..<(png.width * png.height) {
+            let a = Int(png.rgba[p * 4 + 3])
+            seen.insert(UInt8(a))
+            for c in 0..<3 {
+                // Pillow's DIV255(255 (255 - a) + v a).
+                let t = 255 * (255 - a) + Int(png.rgba[p * 4 + c]) * a + 128
+                #expect(Int(flat.rgb[p * 3 + c]) == ((t >> 8) + t) >> 8, "pixel \(p) channel \(c) alpha \(a)")
+            }
+        }
+        #expect(seen.contains(0) && seen.contains(255) && seen.count > 2, "the picture has clear, opaque and partial pixels")
+        // An opaque picture reads as it is.
+        let square = TestFixtures.repositoryRoot + "/Tests/DiffusionTests/Fixtures/inpaint/square_24x24.png"
+        #expect(try ImageToImage.readInitPicture(square) == (try RGBImage.read(square)))
     }
 }

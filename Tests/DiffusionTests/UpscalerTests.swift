@@ -23,7 +23,7 @@ enum UpscalerFixture {
 
     static func picture(_ name: String) -> RGBImage {
         let p = (esrgan["pictures"] as! [String: Any])[name] as! [String: Any], shape = p["shape"] as! [Int]
-        return RGBImage(width: shape[1], height: shape[0], rgb: InpaintFixture.bytes(p))
+        return RGBImage(width: shape[1], height: shape[0], rgb: NamedRuns.bytes(p))
     }
 }
 
@@ -45,7 +45,7 @@ enum UpscalerFixture {
         }
         let expected = c["output"] as! [String: Any], shape = expected["shape"] as! [Int]
         #expect(out.width == shape[1] && out.height == shape[0], "\(name): \(out.width)x\(out.height)")
-        FamilyPipelineTests.expectImagesClose(out.rgb, InpaintFixture.bytes(expected), name)
+        FamilyPipelineTests.expectImagesClose(out.rgb, NamedRuns.bytes(expected), name)
     }
 
     @Test("hires fix with None, Lanczos, Nearest and an ESRGAN model: final latents within 1e-4 and images within 2 levels of A1111's",
@@ -63,7 +63,7 @@ enum UpscalerFixture {
         let images = try p.generate(s)
         let image = r["image"] as! [String: Any], shape = image["shape"] as! [Int]
         #expect(images.allSatisfy { $0.width == shape[2] && $0.height == shape[1] }, "\(name)")
-        FamilyPipelineTests.expectImagesClose(images.flatMap(\.rgb), InpaintFixture.bytes(image), name)
+        FamilyPipelineTests.expectImagesClose(images.flatMap(\.rgb), NamedRuns.bytes(image), name)
         let expected = (r["infotext_parameters"] as! [[[String]]])[0].filter { $0[0].hasPrefix("Hires") }.map { "\($0[0]): \($0[1])" }
         let written = images[0].infotext.parameters.filter { $0.key.hasPrefix("Hires") }.map { "\($0.key): \($0.value)" }
         #expect(written == expected, "\(name): \(written)")

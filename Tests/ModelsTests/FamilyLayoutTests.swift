@@ -53,7 +53,7 @@ import Testing
         #expect(sd2.contains("unet.mid_block.attentions.0.proj_in.weight"), "\(sd2)")
     }
 
-    @Test("families sdshell does not run are named: SD 3, Flux, the SDXL refiner, inpainting UNets")
+    @Test("families sdshell does not run are named: SD 3, Flux, the SDXL refiner, depth UNets; an SD 2.x inpainting UNet loads, epsilon as A1111's config")
     func unsupportedFamilies() throws {
         let tiny = try Tensor.zeros([2, 2])
         func error(_ keys: [String]) throws -> String {
@@ -67,10 +67,19 @@ import Testing
         #expect(try error(["model.diffusion_model.input_blocks.0.0.weight", "conditioner.embedders.0.model.token_embedding.weight"])
             .contains("SDXL refiner"))
         let convIn = try ModelFile.open(TestFixtures.fixturePath("tiny-sd2-v.safetensors")).tensors["model.diffusion_model.input_blocks.0.0.weight"]!
-        let inpainting = loadError(try edited("tiny-sd2-v.safetensors", replace: [
-            "model.diffusion_model.input_blocks.0.0.weight": try Tensor.zeros([convIn.shape[0], 9, 3, 3]),
+        let depth = loadError(try edited("tiny-sd2-v.safetensors", replace: [
+            "model.diffusion_model.input_blocks.0.0.weight": try Tensor.zeros([convIn.shape[0], 5, 3, 3]),
         ]))
-        #expect(inpainting.contains("SD 2.x") && inpainting.contains("inpainting"), "\(inpainting)")
+        #expect(depth.contains("SD 2.x") && depth.contains("depth model"), "\(depth)")
+        // 9 input channels: an inpainting model, which A1111 configures as epsilon-prediction
+        // (v2-inpainting-inference.yaml) without the v test pass the 4-channel file gets.
+        let inpaintingPath = try edited("tiny-sd2-v.safetensors", replace: [
+            "model.diffusion_model.input_blocks.0.0.weight": try Tensor.zeros([convIn.shape[0], 9, 3, 3]),
+        ])
+        defer { try? FileManager.default.removeItem(atPath: inpaintingPath) }
+        let inpainting = try StableDiffusionModel(path: inpaintingPath)
+        #expect(inpainting.family == .sd2 && inpainting.takesImageConditioning && inpainting.config.prediction == .epsilon)
+        #expect(try StableDiffusionModel(path: TestFixtures.fixturePath("tiny-sd2-v.safetensors")).config.prediction == .v)
     }
 
     @Test("numbers in a config beside a checkpoint are bounded: an error naming them, never a trap")

@@ -63,7 +63,7 @@ import TestSupport
         try replayer.run(source: "set outdir=\"\(tiny.folder)/hires-replayed\"\nreplay \"\(journal)\" verify=true", file: "t")
         #expect(replayHost.lines.contains("reproduced 1/1"), "\(replayHost.lines)")
         let unknown = TinySession.error(shell, "generate \"x\" hires_scale=2 hires_upscaler=\"4x-UltraSharp\"")
-        #expect(unknown?.contains("unknown hires_upscaler \"4x-UltraSharp\"") == true && unknown?.contains("Latent (nearest-exact)") == true, "\(unknown ?? "")")
+        #expect(unknown?.contains("unknown upscaler \"4x-UltraSharp\"") == true && unknown?.contains("Latent (nearest-exact)") == true, "\(unknown ?? "")")
         #expect(TinySession.error(shell, "generate \"x\" hires_scale=2 hires_denoise=1.5")?.contains("between 0 and 1") == true)
     }
 

@@ -28,3 +28,16 @@ public enum TestFixtures {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../Fixtures/" + name).standardizedFileURL.path
     }
 }
+
+/// A reference fixture whose "runs" are objects with a "name" (the generators' common layout),
+/// and the 8-bit pictures they store as `{"shape": [...], "uint8_base64": "..."}`.
+public struct NamedRuns: @unchecked Sendable {
+    public let root: [String: Any]
+    public init(_ root: [String: Any]) { self.root = root }
+    public var runs: [[String: Any]] { root["runs"] as! [[String: Any]] }
+    public var names: [String] { runs.map { $0["name"] as! String } }
+    public func run(_ name: String) -> [String: Any] { runs.first { $0["name"] as? String == name }! }
+
+    /// A stored picture's bytes.
+    public static func bytes(_ v: Any?) -> [UInt8] { [UInt8](Data(base64Encoded: (v as! [String: Any])["uint8_base64"] as! String)!) }
+}
