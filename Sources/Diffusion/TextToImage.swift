@@ -41,6 +41,8 @@ public struct TextToImage {
     public var onMessage: ((String) -> Void)?
     /// The upscalers the hires fix can name (the built-in ones, and model files from its folders).
     public var upscalers = UpscalerLibrary(directories: [])
+    /// The LoRA-family networks prompts can name (`<lora:NAME:...>`).
+    public var loras = LoRALibrary(directories: [])
 
     public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, embeddings: EmbeddingDatabase? = nil) {
         self.model = model
@@ -297,6 +299,24 @@ public struct TextToImage {
     /// RGB (with a mask, the unmasked pixels put back) and infotext per image.
     public func generate(_ settings: GenerationSettings, from i2i: ImageToImage? = nil,
                          progress: ((Int, Int) throws -> Void)? = nil) throws -> [GeneratedImage] {
+        try withNetworks(settings).generateWithModel(settings, from: i2i, progress: progress)
+    }
+
+    /// This pipeline over the checkpoint with the `<lora:...>` networks of the settings' prompts
+    /// merged into it (A1111 applies those of the prompt and the negative prompt for the whole
+    /// generation); itself when the prompts name none.
+    public func withNetworks(_ s: GenerationSettings) throws -> TextToImage {
+        let tags = try ExtraNetworkTags.loras([s.prompt, s.negativePrompt])
+        // A pipeline over a merged model keeps its networks.
+        guard !tags.isEmpty, model.networks.isEmpty else { return self }
+        let (merged, messages) = try loras.model(for: model, tags: tags)
+        for m in messages { onMessage?(m) }
+        var p = TextToImage(model: merged, tokenizer: conditioner.tokenizer, embeddings: conditioner.embeddings)
+        p.onMessage = onMessage; p.upscalers = upscalers; p.loras = loras
+        return p
+    }
+
+    func generateWithModel(_ settings: GenerationSettings, from i2i: ImageToImage?, progress: ((Int, Int) throws -> Void)?) throws -> [GeneratedImage] {
         let s = settings.withSeedsDrawn()
         try s.checkSeeds(images: s.batchSize)
         var inpainting: Inpainting.Prepared?
@@ -378,6 +398,8 @@ public struct TextToImage {
             if masked, mask.onlyMasked { p += [("Inpaint area", "Only masked"), ("Masked area padding", String(mask.padding))] }
             if masked, let content = mask.content.infotext { p.append(("Masked content", content)) }
         }
+        let loraHashes = model.networks.map { "\($0.network.name.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ",", with: "")): \($0.shortHash)" }
+        if !loraHashes.isEmpty { p.append(("Lora hashes", loraHashes.joined(separator: ", "))) }
         if !tiHashes.isEmpty { p.append(("TI hashes", tiHashes)) }
         p.append(("Version", "sdshell \(SDShellVersion.string)"))
         return Infotext(prompt: s.prompt, negativePrompt: s.negativePrompt, parameters: p)

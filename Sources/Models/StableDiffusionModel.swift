@@ -28,6 +28,10 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public let vae: AutoencoderKL
     /// alphas_cumprod of the DDPM schedule (from the checkpoint when it carries one).
     public let alphasCumprod: [Float]
+    /// The checkpoint's tensors by name (a LoRA merge rebuilds networks from them).
+    let weights: ModelWeights
+    /// The LoRA-family networks merged into this model's weights (none for a loaded checkpoint).
+    public let networks: [AppliedNetwork]
 
     /// Pixels per latent cell (8 for SD; 2 ^ (VAE levels - 1) in general).
     public var vaeScale: Int { config.vaeScale }
@@ -63,6 +67,8 @@ public final class StableDiffusionModel: @unchecked Sendable {
         name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var weights = try ModelWeights(try ModelFile.open(path))
         if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
+        self.weights = weights
+        networks = []
         var config = try ArchitectureDetector.detect(weights)
         guard let unetConfig = config.unet, let vaeConfig = config.vae, let textConfig = config.textEncoder else {
             throw FormatError.unsupported(file: path, reason: "a checkpoint needs a UNet, a VAE and a text encoder")
@@ -105,6 +111,14 @@ public final class StableDiffusionModel: @unchecked Sendable {
             let sha = try (hashes ?? HashCache()).sha256(path)
             shortHash = FileHash.shortHash(sha, embedding: false)
         }
+    }
+
+    /// `base` with other text encoders and UNet (a LoRA merge); everything else is shared.
+    init(_ base: StableDiffusionModel, textEncoder: CLIPTextModel, textEncoder2: CLIPTextModel?, unet: UNet, networks: [AppliedNetwork]) {
+        path = base.path; vaePath = base.vaePath; precision = base.precision; name = base.name; shortHash = base.shortHash
+        config = base.config; predictionSource = base.predictionSource; predictionOverride = base.predictionOverride
+        vae = base.vae; alphasCumprod = base.alphasCumprod; weights = base.weights
+        self.textEncoder = textEncoder; self.textEncoder2 = textEncoder2; self.unet = unet; self.networks = networks
     }
 
     /// SD's scaled-linear schedule (betas 0.00085 to 0.012 over 1000 steps, cumulative product in

@@ -102,17 +102,17 @@ extension Interpreter {
         let model = try requireModel(position)
         let db = try embeddings(embeddingDirectories(values["embeddings_dir"]))
         let upscalers = [(values["upscalers_dir"] ?? setting("upscalers_dir"))?.description ?? "upscalers"]
-        if var pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db {
-            if pipeline.upscalers.directories != upscalers {
-                pipeline.upscalers = UpscalerLibrary(directories: upscalers)
-                self.pipeline = pipeline
-            }
-            return pipeline
+        let loras = [(values["loras_dir"] ?? setting("loras_dir"))?.description ?? "loras"]
+        var p: TextToImage
+        if let pipeline, pipeline.model === model, pipeline.conditioner.embeddings === db {
+            p = pipeline
+        } else {
+            p = TextToImage(model: model, tokenizer: try tokenizer, embeddings: db)
+            let host = self.host
+            p.onMessage = { host.warn($0) }
         }
-        var p = TextToImage(model: model, tokenizer: try tokenizer, embeddings: db)
-        let host = self.host
-        p.onMessage = { host.warn($0) }
-        p.upscalers = UpscalerLibrary(directories: upscalers)
+        if p.upscalers.directories != upscalers { p.upscalers = UpscalerLibrary(directories: upscalers) }
+        if p.loras.directories != loras { p.loras = LoRALibrary(directories: loras, hashes: hashes) }
         pipeline = p
         return p
     }
@@ -128,9 +128,10 @@ extension Interpreter {
         let base = try generationSettings(prompt: prompt, values)
         let count = base.batchCount
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
-        let tags = ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)
+        let tags = (ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)).filter { !$0.hasPrefix("<lora:") }
         if !tags.isEmpty {
-            host.warn("\(position): warning: not applied (sdshell has no LoRA support yet); removed from the prompt as A1111 does: " + tags.joined(separator: " "))
+            host.warn("\(position): warning: not applied (sdshell runs LoRA networks only); removed from the prompt as A1111 does: "
+                      + tags.map(\.escapingControlCharacters).joined(separator: " "))
         }
         let (nativeWidth, nativeHeight) = nativeSize
         if base.width * base.height > 16 * nativeWidth * nativeHeight {

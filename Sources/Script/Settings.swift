@@ -13,6 +13,8 @@ public enum Settings {
         SettingDefinition("outdir", .string, .string("outputs"), "where images, grids and journals go", check: ParameterCheck.string("outdir", path: true)),
         SettingDefinition("models_dir", .string, .string("models"), "where bare model names are looked up",
                           check: ParameterCheck.string("models_dir", path: true)),
+        SettingDefinition("loras_dir", .string, .string("loras"), "where LoRA, LoCon, LoHa and LoKr files are found for <lora:NAME:WEIGHT> (subfolders too), by file name",
+                          check: ParameterCheck.string("loras_dir", path: true)),
         SettingDefinition("upscalers_dir", .string, .string("upscalers"), "where ESRGAN-family upscaler models (.pth, .safetensors) are found, by file name",
                           check: ParameterCheck.string("upscalers_dir", path: true)),
         SettingDefinition("inline", .boolean, .boolean(false), "show finished images inline (kitty, iTerm2)", choices: ["true", "false"],

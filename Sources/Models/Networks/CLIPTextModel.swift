@@ -12,6 +12,9 @@ public struct CLIPTextModel {
     let projection: Linear?
     /// The weights used in place from the model file (see `MappedWeights`).
     public let mappedWeights: MappedWeights
+    /// Every tensor read for this network (see `LoadedWeights`), and the component it was read from.
+    public let loadedWeights: LoadedWeights
+    public let component: String
 
     struct Layer {
         let norm1: LayerNorm, attention: MultiHeadAttention, norm2: LayerNorm, fc1: Linear, fc2: Linear
@@ -19,9 +22,11 @@ public struct CLIPTextModel {
 
     /// The encoder stored under `component` ("text_encoder", or SDXL's "text_encoder_2").
     public init(_ weights: ModelWeights, component: String = "text_encoder", config: TextEncoderConfig,
-                precision: WeightPrecision = .full) throws {
+                precision: WeightPrecision = .full, reusing: LoadedWeights? = nil, overlay: [String: Tensor] = [:]) throws {
         self.config = config
-        let top = WeightLoader(weights, component: component, precision: precision)
+        self.component = component
+        let top = WeightLoader(weights, component: component, precision: precision, reusing: reusing, overlay: overlay)
+        loadedWeights = top.loaded
         projection = config.projectionDim == nil ? nil : try Linear(top, "text_projection", bias: false)
         let w = top.scoped("text_model")
         mappedWeights = w.mapped

@@ -11,20 +11,31 @@ public struct WeightLoader {
     let prefix: String
     let file: String
     public let precision: WeightPrecision
-    /// The weights this component uses in place (shared by the scoped loaders).
-    public let mapped: MappedWeights
+    /// Every tensor this component has read, by full name, and those it uses in place (shared
+    /// by the scoped loaders, and by a rebuild of the component with other weights for some layers).
+    public let loaded: LoadedWeights
+    /// Weight matrices to use instead of the file's, by full name (a LoRA merge).
+    let overlay: [String: Tensor]
+    /// The weights this component uses in place.
+    public var mapped: MappedWeights { loaded.mapped }
 
-    public init(_ weights: ModelWeights, component: String, precision: WeightPrecision = .full) {
-        self.init(tensors: weights.tensors, prefix: component + ".", file: weights.path, precision: precision, mapped: MappedWeights())
+    /// The loader of `component` ("unet", "text_encoder", ...); with `reusing`, the tensors an
+    /// earlier load of it read are taken again rather than read anew, and `overlay` replaces some.
+    public init(_ weights: ModelWeights, component: String, precision: WeightPrecision = .full,
+                reusing: LoadedWeights? = nil, overlay: [String: Tensor] = [:]) {
+        self.init(tensors: weights.tensors, prefix: component + ".", file: weights.path, precision: precision,
+                  loaded: reusing ?? LoadedWeights(), overlay: overlay)
     }
 
     /// The loader for a sub-module ("down_blocks.0").
     public func scoped(_ name: String) -> WeightLoader {
-        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file, precision: precision, mapped: mapped)
+        WeightLoader(tensors: tensors, prefix: prefix + name + ".", file: file, precision: precision, loaded: loaded, overlay: overlay)
     }
 
-    init(tensors: [String: StoredTensor], prefix: String, file: String, precision: WeightPrecision, mapped: MappedWeights) {
-        self.tensors = tensors; self.prefix = prefix; self.file = file; self.precision = precision; self.mapped = mapped
+    init(tensors: [String: StoredTensor], prefix: String, file: String, precision: WeightPrecision, loaded: LoadedWeights,
+         overlay: [String: Tensor] = [:]) {
+        self.tensors = tensors; self.prefix = prefix; self.file = file; self.precision = precision; self.loaded = loaded
+        self.overlay = overlay
     }
 
     /// The stored tensor used in place, recorded in `mapped`; nil when its layout does not allow it.
@@ -38,14 +49,20 @@ public struct WeightLoader {
     /// allows, at its stored type (16-bit rows are widened as they are gathered, exactly), so only
     /// the rows read become resident; otherwise materialised as f32.
     public func table(_ name: String) throws -> Tensor {
-        let t = try stored(name)
-        if precision == .half, let m = try inPlace(t) { return m }
-        return try t.materialize().to(.f32)
+        try loaded.tensor(prefix + name) {
+            let t = try stored(name)
+            if precision == .half, let m = try inPlace(t) { return m }
+            return try t.materialize().to(.f32)
+        }
     }
 
     /// The named tensor as f32 (biases, norms: small tensors, so each is checked for NaN and
     /// infinity as it is read; a broken one would turn every image into NaN pixels).
     public func callAsFunction(_ name: String) throws -> Tensor {
+        try loaded.tensor(prefix + name) { try small(name) }
+    }
+
+    private func small(_ name: String) throws -> Tensor {
         let s = try stored(name)
         let bad = try s.nonFiniteCounts()
         guard bad.nan == 0, bad.inf == 0 else {
@@ -58,6 +75,11 @@ public struct WeightLoader {
     /// 16-bit (a file's f16 or bf16 as stored, f32 rounded to f16), widened inside the kernels.
     /// A 16-bit matrix in the file is used in place (see `MappedWeights`).
     public func matrix(_ name: String) throws -> Tensor {
+        if let replaced = overlay[prefix + name] { return replaced }
+        return try loaded.tensor(prefix + name) { try weightMatrix(name) }
+    }
+
+    private func weightMatrix(_ name: String) throws -> Tensor {
         let s = try stored(name)
         if precision == .half, s.dtype == .F16 || s.dtype == .BF16, let t = try inPlace(s) { return t }
         let t = try s.materialize()

@@ -41,7 +41,7 @@ public struct RRDBNet {
             tensors = Dictionary(uniqueKeysWithValues: tensors.compactMap { k, v in k.hasPrefix(wrapper) ? (String(k.dropFirst(wrapper.count)), v) : nil })
             break
         }
-        let loader = WeightLoader(tensors: tensors, prefix: "", file: path, precision: .full, mapped: MappedWeights())
+        let loader = WeightLoader(tensors: tensors, prefix: "", file: path, precision: .full, loaded: LoadedWeights())
         func conv(_ name: String) throws -> Conv2d {
             guard let w = tensors[name + ".weight"], w.shape.count == 4, w.shape[2] == 3, w.shape[3] == 3 else {
                 throw FormatError.unsupported(file: path, reason: "not an ESRGAN (RRDBNet) model: \(name).weight is missing or not a 3x3 convolution")

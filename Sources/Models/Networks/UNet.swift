@@ -81,10 +81,16 @@ public struct UNet {
     let normOut: GroupNorm, convOut: Conv2d
     /// The weights used in place from the model file (see `MappedWeights`).
     public let mappedWeights: MappedWeights
+    /// Every tensor read for this network (see `LoadedWeights`).
+    public let loadedWeights: LoadedWeights
 
-    public init(_ weights: ModelWeights, config: UNetConfig, precision: WeightPrecision = .full) throws {
+    /// The UNet of `weights`; with `reusing`, an earlier load's tensors are taken again and
+    /// `overlay` replaces some weight matrices (see `LoadedWeights`).
+    public init(_ weights: ModelWeights, config: UNetConfig, precision: WeightPrecision = .full,
+                reusing: LoadedWeights? = nil, overlay: [String: Tensor] = [:]) throws {
         self.config = config
-        let w = WeightLoader(weights, component: "unet", precision: precision)
+        let w = WeightLoader(weights, component: "unet", precision: precision, reusing: reusing, overlay: overlay)
+        loadedWeights = w.loaded
         mappedWeights = w.mapped
         let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in")

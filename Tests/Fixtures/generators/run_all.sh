@@ -76,6 +76,9 @@ run "$PY" $G/make_inpaint_fixtures.py
 run "$PY" $G/make_family_fixtures.py
 run "$PY" $G/make_family_embedding_fixtures.py
 run "$PY" $G/make_family_training_fixtures.py
+# tiny LoRA / LoCon / LoHa / LoKr / PEFT networks for tiny-sd and tiny-sdxl and A1111's merges of them
+"$PY" -c "import peft" 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check peft==0.21.2
+run "$PY" $G/make_lora_fixtures.py
 run "$PY" $G/make_training_fixtures.py
 run "$PY" $G/make_optim_fixtures.py
 run "$PY" $G/make_clipping_fixtures.py
