@@ -308,9 +308,18 @@ public struct TextToImage {
     public func withNetworks(_ s: GenerationSettings) throws -> TextToImage {
         let tags = try ExtraNetworkTags.loras([s.prompt, s.negativePrompt])
         // A pipeline over a merged model keeps its networks.
-        guard !tags.isEmpty, model.networks.isEmpty else { return self }
+        guard model.networks.isEmpty else { return self }
+        guard !tags.isEmpty else {
+            conditioner.embeddings?.setBundled([])
+            return self
+        }
         let (merged, messages) = try loras.model(for: model, tags: tags)
         for m in messages { onMessage?(m) }
+        // The embeddings the networks bundle are there while they are in use (A1111 registers them with the network).
+        let bundles = merged.networks.flatMap { n in
+            n.network.bundledEmbeddings.sorted { $0.key < $1.key }.map { (name: $0.key, tensors: $0.value, network: n.network.path, shortHash: n.shortHash) }
+        }
+        for m in conditioner.embeddings?.setBundled(bundles) ?? [] { onMessage?(m) }
         var p = TextToImage(model: merged, tokenizer: conditioner.tokenizer, embeddings: conditioner.embeddings)
         p.onMessage = onMessage; p.upscalers = upscalers; p.loras = loras
         return p

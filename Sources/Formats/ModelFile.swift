@@ -12,6 +12,15 @@ public struct ModelFile: Sendable {
     /// Non-tensor leaves (strings, numbers, booleans) by dotted name, and safetensors metadata.
     public let metadata: [String: String]
 
+    /// Tensors from elsewhere (a part of another file, such as a LoRA's bundled embedding), as a file of their own.
+    public init(path: String, tensors: [String: StoredTensor], metadata: [String: String] = [:]) {
+        self.init(path: path, format: .safetensors, tensors: tensors, metadata: metadata)
+    }
+
+    init(path: String, format: Format, tensors: [String: StoredTensor], metadata: [String: String]) {
+        self.path = path; self.format = format; self.tensors = tensors; self.metadata = metadata
+    }
+
     /// Names in a stable (sorted) order.
     public var names: [String] { tensors.keys.sorted() }
 

@@ -48,6 +48,8 @@ public final class EmbeddingDatabase: @unchecked Sendable {
     /// The first text encoder's width.
     public var width: Int { widths[0] }
     public private(set) var embeddings: [String: Embedding] = [:]
+    /// Embeddings bundled in the LoRA networks in use (`setBundled`).
+    public private(set) var bundled: [String: Embedding] = [:]
     /// Files not loaded, with the reason.
     public private(set) var skipped: [(file: String, reason: String)] = []
     private var seen: [String: (size: Int, mtime: Date)] = [:]
@@ -171,6 +173,12 @@ public final class EmbeddingDatabase: @unchecked Sendable {
                              checkpointName: image.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
         }
         let file = try ModelFile.open(path)
+        let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
+        return try embedding(file, name: name, path: path, shortHash: FileHash.shortHash(sha, embedding: true))
+    }
+
+    /// The embedding in `file` (read from `path`), checked against the model's widths.
+    private func embedding(_ file: ModelFile, name: String, path: String, shortHash: String) throws -> Embedding {
         guard let e = try EmbeddingFile.read(file) else {
             throw FormatError.unsupported(file: path, reason: "not an embedding (no string_to_param, emb_params or single vector)")
         }
@@ -202,9 +210,32 @@ public final class EmbeddingDatabase: @unchecked Sendable {
         } else {
             throw FormatError.unsupported(file: path, reason: "not an embedding this model can use (tensors: \(e.vectors.keys.sorted().joined(separator: ", ")))")
         }
-        let sha = try hashes.map { try $0.sha256(path) } ?? FileHash.sha256(path)
         return Embedding(name: name, vectors: parts[0], otherEncoders: Array(parts.dropFirst()), step: e.step, checkpointHash: e.checkpointHash,
-                         checkpointName: e.checkpointName, file: path, shortHash: FileHash.shortHash(sha, embedding: true))
+                         checkpointName: e.checkpointName, file: path, shortHash: shortHash)
+    }
+
+    /// The embeddings that the LoRA networks in use bundle (A1111's `bundle_emb.NAME.*`), each
+    /// with its tensors, the network file it comes from and that file's hash (A1111 writes the
+    /// network's hash for them in "TI hashes"). An embedding of the same name in the folders
+    /// wins, as in A1111. Replaces the previous set; returns messages about the ones not used.
+    @discardableResult
+    public func setBundled(_ list: [(name: String, tensors: [String: StoredTensor], network: String, shortHash: String)]) -> [String] {
+        var messages: [String] = [], next: [String: Embedding] = [:]
+        for b in list {
+            if embeddings[b.name] != nil {
+                messages.append("bundled embedding \(b.name) of \(b.network) skipped: an embedding of that name is loaded from the folders")
+                continue
+            }
+            do {
+                next[b.name] = try embedding(ModelFile(path: b.network, tensors: b.tensors), name: b.name, path: b.network + "::" + b.name, shortHash: b.shortHash)
+            } catch {
+                messages.append("bundled embedding \(b.name) of \(b.network) skipped: \(error)")
+            }
+        }
+        let changed = Set(next.keys) != Set(bundled.keys) || next.contains { bundled[$0.key]?.file != $0.value.file || bundled[$0.key]?.shortHash != $0.value.shortHash }
+        bundled = next
+        if changed { rebuildIndex() }
+        return messages
     }
 
     /// A one-encoder embedding (SD 1.x or 2.x) offered to a two-encoder model: A1111 skips it for
@@ -215,7 +246,8 @@ public final class EmbeddingDatabase: @unchecked Sendable {
 
     private func rebuildIndex() {
         byFirstToken = [:]
-        for e in embeddings.values.sorted(by: { $0.name < $1.name }) {
+        let all = embeddings.merging(bundled) { folder, _ in folder }
+        for e in all.values.sorted(by: { $0.name < $1.name }) {
             let ids = tokenizer.encode(e.name)
             guard let first = ids.first else { continue }
             byFirstToken[first, default: []].append((ids, e))

@@ -31,6 +31,8 @@ public enum CommandCatalog {
                     options: ImageToImageOptions.names, takesSettings: true),
         CommandSpec(name: "grid", usage: "grid PROMPT [options]", summary: "options given lists become axes X, Y, Z; sr=[...] is Prompt S/R, order=[...] Prompt order, model=[...] Checkpoint name",
                     options: ["sr", "order", "model"], takesSettings: true),
+        CommandSpec(name: "loras", usage: "loras", summary: "list the LoRA, LoCon, LoHa and LoKr files of loras_dir: kinds, rank, family, base model, hash (use as <lora:NAME:WEIGHT> in a prompt)",
+                    options: [], takesSettings: false),
         CommandSpec(name: "embeddings", usage: "embeddings [reload]", summary: "list loaded and skipped embeddings", options: [], takesSettings: false),
         CommandSpec(name: "embedding", usage: "embedding new NAME init=\"TEXT\" vectors=N [overwrite=true] [format=\"pt\"|\"safetensors\"]",
                     summary: "create an embedding initialised from TEXT's token vectors", options: ["init", "vectors", "overwrite", "format"], takesSettings: false),

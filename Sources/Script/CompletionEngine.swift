@@ -7,6 +7,8 @@ public struct CompletionEngine {
     public var embeddingNames: [String] = []
     /// Checkpoint names in models_dir (offered after `model`).
     public var modelNames: [String] = []
+    /// LoRA names in loras_dir (offered after `<lora:` inside strings, completed to `NAME:1>`).
+    public var loraNames: [String] = []
 
     public init() {}
 
@@ -24,11 +26,16 @@ public struct CompletionEngine {
                scan.lastOption == nil {
                 return paths(inside, onlyModels: false)
             }
-            if let option = scan.lastOption, ["data", "vae", "template", "outdir", "embeddings_dir", "models_dir"].contains(option) {
+            if let option = scan.lastOption, ["data", "vae", "template", "outdir", "embeddings_dir", "models_dir", "loras_dir", "upscalers_dir", "init", "mask"].contains(option) {
                 return paths(inside, onlyModels: false)
             }
             if let option = scan.lastOption, let setting = Settings.definition(option), !setting.choices.isEmpty {
                 return (inside.count, setting.choices.filter { $0.lowercased().hasPrefix(inside.lowercased()) }.map { $0 + "\"" })
+            }
+            // Inside a prompt: after `<lora:`, a LoRA name.
+            if let tag = inside.range(of: "<lora:", options: .backwards), !inside[tag.upperBound...].contains(where: { ":> ".contains($0) }) {
+                let typed = String(inside[tag.upperBound...])
+                return (typed.count, loraNames.filter { $0.hasPrefix(typed) }.sorted().map { $0 + ":1>" })
             }
             // Inside a prompt: the word being typed may be an embedding name.
             let word = String(inside.reversed().prefix { $0.isLetter || $0.isNumber || "_-.".contains($0) }.reversed())

@@ -107,6 +107,37 @@ extension Interpreter {
         for line in EmbeddingListing(db).lines { host.write(line) }
     }
 
+    /// The LoRA library of the `loras_dir` setting (the pipeline's when one is loaded).
+    var loraLibrary: LoRALibrary {
+        let directories = [setting("loras_dir")?.description ?? "loras"]
+        if let pipeline, pipeline.loras.directories == directories { return pipeline.loras }
+        return LoRALibrary(directories: directories, hashes: hashes)
+    }
+
+    /// `loras`: every network file in `loras_dir` with its kinds, rank, family, the checkpoint it
+    /// was trained on (kohya's metadata) and A1111's hash; unreadable files with the reason.
+    func listLoras(_ call: CommandCall) throws {
+        try call.atMost(0)
+        let library = loraLibrary
+        let files = library.files()
+        if files.isEmpty { host.write("no LoRA files in \(library.directories.joined(separator: ", "))") }
+        for file in files {
+            do {
+                let (network, hash) = try library.network(file.name)
+                var parts = [network.kinds.joined(separator: "+")]
+                if let rank = network.rank { parts.append("rank \(rank)") }
+                parts.append("\(network.modules.count) layers")
+                if let family = network.familyHint { parts.append("for \(family)") }
+                if let base = network.metadata["ss_sd_model_name"], !base.isEmpty { parts.append("trained on \(base.escapingControlCharacters)") }
+                if !network.bundledEmbeddings.isEmpty { parts.append("bundles " + network.bundledEmbeddings.keys.sorted().joined(separator: ", ").escapingControlCharacters) }
+                parts.append("hash \(hash)")
+                host.write("\(file.name.escapingControlCharacters)  " + parts.joined(separator: ", ") + "  \(file.path.escapingControlCharacters)")
+            } catch {
+                host.write("\(file.name.escapingControlCharacters)  not usable: \(error)")
+            }
+        }
+    }
+
     func tokens(_ call: CommandCall) throws {
         let prompt = try call.string(at: 0, "a prompt")
         try call.atMost(1)

@@ -128,6 +128,7 @@ public final class Interpreter {
             case "img2img": try img2img(call)
             case "grid": try grid(call)
             case "embeddings": try listEmbeddings(call)
+            case "loras": try listLoras(call)
             case "embedding": try newEmbedding(call)
             case "train": try train(call)
             case "tokens": try tokens(call)
@@ -317,6 +318,9 @@ public final class Interpreter {
 
 /// Names the prompt completes from the session.
 extension Interpreter {
+    /// The LoRA names of `loras_dir`, for completion after `<lora:`.
+    public var loraNames: [String] { loraLibrary.files().map(\.name) }
+
     public var embeddingNames: [String] {
         guard let db = try? embeddings(embeddingDirectories()) else { return [] }
         _ = db.reload()

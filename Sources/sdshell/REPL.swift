@@ -20,6 +20,7 @@ struct REPL {
     func complete(_ text: String) -> Completion {
         var engine = CompletionEngine()
         engine.embeddingNames = interpreter.embeddingNames
+        engine.loraNames = interpreter.loraNames
         engine.modelNames = interpreter.modelNames
         let (replacing, candidates) = engine.complete(text)
         return Completion(replacing: replacing, candidates: candidates)

@@ -106,6 +106,25 @@ enum LoRAImageFixture {
     }
 }
 
+extension LoRAImageTests {
+    @Test("a network's bundled embedding is there while the network is in use, with the network's hash in TI hashes")
+    func bundledEmbedding() throws {
+        let model = HiresFixture.pipeline.model, tokenizer = try CLIPTokenizer.shipped()
+        var p = TextToImage(model: model, tokenizer: tokenizer,
+                            embeddings: EmbeddingDatabase(directories: [], widths: model.embeddingWidths, tokenizer: tokenizer))
+        p.loras = LoRAImageFixture.library
+        var s = LoRAImageFixture.settings(LoRAImageFixture.runs[0])
+        s.batchSize = 1
+        s.prompt = "a tinybundle circle <lora:sd_bundle:1>"
+        let with = try p.generate(s)[0]
+        let hash = try LoRAImageFixture.library.network("sd_bundle").shortHash
+        #expect(with.infotext["TI hashes"] == "tinybundle: \(hash)", "\(with.infotext.parameters)")
+        s.prompt = "a tinybundle circle"
+        let without = try p.generate(s)[0]
+        #expect(without.infotext["TI hashes"] == nil && without.rgb != with.rgb)
+    }
+}
+
 /// Messages collected from a pipeline's `onMessage`.
 final class MessageLog: @unchecked Sendable {
     private let lock = NSLock()

@@ -121,4 +121,20 @@ enum LoRAFixture {
             #expect(FileHash.shortHash(sha, embedding: true) == expected, "\(name)")
         }
     }
+
+    @Test("at half precision (16-bit weights used in place from the file) a merge is the float32 merge rounded, and the checkpoint stays as it was")
+    func halfPrecision() throws {
+        let half = try StableDiffusionModel(path: TestFixtures.tinyModelPath, precision: .half)
+        #expect(half.unet.mappedWeights.bytes > 0, "the tiny model's 16-bit matrices are used in place")
+        let before = try LoRAFixture.outputs(half, family: "sd")
+        let network = AppliedNetwork(network: try LoRAFixture.network("sd_lora"), textEncoderMultiplier: 0.8, unetMultiplier: 0.8, shortHash: "")
+        let merged = try LoRAFixture.outputs(try half.merging([network]).model, family: "sd")
+        let c = LoRAFixture.cases("sd").first { ($0["networks"] as! [[String: Any]]).count == 1
+            && ($0["networks"] as! [[String: Any]])[0]["file"] as? String == "sd_lora" && (($0["networks"] as! [[String: Any]])[0]["te"] as! NSNumber).floatValue == 0.8 }!
+        for key in ["unet", "te_last_hidden"] {
+            let error = LoRAFixture.relative(merged[key]!, LoRAFixture.floats(c[key]))
+            #expect(error <= 5e-3, "\(key): half-precision merge off by \(error)")
+        }
+        #expect(try LoRAFixture.outputs(half, family: "sd") == before)
+    }
 }
