@@ -26,6 +26,10 @@ struct CompletionTests {
         #expect(engine.complete("\"portrait, blu") == (3, ["bluestyle", "bluish"]))
         #expect(engine.complete("generate \"x\" negative=\"re") == (2, ["red"]))
         #expect(engine.complete("model sd2") == (3, ["sd21-v"]))
+        engine.loraNames = ["sd_lora", "sd_loha", "xl_lora"]
+        #expect(engine.complete("\"a cat <lora:sd_lo") == (5, ["sd_loha:1>", "sd_lora:1>"]))
+        #expect(engine.complete("\"a cat <lora:") == (0, ["sd_loha:1>", "sd_lora:1>", "xl_lora:1>"]))
+        #expect(engine.complete("\"a cat <lora:sd_lora:0.5> blu") == (3, ["bluestyle", "bluish"]))
     }
 
     @Test func pathsWithSpaces() throws {
