@@ -77,8 +77,10 @@ public struct EmbeddingFile: Sendable {
     /// Writes an embedding as A1111 does (`torch.save` of the dict above), atomically. The
     /// vectors [n, dim] are saved as f32 with requires_grad, as A1111's trainer leaves them.
     public static func writeA1111(name: String, vectors: Tensor, step: Int, checkpointHash: String?, checkpointName: String?,
-                                  to path: String) throws {
+                                  networks: String? = nil, to path: String) throws {
         let v = try vectors.rank == 1 ? vectors.reshaped([1, vectors.count]) : vectors
+        // A1111 reads the keys it knows from such a dict; `sdshell_loras` is only there when
+        // the embedding was trained with LoRA networks merged in.
         try TorchWriter.save(.dict([
             ("string_to_token", .dict([("*", .int(265))])),
             ("string_to_param", .dict([("*", .tensor(try v.to(.f32), requiresGrad: true))])),
@@ -86,8 +88,11 @@ public struct EmbeddingFile: Sendable {
             ("step", .int(step)),
             ("sd_checkpoint", checkpointHash.map { .string($0) } ?? .none),
             ("sd_checkpoint_name", checkpointName.map { .string($0) } ?? .none),
-        ]), to: path)
+        ] + (networks.map { [("sdshell_loras", .string($0))] } ?? [])), to: path)
     }
+
+    /// The key under which an embedding records the LoRA networks it was trained with.
+    public static let networksKey = "sdshell_loras"
 
     /// Writes an embedding, atomically, in the layout its vectors' names and the path's extension
     /// call for: one "clip" set as A1111 saves it (`writeA1111`); SDXL's "clip_l" and "clip_g" as
@@ -95,11 +100,11 @@ public struct EmbeddingFile: Sendable {
     /// metadata, or a `.pt` of just the two tensors (A1111 reads a dict of exactly those; any other
     /// key would break its loader, so such a file keeps no step).
     public static func write(name: String, vectors: [(key: String, tensor: Tensor)], step: Int, checkpointHash: String?,
-                             checkpointName: String?, to path: String) throws {
+                             checkpointName: String?, networks: String? = nil, to path: String) throws {
         let keys = vectors.map(\.key)
         if keys == ["clip"] {
             return try writeA1111(name: name, vectors: vectors[0].tensor, step: step, checkpointHash: checkpointHash,
-                                  checkpointName: checkpointName, to: path)
+                                  checkpointName: checkpointName, networks: networks, to: path)
         }
         guard Set(keys) == ["clip_l", "clip_g"], keys.count == 2 else {
             throw FormatError.unsupported(file: path, reason: "no embedding layout holds vectors named \(keys.joined(separator: ", "))")
@@ -111,6 +116,7 @@ public struct EmbeddingFile: Sendable {
             var metadata = ["name": name, "step": String(step)]
             metadata["sd_checkpoint"] = checkpointHash
             metadata["sd_checkpoint_name"] = checkpointName
+            metadata[networksKey] = networks
             try SafeTensorsFile.write(tensors, metadata: metadata, to: path)
         }
     }

@@ -269,9 +269,21 @@ extension Interpreter {
         // The training's own scope: its model (maybe a 16-bit copy) is released before the
         // session's model is loaded back.
         defer { restoreSessionModel(path: files.0, vae: files.1, precision: files.2, prediction: files.3) }
+        var trainingModel = try modelForTraining(precision: precision, position: call.position)
+        if let text = try call.optionString("loras") {
+            let tags = try located(call.optionPosition("loras")) { try ExtraNetworkTags.loras([text]) }
+            guard !tags.isEmpty, ExtraNetworkTags.strip(text).trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ScriptError(call.optionPosition("loras"), "loras must be tags such as \"<lora:NAME:0.8>\" and nothing else (got \(Value.quote(text)))")
+            }
+            let (merged, messages) = try located(call.optionPosition("loras")) { try loraLibrary.model(for: trainingModel, tags: tags) }
+            for m in messages { host.warn(m) }
+            trainingModel = merged
+            options.networks = merged.networks.map {
+                "\($0.network.name): \($0.shortHash) (te \($0.textEncoderMultiplier), unet \($0.unetMultiplier))"
+            }.joined(separator: ", ")
+        }
         try train(name: name, call: call, pictures: dataset.samples.count, trainer: TextualInversionTrainer(
-            model: try modelForTraining(precision: precision, position: call.position), tokenizer: try tokenizer,
-            dataset: dataset, template: template, embeddingPath: path, options: options))
+            model: trainingModel, tokenizer: try tokenizer, dataset: dataset, template: template, embeddingPath: path, options: options))
     }
 
     /// A replayed `train` of an embedding the journal did not create trains a copy: the file, its

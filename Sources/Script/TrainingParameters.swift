@@ -25,6 +25,7 @@ public enum TrainingParameters {
         row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
         row("checkpointing", .boolean, nil, "recompute UNet blocks in backward: less memory (default: on for SDXL)"),
         row("seed", .integer, .integer(0), "seed of picture order, flips and latents"),
+        row("loras", .string, nil, "LoRA networks merged into the model for the training (\"<lora:NAME:WEIGHT> ...\"), recorded in the embedding"),
     ]
 
     public static let names = all.map(\.name)

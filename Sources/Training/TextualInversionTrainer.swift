@@ -42,6 +42,9 @@ public struct TrainingOptions: Sendable {
     /// Recompute the UNet's blocks in the backward pass (less memory, about a third more time, the
     /// same bits); nil: on for SDXL, whose activations at 1024x1024 would not fit in 24 GB.
     public var checkpointing: Bool?
+    /// The LoRA networks merged into the model the embedding is trained on, as the embedding
+    /// file records them ("NAME: HASH (te T, unet U), ..."); nil: none.
+    public var networks: String?
 
     public init(steps: Int, learnRate: String = "0.005", seed: UInt64 = 0, saveEvery: Int = 500,
                 latents: LatentSampling = .once, flip: Bool = false, batchSize: Int = 1, accumulate: Int = 1,
@@ -300,7 +303,7 @@ public final class TextualInversionTrainer {
         try lossLog.save()
         try EmbeddingFile.write(name: name, vectors: try EmbeddingCreation.split(try Tensor(shape: shape, data: vectors), model: objective.model),
                                 step: step, checkpointHash: objective.model.shortHash.isEmpty ? nil : objective.model.shortHash,
-                                checkpointName: objective.model.name, to: embeddingPath)
+                                checkpointName: objective.model.name, networks: options.networks, to: embeddingPath)
         if let folder = options.artifactsFolder { try saveArtifacts(in: folder) }
     }
 }

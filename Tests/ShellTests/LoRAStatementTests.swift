@@ -75,4 +75,24 @@ import TestSupport
         let again = try #require(host.lines.last { $0.contains(".png") }.map { String($0.split(separator: " ")[0]) })
         #expect(try PNGFile.read(again).rgba == PNGFile.read(plain).rgba, "the checkpoint's own image, bit for bit")
     }
+
+    /// `train loras=...` trains on the checkpoint with the networks merged (other vectors than
+    /// without them) and records them in the embedding; the session's checkpoint is untouched.
+    @Test func trainingWithANetwork() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host, outdir: "train")
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
+        try shell.run(source: "set loras_dir=\"\(Self.folder)\"", file: "t")
+        try shell.run(source: "embedding new \"plain\" init=\"a cat\" vectors=2\nembedding new \"styled\" init=\"a cat\" vectors=2", file: "t")
+        try shell.run(source: "train \"plain\" data=\"\(pictures)\" steps=2 size=64 seed=2", file: "t")
+        try shell.run(source: "train \"styled\" data=\"\(pictures)\" steps=2 size=64 seed=2 loras=\"<lora:sd_lora:0.8>\"", file: "t")
+        let plain = try ModelFile.open(tiny.folder + "/embeddings/plain.pt"), styled = try ModelFile.open(tiny.folder + "/embeddings/styled.pt")
+        #expect(styled.metadata[EmbeddingFile.networksKey] == "sd_lora: 90e787ad392a (te 0.8, unet 0.8)", "\(styled.metadata)")
+        #expect(plain.metadata[EmbeddingFile.networksKey] == nil)
+        let vectors = { (f: ModelFile) in try f.tensors["string_to_param.*"]!.materialize().toArray() }
+        #expect(try vectors(plain) != vectors(styled))
+        #expect(shell.model?.networks.isEmpty == true)
+        let bad = TinySession.error(shell, "train \"styled\" data=\"\(pictures)\" steps=3 size=64 loras=\"sd_lora\"")
+        #expect(bad?.contains("loras must be tags") == true, "\(bad ?? "")")
+    }
 }
