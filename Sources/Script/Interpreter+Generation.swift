@@ -255,7 +255,21 @@ extension Interpreter {
 
     /// Infotext keys that describe an image without changing how it is made here (the model is
     /// checked by hash; embeddings are found by name).
-    static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes"]
+    static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes", "Lora hashes",
+                                                         "Conditional mask weight"]
+
+    /// Warnings for the networks of a pasted "Lora hashes" whose file here has another hash.
+    func loraHashWarnings(_ info: Infotext) -> [String] {
+        guard let text = info["Lora hashes"] else { return [] }
+        let library = loraLibrary
+        var out: [String] = []
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let here = try? library.network(parts[0]).shortHash, !here.hasPrefix(parts[1]), !parts[1].hasPrefix(here) else { continue }
+            out.append("LoRA \(parts[0].escapingControlCharacters) here has hash \(here), the infotext's was made with \(parts[1].escapingControlCharacters): the image will differ")
+        }
+        return out
+    }
 
     /// Pasted A1111 infotext: generates with its settings (what it leaves out is A1111's default,
     /// not this session's setting, as `GenerationParameters` says per row); warns when the model
@@ -268,6 +282,7 @@ extension Interpreter {
                 host.warn("\(position): warning: " + warning)
             }
             try Self.refuseImageToImageInfotext(info, at: position)
+            for w in loraHashWarnings(info) { host.warn("\(position): warning: " + w) }
             let pasted = GenerationParameters.pasted(info)
             let overrides = pasted.values.map { (name: $0.name, value: ($0.value, position)) }
             let known = GenerationParameters.infotextKeys.union(Self.informationalInfotextKeys)

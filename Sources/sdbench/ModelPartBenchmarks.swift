@@ -16,6 +16,8 @@ struct UNetBenchmark: ParsableCommand {
     @OptionGroup var passes: TimedPassOptions
     @Option(help: "Write the pass's inputs and output (x, context, output; timestep 500) to this safetensors file, for scripts/check_unet_against_diffusers.py.")
     var saveTensors: String?
+    @Option(help: "Also time the step with a random kohya LoRA of this rank on every attention, feed-forward and projection layer merged in (0: no).")
+    var loraRank = 0
 
     func run() throws {
         let (timer, model) = try passes.timer(loading: weights)
@@ -26,8 +28,20 @@ struct UNetBenchmark: ParsableCommand {
         let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, u.crossAttentionDim])
         let vector = try u.additionInputDim.map { try random.tensor([2, $0]) }
         var output: Tensor?
-        try timer.run(label: "\(weights.arch) \(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision", unit: "step") {
+        let label = "\(weights.arch) \(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision"
+        try timer.run(label: label, unit: "step") {
             output = try model.unet(x, timesteps: [500, 500], context: context, vector: vector)
+        }
+        if loraRank > 0 {
+            let path = NSTemporaryDirectory() + "sdbench-lora-r\(loraRank)-\(weights.arch).safetensors"
+            let layers = try RandomLoRA.write(unet: u, family: model.family, rank: loraRank, to: path)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let network = try LoRANetwork(try ModelFile.open(path))
+            let merged = try model.merging([AppliedNetwork(network: network, textEncoderMultiplier: 1, unetMultiplier: 0.8, shortHash: "")]).model
+            print(String(format: "LoRA rank %d on %d layers merged in %.2f s", loraRank, layers, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9))
+            try timer.run(label: label + ", LoRA rank \(loraRank) merged", unit: "step") {
+                output = try merged.unet(x, timesteps: [500, 500], context: context, vector: vector)
+            }
         }
         if let saveTensors, let output {
             try SafeTensorsFile.write(["x": x, "context": context, "output": output], metadata: ["timestep": "500"], to: saveTensors)
