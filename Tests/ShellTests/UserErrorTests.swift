@@ -20,7 +20,7 @@ import TestSupport
 
     func error(_ interpreter: Interpreter, _ text: String) -> String? { TinySession.error(interpreter, text) }
 
-    // Item 27: pasted parameters sdshell does not apply, and LoRA tags, are named.
+    // Item 27: pasted parameters sdshell does not apply, and extra-network tags it does not run, are named.
     @Test func whatIsNotAppliedIsSaid() throws {
         let host = RecordingHost()
         let shell = try session(host)
@@ -28,15 +28,17 @@ import TestSupport
         a red circle
         Steps: 2, Sampler: Euler, CFG scale: 7, Seed: 5, Size: 64x64, Model: tiny-sd, Face restoration: CodeFormer, Lora hashes: "x: 0123abcd", Version: v1.10.1
         """, file: "t")
-        #expect(host.warnings.contains { $0.hasSuffix("warning: not applied (sdshell does not do these yet): Face restoration: CodeFormer, Lora hashes: x: 0123abcd") },
+        #expect(host.warnings.contains { $0.hasSuffix("warning: not applied (sdshell does not do these yet): Face restoration: CodeFormer") },
                 "\(host.warnings)")
-        try shell.run(source: "generate \"a red circle <lora:detail:0.8>\" seed=5 sampler=\"Euler\"\ngenerate \"a red circle\" seed=5 sampler=\"Euler\"", file: "t")
-        #expect(host.warnings.contains { $0.hasSuffix("removed from the prompt as A1111 does: <lora:detail:0.8>") }, "\(host.warnings)")
+        try shell.run(source: "generate \"a red circle <hypernet:detail:0.8>\" seed=5 sampler=\"Euler\"\ngenerate \"a red circle\" seed=5 sampler=\"Euler\"", file: "t")
+        #expect(host.warnings.contains { $0.hasSuffix("removed from the prompt as A1111 does: <hypernet:detail:0.8>") }, "\(host.warnings)")
         // As in A1111, the tag leaves the prompt before conditioning: the same pixels as without it.
         let images = host.lines.filter { $0.contains(".png") }.map { String($0.split(separator: " ")[0]) }
         #expect(images.count == 3)
         #expect(try PNGFile.read(images[1]).rgba == PNGFile.read(images[2]).rgba)
-        #expect(try PNGFile.read(images[1]).text("parameters")?.hasPrefix("a red circle <lora:detail:0.8>") == true)
+        #expect(try PNGFile.read(images[1]).text("parameters")?.hasPrefix("a red circle <hypernet:detail:0.8>") == true)
+        // A LoRA tag names a network: one that is not in loras_dir is an error naming it.
+        #expect(error(shell, "generate \"a red circle <lora:detail:0.8>\" seed=5")?.contains("LoRA \"detail\" not in") == true)
     }
 
     /// A1111's `re_extra_net` (`<(\w+):([^>]+)>`), checked against Python's `re.sub` on the same text.

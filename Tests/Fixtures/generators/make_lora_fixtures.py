@@ -60,16 +60,42 @@ float16 values widened to float32, as A1111 does with --no-half, devices.dtype f
                           block 0, te1 layer 0 q/k, te2 layer 0 q/k/v/out_proj), f32; in sorted key order
                           the even ones w1 [2, 2] + w2_a @ w2_b (r 2, alpha 1: scale 0.5), the odd ones
                           w1 + w2 full (alpha 2, ignored: scale 1).
+  xl_locon.safetensors    kohya SDXL LoCon (sdxl_train_network with conv_dim) for tiny-sdxl, f16: xl_lora's
+                          modules with dim 2, alpha 4 (scale 2), plus the children of sd-scripts'
+                          sdxl_original_unet ResnetBlock2D / Downsample2D / Upsample2D, LDM-named:
+                          `lora_unet_<block>_in_layers_2` / `_out_layers_3` (3x3: lora_down [2, in, 3, 3],
+                          lora_up [out, 2, 1, 1], conv_dim 2, conv_alpha 1.5: scale 0.75),
+                          `_skip_connection` (1x1 conv) and `_emb_layers_1` (Linear) with the linear dim /
+                          alpha, `lora_unet_input_blocks_3_0_op` (downsampler), `lora_unet_output_blocks_2_2_conv`
+                          (upsampler); 213 modules.
+  xl_loha.safetensors     LyCORIS LoHa for tiny-sdxl, f32, r 2 (2-D hada_w*_b, no tucker), 34 modules: UNet
+                          Linears (input_blocks_4_1 block 0 attn1 q/k/v/out, attn2 k/v, ff_net_2,
+                          middle_block_1 proj_in / proj_out, output_blocks_0_1 block 1 attn1 out) with alpha 1
+                          (scale 0.5), UNet convs (input_blocks_1_0_in_layers_2, input_blocks_3_0_op,
+                          input_blocks_4_0_out_layers_3, input_blocks_4_0_skip_connection (1x1),
+                          middle_block_0_in_layers_2, output_blocks_2_2_conv, output_blocks_3_0_in_layers_2)
+                          with alpha 2 (scale 1); lora_te1_ layer 0 q/k/v/out_proj, fc1, layer 1 fc2; lora_te2_
+                          layers 0 and 1 q/k/v/out_proj (all four: OpenCLIP's MultiheadAttention), layer 0 fc2,
+                          layer 2 fc1 / fc2 (alpha 1).
+  xl_peft.safetensors     a diffusers / PEFT SDXL LoRA written by StableDiffusionXLPipeline.save_lora_weights:
+                          `unet.<diffusers module>.lora_A.weight` / `.lora_B.weight` on every attn1 / attn2
+                          to_q/k/v/out.0, `text_encoder.<CLIP-L module>...` and `text_encoder_2.<module>...` on
+                          q/k/v/out_proj of every layer; r 2, no alpha (scale 1), f32, metadata {"format": "pt"}.
+                          A1111 1.10 matches none of its keys (as sd_peft).
   broken.safetensors      sd_lora.safetensors cut in the middle of its tensor data (the header parses,
                           the data is short): a loader must refuse it.
   sd_lora_pt.pt           sd_lora's tensors (f16) as torch.save({key: tensor}) (torch's zip format):
                           A1111 reads .pt networks with torch.load; it merges exactly as sd_lora.
 Tests/ModelsTests/Fixtures/lora.json: per file its hashes, metadata, modules and A1111's reading of
   them; a few modules' ΔW; the UNet output and text-encoder states of both models, plain and with each
-  network merged at several (te, unet) multipliers, and with two networks at once; the diffusers
-  cross-check.
+  network merged at several (te, unet) multipliers, and with two networks at once (sd: sd_lora 0.6 +
+  sd_loha 1:0.5; sdxl: xl_lora 0.6 + xl_loha 1:0.5); the diffusers cross-checks (SD: sd_lora, sd_peft;
+  SDXL: xl_peft, and the kohya xl_lora / xl_locon through diffusers' SGM-name conversion).
 Tests/DiffusionTests/Fixtures/lora_images.json: A1111 txt2img runs with networks in the prompt (tiny-sd,
-  and one on tiny-sdxl), A1111's prompt parsing of <lora:...> tags.
+  and two on tiny-sdxl: xl_lora 0.8; xl_lora 0.6 + xl_loha 1:0.5), A1111's prompt parsing of <lora:...> tags.
+Append-only: the files and entries added for xl_locon / xl_loha / xl_peft come after the earlier ones
+  (own seeds; their records after "broken"; their cases, deltas and runs at the ends of the lists;
+  "diffusers_cross_check_sdxl" last), so the earlier files and JSON entries stay byte-identical.
 
 lora.json layout (tensors {"shape", "data"} as fixture_support.enc32 writes them)
   "files": {name: {"path", "bytes", "sha256", "a1111_hash" (addnet for .safetensors, whole-file sha256 for
@@ -86,7 +112,8 @@ lora.json layout (tensors {"shape", "data"} as fixture_support.enc32 writes them
       sdxl: "clip_l_penultimate", "clip_g_penultimate" (the text states: token positions 0..11 of 77),
       "clip_g_pooled" [1, 16]}
   "inputs", "two_networks_order_max_abs_diff" (sd_lora then sd_loha vs the other order: the float32
-      addition order), "diffusers_cross_check".
+      addition order), "diffusers_cross_check", "diffusers_cross_check_sdxl" ({"what", "results": {"<file>
+      te=.. unet=..": {"<output>_rel_max_diff", "diffusers_<output>_change_vs_plain"}}}).
 lora_images.json: "parsing": [{"prompt", "stripped", "loras": [{"name", "te", "unet", "dyn"}]}]; "runs":
   [{"model", "prompt", "stripped_prompt", "networks", "settings", "sigmas", "latents", "image",
   "infotexts", "infotext_parameters"}] (images as pipeline_images.json's).
@@ -192,7 +219,7 @@ GENERATOR = "Tests/Fixtures/generators/make_lora_fixtures.py"
 LORA_DIR = os.path.join(fs.ROOT, "Tests", "ModelsTests", "Fixtures", "loras")
 OUT = os.path.join(fs.ROOT, "Tests", "ModelsTests", "Fixtures", "lora.json")
 OUT_IMAGES = os.path.join(fs.ROOT, "Tests", "DiffusionTests", "Fixtures", "lora_images.json")
-MAX_JSON_BYTES = 1_000_000
+MAX_JSON_BYTES = 1_500_000
 MAX_IMAGES_JSON_BYTES = 300_000
 MAX_LORA_BYTES = 1_500_000          # every file in loras/ together
 PROMPT = "a red circle on a blue background"
@@ -201,7 +228,9 @@ TIMESTEP = 500
 TE_POSITIONS = 12      # the text-encoder states are recorded for token positions 0..11 of 77 (size)
 SEEDS = {"latent": 7001, "context_sd": 7002, "context_sdxl": 7003, "pooled_sdxl": 7004,
          "sd_lora": 7101, "sd_locon": 7102, "sd_loha": 7103, "sd_lokr": 7104, "sd_peft": 7105,
-         "sd_bundle": 7106, "xl_lora": 7107, "xl_lokr": 7108}
+         "sd_bundle": 7106, "xl_lora": 7107, "xl_lokr": 7108, "xl_locon": 7109, "xl_loha": 7110, "xl_peft": 7111}
+PEFT_PREFIXES = ("unet.", "text_encoder.", "text_encoder_2.")     # diffusers / PEFT keys (SD: the first two)
+XL_MORE = ("xl_locon", "xl_loha", "xl_peft")     # recorded after the first SDXL files (append-only fixtures)
 
 
 # --- A1111's prompt parsing and key conversion (restated) -----------------------------------------
@@ -492,16 +521,23 @@ class SDXLModel:
         self.backup = {k: copy.deepcopy(p.state_dict()) for k, p in self.parts.items()}
 
     def target(self, part):
-        if part in self.kohya_unet:
-            ldm = self.kohya_unet[part]
-            name = self.from_ldm[ldm]
+        """Structural target of a kohya / LyCORIS module part (lora_unet_<LDM name>, lora_te1_<CLIP-L>,
+        lora_te2_<text_encoder_2>) or a PEFT prefix (unet.<diffusers>, text_encoder.<CLIP-L>,
+        text_encoder_2.<text_encoder_2>)."""
+        if part in self.kohya_unet or part.startswith("unet."):
+            if part.startswith("unet."):
+                name = part[len("unet."):]
+                ldm = self.ldm[name]
+            else:
+                ldm = self.kohya_unet[part]
+                name = self.from_ldm[ldm]
             sd_key = "diffusion_model_" + ldm.replace(".", "_")
             return Target("unet", name, [(self.modules["unet"][name], "weight", None)], sd_key, sd_key)
-        if part in self.kohya_te1:
-            name = self.kohya_te1[part]
+        if part in self.kohya_te1 or part.startswith("text_encoder."):
+            name = part[len("text_encoder."):] if part.startswith("text_encoder.") else self.kohya_te1[part]
             sd_key = "0_transformer_" + name.replace(".", "_")
             return Target("clip_l", name, [(self.modules["clip_l"][name], "weight", None)], sd_key, sd_key)
-        name = self.kohya_te2[part]
+        name = part[len("text_encoder_2."):] if part.startswith("text_encoder_2.") else self.kohya_te2[part]
         m = re.match(r"text_model\.encoder\.layers\.(\d+)\.(self_attn\.([qkv])_proj|self_attn\.out_proj|mlp\.fc1|mlp\.fc2)$",
                      name)
         i, what, qkv = int(m.group(1)), m.group(2), m.group(3)
@@ -546,7 +582,7 @@ def group_modules(sd):
     module prefix for the structural path), bundle embeddings apart."""
     groups, bundle = {}, {}
     for key, w in sd.items():
-        if key.startswith(("unet.", "text_encoder.")):
+        if key.startswith(PEFT_PREFIXES):
             part, net_part = key.rsplit(".", 2)[0], ".".join(key.rsplit(".", 2)[1:])
             net_part = net_part.replace("lora_A", "lora_down").replace("lora_B", "lora_up")
         else:
@@ -576,7 +612,7 @@ class Network:
             w = self.groups[part]
             t = model.target(part)
             kind = module_kind(w)
-            if part.startswith(("unet.", "text_encoder.")):
+            if part.startswith(PEFT_PREFIXES):
                 literal, literal_layer = part.partition(".")[0], None       # A1111 1.10 matches nothing
             else:
                 literal, literal_layer = a1111_lookup(part, model.layer_names)
@@ -842,6 +878,92 @@ def make_xl_files(xm):
     paths["xl_lokr"] = save(t, "xl_lokr.safetensors", {
         "ss_network_module": "lycoris.kohya", "ss_network_args": json.dumps({"algo": "lokr", "factor": "2"}),
         "ss_base_model_version": "sdxl_base_v1-0", "ss_sd_model_name": "tiny-sdxl"})
+    paths.update(make_xl_more_files(xm, attn, t1, t2))
+    return paths
+
+
+def make_xl_more_files(xm, attn, t1, t2):
+    """xl_locon, xl_loha, xl_peft (each from its own seed: xl_lora / xl_lokr do not change)."""
+    paths = {}
+    uk = lambda ldm: "lora_unet_" + ldm.replace(".", "_")   # noqa: E731  (sd-scripts' SDXL: LDM names)
+    # LoCon: xl_lora's Linears (dim 2, alpha 4: scale 2) + the ResnetBlock2D / Downsample2D / Upsample2D children of
+    # sd-scripts' sdxl_original_unet: in_layers.2 / out_layers.3 (3x3: conv_dim 2, conv_alpha 1.5),
+    # skip_connection (1x1) and emb_layers.1 (Linear) with the linear dim / alpha, op, conv (3x3)
+    res = sorted((ldm, xm.modules["unet"][d]) for d, ldm in xm.ldm.items()
+                 if re.search(r"^(input_blocks\.\d+\.\d+|middle_block\.\d+|output_blocks\.\d+\.\d+)\."
+                              r"(in_layers\.2|out_layers\.3|emb_layers\.1|skip_connection|op|conv)$", ldm))
+    assert len(res) == 12 * 3 + 7 + 2, len(res)
+    assert "input_blocks.3.0.op" in dict(res) and "output_blocks.2.2.conv" in dict(res)
+    g = torch.Generator().manual_seed(SEEDS["xl_locon"])
+    t = {}
+    for ldm, m in attn:
+        t.update(kohya_lora_tensors(g, uk(ldm), m, 2, 4, torch.float16))
+    for n, m in t1:
+        t.update(kohya_lora_tensors(g, "lora_te1_" + n.replace(".", "_"), m, 2, 4, torch.float16))
+    for n, m in t2:
+        t.update(kohya_lora_tensors(g, "lora_te2_" + n.replace(".", "_"), m, 2, 4, torch.float16))
+    for ldm, m in res:
+        conv3 = isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)
+        t.update(kohya_lora_tensors(g, uk(ldm), m, 2, 1.5 if conv3 else 4, torch.float16))
+    md = kohya_metadata("tiny-sdxl", "sdxl_base_v1-0", 2, 4.0, args={"conv_dim": "2", "conv_alpha": "1.5"})
+    md["ss_output_name"] = "xl_locon"
+    paths["xl_locon"] = save(t, "xl_locon.safetensors", md)
+
+    # LoHa: some Linears and convs of the UNet, some Linears of both text encoders (te2 attention with all
+    # of q, k, v, out_proj, as A1111 needs for OpenCLIP's MultiheadAttention)
+    umods = {ldm: xm.modules["unet"][d] for d, ldm in xm.ldm.items()}
+    t1d, t2d = dict(t1), dict(t2)
+    tb = "input_blocks.4.1.transformer_blocks.0."
+    sel = [(uk(l), umods[l]) for l in (
+        tb + "attn1.to_q", tb + "attn1.to_k", tb + "attn1.to_v", tb + "attn1.to_out.0", tb + "attn2.to_k",
+        tb + "attn2.to_v", tb + "ff.net.2", "middle_block.1.proj_in", "middle_block.1.proj_out",
+        "output_blocks.0.1.transformer_blocks.1.attn1.to_out.0",
+        "input_blocks.1.0.in_layers.2", "input_blocks.3.0.op", "input_blocks.4.0.out_layers.3",
+        "input_blocks.4.0.skip_connection", "middle_block.0.in_layers.2", "output_blocks.2.2.conv",
+        "output_blocks.3.0.in_layers.2")]
+    sel += [("lora_te1_" + n.replace(".", "_"), t1d[n]) for n in (
+        "text_model.encoder.layers.0.self_attn.q_proj", "text_model.encoder.layers.0.self_attn.k_proj",
+        "text_model.encoder.layers.0.self_attn.v_proj", "text_model.encoder.layers.0.self_attn.out_proj",
+        "text_model.encoder.layers.0.mlp.fc1", "text_model.encoder.layers.1.mlp.fc2")]
+    sel += [("lora_te2_" + n.replace(".", "_"), t2d[n]) for n in
+            [f"text_model.encoder.layers.{i}.self_attn.{x}" for i in (0, 1) for x in ("q_proj", "k_proj", "v_proj", "out_proj")]
+            + ["text_model.encoder.layers.0.mlp.fc2", "text_model.encoder.layers.2.mlp.fc1", "text_model.encoder.layers.2.mlp.fc2"]]
+    g = torch.Generator().manual_seed(SEEDS["xl_loha"])
+    t = {}
+    for key, m in sel:
+        w = m.weight
+        out_f, in_all = w.shape[0], int(np.prod(w.shape[1:]))
+        r, alpha = 2, (2.0 if w.dim() == 4 else 1.0)
+        t[f"{key}.hada_w1_a"] = randn(g, (out_f, r), 0.5)
+        t[f"{key}.hada_w1_b"] = randn(g, (r, in_all), 0.5 / in_all ** 0.25)
+        t[f"{key}.hada_w2_a"] = randn(g, (out_f, r), 0.5)
+        t[f"{key}.hada_w2_b"] = randn(g, (r, in_all), 0.5 / in_all ** 0.25)
+        t[f"{key}.alpha"] = torch.tensor(alpha)
+    paths["xl_loha"] = save(t, "xl_loha.safetensors", {
+        "ss_network_module": "lycoris.kohya", "ss_network_dim": "2", "ss_network_alpha": "1",
+        "ss_network_args": json.dumps({"algo": "loha", "conv_dim": "2", "conv_alpha": "2"}),
+        "ss_base_model_version": "sdxl_base_v1-0", "ss_sd_model_name": "tiny-sdxl"})
+
+    # PEFT, through diffusers' StableDiffusionXLPipeline.save_lora_weights: r 2, no alpha (scale 1), f32;
+    # the UNet's attention q/k/v/out (diffusers names), both text encoders' q/k/v/out_proj
+    g = torch.Generator().manual_seed(SEEDS["xl_peft"])
+    ul, tl1, tl2 = {}, {}, {}
+    for n in sorted(d for d in xm.ldm if re.search(r"attn[12]\.(to_q|to_k|to_v|to_out\.0)$", d)):
+        out_f, in_f = xm.modules["unet"][n].weight.shape
+        ul[f"{n}.lora_A.weight"] = randn(g, (2, in_f), 0.5 / in_f ** 0.5)
+        ul[f"{n}.lora_B.weight"] = randn(g, (out_f, 2), 0.2)
+    for tl, mods in ((tl1, t1), (tl2, t2)):
+        for n, m in mods:
+            if "self_attn" in n:
+                out_f, in_f = m.weight.shape
+                tl[f"{n}.lora_A.weight"] = randn(g, (2, in_f), 0.5 / in_f ** 0.5)
+                tl[f"{n}.lora_B.weight"] = randn(g, (out_f, 2), 0.2)
+    assert len(ul) == 2 * 8 * 12 and len(tl1) == len(tl2) == 2 * 4 * 3, (len(ul), len(tl1), len(tl2))
+    diffusers.StableDiffusionXLPipeline.save_lora_weights(
+        LORA_DIR, unet_lora_layers=ul, text_encoder_lora_layers=tl1, text_encoder_2_lora_layers=tl2,
+        weight_name="xl_peft.safetensors", safe_serialization=True)
+    paths["xl_peft"] = os.path.join(LORA_DIR, "xl_peft.safetensors")
+    sort_header(paths["xl_peft"])
     return paths
 
 
@@ -880,7 +1002,7 @@ def file_record(net, path, model):
            "hash_rule": "addnet (sha256 after the header)" if path.endswith(".safetensors") else "sha256 of the file",
            "header_bytes": n, "metadata": md, "dtypes": dtypes, "module_count": len(mods),
            "kinds": sorted({m["kind"] for m in mods}),
-           "a1111_1_10_matched": sum(m["a1111_literal_ok"] and not m["key"].startswith(("unet.", "text_encoder."))
+           "a1111_1_10_matched": sum(m["a1111_literal_ok"] and not m["key"].startswith(PEFT_PREFIXES)
                                      for m in mods),
            "modules": mods}
     if net.bundle:
@@ -944,6 +1066,51 @@ def cross_check_diffusers(sdm, nets, inputs):
     return results
 
 
+def cross_check_diffusers_sdxl(xm, nets, inputs):
+    """diffusers' own SDXL loading (StableDiffusionXLPipeline.load_lora_weights + fuse_lora per component) of
+    xl_peft (and the kohya xl_lora / xl_locon through diffusers' SGM-name conversion) against this script's
+    A1111 merge: max |a - b| / max |b| of the UNet output, CLIP-L's penultimate state and text_encoder_2's
+    penultimate state / text_embeds (vs OpenCLIP's, merged through its MultiheadAttention)."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+    from diffusers import UNet2DConditionModel, StableDiffusionXLPipeline, EulerDiscreteScheduler
+    folder = os.path.join(mff.ROOT, mff.PATHS["sdxl"]["diffusers"])
+    results = {}
+    for name, te, un in (("xl_peft", 1.0, 1.0), ("xl_peft", 0.8, 0.5), ("xl_lora", 1.0, 0.5), ("xl_locon", 0.8, 0.8)):
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=torch.float32,
+                                                    local_files_only=True).eval()
+        te1 = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=torch.float32,
+                                            attn_implementation="eager", local_files_only=True).eval()
+        te2 = CLIPTextModelWithProjection.from_pretrained(folder, subfolder="text_encoder_2", dtype=torch.float32,
+                                                          attn_implementation="eager", local_files_only=True).eval()
+        unet.set_attn_processor(AttnProcessor())
+        pipe = StableDiffusionXLPipeline(vae=xm.mm["vae"], text_encoder=te1, text_encoder_2=te2, tokenizer=None,
+                                         tokenizer_2=None, unet=unet, scheduler=EulerDiscreteScheduler())
+        pipe.load_lora_weights(nets[name].path, adapter_name="x")
+        pipe.fuse_lora(components=["unet"], lora_scale=un)
+        pipe.fuse_lora(components=["text_encoder", "text_encoder_2"], lora_scale=te)
+        with torch.no_grad():
+            theirs = {"unet": unet(inputs["latent"], torch.tensor([TIMESTEP]), encoder_hidden_states=inputs["context"],
+                                   added_cond_kwargs={"text_embeds": inputs["y"][:, :mff.SDXL_POOLED],
+                                                      "time_ids": inputs["time_ids"]}).sample,
+                      "clip_l_penultimate": te1(input_ids=torch.asarray([inputs["ids_l"]]),
+                                                output_hidden_states=True).hidden_states[-2]}
+            o2 = te2(input_ids=torch.asarray([inputs["ids_g"]]), output_hidden_states=True)
+            theirs["clip_g_penultimate"], theirs["clip_g_pooled"] = o2.hidden_states[-2], o2.text_embeds
+        ours = run_with(xm, [(nets[name], te, un)], inputs)
+        plain = xm.outputs(inputs)
+        rec = {}
+        for k in ours:
+            rec[f"{k}_rel_max_diff"] = ((theirs[k] - ours[k]).abs().max() / ours[k].abs().max()).item()
+            rec[f"diffusers_{k}_change_vs_plain"] = (theirs[k] - plain[k]).abs().max().item()
+        assert all(v <= 1e-5 for k, v in rec.items() if k.endswith("_rel_max_diff")), (name, te, un, rec)
+        assert all(v > 1e-3 for k, v in rec.items() if k.endswith("_vs_plain")), (name, te, un, rec)
+        results[f"{name} te={te} unet={un}"] = rec
+        print(f"  diffusers sdxl cross-check {name} te={te} unet={un}: "
+              + ", ".join(f"{k[:-len('_rel_max_diff')]} {v:.2e}" for k, v in rec.items() if k.endswith("_rel_max_diff")),
+              flush=True)
+    return results
+
+
 def infotext(prompt_with_tags, seed, s, hashes):
     params = [("Steps", str(s["steps"])), ("Sampler", s["sampler"]), ("Schedule type", "Automatic"),
               ("CFG scale", mhf.number(s["cfg"])), ("Seed", str(seed)), ("Size", f"{s['size'][0]}x{s['size'][1]}"),
@@ -981,30 +1148,34 @@ def main():
     nets = {}
     for name in ("sd_lora", "sd_locon", "sd_loha", "sd_lokr", "sd_peft", "sd_bundle", "sd_lora_pt"):
         nets[name] = Network(sdm, name, paths[name])
-    for name in ("xl_lora", "xl_lokr"):
+    for name in ("xl_lora", "xl_lokr") + XL_MORE:
         nets[name] = Network(xm, name, paths[name])
         # A1111 applies a te2 (OpenCLIP MultiheadAttention) network only with all of q, k, v and out_proj
-        te2 = {m["part"] for m in nets[name].modules if m["part"].startswith("lora_te2_")}
+        te2 = {m["t"].diffusers_name for m in nets[name].modules if m["t"].where == "te2"}
         for p in te2:
-            base = re.sub(r"_(q_proj|k_proj|v_proj|out_proj|mlp_fc1|mlp_fc2)$", "", p)
-            if "self_attn" in p:
-                assert all(f"{base}_{x}" in te2 for x in ("q_proj", "k_proj", "v_proj", "out_proj")), p
+            if ".self_attn." in p:
+                base = p.rsplit(".", 1)[0]
+                assert all(f"{base}.{x}" in te2 for x in ("q_proj", "k_proj", "v_proj", "out_proj")), p
     try:
         safetensors.torch.load_file(paths["broken"])
         raise AssertionError("broken.safetensors loaded")
     except Exception as e:              # safetensors refuses the short data
         broken["safetensors_error"] = type(e).__name__
-    records = {name: file_record(net, paths[name], sdm if name.startswith("sd") else xm) for name, net in nets.items()}
+    records = {name: file_record(net, paths[name], sdm if name.startswith("sd") else xm) for name, net in nets.items()
+               if name not in XL_MORE}
     records["broken"] = {"path": fs.rel(paths["broken"]), "bytes": os.path.getsize(paths["broken"]),
                          "sha256": fs.sha256_file(paths["broken"]), **broken,
                          "a1111": "sd_models.read_state_dict raises (safetensors: incomplete data); load_networks "
                                   "catches it (errors.display), skips the network: not loaded, not in Lora hashes"}
+    for name in XL_MORE:        # after the earlier records: the fixtures only grow
+        records[name] = file_record(nets[name], paths[name], xm)
     # the .pt is sd_lora's tensors: the same modules and merges
     assert [m["part"] for m in nets["sd_lora_pt"].modules] == [m["part"] for m in nets["sd_lora"].modules]
     # A1111 1.10's literal key handling: kohya SDXL and the text encoders match exactly; PEFT matches nothing
-    for name in ("xl_lora", "xl_lokr"):
+    for name in ("xl_lora", "xl_lokr", "xl_locon", "xl_loha"):
         assert all(m["a1111_literal_ok"] for m in records[name]["modules"]), name
-    assert records["sd_peft"]["a1111_1_10_matched"] == 0
+    assert records["sd_peft"]["a1111_1_10_matched"] == 0 and records["xl_peft"]["a1111_1_10_matched"] == 0
+    assert records["xl_locon"]["module_count"] == 132 + 36 + 45 and records["xl_peft"]["module_count"] == 96 + 24
     for name in ("sd_lora", "sd_locon", "sd_loha", "sd_lokr", "sd_bundle"):
         for m in records[name]["modules"]:
             if m["target"] == "te":
@@ -1031,7 +1202,8 @@ def main():
         assert all(torch.equal(a, b) for a, b in zip(plain.values(), model.outputs(inp).values()))
         outputs[fam]["plain"] = outputs_json(plain)
         cases = []
-        names = ["sd_lora", "sd_locon", "sd_loha", "sd_lokr", "sd_peft", "sd_bundle"] if fam == "sd" else ["xl_lora", "xl_lokr"]
+        names = ["sd_lora", "sd_locon", "sd_loha", "sd_lokr", "sd_peft", "sd_bundle"] if fam == "sd" else \
+            ["xl_lora", "xl_lokr", *XL_MORE]
         for name in names:
             for te, un in (MULTIPLIERS if name != "sd_bundle" else [(1.0, 1.0)]):
                 cases.append([(name, te, un)])
@@ -1039,6 +1211,8 @@ def main():
             cases.append([("sd_lora", 0.6, 0.6), ("sd_loha", 1.0, 0.5)])
             cases.append([("sd_lora", 0.0, 1.0)])
             cases.append([("sd_lora", 1.0, 0.0)])
+        else:
+            cases.append([("xl_lora", 0.6, 0.6), ("xl_loha", 1.0, 0.5)])
         for case in cases:
             out = run_with(model, [(nets[n], te, un) for n, te, un in case], inp)
             again = run_with(model, [(nets[n], te, un) for n, te, un in case], inp)
@@ -1061,6 +1235,7 @@ def main():
             ba = run_with(model, [(nets["sd_loha"], 1.0, 0.5), (nets["sd_lora"], 0.6, 0.6)], inp)
             order_diff = max((ab[k] - ba[k]).abs().max().item() for k in ab)
     cross = cross_check_diffusers(sdm, nets, sd_in)
+    cross_xl = cross_check_diffusers_sdxl(xm, nets, xl_in)
 
     deltas = [
         delta_record(nets["sd_lora"], "lora_te_text_model_encoder_layers_0_self_attn_q_proj", 1.0, 0.5),
@@ -1075,6 +1250,15 @@ def main():
         delta_record(nets["xl_lora"], "lora_te1_text_model_encoder_layers_0_self_attn_q_proj", 0.8, 0.8),
         delta_record(nets["xl_lora"], "lora_te2_text_model_encoder_layers_1_self_attn_v_proj", 1.0, 0.5),
         delta_record(nets["xl_lokr"], "lora_te2_text_model_encoder_layers_0_self_attn_q_proj", 1.0, 1.0),
+        delta_record(nets["xl_locon"], "lora_unet_input_blocks_4_0_in_layers_2", 0.8, 0.8, rows=2),
+        delta_record(nets["xl_locon"], "lora_unet_input_blocks_3_0_op", 1.0, 0.5, rows=2),
+        delta_record(nets["xl_locon"], "lora_unet_output_blocks_0_0_skip_connection", 1.0, 1.0, rows=2),
+        delta_record(nets["xl_locon"], "lora_unet_output_blocks_2_2_conv", 1.0, 1.0, rows=2),
+        delta_record(nets["xl_loha"], "lora_unet_input_blocks_4_0_out_layers_3", 1.0, 1.0, rows=2),
+        delta_record(nets["xl_loha"], "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k", 1.0, 0.5),
+        delta_record(nets["xl_loha"], "lora_te2_text_model_encoder_layers_1_self_attn_k_proj", 0.8, 0.8),
+        delta_record(nets["xl_peft"], "unet.down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k", 1.0, 0.5),
+        delta_record(nets["xl_peft"], "text_encoder_2.text_model.encoder.layers.0.self_attn.v_proj", 0.8, 0.8),
     ]
 
     doc = {
@@ -1104,6 +1288,13 @@ def main():
                                           "and fuse_lora(components=[text_encoder], lora_scale=te) on fresh models "
                                           "vs this script's A1111 merge; asserted <= 1e-5 relative (max |a - b| / max |b|)",
                                   "results": cross},
+        "diffusers_cross_check_sdxl": {
+            "what": "StableDiffusionXLPipeline.load_lora_weights + fuse_lora(components=[unet], lora_scale=unet) and "
+                    "fuse_lora(components=[text_encoder, text_encoder_2], lora_scale=te) on fresh tiny-sdxl diffusers "
+                    "models vs this script's A1111 merge (OpenCLIP MHA for te2); UNet output, CLIP-L penultimate, "
+                    "text_encoder_2 penultimate / text_embeds vs OpenCLIP penultimate / pooled; asserted <= 1e-5 "
+                    "relative (max |a - b| / max |b|)",
+            "results": cross_xl},
     }
     size = fs.write_json_fixture(OUT, doc, MAX_JSON_BYTES)
     print(f"wrote {fs.rel(OUT)} ({size} bytes)", flush=True)
@@ -1174,6 +1365,30 @@ def main():
                            "settings": dict(sx, seeds=r["seeds"], rng="nv"),
                            "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
                            "latents": enc32(r["latents"]), **mhf.images_json(img, texts)})
+    print(f"  image run sdxl {text!r}: {texts[0][0]!r}", flush=True)
+    # SDXL, two networks at once (appended: the runs above stay as they were)
+    first_latents = r["latents"]
+    text = "a red circle on a blue background <lora:xl_lora:0.6> <lora:xl_loha:1:0.5>"
+    stripped, found = parse_prompt(text)
+    for n, te, un, _ in found:
+        nets[n].apply(te, un)
+    m["conditioner"] = mff.Conditioner("sdxl", mff.Tokenizer(tok), m["encoders"])
+    spec = dict(spec, name="sdxl two networks", prompt=stripped)
+    r = mff.run_txt2img(spec, m)
+    r2 = mff.run_txt2img(spec, m)
+    assert torch.equal(r["latents"], r2["latents"])
+    _, img, _ = fs.decode_a1111(m["vae"], r["latents"], mff.SCALING["sdxl"], "mul")
+    xm.restore()
+    assert not torch.allclose(r["latents"], first_latents)
+    hashes = lora_hashes(found, records)
+    texts = [infotext(text, seed, sx, hashes) for seed in r["seeds"]]
+    images["runs"].append({"model": "sdxl", "prompt": text, "stripped_prompt": stripped,
+                           "networks": [{"file": n, "te": te, "unet": un} for n, te, un, _ in found],
+                           "settings": dict(sx, seeds=r["seeds"], rng="nv"),
+                           "sigmas": [f32_text(v) for v in r["sigmas"].tolist()],
+                           "latents": enc32(r["latents"]), **mhf.images_json(img, texts)})
+    images["a1111"]["sdxl_run_two_networks"] = ("the same run with xl_lora (te 0.6, unet 0.6) then xl_loha (te 1, "
+                                                "unet 0.5) merged in tag order: weight = (W + u_lora) + u_loha")
     print(f"  image run sdxl {text!r}: {texts[0][0]!r}", flush=True)
     size2 = fs.write_json_fixture(OUT_IMAGES, images, MAX_IMAGES_JSON_BYTES)
     print(f"wrote {fs.rel(OUT_IMAGES)} ({size2} bytes)")
