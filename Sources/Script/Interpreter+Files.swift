@@ -1,3 +1,4 @@
+import Engine
 import Diffusion
 import Foundation
 import Formats
@@ -150,8 +151,13 @@ extension Interpreter {
     /// `embedding new NAME init="TEXT" vectors=N [overwrite=true] [format=...]`, into the first
     /// embeddings directory (`format`: "pt" or "safetensors"; default the model family's kind).
     func newEmbedding(_ call: CommandCall) throws {
+        if call.positional.first == .string("inspect") { return try inspectEmbedding(call) }
+        if call.positional.first == .string("combine") { return try combineEmbeddings(call) }
         guard call.positional.first == .string("new") else {
-            throw ScriptError(call.positionalPositions.first ?? call.position, "expected `new` after `embedding` (usage: \(call.spec.usage))")
+            throw ScriptError(call.positionalPositions.first ?? call.position, "expected `new`, `inspect` or `combine` after `embedding` (usage: \(call.spec.usage))")
+        }
+        for option in ["top"] where call.option(option) != nil {
+            throw ScriptError(call.optionPosition(option), "\(option) is an option of `embedding inspect`")
         }
         let name = try call.string(at: 1, "a name")
         try call.atMost(2)
@@ -168,6 +174,58 @@ extension Interpreter {
                                                      directory: directory, overwrite: overwrite, format: format)
         host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
         try journal.record(call.source(), outputs: [], outdir: outdir)
+    }
+
+    /// `embedding combine NAME "EXPR" [overwrite=true] [format=...]`: a new embedding from
+    /// embedding-merge arithmetic on embeddings and quoted words (`EmbeddingCombination`).
+    func combineEmbeddings(_ call: CommandCall) throws {
+        let name = try call.string(at: 1, "the new embedding's name")
+        let expression = try call.string(at: 2, "an expression such as \"'cat' * 0.5 + my-style\"")
+        try call.atMost(3)
+        let model = try requireModel(call.position)
+        let tokenizer = try self.tokenizer
+        let db = try embeddings(embeddingDirectories())
+        for message in db.reload() { host.warn(message) }
+        let vectors = try located(call.positionalPositions[2]) {
+            try EmbeddingCombination.evaluate(expression, database: db, model: model, tokenizer: tokenizer)
+        }
+        let format = try call.optionString("format")
+        let path = try located(call.position) {
+            try EmbeddingCreation.save(name: name, model: model, directory: try writableEmbeddingsDirectory(),
+                                       overwrite: try call.optionBool("overwrite") ?? false, format: format) { vectors }
+        }
+        host.write("created \(path): \(vectors.shape[0]) vector\(vectors.shape[0] == 1 ? "" : "s") from \(Value.quote(expression))")
+        try journal.record(call.source(), outputs: [], outdir: outdir)
+    }
+
+    /// `embedding inspect NAME [init="TEXT"] [top=5]`: the embedding-inspector view of an
+    /// embedding, or of a word's token rows when no embedding has that name.
+    func inspectEmbedding(_ call: CommandCall) throws {
+        let name = try call.string(at: 1, "an embedding name or a word")
+        try call.atMost(2)
+        let model = try requireModel(call.position)
+        let tokenizer = try self.tokenizer
+        let top = try call.optionInteger("top") ?? 5
+        guard (1...100).contains(top) else { throw ScriptError(call.optionPosition("top"), "top must be between 1 and 100 (got \(top))") }
+        let db = try embeddings(embeddingDirectories())
+        for message in db.reload() { host.warn(message) }
+        let vectors: [Tensor]
+        if let e = db.embeddings[name] {
+            vectors = (0..<e.widths.count).map { e.vectors(forEncoder: $0) }
+            var about = "\(name.escapingControlCharacters): \(e.vectorCount) vector\(e.vectorCount == 1 ? "" : "s") of width \(e.widths.map(String.init).joined(separator: " + "))"
+            if let step = e.step { about += ", step \(step)" }
+            if let hash = e.checkpointHash { about += ", trained on \((e.checkpointName ?? "?").escapingControlCharacters) [\(hash.escapingControlCharacters)]" }
+            about += ", hash \(e.shortHash), \(e.file.escapingControlCharacters)"
+            host.write(about)
+        } else {
+            let ids = tokenizer.encode(name)
+            guard !ids.isEmpty else { throw ScriptError(call.positionalPositions[1], "no embedding named \(Value.quote(name)), and it has no tokens to show") }
+            vectors = try model.textEncoders.map { try $0.encoder.tokenEmbeddings(ids) }
+            host.write("\(Value.quote(name)) (no embedding of that name: its \(ids.count) token row\(ids.count == 1 ? "" : "s"): \(ids.map(String.init).joined(separator: " ")))")
+        }
+        let report = try EmbeddingInspection(vectors: vectors, model: model, tokenizer: tokenizer, initText: try call.optionString("init"), top: top)
+        let names = model.family == .sdxl ? ["clip_l", "clip_g"] : ["clip"]
+        for line in report.lines(tokenizer: tokenizer, encoderNames: names) { host.write(line) }
     }
 
     /// The `prediction` option ("v" or "eps"; nil when absent: the model's config or A1111's test decides).
@@ -304,12 +362,24 @@ extension Interpreter {
         let steps = trainer.options.steps, path = trainer.embeddingPath
         host.write("training \(name) from step \(trainer.step) to \(steps) on \(pictures) pictures")
         var interrupted = false
-        try trainer.run(shouldStop: {
-            host.progress(step: trainer.step, total: steps, label: String(format: "loss %.5f", trainer.lossLog.rows.last?.loss ?? .nan))
-            interrupted = host.interruptRequested
-            return interrupted
-        })
+        do {
+            try trainer.run(shouldStop: {
+                host.progress(step: trainer.step, total: steps,
+                              label: String(format: "loss %.5f (mean of the last %d), vector norm %.4f, moved %.2f%%",
+                                            trainer.recentLoss ?? .nan, min(TextualInversionTrainer.lossWindow, trainer.lossLog.rows.count),
+                                            trainer.vectorNorm, 100 * trainer.change))
+                interrupted = host.interruptRequested
+                return interrupted
+            })
+        } catch let error as TrainingError {
+            host.progressDone()
+            try journal.record(call.source(), outputs: [], outdir: outdir)
+            throw ScriptError(call.position, error.description)
+        }
         host.progressDone()
+        if !interrupted, !trainer.vectorsMoved, trainer.step > 0 {
+            host.warn("warning: the vectors of \(name) did not move in this run (a learning rate of 0, or a schedule that ended): the embedding is as it started")
+        }
         try journal.record(call.source(), outputs: [], outdir: outdir)
         if interrupted {
             host.clearInterrupt()

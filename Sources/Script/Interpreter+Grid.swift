@@ -80,6 +80,25 @@ extension Interpreter {
                     throw ScriptError(position, "Prompt order: \(missing.literal) does not occur in the prompt")
                 }
                 axes.append(GridAxis(name: "order", values: Self.permutations(items).map { .list($0) }))
+            } else if option.name == "embedding_steps" {
+                // The numbered copies a training kept (outdir/train/NAME/NAME-STEP.*), as a Prompt
+                // S/R axis from NAME (its last save) over NAME-STEP, with their folder searched too.
+                guard case let .string(name) = value, !name.isEmpty, prompt.contains(name) else {
+                    throw ScriptError(position, "embedding_steps needs the name of a trained embedding that the prompt uses")
+                }
+                let folder = outdir + "/train/" + name
+                let steps = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { file -> Int? in
+                    let stem = (file as NSString).deletingPathExtension
+                    guard ["pt", "safetensors"].contains((file as NSString).pathExtension), stem.hasPrefix(name + "-") else { return nil }
+                    return Int(stem.dropFirst(name.count + 1))
+                }.sorted()
+                guard !steps.isEmpty else {
+                    throw ScriptError(position, "no numbered copies of \(Value.quote(name)) in \(folder) (train with save_every to keep them)")
+                }
+                axes.append(GridAxis(name: "sr", values: [.string(name)] + steps.map { .string("\(name)-\($0)") }))
+                let directories = Self.directories(fixed.first { $0.name == "embeddings_dir" }?.value.0 ?? setting("embeddings_dir"))
+                fixed.removeAll { $0.name == "embeddings_dir" }
+                fixed.append((name: "embeddings_dir", value: (.list((directories + [folder]).map { .string($0) }), position)))
             } else if option.name == "model" {
                 guard case let .list(items) = value, !items.isEmpty else {
                     throw ScriptError(position, "model on a grid needs a list of checkpoints (an axis), e.g. model=[\"a.safetensors\", \"b.safetensors\"]")

@@ -44,9 +44,14 @@ public enum EmbeddingCreation {
         guard !initText.isEmpty else { return try Tensor.zeros([count, widths.reduce(0, +)]) }
         let ids = tokenizer.encode(initText)
         guard !ids.isEmpty else { throw Error.invalid("init text \"\(initText)\" has no tokens") }
-        let parts = try model.textEncoders.map { encoder -> Tensor in
-            let rows = try withNoGrad { try encoder.encoder.tokenEmbeddings(ids) }
-            return try Tensor.concat((0..<count).map { try rows.sliced(dim: 0, $0 * ids.count / count, $0 * ids.count / count + 1) }, dim: 0)
+        let parts = try model.textEncoders.enumerated().map { index, encoder -> Tensor in
+            // A1111's create_embedding: vector i is init row i * rows / count. Through the CLIP
+            // tokenizer (SD 1.x, SDXL's first encoder) the init text is first cut to `count`
+            // tokens; OpenCLIP's (SD 2.x, SDXL's second) keeps them all.
+            let clip = model.family == .sd1 || (model.family == .sdxl && index == 0)
+            let used = clip ? Array(ids.prefix(count)) : ids
+            let rows = try withNoGrad { try encoder.encoder.tokenEmbeddings(used) }
+            return try Tensor.concat((0..<count).map { try rows.sliced(dim: 0, $0 * used.count / count, $0 * used.count / count + 1) }, dim: 0)
         }
         return parts.count == 1 ? parts[0] : try Tensor.concat(parts, dim: 1)
     }
@@ -59,6 +64,20 @@ public enum EmbeddingCreation {
                               format: String? = nil) throws -> (path: String, vectors: Tensor) {
         guard count >= 1 else { throw Error.invalid("vectors must be at least 1 (got \(count))") }
         guard count <= EmbeddingFile.maximumVectors else { throw Error.invalid("vectors must be at most \(EmbeddingFile.maximumVectors) (got \(count))") }
+        var made: Tensor?
+        let path = try save(name: name, model: model, directory: directory, overwrite: overwrite, format: format) {
+            let vectors = try initialVectors(initText: initText, count: count, model: model, tokenizer: tokenizer)
+            made = vectors
+            return vectors
+        }
+        return (path, made!)
+    }
+
+    /// Saves new vectors [N, the encoders' widths summed] as the embedding `name` in `directory`
+    /// (as `format`, "pt" or "safetensors"; default the family's kind), made by `vectors` under the
+    /// name's lock once the name is known to be free (or `overwrite`); returns the path.
+    public static func save(name: String, model: StableDiffusionModel, directory: String, overwrite: Bool = false, format: String? = nil,
+                            vectors: () throws -> Tensor) throws -> String {
         let ext = format ?? model.family.embeddingExtension
         let kinds = model.family == .sdxl ? fileExtensions : ["pt"]
         guard kinds.contains(ext) else {
@@ -73,10 +92,10 @@ public enum EmbeddingCreation {
         let lock = try FileLock(for: path, purpose: "create it")
         defer { withExtendedLifetime(lock) {} }
         if !overwrite && FileManager.default.fileExists(atPath: path) { throw Error.exists(path) }
-        let vectors = try initialVectors(initText: initText, count: count, model: model, tokenizer: tokenizer)
-        try EmbeddingFile.write(name: (file as NSString).deletingPathExtension, vectors: try split(vectors, model: model), step: 0,
+        let made = try vectors()
+        try EmbeddingFile.write(name: (file as NSString).deletingPathExtension, vectors: try split(made, model: model), step: 0,
                                 checkpointHash: model.shortHash.isEmpty ? nil : model.shortHash, checkpointName: model.name, to: path)
-        return (path, vectors)
+        return path
     }
 
     /// The trainer's vectors [n, widths summed] as the embedding file's named sets, one per encoder.

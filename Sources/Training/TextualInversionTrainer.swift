@@ -94,6 +94,39 @@ public final class TextualInversionTrainer {
     var state: ResumeState
     var schedule: LearnRateSchedule.Cursor
     var latentCache: [Int: (mean: Tensor, std: Tensor)] = [:]
+    /// The vectors when the trainer was made (the start of this run), for `change`.
+    public private(set) var startVectors: [Float] = []
+    /// The step of the last save (what the embedding file holds).
+    public private(set) var savedStep = 0
+    /// Test hook: the loss of this step is taken as NaN.
+    var nonFiniteLossAtStep: Int?
+
+    /// Steps the progress line's loss is averaged over (A1111's "loss over the last N steps").
+    public static let lossWindow = 32
+
+    /// The mean loss of the last `lossWindow` steps logged.
+    public var recentLoss: Double? {
+        let rows = lossLog.rows.suffix(Self.lossWindow)
+        return rows.isEmpty ? nil : rows.reduce(0) { $0 + $1.loss } / Double(rows.count)
+    }
+
+    /// The mean L2 norm of the vectors (per vector, over all encoders' components).
+    public var vectorNorm: Double {
+        let n = shape[0], width = shape[1]
+        return (0..<n).reduce(0.0) { sum, i in
+            sum + vectors[(i * width)..<((i + 1) * width)].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        } / Double(max(n, 1))
+    }
+
+    /// How far the vectors moved since the run started: ||v - v0|| / ||v0|| (0 when they did not move).
+    public var change: Double {
+        var d = 0.0, base = 0.0
+        for (a, b) in zip(vectors, startVectors) { d += (Double(a) - Double(b)) * (Double(a) - Double(b)); base += Double(b) * Double(b) }
+        return base > 0 ? (d / base).squareRoot() : d.squareRoot()
+    }
+
+    /// Whether any vector component changed since the run started.
+    public var vectorsMoved: Bool { vectors != startVectors }
 
     /// Prepares training of the embedding at `embeddingPath` (made by `embedding new` or an
     /// earlier run; on SDXL both encoders' vectors, trained as one [n, 768 + 1280] tensor). Its
@@ -152,6 +185,8 @@ public final class TextualInversionTrainer {
         state = resumed ?? ResumeState(random: TorchCPURandom(seed: options.seed &+ UInt64(step)), order: [], position: 0)
         schedule = try LearnRateSchedule(options.learnRate, maxSteps: options.steps, startStep: step).cursor()
         lossLog = try TrainingLossLog(path: lossLogPath, resumingAt: step)
+        startVectors = vectors
+        savedStep = step
     }
 
     /// A trainer whose prompts are encoded with the model's own text encoders and no other
@@ -213,6 +248,11 @@ public final class TextualInversionTrainer {
             for i in gradient.indices { gradient[i] += g[i] }
             stepLoss += Double(try loss.toArray()[0])
         }
+        if nonFiniteLossAtStep == step + 1 { stepLoss = .nan }
+        // A NaN or infinite loss would make every vector NaN: the run stops here, the file keeps the last save.
+        guard stepLoss.isFinite, gradient.allSatisfy(\.isFinite) else {
+            throw TrainingError.nonFinite(step: step + 1, loss: stepLoss, savedStep: savedStep, path: embeddingPath)
+        }
         options.clipping?.apply(&gradient)
         optimizer.lr = learnRate
         optimizer.update(&vectors, gradient: gradient)
@@ -264,7 +304,8 @@ public final class TextualInversionTrainer {
             throw FormatError.io(file: embeddingPath, reason: "cannot read the embedding just saved")
         }
         try AtomicFile.write([UInt8](bytes), to: "\(folder)/\(name)-\(step).\((embeddingPath as NSString).pathExtension)")
-        try LossPlot.write(lossLog.rows, title: "\(name): loss by step", to: folder + "/loss.png", font: try GridFont())
+        let saved = Array(stride(from: max(options.saveEvery, 1), through: step, by: max(options.saveEvery, 1)))
+        try LossPlot.write(lossLog.rows, title: "\(name): loss by step", saved: saved, to: folder + "/loss.png", font: try GridFont())
     }
 
     /// The preview prompt: the option, or the template's first line with the first caption.
@@ -297,6 +338,7 @@ public final class TextualInversionTrainer {
     /// embedding last, since its step decides where a resume starts. Then the numbered copy and
     /// the loss plot, when there is an artifacts folder.
     public func save() throws {
+        defer { savedStep = step }
         state.step = step
         let extra = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try OptimizerStateFile.save(optimizer, vectors: vectors, shape: shape, extra: extra, to: embeddingPath + ".optim")
@@ -305,5 +347,19 @@ public final class TextualInversionTrainer {
                                 step: step, checkpointHash: objective.model.shortHash.isEmpty ? nil : objective.model.shortHash,
                                 checkpointName: objective.model.name, networks: options.networks, to: embeddingPath)
         if let folder = options.artifactsFolder { try saveArtifacts(in: folder) }
+    }
+}
+
+/// Why a training stopped on its own.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// The loss (or its gradient) of a step was NaN or infinite.
+    case nonFinite(step: Int, loss: Double, savedStep: Int, path: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFinite(step, loss, saved, path):
+            return "the loss became \(loss.isNaN ? "NaN" : "infinite") at step \(step) (a learning rate too high, or a broken picture or model); "
+                + "stopped with \(path) as saved at step \(saved)"
+        }
     }
 }

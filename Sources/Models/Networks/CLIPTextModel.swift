@@ -81,6 +81,9 @@ public struct CLIPTextModel {
         return (out, try projection.map { try $0(pooled) } ?? pooled)
     }
 
+    /// The whole token-embedding table [vocabulary, C] (as stored: 16-bit at half precision).
+    public var tokenTable: Tensor { tokenEmbedding }
+
     /// The token-embedding rows of `ids` ([L, C]), e.g. to initialise an embedding from text.
     public func tokenEmbeddings(_ ids: [Int]) throws -> Tensor { try Tensor.embedding(ids: ids, weight: tokenEmbedding) }
 }

@@ -80,6 +80,7 @@ run "$PY" $G/make_family_training_fixtures.py
 "$PY" -c "import peft" 2>/dev/null || "$PY" -m pip install -q --disable-pip-version-check peft==0.21.2
 run "$PY" $G/make_lora_fixtures.py
 run "$PY" $G/make_training_fixtures.py
+run "$PY" $G/make_workbench_fixtures.py
 run "$PY" $G/make_optim_fixtures.py
 run "$PY" $G/make_clipping_fixtures.py
 if "$PY" -c 'import PIL, sys; sys.exit(int(PIL.__version__.split(".")[0]) >= 13)'; then

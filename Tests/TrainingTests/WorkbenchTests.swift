@@ -1,0 +1,85 @@
+import Engine
+import Foundation
+import TestSupport
+import Testing
+@testable import Formats
+@testable import Imaging
+@testable import Models
+@testable import Prompting
+@testable import Training
+
+/// The textual-inversion workbench against Python (Tests/Fixtures/generators/make_workbench_fixtures.py):
+/// `embedding inspect`'s norms, cosines to the init vectors (A1111's create_embedding) and nearest
+/// tokens on the tiny SD 1.x and SDXL models; the loss plot's moving average and round ticks on a
+/// 3,000-step log; a training stopped by a NaN loss with its last save intact.
+enum WorkbenchFixture {
+    nonisolated(unsafe) static let root = TestFixtures.json("workbench", in: .module)
+    static var inspect: [String: Any] { root["inspect"] as! [String: Any] }
+    nonisolated(unsafe) static let models: [String: StableDiffusionModel] = [
+        "Tests/Fixtures/tiny-sd": try! StableDiffusionModel(path: TestFixtures.tinyModelPath),
+        "Tests/Fixtures/tiny-sdxl": try! StableDiffusionModel(path: TestFixtures.fixturePath("tiny-sdxl")),
+    ]
+    static func floats(_ v: Any?) -> [Float] { ((v as! [String: Any])["data"] as! [NSNumber]).map(\.floatValue) }
+}
+
+@Suite(.serialized) struct WorkbenchTests {
+    static var cases: [String] {
+        (WorkbenchFixture.inspect["embeddings"] as! [[String: Any]]).map { "embedding " + ($0["name"] as! String) }
+            + (WorkbenchFixture.inspect["words"] as! [[String: Any]]).indices.map { "word \($0)" }
+    }
+
+    @Test("embedding inspect: norms, cosines to A1111's init vectors and the nearest tokens equal numpy's (SD 1.x, SDXL, a word)",
+          arguments: cases)
+    func inspect(_ id: String) throws {
+        let entry: [String: Any]
+        if id.hasPrefix("word ") {
+            entry = (WorkbenchFixture.inspect["words"] as! [[String: Any]])[Int(id.dropFirst(5))!]
+        } else {
+            entry = (WorkbenchFixture.inspect["embeddings"] as! [[String: Any]]).first { "embedding " + ($0["name"] as! String) == id }!
+        }
+        let model = WorkbenchFixture.models[entry["model"] as! String]!
+        let encoders = entry["encoders"] as! [[String: Any]]
+        let vectors = try encoders.map { e -> Tensor in
+            let d = e["vec"] as! [String: Any]
+            return try Tensor(shape: d["shape"] as! [Int], data: WorkbenchFixture.floats(d))
+        }
+        let report = try EmbeddingInspection(vectors: vectors, model: model, tokenizer: try CLIPTokenizer.shipped(),
+                                             initText: WorkbenchFixture.inspect["init_text"] as? String, top: 5)
+        for (e, expected) in encoders.enumerated() {
+            for (i, v) in (expected["vectors"] as! [[String: Any]]).enumerated() {
+                let mine = report.encoders[e][i]
+                #expect(abs(mine.norm - (v["norm"] as! Double)) <= 1e-6 * max(1, mine.norm), "\(id) \(e) \(i): norm")
+                #expect(abs((mine.initCosine ?? 9) - (v["init_cosine"] as! Double)) <= 1e-6, "\(id) \(e) \(i): init cosine \(String(describing: mine.initCosine))")
+                let nearest = v["nearest"] as! [[String: Any]]
+                #expect(mine.nearest.map(\.id) == nearest.map { $0["id"] as! Int }, "\(id) \(e) \(i): nearest \(mine.nearest.map(\.id))")
+                for (m, n) in zip(mine.nearest, nearest) { #expect(abs(m.cosine - (n["cosine"] as! Double)) <= 1e-6) }
+            }
+        }
+    }
+
+    @Test("the loss plot's moving average equals Python's over a 3,000-step loss.csv, its ticks are round numbers, and it draws")
+    func lossPlot() throws {
+        let plot = WorkbenchFixture.root["loss_plot"] as! [String: Any]
+        let log = try TrainingLossLog(path: TestFixtures.repositoryRoot + "/" + (plot["csv"] as! String), resumingAt: .max)
+        #expect(log.rows.count == 3000)
+        let average = LossPlot.movingAverage(log.rows.map(\.loss), window: 100)
+        let stored = plot["moving_average"] as! [String: Any]
+        let steps = stored["stored_steps"] as! [Int], values = (stored["windows"] as! [String: Any])["100"] as! [Double]
+        for (step, value) in zip(steps, values) {
+            #expect(abs(average[step - 1] - value) <= 1e-12, "step \(step): \(average[step - 1]) vs \(value)")
+        }
+        let nice = plot["nice_numbers"] as! [String: Any]
+        for axis in ["loss_axis", "step_axis"] {
+            let a = nice[axis] as! [String: Any]
+            let ticks = LossPlot.ticks(a["data_min"] as! Double, a["data_max"] as! Double, count: a["ntick"] as! Int)
+            #expect(ticks == a["tick_values"] as! [Double], "\(axis): \(ticks)")
+            let labels = ticks.map { LossPlot.tickText($0, spacing: ticks[1] - ticks[0]) }
+            #expect(labels == a["labels"] as! [String], "\(axis): \(labels)")
+        }
+        let pixels = try LossPlot.draw(log.rows, title: "a 3,000-step run", saved: [500, 1000, 1500, 2000, 2500, 3000], font: try GridFont())
+        #expect(pixels.count == LossPlot.width * LossPlot.height * 3 && Set(pixels).count > 8)
+        try PNGFile.write(rgb: pixels, width: LossPlot.width, height: LossPlot.height, text: [], to: NSTemporaryDirectory() + "sdshell-loss-3000.png")
+        // Ten steps draw too.
+        _ = try LossPlot.draw(Array(log.rows.prefix(10)), title: "ten steps", font: try GridFont())
+    }
+}
