@@ -26,6 +26,24 @@ public struct EmbeddingImage: Sendable {
         return try parse(data, file: path)
     }
 
+    /// The `sd-ti-embedding` text A1111 writes into a training's preview: base64 of the JSON of
+    /// its embedding dict, the vectors as `{"TORCHTENSOR": nested lists}` with each value printed
+    /// so that it reads back to the same float32 (Python's repr of the value as a double).
+    public static func encoded(name: String, vectors: [Float], shape: [Int], step: Int, checkpointHash: String?, checkpointName: String?) -> String {
+        func string(_ s: String?) -> String {
+            guard let s else { return "null" }
+            let data = try? JSONSerialization.data(withJSONObject: [s], options: [.fragmentsAllowed])
+            return data.map { String(decoding: $0, as: UTF8.self).dropFirst().dropLast().description } ?? "null"
+        }
+        let width = shape[1]
+        let rows = (0..<shape[0]).map { r in
+            "[" + vectors[(r * width)..<((r + 1) * width)].map { "\(Double($0))" }.joined(separator: ", ") + "]"
+        }
+        let json = "{\"string_to_token\": {\"*\": 265}, \"string_to_param\": {\"*\": {\"TORCHTENSOR\": [" + rows.joined(separator: ", ") + "]}}, "
+            + "\"name\": \(string(name)), \"step\": \(step), \"sd_checkpoint\": \(string(checkpointHash)), \"sd_checkpoint_name\": \(string(checkpointName))}"
+        return Data(json.utf8).base64EncodedString()
+    }
+
     /// Most bytes the data hidden in the pixels may inflate to: A1111's embeddings take tens of
     /// kilobytes of JSON (a 75-vector SD 1.x embedding about 1.2 MB), and the JSON is parsed into
     /// objects many times its size.

@@ -330,7 +330,15 @@ public final class TextualInversionTrainer {
         s.height = dataset.samples[0].image.height
         let image = try pipeline.generate(s)[0]
         let path = "\(folder)/\(name)-\(step).png"
-        try PNGFile.write(rgb: image.rgb, width: image.width, height: image.height, text: [("parameters", image.infotext.encoded)], to: path)
+        var text = [("parameters", image.infotext.encoded)]
+        // A1111's "save images with embedding in PNG chunks": the card carries the embedding
+        // (one text encoder's vectors: A1111 writes no SDXL cards).
+        if shape[1] == objective.model.embeddingWidths.first, objective.model.embeddingWidths.count == 1 {
+            text.append(("sd-ti-embedding", EmbeddingImage.encoded(name: name, vectors: vectors, shape: shape, step: step,
+                                                                  checkpointHash: objective.model.shortHash.isEmpty ? nil : objective.model.shortHash,
+                                                                  checkpointName: objective.model.name)))
+        }
+        try PNGFile.write(rgb: image.rgb, width: image.width, height: image.height, text: text, to: path)
         return path
     }
 

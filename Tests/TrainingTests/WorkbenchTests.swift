@@ -82,4 +82,37 @@ enum WorkbenchFixture {
         // Ten steps draw too.
         _ = try LossPlot.draw(Array(log.rows.prefix(10)), title: "ten steps", font: try GridFont())
     }
+
+    @Test("a NaN loss (injected) stops the training with the embedding as last saved, and says where")
+    func nonFiniteLossStops() throws {
+        let setup = try TrainerResumeTests.Setup()
+        let path = try setup.start("nan")
+        var options = TrainingOptions(steps: 10, learnRate: "0.005", seed: 3, saveEvery: 2)
+        options.artifactsFolder = nil
+        let trainer = try setup.trainer(path, options)
+        trainer.nonFiniteLossAtStep = 5
+        do {
+            try trainer.run()
+            Issue.record("the run went on past a NaN loss")
+        } catch let error as TrainingError {
+            #expect(error.description.contains("NaN at step 5") && error.description.contains("as saved at step 4"), "\(error)")
+        }
+        #expect(trainer.step == 4)
+        let (vectors, step) = try TrainerResumeTests.storedVectors(path)
+        #expect(step == 4 && vectors.allSatisfy(\.isFinite))
+    }
+
+    @Test("a training's preview PNG carries the embedding (A1111's card), read back with equal vectors")
+    func previewCard() throws {
+        let setup = try TrainerResumeTests.Setup()
+        let path = try setup.start("card")
+        var options = TrainingOptions(steps: 2, learnRate: "0.005", seed: 3, saveEvery: 2)
+        options.artifactsFolder = setup.folder + "/card-artifacts"
+        options.previewEvery = 2
+        let trainer = try setup.trainer(path, options)
+        try trainer.run()
+        let card = try #require(try EmbeddingImage.read(options.artifactsFolder! + "/trainme-2.png"))
+        let (stored, _) = try TrainerResumeTests.storedVectors(path)
+        #expect(card.vectors.flatMap { $0 } == stored && card.step == 2 && card.name == "trainme")
+    }
 }
