@@ -24,6 +24,7 @@ public enum TrainingParameters {
         row("clip_grad", .string, nil, "gradient clipping: value:X or norm:X"),
         row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
         row("checkpointing", .boolean, nil, "recompute UNet blocks in backward: less memory (default: on for SDXL)"),
+        row("alpha_weight", .boolean, .boolean(false), "a PNG's alpha channel weighs the loss (A1111's \"use PNG alpha channel as loss weight\")"),
         row("seed", .integer, .integer(0), "seed of picture order, flips and latents"),
         row("loras", .string, nil, "LoRA networks merged into the model for the training (\"<lora:NAME:WEIGHT> ...\"), recorded in the embedding"),
     ]

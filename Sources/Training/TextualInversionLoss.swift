@@ -37,10 +37,11 @@ public struct TextualInversionLoss {
     }
 
     /// The scalar loss for latents and noise [B, C, h, w], one prompt and timestep per item; on
+    /// `weights` ([B, C, h, w], A1111's alpha loss weights) multiply each squared error.
     /// SDXL `sizes` gives each item's (original height, width, crop top, left, target height,
     /// width) in pixels (default: the latents' size, uncropped).
     public func callAsFunction(vectors: Tensor, name: String, prompts: [String], latents: Tensor, noise: Tensor,
-                               timesteps: [Int], clipSkip: Int = 1, sizes: [[Float]]? = nil) throws -> Tensor {
+                               timesteps: [Int], clipSkip: Int = 1, sizes: [[Float]]? = nil, weights: Tensor? = nil) throws -> Tensor {
         guard let db = conditioner.embeddings else {
             throw EngineError.invalidArgument(op: "textual inversion", message: "the conditioner has no embeddings database")
         }
@@ -69,8 +70,10 @@ public struct TextualInversionLoss {
         let noisy = try latents * signal + noise * noiseScale
         let output = try model.unet(noisy, timesteps: timesteps.map(Float.init), context: context, vector: vector, checkpointed: checkpointing)
         let target = model.config.prediction == .v ? try noise * signal - latents * noiseScale : noise
-        // LDM: the mean squared error of each item, then the mean over the batch.
+        // LDM: the mean squared error of each item, then the mean over the batch; with A1111's
+        // alpha weighting each element's square times its weight first (`weighted_loss`).
         let d = try output - target
-        return try (d * d).mean(dims: Array(1..<d.rank)).mean(dims: [0])
+        let squares = try weights.map { try d * d * $0 } ?? (d * d)
+        return try squares.mean(dims: Array(1..<d.rank)).mean(dims: [0])
     }
 }

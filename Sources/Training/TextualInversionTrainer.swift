@@ -222,6 +222,7 @@ public final class TextualInversionTrainer {
         var stepLoss: Double = 0
         for _ in 0..<options.accumulate {
             var prompts: [String] = [], latents: [Tensor] = [], noises: [Tensor] = [], timesteps: [Int] = [], sizes: [[Float]] = []
+            var weights: [Tensor] = []
             if state.position + options.batchSize > state.order.count {
                 state.order = shuffled(dataset.samples.count)
                 state.position = 0
@@ -236,12 +237,17 @@ public final class TextualInversionTrainer {
                 let flipped = options.flip && state.random.next32() & 1 == 1
                 let latent = try latentsFor(index, sample: sample, flipped: flipped)
                 latents.append(latent)
+                if dataset.alphaWeights {
+                    let (c, h, w) = (latent.shape[1], latent.shape[2], latent.shape[3])
+                    weights.append(try Tensor(shape: [1, c, h, w], data: sample.lossWeight(width: w, height: h, channels: c, flipped: flipped)))
+                }
                 timesteps.append(Int(state.random.next32() % 1000))
                 noises.append(try Tensor(shape: latent.shape, data: state.random.randn(latent.count)))
             }
             let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
             var loss = try objective(vectors: parameters, name: name, prompts: prompts, latents: Tensor.concat(latents, dim: 0),
-                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps, sizes: sizes)
+                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps, sizes: sizes,
+                                     weights: weights.isEmpty ? nil : Tensor.concat(weights, dim: 0))
             if options.accumulate > 1 { loss = try loss * (1 / Float(options.accumulate)) }
             try loss.backward()
             let g = try parameters.grad!.toArray()

@@ -13,6 +13,32 @@ public struct TrainingSample: Sendable {
     public let image: RGBImage
     /// The picture's own size in pixels, before fitting.
     public let originalWidth: Int, originalHeight: Int
+    /// The picture's alpha channel at its own size, when it has transparency (A1111's "use PNG
+    /// alpha channel as loss weight"); nil for an opaque picture.
+    public var alpha: [UInt8]? = nil
+
+    /// A1111's loss weight for this picture at a latent of `width` x `height` and `channels`
+    /// ([channels, height, width]): the alpha channel resized straight to the latent size (Pillow's
+    /// default bicubic for an "L" picture), less its minimum, divided by its mean (so the weights
+    /// average 1). An opaque picture, or a constant alpha (where A1111 divides by zero and
+    /// trains on NaN), weighs every element 1.
+    public func lossWeight(width: Int, height: Int, channels: Int, flipped: Bool = false) -> [Float] {
+        let count = channels * width * height
+        guard let alpha else { return [Float](repeating: 1, count: count) }
+        let rgb = alpha.flatMap { [$0, $0, $0] }
+        let small = ImageFit.resize(rgb: rgb, width: originalWidth, height: originalHeight, outWidth: width, outHeight: height)
+        var plane = (0..<(width * height)).map { Float(small[$0 * 3]) }
+        if flipped {
+            plane = (0..<(width * height)).map { i in plane[(i / width) * width + (width - 1 - i % width)] }
+        }
+        let low = plane.min() ?? 0
+        plane = plane.map { $0 - low }
+        // The mean over the repeated channels is the plane's mean, summed in double as torch's float32 mean rounds it.
+        let mean = Float(plane.reduce(0.0) { $0 + Double($1) } / Double(plane.count))
+        guard mean > 0 else { return [Float](repeating: 1, count: count) }
+        let weights = plane.map { $0 / mean }
+        return Array((0..<channels).map { _ in weights }.joined())
+    }
 
     /// SDXL's size conditioning of this picture, as diffusers' SDXL trainer computes it for a
     /// centre crop: original height and width, the crop's top and left in the picture resized to
@@ -47,11 +73,24 @@ public struct TrainingDataset: Sendable {
     public let samples: [TrainingSample]
     /// Pictures left out, each with the reason (unreadable, unsupported format, too small).
     public let skipped: [String]
+    /// Whether the pictures' alpha channels weigh the loss (`TrainingSample.lossWeight`).
+    public let alphaWeights: Bool
+
+    /// A PNG's alpha channel when it is not fully opaque (other pictures have none).
+    static func alpha(_ path: String) throws -> [UInt8]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        let magic = [UInt8](handle.readData(ofLength: 4))
+        try? handle.close()
+        guard magic == [0x89, 0x50, 0x4e, 0x47] else { return nil }
+        let png = try PNGFile.read(path)
+        let alpha = (0..<(png.width * png.height)).map { png.rgba[$0 * 4 + 3] }
+        return alpha.contains { $0 != 255 } ? alpha : nil
+    }
 
     /// Loads every picture of `folder`, fitted to `width x height`. A picture whose shorter side is
     /// under `minimumSide` pixels (default: a quarter of the training size, at least 1) is skipped:
     /// enlarging it further would train on blur. A folder with no usable picture is an error.
-    public init(folder: String, width: Int, height: Int, minimumSide: Int? = nil) throws {
+    public init(folder: String, width: Int, height: Int, minimumSide: Int? = nil, alphaWeights: Bool = false) throws {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -71,14 +110,17 @@ public struct TrainingDataset: Sendable {
                 }
                 let fitted = ImageFit.fit(rgb: picture.rgb, width: picture.width, height: picture.height,
                                           outWidth: width, outHeight: height)
-                samples.append(TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
-                                              image: RGBImage(width: width, height: height, rgb: fitted),
-                                              originalWidth: picture.width, originalHeight: picture.height))
+                var sample = TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
+                                            image: RGBImage(width: width, height: height, rgb: fitted),
+                                            originalWidth: picture.width, originalHeight: picture.height)
+                if alphaWeights { sample.alpha = try Self.alpha(path) }
+                samples.append(sample)
             } catch {
                 skipped.append("\(error)")
             }
         }
         guard !samples.isEmpty else { throw TrainingDatasetError.noPictures(folder: folder, skipped: skipped) }
+        self.alphaWeights = alphaWeights
         self.folder = folder
         self.samples = samples
         self.skipped = skipped

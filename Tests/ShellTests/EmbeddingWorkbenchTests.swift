@@ -91,4 +91,18 @@ import TestSupport
         let journal = try String(contentsOfFile: try #require(shell.journal.path), encoding: .utf8)
         #expect(journal.contains("sr=[\"toy\", \"toy-2\", \"toy-4\"]"), "\(journal)")
     }
+
+    @Test func alphaWeightedTraining() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host, outdir: "alpha")
+        let pictures = TestFixtures.repositoryRoot + "/Tests/TrainingTests/Fixtures/alpha"
+        try shell.run(source: """
+            embedding new "flat" init="a cat" vectors=1
+            embedding new "weighed" init="a cat" vectors=1
+            train "flat" data="\(pictures)" steps=2 size=16 seed=1
+            train "weighed" data="\(pictures)" steps=2 size=16 seed=1 alpha_weight=true
+            """, file: "t")
+        let e = tiny.folder + "/embeddings"
+        #expect(try Self.floats(e + "/flat.pt", "string_to_param.*") != Self.floats(e + "/weighed.pt", "string_to_param.*"))
+    }
 }

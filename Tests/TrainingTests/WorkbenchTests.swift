@@ -115,4 +115,33 @@ enum WorkbenchFixture {
         let (stored, _) = try TrainerResumeTests.storedVectors(path)
         #expect(card.vectors.flatMap { $0 } == stored && card.step == 2 && card.name == "trainme")
     }
+
+    @Test("A1111's PNG-alpha loss weight: the weight map, and the weighted loss and gradient, equal torch's (1e-5, 1e-4)")
+    func alphaWeightedLoss() throws {
+        let a = WorkbenchFixture.root["alpha_loss"] as! [String: Any]
+        let model = WorkbenchFixture.models["Tests/Fixtures/tiny-sd"]!
+        let folder = TestFixtures.repositoryRoot + "/Tests/TrainingTests/Fixtures/alpha"
+        let dataset = try TrainingDataset(folder: folder, width: 16, height: 16, alphaWeights: true)
+        let weights = dataset.samples[0].lossWeight(width: 8, height: 8, channels: 4)
+        let expectedMap = WorkbenchFixture.floats(a["weight_map"])
+        #expect(Array(weights.prefix(64)) == expectedMap, "weight map")
+        let tokenizer = try CLIPTokenizer.shipped()
+        var conditioner = Conditioner(model: model, tokenizer: tokenizer)
+        conditioner.embeddings = EmbeddingDatabase(directories: [], width: 32, tokenizer: tokenizer)
+        let objective = TextualInversionLoss(model: model, conditioner: conditioner)
+        let emb = a["embedding"] as! [String: Any]
+        let latent = try Tensor(shape: [1, 4, 8, 8], data: WorkbenchFixture.floats(a["latent"]))
+        let noise = try Tensor(shape: [1, 4, 8, 8], data: WorkbenchFixture.floats(a["noise"]))
+        for (key, w) in [("weighted", try Tensor(shape: [1, 4, 8, 8], data: weights)), ("unweighted", nil)] as [(String, Tensor?)] {
+            let vectors = try Tensor(shape: [2, 32], data: WorkbenchFixture.floats(emb["vec"]), requiresGrad: true)
+            let loss = try objective(vectors: vectors, name: emb["name"] as! String, prompts: [a["prompt"] as! String], latents: latent,
+                                     noise: noise, timesteps: [Int(a["timestep"] as! Int)], weights: w)
+            try loss.backward()
+            let expected = a[key] as! [String: Any]
+            let l = try loss.toArray()[0], want = (expected["loss"] as! NSNumber).floatValue
+            #expect(abs(l - want) / want <= 1e-5, "\(key): loss \(l) vs \(want)")
+            let error = TrainingTests.relativeL2(try vectors.grad!.toArray(), WorkbenchFixture.floats(expected["grad"]))
+            #expect(error <= 1e-4, "\(key): gradient off by \(error)")
+        }
+    }
 }
