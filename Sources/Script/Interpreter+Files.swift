@@ -312,6 +312,21 @@ extension Interpreter {
         options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
         options.checkpointing = try call.optionBool("checkpointing")
+        func probability(_ name: String) throws -> Double {
+            let v: Double
+            switch call.option(name) {
+            case nil: return 0
+            case let .real(d)?: v = d
+            case let .integer(i)?: v = Double(i)
+            case let other?: throw ScriptError(call.optionPosition(name), "\(name) must be a number from 0 to 1, not \(other.kindName)")
+            }
+            guard v.isFinite, (0...1).contains(v) else { throw ScriptError(call.optionPosition(name), "\(name) must be from 0 to 1 (got \(v))") }
+            return v
+        }
+        let keep = try call.optionInteger("keep_tokens") ?? 0
+        guard (0...1000).contains(keep) else { throw ScriptError(call.optionPosition("keep_tokens"), "keep_tokens must be from 0 to 1000 (got \(keep))") }
+        options.tags = TrainingCaption.TagOptions(shuffle: try call.optionBool("shuffle_tags") ?? false, dropout: try probability("tag_dropout"),
+                                                  keep: keep, captionDropout: try probability("caption_dropout"))
         let directory = try writableEmbeddingsDirectory()
         if replaySandbox != nil {
             for ext in EmbeddingCreation.fileExtensions { try copyIntoReplay(EmbeddingCreation.fileName(name, extension: ext), to: directory) }

@@ -42,6 +42,8 @@ public struct TrainingOptions: Sendable {
     /// Recompute the UNet's blocks in the backward pass (less memory, about a third more time, the
     /// same bits); nil: on for SDXL, whose activations at 1024x1024 would not fit in 24 GB.
     public var checkpointing: Bool?
+    /// Caption tag shuffling and dropout (A1111's and kohya's options).
+    public var tags = TrainingCaption.TagOptions()
     /// The LoRA networks merged into the model the embedding is trained on, as the embedding
     /// file records them ("NAME: HASH (te T, unet U), ..."); nil: none.
     public var networks: String?
@@ -233,7 +235,8 @@ public final class TextualInversionTrainer {
                 let sample = dataset.samples[index]
                 sizes.append(sample.conditioningSizes)
                 let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
-                prompts.append(TrainingTemplate.prompt(line: line, caption: sample.caption, name: name))
+                let caption = TrainingCaption.applying(options.tags, to: sample.caption, random: &state.random)
+                prompts.append(TrainingTemplate.prompt(line: line, caption: caption, name: name))
                 let flipped = options.flip && state.random.next32() & 1 == 1
                 let latent = try latentsFor(index, sample: sample, flipped: flipped)
                 latents.append(latent)

@@ -19,7 +19,7 @@ import Formats
     /// (`size` x `size` pixels).
     struct Setup {
         let model: StableDiffusionModel, tokenizer: CLIPTokenizer, dataset: TrainingDataset, folder: String
-        init(model path: String = TrainingFixture.modelPath, size: Int = 64) throws {
+        init(model path: String = TrainingFixture.modelPath, size: Int = 64, captions: [String]? = nil) throws {
             model = try StableDiffusionModel(path: path)
             tokenizer = try CLIPTokenizer.shipped()
             folder = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID())").path
@@ -28,6 +28,10 @@ import Formats
             for (fixture, name) in [("wide-37x23.png", "01-a wide picture.png"), ("photo-30x20.jpg", "02-a photo.jpg"),
                                     ("square-16x16.png", "03-a square.png")] {
                 try FileManager.default.copyItem(atPath: "\(TrainerResumeTests.images)/\(fixture)", toPath: "\(pictures)/\(name)")
+            }
+            // Sidecar captions, one per picture in name order.
+            for (caption, name) in zip(captions ?? [], ["01-a wide picture", "02-a photo", "03-a square"]) {
+                try caption.write(toFile: "\(pictures)/\(name).txt", atomically: true, encoding: .utf8)
             }
             dataset = try TrainingDataset(folder: pictures, width: size, height: size)
         }
@@ -56,6 +60,28 @@ import Formats
     static func storedVectors(_ path: String) throws -> (vectors: [Float], step: Int?) {
         let (sets, step) = try storedVectorSets(path, family: .sd1)
         return (sets[0], step)
+    }
+
+    /// With tag shuffling and dropout on, a killed and resumed run draws the same captions as one
+    /// run: the same vectors and loss.csv.
+    @Test func interruptedRunsWithTagOptionsEndBitIdentical() throws {
+        let setup = try Setup(captions: ["red, wide, soft light, a hill", "photo, blue, a cat, grain", "square, green, flat, studio"])
+        defer { try? FileManager.default.removeItem(atPath: setup.folder) }
+        var options = TrainingOptions(steps: 6, learnRate: "0.05", seed: 9, saveEvery: 2)
+        options.tags = TrainingCaption.TagOptions(shuffle: true, dropout: 0.3, keep: 1, captionDropout: 0.2)
+        let straight = try setup.start("straight")
+        try setup.trainer(straight, options).run()
+        let killed = try setup.start("killed")
+        try setup.trainer(killed, options).run(until: 5, saveAtEnd: false)
+        try setup.trainer(killed, options).run()
+        #expect(try Self.storedVectors(killed).vectors == Self.storedVectors(straight).vectors)
+        #expect(try TrainingLossLog(path: killed + ".loss.csv", resumingAt: 100).rows == TrainingLossLog(path: straight + ".loss.csv", resumingAt: 100).rows)
+        // The options change the prompts: another run than without them.
+        var plain = options
+        plain.tags = .init()
+        let without = try setup.start("plain")
+        try setup.trainer(without, plain).run()
+        #expect(try Self.storedVectors(without).vectors != Self.storedVectors(straight).vectors)
     }
 
     @Test(arguments: ["tiny-sd", "tiny-sdxl"])

@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Testing
 @testable import Training
@@ -38,14 +39,33 @@ import Testing
         }
     }
 
-    @Test func tagOptionsKeepCaptionWhenOff() {
-        var rng = SystemRandomNumberGenerator()
-        let caption = "a cat, sitting , on a mat"
-        #expect(TrainingCaption.applyTagOptions(caption, dropout: 0, shuffle: false, random: &rng) == caption)
-        let shuffled = TrainingCaption.applyTagOptions(caption, dropout: 0, shuffle: true, random: &rng)
-        #expect(shuffled.split(separator: ",").map(String.init).sorted() == ["a cat", " sitting ", " on a mat"].sorted())
-        #expect(TrainingCaption.applyTagOptions(caption, dropout: 1, shuffle: false, random: &rng) == "")
+    @Test func tagOptionsKeepCaptionWhenOffAndDrawFromTheTrainingsGenerator() {
+        var rng = TorchCPURandom(seed: 7)
+        let caption = "a cat, sitting , on a mat, red, soft light"
+        #expect(TrainingCaption.applying(.init(), to: caption, random: &rng) == caption)
+        var fresh = TorchCPURandom(seed: 7), untouched = TorchCPURandom(seed: 7)
+        _ = TrainingCaption.applying(.init(), to: caption, random: &fresh)
+        #expect(fresh.next32() == untouched.next32(), "no draws while every option is off")
+        // The sequence a run sees: the first tag kept in place, the rest shuffled, a tenth dropped,
+        // and one caption in five dropped whole.
+        var random = TorchCPURandom(seed: 42)
+        let options = TrainingCaption.TagOptions(shuffle: true, dropout: 0.1, keep: 1, captionDropout: 0.2)
+        let sequence = (0..<6).map { _ in TrainingCaption.applying(options, to: caption, random: &random) }
+        for made in sequence where !made.isEmpty {
+            #expect(made.hasPrefix("a cat,"), "\(made)")
+            let tags = made.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            #expect(Set(tags).isSubset(of: Set(caption.split(separator: ",", omittingEmptySubsequences: false).map(String.init))))
+        }
+        #expect(sequence == Self.expectedSequence, "\(sequence)")
+        var again = TorchCPURandom(seed: 42)
+        #expect((0..<6).map { _ in TrainingCaption.applying(options, to: caption, random: &again) } == sequence)
+        var all = TorchCPURandom(seed: 1)
+        #expect(TrainingCaption.applying(.init(dropout: 1, keep: 1), to: caption, random: &all) == "a cat")
     }
+
+    /// What seed 42 gives (recorded from this implementation; it changes only if the draws do).
+    static let expectedSequence = ["a cat, red, sitting , on a mat, soft light", "", "a cat, sitting , soft light",
+                                   "a cat, sitting , soft light, red, on a mat", "a cat, sitting , red, on a mat", ""]
 
     @Test func promptReplacesFilewordsThenName() {
         #expect(TrainingTemplate.prompt(line: "a photo of a [name], [filewords]", caption: "red, shiny", name: "toy")
