@@ -335,7 +335,12 @@ extension Interpreter {
             let expected = directory + "/" + EmbeddingCreation.fileName(name, extension: sessionModel.family.embeddingExtension)
             throw ScriptError(call.positionalPositions[0], "no embedding \(expected) (create it first: embedding new \(Value.quote(name)) init=\"...\" vectors=N)")
         }
-        let dataset = try TrainingDataset(folder: data, width: size, height: size, alphaWeights: try call.optionBool("alpha_weight") ?? false)
+        let buckets = try call.optionBool("buckets") ?? false
+        let dataset = try TrainingDataset(folder: data, width: size, height: size, alphaWeights: try call.optionBool("alpha_weight") ?? false,
+                                          bucketStep: buckets ? sessionModel.vaeScale * 8 : nil)
+        if buckets {
+            host.write("buckets: " + dataset.buckets.map { "\($0.width)x\($0.height) (\($0.members.count))" }.joined(separator: ", "))
+        }
         for line in dataset.skipped { host.warn("skipped \(line)") }
         let template = try TrainingTemplate.load(try call.optionString("template") ?? TrainingParameters.string("template"))
         let files = (sessionModel.path, sessionModel.vaePath, sessionModel.precision, sessionModel.predictionOverride)

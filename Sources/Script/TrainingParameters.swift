@@ -28,6 +28,7 @@ public enum TrainingParameters {
         row("tag_dropout", .real, .real(0), "drop each tag from a prompt with this probability (A1111's \"drop out tags\")"),
         row("keep_tokens", .integer, .integer(0), "the first N tags stay in place and are never dropped (kohya)"),
         row("caption_dropout", .real, .real(0), "drop the whole caption from a prompt with this probability (kohya's caption_dropout_rate)"),
+        row("buckets", .boolean, .boolean(false), "keep each picture's aspect ratio: sizes of about size x size in steps of 8 latent cells, each batch of one size (A1111's \"do not resize images\", kohya's buckets)"),
         row("alpha_weight", .boolean, .boolean(false), "a PNG's alpha channel weighs the loss (A1111's \"use PNG alpha channel as loss weight\")"),
         row("seed", .integer, .integer(0), "seed of picture order, flips and latents"),
         row("loras", .string, nil, "LoRA networks merged into the model for the training (\"<lora:NAME:WEIGHT> ...\"), recorded in the embedding"),

@@ -75,6 +75,8 @@ public final class TextualInversionTrainer {
         var position: Int
         /// The step this state was saved at (absent in files from before it was kept).
         var step: Int?
+        /// With aspect-ratio buckets: where each batch of `order` ends.
+        var bounds: [Int]?
     }
 
     public let name: String
@@ -225,13 +227,7 @@ public final class TextualInversionTrainer {
         for _ in 0..<options.accumulate {
             var prompts: [String] = [], latents: [Tensor] = [], noises: [Tensor] = [], timesteps: [Int] = [], sizes: [[Float]] = []
             var weights: [Tensor] = []
-            if state.position + options.batchSize > state.order.count {
-                state.order = shuffled(dataset.samples.count)
-                state.position = 0
-            }
-            for _ in 0..<options.batchSize {
-                let index = state.order[state.position]
-                state.position += 1
+            for index in nextBatch() {
                 let sample = dataset.samples[index]
                 sizes.append(sample.conditioningSizes)
                 let line = template.lines[Int(state.random.next32() % UInt32(template.lines.count))]
@@ -268,6 +264,37 @@ public final class TextualInversionTrainer {
         step += 1
         let perStep = options.batchSize * options.accumulate
         lossLog.append(.init(step: step, stepsPerEpoch: max(1, dataset.samples.count / perStep), loss: stepLoss, learnRate: learnRate))
+    }
+
+    /// The pictures of the next batch. Without buckets: `batchSize` from a shuffled order, a new
+    /// one when too few remain. With aspect-ratio buckets (pictures of several sizes): an epoch is
+    /// each bucket's pictures shuffled and cut into batches (the last one of a bucket may be
+    /// smaller), the batches then shuffled, so every batch holds pictures of one size.
+    func nextBatch() -> [Int] {
+        guard dataset.usesBuckets else {
+            if state.position + options.batchSize > state.order.count {
+                state.order = shuffled(dataset.samples.count)
+                state.position = 0
+            }
+            defer { state.position += options.batchSize }
+            return Array(state.order[state.position..<(state.position + options.batchSize)])
+        }
+        if state.position >= state.order.count || state.bounds == nil {
+            var batches: [[Int]] = []
+            for bucket in dataset.buckets {
+                var members = bucket.members
+                for i in stride(from: members.count - 1, to: 0, by: -1) { members.swapAt(i, Int(state.random.next32() % UInt32(i + 1))) }
+                batches += stride(from: 0, to: members.count, by: options.batchSize).map { Array(members[$0..<min($0 + options.batchSize, members.count)]) }
+            }
+            let order = shuffled(batches.count)
+            state.order = order.flatMap { batches[$0] }
+            var end = 0
+            state.bounds = order.map { end += batches[$0].count; return end }
+            state.position = 0
+        }
+        let end = state.bounds!.first { $0 > state.position } ?? state.order.count
+        defer { state.position = end }
+        return Array(state.order[state.position..<end])
     }
 
     /// A permutation of 0..<count from the generator (Fisher-Yates).

@@ -90,7 +90,50 @@ public struct TrainingDataset: Sendable {
     /// Loads every picture of `folder`, fitted to `width x height`. A picture whose shorter side is
     /// under `minimumSide` pixels (default: a quarter of the training size, at least 1) is skipped:
     /// enlarging it further would train on blur. A folder with no usable picture is an error.
-    public init(folder: String, width: Int, height: Int, minimumSide: Int? = nil, alphaWeights: Bool = false) throws {
+    /// Pictures of one bucket size, by index into `samples`.
+    public struct Bucket: Sendable, Equatable {
+        public let width: Int, height: Int
+        public let members: [Int]
+    }
+
+    /// The pictures grouped by size, largest area first (one bucket of all of them without `bucketStep`).
+    public var buckets: [Bucket] {
+        var groups: [[Int]: [Int]] = [:]
+        for (i, s) in samples.enumerated() { groups[[s.image.width, s.image.height], default: []].append(i) }
+        return groups.keys.sorted { ($0[0] * $0[1], $0[0]) > ($1[0] * $1[1], $1[0]) }.map { Bucket(width: $0[0], height: $0[1], members: groups[$0]!) }
+    }
+
+    /// Whether the pictures have several sizes (aspect-ratio buckets).
+    public var usesBuckets: Bool { Set(samples.map { [$0.image.width, $0.image.height] }).count > 1 }
+
+    /// kohya's bucket sizes for a training area of `area` pixels: widths from `minimum` to
+    /// `maximum` in steps of `step`, each with the tallest height in steps of `step` whose area
+    /// fits (and the same turned), as `make_bucket_resolutions` lists them.
+    public static func bucketSizes(area: Int, step: Int, minimum: Int, maximum: Int) -> [(width: Int, height: Int)] {
+        var out: [(width: Int, height: Int)] = []
+        var w = minimum
+        while w <= maximum {
+            let h = min(maximum, (area / w) / step * step)
+            if h >= minimum {
+                if !out.contains(where: { $0 == (w, h) }) { out.append((w, h)) }
+                if !out.contains(where: { $0 == (h, w) }) { out.append((h, w)) }
+            }
+            w += step
+        }
+        return out.sorted { ($0.width, $0.height) < ($1.width, $1.height) }
+    }
+
+    /// The bucket a picture of `width` x `height` goes to: the one whose aspect ratio is nearest
+    /// (kohya's `argmin |bucket ratio - ratio|`; the first of equals).
+    public static func bucket(width: Int, height: Int, among sizes: [(width: Int, height: Int)]) -> (width: Int, height: Int) {
+        let ratio = Double(width) / Double(height)
+        return sizes.min { abs(Double($0.width) / Double($0.height) - ratio) < abs(Double($1.width) / Double($1.height) - ratio) }!
+    }
+
+    /// Loads every picture of `folder`, fitted to `width x height` — or, with `bucketStep`
+    /// (A1111's "do not resize images" done as kohya's aspect-ratio buckets), to the bucket of
+    /// its aspect ratio among sizes of about the same area in multiples of `bucketStep`.
+    public init(folder: String, width: Int, height: Int, minimumSide: Int? = nil, alphaWeights: Bool = false, bucketStep: Int? = nil) throws {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -99,6 +142,9 @@ public struct TrainingDataset: Sendable {
         let names = try fm.contentsOfDirectory(atPath: folder).sorted()
             .filter { Self.imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }
         let smallest = minimumSide ?? max(1, min(width, height) / 4)
+        let bucketSizes = bucketStep.map { step in
+            Self.bucketSizes(area: width * height, step: step, minimum: max(step, min(width, height) / 2 / step * step), maximum: max(width, height) * 2)
+        }
         var samples: [TrainingSample] = [], skipped: [String] = []
         for name in names {
             let path = (folder as NSString).appendingPathComponent(name)
@@ -108,10 +154,11 @@ public struct TrainingDataset: Sendable {
                     skipped.append("\(path): \(picture.width)x\(picture.height) is smaller than \(smallest) pixels on its shorter side")
                     continue
                 }
-                let fitted = ImageFit.fit(rgb: picture.rgb, width: picture.width, height: picture.height,
-                                          outWidth: width, outHeight: height)
+                var (w, h) = (width, height)
+                if let bucketSizes { (w, h) = Self.bucket(width: picture.width, height: picture.height, among: bucketSizes) }
+                let fitted = ImageFit.fit(rgb: picture.rgb, width: picture.width, height: picture.height, outWidth: w, outHeight: h)
                 var sample = TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
-                                            image: RGBImage(width: width, height: height, rgb: fitted),
+                                            image: RGBImage(width: w, height: h, rgb: fitted),
                                             originalWidth: picture.width, originalHeight: picture.height)
                 if alphaWeights { sample.alpha = try Self.alpha(path) }
                 samples.append(sample)

@@ -84,6 +84,45 @@ import Formats
         #expect(try Self.storedVectors(without).vectors != Self.storedVectors(straight).vectors)
     }
 
+    /// Aspect-ratio buckets: pictures of three shapes keep their ratios, every batch holds one
+    /// size, and a killed and resumed run ends bit-identical.
+    @Test func bucketsBatchOneSizeAndResumeBitIdentical() throws {
+        let setup = try Setup()
+        defer { try? FileManager.default.removeItem(atPath: setup.folder) }
+        // A tall picture beside the wide, 3:2 and square ones.
+        var tall = [UInt8](repeating: 90, count: 24 * 48 * 3)
+        for i in 0..<(24 * 48) {
+            tall[i * 3] = UInt8(i % 24 * 10)
+            tall[i * 3 + 1] = UInt8(i / 24 * 5)
+        }
+        try PNGFile.write(rgb: tall, width: 24, height: 48, text: [], to: setup.folder + "/pictures/04-a tall picture.png")
+        let dataset = try TrainingDataset(folder: setup.folder + "/pictures", width: 64, height: 64, bucketStep: 16)
+        let sizes = dataset.samples.map { "\($0.image.width)x\($0.image.height)" }
+        #expect(sizes == ["80x48", "80x48", "64x64", "48x80"], "\(sizes)")
+        #expect(dataset.buckets.count == 3 && dataset.usesBuckets)
+        func trainer(_ path: String, _ options: TrainingOptions) throws -> TextualInversionTrainer {
+            try TextualInversionTrainer(model: setup.model, tokenizer: setup.tokenizer, dataset: dataset,
+                                        template: try TrainingTemplate.load("subject_filewords"), embeddingPath: path, options: options)
+        }
+        let options = TrainingOptions(steps: 6, learnRate: "0.05", seed: 5, saveEvery: 2, batchSize: 2)
+        // Every batch is of one size; an epoch covers every picture once.
+        let probe = try trainer(try setup.start("probe"), options)
+        var seen: [Int] = []
+        for _ in 0..<3 {
+            let batch = probe.nextBatch()
+            #expect(Set(batch.map { sizes[$0] }).count == 1 && (1...2).contains(batch.count), "\(batch)")
+            seen += batch
+        }
+        #expect(seen.sorted() == [0, 1, 2, 3])
+        let straight = try setup.start("straight")
+        try trainer(straight, options).run()
+        let killed = try setup.start("killed")
+        try trainer(killed, options).run(until: 5, saveAtEnd: false)
+        try trainer(killed, options).run()
+        #expect(try Self.storedVectors(killed).vectors == Self.storedVectors(straight).vectors)
+        #expect(try TrainingLossLog(path: killed + ".loss.csv", resumingAt: 100).rows == TrainingLossLog(path: straight + ".loss.csv", resumingAt: 100).rows)
+    }
+
     @Test(arguments: ["tiny-sd", "tiny-sdxl"])
     func interruptedRunsEndBitIdentical(model: String) throws {
         let setup = try Setup(model: TestFixtures.fixturePath(model))
