@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interruption loses nothing, with real signals on the real binary: a 60-step deterministic
-# training of the tiny SD 1.x model (A1111's toy.pt) and of the tiny SDXL model (kohya's
+# training of the tiny SD 1.x model (A1111's toy.pt; with aspect-ratio buckets and caption tag
+# shuffling and dropout) and of the tiny SDXL model (kohya's
 # toy.safetensors with clip_l and clip_g) is each run once straight through, once killed with SIGKILL at a random
 # moment and resumed, and once stopped with SIGINT (Ctrl-C) at a random moment and resumed.
 # The three embeddings must be byte-identical and every loss.csv must list steps 1..60 once.
@@ -17,10 +18,12 @@ mkdir "$work/pics"
 cp Tests/TrainingTests/Fixtures/images/wide-37x23.png "$work/pics/01-a wide picture.png"
 cp Tests/TrainingTests/Fixtures/images/photo-30x20.jpg "$work/pics/02-a photo.jpg"
 cp Tests/TrainingTests/Fixtures/images/square-16x16.png "$work/pics/03-a square.png"
-model=tiny-sd file=toy.pt
+printf 'red, wide, soft light' > "$work/pics/01-a wide picture.txt"
+printf 'a photo, blue, grain, a cat' > "$work/pics/02-a photo.txt"
+model=tiny-sd file=toy.pt extra=()
 train() {  # train FOLDER [STEPS]: in this process (exec), so that `train X &` gives sdshell's own PID in $!
   exec "$bin" train --model "Tests/Fixtures/$model" toy --data "$work/pics" --steps "${2:-60}" --save-every 5 --size 64 \
-    --seed 7 --flip --lr "0.02:20, 0.005" --embeddings-dir "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out"
+    --seed 7 --flip --lr "0.02:20, 0.005" --embeddings-dir "$work/$1" --init-text "a cat" --vectors 2 --outdir "$work/$1-out" ${extra[@]+"${extra[@]}"}
 }
 interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 3-10 s, then resume it
   (train "$1") > "$work/$1.first.log" &
@@ -35,6 +38,8 @@ interrupt() {  # interrupt FOLDER SIGNAL: start a run, signal it after a random 
 status=0
 for run in tiny-sd:toy.pt tiny-sdxl:toy.safetensors; do
   model=${run%%:*} file=${run#*:}
+  # The SD 1.x runs also keep the pictures' aspect ratios (buckets) and shuffle and drop caption tags.
+  if [ "$model" = tiny-sd ]; then extra=(--buckets --shuffle-tags --tag-dropout 0.3 --keep-tokens 1); else extra=(); fi
   echo "== $model ($file)"
   (train "$model-straight") > "$work/$model-straight.log"
   interrupt "$model-killed" KILL
@@ -48,7 +53,7 @@ for run in tiny-sd:toy.pt tiny-sdxl:toy.safetensors; do
     cmp -s "$work/$model-straight/$file.loss.csv" "$work/$dir/$file.loss.csv" || { echo "$dir: loss.csv differs"; status=1; }
   done
 done
-model=tiny-sd file=toy.pt
+model=tiny-sd file=toy.pt extra=(--buckets --shuffle-tags --tag-dropout 0.3 --keep-tokens 1)
 cp -r "$work/tiny-sd-straight" "$work/full"
 before=$(cd "$work/full" && sha256sum toy.pt toy.pt.optim toy.pt.loss.csv)
 if (ulimit -f 1; train full 70) > "$work/full.log" 2>&1; then
