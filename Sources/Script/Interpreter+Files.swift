@@ -311,6 +311,9 @@ extension Interpreter {
         options.artifactsFolder = outdir + "/train/" + name
         options.previewEvery = try call.optionInteger("preview_every") ?? TrainingParameters.integer("preview_every")
         options.previewPrompt = try call.optionString("preview")
+        if try call.optionBool("preview_from_settings") ?? false {
+            options.previewSettings = try generationSettings(prompt: "", try resolvedSettings([]))
+        }
         options.checkpointing = try call.optionBool("checkpointing")
         func probability(_ name: String) throws -> Double {
             let v: Double

@@ -21,6 +21,7 @@ public enum TrainingParameters {
         row("save_every", .integer, .integer(500), "save every N steps"),
         row("preview_every", .integer, .integer(0), "a preview image every N steps (0: none)"),
         row("preview", .string, nil, "its prompt (default: the template's first)"),
+        row("preview_from_settings", .boolean, .boolean(false), "previews use the session's generation settings (sampler, steps, cfg, seed, size, negative), as A1111's \"read parameters from txt2img\""),
         row("clip_grad", .string, nil, "gradient clipping: value:X or norm:X"),
         row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
         row("checkpointing", .boolean, nil, "recompute UNet blocks in backward: less memory (default: on for SDXL)"),

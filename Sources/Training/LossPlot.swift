@@ -8,7 +8,7 @@ import Formats
 /// rate by step; both axes with round tick values (Heckbert's nice numbers). RGB, written as PNG.
 public enum LossPlot {
     public static let width = 900, height = 520
-    static let left = 84, right = 24, top = 34, bottom = 44
+    static let left = 84, right = 56, top = 34, bottom = 44
     /// Height of the learning-rate panel, and the gap above it.
     static let rateHeight = 90, gap = 34
     /// The moving average's window (steps).
@@ -57,7 +57,8 @@ public enum LossPlot {
     }
 
     /// The plot of `rows` as RGB pixels; `saved`: the steps an embedding copy was saved at.
-    public static func draw(_ rows: [TrainingLossLog.Row], title: String, saved: [Int] = [], font: GridFont) throws -> [UInt8] {
+    public static func draw(_ rows: [TrainingLossLog.Row], title: String, saved: [Int] = [], norms: [(step: Int, norm: Double)] = [],
+                            font: GridFont) throws -> [UInt8] {
         var rgb = [UInt8](repeating: 255, count: width * height * 3)
         var text = [UInt8](repeating: 0, count: width * height)
         func put(_ x: Int, _ y: Int, _ c: (UInt8, UInt8, UInt8)) {
@@ -116,7 +117,22 @@ public enum LossPlot {
             }
             line(left, lossTop, left, lossTop + lossH, (0, 0, 0))
             line(left, lossTop + lossH, left + plotW, lossTop + lossH, (0, 0, 0))
-            try label("loss (grey: each step; blue: mean of the last \(window))", x: left + 6, y: lossTop + 10)
+            try label("loss (grey: each step; blue: mean of the last \(window))" + (norms.isEmpty ? "" : "; green: mean vector norm of each saved copy, right axis"),
+                      x: left + 6, y: lossTop + 10)
+            // The saved copies' mean vector norm, on its own scale at the right.
+            if let low = norms.map(\.norm).min(), let high = norms.map(\.norm).max() {
+                let nTicks = ticks(low, high, count: 3)
+                let (nMin, nMax) = (nTicks.first!, nTicks.last! > nTicks.first! ? nTicks.last! : nTicks.first! + 1)
+                func pn(_ v: Double) -> Int { lossTop + Int((nMax - v) / (nMax - nMin) * Double(lossH)) }
+                var last: (Int, Int)?
+                for n in norms where Double(n.step) >= xMin && Double(n.step) <= xMax {
+                    let point = (px(Double(n.step)), pn(n.norm))
+                    for dx in -2...2 { for dy in -2...2 { put(point.0 + dx, point.1 + dy, (40, 150, 60)) } }
+                    if let p = last { line(p.0, p.1, point.0, point.1, (40, 150, 60)) }
+                    last = point
+                }
+                for v in nTicks { try label(tickText(v, spacing: nTicks.count > 1 ? nTicks[1] - nTicks[0] : 1), x: left + plotW + 2, y: pn(v)) }
+            }
             // The learning-rate panel.
             let rates = finite.map(\.learnRate)
             let rTicks = ticks(min(rates.min()!, 0), rates.max()!, count: 3)
@@ -149,7 +165,9 @@ public enum LossPlot {
     }
 
     /// Draws and writes the plot atomically.
-    public static func write(_ rows: [TrainingLossLog.Row], title: String, saved: [Int] = [], to path: String, font: GridFont) throws {
-        try PNGFile.write(rgb: try draw(rows, title: title, saved: saved, font: font), width: width, height: height, text: [("Title", title)], to: path)
+    public static func write(_ rows: [TrainingLossLog.Row], title: String, saved: [Int] = [], norms: [(step: Int, norm: Double)] = [],
+                             to path: String, font: GridFont) throws {
+        try PNGFile.write(rgb: try draw(rows, title: title, saved: saved, norms: norms, font: font), width: width, height: height,
+                          text: [("Title", title)], to: path)
     }
 }

@@ -42,6 +42,10 @@ public struct TrainingOptions: Sendable {
     /// Recompute the UNet's blocks in the backward pass (less memory, about a third more time, the
     /// same bits); nil: on for SDXL, whose activations at 1024x1024 would not fit in 24 GB.
     public var checkpointing: Bool?
+    /// The generation settings previews are made with (A1111's "read parameters from txt2img
+    /// when making previews": sampler, steps, CFG, seed, size, negative prompt); nil: A1111's
+    /// defaults (Euler a, 20 steps, CFG 7, the run's seed, the training size).
+    public var previewSettings: GenerationSettings?
     /// Caption tag shuffling and dropout (A1111's and kohya's options).
     public var tags = TrainingCaption.TagOptions()
     /// The LoRA networks merged into the model the embedding is trained on, as the embedding
@@ -341,7 +345,28 @@ public final class TextualInversionTrainer {
         }
         try AtomicFile.write([UInt8](bytes), to: "\(folder)/\(name)-\(step).\((embeddingPath as NSString).pathExtension)")
         let saved = Array(stride(from: max(options.saveEvery, 1), through: step, by: max(options.saveEvery, 1)))
-        try LossPlot.write(lossLog.rows, title: "\(name): loss by step", saved: saved, to: folder + "/loss.png", font: try GridFont())
+        try LossPlot.write(lossLog.rows, title: "\(name): loss by step", saved: saved, norms: Self.savedNorms(in: folder, name: name),
+                           to: folder + "/loss.png", font: try GridFont())
+    }
+
+    /// The mean vector norm of each numbered copy in `folder` (`NAME-STEP.pt` or `.safetensors`),
+    /// by step: what the loss plot's norm panel draws.
+    static func savedNorms(in folder: String, name: String) -> [(step: Int, norm: Double)] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return files.compactMap { file -> (Int, Double)? in
+            let stem = (file as NSString).deletingPathExtension
+            guard ["pt", "safetensors"].contains((file as NSString).pathExtension), stem.hasPrefix(name + "-"),
+                  let step = Int(stem.dropFirst(name.count + 1)),
+                  let model = try? ModelFile.open(folder + "/" + file), let e = try? EmbeddingFile.read(model) else { return nil }
+            var norms: [Double] = []
+            for v in e.vectors.values {
+                guard let values = try? v.materialize().to(.f32).toArray(), let width = v.shape.last, width > 0 else { return nil }
+                for r in 0..<(values.count / width) {
+                    norms.append(values[(r * width)..<((r + 1) * width)].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
+                }
+            }
+            return norms.isEmpty ? nil : (step, norms.reduce(0, +) / Double(norms.count))
+        }.sorted { $0.0 < $1.0 }.map { (step: $0.0, norm: $0.1) }
     }
 
     /// The preview prompt: the option, or the template's first line with the first caption.
@@ -358,12 +383,19 @@ public final class TextualInversionTrainer {
         db.register(try objective.embedding(try Tensor(shape: shape, data: vectors), name: name))
         let pipeline = TextToImage(model: objective.model, tokenizer: objective.conditioner.tokenizer, embeddings: db)
         var s = GenerationSettings()
+        if let given = options.previewSettings {
+            s = given
+            s.batchSize = 1
+            s.batchCount = 1
+            s = s.withSeedsDrawn()
+        } else {
+            s.seed = Int64(truncatingIfNeeded: options.seed % 4_294_967_294)
+            s.subseed = 0
+            s.rng = .cpu
+            s.width = dataset.samples[0].image.width
+            s.height = dataset.samples[0].image.height
+        }
         s.prompt = previewText
-        s.seed = Int64(truncatingIfNeeded: options.seed % 4_294_967_294)
-        s.subseed = 0
-        s.rng = .cpu
-        s.width = dataset.samples[0].image.width
-        s.height = dataset.samples[0].image.height
         let image = try pipeline.generate(s)[0]
         let path = "\(folder)/\(name)-\(step).png"
         var text = [("parameters", image.infotext.encoded)]

@@ -148,7 +148,7 @@ import TestSupport
         }
         let fromCLI = try pairs(cli, #"^  --([a-z-]+) (\S+|"[^"]*")  "#).filter { !$0.hasPrefix("outdir=") && !$0.hasPrefix("embeddings_dir=") }
         let fromShell = try pairs(shell, #"^  ([a-z_]+)=(\S+|"[^"]*")  "#)
-        #expect(fromCLI.count == 23 && fromCLI == fromShell, "\(fromCLI)\n\(fromShell)")
+        #expect(fromCLI.count == 24 && fromCLI == fromShell, "\(fromCLI)\n\(fromShell)")
         #expect(fromShell.contains("steps=1000") && fromShell.contains("lr=\"0.005\""))
     }
 

@@ -105,4 +105,21 @@ import TestSupport
         let e = tiny.folder + "/embeddings"
         #expect(try Self.floats(e + "/flat.pt", "string_to_param.*") != Self.floats(e + "/weighed.pt", "string_to_param.*"))
     }
+
+    /// `preview_from_settings=true`: previews are made with the session's settings, as A1111's
+    /// "read parameters from txt2img" makes them.
+    @Test func previewsFromTheSessionsSettings() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host, outdir: "preview")
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
+        try shell.run(source: """
+            set steps=3 sampler="Euler" cfg=4 seed=5 negative="blurry"
+            embedding new "pv" init="a cat" vectors=1
+            train "pv" data="\(pictures)" steps=2 size=64 preview_every=2 preview="a pv" preview_from_settings=true
+            """, file: "t")
+        let png = try PNGFile.read(tiny.folder + "/preview/train/pv/pv-2.png")
+        let info = Infotext.parse(try #require(png.text("parameters")))
+        #expect(info.prompt == "a pv" && info.negativePrompt == "blurry" && info["Steps"] == "3" && info["Sampler"] == "Euler"
+                && info["CFG scale"] == "4" && info["Seed"] == "5", "\(info.parameters)")
+    }
 }

@@ -114,6 +114,15 @@ enum WorkbenchFixture {
         let card = try #require(try EmbeddingImage.read(options.artifactsFolder! + "/trainme-2.png"))
         let (stored, _) = try TrainerResumeTests.storedVectors(path)
         #expect(card.vectors.flatMap { $0 } == stored && card.step == 2 && card.name == "trainme")
+        // The loss plot's norm panel reads the saved copies: here the one at step 2.
+        let norms = TextualInversionTrainer.savedNorms(in: options.artifactsFolder!, name: "trainme")
+        func norm(_ r: Int) -> Double {
+            var sum = 0.0
+            for v in stored[(r * 32)..<((r + 1) * 32)] { sum += Double(v) * Double(v) }
+            return sum.squareRoot()
+        }
+        let expected = (norm(0) + norm(1)) / 2
+        #expect(norms.count == 1 && norms[0].step == 2 && abs(norms[0].norm - expected) < 1e-12, "\(norms)")
     }
 
     @Test("A1111's PNG-alpha loss weight: the weight map, and the weighted loss and gradient, equal torch's (1e-5, 1e-4)")
