@@ -36,16 +36,7 @@ enum Img2ImgFixture {
     @Test("img2img: final latents and images equal A1111's (batch 2)", arguments: Img2ImgFixture.names)
     func run(_ name: String) throws {
         let r = Img2ImgFixture.run(name), j = r["settings"] as! [String: Any], reference = r["img2img"] as! [String: Any]
-        var s = GenerationSettings()
-        s.prompt = j["prompt"] as! String
-        s.negativePrompt = j["negative"] as! String
-        s.seed = (j["seed"] as! NSNumber).int64Value
-        s.steps = j["steps"] as! Int
-        s.cfgScale = (j["cfg"] as! NSNumber).floatValue
-        s.sampler = Sampler.named(j["sampler"] as! String)!.0
-        (s.width, s.height) = ((j["size"] as! [Int])[0], (j["size"] as! [Int])[1])
-        s.batchSize = j["batch"] as! Int
-        s.rng = RandomSourceKind(rawValue: j["rng"] as! String)!
+        let s = FixtureSettings.from(j)
         let i2i = ImageToImage(initImage: try RGBImage.read(TestFixtures.repositoryRoot + "/" + (j["init"] as! String)),
                                resizeMode: ImageToImage.ResizeMode(rawValue: j["resize_mode"] as! Int)!,
                                denoise: (j["denoise"] as! NSNumber).doubleValue, exactSteps: j["exact_steps"] as! Bool)

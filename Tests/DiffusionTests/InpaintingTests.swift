@@ -33,20 +33,7 @@ enum InpaintFixture {
         r["model"] as! String == "tiny-sd-inpaint" ? inpaintPipeline : HiresFixture.pipeline
     }
 
-    static func settings(_ r: [String: Any]) -> GenerationSettings {
-        let j = r["settings"] as! [String: Any]
-        var s = GenerationSettings()
-        s.prompt = j["prompt"] as! String
-        s.negativePrompt = j["negative"] as! String
-        s.seed = (j["seed"] as! NSNumber).int64Value
-        s.steps = j["steps"] as! Int
-        s.cfgScale = (j["cfg"] as! NSNumber).floatValue
-        s.sampler = Sampler.named(j["sampler"] as! String)!.0
-        (s.width, s.height) = ((j["size"] as! [Int])[0], (j["size"] as! [Int])[1])
-        s.batchSize = j["batch"] as! Int
-        s.rng = RandomSourceKind(rawValue: j["rng"] as! String)!
-        return s
-    }
+    static func settings(_ r: [String: Any]) -> GenerationSettings { FixtureSettings.from(r["settings"] as! [String: Any]) }
 
     static func imageToImage(_ r: [String: Any]) throws -> ImageToImage {
         let j = r["settings"] as! [String: Any]

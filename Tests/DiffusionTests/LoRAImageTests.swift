@@ -26,18 +26,7 @@ enum LoRAImageFixture {
     }
 
     static func settings(_ r: [String: Any]) -> GenerationSettings {
-        let j = r["settings"] as! [String: Any]
-        var s = GenerationSettings()
-        s.prompt = r["prompt"] as! String
-        s.negativePrompt = j["negative"] as! String
-        s.seed = ((j["seeds"] as! [NSNumber])[0]).int64Value
-        s.steps = j["steps"] as! Int
-        s.cfgScale = (j["cfg"] as! NSNumber).floatValue
-        s.sampler = Sampler.named(j["sampler"] as! String)!.0
-        (s.width, s.height) = ((j["size"] as! [Int])[0], (j["size"] as! [Int])[1])
-        s.batchSize = j["batch"] as! Int
-        s.rng = RandomSourceKind(rawValue: j["rng"] as! String)!
-        return s
+        FixtureSettings.from(r["settings"] as! [String: Any], prompt: r["prompt"] as? String)
     }
 }
 

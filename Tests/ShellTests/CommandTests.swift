@@ -97,7 +97,7 @@ import TestSupport
         let s = shell(host)
         try s.run(source: "help\nhelp grid\nhelp sampler\ndevices\nbackend cpu", file: "t")
         #expect(host.lines.contains { $0.hasPrefix("  grid PROMPT [options]") })
-        #expect(host.lines.contains("grid PROMPT [options]\n  options given lists become axes X, Y, Z; sr=[...] is Prompt S/R, order=[...] Prompt order, model=[...] Checkpoint name"))
+        #expect(host.lines.contains("grid PROMPT [options]\n  options given lists become axes X, Y, Z; sr=[...] is Prompt S/R, order=[...] Prompt order, model=[...] Checkpoint name; embedding_steps=\"NAME\" the numbered copies a training kept"))
         #expect(host.lines.contains { $0.hasPrefix("sampler: A1111 sampler name; now \"Euler a\"") })
         #expect(host.lines.contains { $0.hasPrefix("cpu 0: ") })
         #expect(host.lines.last!.hasPrefix("backend cpu: "))

@@ -30,9 +30,10 @@ import TestSupport
         let info = Infotext.parse(try #require(preview.text("parameters")))
         #expect(info.prompt == trainer.previewText && info.prompt.contains("trainme"))
         #expect(info["Seed"] == "3" && info["Steps"] == "20" && info["Sampler"] == "Euler a")
-        // The plot: 800x400 with the blue moving average drawn.
+        // The plot, with the blue moving average and the saved copies' green norm marks drawn.
         let plot = try PNGFile.read(folder + "/loss.png")
-        #expect(plot.width == 800 && plot.height == 400)
+        #expect(plot.width == LossPlot.width && plot.height == LossPlot.height)
+        #expect(stride(from: 0, to: plot.rgba.count, by: 4).contains { plot.rgba[$0] == 40 && plot.rgba[$0 + 1] == 150 && plot.rgba[$0 + 2] == 60 })
         #expect(stride(from: 0, to: plot.rgba.count, by: 4).contains { plot.rgba[$0] == 30 && plot.rgba[$0 + 1] == 80 && plot.rgba[$0 + 2] == 200 })
     }
 }
