@@ -43,6 +43,9 @@ public struct TextToImage {
     public var upscalers = UpscalerLibrary(directories: [])
     /// The LoRA-family networks prompts can name (`<lora:NAME:...>`).
     public var loras = LoRALibrary(directories: [])
+    /// A live preview every `every` steps: the first image's denoised latent through A1111's
+    /// "Approx cheap" map (`LivePreview`), latent-sized RGB, handed to `show` with its width and height.
+    public var livePreview: (every: Int, show: ([UInt8], Int, Int) -> Void)?
 
     public init(model: StableDiffusionModel, tokenizer: CLIPTokenizer, embeddings: EmbeddingDatabase? = nil) {
         self.model = model
@@ -239,6 +242,7 @@ public struct TextToImage {
             throw GenerationError.invalid("img2img and the hires fix's second pass run k-diffusion samplers over a sigma list; \(method.name) is not one yet")
         }
         let batchShape = [b] + shape
+        var lastDenoised: Tensor?
         // txt2img: the whole schedule. img2img: A1111's schedule for the steps the strength
         // implies, from the sigma where the requested steps begin.
         var sigmas = self.sigmas(s), scheduleSigmas = sigmas
@@ -262,12 +266,25 @@ public struct TextToImage {
         }
         var run = SamplingRun(sigmas: sigmas, steps: initial == nil ? s.steps : sigmas.count - 1, alphasCumprod: model.alphasCumprod,
                               options: s.samplerOptions, sgmNoiseMultiplier: s.sgmNoiseMultiplier,
-                              denoise: { try denoiser($0, $1) }, predictNoise: { try denoiser.eps($0, $1) },
+                              denoise: { latent, sigma in
+                                  let d = try denoiser(latent, sigma)
+                                  lastDenoised = d
+                                  return d
+                              }, predictNoise: { try denoiser.eps($0, $1) },
                               noise: { sigma, next in
                                   try Tensor(shape: batchShape, data: stepNoise?(sigma, next) ?? tree?(sigma, next) ?? noise.next())
                               })
         run.predictNoiseAndUncond = { try denoiser.epsAndUncond($0, $1, scaleMultiplier: $2) }
         if let progress { run.afterStep = progress }
+        if let preview = livePreview, preview.every > 0 {
+            let family = model.family, reported = run.afterStep
+            run.afterStep = { done, total in
+                try reported(done, total)
+                guard done % preview.every == 0, let d = lastDenoised else { return }
+                let first = try d.sliced(dim: 0, 0, 1).contiguous().toArray()
+                preview.show(LivePreview.rgb(first, height: shape[1], width: shape[2], family: family), shape[2], shape[1])
+            }
+        }
         let first = try Tensor(shape: batchShape, data: noise.first())
         let start = try initial.map { try $0.latents + first * sigmas[0] } ?? method.start(first, run)
         return try method.sample(start, run)
@@ -321,7 +338,7 @@ public struct TextToImage {
         }
         for m in conditioner.embeddings?.setBundled(bundles) ?? [] { onMessage?(m) }
         var p = TextToImage(model: merged, tokenizer: conditioner.tokenizer, embeddings: conditioner.embeddings)
-        p.onMessage = onMessage; p.upscalers = upscalers; p.loras = loras
+        p.onMessage = onMessage; p.upscalers = upscalers; p.loras = loras; p.livePreview = livePreview
         return p
     }
 

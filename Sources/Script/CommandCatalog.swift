@@ -17,7 +17,7 @@ public enum CommandCatalog {
 
     public static let commands: [CommandSpec] = [
         CommandSpec(name: "set", usage: "set NAME=VALUE ...", summary: "change settings for the rest of the session", options: [], takesSettings: true),
-        CommandSpec(name: "show", usage: "show [NAME]", summary: "print all settings, or one", options: [], takesSettings: false),
+        CommandSpec(name: "show", usage: "show [NAME | \"FILE.png\" | last]", summary: "print all settings, or one; draw a picture (or the last image made) inline", options: [], takesSettings: false),
         CommandSpec(name: "model", usage: "model PATH_OR_NAME [vae=PATH] [precision=half] [prediction=v|eps]",
                     summary: "load or switch checkpoint (precision=half: 16-bit weights; prediction overrides v/eps detection); prints family and hash",
                     options: ["vae", "precision", "prediction"], takesSettings: false),

@@ -46,7 +46,7 @@ public struct CompletionEngine {
         if text.dropLast(current.count).hasSuffix("=") {
             let option = String(text.dropLast(current.count + 1).reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" }.reversed())
             if let setting = Settings.definition(option), !setting.choices.isEmpty {
-                let quoted = setting.name != "inline"
+                let quoted = true
                 return (current.count, setting.choices.map { quoted ? "\"\($0)\"" : $0 }.filter { $0.lowercased().hasPrefix(current.lowercased()) })
             }
             return (current.count, [])

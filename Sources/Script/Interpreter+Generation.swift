@@ -117,6 +117,12 @@ extension Interpreter {
         return p
     }
 
+    /// The `inline_width` in force.
+    static func inlineColumns(_ values: [String: Value]) -> Int {
+        if case let .integer(n)? = values["inline_width"] { return Int(n) }
+        return 0
+    }
+
     /// Runs one generation statement's batches, saving each image; returns what was saved.
     /// `batchDone` is called after each batch is saved, with the batch's settings values (its own
     /// seeds, `count=1`) and its images, so the journal can record each batch as it is made.
@@ -124,7 +130,7 @@ extension Interpreter {
                     save: Bool = true, img2img: ImageToImage? = nil,
                     batchDone: (([String: Value], [(image: GeneratedImage, path: String)]) throws -> Void)? = nil)
         throws -> [(image: GeneratedImage, path: String)] {
-        let p = try pipeline(values, at: position)
+        var p = try pipeline(values, at: position)
         let base = try generationSettings(prompt: prompt, values)
         let count = base.batchCount
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
@@ -139,6 +145,10 @@ extension Interpreter {
                       + "of \(model?.name ?? "the model")'s native \(nativeWidth)x\(nativeHeight): steps will be slow and the image is unlikely to be coherent (Ctrl-C stops it)")
         }
         let outdir = values["outdir"]?.description ?? self.outdir
+        if case let .integer(every)? = values["live_preview"], every > 0 {
+            let host = self.host, mode = values["inline"]?.description ?? "off", columns = Self.inlineColumns(values)
+            p.livePreview = (Int(every), { rgb, w, h in host.showPreview(rgb: rgb, width: w, height: h, mode: mode, columns: columns) })
+        }
         let probe = InterruptProbe(host)
         var out: [(image: GeneratedImage, path: String)] = []
         for i in 0..<count {
@@ -201,7 +211,7 @@ extension Interpreter {
             for (image, path) in saved {
                 self.host.write("\(path)  seed \(image.seed)")
                 batchOutputs.append((path, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
-                if values["inline"] == .boolean(true) { self.host.showInline(path: path) }
+                if let mode = values["inline"]?.description, mode != "off" { self.host.showInline(path: path, mode: mode, columns: Self.inlineColumns(values)) }
             }
             outputs += batchOutputs
             let used = try self.pipeline.map { $0.usedEmbeddings(try self.generationSettings(prompt: prompt, batchValues)) } ?? []

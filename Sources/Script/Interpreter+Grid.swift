@@ -196,7 +196,7 @@ extension Interpreter {
                                                                                   seed: first.seed, text: text)
             host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z.flatMap { z in zValue.map { " (\(Self.label(z, $0)))" } } ?? ""))
             outputs.append((path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height)))
-            if values["inline"] == .boolean(true) { host.showInline(path: path) }
+            if let mode = values["inline"]?.description, mode != "off" { host.showInline(path: path, mode: mode, columns: Self.inlineColumns(values)) }
         }
         } catch let stop as Interrupted {
             var journalledModel = sessionModel?.path

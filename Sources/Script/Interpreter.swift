@@ -293,6 +293,18 @@ public final class Interpreter {
     func show(_ call: CommandCall) throws {
         let names: [String]
         if let first = call.positional.first {
+            // A picture (`show "out.png"`, or `show last` for the last image made): drawn inline.
+            if case let .string(text) = first, text == "last" || text.lowercased().hasSuffix(".png") {
+                var last = ""
+                if case let .list(items)? = variables["last_images"], let image = items.last { last = image.description }
+                let path = text == "last" ? last : text
+                guard !path.isEmpty else { throw ScriptError(call.position, "no image made in this session yet") }
+                guard FileManager.default.fileExists(atPath: path) else { throw ScriptError(call.position, "no such picture: \(path.escapingControlCharacters)") }
+                let mode = setting("inline")?.description ?? "off"
+                host.showInline(path: path, mode: mode == "off" ? "auto" : mode, columns: Self.inlineColumns(settings))
+                host.write(path)
+                return
+            }
             guard case let .string(name) = first, Settings.definition(name) != nil else {
                 throw ScriptError(call.position, "unknown setting `\(first)`\(NameSuggestion.hint(first.description, in: Settings.names))")
             }

@@ -17,9 +17,20 @@ public enum Settings {
                           check: ParameterCheck.string("loras_dir", path: true)),
         SettingDefinition("upscalers_dir", .string, .string("upscalers"), "where ESRGAN-family upscaler models (.pth, .safetensors) are found, by file name",
                           check: ParameterCheck.string("upscalers_dir", path: true)),
-        SettingDefinition("inline", .boolean, .boolean(false), "show finished images inline (kitty, iTerm2)", choices: ["true", "false"],
-                          check: ParameterCheck.boolean("inline")),
+        SettingDefinition("inline", .string, .string("off"),
+                          "draw finished images in the terminal: auto (what the terminal speaks), kitty, iterm2, sixel or off (true/false: auto/off)",
+                          choices: ["auto", "kitty", "iterm2", "sixel", "off"], check: inlineCheck),
+        SettingDefinition("inline_width", .integer, .integer(0), "width of inline images in terminal columns (0: their own size)",
+                          check: ParameterCheck.integer("inline_width", min: 0, max: 1000)),
+        SettingDefinition("live_preview", .integer, .integer(0), "draw a preview of the image being sampled every N steps (A1111's Approx cheap; 0: off)",
+                          check: ParameterCheck.integer("live_preview", min: 0, max: 10_000)),
     ]
+
+    /// `inline`: one of its choices, or a boolean (true: "auto", false: "off").
+    static let inlineCheck: @Sendable (Value) throws(ParameterError) -> Value = { v throws(ParameterError) in
+        if case let .boolean(b) = v { return .string(b ? "auto" : "off") }
+        return try ParameterCheck.choice("inline", ["auto", "kitty", "iterm2", "sixel", "off"])(v)
+    }
 
     public static let definitions: [SettingDefinition] = GenerationParameters.all + sessionDefinitions
 

@@ -11,8 +11,15 @@ public protocol ShellHost: AnyObject {
     /// Ctrl-C was pressed since the last `clearInterrupt()`.
     var interruptRequested: Bool { get }
     func clearInterrupt()
-    /// Shows a finished image inline when the terminal can (`set inline=true`).
-    func showInline(path: String)
+    /// Shows a finished image inline when the terminal can: `mode` is the `inline` setting
+    /// ("auto", "kitty", "iterm2", "sixel"), `columns` its `inline_width` (0: natural size).
+    func showInline(path: String, mode: String, columns: Int)
+    /// A live preview of the image being sampled (8-bit RGB), redrawn in place.
+    func showPreview(rgb: [UInt8], width: Int, height: Int, mode: String, columns: Int)
+}
+
+extension ShellHost {
+    public func showPreview(rgb: [UInt8], width: Int, height: Int, mode: String, columns: Int) {}
 }
 
 /// Thrown when Ctrl-C stopped a job; at the prompt the session goes on, a script stops.

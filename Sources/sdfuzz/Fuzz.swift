@@ -87,7 +87,7 @@ final class FuzzHost: ShellHost {
     func progressDone() {}
     var interruptRequested: Bool { checks += 1; return checks > 100_000 }
     func clearInterrupt() {}
-    func showInline(path: String) {}
+    func showInline(path: String, mode: String, columns: Int) {}
 }
 
 #if FUZZING

@@ -1,4 +1,6 @@
 import Foundation
+import Formats
+import Imaging
 import Synchronization
 import Script
 
@@ -49,58 +51,77 @@ func installInterruptHandler() {
     sigprocmask(SIG_UNBLOCK, &handled, nil)
 }
 
-/// The interpreter's host on a terminal or pipe: results to stdout, messages to stderr, a
-/// progress line (step/total, it/s, ETA) only when stderr is a terminal, inline images on
-/// terminals that speak the kitty or iTerm2 image protocols.
+/// The interpreter's host on a terminal or pipe: results to stdout, messages to stderr, the
+/// progress of long jobs (`ProgressMeter`: redrawn in place when stderr is a terminal, plain lines
+/// at each tenth when it is a file or pipe), images drawn inline on terminals that speak an
+/// image protocol (`TerminalImage`).
 final class TerminalHost: ShellHost {
-    let progressShown = isatty(2) != 0
-    var started: Date?
-    var firstStep = 0
+    let stderrIsTerminal = isatty(2) != 0
+    lazy var meter = ProgressMeter(inPlace: stderrIsTerminal)
+    /// Whether a preview was drawn since the job started (its place is reused).
+    var previewShown = false
 
     func write(_ line: String) { say(line) }
 
     func warn(_ line: String) { complain(line) }
 
     func progress(step: Int, total: Int, label: String) {
-        guard progressShown else { return }
-        let now = Date()
-        if started == nil || step <= firstStep { started = now; firstStep = step }
-        let elapsed = now.timeIntervalSince(started!)
-        let rate = elapsed > 0 ? Double(step - firstStep) / elapsed : 0
-        let eta = rate > 0 ? String(format: "  ETA %.0f s", Double(total - step) / rate) : ""
-        let text = String(format: "\r\u{1b}[Kstep %d/%d  %.2f it/s", step, total, rate) + eta + (label.isEmpty ? "" : "  (\(label.escapingControlCharacters))")
-        FileHandle.standardError.write(Data(text.utf8))
+        if let text = meter.update(step: step, total: total, label: label, now: Date().timeIntervalSinceReferenceDate) {
+            FileHandle.standardError.write(Data(text.utf8))
+        }
     }
 
     func progressDone() {
-        started = nil
-        if progressShown { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+        meter = ProgressMeter(inPlace: stderrIsTerminal)
+        previewShown = false
+        if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
     }
 
     var interruptRequested: Bool { interruptFlag != 0 }
     func clearInterrupt() { clearInterruptFlag() }
 
-    /// kitty: `ESC _G a=T,f=100;<base64 PNG> ESC \` in 4096-byte chunks; iTerm2: OSC 1337 File.
-    func showInline(path: String) {
-        guard isatty(1) != 0, let data = FileManager.default.contents(atPath: path) else { return }
-        let env = ProcessInfo.processInfo.environment
-        let payload = data.base64EncodedString()
-        var out = ""
-        if env["KITTY_WINDOW_ID"] != nil || (env["TERM"] ?? "").contains("kitty") {
-            let chunks = stride(from: 0, to: payload.count, by: 4096).map { start -> Substring in
-                let a = payload.index(payload.startIndex, offsetBy: start)
-                return payload[a..<payload.index(a, offsetBy: min(4096, payload.count - start))]
-            }
-            for (i, chunk) in chunks.enumerated() {
-                let more = i + 1 < chunks.count ? 1 : 0
-                out += "\u{1b}_G" + (i == 0 ? "a=T,f=100,m=\(more)" : "m=\(more)") + ";" + chunk + "\u{1b}\\"
-            }
-        } else if env["TERM_PROGRAM"] == "iTerm.app" || env["LC_TERMINAL"] == "iTerm2" {
-            out = "\u{1b}]1337;File=inline=1;size=\(data.count):" + payload + "\u{07}"
-        } else {
-            return
+    /// The protocol to draw with: the setting's, or for "auto" what the environment says; none
+    /// when standard output is not a terminal.
+    static func resolvedProtocol(_ mode: String) -> TerminalImage.Kind? {
+        guard isatty(1) != 0, mode != "off" else { return nil }
+        if let explicit = TerminalImage.Kind(rawValue: mode) { return explicit }
+        return TerminalImage.detect(environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// The escape sequence drawing a PNG file (`data`) with `kind`.
+    static func sequence(png data: Data, kind: TerminalImage.Kind, columns: Int) throws -> String {
+        switch kind {
+        case .kitty: return TerminalImage.kitty(png: data, columns: columns)
+        case .iterm2: return TerminalImage.iterm2(png: data, columns: columns)
+        case .sixel:
+            let temporary = NSTemporaryDirectory() + "sdshell-sixel-\(UUID().uuidString).png"
+            try data.write(to: URL(fileURLWithPath: temporary))
+            defer { try? FileManager.default.removeItem(atPath: temporary) }
+            let picture = try RGBImage.read(temporary)
+            return sixel(picture.rgb, picture.width, picture.height, columns: columns)
         }
-        print(out)
+    }
+
+    /// sixel at `columns` terminal cells (taken as 10 pixels each; 0: the picture's own size).
+    static func sixel(_ rgb: [UInt8], _ width: Int, _ height: Int, columns: Int) -> String {
+        guard columns > 0, columns * 10 != width else { return TerminalImage.sixel(rgb: rgb, width: width, height: height) }
+        let w = columns * 10, h = max(1, height * w / width)
+        return TerminalImage.sixel(rgb: ImageFit.nearest(rgb: rgb, width: width, height: height, outWidth: w, outHeight: h), width: w, height: h)
+    }
+
+    func showInline(path: String, mode: String, columns: Int) {
+        guard let kind = Self.resolvedProtocol(mode), let data = FileManager.default.contents(atPath: path),
+              let text = try? Self.sequence(png: data, kind: kind, columns: columns) else { return }
+        print(text)
         fflush(nil)
+    }
+
+    /// The preview drawn where the last one was (the cursor saved and restored around it).
+    func showPreview(rgb: [UInt8], width: Int, height: Int, mode: String, columns: Int) {
+        guard stderrIsTerminal, let kind = Self.resolvedProtocol(mode),
+              let png = try? PNGFile.encode(rgb: rgb, width: width, height: height, text: []),
+              let text = try? Self.sequence(png: Data(png), kind: kind, columns: columns > 0 ? columns : 16) else { return }
+        FileHandle.standardOutput.write(Data(("\r\u{1b}[K\n\u{1b}7" + text + "\u{1b}8\u{1b}[1A").utf8))
+        previewShown = true
     }
 }

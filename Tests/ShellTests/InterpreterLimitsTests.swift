@@ -22,7 +22,7 @@ final class InterruptingHost: ShellHost {
         return pressed
     }
     func clearInterrupt() { pressed = false; clears += 1 }
-    func showInline(path: String) {}
+    func showInline(path: String, mode: String, columns: Int) {}
 }
 
 /// The interpreter on inputs that used to trap, hang or mislead (issue #26): integer overflow,

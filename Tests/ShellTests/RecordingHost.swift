@@ -18,5 +18,5 @@ final class RecordingHost: ShellHost {
     func progressDone() {}
     var interruptRequested: Bool { interrupted }
     func clearInterrupt() { interrupted = false; interruptAfter = nil }
-    func showInline(path: String) {}
+    func showInline(path: String, mode: String, columns: Int) {}
 }

@@ -1,0 +1,98 @@
+import Foundation
+
+/// Pictures drawn in a terminal, as the escape sequences of its image protocol:
+/// - kitty's graphics protocol (kitty, WezTerm, Ghostty, Konsole): the PNG file, base64, in
+///   chunks of 4096 (`ESC _G a=T,f=100,m=1;... ESC \`);
+/// - iTerm2's inline images (iTerm2, WezTerm, VS Code): `ESC ] 1337 ; File=inline=1;size=N:BASE64 BEL`;
+/// - sixel (xterm, foot, mlterm, Windows Terminal): the pixels quantised to a 6x6x6 colour cube
+///   (each channel to the nearest of 0, 51, ..., 255: at most 25 levels off), six rows a band,
+///   each colour's run-length-encoded columns.
+public enum TerminalImage {
+    public enum Kind: String, Sendable, CaseIterable { case kitty, iterm2, sixel }
+
+    /// kitty: the PNG bytes, shown `columns` cells wide when given (0: the picture's own size).
+    public static func kitty(png: Data, columns: Int = 0) -> String {
+        let payload = png.base64EncodedString()
+        var out = "", start = payload.startIndex
+        var first = true
+        repeat {
+            let end = payload.index(start, offsetBy: 4096, limitedBy: payload.endIndex) ?? payload.endIndex
+            let more = end < payload.endIndex ? 1 : 0
+            let keys = first ? "a=T,f=100" + (columns > 0 ? ",c=\(columns)" : "") + ",m=\(more)" : "m=\(more)"
+            out += "\u{1b}_G" + keys + ";" + payload[start..<end] + "\u{1b}\\"
+            start = end
+            first = false
+        } while start < payload.endIndex
+        return out
+    }
+
+    /// iTerm2: the PNG file inline, `columns` cells wide when given.
+    public static func iterm2(png: Data, columns: Int = 0) -> String {
+        "\u{1b}]1337;File=inline=1;size=\(png.count)" + (columns > 0 ? ";width=\(columns)" : "") + ":" + png.base64EncodedString() + "\u{07}"
+    }
+
+    /// The 6x6x6 cube level (0...5) nearest to an 8-bit value.
+    static func level(_ v: UInt8) -> Int { (Int(v) * 5 + 127) / 255 }
+
+    /// The colour a pixel becomes in a sixel picture.
+    public static func quantised(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> (UInt8, UInt8, UInt8) {
+        (UInt8(level(r) * 51), UInt8(level(g) * 51), UInt8(level(b) * 51))
+    }
+
+    /// sixel: 8-bit RGB (rows top to bottom) as a DCS sixel sequence.
+    public static func sixel(rgb: [UInt8], width: Int, height: Int) -> String {
+        precondition(rgb.count == width * height * 3)
+        var index = [Int](repeating: 0, count: width * height)
+        var used = Set<Int>()
+        for p in 0..<(width * height) {
+            let c = level(rgb[p * 3]) * 36 + level(rgb[p * 3 + 1]) * 6 + level(rgb[p * 3 + 2])
+            index[p] = c
+            used.insert(c)
+        }
+        var out = "\u{1b}Pq\"1;1;\(width);\(height)"
+        for c in used.sorted() {
+            // Palette entries in percent (0...100) of each channel.
+            out += "#\(c);2;\(c / 36 * 20);\(c / 6 % 6 * 20);\(c % 6 * 20)"
+        }
+        for top in stride(from: 0, to: height, by: 6) {
+            let rows = min(6, height - top)
+            var colours = Set<Int>()
+            for y in top..<(top + rows) { for x in 0..<width { colours.insert(index[y * width + x]) } }
+            for (n, c) in colours.sorted().enumerated() {
+                if n > 0 { out += "$" }
+                out += "#\(c)"
+                var run = 0, last: Character = "?"
+                func flush() {
+                    guard run > 0 else { return }
+                    out += run > 3 ? "!\(run)\(last)" : String(repeating: last, count: run)
+                }
+                for x in 0..<width {
+                    var bits = 0
+                    for dy in 0..<rows where index[(top + dy) * width + x] == c { bits |= 1 << dy }
+                    let ch = Character(UnicodeScalar(63 + bits)!)
+                    if ch == last { run += 1 } else { flush(); last = ch; run = 1 }
+                }
+                flush()
+            }
+            out += "-"
+        }
+        return out + "\u{1b}\\"
+    }
+}
+
+extension TerminalImage {
+    /// The protocol a terminal speaks, from its environment: kitty's (kitty, Ghostty, Konsole,
+    /// WezTerm), iTerm2's (iTerm2, VS Code), sixel (foot, mlterm, contour, Windows Terminal,
+    /// xterm started with sixel); nil for others, and inside tmux or screen, which do not pass
+    /// images through unless configured to.
+    public static func detect(environment env: [String: String]) -> Kind? {
+        if env["TMUX"] != nil || env["STY"] != nil { return nil }
+        let term = env["TERM"] ?? "", program = env["TERM_PROGRAM"] ?? ""
+        if env["KITTY_WINDOW_ID"] != nil || term.contains("kitty") || term.contains("ghostty") || program == "ghostty"
+            || env["KONSOLE_VERSION"] != nil || program == "WezTerm" { return .kitty }
+        if program == "iTerm.app" || env["LC_TERMINAL"] == "iTerm2" || program == "vscode" { return .iterm2 }
+        if term.hasPrefix("foot") || term.contains("mlterm") || term.contains("contour") || term.contains("sixel")
+            || env["WT_SESSION"] != nil { return .sixel }
+        return nil
+    }
+}
