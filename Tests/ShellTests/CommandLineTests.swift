@@ -47,8 +47,9 @@ import TestSupport
         #expect(missing == 1 && message.contains("/nonexistent/x.sdscript"))
     }
 
-    /// Progress is drawn only on a terminal: piped, a generation prints its path and nothing else.
-    @Test func noProgressWhenNotATerminal() throws {
+    /// Piped, a generation prints its path on standard output, and its progress on standard error
+    /// as plain lines (each tenth of the job), without escape sequences.
+    @Test func plainProgressWhenNotATerminal() throws {
         let folder = NSTemporaryDirectory() + "sdshell-cli-\(UUID().uuidString)"
         // The embeddings folder exists (a missing one is reported on standard error).
         try FileManager.default.createDirectory(atPath: folder + "/e", withIntermediateDirectories: true)
@@ -57,7 +58,8 @@ import TestSupport
                                           "-e", "generate \"x\" size=64x64 steps=3 seed=4 outdir=\"\(folder)\" embeddings_dir=\"\(folder)/e\""])
         #expect(status == 0)
         #expect(out.hasSuffix("/txt2img/00000-4.png  seed 4\n"))
-        #expect(err == "")
+        let lines = err.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines.allSatisfy { $0.hasPrefix("step ") } && !err.contains("\u{1b}") && !err.contains("\r"), "\(err)")
     }
 
     /// `devices` lists the CPU and the OpenCL devices; without an OpenCL runtime it says why.
