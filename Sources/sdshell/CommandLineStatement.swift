@@ -79,6 +79,16 @@ struct CommandLineStatement {
         try run(text, file: file, interpreter: Interpreter(host: host), host: host)
     }
 
+    /// Ends the process after an interrupted job: every image and journal entry is already on
+    /// disk (written by rename), so the output streams are flushed and the process exits at once,
+    /// without the C and C++ exit handlers. Under load those ran while the math libraries'
+    /// worker threads were still winding down, and twice the process died in them (SIGSEGV,
+    /// SIGABRT) instead of exiting with 128 + the signal.
+    static func exitAfterInterrupt(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code)
+    }
+
     /// Runs `text`'s statements in `interpreter` (see `run(_:file:)`).
     static func run(_ text: String, file: String, interpreter: Interpreter, host: TerminalHost) throws {
         do {
@@ -88,7 +98,7 @@ struct CommandLineStatement {
             }
         } catch let e as Interrupted {
             host.warn("\(e)")
-            throw ExitCode(terminationSignal != 0 ? 128 + terminationSignal : 130)
+            exitAfterInterrupt(terminationSignal != 0 ? 128 + terminationSignal : 130)
         } catch let e as ScriptError {
             host.warn("\(e)")
             throw ExitCode.failure
