@@ -385,12 +385,17 @@ extension Interpreter {
         let steps = trainer.options.steps, path = trainer.embeddingPath
         host.write("training \(name) from step \(trainer.step) to \(steps) on \(pictures) pictures")
         var interrupted = false
+        let started = Date(), firstStep = trainer.step, saveEvery = max(trainer.options.saveEvery, 1)
         do {
             try trainer.run(shouldStop: {
+                // The time to the next save at the rate so far.
+                let done = trainer.step - firstStep, perStep = done > 0 ? Date().timeIntervalSince(started) / Double(done) : 0
+                let toSave = min(saveEvery - trainer.step % saveEvery, steps - trainer.step)
+                let nextSave = done > 0 && toSave > 0 ? String(format: ", next save in %.0f s", perStep * Double(toSave)) : ""
                 host.progress(step: trainer.step, total: steps,
                               label: String(format: "loss %.5f (mean of the last %d), vector norm %.4f, moved %.2f%%",
                                             trainer.recentLoss ?? .nan, min(TextualInversionTrainer.lossWindow, trainer.lossLog.rows.count),
-                                            trainer.vectorNorm, 100 * trainer.change))
+                                            trainer.vectorNorm, 100 * trainer.change) + nextSave)
                 interrupted = host.interruptRequested
                 return interrupted
             })

@@ -79,6 +79,17 @@ import TestSupport
         #expect(host.warnings.contains { $0.contains("did not move") }, "\(host.warnings)")
     }
 
+    /// A training's progress line: the loss averaged, the vector norm, how far it moved, and the time to the next save.
+    @Test func aTrainingsProgressLine() throws {
+        let host = RecordingHost()
+        let shell = try tiny.start(host)
+        let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
+        try shell.run(source: "embedding new \"pl\" init=\"a cat\" vectors=1\ntrain \"pl\" data=\"\(pictures)\" steps=4 size=64 save_every=3", file: "t")
+        let first = try #require(host.progressLabels.first)
+        #expect(first.contains("loss ") && first.contains("(mean of the last 1)") && first.contains("vector norm") && first.contains("moved")
+                && first.contains("next save in"), "\(host.progressLabels)")
+    }
+
     @Test func aGridOverTheSavedSteps() throws {
         let host = RecordingHost()
         let shell = try tiny.start(host, outdir: "steps")

@@ -5,6 +5,8 @@ final class RecordingHost: ShellHost {
     var lines: [String] = []
     var warnings: [String] = []
     var progressCalls = 0
+    /// The labels of the progress reports.
+    var progressLabels: [String] = []
     /// Requests an interrupt once this many progress reports have been made.
     var interruptAfter: Int?
     var interrupted = false
@@ -13,6 +15,7 @@ final class RecordingHost: ShellHost {
     func warn(_ line: String) { warnings.append(line) }
     func progress(step: Int, total: Int, label: String) {
         progressCalls += 1
+        progressLabels.append(label)
         if let n = interruptAfter, progressCalls >= n { interrupted = true }
     }
     func progressDone() {}
