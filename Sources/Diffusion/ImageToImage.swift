@@ -41,19 +41,11 @@ public struct ImageToImage: Sendable {
     /// An init picture as A1111 reads it (`images.flatten`): a picture with transparency is laid
     /// over white (Pillow's paste through its alpha), then its alpha dropped.
     public static func readInitPicture(_ path: String) throws -> RGBImage {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw FormatError.io(file: path, reason: "cannot open") }
-        let magic = [UInt8](handle.readData(ofLength: 4))
-        try? handle.close()
-        guard magic == [0x89, 0x50, 0x4e, 0x47] else { return try RGBImage.read(path) }
-        let png = try PNGFile.read(path)
-        let n = png.width * png.height
-        guard (0..<n).contains(where: { png.rgba[$0 * 4 + 3] != 255 }) else {
-            return RGBImage(width: png.width, height: png.height, rgb: PillowCompositing.rgbFromRGBA(png.rgba))
-        }
-        let alpha = (0..<n).map { png.rgba[$0 * 4 + 3] }
-        let white = [UInt8](repeating: 255, count: n * 4)
-        let flattened = PillowCompositing.paste(png.rgba, into: white, mask: alpha, channels: 4)
-        return RGBImage(width: png.width, height: png.height, rgb: PillowCompositing.rgbFromRGBA(flattened))
+        let (picture, alpha) = try RGBImage.readWithAlpha(path)
+        guard let alpha else { return picture }
+        let white = [UInt8](repeating: 255, count: picture.rgb.count)
+        return RGBImage(width: picture.width, height: picture.height,
+                        rgb: PillowCompositing.paste(picture.rgb, into: white, mask: alpha, channels: 3))
     }
 
     /// The schedule's length and the index of the sigma the pass starts at (A1111's

@@ -54,20 +54,8 @@ public struct Inpainting: Sendable {
     /// A mask file as A1111 reads it: a PNG with transparency gives its alpha, thresholded at 128;
     /// any other picture its luminance (Pillow's `convert("L")`).
     public static func readMask(_ path: String) throws -> Inpainting {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw FormatError.io(file: path, reason: "cannot open") }
-        let magic = [UInt8](handle.readData(ofLength: 4))
-        try? handle.close()
-        if magic == [0x89, 0x50, 0x4e, 0x47] {
-            let png = try PNGFile.read(path)
-            let n = png.width * png.height
-            let alpha = (0..<n).map { png.rgba[$0 * 4 + 3] }
-            if alpha.contains(where: { $0 != 255 }) {
-                return Inpainting(mask: alpha.map { $0 > 128 ? 255 : 0 }, width: png.width, height: png.height)
-            }
-            let rgb = (0..<n).flatMap { png.rgba[($0 * 4)..<($0 * 4 + 3)] }
-            return Inpainting(mask: luminance(rgb), width: png.width, height: png.height)
-        }
-        let picture = try RGBImage.read(path)
+        let (picture, alpha) = try RGBImage.readWithAlpha(path)
+        if let alpha { return Inpainting(mask: alpha.map { $0 > 128 ? 255 : 0 }, width: picture.width, height: picture.height) }
         return Inpainting(mask: luminance(picture.rgb), width: picture.width, height: picture.height)
     }
 

@@ -45,8 +45,13 @@ public final class LoRALibrary: @unchecked Sendable {
     /// The network file `name`, read once per size and modification time, with A1111's short hash
     /// of it (12 hex digits of the sha256 of a safetensors file's tensor data, or of the whole file).
     public func network(_ name: String) throws -> (network: LoRANetwork, shortHash: String) {
-        guard let file = files().first(where: { $0.name == name }) else {
-            let known = files().map(\.name)
+        try network(name, among: files())
+    }
+
+    /// `network(_:)` with the folders already listed.
+    func network(_ name: String, among listing: [(name: String, path: String)]) throws -> (network: LoRANetwork, shortHash: String) {
+        guard let file = listing.first(where: { $0.name == name }) else {
+            let known = listing.map(\.name)
             let where_ = directories.isEmpty ? "no LoRA folder is set" : "in \(directories.joined(separator: ", "))"
             throw GenerationError.invalid("no LoRA named \"\(name.escapingControlCharacters)\" \(where_)"
                                           + (known.isEmpty ? "" : "; known: " + known.joined(separator: ", ")))
@@ -70,7 +75,8 @@ public final class LoRALibrary: @unchecked Sendable {
     /// about networks left out or partly applied. No tags: `base` itself.
     public func model(for base: StableDiffusionModel, tags: [ExtraNetworkTags.LoRA]) throws -> (model: StableDiffusionModel, messages: [String]) {
         guard !tags.isEmpty else { return (base, []) }
-        let known = Set(files().map(\.name))
+        let listing = files()
+        let known = Set(listing.map(\.name))
         let missing = tags.map(\.name).filter { !known.contains($0) }
         if !missing.isEmpty {
             let where_ = directories.isEmpty ? "no LoRA folder is set" : "not in \(directories.joined(separator: ", "))"
@@ -79,7 +85,7 @@ public final class LoRALibrary: @unchecked Sendable {
         }
         var applied: [AppliedNetwork] = []
         for tag in tags {
-            let (network, hash) = try network(tag.name)
+            let (network, hash) = try network(tag.name, among: listing)
             applied.append(AppliedNetwork(network: network, textEncoderMultiplier: tag.textEncoder, unetMultiplier: tag.unet, shortHash: hash))
         }
         let key = "\(base.path)|\(base.shortHash)\n" + applied.map { "\($0.network.path)|\($0.shortHash)|\($0.textEncoderMultiplier)|\($0.unetMultiplier)" }.joined(separator: "\n")

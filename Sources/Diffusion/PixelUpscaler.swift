@@ -75,7 +75,10 @@ enum ESRGANUpscale {
     static func run(_ network: RRDBNet, _ image: RGBImage, tiling: UpscalerTiling) throws -> RGBImage {
         guard tiling.size > 0 else { return try patch(network, image) }
         let grid = TileGrid.split(image, tile: tiling.size, overlap: tiling.overlap)
-        let upscaled = try grid.map { try patch(network, $0) }
+        let upscaled = try grid.map { tile in
+            try Cancellation.check()
+            return try patch(network, tile)
+        }
         return upscaled.combined()
     }
 

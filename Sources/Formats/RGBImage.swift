@@ -34,6 +34,24 @@ public struct RGBImage: Sendable, Equatable {
         throw FormatError.unsupported(file: path, reason: "not a PNG or JPEG image")
     }
 
+    /// A picture with its alpha channel (one byte a pixel) when it has transparency: a PNG
+    /// whose alpha is not 255 everywhere. Opaque PNGs, and JPEGs, give nil.
+    public static func readWithAlpha(_ path: String) throws -> (image: RGBImage, alpha: [UInt8]?) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw FormatError.io(file: path, reason: "cannot open") }
+        let magic = [UInt8](handle.readData(ofLength: 4))
+        try? handle.close()
+        guard magic == [0x89, 0x50, 0x4e, 0x47] else { return (try read(path), nil) }
+        let png = try PNGFile.read(path)
+        let n = png.width * png.height
+        var rgb = [UInt8](repeating: 0, count: n * 3), alpha = [UInt8](repeating: 0, count: n)
+        for p in 0..<n {
+            rgb[p * 3] = png.rgba[p * 4]; rgb[p * 3 + 1] = png.rgba[p * 4 + 1]; rgb[p * 3 + 2] = png.rgba[p * 4 + 2]
+            alpha[p] = png.rgba[p * 4 + 3]
+        }
+        let image = RGBImage(width: png.width, height: png.height, rgb: rgb)
+        return (image, alpha.contains { $0 != 255 } ? alpha : nil)
+    }
+
     private static func readJPEG(_ path: String) throws -> RGBImage {
         guard let f = fopen(path, "rb") else { throw FormatError.io(file: path, reason: String(cString: strerror(errno))) }
         defer { fclose(f) }

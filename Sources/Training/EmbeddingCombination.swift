@@ -21,11 +21,14 @@ public struct EmbeddingCombination {
         }
     }
 
-    /// The longest expression read (characters) and the most vectors a result may have.
+    /// The longest expression read (characters), and the deepest nesting of brackets and
+    /// parentheses (each level is a recursion: bounded so a hostile text cannot exhaust the stack).
     public static let maximumLength = 4_000
+    public static let maximumDepth = 64
 
     private let characters: [Character]
     private var position = 0
+    private var depth = 0
     private let lookup: (String) throws -> Tensor?
     private let word: (String) throws -> Tensor
 
@@ -130,6 +133,9 @@ public struct EmbeddingCombination {
 
     // primary := number | 'word' | name | '[' sum (',' sum)* ']' | '(' sum ')' | '-' primary
     private mutating func primary() throws -> Value {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maximumDepth else { throw Error.syntax("nested more than \(Self.maximumDepth) deep", at: position) }
         skipSpaces()
         guard position < characters.count else { throw Error.syntax("the expression ends too soon", at: position) }
         let c = characters[position]

@@ -76,20 +76,6 @@ public struct TrainingDataset: Sendable {
     /// Whether the pictures' alpha channels weigh the loss (`TrainingSample.lossWeight`).
     public let alphaWeights: Bool
 
-    /// A PNG's alpha channel when it is not fully opaque (other pictures have none).
-    static func alpha(_ path: String) throws -> [UInt8]? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        let magic = [UInt8](handle.readData(ofLength: 4))
-        try? handle.close()
-        guard magic == [0x89, 0x50, 0x4e, 0x47] else { return nil }
-        let png = try PNGFile.read(path)
-        let alpha = (0..<(png.width * png.height)).map { png.rgba[$0 * 4 + 3] }
-        return alpha.contains { $0 != 255 } ? alpha : nil
-    }
-
-    /// Loads every picture of `folder`, fitted to `width x height`. A picture whose shorter side is
-    /// under `minimumSide` pixels (default: a quarter of the training size, at least 1) is skipped:
-    /// enlarging it further would train on blur. A folder with no usable picture is an error.
     /// Pictures of one bucket size, by index into `samples`.
     public struct Bucket: Sendable, Equatable {
         public let width: Int, height: Int
@@ -160,7 +146,7 @@ public struct TrainingDataset: Sendable {
                 var sample = TrainingSample(path: path, caption: try TrainingCaption.forImage(at: path),
                                             image: RGBImage(width: w, height: h, rgb: fitted),
                                             originalWidth: picture.width, originalHeight: picture.height)
-                if alphaWeights { sample.alpha = try Self.alpha(path) }
+                if alphaWeights { sample.alpha = try RGBImage.readWithAlpha(path).alpha }
                 samples.append(sample)
             } catch {
                 skipped.append("\(error)")

@@ -43,6 +43,9 @@ import TestSupport
         #expect(TinySession.error(shell, "embedding combine \"x\" \"[style-a, 'a red dog'] + style-b\"")?.contains("cannot be added") == true)
         #expect(TinySession.error(shell, "embedding combine \"x\" \"style-a[5:9]\"")?.contains("empty") == true)
         #expect(TinySession.error(shell, "embedding combine \"x\" \"(style-a\"")?.contains("expected \")\"") == true)
+        // Nesting is bounded before it can exhaust the stack.
+        let deep = String(repeating: "(", count: 5_00) + "style-a" + String(repeating: ")", count: 500)
+        #expect(TinySession.error(shell, "embedding combine \"x\" \"\(deep)\"")?.contains("nested more than 64") == true)
     }
 
     @Test func combineOnSDXLKeepsBothEncoders() throws {

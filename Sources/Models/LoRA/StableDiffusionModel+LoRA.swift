@@ -46,11 +46,14 @@ extension StableDiffusionModel {
             var unmatched = 0
             do {
                 for (module, change) in network.modules.sorted(by: { $0.key < $1.key }) {
+                    try Cancellation.check()
                     guard let weight = targets.weight(for: module), let w = original(weight) else { unmatched += 1; continue }
                     let multiplier = weight.hasPrefix("unet.") ? applying.unetMultiplier : applying.textEncoderMultiplier
                     let updown = try withNoGrad { try change.updown(for: w.shape, file: network.path, name: module) }
                     deltas.append((weight, try withNoGrad { try (updown * change.scale) * multiplier }))
                 }
+            } catch let stop as Cancellation.Requested {
+                throw stop
             } catch {
                 skipped.append((network.name, "\(error)"))
                 continue
