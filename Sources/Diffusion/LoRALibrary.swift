@@ -26,20 +26,7 @@ public final class LoRALibrary: @unchecked Sendable {
 
     /// The network files by name, sorted by name.
     public func files() -> [(name: String, path: String)] {
-        var out: [String: String] = [:]
-        let fm = FileManager.default
-        for dir in directories {
-            guard let walker = fm.enumerator(atPath: dir) else { continue }
-            var found: [String] = []
-            while let rel = walker.nextObject() as? String {
-                if Self.extensions.contains((rel as NSString).pathExtension.lowercased()) { found.append(rel) }
-            }
-            for rel in found.sorted() {
-                let name = ((rel as NSString).lastPathComponent as NSString).deletingPathExtension
-                if out[name] == nil { out[name] = dir + "/" + rel }
-            }
-        }
-        return out.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        Folder.filesByStem(in: directories, extensions: Self.extensions, recursive: true)
     }
 
     /// The network file `name`, read once per size and modification time, with A1111's short hash

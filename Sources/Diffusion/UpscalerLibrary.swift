@@ -18,16 +18,7 @@ public final class UpscalerLibrary: @unchecked Sendable {
 
     /// The model files by name (the first folder wins), sorted by name.
     public func modelFiles() -> [(name: String, path: String)] {
-        var out: [String: String] = [:]
-        let fm = FileManager.default
-        for dir in directories {
-            guard let entries = try? fm.contentsOfDirectory(atPath: dir) else { continue }
-            for entry in entries.sorted() where Self.extensions.contains((entry as NSString).pathExtension.lowercased()) {
-                let name = (entry as NSString).deletingPathExtension
-                if out[name] == nil { out[name] = dir + "/" + entry }
-            }
-        }
-        return out.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        Folder.filesByStem(in: directories, extensions: Self.extensions, recursive: false)
     }
 
     /// Every name an upscaler setting accepts, in A1111's order: latent, built-in, model files.

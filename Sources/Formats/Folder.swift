@@ -20,4 +20,26 @@ public enum Folder {
         if mkdir(path, 0o755) != 0 && errno != EEXIST { return (path, String(cString: strerror(errno))) }
         return nil
     }
+
+    /// The files with one of `extensions` (lower-case, no dot) in `directories`, by file stem
+    /// (the first folder's wins; within a folder, the first path in name order), sorted by
+    /// name; `recursive` includes subfolders. Missing folders are skipped.
+    public static func filesByStem(in directories: [String], extensions: Set<String>, recursive: Bool) -> [(name: String, path: String)] {
+        var out: [String: String] = [:]
+        let fm = FileManager.default
+        for dir in directories {
+            var found: [String] = []
+            if recursive {
+                guard let walker = fm.enumerator(atPath: dir) else { continue }
+                while let rel = walker.nextObject() as? String { found.append(rel) }
+            } else {
+                found = (try? fm.contentsOfDirectory(atPath: dir)) ?? []
+            }
+            for rel in found.sorted() where extensions.contains((rel as NSString).pathExtension.lowercased()) {
+                let name = ((rel as NSString).lastPathComponent as NSString).deletingPathExtension
+                if out[name] == nil { out[name] = dir + "/" + rel }
+            }
+        }
+        return out.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 }
