@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "COpenCL", pkgConfig: "OpenCL", providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
         .systemLibrary(name: "CCLBlast", pkgConfig: "clblast", providers: [.apt(["libclblast-dev"])]),
         .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
 
         .target(name: "CImageIO", dependencies: ["CPNG"], linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "CKernels", dependencies: ["CBLAS", "CDNNL"], cSettings: kernelFlags,
@@ -48,9 +49,12 @@ let package = Package(
         .target(name: "Training", dependencies: ["Engine", "Models", "Prompting", "Diffusion", "Formats", "Imaging"],
                 resources: [.copy("Resources")]),
         .target(name: "Script", dependencies: ["Engine", "Formats", "Models", "Prompting", "Diffusion", "Training", "Imaging"]),
+        // The Jupyter kernel: the messaging protocol over ZeroMQ, cells run by the Script interpreter.
+        .target(name: "Notebook", dependencies: ["Script", "Engine", "Formats", "CZMQ", .product(name: "Crypto", package: "swift-crypto")],
+                linkerSettings: [.linkedLibrary("zmq")]),
 
         .executableTarget(name: "sdshell", dependencies: [
-            "Engine", "Formats", "Models", "Prompting", "Diffusion", "Training", "Script", "Imaging", "CLineEditor",
+            "Engine", "Formats", "Models", "Prompting", "Diffusion", "Training", "Script", "Imaging", "CLineEditor", "Notebook",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sdbench", dependencies: [
@@ -69,6 +73,7 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Imaging", "Models", "Prompting", "Engine", "Formats"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelsTests", dependencies: ["TestSupport", "Models", "Formats", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ShellTests", dependencies: ["TestSupport", "Script", "Diffusion", "Imaging", "Prompting", "Formats", "Models", "Engine"], exclude: ["Fixtures"]),
+        .testTarget(name: "NotebookTests", dependencies: ["Notebook", "Script"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Engine", .product(name: "Crypto", package: "swift-crypto")],
                     resources: [.copy("Fixtures")]),
     ],

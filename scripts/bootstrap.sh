@@ -17,6 +17,7 @@ PACKAGES=(
   pocl-opencl-icd      # OpenCL on the CPU, for tests
   libclblast-dev       # GEMM on OpenCL
   libfreetype-dev      # grid labels
+  libzmq3-dev          # ZeroMQ, the Jupyter kernel's transport
   fonts-dejavu-core    # the font grid labels are drawn with
 )
 

@@ -259,6 +259,7 @@ public final class Interpreter {
     public func setting(_ name: String) -> Value? {
         if name == "backend" { return .string(Engine.backend is OpenCLBackend ? "opencl" : "cpu") }
         if name == "outdir", let replaySandbox { return .string(replaySandbox.outdir) }
+        if name == "inline", settings[name] == nil { return .string(host.inlineDefault) }
         return settings[name] ?? Settings.definition(name)?.defaultValue
     }
 
@@ -330,6 +331,16 @@ public final class Interpreter {
 
 /// Names the prompt completes from the session.
 extension Interpreter {
+    /// Completion of `text` (a line up to the cursor) with the session's names: the number of
+    /// characters replaced and the candidates. The prompt and the notebook kernel both ask here.
+    public func completions(_ text: String) -> (replacing: Int, candidates: [String]) {
+        var engine = CompletionEngine()
+        engine.embeddingNames = embeddingNames
+        engine.loraNames = loraNames
+        engine.modelNames = modelNames
+        return engine.complete(text)
+    }
+
     /// The LoRA names of `loras_dir`, for completion after `<lora:`.
     public var loraNames: [String] { loraLibrary.files().map(\.name) }
 

@@ -15,6 +15,17 @@ public struct ProgressMeter: Sendable {
 
     /// The text to write for `step` of `total` at time `now` (seconds), or nil when nothing is due.
     public mutating func update(step: Int, total: Int, label: String, now: Double) -> String? {
+        let text = line(step: step, total: total, label: label, now: now)
+        if inPlace { return "\r\u{1b}[K" + text }
+        let tenth = total > 0 ? step * 10 / total : 0
+        guard tenth > lastTenth || step == total else { return nil }
+        lastTenth = tenth
+        return text + "\n"
+    }
+
+    /// The progress line for `step` of `total` at time `now` (seconds), without escape sequences
+    /// (a notebook shows it as updating display data).
+    public mutating func line(step: Int, total: Int, label: String, now: Double) -> String {
         if started == nil || step <= firstStep { started = now; firstStep = step; lastTenth = -1 }
         let elapsed = now - started!
         let done = step - firstStep
@@ -24,11 +35,7 @@ public struct ProgressMeter: Sendable {
         text += "  " + Self.duration(elapsed)
         if rate > 0, step < total { text += " elapsed, ETA " + Self.duration(Double(total - step) / rate) }
         if !label.isEmpty { text += "  (\(label.escapingControlCharacters))" }
-        if inPlace { return "\r\u{1b}[K" + text }
-        let tenth = total > 0 ? step * 10 / total : 0
-        guard tenth > lastTenth || step == total else { return nil }
-        lastTenth = tenth
-        return text + "\n"
+        return text
     }
 
     /// The time left at the rate so far (nil before the first step after the start).

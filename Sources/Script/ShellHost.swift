@@ -16,9 +16,13 @@ public protocol ShellHost: AnyObject {
     func showInline(path: String, mode: String, columns: Int)
     /// A live preview of the image being sampled (8-bit RGB), redrawn in place.
     func showPreview(rgb: [UInt8], width: Int, height: Int, mode: String, columns: Int)
+    /// The `inline` setting's value until the session sets one: "off" on terminals (images are
+    /// drawn only when asked for), "auto" in a notebook (every image and grid is shown).
+    var inlineDefault: String { get }
 }
 
 extension ShellHost {
+    public var inlineDefault: String { "off" }
     public func showPreview(rgb: [UInt8], width: Int, height: Int, mode: String, columns: Int) {}
 }
 

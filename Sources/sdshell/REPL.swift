@@ -18,11 +18,7 @@ struct REPL {
 
     /// Completion candidates for the text before the cursor, with names from the session.
     func complete(_ text: String) -> Completion {
-        var engine = CompletionEngine()
-        engine.embeddingNames = interpreter.embeddingNames
-        engine.loraNames = interpreter.loraNames
-        engine.modelNames = interpreter.modelNames
-        let (replacing, candidates) = engine.complete(text)
+        let (replacing, candidates) = interpreter.completions(text)
         return Completion(replacing: replacing, candidates: candidates)
     }
 
