@@ -96,3 +96,32 @@ extension TerminalImage {
         return nil
     }
 }
+
+extension TerminalImage {
+    /// What `inline="auto"` asks a terminal its environment does not name: kitty's graphics query
+    /// (a 1x1 picture with `a=q`, which a kitty-protocol terminal answers `OK` and does not draw)
+    /// followed by the primary device-attributes request (DA1), which every terminal answers;
+    /// terminals answer in order, so DA1's reply ends the wait.
+    public static let capabilityQuery = "\u{1b}_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\u{1b}\\\u{1b}[c"
+
+    /// Whether `reply` holds DA1's whole answer (`ESC [ ? … c`).
+    public static func replyIsComplete(_ reply: [UInt8]) -> Bool { deviceAttributes(reply) != nil }
+
+    /// The protocol a terminal's answer to `capabilityQuery` shows: kitty's when it answered the
+    /// graphics query OK, sixel when DA1 lists attribute 4, else nil.
+    public static func kind(fromReply reply: [UInt8]) -> Kind? {
+        let text = String(decoding: reply, as: UTF8.self)
+        if text.contains("\u{1b}_Gi=31;OK") { return .kitty }
+        if let attributes = deviceAttributes(reply), attributes.contains(4) { return .sixel }
+        return nil
+    }
+
+    /// DA1's parameters (`ESC [ ? 62 ; 4 ; 22 c` gives [62, 4, 22]), or nil before its end.
+    static func deviceAttributes(_ reply: [UInt8]) -> [Int]? {
+        let text = String(decoding: reply, as: UTF8.self)
+        guard let start = text.range(of: "\u{1b}[?"), let end = text[start.upperBound...].firstIndex(of: "c") else { return nil }
+        let body = text[start.upperBound..<end]
+        guard body.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ";") }) else { return nil }
+        return body.split(separator: ";").compactMap { Int($0) }
+    }
+}

@@ -80,12 +80,52 @@ final class TerminalHost: ShellHost {
     var interruptRequested: Bool { interruptFlag != 0 }
     func clearInterrupt() { clearInterruptFlag() }
 
-    /// The protocol to draw with: the setting's, or for "auto" what the environment says; none
-    /// when standard output is not a terminal.
+    /// The protocol to draw with: the setting's, or for "auto" what the environment says, else
+    /// what the terminal answers to `TerminalImage.capabilityQuery`; none when standard output is
+    /// not a terminal, or inside tmux or screen.
     static func resolvedProtocol(_ mode: String) -> TerminalImage.Kind? {
         guard isatty(1) != 0, mode != "off" else { return nil }
         if let explicit = TerminalImage.Kind(rawValue: mode) { return explicit }
-        return TerminalImage.detect(environment: ProcessInfo.processInfo.environment)
+        let environment = ProcessInfo.processInfo.environment
+        if let named = TerminalImage.detect(environment: environment) { return named }
+        guard environment["TMUX"] == nil, environment["STY"] == nil else { return nil }
+        return queriedProtocol
+    }
+
+    /// The terminal's answer to the capability query, asked once per process (a static `let` is
+    /// initialised once, on first use).
+    static let queriedProtocol: TerminalImage.Kind? = queryTerminal()
+
+    /// How long the terminal has to answer: DA1 is answered at once by every terminal emulator,
+    /// so the wait is only spent on one that ignores it.
+    static let queryTimeout = 1.0
+
+    /// Writes the capability query to the controlling terminal with echo and line buffering off,
+    /// reads the answer until DA1's reply or the timeout, and restores the terminal.
+    static func queryTerminal() -> TerminalImage.Kind? {
+        let tty = open("/dev/tty", O_RDWR | O_NOCTTY)
+        guard tty >= 0 else { return nil }
+        defer { close(tty) }
+        var saved = termios()
+        guard tcgetattr(tty, &saved) == 0 else { return nil }
+        var raw = saved
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        guard tcsetattr(tty, TCSANOW, &raw) == 0 else { return nil }
+        defer { tcsetattr(tty, TCSANOW, &saved) }
+        let query = Array(TerminalImage.capabilityQuery.utf8)
+        guard query.withUnsafeBytes({ Glibc.write(tty, $0.baseAddress, $0.count) }) == query.count else { return nil }
+        var reply: [UInt8] = []
+        let deadline = Date().addingTimeInterval(queryTimeout)
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while !TerminalImage.replyIsComplete(reply), reply.count < 4096 {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { break }
+            var wait = pollfd(fd: tty, events: Int16(POLLIN), revents: 0)
+            guard poll(&wait, 1, Int32(left * 1000) + 1) > 0 else { continue }
+            let n = Glibc.read(tty, &buffer, buffer.count)
+            if n > 0 { reply += buffer[..<n] } else if n == 0 || (errno != EINTR && errno != EAGAIN) { break }
+        }
+        return TerminalImage.kind(fromReply: reply)
     }
 
     /// The escape sequence drawing a PNG file (`data`) with `kind`.

@@ -146,6 +146,21 @@ final class PseudoTerminal {
         }
     }
 
+    /// Reads until the raw output (escape sequences kept) contains `text`.
+    func waitForRaw(_ text: String, timeout: Double = 20) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !rawOutput.contains(text) {
+            if deadline.timeIntervalSinceNow <= 0 || (closed && status != nil) {
+                throw Failure(description: "no \(String(reflecting: text)) in the output:\n\(rawOutput.debugDescription)")
+            }
+            if !pump(timeout: 0.05) {
+                closed = true
+                reap()
+                usleep(10_000)
+            }
+        }
+    }
+
     /// Reads until the output so far ends with `text` (a prompt waiting for input), whether or not
     /// an earlier `waitFor` already passed it. Keys typed before the editor is reading again can
     /// meet the terminal in canonical mode, where a Ctrl-D is taken as end-of-file and lost.

@@ -163,6 +163,42 @@ import TestSupport
         try PromptSession.quit(t)
     }
 
+    @Test func theTerminalsAnswerNamesItsProtocol() {
+        #expect(TerminalImage.kind(fromReply: Array("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[?62;22c".utf8)) == .kitty)
+        #expect(TerminalImage.kind(fromReply: Array("\u{1b}[?63;1;2;4;6;9;15;22c".utf8)) == .sixel)
+        #expect(TerminalImage.kind(fromReply: Array("\u{1b}[?62;22c".utf8)) == nil)
+        #expect(TerminalImage.kind(fromReply: Array("\u{1b}[?64;2;6;22c".utf8)) == nil, "attribute 4 only, not 64's digits")
+        #expect(!TerminalImage.replyIsComplete(Array("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[?62;4".utf8)))
+        #expect(TerminalImage.replyIsComplete(Array("\u{1b}[?1;2c".utf8)))
+    }
+
+    /// `inline="auto"` on a terminal its environment does not name (TERM=xterm): the prompt asks
+    /// the terminal (kitty's graphics query, then DA1) and draws with what the answer shows, and
+    /// nothing when the answer shows no image protocol.
+    @Test(arguments: [("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[?62;22c", "kitty"), ("\u{1b}[?62;4;22c", "sixel"), ("\u{1b}[?62;22c", "none")])
+    func thePromptAsksTheTerminal(_ answer: String, _ expected: String) throws {
+        let folder = NSTemporaryDirectory() + "sdshell-query-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
+        let t = try PromptSession.start(in: folder)
+        _ = try t.waitFor("sd> ")
+        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
+        _ = try t.waitFor("loaded tiny-sd")
+        t.send("generate \"x\" size=64x64 steps=1 seed=2 inline=\"auto\" outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
+        try t.waitForRaw(TerminalImage.capabilityQuery)
+        t.send(answer)
+        try t.waitUntilOutputEnds(with: "sd> ")
+        let raw = t.rawOutput
+        let png = try Data(contentsOf: URL(fileURLWithPath: folder + "/out/txt2img/00000-2.png"))
+        let drawn = raw.components(separatedBy: TerminalImage.capabilityQuery).dropFirst().joined()
+        switch expected {
+        case "kitty": #expect(Self.kittyPayload(drawn) == png)
+        case "sixel": #expect(Self.sixelPixels(drawn)?.width == 64)
+        default: #expect(!drawn.contains("\u{1b}_G") && !drawn.contains("\u{1b}]1337") && !drawn.contains("\u{1b}Pq"))
+        }
+        #expect(!t.output.contains("?62;"), "the answer is not echoed")
+        try PromptSession.quit(t)
+    }
+
     /// A script whose output goes to a file: plain progress lines, no escape sequence, no image.
     @Test func aScriptRunToAFileWritesPlainLines() throws {
         guard let binary = SDShellBinary.path else { Issue.record("no sdshell binary"); return }
