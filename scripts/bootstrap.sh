@@ -18,6 +18,8 @@ PACKAGES=(
   libclblast-dev       # GEMM on OpenCL
   libfreetype-dev      # grid labels
   libzmq3-dev          # ZeroMQ, the Jupyter kernel's transport
+  python3 python3-venv # the CI checks' Python (the Jupyter client test environment, PNG comparison)
+  slurm-wlm munge      # a one-node Slurm for the sharded-run check (scripts/check_slurm_shards.sh)
   fonts-dejavu-core    # the font grid labels are drawn with
 )
 

@@ -170,8 +170,30 @@ extension Interpreter {
         if let format, !EmbeddingCreation.fileExtensions.contains(format) {
             throw ScriptError(call.optionPosition("format"), "format must be \"pt\" or \"safetensors\" (got \(Value.quote(format)))")
         }
-        let (path, _) = try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
-                                                     directory: directory, overwrite: overwrite, format: format)
+        let create = { [self] in
+            try EmbeddingCreation.create(name: name, initText: initText, vectors: count, model: model, tokenizer: try tokenizer,
+                                         directory: directory, overwrite: overwrite, format: format).path
+        }
+        // In a sharded run every shard runs `embedding new`: the first makes the file (the same
+        // bytes on every shard), the others leave it, and so does a shard rerun whose training
+        // had begun. A shard that meets another creating it (the name's lock) waits for it.
+        if shardState != nil, !overwrite {
+            for attempt in 0... {
+                do {
+                    let path = try create()
+                    host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
+                    break
+                } catch let EmbeddingCreation.Error.exists(path) {
+                    host.write("\(path) is there already (made by another shard, or trained by this shard's earlier run): left as it is")
+                    break
+                } catch let error as FormatError where attempt < 100 && error.description.contains("another session") {
+                    usleep(100_000)
+                }
+            }
+            try journal.record(call.source(), outputs: [], outdir: outdir)
+            return
+        }
+        let path = try create()
         host.write("created \(path): \(count) vector\(count == 1 ? "" : "s") from \(Value.quote(initText))")
         try journal.record(call.source(), outputs: [], outdir: outdir)
     }
@@ -282,6 +304,15 @@ extension Interpreter {
     func train(_ call: CommandCall) throws {
         let name = try call.string(at: 0, "the embedding's name")
         try call.atMost(1)
+        // A sharded run trains only its own `train` statements (each is one unit).
+        shardState?.trained.insert(name)
+        let unit = nextShardUnit()
+        guard unit.owned else {
+            host.write("train \(name): shard \(unit.number % (shardState?.shard.count ?? 1)) trains it")
+            return
+        }
+        shardState?.current = unit.number
+        defer { shardState?.current = nil }
         guard let data = try call.optionString("data") else { throw ScriptError(call.position, "`train` needs data=DIR, the folder of training pictures") }
         let sessionModel = try requireModel(call.position)
         let precision = try weightPrecision(call)

@@ -16,15 +16,22 @@ extension Interpreter {
         for (name, (value, position)) in overrides where Settings.definition(name) != nil {
             values[name] = try checkedOption(name, value, at: position)
         }
-        if let replaySandbox { values["outdir"] = .string(replaySandbox.outdir) }
+        if let replaySandbox { values["outdir"] = .string(replaySandbox.outdir) } else if shardState != nil, let given = overrides.last(where: { $0.name == "outdir" }) {
+            // (The setting is redirected by `setting`; an `outdir=` option here.)
+            values["outdir"] = .string(shardOutdir(try checkedOption("outdir", given.value.0, at: given.value.1).description))
+        }
         if values["size"] == nil { let (w, h) = nativeSize; values["size"] = .size(width: w, height: h) }
         return values
     }
 
     /// Fixes `seed` (and `subseed` when a variation strength uses it) when -1, so the journal
     /// records the seeds used (`GenerationSettings.withSeedsDrawn`, the one seed rule).
-    func fixSeeds(_ values: inout [String: Value]) throws {
+    func fixSeeds(_ values: inout [String: Value], at position: SourcePosition) throws {
         let drawn = try generationSettings(prompt: "", values).withSeedsDrawn()
+        // Shards must make the images one machine would: a seed drawn at random on each is not that.
+        if let shardState, values["seed"] != .integer(drawn.seed) || values["subseed"] != nil && values["subseed"] != .integer(drawn.subseed) {
+            throw ScriptError(position, Self.randomSeedInShard(shardState.shard))
+        }
         values["seed"] = .integer(drawn.seed)
         if values["subseed"] != nil { values["subseed"] = .integer(drawn.subseed) }
     }
@@ -134,6 +141,10 @@ extension Interpreter {
         let base = try generationSettings(prompt: prompt, values)
         let count = base.batchCount
         try located(position) { try base.checkSeeds(images: count * base.batchSize) }
+        if let trained = shardState?.trained, let name = trained.sorted().first(where: { base.prompt.contains($0) || base.negativePrompt.contains($0) }) {
+            throw ScriptError(position, "the prompt names \(name), an embedding this script trains: in a sharded run another shard may train it. "
+                              + "Run the trainings sharded first, then the generations (docs/cluster.md)")
+        }
         let tags = (ExtraNetworkTags.find(base.prompt) + ExtraNetworkTags.find(base.negativePrompt)).filter { !$0.hasPrefix("<lora:") }
         if !tags.isEmpty {
             host.warn("\(position): warning: not applied (sdshell runs LoRA networks only); removed from the prompt as A1111 does: "
@@ -152,6 +163,9 @@ extension Interpreter {
         let probe = InterruptProbe(host)
         var out: [(image: GeneratedImage, path: String)] = []
         for i in 0..<count {
+            // A sharded run makes only its own units (the numbering is the same on every shard).
+            let unit = nextShardUnit()
+            guard unit.owned else { continue }
             let s = base.batch(i)
             let what = count > 1 ? "batch \(i + 1) of \(count)" + (label.isEmpty ? "" : ", " + label) : label
             let images: [GeneratedImage]
@@ -182,6 +196,8 @@ extension Interpreter {
             batchValues["seed"] = .integer(s.seed)
             if values["subseed"] != .integer(-1) { batchValues["subseed"] = .integer(s.subseed) }
             batchValues["count"] = .integer(Int64(s.batchCount))
+            shardState?.current = unit.number
+            defer { shardState?.current = nil }
             try batchDone?(batchValues, saved)
         }
         return out
@@ -191,7 +207,7 @@ extension Interpreter {
         let prompt = try call.string(at: 0, "a prompt")
         try call.atMost(1)
         var values = try resolvedSettings(call.options)
-        try fixSeeds(&values)
+        try fixSeeds(&values, at: call.position)
         try runGeneration(prompt: prompt, values, at: call.position)
     }
 
@@ -302,7 +318,7 @@ extension Interpreter {
                 host.warn("\(position): warning: not applied (sdshell does not do these yet): " + ignored.joined(separator: ", "))
             }
             var values = try resolvedSettings(overrides)
-            try fixSeeds(&values)
+            try fixSeeds(&values, at: position)
             try runGeneration(prompt: info.prompt, values, at: position)
         }
     }

@@ -128,9 +128,14 @@ extension Interpreter {
         guard axes.count <= 3 else { throw ScriptError(call.optionPosition(axes[3].name), "a grid has at most three axes (X, Y, Z); \(axes[3].name) would be a fourth") }
         var values = try resolvedSettings(fixed)
         values["batch"] = .integer(1); values["count"] = .integer(1)
-        try fixSeeds(&values)
+        // A sharded run draws no seed: a seed axis gives the statement's own (any value would do, as the axis sets every cell's).
+        if shardState != nil {
+            for axis in axes where (axis.name == "seed" || axis.name == "subseed") && values[axis.name] == .integer(-1) { values[axis.name] = axis.values[0] }
+        }
+        try fixSeeds(&values, at: call.position)
         // Seeds on an axis are explicit too.
         for i in axes.indices where axes[i].name == "seed" || axes[i].name == "subseed" {
+            if let shardState, axes[i].values.contains(.integer(-1)) { throw ScriptError(call.optionPosition(axes[i].name), Self.randomSeedInShard(shardState.shard)) }
             axes[i].values = axes[i].values.map { $0 == .integer(-1) ? .integer(GenerationSettings.randomSeed()) : $0 }
         }
         let x = axes[0], y = axes.count > 1 ? axes[1] : nil, z = axes.count > 2 ? axes[2] : nil
@@ -154,15 +159,19 @@ extension Interpreter {
                                                 leading: axes.map { ($0.name, $0.name == "order" ? $0.values[0] : .list($0.values)) })
         var outputs: [(path: String, digest: String)] = []
         var made = 0
+        // A sharded run makes its own cells and leaves the grid picture to `ShardMerge`.
+        let gridNumber = shardState?.grids ?? 0
+        shardState?.grids += 1
         // The cells saved so far: if Ctrl-C stops the grid, each is journalled as the `generate`
         // it was, so the journal still names every image kept (a finished grid is one entry).
         var madeCells: [(prompt: String, values: [String: Value], model: String?, path: String, digest: String)] = []
         do {
-        for zValue in zValues {
+        for (zIndex, zValue) in zValues.enumerated() {
             // Cells in grid order (row by row), made with the checkpoint axis outermost.
             let positions = yValues.indices.flatMap { yi in x.values.indices.map { xi in (yi, xi) } }
             let order = modelAxis == 0 ? positions.sorted { ($0.1, $0.0) < ($1.1, $1.0) } : positions
             var slots = [(rgb: [UInt8], width: Int, height: Int)?](repeating: nil, count: positions.count), first: GeneratedImage?
+            var slotFiles: [Int: (path: String, seed: Int64)] = [:]
             for (yi, xi) in order {
                 var cellValues = values, cellPrompt = prompt, cellModel: String?
                 for (axis, value) in [(x, x.values[xi] as Value?), (y, yValues[yi]), (z, zValue)] {
@@ -177,25 +186,29 @@ extension Interpreter {
                 }
                 if let cellModel { try useCheckpoint(cellModel) }
                 made += 1
-                let (image, cellPath) = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)")[0]
+                guard let (image, cellPath) = try makeImages(prompt: cellPrompt, cellValues, at: call.position, label: "cell \(made) of \(total)").first else {
+                    continue   // another shard's cell
+                }
                 madeCells.append((cellPrompt, cellValues, cellModel, cellPath, ImageDigest.of(rgb: image.rgb, width: image.width, height: image.height)))
                 if yi == 0 && xi == 0 { first = image }
                 slots[yi * x.values.count + xi] = (image.rgb, image.width, image.height)
+                slotFiles[yi * x.values.count + xi] = (cellPath, image.seed)
             }
-            let cells = slots.compactMap { $0 }
-            // A size axis makes cells of different sizes: laid out as A1111 does.
-            let uniform = try GridImage.uniformCells(cells)
-            let grid = try GridImage.compose(cells: uniform.cells, cellWidth: uniform.width, cellHeight: uniform.height, columns: x.values.count,
-                                             rows: yValues.count, columnLabels: x.values.map { Self.label(x, $0) },
-                                             rowLabels: y.map { axis in axis.values.map { Self.label(axis, $0) } } ?? [], font: font)
+            var layout = GridManifest(statement: statement, columns: x.values.count, rows: yValues.count,
+                                      columnLabels: x.values.map { Self.label(x, $0) },
+                                      rowLabels: y.map { axis in axis.values.map { Self.label(axis, $0) } } ?? [],
+                                      zLabel: z.flatMap { z in zValue.map { Self.label(z, $0) } }, cells: [:])
+            if shardState != nil {
+                for (slot, cell) in slotFiles { layout.cells[String(slot)] = .init(path: String(cell.path.dropFirst(outdir.count + 1)), seed: cell.seed) }
+                try writeGridManifest(layout, grid: gridNumber, z: zIndex, outdir: outdir)
+                continue
+            }
             // Every axis has a value (checked above), so the grid has a first cell.
             guard let first else { throw ScriptError(call.position, "internal error: a grid without cells") }
-            var text = [("parameters", first.infotext.encoded), ("sdscript", statement)]
-            if let z, let zValue { text.append(("sdscript-grid-z", Self.label(z, zValue))) }
-            let path = try OutputFolder(root: outdir, kind: "txt2img-grids").save(rgb: grid.rgb, width: grid.width, height: grid.height,
-                                                                                  seed: first.seed, text: text)
-            host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (z.flatMap { z in zValue.map { " (\(Self.label(z, $0)))" } } ?? ""))
-            outputs.append((path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height)))
+            let (path, digest) = try Self.saveGrid(cells: slots.compactMap { $0 }, layout, firstInfotext: first.infotext.encoded,
+                                                   firstSeed: first.seed, font: font, outdir: outdir)
+            host.write("\(path)  grid \(x.values.count)x\(yValues.count)" + (layout.zLabel.map { " (\($0))" } ?? ""))
+            outputs.append((path, digest))
             if let mode = values["inline"]?.description, mode != "off" { host.showInline(path: path, mode: mode, columns: Self.inlineColumns(values)) }
         }
         } catch let stop as Interrupted {
@@ -213,6 +226,24 @@ extension Interpreter {
         }
         produced += outputs
         variables["last_images"] = .list(outputs.map { .string($0.path) })
-        try journal.record(statement, outputs: outputs, outdir: outdir)
+        try journal.record(statement, comments: shardState == nil ? [] : ["shard grid \(gridNumber)"], outputs: outputs, outdir: outdir)
+    }
+}
+
+extension Interpreter {
+    /// Composes a grid's cells (row by row) into the labelled picture and saves it in
+    /// `outdir/txt2img-grids` with the first cell's infotext and the grid statement; its path and
+    /// pixel digest. The grid statement and `ShardMerge` both save grids here.
+    static func saveGrid(cells: [(rgb: [UInt8], width: Int, height: Int)], _ layout: GridManifest, firstInfotext: String, firstSeed: Int64,
+                         font: GridFont, outdir: String) throws -> (path: String, digest: String) {
+        // A size axis makes cells of different sizes: laid out as A1111 does.
+        let uniform = try GridImage.uniformCells(cells)
+        let grid = try GridImage.compose(cells: uniform.cells, cellWidth: uniform.width, cellHeight: uniform.height, columns: layout.columns,
+                                         rows: layout.rows, columnLabels: layout.columnLabels, rowLabels: layout.rowLabels, font: font)
+        var text = [("parameters", firstInfotext), ("sdscript", layout.statement)]
+        if let z = layout.zLabel { text.append(("sdscript-grid-z", z)) }
+        let path = try OutputFolder(root: outdir, kind: "txt2img-grids").save(rgb: grid.rgb, width: grid.width, height: grid.height,
+                                                                              seed: firstSeed, text: text)
+        return (path, ImageDigest.of(rgb: grid.rgb, width: grid.width, height: grid.height))
     }
 }

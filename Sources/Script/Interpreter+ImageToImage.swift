@@ -41,7 +41,7 @@ extension Interpreter {
         }
         let inpainting = try maskOptions(call)
         var values = try resolvedSettings(call.options)
-        try fixSeeds(&values)
+        try fixSeeds(&values, at: call.position)
         var leading: [(String, Value)] = [("init", .string(path)), ("denoise", .real(denoise))]
         if mode != .justResize { leading.append(("resize_mode", .integer(Int64(mode.rawValue)))) }
         if exact { leading.append(("exact_steps", .boolean(true))) }

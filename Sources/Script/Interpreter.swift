@@ -27,6 +27,8 @@ public final class Interpreter {
     /// While a journal is replayed: where it writes (its `outdir` and its own embeddings folder),
     /// whatever the replayed statements set, so a replay never touches the original's files.
     var replaySandbox: ReplaySandbox?
+    /// Set when this run is one shard of a script run on many machines (`Interpreter+Shard`).
+    var shardState: ShardState?
 
     public convenience init(host: ShellHost, hashes: HashCache = HashCache()) {
         self.init(host: host, hashes: hashes, journal: Journal())
@@ -259,6 +261,7 @@ public final class Interpreter {
     public func setting(_ name: String) -> Value? {
         if name == "backend" { return .string(Engine.backend is OpenCLBackend ? "opencl" : "cpu") }
         if name == "outdir", let replaySandbox { return .string(replaySandbox.outdir) }
+        if name == "outdir", shardState != nil { return .string(shardOutdir(settings[name]?.description ?? "outputs")) }
         if name == "inline", settings[name] == nil { return .string(host.inlineDefault) }
         return settings[name] ?? Settings.definition(name)?.defaultValue
     }

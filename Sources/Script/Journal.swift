@@ -21,6 +21,8 @@ public struct JournalError: Error, CustomStringConvertible {
 public final class Journal {
     public private(set) var path: String?
     var pending: [String] = []
+    /// A comment put first in every entry (a sharded run's sort key, `Shard`).
+    var entryComment: (() -> String)?
     let started = Date()
 
     public init() {}
@@ -34,7 +36,7 @@ public final class Journal {
     /// Records a statement (and comment lines written before it) with its outputs. A statement that
     /// made files passes the `outdir` in force: the journal is created there if it does not exist yet.
     public func record(_ statement: String, comments: [String] = [], outputs: [(path: String, digest: String)], outdir: String? = nil) throws {
-        let entry = (comments.map { "# " + $0 } + [statement] + outputs.map { Self.annotation(path: $0.path, digest: $0.digest) })
+        let entry = (((entryComment.map { [$0()] } ?? []) + comments).map { "# " + $0 } + [statement] + outputs.map { Self.annotation(path: $0.path, digest: $0.digest) })
             .joined(separator: "\n") + "\n"
         pending.append(entry)
         if path == nil, let outdir { try open(in: outdir) }

@@ -87,6 +87,7 @@ public enum EmbeddingCreation {
         guard file != "." + ext else { throw Error.invalid("the name \"\(name)\" has no usable characters") }
         let path = directory + "/" + file
         try Folder.create(directory)
+        if !overwrite && FileManager.default.fileExists(atPath: path) { throw Error.exists(path) }
         // Checked and written under the name's lock, so two sessions cannot both create it, nor
         // replace an embedding another session is training.
         let lock = try FileLock(for: path, purpose: "create it")

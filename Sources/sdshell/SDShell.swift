@@ -16,7 +16,7 @@ struct SDShell: ParsableCommand {
         """,
         version: SDShellVersion.string,
         subcommands: [SelfTest.self, InspectCommand.self, GenerateCommand.self, TokensCommand.self, EmbeddingsCommand.self, TrainCommand.self,
-                      LineEditorDemoCommand.self, KernelCommand.self, ShellCommand.self],
+                      LineEditorDemoCommand.self, KernelCommand.self, MergeCommand.self, ShellCommand.self],
         defaultSubcommand: ShellCommand.self
     )
 
