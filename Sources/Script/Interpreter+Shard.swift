@@ -64,6 +64,8 @@ extension Interpreter {
     /// Marks a finished shard: `done` in each folder it wrote, with its unit count (`ShardMerge`
     /// merges only finished shards, and checks they numbered the same units).
     public func finishShard() throws {
+        guard shardState != nil else { return }
+        try journal.writePending(in: outdir)   // (the shard's folder for the outdir in force)
         guard let state = shardState else { return }
         let text = "shard \(state.shard.index) of \(state.shard.count)\nunits \(state.units)\n"
         for folder in state.cleared {

@@ -43,6 +43,14 @@ public final class Journal {
         try flush()
     }
 
+    /// Writes entries still waiting for a file into a journal in `outdir` (a shard that made no
+    /// file still journals the statements every shard ran, for `ShardMerge`).
+    func writePending(in outdir: String) throws {
+        guard path == nil, !pending.isEmpty else { return }
+        try open(in: outdir)
+        try flush()
+    }
+
     func open(in outdir: String) throws {
         let folder = outdir + "/sessions"
         try Folder.create(folder)

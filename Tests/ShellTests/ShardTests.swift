@@ -132,4 +132,33 @@ import TestSupport
         second.runAsShard(try Shard(index: 1, count: 2))
         #expect(TinySession.error(second, "train \"dep\" data=\"nowhere\" steps=1\ngenerate \"a dep picture\" seed=1")?.contains("an embedding this script trains") == true)
     }
+
+    /// The command line: a bad --shard is refused with the reason (exit 2) before anything runs;
+    /// a Slurm array task's environment names the shard; merge names what is missing.
+    @Test func theCommandLineChecksShards() throws {
+        guard let binary = SDShellBinary.path else { Issue.record("no sdshell binary"); return }
+        func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            process.environment = ["PATH": "/usr/bin:/bin", "HOME": tiny.folder].merging(environment) { $1 }
+            process.currentDirectoryURL = URL(fileURLWithPath: tiny.folder)
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        for (bad, reason) in [("3/3", "shard 3 of 3 does not exist"), ("0/0", "the shard count must be 1"), ("x", "is not K/N")] {
+            let (status, output) = try run(["--shard", bad, "-e", "print 1"])
+            #expect(status == 2 && output.contains(reason) && !output.contains("\n1\n"), "\(bad): \(output)")
+        }
+        let slurm = try run(["-e", "print 1"], environment: ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"])
+        #expect(slurm.status == 0 && slurm.output.contains("running shard 1 of 2"), "\(slurm.output)")
+        #expect(FileManager.default.fileExists(atPath: tiny.folder + "/outputs/shards/1-of-2/done"))
+        let merge = try run(["merge", "outputs"])
+        #expect(merge.status == 1 && merge.output.contains("shard 0 (no outputs/shards/0-of-2/done)"), "\(merge.output)")
+    }
 }
