@@ -306,7 +306,7 @@ extension Interpreter {
         try call.atMost(1)
         // A sharded run trains only its own `train` statements (each is one unit).
         shardState?.trained.insert(name)
-        let unit = nextShardUnit()
+        let unit = try nextShardUnit(at: call.position)
         guard unit.owned else {
             host.write("train \(name): shard \(unit.number % (shardState?.shard.count ?? 1)) trains it")
             return

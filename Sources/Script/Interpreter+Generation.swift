@@ -164,7 +164,7 @@ extension Interpreter {
         var out: [(image: GeneratedImage, path: String)] = []
         for i in 0..<count {
             // A sharded run makes only its own units (the numbering is the same on every shard).
-            let unit = nextShardUnit()
+            let unit = try nextShardUnit(at: position)
             guard unit.owned else { continue }
             let s = base.batch(i)
             let what = count > 1 ? "batch \(i + 1) of \(count)" + (label.isEmpty ? "" : ", " + label) : label

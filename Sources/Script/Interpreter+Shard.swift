@@ -18,6 +18,13 @@ extension Interpreter {
         let folder = state.shard.outdir(base)
         if !state.cleared.contains(folder) {
             shardState?.cleared.insert(folder)
+            do {
+                try Folder.create(base + "/shards")
+                shardState?.locks.append(try FileLock(for: folder, purpose: "run shard \(state.shard.index) of \(state.shard.count)"))
+            } catch {
+                shardState?.conflict = "\(error)"
+                return folder
+            }
             // Out of the way first (one rename), then removed: a reader never sees half a folder.
             let trash = (folder as NSString).deletingLastPathComponent + "/.removing-\(state.shard.folderName)-\(UUID().uuidString)"
             if rename(folder, trash) == 0 { try? FileManager.default.removeItem(atPath: trash) }
@@ -25,9 +32,11 @@ extension Interpreter {
         return folder
     }
 
-    /// Numbers the next work unit; whether this run makes it (always, when not sharded).
-    func nextShardUnit() -> (number: Int, owned: Bool) {
+    /// Numbers the next work unit; whether this run makes it (always, when not sharded). Throws
+    /// when the shard's folder is another process's (the same shard running twice).
+    func nextShardUnit(at position: SourcePosition) throws -> (number: Int, owned: Bool) {
         guard let state = shardState else { return (0, true) }
+        if let conflict = state.conflict { throw ScriptError(position, conflict) }
         shardState?.units += 1
         return (state.units, state.shard.owns(state.units))
     }
@@ -65,6 +74,7 @@ extension Interpreter {
     /// merges only finished shards, and checks they numbered the same units).
     public func finishShard() throws {
         guard shardState != nil else { return }
+        if let conflict = shardState?.conflict { throw ShardError(conflict) }
         try journal.writePending(in: outdir)   // (the shard's folder for the outdir in force)
         guard let state = shardState else { return }
         let text = "shard \(state.shard.index) of \(state.shard.count)\nunits \(state.units)\n"

@@ -84,6 +84,11 @@ struct ShardState {
     var grids = 0
     /// Shard folders emptied in this run (a rerun replaces a shard's files).
     var cleared: Set<String> = []
+    /// The locks on this run's shard folders (held until the process ends): a second copy of the
+    /// same shard, running at the same time, is refused instead of mixing its files with ours.
+    var locks: [FileLock] = []
+    /// Why a shard folder could not be taken (reported at the next unit).
+    var conflict: String?
     /// Embeddings trained in this run: a later generation naming one depends on another shard's work.
     var trained: Set<String> = []
 

@@ -89,7 +89,9 @@ public enum ShardMerge {
                 var files: [Int: (path: String, seed: Int64)] = [:]
                 for k in 0..<count {
                     let folder = shardsFolder + "/\(k)-of-\(count)"
-                    guard let data = FileManager.default.contents(atPath: folder + "/grids/\(grid)-\(z).json") else { continue }
+                    let file = folder + "/grids/\(grid)-\(z).json"
+                    guard let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int else { continue }
+                    guard size <= 16 << 20, let data = FileManager.default.contents(atPath: file) else { throw ShardError("\(file): over 16 MiB, not a grid manifest") }
                     let manifest: Interpreter.GridManifest
                     do { manifest = try JSONDecoder().decode(Interpreter.GridManifest.self, from: data) } catch {
                         throw ShardError("\(folder)/grids/\(grid)-\(z).json: not a grid manifest")

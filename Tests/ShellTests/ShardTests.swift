@@ -82,6 +82,17 @@ import TestSupport
         #expect(try RGBImage.read(result.grids[0]).rgb == RGBImage.read(try grids("single-rerun")[0]).rgb)
     }
 
+    /// A second copy of a shard running at the same time (a double submission) is refused
+    /// before it writes, and the first copy's files stay.
+    @Test func theSameShardTwiceAtOnceIsRefused() throws {
+        let first = try run(Self.gridScript, outdir: "twice", shard: try Shard(index: 0, count: 3))
+        let second = try tiny.start(outdir: "twice")
+        second.runAsShard(try Shard(index: 0, count: 3))
+        #expect(TinySession.error(second, Self.gridScript)?.contains("another session") == true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tiny.folder + "/twice/shards/0-of-3/txt2img").count == 4)
+        withExtendedLifetime(first) {}
+    }
+
     @Test func shardedTrainingsGiveTheSameEmbeddings() throws {
         let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
         func script(_ embeddings: String) -> String {
