@@ -6,10 +6,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-BIN="${1:-}"
-if [ -z "$BIN" ]; then
-  swift build --product sdshell >/dev/null
-  BIN="$(swift build --show-bin-path)/sdshell"
-fi
+source scripts/sdshell_binary.sh "${1:-}"
 scripts/setup_kernel_test_env.sh
 .venv-kernel/bin/python scripts/kernel_acceptance.py "$ROOT" "$BIN"

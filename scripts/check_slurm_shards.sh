@@ -9,12 +9,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-BIN="${1:-}"
-if [ -z "$BIN" ]; then
-  swift build --product sdshell >/dev/null
-  BIN="$(swift build --show-bin-path)/sdshell"
-fi
-BIN="$(realpath "$BIN")"
+source scripts/sdshell_binary.sh "${1:-}"
 source scripts/slurm_local.sh
 slurm_local_install
 WORK="$(mktemp -d /tmp/sdshell-slurm-XXXXXX)"

@@ -130,9 +130,9 @@ import TestSupport
         #expect(lines.last?.hasPrefix("step 20/20") == true)
     }
 
-    /// The prompt draws a generated image with each protocol named by `inline`, and nothing when it is off.
-    @Test(arguments: ["kitty", "iterm2", "sixel", "off"])
-    func thePromptDrawsWith(_ mode: String) throws {
+    /// The real prompt in a pseudo-terminal, with the tiny model loaded, asked to generate
+    /// `out/txt2img/00000-2.png` in a new folder with `inline` set to `mode`.
+    static func promptGenerating(inline mode: String) throws -> (PseudoTerminal, String) {
         let folder = NSTemporaryDirectory() + "sdshell-inline-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
         let t = try PromptSession.start(in: folder)
@@ -140,6 +140,13 @@ import TestSupport
         t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
         _ = try t.waitFor("loaded tiny-sd")
         t.send("generate \"x\" size=64x64 steps=1 seed=2 inline=\"\(mode)\" outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
+        return (t, folder)
+    }
+
+    /// The prompt draws a generated image with each protocol named by `inline`, and nothing when it is off.
+    @Test(arguments: ["kitty", "iterm2", "sixel", "off"])
+    func thePromptDrawsWith(_ mode: String) throws {
+        let (t, folder) = try Self.promptGenerating(inline: mode)
         _ = try t.waitFor("-2.png  seed 2")
         try t.waitUntilOutputEnds(with: "sd> ")   // the statement, its picture included, is done
         let raw = t.rawOutput
@@ -177,13 +184,7 @@ import TestSupport
     /// nothing when the answer shows no image protocol.
     @Test(arguments: [("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[?62;22c", "kitty"), ("\u{1b}[?62;4;22c", "sixel"), ("\u{1b}[?62;22c", "none")])
     func thePromptAsksTheTerminal(_ answer: String, _ expected: String) throws {
-        let folder = NSTemporaryDirectory() + "sdshell-query-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
-        let t = try PromptSession.start(in: folder)
-        _ = try t.waitFor("sd> ")
-        t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
-        _ = try t.waitFor("loaded tiny-sd")
-        t.send("generate \"x\" size=64x64 steps=1 seed=2 inline=\"auto\" outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/embeddings\"\r")
+        let (t, folder) = try Self.promptGenerating(inline: "auto")
         try t.waitForRaw(TerminalImage.capabilityQuery)
         t.send(answer)
         try t.waitUntilOutputEnds(with: "sd> ")
