@@ -83,13 +83,14 @@ public enum TerminalImage {
 extension TerminalImage {
     /// The protocol a terminal speaks, from its environment: kitty's (kitty, Ghostty, Konsole,
     /// WezTerm), iTerm2's (iTerm2, VS Code), sixel (foot, mlterm, contour, Windows Terminal,
-    /// xterm started with sixel); nil for others, and inside tmux or screen, which do not pass
-    /// images through unless configured to.
-    public static func detect(environment env: [String: String]) -> Kind? {
-        if env["TMUX"] != nil || env["STY"] != nil { return nil }
+    /// xterm started with sixel); nil for others. Inside screen, nil; inside tmux, nil unless tmux
+    /// passes images through (`tmuxPassthrough`, its `allow-passthrough` option), when the outer
+    /// terminal is named by what the session inherited from it (`KITTY_WINDOW_ID`, `LC_TERMINAL`, ...).
+    public static func detect(environment env: [String: String], tmuxPassthrough: Bool = false) -> Kind? {
+        if env["STY"] != nil || env["TMUX"] != nil && !tmuxPassthrough { return nil }
         let term = env["TERM"] ?? "", program = env["TERM_PROGRAM"] ?? ""
         if env["KITTY_WINDOW_ID"] != nil || term.contains("kitty") || term.contains("ghostty") || program == "ghostty"
-            || env["KONSOLE_VERSION"] != nil || program == "WezTerm" { return .kitty }
+            || env["KONSOLE_VERSION"] != nil || program == "WezTerm" || env["WEZTERM_PANE"] != nil { return .kitty }
         if program == "iTerm.app" || env["LC_TERMINAL"] == "iTerm2" || program == "vscode" { return .iterm2 }
         if term.hasPrefix("foot") || term.contains("mlterm") || term.contains("contour") || term.contains("sixel")
             || env["WT_SESSION"] != nil { return .sixel }
@@ -123,5 +124,21 @@ extension TerminalImage {
         let body = text[start.upperBound..<end]
         guard body.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ";") }) else { return nil }
         return body.split(separator: ";").compactMap { Int($0) }
+    }
+}
+
+extension TerminalImage {
+    /// `sequence` wrapped for tmux's passthrough (tmux 3.3+ with `allow-passthrough` on): each
+    /// escape sequence in it (up to its string terminator) inside `ESC Ptmux; … ESC \`, its ESCs
+    /// doubled, so tmux hands it to the outer terminal. One wrapper per sequence keeps each under
+    /// tmux's limit on a passthrough's length (kitty's chunks are 4 KiB).
+    public static func tmuxPassthrough(_ sequence: String) -> String {
+        var out = "", rest = Substring(sequence)
+        while !rest.isEmpty {
+            let end = rest.range(of: "\u{1b}\\")?.upperBound ?? rest.endIndex
+            out += "\u{1b}Ptmux;" + rest[..<end].replacingOccurrences(of: "\u{1b}", with: "\u{1b}\u{1b}") + "\u{1b}\\"
+            rest = rest[end...]
+        }
+        return out
     }
 }

@@ -87,10 +87,28 @@ final class TerminalHost: ShellHost {
         guard isatty(1) != 0, mode != "off" else { return nil }
         if let explicit = TerminalImage.Kind(rawValue: mode) { return explicit }
         let environment = ProcessInfo.processInfo.environment
-        if let named = TerminalImage.detect(environment: environment) { return named }
+        if let named = TerminalImage.detect(environment: environment, tmuxPassthrough: tmuxPassesImages) { return named }
         guard environment["TMUX"] == nil, environment["STY"] == nil else { return nil }
         return queriedProtocol
     }
+
+    /// Inside tmux, whether it passes images to the outer terminal: its `allow-passthrough`
+    /// option is on (asked once, with `tmux show-options`, waiting at most 1 s).
+    static let tmuxPassesImages: Bool = {
+        guard ProcessInfo.processInfo.environment["TMUX"] != nil else { return false }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["tmux", "show-options", "-gv", "allow-passthrough"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        let deadline = Date().addingTimeInterval(1)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning { process.terminate(); return false }
+        let answer = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile().prefix(64), as: UTF8.self)
+        return ["on", "all"].contains(answer.trimmingCharacters(in: .whitespacesAndNewlines))
+    }()
 
     /// The terminal's answer to the capability query, asked once per process (a static `let` is
     /// initialised once, on first use).
@@ -128,11 +146,16 @@ final class TerminalHost: ShellHost {
         return TerminalImage.kind(fromReply: reply)
     }
 
-    /// The escape sequence drawing a PNG file (`data`) with `kind`.
+    /// The escape sequence drawing a PNG file (`data`) with `kind` (kitty's and iTerm2's wrapped
+    /// for tmux's passthrough inside a tmux that allows it; tmux 3.4+ draws sixel itself).
     static func sequence(png data: Data, kind: TerminalImage.Kind, columns: Int) throws -> String {
         switch kind {
-        case .kitty: return TerminalImage.kitty(png: data, columns: columns)
-        case .iterm2: return TerminalImage.iterm2(png: data, columns: columns)
+        case .kitty:
+            let text = TerminalImage.kitty(png: data, columns: columns)
+            return tmuxPassesImages ? TerminalImage.tmuxPassthrough(text) : text
+        case .iterm2:
+            let text = TerminalImage.iterm2(png: data, columns: columns)
+            return tmuxPassesImages ? TerminalImage.tmuxPassthrough(text) : text
         case .sixel:
             let temporary = NSTemporaryDirectory() + "sdshell-sixel-\(UUID().uuidString).png"
             try data.write(to: URL(fileURLWithPath: temporary))

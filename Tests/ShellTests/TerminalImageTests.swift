@@ -110,6 +110,9 @@ import TestSupport
         #expect(TerminalImage.detect(environment: ["TERM": "foot"]) == .sixel)
         #expect(TerminalImage.detect(environment: ["TERM": "xterm-256color"]) == nil)
         #expect(TerminalImage.detect(environment: ["KITTY_WINDOW_ID": "1", "TMUX": "/tmp/x"]) == nil)
+        #expect(TerminalImage.detect(environment: ["KITTY_WINDOW_ID": "1", "TMUX": "/tmp/x"], tmuxPassthrough: true) == .kitty)
+        #expect(TerminalImage.detect(environment: ["LC_TERMINAL": "iTerm2", "TMUX": "/tmp/x", "TERM_PROGRAM": "tmux"], tmuxPassthrough: true) == .iterm2)
+        #expect(TerminalImage.detect(environment: ["KITTY_WINDOW_ID": "1", "STY": "1.pts"], tmuxPassthrough: true) == nil)
     }
 
     /// A 20-step run at 1.5 s a step: after the first quarter the ETA is the time left; to a file
@@ -132,10 +135,11 @@ import TestSupport
 
     /// The real prompt in a pseudo-terminal, with the tiny model loaded, asked to generate
     /// `out/txt2img/00000-2.png` in a new folder with `inline` set to `mode`.
-    static func promptGenerating(inline mode: String) throws -> (PseudoTerminal, String) {
+    /// `environment` gives variables for the prompt from the folder (made before it is called).
+    static func promptGenerating(inline mode: String, environment: (String) throws -> [String: String] = { _ in [:] }) throws -> (PseudoTerminal, String) {
         let folder = NSTemporaryDirectory() + "sdshell-inline-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder + "/embeddings", withIntermediateDirectories: true)
-        let t = try PromptSession.start(in: folder)
+        let t = try PromptSession.start(in: folder, environment: try environment(folder))
         _ = try t.waitFor("sd> ")
         t.send("model \"\(TestFixtures.tinyModelPath)\"\r")
         _ = try t.waitFor("loaded tiny-sd")
@@ -166,6 +170,59 @@ import TestSupport
             })
         default:
             #expect(!raw.contains("\u{1b}_G") && !raw.contains("\u{1b}]1337") && !raw.contains("\u{1b}Pq"))
+        }
+        try PromptSession.quit(t)
+    }
+
+    /// What tmux hands the outer terminal: each `ESC Ptmux; … ESC \` wrapper's content, ESCs undoubled.
+    static func tmuxUnwrapped(_ text: String) -> String {
+        var out = "", i = text.startIndex
+        let opener = "\u{1b}Ptmux;"
+        while let start = text[i...].range(of: opener) {
+            var j = start.upperBound
+            while j < text.endIndex {
+                let c = text[j], next = text.index(after: j)
+                if c == "\u{1b}", next < text.endIndex, text[next] == "\u{1b}" { out.append("\u{1b}"); j = text.index(after: next); continue }
+                if c == "\u{1b}", next < text.endIndex, text[next] == "\\" { j = text.index(after: next); break }
+                out.append(c)
+                j = next
+            }
+            i = j
+        }
+        return out
+    }
+
+    @Test func tmuxPassthroughWrapsEachSequence() {
+        let png = Data((0..<9000).map { UInt8(truncatingIfNeeded: $0 &* 37) })
+        let kitty = TerminalImage.kitty(png: png)
+        let wrapped = TerminalImage.tmuxPassthrough(kitty)
+        #expect(wrapped.components(separatedBy: "\u{1b}Ptmux;").count - 1 == kitty.components(separatedBy: "\u{1b}_G").count - 1)
+        #expect(Self.tmuxUnwrapped(wrapped) == kitty)
+        let iterm = TerminalImage.iterm2(png: png)
+        #expect(Self.tmuxUnwrapped(TerminalImage.tmuxPassthrough(iterm)) == iterm)
+    }
+
+    /// Inside tmux (a stand-in `tmux` on PATH answers its allow-passthrough option): with
+    /// passthrough on, the picture reaches the outer kitty terminal wrapped; with it off, nothing
+    /// is drawn.
+    @Test(arguments: ["on", "off"])
+    func insideTmux(_ passthrough: String) throws {
+        let (t, folder) = try Self.promptGenerating(inline: "auto") { folder in
+            try FileManager.default.createDirectory(atPath: folder + "/bin", withIntermediateDirectories: true)
+            try "#!/bin/sh\necho \(passthrough)\n".write(toFile: folder + "/bin/tmux", atomically: true, encoding: .utf8)
+            chmod(folder + "/bin/tmux", 0o755)
+            return ["TMUX": "/tmp/tmux-0/default,1,0", "TERM": "tmux-256color", "TERM_PROGRAM": "tmux", "KITTY_WINDOW_ID": "1",
+                    "PATH": folder + "/bin:/usr/bin:/bin"]
+        }
+        _ = try t.waitFor("-2.png  seed 2")
+        try t.waitUntilOutputEnds(with: "sd> ")
+        let raw = t.rawOutput
+        let png = try Data(contentsOf: URL(fileURLWithPath: folder + "/out/txt2img/00000-2.png"))
+        if passthrough == "on" {
+            #expect(raw.contains("\u{1b}Ptmux;\u{1b}\u{1b}_G"))
+            #expect(Self.kittyPayload(Self.tmuxUnwrapped(raw)) == png)
+        } else {
+            #expect(!raw.contains("\u{1b}_G") && !raw.contains("Ptmux") && !raw.contains(TerminalImage.capabilityQuery))
         }
         try PromptSession.quit(t)
     }
