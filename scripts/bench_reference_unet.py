@@ -2,7 +2,9 @@
 diffusers' UNet2DConditionModel with the configuration of SD 1.5 (default), SD 2.1 (--arch sd2)
 or SDXL base (--arch sdxl, with its text_time added conditioning) and random weights, f32,
 no_grad, batch 2 (one CFG step), context [2, 77, width]; median of the timed passes after one warm-up.
-    .venv-ref/bin/python scripts/bench_reference_unet.py SIZE [PASSES] [THREADS] [--arch=sd2|sdxl] [--vae] [--text]
+--bf16 runs the passes under torch.autocast("cpu", dtype=torch.bfloat16), the comparison #23 names
+(fast only where the CPU has bf16 dot products: AVX512_BF16 or AMX).
+    .venv-ref/bin/python scripts/bench_reference_unet.py SIZE [PASSES] [THREADS] [--arch=sd2|sdxl] [--vae] [--text] [--bf16]
 """
 import resource
 import sys
@@ -29,9 +31,13 @@ def median_time(fn):
     return sorted(times)[len(times) // 2], times
 
 
+BF16 = "--bf16" in sys.argv
+
+
 def report(what, fn):
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
         median, times = median_time(fn)
+    what += ", bf16 autocast" if BF16 else ", f32"
     print(f"torch {torch.__version__} {what}, {torch.get_num_threads()} threads: {median:.2f} s "
           f"(passes {' '.join(f'{t:.2f}' for t in times)}), peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB",
           flush=True)
