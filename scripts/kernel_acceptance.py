@@ -11,7 +11,7 @@ Checks, each failing loudly:
   4. an interrupt (SIGINT, as Jupyter's interrupt button sends with interrupt_mode "signal")
      during a 200-step generation returns within two steps; the next cell runs; an
      interrupt_request on the control channel does the same.
-  5. an error names the cell, line and column.
+  5. an error names the cell, line and column; the cells queued behind a failing one are aborted.
   6. every IOPub message, read raw from the socket, passes jupyter_client's signature check; a
      tampered one fails it; a forged request is ignored and the kernel goes on.
   7. shutdown ends the kernel process.
@@ -176,6 +176,19 @@ reply, messages = run('set steps=20\nset stepz=3')
 check(reply["status"] == "error" and re.match(r"<cell \d+>:2:5: ", reply["evalue"]) is not None,
       "the error names cell, line and column: %s" % reply.get("evalue"))
 check(any(m["msg_type"] == "error" for m in messages), "the error is published on IOPub")
+
+# 5b. A failing cell aborts the cells queued behind it (stop_on_error), as ipykernel does; the
+# first cell generates for a moment, so the second is queued before it fails.
+first = kc.execute('generate "a red circle on a blue background" seed=3 steps=6\nset stepz=3')
+second = kc.execute('print "queued"')
+replies = {}
+while len(replies) < 2:
+    message = kc.get_shell_msg(timeout=60)
+    replies[message["parent_header"].get("msg_id")] = message["content"]
+check(replies[first]["status"] == "error" and replies[second]["status"] == "aborted",
+      "a failing cell aborts the queued one: %s, %s" % (replies[first]["status"], replies[second]["status"]))
+reply, _ = run('print "after the abort"')
+check(reply["status"] == "ok", "the next cell after an abort runs")
 
 # 6. Signatures: every raw IOPub frame set passes Session's check; a tampered one does not.
 checked = 0

@@ -27,6 +27,9 @@ public final class Kernel: @unchecked Sendable {
     /// The process that started the kernel: when it is gone (reparented), the kernel ends too.
     let parentProcess = getppid()
     var executionCount = 0
+    /// A cell failed with `stop_on_error`: the cells queued behind it are answered "aborted", as
+    /// ipykernel does (a "Run All" stops at the first error).
+    var abortQueuedCells = false
 
     /// Binds every socket of `connection`; the interpreter starts with a fresh session.
     public init(connection: ConnectionFile, interrupts: KernelInterrupts) throws {
@@ -69,13 +72,33 @@ public final class Kernel: @unchecked Sendable {
                 log("ignored \(error)")
                 continue
             }
-            iopub.status("busy", parent: request)
-            let reply = shellChannel ? handleShell(request) : handleControl(request)
-            if let (type, content) = reply {
-                let message = JupyterMessage(type: type, session: session, content: content, parent: request)
-                do { try socket.send(try message.frames(signedBy: signer)) } catch { log("cannot reply to \(request.type): \(error)") }
+            respond(to: request, on: socket, with: shellChannel ? handleShell(request) : handleControl(request))
+            if shellChannel, abortQueuedCells {
+                abortQueuedCells = false
+                abortQueue(socket)
             }
-            iopub.status("idle", parent: request)
+        }
+    }
+
+    /// Sends `reply` to `request`, between the busy and idle statuses.
+    private func respond(to request: JupyterMessage, on socket: ZMQSocket, with reply: @autoclosure () -> Reply?) {
+        iopub.status("busy", parent: request)
+        if let (type, content) = reply() {
+            let message = JupyterMessage(type: type, session: session, content: content, parent: request)
+            do { try socket.send(try message.frames(signedBy: signer)) } catch { log("cannot reply to \(request.type): \(error)") }
+        }
+        iopub.status("idle", parent: request)
+    }
+
+    /// Answers the cells already waiting on the shell socket "aborted" (other requests as usual).
+    private func abortQueue(_ socket: ZMQSocket) {
+        while !ZMQSocket.poll([socket], milliseconds: 0).isEmpty, let frames = try? socket.receive() {
+            guard let request = try? JupyterMessage.decode(frames, signer: signer) else { continue }
+            if request.type == "execute_request" {
+                respond(to: request, on: socket, with: ("execute_reply", ["status": "aborted", "execution_count": executionCount]))
+            } else {
+                respond(to: request, on: socket, with: handleShell(request))
+            }
         }
     }
 
@@ -168,6 +191,7 @@ public final class Kernel: @unchecked Sendable {
         guard let failure else {
             return ("execute_reply", ["status": "ok", "execution_count": count, "user_expressions": [String: Any](), "payload": [Any]()])
         }
+        abortQueuedCells = request.content["stop_on_error"] as? Bool ?? true
         let error: [String: Any] = ["ename": failure.name, "evalue": failure.value.escapingControlCharacters,
                                     "traceback": [failure.value.escapingControlCharacters]]
         if !silent { iopub.publish("error", error, parent: request) }
