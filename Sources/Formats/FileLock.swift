@@ -8,7 +8,7 @@ public final class FileLock {
     public let path: String
     private let fd: Int32
 
-    /// Takes the lock for `file`, or throws `FormatError.io` naming the file and the process that
+    /// Takes the lock for `file`, or throws `FormatError.locked` naming the file and the process that
     /// holds it (`purpose` says what the caller was about to do).
     public init(for file: String, purpose: String) throws {
         let url = URL(fileURLWithPath: file)
@@ -21,7 +21,7 @@ public final class FileLock {
             guard errno == EWOULDBLOCK else { return }
             let holder = Self.holder(fd)
             close(fd)
-            throw FormatError.io(file: file, reason: "cannot \(purpose): another session" + (holder.map { " (process \($0))" } ?? "")
+            throw FormatError.locked(file: file, reason: "cannot \(purpose): another session" + (holder.map { " (process \($0))" } ?? "")
                                  + " is training or creating it; try again when it is done")
         }
         let pid = Array("\(getpid())\n".utf8)

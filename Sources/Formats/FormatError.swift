@@ -8,6 +8,8 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case unsupported(file: String, reason: String)
     /// Reading or writing failed at the operating-system level.
     case io(file: String, reason: String)
+    /// Another process holds the file's lock (`FileLock`): trying again later can succeed.
+    case locked(file: String, reason: String)
 
     /// The message, with control characters from the file (names, metadata) made visible
     /// (`escapingControlCharacters`).
@@ -19,7 +21,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
         case let .unsafeGlobal(file, global):
             return "\(file): refused: the pickle calls `\(global)`, which is not on the allow-list of data types (nothing was executed)"
         case let .unsupported(file, reason): return "\(file): unsupported: \(reason)"
-        case let .io(file, reason): return "\(file): \(reason)"
+        case let .io(file, reason), let .locked(file, reason): return "\(file): \(reason)"
         }
     }
 }

@@ -186,7 +186,7 @@ extension Interpreter {
                 } catch let EmbeddingCreation.Error.exists(path) {
                     host.write("\(path) is there already (made by another shard, or trained by this shard's earlier run): left as it is")
                     break
-                } catch let error as FormatError where attempt < 100 && error.description.contains("another session") {
+                } catch FormatError.locked where attempt < 100 {
                     usleep(100_000)
                 }
             }

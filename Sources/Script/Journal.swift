@@ -51,16 +51,20 @@ public final class Journal {
         try flush()
     }
 
-    func open(in outdir: String) throws {
-        let folder = outdir + "/sessions"
-        try Folder.create(folder)
+    /// `date` as journal file names write it (UTC, `2026-12-07_16-53-36`).
+    static func fileStamp(_ date: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd_HH-mm-ss"
-        let stem = folder + "/" + formatter.string(from: started)
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
-        let header = "# sdshell session journal, started \(formatter.string(from: started)); `replay` this file to make the same images\n"
+        return formatter.string(from: date)
+    }
+
+    func open(in outdir: String) throws {
+        let folder = outdir + "/sessions"
+        try Folder.create(folder)
+        let stem = folder + "/" + Self.fileStamp(started)
+        let header = "# sdshell session journal, started \(ISO8601DateFormatter().string(from: started)); `replay` this file to make the same images\n"
         // Claimed with O_EXCL, so two sessions started in the same second never share a journal.
         for n in 1...10_000 {
             let candidate = n == 1 ? stem + ".sdscript" : "\(stem)-\(n).sdscript"

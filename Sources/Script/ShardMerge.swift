@@ -106,8 +106,10 @@ public enum ShardMerge {
                     if z == 0 { throw ShardError("\(outdir): no shard wrote grid \(grid)'s manifest") }
                     break
                 }
-                let total = layout.columns * layout.rows
-                guard total > 0, total <= 1 << 20 else { throw ShardError("\(outdir): grid \(grid) has \(total) cells") }
+                let (total, overflow) = layout.columns.multipliedReportingOverflow(by: layout.rows)
+                guard layout.columns > 0, layout.rows > 0, !overflow, total <= 1 << 20 else {
+                    throw ShardError("\(outdir): grid \(grid) has \(layout.columns) x \(layout.rows) cells")
+                }
                 var cells: [(rgb: [UInt8], width: Int, height: Int)] = []
                 for index in 0..<total {
                     guard let file = files[index] else { throw ShardError("\(outdir): grid \(grid) has no cell \(index) in any shard. Nothing was written.") }
@@ -132,9 +134,14 @@ public enum ShardMerge {
         for entry in merged { text += entry.lines + (entry.grid.flatMap { gridLines[$0] } ?? []) }
         let sessions = outdir + "/sessions"
         try Folder.create(sessions)
-        let path = sessions + "/merged-\(count)-shards-\(Self.stamp()).sdscript"
-        try AtomicFile.write(Array((text.joined(separator: "\n") + "\n").utf8), to: path)
-        return Result(journal: path, grids: gridPaths, shards: count, units: unitCount)
+        // A name of its own: two merges in the same second never overwrite each other.
+        let stem = sessions + "/merged-\(count)-shards-\(Journal.fileStamp(Date()))"
+        let bytes = Array((text.joined(separator: "\n") + "\n").utf8)
+        for n in 1...10_000 {
+            let path = n == 1 ? stem + ".sdscript" : "\(stem)-\(n).sdscript"
+            if try AtomicFile.create(bytes, at: path) { return Result(journal: path, grids: gridPaths, shards: count, units: unitCount) }
+        }
+        throw ShardError("\(stem).sdscript: 10,000 merged journals were written in the same second")
     }
 
     /// A shard's one session journal, split into its header and its keyed entries.
@@ -164,13 +171,5 @@ public enum ShardMerge {
             }
         }
         return (header, entries)
-    }
-
-    static func stamp() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd_HH-mm-ss"
-        return formatter.string(from: Date())
     }
 }

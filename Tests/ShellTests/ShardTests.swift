@@ -82,6 +82,23 @@ import TestSupport
         #expect(try RGBImage.read(result.grids[0]).rgb == RGBImage.read(try grids("single-rerun")[0]).rgb)
     }
 
+    /// A grid manifest from another machine is untrusted: a size whose cell count overflows is
+    /// refused with the reason (no trap); two merges never overwrite each other's journal.
+    @Test func hostileManifestsAreRefusedAndMergesDoNotOverwrite() throws {
+        let script = "grid \"a red circle\" seed=[1, 2]"
+        for k in 0..<2 { _ = try run(script, outdir: "hostile", shard: try Shard(index: k, count: 2)) }
+        let outdir = tiny.folder + "/hostile"
+        let first = try ShardMerge.merge(outdir: outdir), second = try ShardMerge.merge(outdir: outdir)
+        #expect(first.journal != second.journal && FileManager.default.fileExists(atPath: first.journal))
+        let manifest = outdir + "/shards/0-of-2/grids/0-0.json"
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifest))) as? [String: Any])
+        json["columns"] = Int.max
+        json["rows"] = 3
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: manifest))
+        let error = #expect(throws: ShardError.self) { try ShardMerge.merge(outdir: outdir) }
+        #expect(error?.description.contains("cells") == true, "\(String(describing: error))")
+    }
+
     /// A second copy of a shard running at the same time (a double submission) is refused
     /// before it writes, and the first copy's files stay.
     @Test func theSameShardTwiceAtOnceIsRefused() throws {
