@@ -30,6 +30,8 @@ public final class StableDiffusionModel: @unchecked Sendable {
     public let alphasCumprod: [Float]
     /// The checkpoint's tensors by name (a LoRA merge rebuilds networks from them).
     let weights: ModelWeights
+    /// The precision this checkpoint gets when none is asked for (`WeightPrecision.automatic`).
+    public var automaticPrecision: WeightPrecision { WeightPrecision.automatic(for: weights) }
     /// The LoRA-family networks merged into this model's weights (none for a loaded checkpoint).
     public let networks: [AppliedNetwork]
 
@@ -57,15 +59,16 @@ public final class StableDiffusionModel: @unchecked Sendable {
 
     /// Loads a checkpoint (any layout ModelWeights reads), optionally with a separate VAE file.
     /// `prediction` overrides the prediction type (else: the config's, or for SD 2.x A1111's test
-    /// pass of the UNet).
-    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision: WeightPrecision = .full,
+    /// pass of the UNet). `precision` nil: `WeightPrecision.automatic` for the checkpoint.
+    public init(path: String, vae vaePath: String? = nil, hashes: HashCache? = nil, precision requested: WeightPrecision? = .full,
                 prediction: Prediction? = nil) throws {
         self.path = path
         self.vaePath = vaePath
-        self.precision = precision
         predictionOverride = prediction
         name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var weights = try ModelWeights(try ModelFile.open(path))
+        let precision = requested ?? WeightPrecision.automatic(for: weights)
+        self.precision = precision
         if let vaePath { weights.replaceVAE(with: try ModelWeights(try ModelFile.open(vaePath))) }
         self.weights = weights
         networks = []

@@ -37,10 +37,14 @@ extension Interpreter {
         let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
         let kind = "\(loaded.family)" + (loaded.config.prediction == .v || loaded.family == .sd2 || loaded.predictionOverride != nil
             ? ", \(loaded.config.prediction == .v ? "v" : "epsilon") prediction (\(loaded.predictionSource))" : "")
-        host.write("loaded \(loaded.name): \(kind), \(hash)" + (precision == .half ? ", 16-bit weights" : ""))
+        host.write("loaded \(loaded.name): \(kind), \(hash)" + (loaded.precision == .half ? ", 16-bit weights" : ""))
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
-        if precision == .half { explicit += " precision=\"half\"" }
+        // The precision used, unless it is the one an f32 checkpoint gets by default (so that a
+        // replay loads the model as this session did whatever the default).
+        if loaded.precision == .half || precision == .full && loaded.automaticPrecision == .half {
+            explicit += " precision=\(Value.quote(loaded.precision.rawValue))"
+        }
         if let prediction { explicit += " prediction=\(Value.quote(prediction == .v ? "v" : "eps"))" }
         try journal.record(explicit, comments: ["\(loaded.name): \(kind), \(hash)"], outputs: [])
     }
@@ -260,12 +264,13 @@ extension Interpreter {
         }
     }
 
-    /// The `precision` option (`full` when absent).
-    func weightPrecision(_ call: CommandCall) throws -> WeightPrecision {
+    /// The `precision` option: nil for `auto` (the default: `WeightPrecision.automatic` for the checkpoint).
+    func weightPrecision(_ call: CommandCall) throws -> WeightPrecision? {
         let text = try call.optionString("precision") ?? TrainingParameters.string("precision")
+        if text == "auto" { return nil }
         guard let precision = WeightPrecision(rawValue: text) else {
-            throw ScriptError(call.optionPosition("precision"), "precision must be full or half (got \(Value.quote(text)))"
-                              + NameSuggestion.hint(text, in: WeightPrecision.allCases.map(\.rawValue)))
+            throw ScriptError(call.optionPosition("precision"), "precision must be auto, full or half (got \(Value.quote(text)))"
+                              + NameSuggestion.hint(text, in: ["auto"] + WeightPrecision.allCases.map(\.rawValue)))
         }
         return precision
     }
@@ -381,7 +386,7 @@ extension Interpreter {
         // The training's own scope: its model (maybe a 16-bit copy) is released before the
         // session's model is loaded back.
         defer { restoreSessionModel(path: files.0, vae: files.1, precision: files.2, prediction: files.3) }
-        var trainingModel = try modelForTraining(precision: precision, position: call.position)
+        var trainingModel = try modelForTraining(precision: precision ?? sessionModel.precision, position: call.position)
         if let text = try call.optionString("loras") {
             let tags = try located(call.optionPosition("loras")) { try ExtraNetworkTags.loras([text]) }
             guard !tags.isEmpty, ExtraNetworkTags.strip(text).trimmingCharacters(in: .whitespaces).isEmpty else {

@@ -150,7 +150,7 @@ extension Interpreter {
         defer { if modelAxis != nil, let sessionModel, model !== sessionModel { use(sessionModel) } }
         func useCheckpoint(_ path: String) throws {
             guard model?.path != path else { return }
-            let loaded = use(try StableDiffusionModel(path: path, hashes: hashes, precision: sessionModel?.precision ?? .full))
+            let loaded = use(try StableDiffusionModel(path: path, hashes: hashes, precision: sessionModel?.precision))
             host.write("loaded \(loaded.name) for the grid's Checkpoint name axis")
         }
         let outdir = values["outdir"]?.description ?? "outputs"

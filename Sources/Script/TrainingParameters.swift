@@ -23,7 +23,7 @@ public enum TrainingParameters {
         row("preview", .string, nil, "its prompt (default: the template's first)"),
         row("preview_from_settings", .boolean, .boolean(false), "previews use the session's generation settings (sampler, steps, cfg, seed, size, negative), as A1111's \"read parameters from txt2img\""),
         row("clip_grad", .string, nil, "gradient clipping: value:X or norm:X"),
-        row("precision", .string, .string("full"), "frozen weights: full (f32) or half (16-bit)"),
+        row("precision", .string, .string("auto"), "frozen weights: auto (half for a 16-bit checkpoint, else full), full (f32) or half (16-bit)"),
         row("checkpointing", .boolean, nil, "recompute UNet blocks in backward: less memory (default: on for SDXL)"),
         row("shuffle_tags", .boolean, .boolean(false), "shuffle the caption's comma-separated tags in each prompt (A1111, kohya's shuffle_caption)"),
         row("tag_dropout", .real, .real(0), "drop each tag from a prompt with this probability (A1111's \"drop out tags\")"),

@@ -27,9 +27,14 @@ struct OpsBenchmark: ParsableCommand {
     @Flag(help: "Also the VAE decoder's 3x3 convolutions at 512x512 (batch 1).")
     var vae = false
 
+    @Option(help: "Element type of the engine rows' weights: f32, f16 (as `precision=\"half\"` keeps them: read in place, no cached copies) or bf16.")
+    var weights: String = "f32"
+
     private func wanted(_ kind: String) -> Bool { only.isEmpty || only.contains(kind) }
 
     func run() throws {
+        guard let weightType = DType(rawValue: weights) else { throw ValidationError("--weights must be f32, f16 or bf16") }
+        func stored(_ t: Tensor) throws -> Tensor { try t.to(weightType) }
         if let threads { Engine.threads = threads }
         Engine.use(try Engine.backend(named: backend))
         // The peak is measured before and after (VM neighbours make single readings noisy); the
@@ -47,15 +52,18 @@ struct OpsBenchmark: ParsableCommand {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1,
                                     a.storagePointer, Int32(k), w.storagePointer, Int32(k), 0, scratch(m * n), Int32(n))
                     }
-                    try reportThrowing("engine linear \(m)x\(k)x\(n)", flops, 0) { _ = try a.linear(weight: w) }
+                    let ws = try stored(w)
+                    try reportThrowing("engine linear \(m)x\(k)x\(n)", flops, 0) { _ = try a.linear(weight: ws) }
                 }
             }
             // Effective rate: the direct convolution's FLOPs over the time (above 100% of peak when
             // Winograd, which needs 2.25x fewer multiplies, wins).
-            for (c, hw) in [(320, l), (640, l / 2), (1280, l / 4), (1280, l / 8)] where wanted("conv") {
-                let x = try random([2, c, hw, hw]), w = try random([c, c, 3, 3]), b = try random([c])
-                let flops = 2.0 * Double(2 * c * c * 9 * hw * hw)
-                try reportThrowing("engine conv3x3 2x\(c)x\(hw)x\(hw) -> \(c)", flops, 0) {
+            // The UNet's widest inputs (skip connections concatenated) too.
+            for (c, o, hw) in [(320, 320, l), (640, 640, l / 2), (1280, 1280, l / 4), (1280, 1280, l / 8), (1920, 640, l / 2),
+                               (2560, 1280, l / 4), (2560, 1280, l / 8)] where wanted("conv") {
+                let x = try random([2, c, hw, hw]), w = try stored(random([o, c, 3, 3])), b = try random([o])
+                let flops = 2.0 * Double(2 * c * o * 9 * hw * hw)
+                try reportThrowing("engine conv3x3 2x\(c)x\(hw)x\(hw) -> \(o)", flops, 0) {
                     _ = try x.conv2d(weight: w, bias: b, padding: 1)
                 }
             }

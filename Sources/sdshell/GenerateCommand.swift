@@ -11,7 +11,7 @@ struct GenerateCommand: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "generate", abstract: "Generate images from a prompt (txt2img), as the shell's `generate` statement does.",
-        usage: "sdshell generate --model MODEL PROMPT [--precision full|half] [--PARAMETER VALUE ...]",
+        usage: "sdshell generate --model MODEL PROMPT [--precision auto|full|half] [--PARAMETER VALUE ...]",
         discussion: "Parameters (name, default, meaning; the same as the shell's `help generate`):\n"
             + CommandLineStatement.helpLines(rows).joined(separator: "\n"))
 

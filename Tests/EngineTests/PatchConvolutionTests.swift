@@ -31,4 +31,26 @@ import Testing
         let narrowW = try Tensor(shape: [o, 64, 3, 3], data: WinogradTests.random(o * 64 * 9, seed: 7))
         #expect(try backend.patchProductConv2d(narrow, weight: narrowW, bias: nil, stride: 1, padding: 1, adding: nil) == nil)
     }
+
+    /// 16-bit weights of 512 channels on an 8x8 image go through the patch product on machines whose
+    /// products use the engine's GEMM (the weights read as they are stored), within f32 rounding of
+    /// the direct convolution of their widening; elsewhere the convolution is left to oneDNN.
+    @Test func sixteenBitWeightsOnSmallImages() throws {
+        let (c, o, h) = (512, 512, 8)
+        let x = try Tensor(shape: [1, c, h, h], data: WinogradTests.random(c * h * h, seed: 11))
+        let w = try Tensor(shape: [o, c, 3, 3], data: WinogradTests.random(o * c * 9, seed: 12)).to(.f16)
+        let b = try Tensor(shape: [o], data: WinogradTests.random(o, seed: 13))
+        let backend = CPUBackend()
+        let product = try backend.patchProductConv2d(x, weight: w, bias: b, stride: 1, padding: 1, adding: nil)
+        guard CPUBackend.usesEngineGEMM else { #expect(product == nil); return }
+        let got = try #require(product).toArray()
+        let widened = try w.to(.f32)
+        var s = ck_conv_shape(n: 1, c: Int32(c), h: Int32(h), w: Int32(h), o: Int32(o), k: 3, stride: 1, pad: 1, oh: Int32(h), ow: Int32(h))
+        var direct = [Float](repeating: 0, count: o * h * h)
+        #expect(ck_conv2d_forward(&s, x.floatPointer, widened.floatPointer, 0, b.floatPointer, &direct) == 0)
+        let error = WinogradTests.relativeError(got, direct)
+        #expect(error <= 1e-5, "relative error \(error)")
+        // The same filters at f32 keep the f32 algorithm.
+        #expect(try backend.patchProductConv2d(x, weight: widened, bias: b, stride: 1, padding: 1, adding: nil) == nil)
+    }
 }

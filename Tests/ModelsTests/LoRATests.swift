@@ -137,7 +137,7 @@ enum LoRAFixture {
         }
     }
 
-    @Test("at half precision (16-bit weights used in place from the file) a merge is the float32 merge rounded, and the checkpoint stays as it was")
+    @Test("at half precision (16-bit weights used in place from the file) a merge is the float32 merge, kept in f32, and the checkpoint stays as it was")
     func halfPrecision() throws {
         let half = try StableDiffusionModel(path: TestFixtures.tinyModelPath, precision: .half)
         #expect(half.unet.mappedWeights.bytes > 0, "the tiny model's 16-bit matrices are used in place")
@@ -148,7 +148,9 @@ enum LoRAFixture {
             && ($0["networks"] as! [[String: Any]])[0]["file"] as? String == "sd_lora" && (($0["networks"] as! [[String: Any]])[0]["te"] as! NSNumber).floatValue == 0.8 }!
         for key in ["unet", "te_last_hidden"] {
             let error = LoRAFixture.relative(merged[key]!, LoRAFixture.floats(c[key]))
-            #expect(error <= 5e-3, "\(key): half-precision merge off by \(error)")
+            // As at full precision (the merged layers are not rounded to 16 bits; rounding them was
+            // 5e-3 off).
+            #expect(error <= 1e-5, "\(key): half-precision merge off by \(error)")
         }
         #expect(try LoRAFixture.outputs(half, family: "sd") == before)
     }

@@ -28,7 +28,7 @@ import TestSupport
         try s.run(source: "set models_dir=\"\(folder)/models\"\nmodels\nmodel tiny", file: "t")
         #expect(host.lines[0] == "\(folder)/models/other.safetensors")
         #expect(host.lines[1] == "\(folder)/models/tiny")
-        #expect(host.lines[2] == "loaded tiny: SD 1.x, no hash (a folder)")
+        #expect(host.lines[2] == "loaded tiny: SD 1.x, no hash (a folder), 16-bit weights")
         #expect(throws: ScriptError.self) { try s.run(source: "model tinny", file: "t") }
         do { try s.run(source: "model tinny", file: "t") } catch { #expect("\(error)".hasSuffix("did you mean `tiny`?")) }
     }
@@ -46,12 +46,12 @@ import TestSupport
             #expect("\(error)".contains("prediction must be \"v\" or \"eps\""), "\(error)")
         }
         try s.run(source: "model \"\(TestFixtures.fixturePath("tiny-sdxl"))\"\nset steps=1 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/e\"\n\"a b\" seed=3", file: "t")
-        #expect(host.lines.contains("loaded tiny-sdxl: SDXL, no hash (a folder)"), "\(host.lines)")
+        #expect(host.lines.contains("loaded tiny-sdxl: SDXL, no hash (a folder), 16-bit weights"), "\(host.lines)")
         let png = String(host.lines.last!.split(separator: " ")[0])
         let image = try PNGFile.read(png)
         #expect(image.width == 16 && image.height == 16)
         let journal = try (s.journal.path.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? "") + s.journal.pending.joined()
-        #expect(journal.contains("model \"\(v)\" prediction=\"eps\"\n"), "\(journal)")
+        #expect(journal.contains("model \"\(v)\" precision=\"half\" prediction=\"eps\"\n"), "\(journal)")
     }
 
     @Test func infoAndInspectDescribeFiles() throws {

@@ -210,19 +210,21 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: "\(folder)/out/train/toy/toy-6.pt"))
     }
 
-    /// `precision="half"` trains on a 16-bit copy of the session's model (the session's own model
-    /// is released meanwhile and loaded back afterwards, still f32); a bad value names the choices.
-    @Test func trainingInHalfPrecisionLeavesTheSessionModelFull() throws {
+    /// The tiny model is stored in f16, so it loads at half precision by default (`precision="auto"`);
+    /// `precision="full"` trains on an f32 copy of the session's model (the session's own model is
+    /// released meanwhile and loaded back afterwards, still 16-bit); a bad value names the choices.
+    @Test func trainingAtAnotherPrecisionLeavesTheSessionModelAsLoaded() throws {
         let host = RecordingHost()
         let shell = try session(host)
+        #expect(shell.model?.precision == .half)
         let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
         try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
         #expect(error(shell, "train \"toy\" data=\"\(pictures)\" steps=2 size=64 precision=\"hlaf\"")
-                == "t:1:\(37 + pictures.count): precision must be full or half (got \"hlaf\"); did you mean `half`?")
-        try shell.run(source: "train \"toy\" data=\"\(pictures)\" steps=2 size=64 seed=2 precision=\"half\"", file: "t")
-        #expect(host.lines.contains("loaded tiny-sd with 16-bit weights for training"))
+                == "t:1:\(37 + pictures.count): precision must be auto, full or half (got \"hlaf\"); did you mean `half`?")
+        try shell.run(source: "train \"toy\" data=\"\(pictures)\" steps=2 size=64 seed=2 precision=\"full\"", file: "t")
+        #expect(host.lines.contains("loaded tiny-sd with 32-bit weights for training"))
         #expect(host.lines.last == "trained \(folder)/embeddings/toy.pt to step 2")
-        #expect(shell.model?.precision == .full)
+        #expect(shell.model?.precision == .half)
         try shell.run(source: "generate \"toy\" seed=1", file: "t")
     }
 

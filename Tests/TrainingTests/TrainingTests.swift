@@ -105,8 +105,10 @@ enum TrainingFixture {
         // gradients of the context and time embedding are summed differs (rounding).
         let recomputed = try run(checkpointing: true)
         #expect(try recomputed.value.toArray() == value.toArray(), "\(c["name"]!): checkpointing changed the loss")
+        // Measured: under 1e-6 with oneDNN's sgemm, 1.6e-6 on the SDXL case with the engine's GEMM
+        // (AVX2 CPUs), whose rounding differs.
         let drift = Self.relativeL2(recomputed.grad, grad)
-        #expect(drift <= 1e-6, "\(c["name"]!): checkpointing moved the gradient by \(drift) (relative L2)")
+        #expect(drift <= 2e-6, "\(c["name"]!): checkpointing moved the gradient by \(drift) (relative L2)")
         let got = try value.toArray()[0], want = (c["loss"] as! NSNumber).floatValue
         #expect(abs(got - want) / want <= 1e-5, "\(c["name"]!): loss \(got) vs \(want)")
         var gradL: [Float] = [], gradG: [Float] = []

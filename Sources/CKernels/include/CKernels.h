@@ -11,4 +11,5 @@
 #include "ck_alloc.h"
 #include "ck_winograd.h"
 #include "ck_im2col.h"
+#include "ck_packed_gemm.h"
 #endif

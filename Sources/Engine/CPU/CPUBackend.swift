@@ -94,7 +94,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     /// How a matrix view maps onto sgemm: transposed or not, and its leading dimension.
-    private func gemmOperand(_ t: Tensor) throws -> (Tensor, CChar, Int) {
+    func gemmOperand(_ t: Tensor) throws -> (Tensor, CChar, Int) {
         let r = t.rank
         let rows = t.shape[r - 2], cols = t.shape[r - 1]
         let sr = t.strides[r - 2], sc = t.strides[r - 1]
@@ -106,7 +106,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     /// Whether the batch dimensions of a row-major matrix view continue its rows: batch element i
     /// starts where element i - 1's last row ends (so [..., M, K] reads as one [batch * M, K]).
-    private func rowsFollowOn(_ t: Tensor, lda: Int) -> Bool {
+    func rowsFollowOn(_ t: Tensor, lda: Int) -> Bool {
         let r = t.rank
         guard r > 2 else { return true }
         var expected = t.shape[r - 2] * lda
@@ -117,14 +117,15 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         return true
     }
 
-    private let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
+    let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor {
-        let b = try widened(b)
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let batchShape = Array(a.shape.dropLast(2))
         let batch = batchShape.reduce(1, *)
         let out = try output(batchShape + [m, n], "matmul")
+        if try engineGEMM(a, b, bias: bias, adding: addend, into: out) { return out }
+        let b = try widened(b)
         let (ta, transA, lda) = try gemmOperand(a)
         let (tb, transB, ldb) = try gemmOperand(b)
         let sharedB = b.rank == 2

@@ -71,10 +71,11 @@ extension StableDiffusionModel {
             applied.append(applying)
         }
         var overlays: [String: [String: Tensor]] = [:]
+        // The merged layers stay f32 at half precision too: rounding base + change to 16 bits would
+        // lose the change's small part (images as from torch's f32 merge, not as from an fp16 GPU's).
         for (weight, sum) in sums {
-            let dtype = original(weight)!.dtype
             let part = parts.first { weight.hasPrefix($0.prefix) }!.prefix
-            overlays[part, default: [:]][weight] = dtype == .f32 ? sum : try sum.to(dtype)
+            overlays[part, default: [:]][weight] = sum
         }
         func rebuilt(_ encoder: CLIPTextModel, _ prefix: String) throws -> CLIPTextModel {
             guard let overlay = overlays[prefix] else { return encoder }

@@ -1,0 +1,267 @@
+// The engine's GEMM on AVX2/FMA (see ck_packed_gemm.h). Structure after BLIS (Van Zee & van de
+// Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS Functionality"): C is computed in
+// MR x NR register tiles from a KC-deep panel of A (packed MR rows at a time, kept in L2) and of B
+// (packed NR columns at a time, kept in L3 and streamed through L1).
+#include "ck_packed_gemm.h"
+#include "ck_parallel.h"
+#include "ck_vexp.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 3072 };
+
+// ---- loading B's elements as f32 ------------------------------------------------------------
+
+static inline float load1(const void *b, int dtype, long i) {
+    switch (dtype) {
+    case 1: return _cvtsh_ss(((const uint16_t *)b)[i]);
+    case 2: { uint32_t u = (uint32_t)((const uint16_t *)b)[i] << 16; float f; memcpy(&f, &u, 4); return f; }
+    default: return ((const float *)b)[i];
+    }
+}
+
+static inline __m256 load8(const void *b, int dtype, long i) {
+    switch (dtype) {
+    case 1: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)b + i)));
+    case 2: return _mm256_castsi256_ps(
+                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)b + i))), 16));
+    default: return _mm256_loadu_ps((const float *)b + i);
+    }
+}
+
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// ---- packing --------------------------------------------------------------------------------
+
+/// B[pc:pc+kc, jc:jc+nc] as panels of NR columns, each kc rows of NR floats; columns past n are 0.
+static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, float *dst) {
+    for (long jr = 0; jr < nc; jr += NR, dst += kc * NR) {
+        long cols = nc - jr < NR ? nc - jr : NR, j0 = jc + jr;
+        if (!g->b_nk) {
+            for (long p = 0; p < kc; p++) {
+                long row = (pc + p) * g->ldb + j0;
+                float *d = dst + p * NR;
+                if (cols == NR) {
+                    _mm256_storeu_ps(d, load8(g->b, g->b_dtype, row));
+                    _mm256_storeu_ps(d + 8, load8(g->b, g->b_dtype, row + 8));
+                } else {
+                    for (long j = 0; j < NR; j++) d[j] = j < cols ? load1(g->b, g->b_dtype, row + j) : 0;
+                }
+            }
+            continue;
+        }
+        // [n, k]: each panel column is a stored row; 8x8 blocks are transposed in registers.
+        long p = 0;
+        if (cols == NR)
+            for (; p + 8 <= kc; p += 8)
+                for (int h = 0; h < 2; h++) {
+                    __m256 r[8];
+                    for (int j = 0; j < 8; j++) r[j] = load8(g->b, g->b_dtype, (j0 + h * 8 + j) * g->ldb + pc + p);
+                    transpose8(r);
+                    for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * NR + h * 8, r[t]);
+                }
+        for (; p < kc; p++)
+            for (long j = 0; j < NR; j++)
+                dst[p * NR + j] = j < cols ? load1(g->b, g->b_dtype, (j0 + j) * g->ldb + pc + p) : 0;
+    }
+}
+
+/// A[ic:ic+mc, pc:pc+kc] as panels of MR rows, each kc columns of MR floats; rows past m are 0.
+static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, float *dst) {
+    for (long ir = 0; ir < mc; ir += MR, dst += kc * MR) {
+        long rows = mc - ir < MR ? mc - ir : MR;
+        const float *src[MR];
+        for (long i = 0; i < MR; i++) src[i] = g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
+        if (rows == MR) {
+            for (long p = 0; p < kc; p++)
+                for (long i = 0; i < MR; i++) dst[p * MR + i] = src[i][p];
+        } else {
+            for (long p = 0; p < kc; p++)
+                for (long i = 0; i < MR; i++) dst[p * MR + i] = i < rows ? src[i][p] : 0;
+        }
+    }
+}
+
+// ---- the register tile ----------------------------------------------------------------------
+
+typedef struct {
+    int first;        // the first KC block: C = acc + beta C + bias + addend; later blocks: C += acc
+    float beta;
+    const float *bias; // at this tile's first column, or NULL
+    const float *addend;
+    long ldd;
+} tile_epilogue;
+
+static inline __m256 finish(__m256 acc, const float *c, const tile_epilogue *e, __m256 bias, long i, long j) {
+    if (!e->first) return _mm256_add_ps(_mm256_loadu_ps(c), acc);
+    if (e->beta != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(e->beta), _mm256_loadu_ps(c), acc);
+    if (e->bias) acc = _mm256_add_ps(acc, bias);
+    if (e->addend) acc = _mm256_add_ps(acc, _mm256_loadu_ps(e->addend + i * e->ldd + j));
+    return acc;
+}
+
+/// C[0:mr, 0:nr] from a packed A panel and B panel, kc deep.
+static void tile(long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long mr, long nr,
+                 const tile_epilogue *e) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (long i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0), _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
+#define CK_STEP(P)                                                                                  \
+    {                                                                                               \
+        __m256 b0 = _mm256_loadu_ps(b + (P) * NR), b1 = _mm256_loadu_ps(b + (P) * NR + 8), av;      \
+        av = _mm256_broadcast_ss(a + (P) * MR + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01); \
+        av = _mm256_broadcast_ss(a + (P) * MR + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11); \
+        av = _mm256_broadcast_ss(a + (P) * MR + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21); \
+        av = _mm256_broadcast_ss(a + (P) * MR + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31); \
+        av = _mm256_broadcast_ss(a + (P) * MR + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41); \
+        av = _mm256_broadcast_ss(a + (P) * MR + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51); \
+    }
+    long p = 0;
+    for (; p + 4 <= kc; p += 4, a += 4 * MR, b += 4 * NR) {
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        CK_STEP(0) CK_STEP(1) CK_STEP(2) CK_STEP(3)
+    }
+    for (; p < kc; p++, a += MR, b += NR) CK_STEP(0)
+#undef CK_STEP
+    __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    if (mr == MR && nr == NR) {
+        __m256 bias0 = e->bias ? _mm256_loadu_ps(e->bias) : _mm256_setzero_ps();
+        __m256 bias1 = e->bias ? _mm256_loadu_ps(e->bias + 8) : _mm256_setzero_ps();
+        for (long i = 0; i < MR; i++) {
+            float *row = c + i * ldc;
+            _mm256_storeu_ps(row, finish(acc[i][0], row, e, bias0, i, 0));
+            _mm256_storeu_ps(row + 8, finish(acc[i][1], row + 8, e, bias1, i, 8));
+        }
+        return;
+    }
+    float buf[MR][NR];
+    for (long i = 0; i < MR; i++) _mm256_storeu_ps(buf[i], acc[i][0]), _mm256_storeu_ps(buf[i] + 8, acc[i][1]);
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            float v = buf[i][j], *out = c + i * ldc + j;
+            if (!e->first) { *out += v; continue; }
+            if (e->beta != 0) v += e->beta * *out;
+            if (e->bias) v += e->bias[j];
+            if (e->addend) v += e->addend[i * e->ldd + j];
+            *out = v;
+        }
+}
+
+// ---- one thread's block of C ----------------------------------------------------------------
+
+static _Thread_local float *packed_a, *packed_b;
+
+static int ensure_buffers(void) {
+    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * (KC + KC / 4));
+    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * (KC + KC / 4) * NC);
+    return packed_a && packed_b ? 0 : -1;
+}
+
+/// C[m0:m1, n0:n1] on the calling thread.
+static int gemm_block(const ck_gemm_args *g, long m0, long m1, long n0, long n1) {
+    if (m1 <= m0 || n1 <= n0) return 0;
+    if (ensure_buffers() != 0) return -1;
+    for (long jc = n0; jc < n1; jc += NC) {
+        long nc = n1 - jc < NC ? n1 - jc : NC;
+        // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two): a short last block
+        // would pay a whole tile's loads and stores for a few terms.
+        long blocks = (g->k + KC + KC / 4 - 1) / (KC + KC / 4), step = (g->k + blocks - 1) / blocks;
+        for (long pc = 0; pc < g->k; pc += step) {
+            long kc = g->k - pc < step ? g->k - pc : step;
+            pack_b(g, pc, kc, jc, nc, packed_b);
+            for (long ic = m0; ic < m1; ic += MC) {
+                long mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(g, ic, mc, pc, kc, packed_a);
+                for (long jr = 0; jr < nc; jr += NR) {
+                    long nr = nc - jr < NR ? nc - jr : NR, col = jc + jr;
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        long mr = mc - ir < MR ? mc - ir : MR, row = ic + ir;
+                        tile_epilogue e = {pc == 0, g->beta, g->bias ? g->bias + col : NULL,
+                                           g->addend ? g->addend + row * g->ldd + col : NULL, g->ldd};
+                        tile(kc, packed_a + ir * kc, packed_b + jr * kc, g->c + row * g->ldc + col, g->ldc, mr, nr, &e);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+// ---- splitting C over the threads -----------------------------------------------------------
+
+typedef struct {
+    const ck_gemm_args *g;
+    long tm, tn;         // thread grid: tm slices of rows by tn slices of columns
+    long mu, nu;         // C's size in MR rows and NR columns
+    int failed;
+} split_ctx;
+
+static void run_slices(void *p, size_t begin, size_t end) {
+    split_ctx *s = p;
+    for (size_t t = begin; t < end; t++) {
+        long ti = (long)t / s->tn, tj = (long)t % s->tn;
+        long m0 = s->mu * ti / s->tm * MR, m1 = s->mu * (ti + 1) / s->tm * MR;
+        long n0 = s->nu * tj / s->tn * NR, n1 = s->nu * (tj + 1) / s->tn * NR;
+        if (m1 > s->g->m) m1 = s->g->m;
+        if (n1 > s->g->n) n1 = s->g->n;
+        if (gemm_block(s->g, m0, m1, n0, n1) != 0) s->failed = 1;
+    }
+}
+
+/// C = beta C + bias + addend when k is 0.
+static void no_product(const ck_gemm_args *g) {
+    for (long i = 0; i < g->m; i++)
+        for (long j = 0; j < g->n; j++) {
+            float *out = g->c + i * g->ldc + j, v = g->beta != 0 ? g->beta * *out : 0;
+            if (g->bias) v += g->bias[j];
+            if (g->addend) v += g->addend[i * g->ldd + j];
+            *out = v;
+        }
+}
+
+int ck_gemm(const ck_gemm_args *g) {
+    if (g->m <= 0 || g->n <= 0) return 0;
+    if (g->k <= 0) { no_product(g); return 0; }
+    split_ctx s = {g, 1, 1, (g->m + MR - 1) / MR, (g->n + NR - 1) / NR, 0};
+    long threads = ck_get_threads();
+    if ((double)g->m * g->n * g->k < 64.0 * 64 * 64) threads = 1;
+    // The grid with the least work on its busiest thread; packing (per element, about as costly
+    // as 8 multiply-adds) counts the rows and columns each thread packs.
+    double best = -1;
+    for (long tm = 1; tm <= threads; tm++) {
+        if (threads % tm) continue;
+        long tn = threads / tm;
+        if (tm > s.mu || tn > s.nu) continue;
+        double rows = (double)((s.mu + tm - 1) / tm) * MR, cols = (double)((s.nu + tn - 1) / tn) * NR;
+        double cost = rows * cols + 8 * (rows + cols);
+        if (best < 0 || cost < best) best = cost, s.tm = tm, s.tn = tn;
+    }
+    ck_parallel_for((size_t)(s.tm * s.tn), 1, run_slices, &s);
+    return s.failed ? -1 : 0;
+}
+
+int ck_gemm_preferred_for_f32(void) {
+    static int preferred = -1;
+    if (preferred < 0) {
+        const char *choice = getenv("SDSHELL_GEMM");
+        if (choice && strcmp(choice, "engine") == 0) preferred = 1;
+        else if (choice && strcmp(choice, "onednn") == 0) preferred = 0;
+        else preferred = !ck_has_avx512() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return preferred;
+}
