@@ -74,6 +74,19 @@ import TestSupport
     }
 
     /// (The tiny model's weights are f16 values; scaled by 1.0001 and stored in f32 they are not.)
+    /// With no precision asked for, a checkpoint stored in 16 bits loads at half precision and an
+    /// f32 one (the same tensors widened) at full; bf16 counts as 16 bits.
+    @Test func theDefaultPrecisionFollowsHowTheCheckpointIsStored() throws {
+        #expect(try StableDiffusionModel(path: TestFixtures.tinyModelPath, precision: nil).precision == .half)
+        for (type, expected) in [(DType.f32, WeightPrecision.full), (.bf16, .half)] {
+            let folder = try Self.copy { try $0.to(type) }
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let model = try StableDiffusionModel(path: folder, precision: nil)
+            #expect(model.precision == expected, "\(type)")
+            #expect(model.automaticPrecision == expected)
+        }
+    }
+
     @Test func onAnF32CheckpointHalfPrecisionStaysCloseToFull() throws {
         let folder = try Self.copy { try $0.affine(mul: 1.0001, add: 0) }
         defer { try? FileManager.default.removeItem(atPath: folder) }
