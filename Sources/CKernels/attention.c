@@ -68,8 +68,19 @@ static size_t key_tile(const ck_attention_shape *s, size_t block) {
 /// Largest of row[0..n) and row[j] = exp(row[j] - shift) with its sum: AVX-512 when the CPU has it.
 static inline float row_max(const float *row, size_t n, int avx512) {
     if (avx512) return ck_row_max16(row, n);
-    float mx = -INFINITY;
-    for (size_t j = 0; j < n; j++) mx = fmaxf(mx, row[j]);
+    // Four AVX2 lanes of eight; _mm256_max_ps(x, m) keeps m where x is NaN, as fmaxf ignores NaN.
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(row + j), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(row + j + 8), m1);
+        m2 = _mm256_max_ps(_mm256_loadu_ps(row + j + 16), m2);
+        m3 = _mm256_max_ps(_mm256_loadu_ps(row + j + 24), m3);
+    }
+    float lanes[8], mx = -INFINITY;
+    _mm256_storeu_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    for (int t = 0; t < 8; t++) mx = fmaxf(mx, lanes[t]);
+    for (; j < n; j++) mx = fmaxf(mx, row[j]);
     return mx;
 }
 static inline double exp_shift_sum(float *row, size_t n, float shift, int avx512) {

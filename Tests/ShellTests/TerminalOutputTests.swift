@@ -37,10 +37,17 @@ import TestSupport
         process.standardError = FileHandle.nullDevice
         try process.run()
         let images = folder + "/out/txt2img"
-        // The wait ends at the third image; its bound only stops a hang (a loaded 2-core CI run
-        // once took over 60 s to make three 64x64 images while the suite's heavy tests ran).
+        // The wait ends at the third finished image (a picture being written is an empty claim of
+        // its name and a temporary file until the finished file is renamed over the claim); its
+        // bound only stops a hang (a loaded 2-core CI run once took over 60 s to make three 64x64
+        // images while the suite's heavy tests ran).
         let deadline = Date().addingTimeInterval(300)
-        while ((try? FileManager.default.contentsOfDirectory(atPath: images))?.count ?? 0) < 3, Date() < deadline { usleep(20_000) }
+        func finished() -> Int {
+            ((try? FileManager.default.contentsOfDirectory(atPath: images)) ?? []).filter {
+                $0.hasSuffix(".png") && ((try? FileManager.default.attributesOfItem(atPath: images + "/" + $0)[.size] as? Int) ?? 0) > 0
+            }.count
+        }
+        while finished() < 3, Date() < deadline { usleep(20_000) }
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
         // (Seen once in a loaded full-suite run: killed by signal 11. The reason tells a crash from an exit.)

@@ -204,9 +204,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
                                                outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
-            try WinogradConvolution.convolve(x, transformed: WinogradConvolution.transformed(weight, backward: false, tile: tile,
-                                                                                                      cacheable: weight.dtype == .f32),
-                                             bias: bias, adding: residual, into: y)
+            try WinogradConvolution.withTransformed(weight, backward: false, tile: tile, cacheable: weight.dtype == .f32) {
+                try WinogradConvolution.convolve(x, transformed: $0, bias: bias, adding: residual, into: y)
+            }
             return y
         }
         let key = weightKey(weight), weight = try widened(weight)
@@ -241,9 +241,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
                                                outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3],
                                                backward: true) {
-            try WinogradConvolution.convolve(dy, transformed: WinogradConvolution.transformed(weight, backward: true, tile: tile,
-                                                                                                      cacheable: weight.dtype == .f32),
-                                             bias: nil, adding: nil, into: dx)
+            try WinogradConvolution.withTransformed(weight, backward: true, tile: tile, cacheable: weight.dtype == .f32) {
+                try WinogradConvolution.convolve(dy, transformed: $0, bias: nil, adding: nil, into: dx)
+            }
             return dx
         }
         let key = weightKey(weight), weight = try widened(weight)

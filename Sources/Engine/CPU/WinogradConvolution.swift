@@ -17,7 +17,8 @@ enum WinogradConvolution {
     /// Transformed weights of frozen f32 weights, by storage id and direction, made once.
     private static let cache = Mutex<[CacheKey: Transformed]>([:])
     private struct CacheKey: Hashable { let storage: UInt64, backward: Bool, tile: Int }
-    /// A cached transform: written once, then only read.
+    /// A cached transform (written once, then only read), or the scratch memory while no
+    /// convolution holds it.
     private final class Transformed: @unchecked Sendable {
         let u: Tensor
         init(_ u: Tensor) { self.u = u }
@@ -48,16 +49,28 @@ enum WinogradConvolution {
     /// (measured with sdbench unet, docs/performance.md).
     static let f4MaxWeights = 1920 * 640
 
-    /// U [(tile + 2)^2][O][C] for the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its
-    /// backward-data convolution), cached when `cacheable` and the weight is a frozen whole storage.
-    /// 16-bit weights are read as they are and their U is not cached: an f32 copy would undo the
-    /// memory they save.
-    static func transformed(_ weight: Tensor, backward: Bool, tile: Int, cacheable wanted: Bool) throws -> Tensor {
+    /// The memory of the last U that was not cached, kept for the next one: a 16-bit model's
+    /// transforms (up to 210 MB each) would otherwise each be fresh pages, faulted in as they are
+    /// written (57 ms instead of 22 for 1280 x 1280 channels, `scripts/dev` measurement in
+    /// docs/performance.md). It holds no more than the largest transform already made.
+    private static let scratch = Mutex<Transformed?>(nil)
+
+    /// Runs `body` with U [(tile + 2)^2][O][C] for the contiguous `weight` [O, C, 3, 3] (or,
+    /// `backward`, of its backward-data convolution), cached when `cacheable` and the weight is a
+    /// frozen whole storage. 16-bit weights are read as they are and their U is not cached (an f32
+    /// copy would undo the memory they save): it is made in the reused scratch memory, which
+    /// `body` must not keep.
+    static func withTransformed<R>(_ weight: Tensor, backward: Bool, tile: Int, cacheable wanted: Bool,
+                                   _ body: (Tensor) throws -> R) throws -> R {
         let o = weight.shape[0], c = weight.shape[1]
         let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
         let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile)
-        if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
-        let u = try Tensor(uninitialized: [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], op: "winograd weights")
+        if cacheable, let hit = cache.withLock({ $0[key] }) { return try body(hit.u) }
+        let shape = [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], count = shape.reduce(1, *)
+        // Another thread's convolution may hold the scratch: then this one gets fresh memory.
+        let taken = cacheable ? nil : scratch.withLock { held -> Transformed? in defer { held = nil }; return held }
+        let memory = try taken.flatMap { $0.u.count >= count ? $0.u : nil } ?? Tensor(uninitialized: [count], op: "winograd weights")
+        let u = Tensor(storage: memory.storage, shape: shape, strides: [shape[1] * shape[2], shape[2], 1], offset: 0)
         let elements = weight.storage.raw + weight.offset * weight.dtype.size
         let dtype: Int32 = switch weight.dtype { case .f16: 1; case .bf16: 2; default: 0 }
         ck_winograd_transform_weights(elements, dtype, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
@@ -65,8 +78,13 @@ enum WinogradConvolution {
             weight.storage.hasDerivedCache = true
             let entry = Transformed(u)
             cache.withLock { $0[key] = entry }
+            return try body(u)
         }
-        return u
+        defer {
+            let kept = Transformed(memory)
+            scratch.withLock { held in if (held?.u.count ?? 0) < kept.u.count { held = kept } }
+        }
+        return try body(u)
     }
 
     /// Drops what was derived from a storage that is going away.
