@@ -72,34 +72,45 @@ public final class Kernel: @unchecked Sendable {
                 log("ignored \(error)")
                 continue
             }
-            respond(to: request, on: socket, with: shellChannel ? handleShell(request) : handleControl(request))
-            if shellChannel, abortQueuedCells {
-                abortQueuedCells = false
-                abortQueue(socket)
+            // The cells queued behind a failed one are those already waiting when it failed: taken
+            // before its reply goes out, so that a cell sent after the client saw the error runs.
+            var queued: [JupyterMessage] = []
+            respond(to: request, on: socket, with: shellChannel ? handleShell(request) : handleControl(request)) {
+                if shellChannel, abortQueuedCells {
+                    abortQueuedCells = false
+                    queued = waitingRequests(socket)
+                }
+            }
+            for waiting in queued {
+                if waiting.type == "execute_request" {
+                    respond(to: waiting, on: socket, with: ("execute_reply", ["status": "aborted", "execution_count": executionCount]))
+                } else {
+                    respond(to: waiting, on: socket, with: handleShell(waiting))
+                }
             }
         }
     }
 
-    /// Sends `reply` to `request`, between the busy and idle statuses.
-    private func respond(to request: JupyterMessage, on socket: ZMQSocket, with reply: @autoclosure () -> Reply?) {
+    /// Sends `reply` to `request`, between the busy and idle statuses (`beforeSending` runs once the
+    /// reply is made, before it is sent).
+    private func respond(to request: JupyterMessage, on socket: ZMQSocket, with reply: @autoclosure () -> Reply?,
+                         beforeSending: () -> Void = {}) {
         iopub.status("busy", parent: request)
         if let (type, content) = reply() {
+            beforeSending()
             let message = JupyterMessage(type: type, session: session, content: content, parent: request)
             do { try socket.send(try message.frames(signedBy: signer)) } catch { log("cannot reply to \(request.type): \(error)") }
         }
         iopub.status("idle", parent: request)
     }
 
-    /// Answers the cells already waiting on the shell socket "aborted" (other requests as usual).
-    private func abortQueue(_ socket: ZMQSocket) {
+    /// The requests already waiting on `socket` (forged ones are logged and dropped).
+    private func waitingRequests(_ socket: ZMQSocket) -> [JupyterMessage] {
+        var waiting: [JupyterMessage] = []
         while !ZMQSocket.poll([socket], milliseconds: 0).isEmpty, let frames = try? socket.receive() {
-            guard let request = try? JupyterMessage.decode(frames, signer: signer) else { continue }
-            if request.type == "execute_request" {
-                respond(to: request, on: socket, with: ("execute_reply", ["status": "aborted", "execution_count": executionCount]))
-            } else {
-                respond(to: request, on: socket, with: handleShell(request))
-            }
+            do { waiting.append(try JupyterMessage.decode(frames, signer: signer)) } catch { log("ignored \(error)") }
         }
+        return waiting
     }
 
     private func log(_ text: String) {
