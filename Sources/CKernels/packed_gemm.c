@@ -5,31 +5,13 @@
 #include "ck_packed_gemm.h"
 #include "ck_parallel.h"
 #include "ck_vexp.h"
+#include "ck_element.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 3072 };
-
-// ---- loading B's elements as f32 ------------------------------------------------------------
-
-static inline float load1(const void *b, int dtype, long i) {
-    switch (dtype) {
-    case 1: return _cvtsh_ss(((const uint16_t *)b)[i]);
-    case 2: { uint32_t u = (uint32_t)((const uint16_t *)b)[i] << 16; float f; memcpy(&f, &u, 4); return f; }
-    default: return ((const float *)b)[i];
-    }
-}
-
-static inline __m256 load8(const void *b, int dtype, long i) {
-    switch (dtype) {
-    case 1: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)b + i)));
-    case 2: return _mm256_castsi256_ps(
-                _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)b + i))), 16));
-    default: return _mm256_loadu_ps((const float *)b + i);
-    }
-}
 
 static inline void transpose8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -57,10 +39,10 @@ static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, fl
                 long row = (pc + p) * g->ldb + j0;
                 float *d = dst + p * NR;
                 if (cols == NR) {
-                    _mm256_storeu_ps(d, load8(g->b, g->b_dtype, row));
-                    _mm256_storeu_ps(d + 8, load8(g->b, g->b_dtype, row + 8));
+                    _mm256_storeu_ps(d, ck_elements8_f32(g->b, g->b_dtype, (size_t)row));
+                    _mm256_storeu_ps(d + 8, ck_elements8_f32(g->b, g->b_dtype, (size_t)row + 8));
                 } else {
-                    for (long j = 0; j < NR; j++) d[j] = j < cols ? load1(g->b, g->b_dtype, row + j) : 0;
+                    for (long j = 0; j < NR; j++) d[j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)row + j) : 0;
                 }
             }
             continue;
@@ -71,13 +53,13 @@ static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, fl
             for (; p + 8 <= kc; p += 8)
                 for (int h = 0; h < 2; h++) {
                     __m256 r[8];
-                    for (int j = 0; j < 8; j++) r[j] = load8(g->b, g->b_dtype, (j0 + h * 8 + j) * g->ldb + pc + p);
+                    for (int j = 0; j < 8; j++) r[j] = ck_elements8_f32(g->b, g->b_dtype, (size_t)(j0 + h * 8 + j) * g->ldb + pc + p);
                     transpose8(r);
                     for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * NR + h * 8, r[t]);
                 }
         for (; p < kc; p++)
             for (long j = 0; j < NR; j++)
-                dst[p * NR + j] = j < cols ? load1(g->b, g->b_dtype, (j0 + j) * g->ldb + pc + p) : 0;
+                dst[p * NR + j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)(j0 + j) * g->ldb + pc + p) : 0;
     }
 }
 

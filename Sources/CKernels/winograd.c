@@ -13,6 +13,7 @@
 #include "ck_winograd.h"
 #include "ck_gemm.h"
 #include "ck_parallel.h"
+#include "ck_element.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,15 +21,6 @@
 
 size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels, int tile) {
     return (size_t)(tile + 2) * (size_t)(tile + 2) * out_channels * in_channels;
-}
-
-/// One weight element as f32 (dtype: 0 f32, 1 f16, 2 bf16).
-static inline float weight_at(const void *w, int dtype, size_t i) {
-    switch (dtype) {
-    case 1: return _cvtsh_ss(((const uint16_t *)w)[i]);
-    case 2: { uint32_t b = (uint32_t)((const uint16_t *)w)[i] << 16; float f; memcpy(&f, &b, 4); return f; }
-    default: return ((const float *)w)[i];
-    }
 }
 
 typedef struct { const void *w; int dtype; size_t o, c; int backward, tile; float *u; } weight_job;
@@ -84,8 +76,8 @@ static void transform_filters(void *ctx, size_t begin, size_t end) {
             for (size_t l = 0; l < lanes; l++) {
                 size_t q = q0 + l;
                 for (int k = 0; k < 9; k++) {
-                    g[k][l] = J->backward ? weight_at(J->w, J->dtype, (q * c + p) * 9 + (size_t)(8 - k))
-                                          : weight_at(J->w, J->dtype, (p * c + q) * 9 + (size_t)k);
+                    g[k][l] = J->backward ? ck_element_f32(J->w, J->dtype, (q * c + p) * 9 + (size_t)(8 - k))
+                                          : ck_element_f32(J->w, J->dtype, (p * c + q) * 9 + (size_t)k);
                 }
             }
             __m256 t[3][6]; // t[s] = G g[:, s]

@@ -16,18 +16,10 @@ extension CPUBackend {
               addend.map({ $0.dtype == .f32 && $0.isContiguous && $0.count == out.count }) ?? true else { return false }
         let (rowSource, transA, lda) = try gemmOperand(a)
         guard transA == noTranspose, rowsFollowOn(rowSource, lda: lda) else { return false }
-        let (rowStride, columnStride) = (b.strides[0], b.strides[1])
-        let storedNK: Bool, ldb: Int
-        if columnStride == 1 && (rowStride >= n || k == 1) {
-            (storedNK, ldb) = (false, max(rowStride, n, 1))
-        } else if rowStride == 1 && (columnStride >= k || n == 1) {
-            (storedNK, ldb) = (true, max(columnStride, k, 1))
-        } else {
-            return false
-        }
-        let elementType: Int32 = switch b.dtype { case .f32: 0; case .f16: 1; case .bf16: 2 }
+        guard let (transB, ldb) = matrixLayout(b) else { return false }
+        let storedNK = transB == transpose
         var args = ck_gemm_args(m: rows, n: n, k: k, a: rowSource.floatPointer, lda: lda,
-                                b: UnsafeRawPointer(b.storage.raw + b.offset * b.dtype.size), ldb: ldb, b_dtype: elementType,
+                                b: UnsafeRawPointer(b.storage.raw + b.offset * b.dtype.size), ldb: ldb, b_dtype: b.dtype.kernelCode,
                                 b_nk: storedNK ? 1 : 0, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
                                 c: out.floatPointer, ldc: n)
         guard ck_gemm(&args) == 0 else {

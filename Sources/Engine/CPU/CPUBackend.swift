@@ -93,15 +93,23 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         return (m, v)
     }
 
-    /// How a matrix view maps onto sgemm: transposed or not, and its leading dimension.
-    func gemmOperand(_ t: Tensor) throws -> (Tensor, CChar, Int) {
+    /// How a matrix view (the last two dimensions) is laid out for a GEMM as it is: rows of
+    /// unit-stride elements (noTranspose) or columns of them (transpose), with the leading
+    /// dimension; nil when neither.
+    func matrixLayout(_ t: Tensor) -> (CChar, Int)? {
         let r = t.rank
         let rows = t.shape[r - 2], cols = t.shape[r - 1]
         let sr = t.strides[r - 2], sc = t.strides[r - 1]
-        if sc == 1 && (sr >= max(cols, 1) || rows == 1) { return (t, noTranspose, max(sr, cols, 1)) }
-        if sr == 1 && (sc >= max(rows, 1) || cols == 1) { return (t, transpose, max(sc, rows, 1)) }
-        let c = try t.contiguous()
-        return (c, noTranspose, max(cols, 1))
+        if sc == 1 && (sr >= max(cols, 1) || rows == 1) { return (noTranspose, max(sr, cols, 1)) }
+        if sr == 1 && (sc >= max(rows, 1) || cols == 1) { return (transpose, max(sc, rows, 1)) }
+        return nil
+    }
+
+    /// How a matrix view maps onto sgemm: transposed or not, and its leading dimension (a
+    /// contiguous copy when its layout is neither).
+    func gemmOperand(_ t: Tensor) throws -> (Tensor, CChar, Int) {
+        if let (trans, ld) = matrixLayout(t) { return (t, trans, ld) }
+        return (try t.contiguous(), noTranspose, max(t.shape[t.rank - 1], 1))
     }
 
     /// Whether the batch dimensions of a row-major matrix view continue its rows: batch element i

@@ -51,8 +51,8 @@ enum WinogradConvolution {
 
     /// The memory of the last U that was not cached, kept for the next one: a 16-bit model's
     /// transforms (up to 210 MB each) would otherwise each be fresh pages, faulted in as they are
-    /// written (57 ms instead of 22 for 1280 x 1280 channels, `scripts/dev` measurement in
-    /// docs/performance.md). It holds no more than the largest transform already made.
+    /// written (57 ms instead of 22 for 1280 x 1280 channels,
+    /// `scripts/dev/winograd_transform_timing.c`, docs/performance.md). It holds no more than the largest transform already made.
     private static let scratch = Mutex<Transformed?>(nil)
 
     /// Runs `body` with U [(tile + 2)^2][O][C] for the contiguous `weight` [O, C, 3, 3] (or,
@@ -72,8 +72,7 @@ enum WinogradConvolution {
         let memory = try taken.flatMap { $0.u.count >= count ? $0.u : nil } ?? Tensor(uninitialized: [count], op: "winograd weights")
         let u = Tensor(storage: memory.storage, shape: shape, strides: [shape[1] * shape[2], shape[2], 1], offset: 0)
         let elements = weight.storage.raw + weight.offset * weight.dtype.size
-        let dtype: Int32 = switch weight.dtype { case .f16: 1; case .bf16: 2; default: 0 }
-        ck_winograd_transform_weights(elements, dtype, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
+        ck_winograd_transform_weights(elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
         if cacheable {
             weight.storage.hasDerivedCache = true
             let entry = Transformed(u)
