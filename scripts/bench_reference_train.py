@@ -2,7 +2,9 @@
 SD 1.5 architecture with random weights (diffusers UNet, transformers CLIP text model): the
 frozen model, 4 trainable vectors spliced into the token embeddings, MSE on the noise
 prediction, backward, AdamW.  Prints seconds per step (mean of the later steps) and peak RSS.
-    .venv-ref/bin/python scripts/bench_reference_train.py SIZE [STEPS] [THREADS]
+With --bf16 the forward pass runs under torch.autocast("cpu", dtype=torch.bfloat16) (the backward
+follows the forward's types), as `sdbench train --precision bf16` is compared with.
+    .venv-ref/bin/python scripts/bench_reference_train.py SIZE [STEPS] [THREADS] [--bf16]
 """
 import resource
 import sys
@@ -12,9 +14,11 @@ import torch
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-size = int(sys.argv[1])
-steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else 2)
+BF16 = "--bf16" in sys.argv
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+size = int(args[0])
+steps = int(args[1]) if len(args) > 1 else 4
+torch.set_num_threads(int(args[2]) if len(args) > 2 else 2)
 torch.manual_seed(0)
 unet = UNet2DConditionModel(cross_attention_dim=768).eval().requires_grad_(False)
 text = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
@@ -42,12 +46,13 @@ for step in range(steps):
     t = torch.randint(0, 1000, (1,))
     a = alphas[t].float().view(1, 1, 1, 1)
     noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
-    context = text(ids).last_hidden_state
-    loss = torch.nn.functional.mse_loss(unet(noisy, t, context).sample, noise)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
+        context = text(ids).last_hidden_state
+        loss = torch.nn.functional.mse_loss(unet(noisy, t, context).sample.float(), noise)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     times.append(time.perf_counter() - start)
 later = times[1:] or times
-print(f"torch {torch.__version__} {size}x{size} batch 1 f32, {torch.get_num_threads()} threads: {sum(later) / len(later):.2f} s/step "
+print(f"torch {torch.__version__} {size}x{size} batch 1 {'bf16 autocast' if BF16 else 'f32'}, {torch.get_num_threads()} threads: {sum(later) / len(later):.2f} s/step "
       f"(steps {' '.join(f'{x:.2f}' for x in times)}), peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")

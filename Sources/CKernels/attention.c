@@ -5,6 +5,7 @@
 #include "ck_attention.h"
 #include "ck_parallel.h"
 #include "ck_gemm.h"
+#include "ck_packed_gemm.h"
 #include "ck_vexp.h"
 #include <math.h>
 #include <stdatomic.h>
@@ -87,6 +88,18 @@ static inline double exp_shift_sum(float *row, size_t n, float shift, int avx512
     return avx512 ? (double)ck_exp_shift_sum16(row, n, shift) : ck_exp_shift_sum(row, n, shift);
 }
 
+/// C = alpha A B^T (b_nk) or alpha A B + beta C, on the calling thread, with the products the shape
+/// asks for.
+static int block_gemm(const ck_attention_shape *s, int b_nk, long m, long n, long k, float alpha, const float *a,
+                      long lda, const float *b, long ldb, float beta, float *c, long ldc) {
+    if (s->compute) {
+        ck_gemm_args g = {.m = m, .n = n, .k = k, .a = a, .lda = lda, .b = b, .ldb = ldb, .b_nk = b_nk, .alpha = alpha,
+                          .beta = beta, .c = c, .ldc = ldc, .compute = s->compute};
+        return ck_gemm_serial(&g);
+    }
+    return ck_sgemm_serial('N', b_nk ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 /// Flash-style forward: for each block of query rows, the keys in tiles whose scores stay in cache;
 /// each row keeps its running max m and sum l, earlier partial outputs are rescaled by
 /// exp(m_old - m_new) when the max grows, and the output is divided by l at the end.
@@ -111,8 +124,9 @@ static void fwd_range(void *p, size_t b, size_t e) {
         for (size_t i = 0; i < n; i++) { m[i] = -INFINITY; l[i] = 0; }
         for (size_t k0 = 0; k0 < s->lk; k0 += kt) {
             size_t nk = s->lk - k0 < kt ? s->lk - k0 : kt;
-            ck_sgemm_serial('N', 'T', (long)n, (long)nk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k + k0 * ldk, (long)ldk,
-                            0.0f, S, (long)nk);
+            int st = block_gemm(s, 1, (long)n, (long)nk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k + k0 * ldk,
+                                (long)ldk, 0.0f, S, (long)nk);
+            if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
             for (size_t i = 0; i < n; i++) {
                 float *row = S + i * nk;
                 size_t visible = nk;
@@ -133,8 +147,9 @@ static void fwd_range(void *p, size_t b, size_t e) {
                 }
                 for (size_t j = visible; j < nk; j++) row[j] = 0.0f;
             }
-            ck_sgemm_serial('N', 'N', (long)n, (long)s->dv, (long)nk, 1.0f, S, (long)nk, v + k0 * ldv, (long)ldv,
+            st = block_gemm(s, 0, (long)n, (long)s->dv, (long)nk, 1.0f, S, (long)nk, v + k0 * ldv, (long)ldv,
                             k0 == 0 ? 0.0f : 1.0f, o, (long)ldo);
+            if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
         }
         for (size_t i = 0; i < n; i++) {
             float inv = (float)(1.0 / l[i]);
@@ -152,7 +167,7 @@ int ck_attention_forward(const ck_attention_shape *s, const float *q, const floa
     attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .block = block,
                   .nblocks = (s->lq + block - 1) / block};
     ck_parallel_for(s->heads * c.nblocks, 1, fwd_range, &c);
-    return c.failed ? -1 : 0;
+    return c.failed == 2 ? -2 : c.failed ? -1 : 0;
 }
 
 static void bwd_range(void *p, size_t b, size_t e) {

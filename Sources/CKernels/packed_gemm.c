@@ -1,8 +1,10 @@
-// The engine's GEMM on AVX2/FMA (see ck_packed_gemm.h). Structure after BLIS (Van Zee & van de
-// Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS Functionality"): C is computed in
-// MR x NR register tiles from a KC-deep panel of A (packed MR rows at a time, kept in L2) and of B
-// (packed NR columns at a time, kept in L3 and streamed through L1).
+// The engine's GEMM (see ck_packed_gemm.h): the driver shared by its kernels, and the f32 kernel
+// on AVX2/FMA. Structure after BLIS (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly
+// Instantiating BLAS Functionality"): C is computed in MR x NR register tiles from a KC-deep panel
+// of A (packed MR rows at a time, kept in L2) and of B (packed NR columns at a time, kept in L3 and
+// streamed through L1). The bf16 kernel is in packed_gemm_bf16.c.
 #include "ck_packed_gemm.h"
+#include "ck_gemm_kernel.h"
 #include "ck_parallel.h"
 #include "ck_vexp.h"
 #include "ck_element.h"
@@ -13,25 +15,11 @@
 
 enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 3072 };
 
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20); r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20); r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31); r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 // ---- packing --------------------------------------------------------------------------------
 
 /// B[pc:pc+kc, jc:jc+nc] as panels of NR columns, each kc rows of NR floats; columns past n are 0.
-static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, float *dst) {
+static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, void *out) {
+    float *dst = out;
     for (long jr = 0; jr < nc; jr += NR, dst += kc * NR) {
         long cols = nc - jr < NR ? nc - jr : NR, j0 = jc + jr;
         if (!g->b_nk) {
@@ -64,11 +52,12 @@ static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, fl
 }
 
 /// A[ic:ic+mc, pc:pc+kc] as panels of MR rows, each kc columns of MR floats; rows past m are 0.
-static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, float *dst) {
+static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, void *out) {
+    float *dst = out;
     for (long ir = 0; ir < mc; ir += MR, dst += kc * MR) {
         long rows = mc - ir < MR ? mc - ir : MR;
         const float *src[MR];
-        for (long i = 0; i < MR; i++) src[i] = g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
+        for (long i = 0; i < MR; i++) src[i] = (const float *)g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
         if (rows == MR) {
             for (long p = 0; p < kc; p++)
                 for (long i = 0; i < MR; i++) dst[p * MR + i] = src[i][p];
@@ -81,15 +70,8 @@ static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, fl
 
 // ---- the register tile ----------------------------------------------------------------------
 
-typedef struct {
-    int first;        // the first KC block: C = acc + beta C + bias + addend; later blocks: C += acc
-    float beta;
-    const float *bias; // at this tile's first column, or NULL
-    const float *addend;
-    long ldd;
-} tile_epilogue;
-
-static inline __m256 finish(__m256 acc, const float *c, const tile_epilogue *e, __m256 bias, long i, long j) {
+static inline __m256 finish(__m256 acc, const float *c, const ck_tile_epilogue *e, __m256 bias, long i, long j) {
+    if (e->alpha != 1) acc = _mm256_mul_ps(_mm256_set1_ps(e->alpha), acc);
     if (!e->first) return _mm256_add_ps(_mm256_loadu_ps(c), acc);
     if (e->beta != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(e->beta), _mm256_loadu_ps(c), acc);
     if (e->bias) acc = _mm256_add_ps(acc, bias);
@@ -98,8 +80,9 @@ static inline __m256 finish(__m256 acc, const float *c, const tile_epilogue *e, 
 }
 
 /// C[0:mr, 0:nr] from a packed A panel and B panel, kc deep.
-static void tile(long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long mr, long nr,
-                 const tile_epilogue *e) {
+static void tile(long kc, const void *pa, const void *pb, float *c, long ldc, long mr, long nr,
+                 const ck_tile_epilogue *e) {
+    const float *restrict a = pa, *restrict b = pb;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (long i = 0; i < mr; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0), _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
@@ -133,49 +116,57 @@ static void tile(long kc, const float *restrict a, const float *restrict b, floa
     }
     float buf[MR][NR];
     for (long i = 0; i < MR; i++) _mm256_storeu_ps(buf[i], acc[i][0]), _mm256_storeu_ps(buf[i] + 8, acc[i][1]);
-    for (long i = 0; i < mr; i++)
-        for (long j = 0; j < nr; j++) {
-            float v = buf[i][j], *out = c + i * ldc + j;
-            if (!e->first) { *out += v; continue; }
-            if (e->beta != 0) v += e->beta * *out;
-            if (e->bias) v += e->bias[j];
-            if (e->addend) v += e->addend[i * e->ldd + j];
-            *out = v;
-        }
+    ck_tile_store_edge(&buf[0][0], NR, c, ldc, mr, nr, e);
 }
+
+static const ck_gemm_kernel kernel_f32 = {MR, NR, MC, KC, NC, 1, sizeof(float), pack_a, pack_b, tile};
 
 // ---- one thread's block of C ----------------------------------------------------------------
 
-static _Thread_local float *packed_a, *packed_b;
+static _Thread_local void *packed_a, *packed_b;
+static _Thread_local size_t packed_a_bytes, packed_b_bytes;
 
-static int ensure_buffers(void) {
-    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MC * (KC + KC / 4));
-    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * (KC + KC / 4) * NC);
+/// The calling thread's packing buffers, grown to what kernel `kn` needs.
+static int ensure_buffers(const ck_gemm_kernel *kn) {
+    size_t depth = (size_t)(kn->kc + kn->kc / 4 + kn->kgroup);
+    size_t a = (size_t)kn->element * (size_t)kn->mc * depth, b = (size_t)kn->element * depth * (size_t)kn->nc;
+    if (packed_a_bytes < a) { free(packed_a); packed_a = aligned_alloc(64, a); packed_a_bytes = packed_a ? a : 0; }
+    if (packed_b_bytes < b) { free(packed_b); packed_b = aligned_alloc(64, b); packed_b_bytes = packed_b ? b : 0; }
     return packed_a && packed_b ? 0 : -1;
 }
 
 /// C[m0:m1, n0:n1] on the calling thread.
-static int gemm_block(const ck_gemm_args *g, long m0, long m1, long n0, long n1) {
+static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, long m1, long n0, long n1) {
     if (m1 <= m0 || n1 <= n0) return 0;
-    if (ensure_buffers() != 0) return -1;
-    for (long jc = n0; jc < n1; jc += NC) {
-        long nc = n1 - jc < NC ? n1 - jc : NC;
-        // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two): a short last block
-        // would pay a whole tile's loads and stores for a few terms.
-        long blocks = (g->k + KC + KC / 4 - 1) / (KC + KC / 4), step = (g->k + blocks - 1) / blocks;
+    if (ensure_buffers(kn) != 0) return -1;
+    const long MRk = kn->mr, NRk = kn->nr, MCk = kn->mc, NCk = kn->nc, KCk = kn->kc, group = kn->kgroup;
+    char *pa = packed_a, *pb = packed_b;
+    const long full_depth = (g->k + group - 1) / group * group; // a prepacked panel's depth
+    for (long jc = n0; jc < n1; jc += NCk) {
+        long nc = n1 - jc < NCk ? n1 - jc : NCk;
+        // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two), each a whole number
+        // of groups: a short last block would pay a whole tile's loads and stores for a few terms.
+        long blocks = (g->k + KCk + KCk / 4 - 1) / (KCk + KCk / 4), step = (g->k + blocks - 1) / blocks;
+        step = (step + group - 1) / group * group;
         for (long pc = 0; pc < g->k; pc += step) {
-            long kc = g->k - pc < step ? g->k - pc : step;
-            pack_b(g, pc, kc, jc, nc, packed_b);
-            for (long ic = m0; ic < m1; ic += MC) {
-                long mc = m1 - ic < MC ? m1 - ic : MC;
-                pack_a(g, ic, mc, pc, kc, packed_a);
-                for (long jr = 0; jr < nc; jr += NR) {
-                    long nr = nc - jr < NR ? nc - jr : NR, col = jc + jr;
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long mr = mc - ir < MR ? mc - ir : MR, row = ic + ir;
-                        tile_epilogue e = {pc == 0, g->beta, g->bias ? g->bias + col : NULL,
-                                           g->addend ? g->addend + row * g->ldd + col : NULL, g->ldd};
-                        tile(kc, packed_a + ir * kc, packed_b + jr * kc, g->c + row * g->ldc + col, g->ldc, mr, nr, &e);
+            long kc = g->k - pc < step ? g->k - pc : step, depth = (kc + group - 1) / group * group;
+            kn->pack_b(g, pc, kc, jc, nc, pb);
+            for (long ic = m0; ic < m1; ic += MCk) {
+                long mc = m1 - ic < MCk ? m1 - ic : MCk;
+                const char *a_block = pa;
+                if (g->a_packed) // the panels of rows ic.., at depth pc
+                    a_block = (const char *)g->a_packed + (ic * full_depth + pc * MRk) * kn->element;
+                else
+                    kn->pack_a(g, ic, mc, pc, kc, pa);
+                const long a_panel = (g->a_packed ? full_depth : depth) * MRk * kn->element;
+                for (long jr = 0; jr < nc; jr += NRk) {
+                    long nr = nc - jr < NRk ? nc - jr : NRk, col = jc + jr;
+                    for (long ir = 0; ir < mc; ir += MRk) {
+                        long mr = mc - ir < MRk ? mc - ir : MRk, row = ic + ir;
+                        ck_tile_epilogue e = {pc == 0, g->alpha, g->beta, g->bias ? g->bias + col : NULL,
+                                              g->addend ? g->addend + row * g->ldd + col : NULL, g->ldd};
+                        kn->tile(depth, a_block + ir / MRk * a_panel, pb + jr * depth * kn->element,
+                                 g->c + row * g->ldc + col, g->ldc, mr, nr, &e);
                     }
                 }
             }
@@ -187,6 +178,7 @@ static int gemm_block(const ck_gemm_args *g, long m0, long m1, long n0, long n1)
 // ---- splitting C over the threads -----------------------------------------------------------
 
 typedef struct {
+    const ck_gemm_kernel *kn;
     const ck_gemm_args *g;
     long tm, tn;         // thread grid: tm slices of rows by tn slices of columns
     long mu, nu;         // C's size in MR rows and NR columns
@@ -197,15 +189,15 @@ static void run_slices(void *p, size_t begin, size_t end) {
     split_ctx *s = p;
     for (size_t t = begin; t < end; t++) {
         long ti = (long)t / s->tn, tj = (long)t % s->tn;
-        long m0 = s->mu * ti / s->tm * MR, m1 = s->mu * (ti + 1) / s->tm * MR;
-        long n0 = s->nu * tj / s->tn * NR, n1 = s->nu * (tj + 1) / s->tn * NR;
+        long m0 = s->mu * ti / s->tm * s->kn->mr, m1 = s->mu * (ti + 1) / s->tm * s->kn->mr;
+        long n0 = s->nu * tj / s->tn * s->kn->nr, n1 = s->nu * (tj + 1) / s->tn * s->kn->nr;
         if (m1 > s->g->m) m1 = s->g->m;
         if (n1 > s->g->n) n1 = s->g->n;
-        if (gemm_block(s->g, m0, m1, n0, n1) != 0) s->failed = 1;
+        if (gemm_block(s->kn, s->g, m0, m1, n0, n1) != 0) s->failed = 1;
     }
 }
 
-/// C = beta C + bias + addend when k is 0.
+/// C = beta C + bias + addend when k is 0 (alpha A B is then 0).
 static void no_product(const ck_gemm_args *g) {
     for (long i = 0; i < g->m; i++)
         for (long j = 0; j < g->n; j++) {
@@ -216,10 +208,43 @@ static void no_product(const ck_gemm_args *g) {
         }
 }
 
-int ck_gemm(const ck_gemm_args *g) {
+/// The kernel for g's compute type, or NULL when this CPU lacks it (or, for f32 products, A is
+/// not f32).
+static const ck_gemm_kernel *kernel_for(const ck_gemm_args *g) {
+    if (g->compute == 1) return ck_gemm_bf16_supported() ? &ck_gemm_kernel_bf16 : NULL;
+    return g->a_dtype == 0 ? &kernel_f32 : NULL;
+}
+
+size_t ck_gemm_packed_a_bytes(int compute, long m, long k) {
+    ck_gemm_args g = {.compute = compute};
+    const ck_gemm_kernel *kn = kernel_for(&g);
+    if (!kn || m <= 0 || k <= 0) return 0;
+    return (size_t)((m + kn->mr - 1) / kn->mr * kn->mr) * (size_t)((k + kn->kgroup - 1) / kn->kgroup * kn->kgroup) *
+           (size_t)kn->element;
+}
+
+int ck_gemm_pack_a(const ck_gemm_args *g, void *dst) {
+    const ck_gemm_kernel *kn = kernel_for(g);
+    if (!kn) return -2;
+    if (g->m > 0 && g->k > 0) kn->pack_a(g, 0, g->m, 0, g->k, dst);
+    return 0;
+}
+
+int ck_gemm_serial(const ck_gemm_args *g) {
+    const ck_gemm_kernel *kn = kernel_for(g);
+    if (!kn) return -2;
     if (g->m <= 0 || g->n <= 0) return 0;
     if (g->k <= 0) { no_product(g); return 0; }
-    split_ctx s = {g, 1, 1, (g->m + MR - 1) / MR, (g->n + NR - 1) / NR, 0};
+    return gemm_block(kn, g, 0, g->m, 0, g->n);
+}
+
+int ck_gemm(const ck_gemm_args *g) {
+    const ck_gemm_kernel *kn = kernel_for(g);
+    if (!kn) return -2;
+    if (g->m <= 0 || g->n <= 0) return 0;
+    if (g->k <= 0) { no_product(g); return 0; }
+    const long tile_rows = kn->mr, tile_cols = kn->nr;
+    split_ctx s = {kn, g, 1, 1, (g->m + tile_rows - 1) / tile_rows, (g->n + tile_cols - 1) / tile_cols, 0};
     long threads = ck_get_threads();
     if ((double)g->m * g->n * g->k < 64.0 * 64 * 64) threads = 1;
     // The grid with the least work on its busiest thread; packing (per element, about as costly
@@ -229,7 +254,7 @@ int ck_gemm(const ck_gemm_args *g) {
         if (threads % tm) continue;
         long tn = threads / tm;
         if (tm > s.mu || tn > s.nu) continue;
-        double rows = (double)((s.mu + tm - 1) / tm) * MR, cols = (double)((s.nu + tn - 1) / tn) * NR;
+        double rows = (double)((s.mu + tm - 1) / tm) * tile_rows, cols = (double)((s.nu + tn - 1) / tn) * tile_cols;
         double cost = rows * cols + 8 * (rows + cols);
         if (best < 0 || cost < best) best = cost, s.tm = tm, s.tn = tn;
     }
@@ -246,4 +271,14 @@ int ck_gemm_preferred_for_f32(void) {
         else preferred = !ck_has_avx512() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return preferred;
+}
+
+int ck_gemm_bf16_supported(void) {
+    static int supported = -1;
+    if (supported < 0) {
+        const char *choice = getenv("SDSHELL_BF16");
+        supported = !(choice && strcmp(choice, "0") == 0) && __builtin_cpu_supports("avx512bf16") &&
+                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    }
+    return supported;
 }

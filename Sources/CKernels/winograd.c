@@ -12,6 +12,7 @@
 // tile t = (b * th + i) * tw + j covering output rows 2i, 2i+1 and columns 2j, 2j+1.
 #include "ck_winograd.h"
 #include "ck_gemm.h"
+#include "ck_packed_gemm.h"
 #include "ck_parallel.h"
 #include "ck_element.h"
 #include <immintrin.h>
@@ -102,6 +103,7 @@ typedef struct {
     float *y;
     size_t n, c, o, h, w, th, tw, tiles;
     int m;         // output tile size: 2 or 4
+    const char *u_bf16; // U packed for bf16 products, or NULL for f32 products
     size_t points; // (m + 2)^2 GEMMs
 } problem;
 
@@ -293,6 +295,15 @@ static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, s
 static int point_gemms(const problem *P, size_t p0, size_t p1, const float *v, float *m, size_t count, size_t ld) {
     int status = 0;
     for (size_t xi = p0; xi < p1; xi++) {
+        if (P->u_bf16) {
+            ck_gemm_args g = {.m = (long)P->o, .n = (long)count, .k = (long)P->c,
+                              .a_packed = P->u_bf16 + xi * ck_gemm_packed_a_bytes(1, (long)P->o, (long)P->c),
+                              .b = v + xi * P->c * ld, .ldb = (long)ld, .alpha = 1,
+                              .c = m + xi * P->o * ld, .ldc = (long)ld, .compute = 1};
+            int st = ck_gemm_serial(&g);
+            if (st != 0) status = st;
+            continue;
+        }
         int st = ck_sgemm_serial('N', 'N', (long)P->o, (long)count, (long)P->c, 1.0f, P->u + xi * P->o * P->c, (long)P->c,
                                  v + xi * P->c * ld, (long)ld, 0.0f, m + xi * P->o * ld, (long)ld);
         if (st != 0) status = st;
@@ -427,10 +438,10 @@ static size_t block_tiles(size_t points, size_t c, size_t o) {
 }
 
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, int tile, float *y) {
+                        const float *bias, const float *residual, int tile, const void *u_bf16, float *y) {
     const int m = tile == 4 ? 4 : 2;
     size_t th = (h + (size_t)m - 1) / (size_t)m, tw = (w + (size_t)m - 1) / (size_t)m;
-    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw, m, (size_t)(m + 2) * (size_t)(m + 2)};
+    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw, m, u_bf16, (size_t)(m + 2) * (size_t)(m + 2)};
     size_t block = block_tiles(P.points, c, o);
     if (P.tiles >= 4 * block) {
         blocked_job J = {&P, block, 0};
@@ -451,4 +462,20 @@ int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, 
     free(v);
     free(mm);
     return J.status;
+}
+
+size_t ck_winograd_packed_bf16_bytes(size_t o, size_t c, int tile) {
+    size_t side = (size_t)(tile == 4 ? 6 : 4);
+    return side * side * ck_gemm_packed_a_bytes(1, (long)o, (long)c);
+}
+
+int ck_winograd_pack_bf16(const float *u, size_t o, size_t c, int tile, void *dst) {
+    size_t side = (size_t)(tile == 4 ? 6 : 4), each = ck_gemm_packed_a_bytes(1, (long)o, (long)c);
+    if (each == 0) return -2;
+    for (size_t xi = 0; xi < side * side; xi++) {
+        ck_gemm_args g = {.m = (long)o, .k = (long)c, .a = u + xi * o * c, .lda = (long)c, .compute = 1};
+        int st = ck_gemm_pack_a(&g, (char *)dst + xi * each);
+        if (st != 0) return st;
+    }
+    return 0;
 }

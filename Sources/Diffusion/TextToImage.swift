@@ -406,7 +406,9 @@ public struct TextToImage {
     /// "Conditional mask weight" after it, and with a mask (`masked`: a non-blank one was
     /// applied) the mask's options where A1111 appends them.
     public func infotext(_ s: GenerationSettings, tiHashes: String = "", img2img: ImageToImage? = nil, masked: Bool = false) -> Infotext {
+        // "Precision: bf16" (sdshell's key) says the products were bf16, which changes the image.
         let modelFields: [(key: String, value: String)] = (model.shortHash.isEmpty ? [] : [("Model hash", model.shortHash)]) + [("Model", model.name)]
+            + (model.precision == .bf16 ? [("Precision", "bf16")] : [])
         var p = GenerationParameters.infotextParameters(s, model: modelFields)
         let before = ["Model", "Variation seed", "Variation seed strength", "Seed resize from", "Denoising strength"]
         func insertAfterSeeds(_ key: String, _ value: String) {

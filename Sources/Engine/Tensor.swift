@@ -83,6 +83,8 @@ public final class Tensor {
 
     /// Pointer to the first element (f32 tensors).
     var floatPointer: UnsafeMutablePointer<Float> { storage.floats + offset }
+    /// Pointer to the first element, of any element type (for kernels that take `DType.kernelCode`).
+    var elements: UnsafeRawPointer { UnsafeRawPointer(storage.raw + offset * dtype.size) }
 
     /// The elements in row-major order (converted to Float).
     public func toArray() throws -> [Float] {

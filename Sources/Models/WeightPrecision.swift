@@ -1,3 +1,4 @@
+import Engine
 import Formats
 
 /// How a loaded model holds its frozen weights.
@@ -10,6 +11,43 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// half the memory; an f32 checkpoint's weights are rounded to f16. Loading a model at
     /// this precision also stops the allocator keeping spare blocks (`TensorStorage.setCachedBlockLimit`).
     case half
+    /// The weight matrices in bf16 (a file's bf16 used in place, f16 and f32 rounded to bf16), and
+    /// every matrix product, convolution and attention taken with bf16 operands and f32 sums
+    /// (`ProductPrecision.bf16`) where the CPU has bf16 dot products; elsewhere the products are
+    /// f32 over the bf16 weights (`bf16ProductsUnavailable` says so). Norms, activations and the
+    /// tensors between layers stay f32.
+    case bf16
+
+    /// Whether weight matrices are held in 16 bits (and the allocator keeps no spare blocks).
+    public var sixteenBitWeights: Bool { self != .full }
+
+    /// What `model` adds to its line about a checkpoint loaded at this precision.
+    public var loadedNote: String {
+        switch self {
+        case .full: return ""
+        case .half: return ", 16-bit weights"
+        case .bf16: return ", bf16 weights and products"
+        }
+    }
+
+    /// The weights' width in words ("32-bit", "16-bit", "bf16").
+    public var weightsDescription: String {
+        switch self {
+        case .full: return "32-bit"
+        case .half: return "16-bit"
+        case .bf16: return "bf16"
+        }
+    }
+
+    /// How the networks' products multiply at this precision.
+    public var products: ProductPrecision { self == .bf16 ? .bf16 : .f32 }
+
+    /// The message for `.bf16` on a CPU without bf16 dot products; nil when there is nothing to say.
+    public var bf16ProductsUnavailable: String? {
+        guard self == .bf16, !ProductPrecision.bf16Available else { return nil }
+        return "precision bf16: this CPU has no bf16 dot products (AVX512_BF16), so products are taken in f32 "
+            + "over the bf16 weights (the images differ from a bf16 CPU's)"
+    }
 
     /// The precision a checkpoint runs at when none is asked for: `.half` when its UNet's weight
     /// matrices are stored in 16 bits (f16 or bf16: most bytes of the matrices), so widening loses

@@ -37,12 +37,13 @@ extension Interpreter {
         let hash = loaded.shortHash.isEmpty ? "no hash (a folder)" : "hash \(loaded.shortHash)"
         let kind = "\(loaded.family)" + (loaded.config.prediction == .v || loaded.family == .sd2 || loaded.predictionOverride != nil
             ? ", \(loaded.config.prediction == .v ? "v" : "epsilon") prediction (\(loaded.predictionSource))" : "")
-        host.write("loaded \(loaded.name): \(kind), \(hash)" + (loaded.precision == .half ? ", 16-bit weights" : ""))
+        host.write("loaded \(loaded.name): \(kind), \(hash)" + loaded.precision.loadedNote)
+        if let message = loaded.precision.bf16ProductsUnavailable { host.write(message) }
         var explicit = "model \(Value.quote(path))"
         if let vae { explicit += " vae=\(Value.quote(vae))" }
         // The precision used, unless it is the one an f32 checkpoint gets by default (so that a
         // replay loads the model as this session did whatever the default).
-        if loaded.precision == .half || precision == .full && loaded.automaticPrecision == .half {
+        if loaded.precision != .full || precision == .full && loaded.automaticPrecision == .half {
             explicit += " precision=\(Value.quote(loaded.precision.rawValue))"
         }
         if let prediction { explicit += " prediction=\(Value.quote(prediction == .v ? "v" : "eps"))" }
@@ -269,7 +270,7 @@ extension Interpreter {
         let text = try call.optionString("precision") ?? TrainingParameters.string("precision")
         if text == "auto" { return nil }
         guard let precision = WeightPrecision(rawValue: text) else {
-            throw ScriptError(call.optionPosition("precision"), "precision must be auto, full or half (got \(Value.quote(text)))"
+            throw ScriptError(call.optionPosition("precision"), "precision must be auto, full, half or bf16 (got \(Value.quote(text)))"
                               + NameSuggestion.hint(text, in: ["auto"] + WeightPrecision.allCases.map(\.rawValue)))
         }
         return precision
@@ -286,7 +287,7 @@ extension Interpreter {
         pipeline = nil
         do {
             let loaded = try StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: precision, prediction: prediction)
-            host.write("loaded \(loaded.name) with \(precision == .half ? "16-bit" : "32-bit") weights for training")
+            host.write("loaded \(loaded.name) with \(precision.weightsDescription) weights for training")
             return loaded
         } catch {
             model = try? StableDiffusionModel(path: path, vae: vae, hashes: hashes, precision: current.precision, prediction: prediction)

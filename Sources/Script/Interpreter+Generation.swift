@@ -282,7 +282,7 @@ extension Interpreter {
     /// Infotext keys that describe an image without changing how it is made here (the model is
     /// checked by hash; embeddings are found by name).
     static let informationalInfotextKeys: Set<String> = ["Model hash", "Model", "Version", "TI hashes", "Hashes", "Lora hashes",
-                                                         "Conditional mask weight"]
+                                                         "Conditional mask weight", "Precision"]
 
     /// Warnings for the networks of a pasted "Lora hashes" whose file here has another hash.
     func loraHashWarnings(_ info: Infotext) -> [String] {
@@ -306,6 +306,11 @@ extension Interpreter {
             let model = try requireModel(position)
             if let warning = Self.modelHashWarning(recorded: info["Model hash"], loadedHash: model.shortHash, loadedName: model.name) {
                 host.warn("\(position): warning: " + warning)
+            }
+            if (info["Precision"] == "bf16") != (model.precision == .bf16) {
+                host.warn("\(position): warning: " + (model.precision == .bf16
+                    ? "the model is loaded with precision \"bf16\" and the infotext was not made so: the image will differ"
+                    : "the infotext was made with bf16 products; load the model with precision=\"bf16\" to make the same image"))
             }
             try Self.refuseImageToImageInfotext(info, at: position)
             for w in loraHashWarnings(info) { host.warn("\(position): warning: " + w) }

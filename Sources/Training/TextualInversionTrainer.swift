@@ -248,11 +248,15 @@ public final class TextualInversionTrainer {
                 noises.append(try Tensor(shape: latent.shape, data: state.random.randn(latent.count)))
             }
             let parameters = try Tensor(shape: shape, data: vectors, requiresGrad: true)
-            var loss = try objective(vectors: parameters, name: name, prompts: prompts, latents: Tensor.concat(latents, dim: 0),
-                                     noise: Tensor.concat(noises, dim: 0), timesteps: timesteps, sizes: sizes,
-                                     weights: weights.isEmpty ? nil : Tensor.concat(weights, dim: 0))
-            if options.accumulate > 1 { loss = try loss * (1 / Float(options.accumulate)) }
-            try loss.backward()
+            // The backward pass takes its products as the forward pass did (bf16 at precision bf16).
+            let loss = try withProductPrecision(objective.model.precision.products) {
+                var loss = try objective(vectors: parameters, name: name, prompts: prompts, latents: Tensor.concat(latents, dim: 0),
+                                         noise: Tensor.concat(noises, dim: 0), timesteps: timesteps, sizes: sizes,
+                                         weights: weights.isEmpty ? nil : Tensor.concat(weights, dim: 0))
+                if options.accumulate > 1 { loss = try loss * (1 / Float(options.accumulate)) }
+                try loss.backward()
+                return loss
+            }
             let g = try parameters.grad!.toArray()
             for i in gradient.indices { gradient[i] += g[i] }
             stepLoss += Double(try loss.toArray()[0])

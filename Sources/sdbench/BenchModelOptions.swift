@@ -8,10 +8,10 @@ import Models
 struct BenchModelOptions: ParsableArguments {
     @Option(help: "Architecture: sd15, sd2 (SD 2.1 768-v) or sdxl (SDXL base).") var arch = "sd15"
     @Option(help: "Model folder (made when missing; default: sdshell-ARCH-f16 in the temporary directory).") var dir: String?
-    @Option(help: "Weights: full (f32), half (16-bit linear and convolution weights, as train precision=half) or auto (the shell's default: half for this 16-bit folder).") var precision = "full"
+    @Option(help: "Weights: full (f32), half (16-bit linear and convolution weights, as train precision=half), bf16 (bf16 weights and products where the CPU has bf16 dot products) or auto (the shell's default: half for this 16-bit folder).") var precision = "full"
 
     func validate() throws {
-        guard precision == "auto" || WeightPrecision(rawValue: precision) != nil else { throw ValidationError("precision must be auto, full or half") }
+        guard precision == "auto" || WeightPrecision(rawValue: precision) != nil else { throw ValidationError("precision must be auto, full, half or bf16") }
         guard Self.architectures[arch] != nil else { throw ValidationError("arch must be one of \(Self.architectures.keys.sorted().joined(separator: ", "))") }
     }
 

@@ -48,11 +48,12 @@ enum FamilyFixture {
         (zip(a, b).map { abs($0 - $1) }.max() ?? 0) / max(b.map { abs($0) }.max() ?? 1, 1e-12)
     }
 
-    static func expectImagesClose(_ actual: [UInt8], _ expected: [UInt8], _ what: String) {
+    /// At least `equalFraction` of the bytes equal, none off by more than 2.
+    static func expectImagesClose(_ actual: [UInt8], _ expected: [UInt8], _ what: String, equalFraction: Double = 0.99) {
         #expect(actual.count == expected.count, "\(what): \(actual.count) bytes, expected \(expected.count)")
         let diffs = zip(actual, expected).map { abs(Int($0) - Int($1)) }
         let equal = diffs.filter { $0 == 0 }.count
-        #expect(Double(equal) >= 0.99 * Double(max(diffs.count, 1)), "\(what): \(equal) of \(diffs.count) bytes equal")
+        #expect(Double(equal) >= equalFraction * Double(max(diffs.count, 1)), "\(what): \(equal) of \(diffs.count) bytes equal")
         #expect((diffs.max() ?? 0) <= 2, "\(what): largest difference \(diffs.max() ?? 0)")
     }
 

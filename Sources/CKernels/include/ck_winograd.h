@@ -25,9 +25,20 @@ void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels
 
 /// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
 /// weights are u [(tile + 2)^2][O][C] (tile 2 or 4, as they were transformed), plus bias [O] and
-/// residual [N][O][H][W] (added last) when not NULL.
-/// Returns 0, -1 when scratch memory could not be allocated, or a oneDNN sgemm status.
+/// residual [N][O][H][W] (added last) when not NULL. The point GEMMs multiply in f32 (oneDNN's
+/// sgemm) when `u_bf16` is NULL; otherwise with bf16 operands and f32 sums (ck_gemm, compute 1;
+/// only where ck_gemm_bf16_supported()), reading U from u_bf16 (then u is not read): each point's
+/// U[xi] as ck_gemm_pack_a packs it for compute 1, ck_gemm_packed_a_bytes(1, O, C) bytes apart
+/// (ck_winograd_pack_bf16). The transforms are f32 either way.
+/// Returns 0, -1 when scratch memory could not be allocated, -2 for bf16 products on a CPU without
+/// them, or a oneDNN sgemm status.
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, int tile, float *y);
+                        const float *bias, const float *residual, int tile, const void *u_bf16, float *y);
+
+/// Bytes of U [(tile + 2)^2][O][C] packed for bf16 products.
+size_t ck_winograd_packed_bf16_bytes(size_t out_channels, size_t in_channels, int tile);
+/// Packs U (as ck_winograd_transform_weights made it) for bf16 products into dst (64-byte aligned,
+/// ck_winograd_packed_bf16_bytes long). Returns 0, or -2 on a CPU without bf16 dot products.
+int ck_winograd_pack_bf16(const float *u, size_t out_channels, size_t in_channels, int tile, void *dst);
 
 #endif

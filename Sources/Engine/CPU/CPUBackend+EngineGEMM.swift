@@ -7,10 +7,15 @@ extension CPUBackend {
     /// element type, so a 16-bit checkpoint gives the same numbers at half and full precision.
     static let usesEngineGEMM = ck_gemm_preferred_for_f32() != 0
 
-    /// a @ b (+ bias) (+ addend) into `out` through `ck_gemm`, when this machine uses it and b is a
-    /// matrix (f32, f16 or bf16) stored [k, n] or [n, k]; false (nothing written) otherwise.
+    /// Whether products in the current scope go through the engine's GEMM: on the machines above,
+    /// and wherever products are taken in bf16 (its kernel is the only bf16 one).
+    static var engineGEMMInScope: Bool { usesEngineGEMM || ProductPrecision.effective == .bf16 }
+
+    /// a @ b (+ bias) (+ addend) into `out` through `ck_gemm` at the scope's product precision,
+    /// when `engineGEMMInScope` and b is a matrix (f32, f16 or bf16) stored [k, n] or [n, k];
+    /// false (nothing written) otherwise.
     func engineGEMM(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?, into out: Tensor) throws -> Bool {
-        guard Self.usesEngineGEMM, b.rank == 2, a.dtype == .f32, out.count > 0 else { return false }
+        guard Self.engineGEMMInScope, b.rank == 2, a.dtype == .f32, out.count > 0 else { return false }
         let k = a.shape[a.rank - 1], n = b.shape[1], rows = out.count / n
         guard b.shape[0] == k, bias.map({ $0.dtype == .f32 && $0.isContiguous && $0.count == n }) ?? true,
               addend.map({ $0.dtype == .f32 && $0.isContiguous && $0.count == out.count }) ?? true else { return false }
@@ -18,12 +23,39 @@ extension CPUBackend {
         guard transA == noTranspose, rowsFollowOn(rowSource, lda: lda) else { return false }
         guard let (transB, ldb) = matrixLayout(b) else { return false }
         let storedNK = transB == transpose
-        var args = ck_gemm_args(m: rows, n: n, k: k, a: rowSource.floatPointer, lda: lda,
-                                b: UnsafeRawPointer(b.storage.raw + b.offset * b.dtype.size), ldb: ldb, b_dtype: b.dtype.kernelCode,
-                                b_nk: storedNK ? 1 : 0, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
-                                c: out.floatPointer, ldc: n)
-        guard ck_gemm(&args) == 0 else {
-            throw EngineError.backendFailure(op: "matmul", message: "out of memory for the GEMM's packing buffers")
+        var args = ck_gemm_args(m: rows, n: n, k: k, a: UnsafeRawPointer(rowSource.floatPointer), lda: lda, a_dtype: 0,
+                                b: b.elements, ldb: ldb, b_dtype: b.dtype.kernelCode,
+                                b_nk: storedNK ? 1 : 0, alpha: 1, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
+                                c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil)
+        try runGEMM(&args, "matmul")
+        return true
+    }
+
+    /// Runs `ck_gemm`, its failure as an engine error.
+    func runGEMM(_ args: inout ck_gemm_args, _ op: String) throws {
+        switch ck_gemm(&args) {
+        case 0: return
+        case -2: throw EngineError.backendFailure(op: op, message: "this CPU has no bf16 dot products")
+        default: throw EngineError.backendFailure(op: op, message: "out of memory for the GEMM's packing buffers")
+        }
+    }
+
+    /// A 1x1 convolution in the current scope's bf16 products: y[b] (O x HW) = W (O x C) x[b]
+    /// (C x HW) through `ck_gemm`, W read as stored, bias and residual filled in first. False when
+    /// products are f32 here.
+    func pointwiseProductsInBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?, into y: Tensor) throws -> Bool {
+        guard ProductPrecision.effective == .bf16, weight.isContiguous else { return false }
+        let (n, c, hw, o) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3], weight.shape[0])
+        let accumulate = bias != nil || residual != nil
+        if accumulate { ck_fill_each_row(y.floatPointer, bias?.floatPointer, o, residual?.floatPointer, n * o, hw) }
+        let beta: Float = accumulate ? 1 : 0
+        for b in 0..<n {
+            let image = UnsafeRawPointer(x.floatPointer + b * c * hw), out = y.floatPointer + b * o * hw
+            var args = ck_gemm_args()
+            (args.m, args.n, args.k, args.lda, args.ldb, args.ldc) = (o, hw, c, c, hw, hw)
+            (args.a, args.a_dtype, args.b, args.b_dtype) = (weight.elements, weight.dtype.kernelCode, image, 0)
+            (args.alpha, args.beta, args.c, args.compute) = (1, beta, out, 1)
+            try runGEMM(&args, "conv2d")
         }
         return true
     }

@@ -20,7 +20,8 @@ extension CPUBackend {
     /// its weights (59 MB for 1280 -> 1280 at 4x4, for 0.94 GFLOP), where the weights stream at
     /// about twice the rate of the direct convolution's (docs/performance.md); and, on machines
     /// whose products use the engine's GEMM, for 16-bit weights on small images, where oneDNN would
-    /// need an f32 copy and a reorder of the weights at every call. nil when not taken.
+    /// need an f32 copy and a reorder of the weights at every call; and wherever products are taken
+    /// in bf16 and Winograd is not. nil when not taken.
     func patchProductConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
                             adding residual: Tensor?) throws -> Tensor? {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), (o, k) = (weight.shape[0], weight.shape[2])
@@ -28,9 +29,13 @@ extension CPUBackend {
         let pixels = n * oh * ow, width = c * k * k
         guard k > 1, pixels > 0, weight.isContiguous, pixels * width <= Self.patchRowsLimit else { return nil }
         let tinyOutput = pixels <= Self.patchProductPixels && width >= 4096
-        let smallWith16Bit = weight.dtype != .f32 && Self.usesEngineGEMM && min(c, o) >= 512
+        let smallWith16Bit = weight.dtype != .f32 && Self.engineGEMMInScope && min(c, o) >= 512
             && n * ((h + 1) / 2) * ((w + 1) / 2) < Self.patchProductTilesFor16Bit
-        guard tinyOutput || smallWith16Bit else { return nil }
+        // bf16 products: every convolution that the Winograd algorithm does not take (the bf16
+        // kernel is the engine's GEMM; oneDNN's direct convolution would be f32 on a widened copy).
+        let inBF16 = ProductPrecision.effective == .bf16 && WinogradConvolution.tile(
+            kernel: k, stride: stride, padding: padding, channels: c, outputs: o, n: n, h: h, w: w) == nil
+        guard tinyOutput || smallWith16Bit || inBF16 else { return nil }
         return try withNoGrad {
             let rows = try Tensor(uninitialized: [pixels, width], op: "conv2d patches")
             ck_im2col_rows(x.floatPointer, n, c, h, w, k, stride, padding, oh, ow, rows.floatPointer)

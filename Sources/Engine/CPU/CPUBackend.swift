@@ -212,9 +212,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let y = try output([x.shape[0], weight.shape[0], Int(s.oh), Int(s.ow)], "conv2d")
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: x.shape[1],
                                                outputs: weight.shape[0], n: x.shape[0], h: x.shape[2], w: x.shape[3]) {
-            try WinogradConvolution.withTransformed(weight, backward: false, tile: tile, cacheable: weight.dtype == .f32) {
-                try WinogradConvolution.convolve(x, transformed: $0, bias: bias, adding: residual, into: y)
-            }
+            try WinogradConvolution.convolve(x, weight: weight, backward: false, tile: tile, bias: bias, adding: residual, into: y)
             return y
         }
         let key = weightKey(weight), weight = try widened(weight)
@@ -229,10 +227,11 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// in place on NCHW: no blocked copies of the activations (oneDNN's direct path makes them, some
     /// hundreds of MB at the VAE's 512x512 layers), and sgemm's rate on these shapes.
     private func pointwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?) throws -> Tensor {
-        let w = try widened(weight)
         let (n, c, h, wd, o) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], weight.shape[0])
         let hw = h * wd
         let y = try output([n, o, h, wd], "conv2d")
+        if try pointwiseProductsInBF16(x, weight: weight, bias: bias, adding: residual, into: y) { return y }
+        let w = try widened(weight)
         let accumulate = bias != nil || residual != nil
         if accumulate { ck_fill_each_row(y.floatPointer, bias?.floatPointer, o, residual?.floatPointer, n * o, hw) }
         for b in 0..<n {
@@ -249,9 +248,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
                                                outputs: weight.shape[1], n: inputShape[0], h: inputShape[2], w: inputShape[3],
                                                backward: true) {
-            try WinogradConvolution.withTransformed(weight, backward: true, tile: tile, cacheable: weight.dtype == .f32) {
-                try WinogradConvolution.convolve(dy, transformed: $0, bias: nil, adding: nil, into: dx)
-            }
+            try WinogradConvolution.convolve(dy, weight: weight, backward: true, tile: tile, bias: nil, adding: nil, into: dx)
             return dx
         }
         let key = weightKey(weight), weight = try widened(weight)
@@ -331,7 +328,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         return ck_attention_shape(heads: q.count / max(q.shape[r - 2] * q.shape[r - 1], 1), lq: q.shape[r - 2], lk: k.shape[r - 2],
                                   d: q.shape[r - 1], dv: v.shape[r - 1], scale: scale, causal: causal ? 1 : 0,
                                   block: CPUBackend.attentionBlock(keys: k.shape[r - 2]),
-                                  q_off: nil, k_off: nil, v_off: nil, o_off: nil, ldq: 0, ldk: 0, ldv: 0, ldo: 0)
+                                  q_off: nil, k_off: nil, v_off: nil, o_off: nil, ldq: 0, ldk: 0, ldv: 0, ldo: 0, compute: 0)
     }
 
     /// Where each [L, D] slice of a [..., L, D] view starts, relative to its `floatPointer`.
@@ -360,9 +357,11 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             offsets[2].withUnsafeBufferPointer { vo in offsets[3].withUnsafeBufferPointer { oo in
                 s.q_off = qo.baseAddress; s.k_off = ko.baseAddress; s.v_off = vo.baseAddress; s.o_off = oo.baseAddress
                 s.ldq = q.strides[r - 2]; s.ldk = k.strides[r - 2]; s.ldv = v.strides[r - 2]; s.ldo = o.strides[r - 2]
+                s.compute = ProductPrecision.effective.kernelCode
                 return ck_attention_forward(&s, q.floatPointer, k.floatPointer, v.floatPointer, o.floatPointer, lse.floatPointer)
             } }
         } }
+        if status == -2 { throw EngineError.backendFailure(op: "attention", message: "this CPU has no bf16 dot products") }
         if status != 0 { throw EngineError.outOfMemory(op: "attention", shape: q.shape, bytes: Int(s.block * s.lk * 4)) }
         return (o, lse)
     }

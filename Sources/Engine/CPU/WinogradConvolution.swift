@@ -16,7 +16,8 @@ enum WinogradConvolution {
 
     /// Transformed weights of frozen f32 weights, by storage id and direction, made once.
     private static let cache = Mutex<[CacheKey: Transformed]>([:])
-    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool, tile: Int }
+    /// `bf16`: U packed for bf16 products (`packedForBF16`) rather than U in f32.
+    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool, tile: Int, bf16: Bool }
     /// A cached transform (written once, then only read), or the scratch memory while no
     /// convolution holds it.
     private final class Transformed: @unchecked Sendable {
@@ -33,7 +34,10 @@ enum WinogradConvolution {
         guard enabled, kernel == 3, stride == 1, padding == 1 else { return nil }
         let tiles = n * ((h + 1) / 2) * ((w + 1) / 2)
         let narrowest = min(channels, outputs)
-        if !backward, largeTilesAllowed, narrowest >= 128, tiles >= f4Tiles, channels * outputs <= f4MaxWeights { return 4 }
+        // F(4x4)'s transforms (constants up to 8) grow bf16's rounding tenfold (max error 0.1 of
+        // the output's scale against 0.005 for F(2x2), WinogradTests), so bf16 products keep F(2x2).
+        if !backward, largeTilesAllowed, ProductPrecision.effective == .f32, narrowest >= 128, tiles >= f4Tiles,
+           channels * outputs <= f4MaxWeights { return 4 }
         return tiles >= 32 && (narrowest >= 512 || (narrowest >= 128 && tiles >= largeTiles)) ? 2 : nil
     }
 
@@ -64,7 +68,7 @@ enum WinogradConvolution {
                                    _ body: (Tensor) throws -> R) throws -> R {
         let o = weight.shape[0], c = weight.shape[1]
         let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
-        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile)
+        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile, bf16: false)
         if cacheable, let hit = cache.withLock({ $0[key] }) { return try body(hit.u) }
         let shape = [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], count = shape.reduce(1, *)
         // Another thread's convolution may hold the scratch: then this one gets fresh memory.
@@ -90,23 +94,65 @@ enum WinogradConvolution {
     static func forget(_ storage: UInt64) {
         cache.withLock {
             for tile in [2, 4] {
-                $0[CacheKey(storage: storage, backward: false, tile: tile)] = nil
-                $0[CacheKey(storage: storage, backward: true, tile: tile)] = nil
+                for backward in [false, true] {
+                    for bf16 in [false, true] { $0[CacheKey(storage: storage, backward: backward, tile: tile, bf16: bf16)] = nil }
+                }
             }
         }
     }
 
+    /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
+    /// them) with `tile`, at the scope's product precision: f32 products read U, cached for frozen
+    /// f32 weights; bf16 products read U packed for them, cached for frozen weights of any type
+    /// (the speed is what bf16 is asked for).
+    static func convolve(_ x: Tensor, weight: Tensor, backward: Bool, tile: Int, bias: Tensor?, adding residual: Tensor?,
+                         into y: Tensor) throws {
+        let outputs = backward ? weight.shape[1] : weight.shape[0]
+        if ProductPrecision.effective == .bf16 {
+            let packed = try packedForBF16(weight, backward: backward, tile: tile)
+            try convolve(x, u: nil, packed: packed, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
+            return
+        }
+        try withTransformed(weight, backward: backward, tile: tile, cacheable: weight.dtype == .f32) {
+            try convolve(x, u: $0, packed: nil, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
+        }
+    }
+
+    /// U packed for bf16 products (`ck_winograd_pack_bf16`), made from U in the scratch memory.
+    private static func packedForBF16(_ weight: Tensor, backward: Bool, tile: Int) throws -> Tensor {
+        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile, bf16: true)
+        let cacheable = !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
+        if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
+        let rows = backward ? weight.shape[1] : weight.shape[0], columns = backward ? weight.shape[0] : weight.shape[1]
+        let bytes = ck_winograd_packed_bf16_bytes(rows, columns, Int32(tile))
+        let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "winograd weights")
+        try withTransformed(weight, backward: backward, tile: tile, cacheable: false) { u in
+            guard ck_winograd_pack_bf16(u.floatPointer, rows, columns, Int32(tile), packed.storage.raw) == 0 else {
+                throw EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
+            }
+        }
+        if cacheable {
+            weight.storage.hasDerivedCache = true
+            let entry = Transformed(packed)
+            cache.withLock { $0[key] = entry }
+        }
+        return packed
+    }
+
     /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16 or 36][O][C] (F(2x2) or
-    /// F(4x4)), plus bias and residual.
-    static func convolve(_ x: Tensor, transformed u: Tensor, bias: Tensor?, adding residual: Tensor?, into y: Tensor) throws {
+    /// F(4x4)), or with them packed for bf16 products, plus bias and residual.
+    private static func convolve(_ x: Tensor, u: Tensor?, packed: Tensor?, outputs: Int, tile: Int, bias: Tensor?,
+                                 adding residual: Tensor?, into y: Tensor) throws {
         uses.add(1, ordering: .relaxed)
-        let tile: Int32 = u.shape[0] == 36 ? 4 : 2
-        let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u.floatPointer,
-                                         u.shape[1], bias?.floatPointer, residual?.floatPointer, tile, y.floatPointer)
+        let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u?.floatPointer,
+                                         outputs, bias?.floatPointer, residual?.floatPointer, Int32(tile),
+                                         packed.map { UnsafeRawPointer($0.storage.raw) }, y.floatPointer)
         guard status == 0 else {
+            let points = (tile + 2) * (tile + 2)
             throw status == -1
-                ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: u.shape[0] * (x.shape[1] + u.shape[1]) * x.count / max(x.shape[1], 1))
-                : EngineError.backendFailure(op: "conv2d (Winograd)", message: "sgemm status \(status)")
+                ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: x.shape, bytes: points * (x.shape[1] + outputs) * x.count / max(x.shape[1], 1))
+                : EngineError.backendFailure(op: "conv2d (Winograd)",
+                                             message: status == -2 ? "this CPU has no bf16 dot products" : "sgemm status \(status)")
         }
     }
 }

@@ -21,11 +21,14 @@ public struct AutoencoderKL {
     let decoderUp: [(resnets: [ResnetBlock], upsample: Conv2d?)], decoderNormOut: GroupNorm, decoderOut: Conv2d
     /// The weights used in place from the model file (see `MappedWeights`).
     public let mappedWeights: MappedWeights
+    /// How its products multiply (from the precision it was loaded at).
+    public let products: ProductPrecision
 
     public init(_ weights: ModelWeights, config: VAEConfig, precision: WeightPrecision = .full) throws {
         self.config = config
         let w = WeightLoader(weights, component: "vae", precision: precision), g = config.normGroups, eps: Float = 1e-6
         mappedWeights = w.mapped
+        products = precision.products
         let levels = config.blockOutChannels.count
         func mid(_ m: WeightLoader) throws -> MidBlock {
             let a = m.scoped("attentions.0")
@@ -61,6 +64,10 @@ public struct AutoencoderKL {
     /// Images [B, 3, H, W] in [-1, 1] -> the latent distribution's mean and std [B, latent, H/8, W/8]
     /// (unscaled: multiply by `config.scalingFactor` for the diffusion model).
     public func encode(_ images: Tensor) throws -> (mean: Tensor, std: Tensor) {
+        try withProductPrecision(products) { try encodeScoped(images) }
+    }
+
+    private func encodeScoped(_ images: Tensor) throws -> (mean: Tensor, std: Tensor) {
         var h = try encoderIn(images)
         for block in encoderDown {
             for r in block.resnets { h = try r(h, nil) }
@@ -144,6 +151,10 @@ public struct AutoencoderKL {
 
     /// Latents [B, latent, h, w] (unscaled: divide by `config.scalingFactor` first) -> images in [-1, 1].
     public func decode(_ z: Tensor) throws -> Tensor {
+        try withProductPrecision(products) { try decodeScoped(z) }
+    }
+
+    private func decodeScoped(_ z: Tensor) throws -> Tensor {
         var h = try decoderIn(postQuantConv.map { try $0(z) } ?? z)
         h = try decoderMid(h)
         for block in decoderUp {

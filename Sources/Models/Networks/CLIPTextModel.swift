@@ -14,6 +14,8 @@ public struct CLIPTextModel {
     public let mappedWeights: MappedWeights
     /// Every tensor read for this network (see `LoadedWeights`), and the component it was read from.
     public let loadedWeights: LoadedWeights
+    /// How its products multiply (from the precision it was loaded at).
+    public let products: ProductPrecision
     public let component: String
 
     struct Layer {
@@ -26,6 +28,7 @@ public struct CLIPTextModel {
         self.config = config
         self.component = component
         let top = WeightLoader(weights, component: component, precision: precision, reusing: reusing, overlay: overlay)
+        products = precision.products
         loadedWeights = top.loaded
         projection = config.projectionDim == nil ? nil : try Linear(top, "text_projection", bias: false)
         let w = top.scoped("text_model")
@@ -58,6 +61,13 @@ public struct CLIPTextModel {
     /// encoder has a projection ([B, P]).
     public func encode(ids: [[Int]], skippedLayers: Int, finalNorm applyNorm: Bool, pooledAt: [Int]? = nil,
                        tokenRows: Tensor? = nil) throws -> (hidden: Tensor, pooled: Tensor?) {
+        try withProductPrecision(products) {
+            try encodeScoped(ids: ids, skippedLayers: skippedLayers, finalNorm: applyNorm, pooledAt: pooledAt, tokenRows: tokenRows)
+        }
+    }
+
+    private func encodeScoped(ids: [[Int]], skippedLayers: Int, finalNorm applyNorm: Bool, pooledAt: [Int]?,
+                              tokenRows: Tensor?) throws -> (hidden: Tensor, pooled: Tensor?) {
         let b = ids.count, l = ids.first?.count ?? 0
         let tokens = try tokenRows ?? Tensor.embedding(ids: ids.flatMap { $0 }, weight: tokenEmbedding).reshaped([b, l, -1])
         let positions = try positionEmbedding.sliced(dim: 0, 0, l)

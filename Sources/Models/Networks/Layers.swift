@@ -2,7 +2,7 @@ import Engine
 import Formats
 
 /// Loads a component's weights by name (frozen: no gradient). Everything is materialised as f32,
-/// except, at `.half` precision, the weight matrices of linear and convolution layers and the
+/// except, at `.half` and `.bf16` precision, the weight matrices of linear and convolution layers and the
 /// embedding tables, which are used in place from the file's mapping where its layout allows
 /// (recorded in `mapped`; the file must then stay unchanged while the model is loaded, as with
 /// any memory-mapped model).
@@ -45,13 +45,13 @@ public struct WeightLoader {
         return m
     }
 
-    /// An embedding table (rows gathered by id): at `.half` precision used in place when the file
+    /// An embedding table (rows gathered by id): at 16-bit precisions used in place when the file
     /// allows, at its stored type (16-bit rows are widened as they are gathered, exactly), so only
     /// the rows read become resident; otherwise materialised as f32.
     public func table(_ name: String) throws -> Tensor {
         try loaded.tensor(prefix + name) {
             let t = try stored(name)
-            if precision == .half, let m = try inPlace(t) { return m }
+            if precision.sixteenBitWeights, let m = try inPlace(t) { return m }
             return try t.materialize().to(.f32)
         }
     }
@@ -72,8 +72,9 @@ public struct WeightLoader {
     }
 
     /// The weight matrix of a linear or convolution layer: f32 at `.full` precision; at `.half`,
-    /// 16-bit (a file's f16 or bf16 as stored, f32 rounded to f16), widened inside the kernels.
-    /// A 16-bit matrix in the file is used in place (see `MappedWeights`).
+    /// 16-bit (a file's f16 or bf16 as stored, f32 rounded to f16), widened inside the kernels; at
+    /// `.bf16`, bf16 (f16 and f32 rounded to it). A matrix stored as it is needed is used in place
+    /// (see `MappedWeights`).
     public func matrix(_ name: String) throws -> Tensor {
         if let replaced = overlay[prefix + name] { return replaced }
         return try loaded.tensor(prefix + name) { try weightMatrix(name) }
@@ -81,11 +82,18 @@ public struct WeightLoader {
 
     private func weightMatrix(_ name: String) throws -> Tensor {
         let s = try stored(name)
-        if precision == .half, s.dtype == .F16 || s.dtype == .BF16, let t = try inPlace(s) { return t }
+        let usable: Bool
+        switch precision {
+        case .full: usable = false
+        case .half: usable = s.dtype == .F16 || s.dtype == .BF16
+        case .bf16: usable = s.dtype == .BF16
+        }
+        if usable, let t = try inPlace(s) { return t }
         let t = try s.materialize()
         switch precision {
         case .full: return try t.to(.f32)
         case .half: return t.dtype == .f16 || t.dtype == .bf16 ? t : try t.to(.f32).to(.f16)
+        case .bf16: return t.dtype == .bf16 ? t : try t.to(.f32).to(.bf16)
         }
     }
 

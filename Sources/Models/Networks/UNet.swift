@@ -83,6 +83,8 @@ public struct UNet {
     public let mappedWeights: MappedWeights
     /// Every tensor read for this network (see `LoadedWeights`).
     public let loadedWeights: LoadedWeights
+    /// How its products multiply (from the precision it was loaded at).
+    public let products: ProductPrecision
 
     /// The UNet of `weights`; with `reusing`, an earlier load's tensors are taken again and
     /// `overlay` replaces some weight matrices (see `LoadedWeights`).
@@ -92,6 +94,7 @@ public struct UNet {
         let w = WeightLoader(weights, component: "unet", precision: precision, reusing: reusing, overlay: overlay)
         loadedWeights = w.loaded
         mappedWeights = w.mapped
+        products = precision.products
         let g = config.normGroups, eps = config.normEps, levels = config.blockOutChannels.count
         convIn = try Conv2d(w, "conv_in")
         time1 = try Linear(w, "time_embedding.linear_1"); time2 = try Linear(w, "time_embedding.linear_2")
@@ -154,6 +157,12 @@ public struct UNet {
     /// for training (`Tensor.checkpointed`): the same gradients, far less memory held for backward.
     public func callAsFunction(_ x: Tensor, timesteps: [Float], context: Tensor, vector: Tensor? = nil,
                                checkpointed: Bool = false) throws -> Tensor {
+        try withProductPrecision(products) {
+            try predict(x, timesteps: timesteps, context: context, vector: vector, checkpointed: checkpointed)
+        }
+    }
+
+    private func predict(_ x: Tensor, timesteps: [Float], context: Tensor, vector: Tensor?, checkpointed: Bool) throws -> Tensor {
         var temb = try timeEmbedding(timesteps)
         if let addition {
             guard let vector else { throw EngineError.invalidArgument(op: "UNet", message: "an SDXL UNet needs its vector conditioning") }
