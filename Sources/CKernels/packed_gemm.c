@@ -142,6 +142,7 @@ static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, 
     const long MRk = kn->mr, NRk = kn->nr, MCk = kn->mc, NCk = kn->nc, KCk = kn->kc, group = kn->kgroup;
     char *pa = packed_a, *pb = packed_b;
     const long full_depth = (g->k + group - 1) / group * group; // a prepacked panel's depth
+    const long b_depth = g->b_packed_depth ? (g->b_packed_depth + group - 1) / group * group : full_depth;
     for (long jc = n0; jc < n1; jc += NCk) {
         long nc = n1 - jc < NCk ? n1 - jc : NCk;
         // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two), each a whole number
@@ -150,7 +151,12 @@ static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, 
         step = (step + group - 1) / group * group;
         for (long pc = 0; pc < g->k; pc += step) {
             long kc = g->k - pc < step ? g->k - pc : step, depth = (kc + group - 1) / group * group;
-            kn->pack_b(g, pc, kc, jc, nc, pb);
+            const char *b_block = pb;
+            if (g->b_packed) // the panels of columns jc.., at depth pc
+                b_block = (const char *)g->b_packed + (jc * b_depth + pc * NRk) * kn->element;
+            else
+                kn->pack_b(g, pc, kc, jc, nc, pb);
+            const long b_panel = (g->b_packed ? b_depth : depth) * NRk * kn->element;
             for (long ic = m0; ic < m1; ic += MCk) {
                 long mc = m1 - ic < MCk ? m1 - ic : MCk;
                 const char *a_block = pa;
@@ -165,7 +171,7 @@ static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, 
                         long mr = mc - ir < MRk ? mc - ir : MRk, row = ic + ir;
                         ck_tile_epilogue e = {pc == 0, g->alpha, g->beta, g->bias ? g->bias + col : NULL,
                                               g->addend ? g->addend + row * g->ldd + col : NULL, g->ldd};
-                        kn->tile(depth, a_block + ir / MRk * a_panel, pb + jr * depth * kn->element,
+                        kn->tile(depth, a_block + ir / MRk * a_panel, b_block + jr / NRk * b_panel,
                                  g->c + row * g->ldc + col, g->ldc, mr, nr, &e);
                     }
                 }
@@ -227,6 +233,27 @@ int ck_gemm_pack_a(const ck_gemm_args *g, void *dst) {
     const ck_gemm_kernel *kn = kernel_for(g);
     if (!kn) return -2;
     if (g->m > 0 && g->k > 0) kn->pack_a(g, 0, g->m, 0, g->k, dst);
+    return 0;
+}
+
+size_t ck_gemm_packed_b_bytes(int compute, long n, long k) {
+    ck_gemm_args g = {.compute = compute};
+    const ck_gemm_kernel *kn = kernel_for(&g);
+    if (!kn || n <= 0 || k <= 0) return 0;
+    return (size_t)((n + kn->nr - 1) / kn->nr * kn->nr) * (size_t)((k + kn->kgroup - 1) / kn->kgroup * kn->kgroup) *
+           (size_t)kn->element;
+}
+
+size_t ck_gemm_packed_b_offset(int compute, long k0) {
+    ck_gemm_args g = {.compute = compute};
+    const ck_gemm_kernel *kn = kernel_for(&g);
+    return kn ? (size_t)(k0 * kn->nr * kn->element) : 0;
+}
+
+int ck_gemm_pack_b(const ck_gemm_args *g, void *dst) {
+    const ck_gemm_kernel *kn = kernel_for(g);
+    if (!kn) return -2;
+    if (g->n > 0 && g->k > 0) kn->pack_b(g, 0, g->k, 0, g->n, dst);
     return 0;
 }
 

@@ -118,7 +118,7 @@ public final class TensorStorage: @unchecked Sendable {
     deinit {
         if hasDerivedCache {
             ck_conv_forget_weights(id)
-            WinogradConvolution.forget(id)
+            DerivedWeights.forget(id)
         }
         if owner != nil { return }
         ck_free_tensor(host, count * dtype.size)

@@ -29,8 +29,11 @@ struct BenchModelOptions: ParsableArguments {
     /// The native image size of the architecture.
     var nativeSize: Int { config.nativeSize }
 
-    /// Makes the folder if needed (before any timing or memory baseline is taken).
+    /// Makes the folder if needed (before any timing or memory baseline is taken); a --dir that is
+    /// a checkpoint file (a trained model, e.g. the demo model) is used as it is.
     func prepare() throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue { return }
         if !FileManager.default.fileExists(atPath: folder + "/unet/diffusion_pytorch_model.safetensors") {
             try RandomModelFolder.write(config, to: folder)
         }

@@ -26,7 +26,21 @@ extension CPUBackend {
         var args = ck_gemm_args(m: rows, n: n, k: k, a: UnsafeRawPointer(rowSource.floatPointer), lda: lda, a_dtype: 0,
                                 b: b.elements, ldb: ldb, b_dtype: b.dtype.kernelCode,
                                 b_nk: storedNK ? 1 : 0, alpha: 1, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
-                                c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil)
+                                c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil, b_packed: nil,
+                                b_packed_depth: 0)
+        if args.compute == 1 && DerivedWeights.qualifies(b) { // frozen weights: packed once, kept
+            let packed = try DerivedWeights.value(of: b, form: "gemm bf16 B \(storedNK ? "nk" : "kn") k \(k) n \(n) ld \(ldb)") {
+                let bytes = ck_gemm_packed_b_bytes(1, n, k)
+                let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "matmul weights")
+                guard ck_gemm_pack_b(&args, packed.storage.raw) == 0 else {
+                    throw EngineError.backendFailure(op: "matmul", message: "this CPU has no bf16 dot products")
+                }
+                return packed
+            }
+            args.b_packed = UnsafeRawPointer(packed.storage.raw)
+            try runGEMM(&args, "matmul")
+            return true
+        }
         try runGEMM(&args, "matmul")
         return true
     }

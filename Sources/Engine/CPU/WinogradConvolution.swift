@@ -14,12 +14,11 @@ enum WinogradConvolution {
     /// Convolutions computed this way so far (for tests and profiles).
     static let uses = Atomic<Int>(0)
 
-    /// Transformed weights of frozen f32 weights, by storage id and direction, made once.
-    private static let cache = Mutex<[CacheKey: Transformed]>([:])
-    /// `bf16`: U packed for bf16 products (`packedForBF16`) rather than U in f32.
-    private struct CacheKey: Hashable { let storage: UInt64, backward: Bool, tile: Int, bf16: Bool }
-    /// A cached transform (written once, then only read), or the scratch memory while no
-    /// convolution holds it.
+    /// The `DerivedWeights` form of U for this direction and tile, in f32 or packed for bf16 products.
+    private static func form(backward: Bool, tile: Int, bf16: Bool) -> String {
+        "winograd \(bf16 ? "bf16" : "f32") tile \(tile) \(backward ? "backward" : "forward")"
+    }
+    /// The scratch memory while no convolution holds it.
     private final class Transformed: @unchecked Sendable {
         let u: Tensor
         init(_ u: Tensor) { self.u = u }
@@ -67,38 +66,25 @@ enum WinogradConvolution {
     static func withTransformed<R>(_ weight: Tensor, backward: Bool, tile: Int, cacheable wanted: Bool,
                                    _ body: (Tensor) throws -> R) throws -> R {
         let o = weight.shape[0], c = weight.shape[1]
-        let cacheable = wanted && !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
-        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile, bf16: false)
-        if cacheable, let hit = cache.withLock({ $0[key] }) { return try body(hit.u) }
         let shape = [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], count = shape.reduce(1, *)
-        // Another thread's convolution may hold the scratch: then this one gets fresh memory.
-        let taken = cacheable ? nil : scratch.withLock { held -> Transformed? in defer { held = nil }; return held }
-        let memory = try taken.flatMap { $0.u.count >= count ? $0.u : nil } ?? Tensor(uninitialized: [count], op: "winograd weights")
-        let u = Tensor(storage: memory.storage, shape: shape, strides: [shape[1] * shape[2], shape[2], 1], offset: 0)
-        let elements = weight.storage.raw + weight.offset * weight.dtype.size
-        ck_winograd_transform_weights(elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
-        if cacheable {
-            weight.storage.hasDerivedCache = true
-            let entry = Transformed(u)
-            cache.withLock { $0[key] = entry }
-            return try body(u)
+        func transform(into memory: Tensor) -> Tensor {
+            let u = Tensor(storage: memory.storage, shape: shape, strides: [shape[1] * shape[2], shape[2], 1], offset: 0)
+            ck_winograd_transform_weights(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
+            return u
         }
+        if wanted && DerivedWeights.qualifies(weight) {
+            return try body(DerivedWeights.value(of: weight, form: form(backward: backward, tile: tile, bf16: false)) {
+                transform(into: try Tensor(uninitialized: [count], op: "winograd weights"))
+            })
+        }
+        // Another thread's convolution may hold the scratch: then this one gets fresh memory.
+        let taken = scratch.withLock { held -> Transformed? in defer { held = nil }; return held }
+        let memory = try taken.flatMap { $0.u.count >= count ? $0.u : nil } ?? Tensor(uninitialized: [count], op: "winograd weights")
         defer {
             let kept = Transformed(memory)
             scratch.withLock { held in if (held?.u.count ?? 0) < kept.u.count { held = kept } }
         }
-        return try body(u)
-    }
-
-    /// Drops what was derived from a storage that is going away.
-    static func forget(_ storage: UInt64) {
-        cache.withLock {
-            for tile in [2, 4] {
-                for backward in [false, true] {
-                    for bf16 in [false, true] { $0[CacheKey(storage: storage, backward: backward, tile: tile, bf16: bf16)] = nil }
-                }
-            }
-        }
+        return try body(transform(into: memory))
     }
 
     /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
@@ -120,23 +106,17 @@ enum WinogradConvolution {
 
     /// U packed for bf16 products (`ck_winograd_pack_bf16`), made from U in the scratch memory.
     private static func packedForBF16(_ weight: Tensor, backward: Bool, tile: Int) throws -> Tensor {
-        let key = CacheKey(storage: weight.storage.id, backward: backward, tile: tile, bf16: true)
-        let cacheable = !weight.requiresGrad && weight.offset == 0 && weight.count == weight.storage.count
-        if cacheable, let hit = cache.withLock({ $0[key] }) { return hit.u }
-        let rows = backward ? weight.shape[1] : weight.shape[0], columns = backward ? weight.shape[0] : weight.shape[1]
-        let bytes = ck_winograd_packed_bf16_bytes(rows, columns, Int32(tile))
-        let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "winograd weights")
-        try withTransformed(weight, backward: backward, tile: tile, cacheable: false) { u in
-            guard ck_winograd_pack_bf16(u.floatPointer, rows, columns, Int32(tile), packed.storage.raw) == 0 else {
-                throw EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
+        try DerivedWeights.value(of: weight, form: form(backward: backward, tile: tile, bf16: true)) {
+            let rows = backward ? weight.shape[1] : weight.shape[0], columns = backward ? weight.shape[0] : weight.shape[1]
+            let bytes = ck_winograd_packed_bf16_bytes(rows, columns, Int32(tile))
+            let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "winograd weights")
+            try withTransformed(weight, backward: backward, tile: tile, cacheable: false) { u in
+                guard ck_winograd_pack_bf16(u.floatPointer, rows, columns, Int32(tile), packed.storage.raw) == 0 else {
+                    throw EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
+                }
             }
+            return packed
         }
-        if cacheable {
-            weight.storage.hasDerivedCache = true
-            let entry = Transformed(packed)
-            cache.withLock { $0[key] = entry }
-        }
-        return packed
     }
 
     /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16 or 36][O][C] (F(2x2) or
