@@ -30,9 +30,17 @@ struct OpsBenchmark: ParsableCommand {
     @Option(help: "Element type of the engine rows' weights: f32, f16 (as `precision=\"half\"` keeps them: read in place, no cached copies) or bf16.")
     var weights: String = "f32"
 
+    @Option(help: "How the engine rows' products multiply: f32, or bf16 (operands rounded to bf16, f32 sums; `precision=\"bf16\"`).")
+    var products: String = "f32"
+
     private func wanted(_ kind: String) -> Bool { only.isEmpty || only.contains(kind) }
 
     func run() throws {
+        guard let productPrecision = ProductPrecision(rawValue: products) else { throw ValidationError("--products must be f32 or bf16") }
+        try withProductPrecision(productPrecision) { try runRows() }
+    }
+
+    private func runRows() throws {
         guard let weightType = DType(rawValue: weights) else { throw ValidationError("--weights must be f32, f16 or bf16") }
         func stored(_ t: Tensor) throws -> Tensor { try t.to(weightType) }
         if let threads { Engine.threads = threads }
