@@ -47,7 +47,8 @@ import TestSupport
     }
 
     /// precision="bf16": said on loading (and, on a CPU without bf16 dot products, that the
-    /// products stay f32), journalled, and named in the infotext ("Precision: bf16").
+    /// products stay f32), journalled, and named in the infotext ("Precision: bf16"), whose paste
+    /// into a session at another precision warns that the image will differ.
     @Test func aModelLoadedAtBF16IsJournalledAndNamedInTheInfotext() throws {
         let host = RecordingHost()
         let shell = try session(host)
@@ -61,6 +62,10 @@ import TestSupport
         #expect(Infotext.parse(text)["Precision"] == "bf16")
         let journal = try String(contentsOfFile: try #require(shell.journal.path), encoding: .utf8)
         #expect(journal.contains("model \"\(model)\" precision=\"bf16\""))
+        // Pasted into a session at another precision, the infotext warns that the image will differ.
+        try shell.run(source: "model \"\(model)\" precision=\"half\"", file: "t")
+        try shell.run(source: text, file: "t")
+        #expect(host.warnings.contains { $0.contains("made with bf16 products") }, "\(host.warnings)")
     }
 
     @Test func vaeTilingChangesThePixelsIsJournalledAndReplays() throws {
