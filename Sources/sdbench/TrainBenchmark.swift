@@ -16,8 +16,16 @@ struct TrainBenchmark: ParsableCommand {
     @Option(help: "Steps per size (the first is reported apart: it encodes the picture).") var steps = 4
     @Option(help: "Recompute UNet blocks in backward (true/false; default: the trainer's, on for SDXL).") var checkpointing: Bool?
     @OptionGroup var weights: BenchModelOptions
+    @Flag(help: "Time every primitive (forward and backward, per operation and shape) over the steps after the first and print the table.")
+    var profile = false
+    @Option(help: "Rows of the profile table.") var profileRows = 40
 
     func run() throws {
+        let backend = Engine.backend
+        let profiler = profile ? ProfilingBackend(backend) : nil
+        let peak = profile ? Peak.measure() : 0
+        Engine.use(profiler ?? backend)
+        defer { Engine.use(backend) }
         try weights.prepare()
         let model = try weights.load()
         let tokenizer = try CLIPTokenizer.shipped()
@@ -44,10 +52,15 @@ struct TrainBenchmark: ParsableCommand {
                 let now = DispatchTime.now().uptimeNanoseconds
                 times.append(Double(now - last) / 1e9)
                 last = now
+                if times.count == 1 { profiler?.reset() }
                 return false
             })
             let later = times.dropFirst()
             let perStep = later.isEmpty ? times[0] : later.reduce(0, +) / Double(later.count)
+            if let profiler, !later.isEmpty {
+                print(ProfileTable(profiler: profiler, passes: later.count, passSeconds: perStep, peak: peak, rows: profileRows).text)
+                profiler.reset()
+            }
             print(String(format: "\(weights.arch) %dx%d batch 1 \(weights.precision) precision, checkpointing \(trainer.checkpointing ? "on" : "off"): %.2f s/step (steps %@; the first also VAE-encodes the picture), peak resident %.2f GB",
                          size, size, perStep, times.map { String(format: "%.2f", $0) }.joined(separator: " ") as NSString,
                          Double(Memory.peakResidentBytes()) / 1e9))

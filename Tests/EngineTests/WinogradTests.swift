@@ -146,6 +146,9 @@ import Testing
         #expect(WinogradConvolution.uses.load(ordering: .relaxed) - before >= 2)
         #expect(WinogradConvolution.tile(kernel: 3, stride: 1, padding: 1, channels: 512, outputs: 512, n: 1, h: 16, w: 16) == 2)
         #expect(WinogradConvolution.tile(kernel: 3, stride: 1, padding: 1, channels: 256, outputs: 512, n: 1, h: 16, w: 16) == nil)
+        // From 512 channels down to 16 tiles (one 8x8 latent), not below.
+        #expect(WinogradConvolution.tile(kernel: 3, stride: 1, padding: 1, channels: 1280, outputs: 1280, n: 1, h: 8, w: 8) == 2)
+        #expect(WinogradConvolution.tile(kernel: 3, stride: 1, padding: 1, channels: 1280, outputs: 1280, n: 1, h: 6, w: 6) == nil)
         // From 128 channels on large images (the VAE decoder's, the UNet's 64x64 latents at
         // 512x512): F(4x4), but F(2x2) for the backward-data convolution; never below 128.
         #expect(WinogradConvolution.tile(kernel: 3, stride: 1, padding: 1, channels: 128, outputs: 128, n: 1, h: 512, w: 512) == 4)

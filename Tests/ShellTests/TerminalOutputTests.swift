@@ -34,7 +34,11 @@ import TestSupport
         process.arguments = ["-e", "model \"\(TestFixtures.tinyModelPath)\"",
                              "-e", "generate \"x\" size=64x64 steps=2 seed=4 count=200 outdir=\"\(folder)/out\" embeddings_dir=\"\(folder)/e\""]
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        // What the shell says, kept for the failure message (a crash names itself there).
+        FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
+        let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
+        defer { try? errors.close() }
+        process.standardError = errors
         try process.run()
         let images = folder + "/out/txt2img"
         // The wait ends at the third finished image (a picture being written is an empty claim of
@@ -51,8 +55,9 @@ import TestSupport
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
         // (Seen once in a loaded full-suite run: killed by signal 11. The reason tells a crash from an exit.)
+        let said = ((try? String(contentsOfFile: folder + "/stderr", encoding: .utf8)) ?? "").split(separator: "\n").suffix(8)
         #expect(process.terminationStatus == 128 + signal && process.terminationReason == .exit,
-                "status \(process.terminationStatus), \(process.terminationReason == .uncaughtSignal ? "killed by that signal" : "exited")")
+                "status \(process.terminationStatus), \(process.terminationReason == .uncaughtSignal ? "killed by that signal" : "exited"); stderr ends: \(said.joined(separator: " | "))")
         let kept = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
         #expect(kept.count >= 3 && kept.count < 200)
         let sessions = try FileManager.default.contentsOfDirectory(atPath: folder + "/out/sessions")

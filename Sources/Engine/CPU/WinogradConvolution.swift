@@ -37,9 +37,13 @@ enum WinogradConvolution {
         // the output's scale against 0.005 for F(2x2), WinogradTests), so bf16 products keep F(2x2).
         if !backward, largeTilesAllowed, ProductPrecision.effective == .f32, narrowest >= 128, tiles >= f4Tiles,
            channels * outputs <= f4MaxWeights { return 4 }
-        return tiles >= 32 && (narrowest >= 512 || (narrowest >= 128 && tiles >= largeTiles)) ? 2 : nil
+        return (narrowest >= 512 && tiles >= wideMinimumTiles) || (narrowest >= 128 && tiles >= largeTiles) ? 2 : nil
     }
 
+    /// From 512 channels, Winograd from this many F(2x2) tiles (a batch of one 8x8 latent: the
+    /// textual-inversion step at 256x256): 7.9 ms against 26 for oneDNN's direct convolution at
+    /// 1280 -> 1280 channels, on Zen 4 (docs/performance.md, "Training").
+    static let wideMinimumTiles = 16
     /// The measured rule (sdbench ops and unet, docs/performance.md): Winograd from 512 channels at any
     /// size, from 128 channels on images of at least this many tiles (the VAE decoder's, the UNet's
     /// 64x64 latents at 512x512); below that the transforms' memory traffic (growing with the
