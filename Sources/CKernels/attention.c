@@ -55,13 +55,14 @@ static void block_probs(const ck_attention_shape *s, const float *q, const float
 typedef struct {
     const ck_attention_shape *s; const float *q, *k, *v, *o, *lse, *dout;
     float *out, *lse_out, *dq, *dk, *dv; size_t nblocks, block; int failed;
-    /// bf16 products: every slice's k and v packed once as the products' B operands (NULL otherwise).
+    /// Every slice's k and v packed once as the products' B operands (for the compute type).
     char *kp, *vp; size_t kp_bytes, vp_bytes;
 } attn_ctx;
 
 /// Keys per tile of the forward pass: the whole row when a block's scores fit in 512 KiB (L2),
 /// else tiles of that size (at least 64 keys, a multiple of 16).
-/// With bf16 products a multiple of 32, where the packed keys' column panels start.
+/// A multiple of the GEMM tile's width (16 for f32, 32 for bf16), where the packed keys' column
+/// panels start.
 static size_t key_tile(const ck_attention_shape *s, size_t block) {
     size_t kt = ((size_t)1 << 17) / (block ? block : 1);
     if (kt >= s->lk) return s->lk;
@@ -92,18 +93,18 @@ static inline double exp_shift_sum(float *row, size_t n, float shift, int avx512
 }
 
 /// C = alpha A B^T (b_nk) or alpha A B + beta C, on the calling thread, with the products the shape
-/// asks for.
+/// asks for, through the engine's GEMM (ck_gemm_serial). Not oneDNN's sgemm: called per block from
+/// the pool's threads on an AVX-512 CPU (Zen 4, oneDNN 2.6), it corrupted the heap now and then
+/// under load ("corrupted size vs. prev_size" in the free of its own workspace, inside dnnl_sgemm;
+/// 5 of 12 loaded test runs of the interrupted-generation test, session 14).
 /// With bf16 products B is read from `b_packed` (packed `b_depth` deep; ck_packed_gemm.h).
 static int block_gemm(const ck_attention_shape *s, int b_nk, long m, long n, long k, float alpha, const float *a,
                       long lda, const float *b, long ldb, float beta, float *c, long ldc, const void *b_packed,
                       long b_depth) {
-    if (s->compute) {
-        ck_gemm_args g = {.m = m, .n = n, .k = k, .a = a, .lda = lda, .b = b, .ldb = ldb, .b_nk = b_nk, .alpha = alpha,
-                          .beta = beta, .c = c, .ldc = ldc, .compute = s->compute, .b_packed = b_packed,
-                          .b_packed_depth = b_depth};
-        return ck_gemm_serial(&g);
-    }
-    return ck_sgemm_serial('N', b_nk ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    ck_gemm_args g = {.m = m, .n = n, .k = k, .a = a, .lda = lda, .b = b, .ldb = ldb, .b_nk = b_nk, .alpha = alpha,
+                      .beta = beta, .c = c, .ldc = ldc, .compute = s->compute, .b_packed = b_packed,
+                      .b_packed_depth = b_depth};
+    return ck_gemm_serial(&g);
 }
 
 /// Flash-style forward: for each block of query rows, the keys in tiles whose scores stay in cache;
@@ -130,8 +131,8 @@ static void fwd_range(void *p, size_t b, size_t e) {
         for (size_t i = 0; i < n; i++) { m[i] = -INFINITY; l[i] = 0; }
         for (size_t k0 = 0; k0 < s->lk; k0 += kt) {
             size_t nk = s->lk - k0 < kt ? s->lk - k0 : kt;
-            // bf16: the keys k0.. are the packed keys' column panels from k0 / 32 on.
-            const void *kp = c->kp ? c->kp + h * c->kp_bytes + ck_gemm_packed_b_bytes(1, (long)k0, (long)s->d) : NULL;
+            // The keys k0.. are the packed keys' column panels from k0 / (tile width) on.
+            const void *kp = c->kp ? c->kp + h * c->kp_bytes + ck_gemm_packed_b_bytes(s->compute, (long)k0, (long)s->d) : NULL;
             int st = block_gemm(s, 1, (long)n, (long)nk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k + k0 * ldk,
                                 (long)ldk, 0.0f, S, (long)nk, kp, 0);
             if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
@@ -155,8 +156,8 @@ static void fwd_range(void *p, size_t b, size_t e) {
                 }
                 for (size_t j = visible; j < nk; j++) row[j] = 0.0f;
             }
-            // bf16: the values' rows k0.. within each packed panel of all lk rows.
-            const void *vp = c->vp ? c->vp + h * c->vp_bytes + ck_gemm_packed_b_offset(1, (long)k0) : NULL;
+            // The values' rows k0.. within each packed panel of all lk rows.
+            const void *vp = c->vp ? c->vp + h * c->vp_bytes + ck_gemm_packed_b_offset(s->compute, (long)k0) : NULL;
             st = block_gemm(s, 0, (long)n, (long)s->dv, (long)nk, 1.0f, S, (long)nk, v + k0 * ldv, (long)ldv,
                             k0 == 0 ? 0.0f : 1.0f, o, (long)ldo, vp, (long)s->lk);
             if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
@@ -170,7 +171,7 @@ static void fwd_range(void *p, size_t b, size_t e) {
     scratch_free(S, c->block * kt);
 }
 
-/// Packs slices [b, e)'s keys and values for bf16 products (into c->kp, c->vp).
+/// Packs slices [b, e)'s keys and values as the products' B operands (into c->kp, c->vp).
 static void pack_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
     int strided = s->q_off != NULL;
@@ -178,8 +179,8 @@ static void pack_range(void *p, size_t b, size_t e) {
     for (size_t h = b; h < e; h++) {
         const float *k = c->k + (strided ? (size_t)s->k_off[h] : h * s->lk * s->d);
         const float *v = c->v + (strided ? (size_t)s->v_off[h] : h * s->lk * s->dv);
-        ck_gemm_args gk = {.n = (long)s->lk, .k = (long)s->d, .b = k, .ldb = (long)ldk, .b_nk = 1, .compute = 1};
-        ck_gemm_args gv = {.n = (long)s->dv, .k = (long)s->lk, .b = v, .ldb = (long)ldv, .compute = 1};
+        ck_gemm_args gk = {.n = (long)s->lk, .k = (long)s->d, .b = k, .ldb = (long)ldk, .b_nk = 1, .compute = s->compute};
+        ck_gemm_args gv = {.n = (long)s->dv, .k = (long)s->lk, .b = v, .ldb = (long)ldv, .compute = s->compute};
         if (ck_gemm_pack_b(&gk, c->kp + h * c->kp_bytes) != 0 || ck_gemm_pack_b(&gv, c->vp + h * c->vp_bytes) != 0)
             c->failed = 2;
     }
@@ -191,10 +192,10 @@ int ck_attention_forward(const ck_attention_shape *s, const float *q, const floa
     size_t block = block_rows(s);
     attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .block = block,
                   .nblocks = (s->lq + block - 1) / block};
-    if (s->compute) {
-        c.kp_bytes = (ck_gemm_packed_b_bytes(1, (long)s->lk, (long)s->d) + 63) & ~(size_t)63;
-        c.vp_bytes = (ck_gemm_packed_b_bytes(1, (long)s->dv, (long)s->lk) + 63) & ~(size_t)63;
-        if (c.kp_bytes == 0 || c.vp_bytes == 0) return -2;
+    if (s->lk > 0 && s->d > 0 && s->dv > 0) { // (no keys or empty rows: nothing to pack)
+        c.kp_bytes = (ck_gemm_packed_b_bytes(s->compute, (long)s->lk, (long)s->d) + 63) & ~(size_t)63;
+        c.vp_bytes = (ck_gemm_packed_b_bytes(s->compute, (long)s->dv, (long)s->lk) + 63) & ~(size_t)63;
+        if (c.kp_bytes == 0 || c.vp_bytes == 0) return -2; // a compute type this CPU lacks
         c.kp = (char *)scratch_alloc(s->heads * (c.kp_bytes + c.vp_bytes) / sizeof(float));
         if (!c.kp) return -1;
         c.vp = c.kp + s->heads * c.kp_bytes;
