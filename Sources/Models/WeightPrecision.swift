@@ -21,6 +21,12 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// Whether weight matrices are held in 16 bits (and the allocator keeps no spare blocks).
     public var sixteenBitWeights: Bool { self != .full }
 
+    /// The values a `precision` option takes, in words: "auto, full, half or bf16".
+    public static var choicesInWords: String {
+        let names = ["auto"] + allCases.map(\.rawValue)
+        return names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
+
     /// What `model` adds to its line about a checkpoint loaded at this precision.
     public var loadedNote: String {
         switch self {

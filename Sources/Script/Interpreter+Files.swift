@@ -270,7 +270,7 @@ extension Interpreter {
         let text = try call.optionString("precision") ?? TrainingParameters.string("precision")
         if text == "auto" { return nil }
         guard let precision = WeightPrecision(rawValue: text) else {
-            throw ScriptError(call.optionPosition("precision"), "precision must be auto, full, half or bf16 (got \(Value.quote(text)))"
+            throw ScriptError(call.optionPosition("precision"), "precision must be \(WeightPrecision.choicesInWords) (got \(Value.quote(text)))"
                               + NameSuggestion.hint(text, in: ["auto"] + WeightPrecision.allCases.map(\.rawValue)))
         }
         return precision

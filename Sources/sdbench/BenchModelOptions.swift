@@ -11,7 +11,7 @@ struct BenchModelOptions: ParsableArguments {
     @Option(help: "Weights: full (f32), half (16-bit linear and convolution weights, as train precision=half), bf16 (bf16 weights and products where the CPU has bf16 dot products) or auto (the shell's default: half for this 16-bit folder).") var precision = "full"
 
     func validate() throws {
-        guard precision == "auto" || WeightPrecision(rawValue: precision) != nil else { throw ValidationError("precision must be auto, full, half or bf16") }
+        guard precision == "auto" || WeightPrecision(rawValue: precision) != nil else { throw ValidationError("precision must be \(WeightPrecision.choicesInWords)") }
         guard Self.architectures[arch] != nil else { throw ValidationError("arch must be one of \(Self.architectures.keys.sorted().joined(separator: ", "))") }
     }
 

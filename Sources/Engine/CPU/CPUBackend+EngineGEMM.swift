@@ -28,21 +28,27 @@ extension CPUBackend {
                                 b_nk: storedNK ? 1 : 0, alpha: 1, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
                                 c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil, b_packed: nil,
                                 b_packed_depth: 0)
-        if args.compute == 1 && DerivedWeights.qualifies(b) { // frozen weights: packed once, kept
-            let packed = try DerivedWeights.value(of: b, form: "gemm bf16 B \(storedNK ? "nk" : "kn") k \(k) n \(n) ld \(ldb)") {
-                let bytes = ck_gemm_packed_b_bytes(1, n, k)
-                let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "matmul weights")
-                guard ck_gemm_pack_b(&args, packed.storage.raw) == 0 else {
-                    throw EngineError.backendFailure(op: "matmul", message: "this CPU has no bf16 dot products")
-                }
-                return packed
-            }
-            args.b_packed = UnsafeRawPointer(packed.storage.raw)
-            try runGEMM(&args, "matmul")
-            return true
-        }
+        // Frozen weights are packed for the bf16 GEMM once and kept.
+        let packed = args.compute == 1 ? try packedForBF16(b, form: "gemm bf16 B \(storedNK ? "nk" : "kn") k \(k) n \(n) ld \(ldb)",
+                                                           bytes: ck_gemm_packed_b_bytes(1, n, k), op: "matmul") { ck_gemm_pack_b(&args, $0) } : nil
+        args.b_packed = packed.map { UnsafeRawPointer($0.storage.raw) }
         try runGEMM(&args, "matmul")
         return true
+    }
+
+    /// `weight`'s operand packed for the bf16 GEMM by `pack` (ck_gemm_pack_a or _b into `bytes`
+    /// bytes), made once and kept while the weight lives (`DerivedWeights`, which also keeps the
+    /// memory alive for the GEMM); nil when the weight is not frozen.
+    func packedForBF16(_ weight: Tensor, form: String, bytes: Int, op: String,
+                       _ pack: (UnsafeMutableRawPointer) -> Int32) throws -> Tensor? {
+        guard DerivedWeights.qualifies(weight) else { return nil }
+        return try DerivedWeights.value(of: weight, form: form) {
+            let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: op + " weights")
+            guard pack(packed.storage.raw) == 0 else {
+                throw EngineError.backendFailure(op: op, message: "this CPU has no bf16 dot products")
+            }
+            return packed
+        }
     }
 
     /// Runs `ck_gemm`, its failure as an engine error.
@@ -55,20 +61,24 @@ extension CPUBackend {
     }
 
     /// A 1x1 convolution in the current scope's bf16 products: y[b] (O x HW) = W (O x C) x[b]
-    /// (C x HW) through `ck_gemm`, W read as stored, bias and residual filled in first. False when
-    /// products are f32 here.
+    /// (C x HW) through `ck_gemm`, W packed once when frozen (else read as stored), bias and
+    /// residual filled in first. False when products are f32 here.
     func pointwiseProductsInBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, adding residual: Tensor?, into y: Tensor) throws -> Bool {
         guard ProductPrecision.effective == .bf16, weight.isContiguous else { return false }
         let (n, c, hw, o) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3], weight.shape[0])
         let accumulate = bias != nil || residual != nil
         if accumulate { ck_fill_each_row(y.floatPointer, bias?.floatPointer, o, residual?.floatPointer, n * o, hw) }
         let beta: Float = accumulate ? 1 : 0
+        var args = ck_gemm_args()
+        (args.m, args.n, args.k, args.lda, args.ldb, args.ldc) = (o, hw, c, c, hw, hw)
+        (args.a, args.a_dtype, args.b_dtype, args.alpha, args.beta, args.compute) = (weight.elements, weight.dtype.kernelCode, 0, 1, beta, 1)
+        // Frozen weights are packed once (kept), not for every image of every call.
+        let packed = try packedForBF16(weight, form: "gemm bf16 A \(o)x\(c)", bytes: ck_gemm_packed_a_bytes(1, o, c), op: "conv2d") {
+            ck_gemm_pack_a(&args, $0)
+        }
+        args.a_packed = packed.map { UnsafeRawPointer($0.storage.raw) }
         for b in 0..<n {
-            let image = UnsafeRawPointer(x.floatPointer + b * c * hw), out = y.floatPointer + b * o * hw
-            var args = ck_gemm_args()
-            (args.m, args.n, args.k, args.lda, args.ldb, args.ldc) = (o, hw, c, c, hw, hw)
-            (args.a, args.a_dtype, args.b, args.b_dtype) = (weight.elements, weight.dtype.kernelCode, image, 0)
-            (args.alpha, args.beta, args.c, args.compute) = (1, beta, out, 1)
+            (args.b, args.c) = (UnsafeRawPointer(x.floatPointer + b * c * hw), y.floatPointer + b * o * hw)
             try runGEMM(&args, "conv2d")
         }
         return true

@@ -47,7 +47,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         case (.f16, .f32): ck_f16_to_f32(x.storage.halves + x.offset, y.storage.floats, n)
         case (.bf16, .f32): ck_bf16_to_f32(x.storage.halves + x.offset, y.storage.floats, n)
         case (.f16, .bf16), (.bf16, .f16): return try convert(convert(x, to: .f32), to: dtype)
-        default: y.storage.raw.copyMemory(from: x.storage.raw + x.offset * x.dtype.size, byteCount: n * dtype.size)
+        default: y.storage.raw.copyMemory(from: x.elements, byteCount: n * dtype.size)
         }
         return y
     }
