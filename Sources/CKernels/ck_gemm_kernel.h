@@ -4,6 +4,7 @@
 // block sizes, how it packs panels of A and B, and the tile itself. The driver (blocking, thread
 // split, epilogue rules) is shared; each kernel file supplies one of these.
 #include "ck_packed_gemm.h"
+#include "ck_element.h"
 #include <immintrin.h>
 
 /// What a tile does with its sums as it stores them (see ck_gemm_args).
@@ -45,6 +46,58 @@ static inline void transpose8(__m256 r[8]) {
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31); r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+/// B[pc:pc+kc, jc:jc+nc] widened to f32 as panels of `width` (a multiple of 8) columns, each kc
+/// rows of `width` floats; columns past n are 0. B stored [n, k] is transposed 8x8 in registers.
+static inline void ck_pack_b_f32(const ck_gemm_args *g, long pc, long kc, long jc, long nc, long width, float *dst) {
+    for (long jr = 0; jr < nc; jr += width, dst += kc * width) {
+        long cols = nc - jr < width ? nc - jr : width, j0 = jc + jr;
+        if (!g->b_nk) {
+            for (long p = 0; p < kc; p++) {
+                long row = (pc + p) * g->ldb + j0;
+                float *d = dst + p * width;
+                if (cols == width) {
+                    for (long h = 0; h < width; h += 8) _mm256_storeu_ps(d + h, ck_elements8_f32(g->b, g->b_dtype, (size_t)(row + h)));
+                } else {
+                    for (long j = 0; j < width; j++) d[j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)(row + j)) : 0;
+                }
+            }
+            continue;
+        }
+        // [n, k]: each panel column is a stored row.
+        long p = 0;
+        if (cols == width)
+            for (; p + 8 <= kc; p += 8)
+                for (long h = 0; h < width; h += 8) {
+                    __m256 r[8];
+                    for (int j = 0; j < 8; j++) r[j] = ck_elements8_f32(g->b, g->b_dtype, (size_t)(j0 + h + j) * g->ldb + pc + p);
+                    transpose8(r);
+                    for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * width + h, r[t]);
+                }
+        for (; p < kc; p++)
+            for (long j = 0; j < width; j++)
+                dst[p * width + j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)(j0 + j) * g->ldb + pc + p) : 0;
+    }
+}
+
+/// A[ic:ic+mc, pc:pc+kc] (f32, stored [m, k] or, a_km, [k, m]) as panels of `width` (at most 16)
+/// rows, each kc columns of `width` floats; rows past m are 0.
+static inline void ck_pack_a_f32(const ck_gemm_args *g, long ic, long mc, long pc, long kc, long width, float *dst) {
+    for (long ir = 0; ir < mc; ir += width, dst += kc * width) {
+        long rows = mc - ir < width ? mc - ir : width;
+        if (g->a_km) { // [k, m]: a panel's rows are consecutive in each stored row
+            for (long p = 0; p < kc; p++) {
+                const float *src = (const float *)g->a + (pc + p) * g->lda + ic + ir;
+                for (long i = 0; i < width; i++) dst[p * width + i] = i < rows ? src[i] : 0;
+            }
+            continue;
+        }
+        const float *src[16];
+        for (long i = 0; i < width; i++) src[i] = (const float *)g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
+        for (long p = 0; p < kc; p++)
+            for (long i = 0; i < width; i++) dst[p * width + i] = i < rows ? src[i][p] : 0;
+    }
+}
+
 /// Stores a tile's sums `acc` (rows of `ld` floats) into C[0:mr, 0:nr] by the epilogue's rules,
 /// one element at a time (the ragged edges of C).
 static inline void ck_tile_store_edge(const float *acc, long ld, float *c, long ldc, long mr, long nr,
@@ -59,6 +112,10 @@ static inline void ck_tile_store_edge(const float *acc, long ld, float *c, long 
             *out = v;
         }
 }
+
+/// The f32 kernel for AVX-512 CPUs (packed_gemm_avx512.c): a 12x32 tile of 512-bit FMAs, the same
+/// sums in the same order as every f32 kernel (one product term at a time, k ascending).
+extern const ck_gemm_kernel ck_gemm_kernel_f32_avx512;
 
 /// The bf16 kernel (packed_gemm_bf16.c): operands rounded to bf16 as they are packed, products
 /// by AVX512_BF16 dot products, sums in f32. Only for CPUs where ck_gemm_bf16_supported().

@@ -15,57 +15,14 @@
 
 enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 3072 };
 
-// ---- packing --------------------------------------------------------------------------------
+// ---- packing (the f32 packers are shared with the AVX-512 kernel: ck_gemm_kernel.h) ----------
 
-/// B[pc:pc+kc, jc:jc+nc] as panels of NR columns, each kc rows of NR floats; columns past n are 0.
 static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, void *out) {
-    float *dst = out;
-    for (long jr = 0; jr < nc; jr += NR, dst += kc * NR) {
-        long cols = nc - jr < NR ? nc - jr : NR, j0 = jc + jr;
-        if (!g->b_nk) {
-            for (long p = 0; p < kc; p++) {
-                long row = (pc + p) * g->ldb + j0;
-                float *d = dst + p * NR;
-                if (cols == NR) {
-                    _mm256_storeu_ps(d, ck_elements8_f32(g->b, g->b_dtype, (size_t)row));
-                    _mm256_storeu_ps(d + 8, ck_elements8_f32(g->b, g->b_dtype, (size_t)row + 8));
-                } else {
-                    for (long j = 0; j < NR; j++) d[j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)row + j) : 0;
-                }
-            }
-            continue;
-        }
-        // [n, k]: each panel column is a stored row; 8x8 blocks are transposed in registers.
-        long p = 0;
-        if (cols == NR)
-            for (; p + 8 <= kc; p += 8)
-                for (int h = 0; h < 2; h++) {
-                    __m256 r[8];
-                    for (int j = 0; j < 8; j++) r[j] = ck_elements8_f32(g->b, g->b_dtype, (size_t)(j0 + h * 8 + j) * g->ldb + pc + p);
-                    transpose8(r);
-                    for (int t = 0; t < 8; t++) _mm256_storeu_ps(dst + (p + t) * NR + h * 8, r[t]);
-                }
-        for (; p < kc; p++)
-            for (long j = 0; j < NR; j++)
-                dst[p * NR + j] = j < cols ? ck_element_f32(g->b, g->b_dtype, (size_t)(j0 + j) * g->ldb + pc + p) : 0;
-    }
+    ck_pack_b_f32(g, pc, kc, jc, nc, NR, out);
 }
 
-/// A[ic:ic+mc, pc:pc+kc] as panels of MR rows, each kc columns of MR floats; rows past m are 0.
 static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, void *out) {
-    float *dst = out;
-    for (long ir = 0; ir < mc; ir += MR, dst += kc * MR) {
-        long rows = mc - ir < MR ? mc - ir : MR;
-        const float *src[MR];
-        for (long i = 0; i < MR; i++) src[i] = (const float *)g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
-        if (rows == MR) {
-            for (long p = 0; p < kc; p++)
-                for (long i = 0; i < MR; i++) dst[p * MR + i] = src[i][p];
-        } else {
-            for (long p = 0; p < kc; p++)
-                for (long i = 0; i < MR; i++) dst[p * MR + i] = i < rows ? src[i][p] : 0;
-        }
-    }
+    ck_pack_a_f32(g, ic, mc, pc, kc, MR, out);
 }
 
 // ---- the register tile ----------------------------------------------------------------------
@@ -214,11 +171,35 @@ static void no_product(const ck_gemm_args *g) {
         }
 }
 
+static _Thread_local int avx2_only; // ck_gemm_limit_to_avx2
+
+void ck_gemm_limit_to_avx2(int on) { avx2_only = on; }
+
+/// Whether f32 products take the AVX-512 kernel: on AVX-512 CPUs unless SDSHELL_GEMM=avx2 (read
+/// once) or the calling thread asked for the AVX2 kernel.
+static int f32_avx512(void) {
+    static int available = -1;
+    if (available < 0) {
+        const char *choice = getenv("SDSHELL_GEMM");
+        available = ck_has_avx512() && !(choice && strcmp(choice, "avx2") == 0);
+    }
+    return available && !avx2_only;
+}
+
+const char *ck_gemm_f32_kernel_name(void) { return f32_avx512() ? "AVX-512 12x32" : "AVX2 6x16"; }
+
 /// The kernel for g's compute type, or NULL when this CPU lacks it (or, for f32 products, A is
 /// not f32).
 static const ck_gemm_kernel *kernel_for(const ck_gemm_args *g) {
     if (g->compute == 1) return ck_gemm_bf16_supported() ? &ck_gemm_kernel_bf16 : NULL;
-    return g->a_dtype == 0 ? &kernel_f32 : NULL;
+    if (g->a_dtype != 0) return NULL;
+    return f32_avx512() ? &ck_gemm_kernel_f32_avx512 : &kernel_f32;
+}
+
+long ck_gemm_tile_rows(int compute) {
+    ck_gemm_args g = {.compute = compute};
+    const ck_gemm_kernel *kn = kernel_for(&g);
+    return kn ? kn->mr : 0;
 }
 
 size_t ck_gemm_packed_a_bytes(int compute, long m, long k) {
@@ -293,9 +274,8 @@ int ck_gemm_preferred_for_f32(void) {
     static int preferred = -1;
     if (preferred < 0) {
         const char *choice = getenv("SDSHELL_GEMM");
-        if (choice && strcmp(choice, "engine") == 0) preferred = 1;
-        else if (choice && strcmp(choice, "onednn") == 0) preferred = 0;
-        else preferred = !ck_has_avx512() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (choice && strcmp(choice, "onednn") == 0) preferred = 0;
+        else preferred = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return preferred;
 }

@@ -24,7 +24,8 @@ size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels, int ti
     return (size_t)(tile + 2) * (size_t)(tile + 2) * out_channels * in_channels;
 }
 
-typedef struct { const void *w; int dtype; size_t o, c; int backward, tile; float *u; } weight_job;
+/// Filters [first, first + rows) of a transform go to u, which holds `rows` filters per point.
+typedef struct { const void *w; int dtype; size_t o, c; int backward, tile; float *u; size_t first, rows; } weight_job;
 
 /// The first `lanes` floats of v at dst.
 static inline void store_lanes(float *dst, __m256 v, size_t lanes) {
@@ -68,7 +69,7 @@ static inline void g_column(int tile, __m256 g0, __m256 g1, __m256 g2, __m256 *o
 /// lane, so a tail lane equals a full one).
 static void transform_filters(void *ctx, size_t begin, size_t end) {
     const weight_job *J = ctx;
-    const size_t o = J->o, c = J->c, fo = J->backward ? c : o, fc = J->backward ? o : c;
+    const size_t o = J->o, c = J->c, fc = J->backward ? o : c;
     const int a = J->tile + 2;
     for (size_t p = begin; p < end; p++) {
         for (size_t q0 = 0; q0 < fc; q0 += 8) {
@@ -86,15 +87,54 @@ static void transform_filters(void *ctx, size_t begin, size_t end) {
             for (int r = 0; r < a; r++) {
                 __m256 v[6];
                 g_column(J->tile, t[0][r], t[1][r], t[2][r], v);
-                for (int k = 0; k < a; k++) store_lanes(J->u + ((size_t)(r * a + k) * fo + p) * fc + q0, v[k], lanes);
+                for (int k = 0; k < a; k++) store_lanes(J->u + ((size_t)(r * a + k) * J->rows + p - J->first) * fc + q0, v[k], lanes);
             }
         }
     }
 }
 
 void ck_winograd_transform_weights(const void *w, int dtype, size_t o, size_t c, int backward, int tile, float *u) {
-    weight_job J = {w, dtype, o, c, backward, tile == 4 ? 4 : 2, u};
+    weight_job J = {w, dtype, o, c, backward, tile == 4 ? 4 : 2, u, 0, backward ? c : o};
     ck_parallel_for(backward ? c : o, 1, transform_filters, &J);
+}
+
+typedef struct { const void *w; int dtype; size_t o, c; int backward, tile, compute; char *dst; long panel_rows; int status; } packed_job;
+
+/// Panels [begin, end) of a packed transform: each panel's filters transformed into a buffer of
+/// `panel_rows` filters (rows past the last filter 0), then each point's panel packed into place.
+static void transform_panels(void *ctx, size_t begin, size_t end) {
+    packed_job *J = ctx;
+    const size_t fo = J->backward ? J->c : J->o, fc = J->backward ? J->o : J->c, points = (size_t)(J->tile + 2) * (size_t)(J->tile + 2);
+    const size_t rows = (size_t)J->panel_rows;
+    const size_t point_bytes = ck_gemm_packed_a_bytes(J->compute, (long)fo, (long)fc);
+    const size_t panel_bytes = ck_gemm_packed_a_bytes(J->compute, (long)rows, (long)fc);
+    float *buf = calloc(points * rows * fc, sizeof(float));
+    if (!buf) { J->status = -1; return; }
+    for (size_t panel = begin; panel < end; panel++) {
+        size_t first = panel * rows, last = first + rows < fo ? first + rows : fo;
+        if (last - first < rows) memset(buf, 0, points * rows * fc * sizeof(float));
+        weight_job W = {J->w, J->dtype, J->o, J->c, J->backward, J->tile, buf, first, rows};
+        transform_filters(&W, first, last);
+        for (size_t xi = 0; xi < points; xi++) {
+            ck_gemm_args g = {.m = (long)rows, .k = (long)fc, .a = buf + xi * rows * fc, .lda = (long)fc, .compute = J->compute};
+            if (ck_gemm_pack_a(&g, J->dst + xi * point_bytes + panel * panel_bytes) != 0) J->status = -2;
+        }
+    }
+    free(buf);
+}
+
+size_t ck_winograd_packed_bytes(size_t o, size_t c, int tile, int compute) {
+    size_t side = (size_t)(tile == 4 ? 6 : 4);
+    return side * side * ck_gemm_packed_a_bytes(compute, (long)o, (long)c);
+}
+
+int ck_winograd_transform_packed(const void *w, int dtype, size_t o, size_t c, int backward, int tile, int compute, void *dst) {
+    long rows = ck_gemm_tile_rows(compute);
+    if (rows == 0) return -2;
+    size_t fo = backward ? c : o;
+    packed_job J = {w, dtype, o, c, backward, tile == 4 ? 4 : 2, compute, dst, rows, 0};
+    ck_parallel_for((fo + (size_t)rows - 1) / (size_t)rows, 1, transform_panels, &J);
+    return J.status;
 }
 
 /// The problem: input, transformed weights, output, and the tile grid.
@@ -103,7 +143,8 @@ typedef struct {
     float *y;
     size_t n, c, o, h, w, th, tw, tiles;
     int m;         // output tile size: 2 or 4
-    const char *u_bf16; // U packed for bf16 products, or NULL for f32 products
+    const char *u_packed; // U packed for ck_gemm at `compute`, or NULL: then u, through ck_sgemm
+    int compute;
     size_t points; // (m + 2)^2 GEMMs
 } problem;
 
@@ -295,11 +336,11 @@ static void input_transform(const problem *P, size_t c0, size_t c1, size_t t0, s
 static int point_gemms(const problem *P, size_t p0, size_t p1, const float *v, float *m, size_t count, size_t ld) {
     int status = 0;
     for (size_t xi = p0; xi < p1; xi++) {
-        if (P->u_bf16) {
+        if (P->u_packed) {
             ck_gemm_args g = {.m = (long)P->o, .n = (long)count, .k = (long)P->c,
-                              .a_packed = P->u_bf16 + xi * ck_gemm_packed_a_bytes(1, (long)P->o, (long)P->c),
+                              .a_packed = P->u_packed + xi * ck_gemm_packed_a_bytes(P->compute, (long)P->o, (long)P->c),
                               .b = v + xi * P->c * ld, .ldb = (long)ld, .alpha = 1,
-                              .c = m + xi * P->o * ld, .ldc = (long)ld, .compute = 1};
+                              .c = m + xi * P->o * ld, .ldc = (long)ld, .compute = P->compute};
             int st = ck_gemm_serial(&g);
             if (st != 0) status = st;
             continue;
@@ -438,10 +479,10 @@ static size_t block_tiles(size_t points, size_t c, size_t o) {
 }
 
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, int tile, const void *u_bf16, float *y) {
+                        const float *bias, const float *residual, int tile, const void *u_packed, int compute, float *y) {
     const int m = tile == 4 ? 4 : 2;
     size_t th = (h + (size_t)m - 1) / (size_t)m, tw = (w + (size_t)m - 1) / (size_t)m;
-    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw, m, u_bf16, (size_t)(m + 2) * (size_t)(m + 2)};
+    problem P = {x, u, bias, residual, y, n, c, o, h, w, th, tw, n * th * tw, m, u_packed, compute, (size_t)(m + 2) * (size_t)(m + 2)};
     size_t block = block_tiles(P.points, c, o);
     if (P.tiles >= 4 * block) {
         blocked_job J = {&P, block, 0};
@@ -462,20 +503,4 @@ int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, 
     free(v);
     free(mm);
     return J.status;
-}
-
-size_t ck_winograd_packed_bf16_bytes(size_t o, size_t c, int tile) {
-    size_t side = (size_t)(tile == 4 ? 6 : 4);
-    return side * side * ck_gemm_packed_a_bytes(1, (long)o, (long)c);
-}
-
-int ck_winograd_pack_bf16(const float *u, size_t o, size_t c, int tile, void *dst) {
-    size_t side = (size_t)(tile == 4 ? 6 : 4), each = ck_gemm_packed_a_bytes(1, (long)o, (long)c);
-    if (each == 0) return -2;
-    for (size_t xi = 0; xi < side * side; xi++) {
-        ck_gemm_args g = {.m = (long)o, .k = (long)c, .a = u + xi * o * c, .lda = (long)c, .compute = 1};
-        int st = ck_gemm_pack_a(&g, (char *)dst + xi * each);
-        if (st != 0) return st;
-    }
-    return 0;
 }

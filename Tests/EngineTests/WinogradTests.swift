@@ -23,20 +23,21 @@ import Testing
                                                                      (3, 16, 8, 5, 9), (2, 8, 8, 90, 91), (1, 4, 4, 37, 37)]
 
     /// The Winograd convolution of `input` (forward: x [n, c, h, w]; backward: dy [n, o, h, w]) with
-    /// the transformed `weight` [o, c, 3, 3].
+    /// the transformed `weight` [o, c, 3, 3]: plain U through ck_sgemm (`packedFor` nil), or U
+    /// transformed straight into the engine GEMM's packed form for compute 0 (f32) or 1 (bf16).
     static func winograd(_ input: [Float], weight: [Float], _ shape: (n: Int, c: Int, o: Int, h: Int, w: Int), backward: Bool,
-                         tile: Int32, bias: [Float]? = nil, residual: [Float]? = nil, bf16: Bool = false) -> [Float] {
+                         tile: Int32, bias: [Float]? = nil, residual: [Float]? = nil, packedFor compute: Int32? = nil) -> [Float] {
         let (n, c, o, h, w) = shape
         let (inputs, outputs) = backward ? (o, c) : (c, o)
         var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c, tile))
         ck_winograd_transform_weights(weight, 0, o, c, backward ? 1 : 0, tile, &u)
         var y = [Float](repeating: .nan, count: n * outputs * h * w)
-        let bytes = ck_winograd_packed_bf16_bytes(outputs, inputs, tile)
+        let bytes = ck_winograd_packed_bytes(outputs, inputs, tile, compute ?? 0)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
         defer { packed.deallocate() }
-        if bf16 { #expect(ck_winograd_pack_bf16(u, outputs, inputs, tile, packed) == 0) }
-        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, residual, tile, bf16 ? UnsafeRawPointer(packed) : nil,
-                                    &y) == 0)
+        if let compute { #expect(ck_winograd_transform_packed(weight, 0, o, c, backward ? 1 : 0, tile, compute, packed) == 0) }
+        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, residual, tile,
+                                    compute == nil ? nil : UnsafeRawPointer(packed), compute ?? 0, &y) == 0)
         return y
     }
 
@@ -53,7 +54,7 @@ import Testing
             var direct = [Float](repeating: 0, count: n * o * h * w)
             var s = Self.directShape(shape)
             #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
-            let got = Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, bf16: true)
+            let got = Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, packedFor: 1)
             let error = Self.relativeError(got, direct)
             worst = max(worst, error)
             if tile == 2 { #expect(error <= 1e-2, "\(shape): relative error \(error)") }
@@ -78,8 +79,11 @@ import Testing
         var direct = [Float](repeating: 0, count: n * o * h * w)
         var s = Self.directShape(shape)
         #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
-        let error = Self.relativeError(Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias), direct)
-        #expect(error <= Self.bound(tile), "relative error \(error)")
+        for packed in [nil, 0] as [Int32?] {
+            let error = Self.relativeError(Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias,
+                                                         packedFor: packed), direct)
+            #expect(error <= Self.bound(tile), "relative error \(error), U packed for the engine: \(packed != nil)")
+        }
     }
 
     @Test(arguments: [Int32(2), 4], 0..<shapes.count) func backwardDataEqualsDirectConvolution(_ tile: Int32, _ index: Int) throws {
@@ -88,8 +92,26 @@ import Testing
         var direct = [Float](repeating: 0, count: n * c * h * w)
         var s = Self.directShape(shape)
         #expect(ck_conv2d_backward_data(&s, dy, weight, 0, &direct) == 0)
-        let error = Self.relativeError(Self.winograd(dy, weight: weight, shape, backward: true, tile: tile), direct)
-        #expect(error <= Self.bound(tile), "relative error \(error)")
+        for packed in [nil, 0] as [Int32?] {
+            let error = Self.relativeError(Self.winograd(dy, weight: weight, shape, backward: true, tile: tile, packedFor: packed), direct)
+            #expect(error <= Self.bound(tile), "relative error \(error), U packed for the engine: \(packed != nil)")
+        }
+    }
+
+    /// Where the engine's GEMM takes f32 products, U transformed straight into its packed form
+    /// (panel by panel, no whole U) gives the bits of plain U packed by the GEMM as it runs, forward
+    /// and backward.
+    @Test(.enabled(if: CPUBackend.usesEngineGEMM), arguments: [Int32(2), 4])
+    func uPackedStraightFromTheWeightsGivesThePlainTransformsBits(_ tile: Int32) throws {
+        for index in [0, 3] {
+            let shape = Self.shapes[index], (n, c, o, h, w) = shape
+            for backward in [false, true] {
+                let input = Self.random(n * (backward ? o : c) * h * w, seed: 30), weight = Self.random(o * c * 9, seed: 31)
+                let plain = Self.winograd(input, weight: weight, shape, backward: backward, tile: tile)
+                let packed = Self.winograd(input, weight: weight, shape, backward: backward, tile: tile, packedFor: 0)
+                #expect(packed.map(\.bitPattern) == plain.map(\.bitPattern), "\(shape) backward \(backward)")
+            }
+        }
     }
 
     /// 16-bit weights are read in place (no f32 copy): their transform equals that of the widened

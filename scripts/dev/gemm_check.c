@@ -3,7 +3,7 @@
  *
  * Build (from the repo root):
  *   clang -O3 -mavx2 -mfma -mf16c -I Sources/CKernels/include Sources/CKernels/packed_gemm.c \
- *       Sources/CKernels/packed_gemm_bf16.c Sources/CKernels/parallel.c Sources/CKernels/omp_threads.c Sources/CKernels/convert.c \
+ *       Sources/CKernels/packed_gemm_avx512.c Sources/CKernels/packed_gemm_bf16.c Sources/CKernels/parallel.c Sources/CKernels/omp_threads.c Sources/CKernels/convert.c \
  *       scripts/dev/gemm_check.c -ldnnl -lopenblas -lm -lpthread -ldl -o /tmp/gemmcheck
  * Run: /tmp/gemmcheck [threads]
  * Correctness: every layout (B [k,n] and [n,k]), dtype (f32, f16, bf16), bias, addend and beta on
@@ -24,7 +24,7 @@
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static float frand(void) { return (float)rand() / RAND_MAX * 2 - 1; }
 
-static int check(long m, long n, long k, int nk, int dtype, int bias, int addend, float beta, int compute) {
+static int check(long m, long n, long k, int nk, int dtype, int bias, int addend, float beta, int compute, int km) {
     float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * n * k), *c = malloc(sizeof(float) * m * n);
     float *bs = malloc(sizeof(float) * n), *d = malloc(sizeof(float) * m * n), *c0 = malloc(sizeof(float) * m * n);
     uint16_t *b16 = malloc(2 * n * k);
@@ -35,9 +35,22 @@ static int check(long m, long n, long k, int nk, int dtype, int bias, int addend
     if (dtype == 1) { ck_f32_to_f16(b, b16, n * k); ck_f16_to_f32(b16, b, n * k); }
     if (dtype == 2) { ck_f32_to_bf16(b, b16, n * k); ck_bf16_to_f32(b16, b, n * k); }
     float alpha = beta != 0 ? 0.75f : 1;
-    ck_gemm_args g = {m, n, k, a, k, 0, dtype ? (const void *)b16 : b, nk ? k : n, dtype, nk, alpha, beta,
+    float *at = malloc(sizeof(float) * m * k + 4); // A stored [k, m] when km
+    for (long i = 0; i < m; i++)
+        for (long p = 0; p < k; p++) at[p * m + i] = a[i * k + p];
+    ck_gemm_args g = {m, n, k, km ? at : a, km ? m : k, 0, dtype ? (const void *)b16 : b, nk ? k : n, dtype, nk, alpha, beta,
                       bias ? bs : NULL, addend ? d : NULL, n, c, n, compute};
+    g.a_km = km;
     if (ck_gemm(&g) != 0) { printf("failed\n"); return 1; }
+    if (compute == 0) { // the AVX2 kernel must give the same bits as the one chosen
+        float *c2 = malloc(sizeof(float) * m * n);
+        memcpy(c2, c0, sizeof(float) * m * n);
+        ck_gemm_args g2 = g;
+        g2.c = c2;
+        ck_gemm_limit_to_avx2(1); ck_gemm(&g2); ck_gemm_limit_to_avx2(0);
+        if (memcmp(c, c2, sizeof(float) * m * n) != 0) { printf("FAIL AVX2 kernel differs m=%ld n=%ld k=%ld\n", m, n, k); return 1; }
+        free(c2);
+    }
     { // the same product from A packed in advance must give the same bits
         size_t bytes = ck_gemm_packed_a_bytes(compute, m, k);
         void *packed = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
@@ -70,8 +83,8 @@ static int check(long m, long n, long k, int nk, int dtype, int bias, int addend
         }
     double rel = maxerr / (maxref > 0 ? maxref : 1);
     int bad = !(rel < 1e-5);
-    if (bad) printf("FAIL m=%ld n=%ld k=%ld nk=%d dtype=%d bias=%d addend=%d beta=%g compute=%d: %.3g\n", m, n, k, nk, dtype, bias, addend, beta, compute, rel);
-    free(a); free(b); free(c); free(bs); free(d); free(c0); free(b16);
+    if (bad) printf("FAIL m=%ld n=%ld k=%ld nk=%d dtype=%d bias=%d addend=%d beta=%g compute=%d km=%d: %.3g\n", m, n, k, nk, dtype, bias, addend, beta, compute, km, rel);
+    free(a); free(at); free(b); free(c); free(bs); free(d); free(c0); free(b16);
     return bad;
 }
 
@@ -83,17 +96,19 @@ static void bench(long m, long k, long n, int dtype, int compute) {
     for (long i = 0; i < m * k; i++) a[i] = frand();
     for (long i = 0; i < n * k; i++) b[i] = frand();
     ck_f32_to_f16(b, b16, n * k);
-    double tc[7], td[7];
+    double tc[7], td[7], t2v[7];
     for (int r = 0; r < 8; r++) {
         ck_gemm_args g = {m, n, k, a, k, 0, dtype ? (const void *)b16 : b, k, dtype, 1, 1, 0, NULL, NULL, 0, c, n, compute};
         double t0 = now(); ck_gemm(&g); double t1 = now();
         dnnl_sgemm('N', 'T', m, n, k, 1, a, k, b, k, 0, c, n); double t2 = now();
-        if (r) tc[r - 1] = t1 - t0, td[r - 1] = t2 - t1;
+        ck_gemm_limit_to_avx2(1); ck_gemm(&g); ck_gemm_limit_to_avx2(0); double t3 = now();
+        if (r) tc[r - 1] = t1 - t0, td[r - 1] = t2 - t1, t2v[r - 1] = t3 - t2;
     }
-    qsort(tc, 7, sizeof(double), cmp); qsort(td, 7, sizeof(double), cmp);
+    qsort(tc, 7, sizeof(double), cmp); qsort(td, 7, sizeof(double), cmp); qsort(t2v, 7, sizeof(double), cmp);
     double f = 2.0 * m * n * k * 1e-9;
-    printf("%6ld x %5ld x %5ld  %s%s  ck_gemm %6.1f GFLOP/s   dnnl_sgemm(f32) %6.1f\n", m, k, n, dtype ? "f16" : "f32",
-           compute ? " bf16 products" : "", f / tc[3], f / td[3]);
+    printf("%6ld x %5ld x %5ld  %s%s  ck_gemm %6.1f GFLOP/s (%s)  AVX2 kernel %6.1f  dnnl_sgemm(f32) %6.1f\n", m, k, n,
+           dtype ? "f16" : "f32", compute ? " bf16 products" : "", f / tc[3], compute ? "bf16" : ck_gemm_f32_kernel_name(),
+           f / t2v[3], f / td[3]);
     free(a); free(b); free(c); free(b16);
 }
 
@@ -106,8 +121,9 @@ int main(int argc, char **argv) {
             for (int dt = 0; dt < 3; dt++)
                 for (int e = 0; e < 4; e++)
                     for (int compute = 0; compute <= ck_gemm_bf16_supported(); compute++)
-                        bad += check(shapes[s][0], shapes[s][1], shapes[s][2], nk, dt, e & 1, e >> 1, e == 3 ? 0.5f : 0, compute);
-    bad += check(5, 9, 0, 1, 0, 1, 1, 0.5f, 0);
+                        for (int km = 0; km < 2; km++)
+                            bad += check(shapes[s][0], shapes[s][1], shapes[s][2], nk, dt, e & 1, e >> 1, e == 3 ? 0.5f : 0, compute, km);
+    bad += check(5, 9, 0, 1, 0, 1, 1, 0.5f, 0, 0);
     printf("correctness: %s\n", bad ? "FAILED" : "ok");
     long bs[][3] = {{2048, 320, 320}, {2048, 320, 2560}, {2048, 1280, 320}, {512, 640, 640}, {512, 640, 5120},
                     {512, 2560, 640}, {128, 1280, 1280}, {128, 1280, 10240}, {128, 5120, 1280}, {8192, 320, 2560}, {8192, 320, 320}};

@@ -37,10 +37,12 @@ typedef struct {
     /// ck_gemm_packed_b_offset.
     const void *b_packed;
     long b_packed_depth;
+    /// 1: A is stored [k, m] (element (i, p) at a[p * lda + i]), as BLAS's transposed A; 0: [m, k].
+    int a_km;
 } ck_gemm_args;
 
-/// The engine's own GEMM (BLIS-style: packed panels, a register tile per compute type: 6x16
-/// AVX2/FMA for f32, 12x32 AVX512_BF16 for bf16). B is widened from 16 bits as its panels are
+/// The engine's own GEMM (BLIS-style: packed panels and a register tile: for f32, 12x32 on AVX-512
+/// CPUs and 6x16 on AVX2/FMA ones, which give the same bits; 12x32 AVX512_BF16 for bf16). B is widened from 16 bits as its panels are
 /// packed, so 16-bit weights cost no f32 copy; bias and addend are added as each tile is stored.
 /// Work is split over C's rows or columns only, so every element sums its k terms in the same
 /// order whatever the thread count. Returns 0, -1 when a buffer could not be allocated, or -2 for
@@ -49,6 +51,8 @@ int ck_gemm(const ck_gemm_args *g);
 /// The same on the calling thread only (for use inside ck_parallel_for); the same sums as ck_gemm.
 int ck_gemm_serial(const ck_gemm_args *g);
 
+/// Rows of A per packed panel at this compute type (the register tile's rows), 0 where lacking.
+long ck_gemm_tile_rows(int compute);
 /// Bytes ck_gemm_pack_a writes for an m x k A at this compute type (0 for a compute type this CPU
 /// lacks).
 size_t ck_gemm_packed_a_bytes(int compute, long m, long k);
@@ -62,10 +66,19 @@ size_t ck_gemm_packed_b_bytes(int compute, long n, long k);
 size_t ck_gemm_packed_b_offset(int compute, long k0);
 int ck_gemm_pack_b(const ck_gemm_args *g, void *dst);
 
-/// Whether ck_gemm is the faster f32 GEMM on this CPU (an AVX2 CPU without AVX-512, where it
-/// matches oneDNN's sgemm and reads 16-bit weights without an f32 copy; see docs/performance.md).
-/// SDSHELL_GEMM=engine or onednn overrides the choice (read once).
+/// Whether the engine takes its f32 products through ck_gemm rather than oneDNN's sgemm: on every
+/// CPU with AVX2 and FMA, where it matches oneDNN's sgemm and reads 16-bit weights without an f32
+/// copy (see docs/performance.md). SDSHELL_GEMM=onednn turns it off; SDSHELL_GEMM=avx2 keeps it on
+/// with the AVX2 kernel on an AVX-512 CPU (read once).
 int ck_gemm_preferred_for_f32(void);
+
+/// The f32 register tile this thread's products take ("AVX-512 12x32" or "AVX2 6x16").
+const char *ck_gemm_f32_kernel_name(void);
+/// With `on`, ck_gemm, ck_gemm_serial and the packing functions called on this thread take the
+/// AVX2 kernel for f32 even on an AVX-512 CPU (for tests and benchmarks: the two give the same
+/// bits). Work those functions are called for on other threads (Winograd, attention) is not
+/// affected. A packed A or B is laid out for one kernel: pack and multiply under the same setting.
+void ck_gemm_limit_to_avx2(int on);
 
 /// Whether this CPU has bf16 dot products (AVX512_BF16 with AVX512BW/VL), which compute 1 needs.
 /// SDSHELL_BF16=0 reports none (to check the fallback on a CPU that has them).

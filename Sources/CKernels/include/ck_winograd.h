@@ -6,8 +6,7 @@
 /// Networks", 2015) for 3x3 kernels, stride 1, padding 1, NCHW: each 2x2 output tile comes from a
 /// 4x4 input tile with 16 multiplies per (input, output) channel pair instead of 36, i.e. 2.25x
 /// fewer. The work is 16 independent GEMMs U[xi] (O x C) * V[xi] (C x tiles), one per point xi of
-/// the 4x4 transform domain; each runs on one thread (oneDNN's serial sgemm), so results do not
-/// depend on the thread count.
+/// the 4x4 transform domain; each runs on one thread, so results do not depend on the thread count.
 
 /// F(4x4, 3x3) (`tile` 4) is the same with 4x4 output tiles from 6x6 input tiles: 36 GEMMs over a
 /// quarter of the tiles, 4x fewer multiplies than direct convolution, with larger rounding errors
@@ -23,22 +22,26 @@ size_t ck_winograd_weights_count(size_t out_channels, size_t in_channels, int ti
 void ck_winograd_transform_weights(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward, int tile,
                                    float *u);
 
+/// Bytes of U [(tile + 2)^2][O][C] packed for ck_gemm at `compute` (0 f32, 1 bf16): each point's
+/// U[xi] as ck_gemm_pack_a packs it, ck_gemm_packed_a_bytes(compute, O, C) bytes apart. The layout
+/// is the register tile's of this thread's kernel (ck_gemm_f32_kernel_name for f32).
+size_t ck_winograd_packed_bytes(size_t out_channels, size_t in_channels, int tile, int compute);
+/// U of w (as ck_winograd_transform_weights makes it, `backward` likewise) written straight in that
+/// packed form into dst (64-byte aligned, ck_winograd_packed_bytes long): a panel of the kernel's
+/// rows at a time is transformed into a small buffer and packed, so no whole U is ever made.
+/// Returns 0, -1 when a buffer could not be allocated, or -2 for a compute type this CPU lacks.
+int ck_winograd_transform_packed(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward,
+                                 int tile, int compute, void *dst);
+
 /// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
 /// weights are u [(tile + 2)^2][O][C] (tile 2 or 4, as they were transformed), plus bias [O] and
-/// residual [N][O][H][W] (added last) when not NULL. The point GEMMs multiply in f32 (oneDNN's
-/// sgemm) when `u_bf16` is NULL; otherwise with bf16 operands and f32 sums (ck_gemm, compute 1;
-/// only where ck_gemm_bf16_supported()), reading U from u_bf16 (then u is not read): each point's
-/// U[xi] as ck_gemm_pack_a packs it for compute 1, ck_gemm_packed_a_bytes(1, O, C) bytes apart
-/// (ck_winograd_pack_bf16). The transforms are f32 either way.
-/// Returns 0, -1 when scratch memory could not be allocated, -2 for bf16 products on a CPU without
-/// them, or a oneDNN sgemm status.
+/// residual [N][O][H][W] (added last) when not NULL. With `u_packed` (U as
+/// ck_winograd_transform_packed made it for `compute`; u is then not read) the point GEMMs are the
+/// engine's (ck_gemm at `compute`: f32, or bf16 operands with f32 sums where
+/// ck_gemm_bf16_supported()); without it they are ck_sgemm's on u. The transforms are f32 either
+/// way. Returns 0, -1 when scratch memory could not be allocated, -2 for bf16 products on a CPU
+/// without them, or a oneDNN sgemm status.
 int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, int tile, const void *u_bf16, float *y);
-
-/// Bytes of U [(tile + 2)^2][O][C] packed for bf16 products.
-size_t ck_winograd_packed_bf16_bytes(size_t out_channels, size_t in_channels, int tile);
-/// Packs U (as ck_winograd_transform_weights made it) for bf16 products into dst (64-byte aligned,
-/// ck_winograd_packed_bf16_bytes long). Returns 0, or -2 on a CPU without bf16 dot products.
-int ck_winograd_pack_bf16(const float *u, size_t out_channels, size_t in_channels, int tile, void *dst);
+                        const float *bias, const float *residual, int tile, const void *u_packed, int compute, float *y);
 
 #endif

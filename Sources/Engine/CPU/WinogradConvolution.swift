@@ -14,14 +14,16 @@ enum WinogradConvolution {
     /// Convolutions computed this way so far (for tests and profiles).
     static let uses = Atomic<Int>(0)
 
-    /// The `DerivedWeights` form of U for this direction and tile, in f32 or packed for bf16 products.
-    private static func form(backward: Bool, tile: Int, bf16: Bool) -> String {
-        "winograd \(bf16 ? "bf16" : "f32") tile \(tile) \(backward ? "backward" : "forward")"
+    /// The `DerivedWeights` form of U for this direction and tile: plain f32 (for oneDNN's sgemm), or
+    /// packed for the engine's GEMM at a compute type (the layout of this machine's kernel).
+    private static func form(backward: Bool, tile: Int, packedFor compute: Int32?) -> String {
+        let layout = compute.map { $0 == 1 ? "packed bf16" : "packed f32 \(String(cString: ck_gemm_f32_kernel_name()))" } ?? "f32"
+        return "winograd \(layout) tile \(tile) \(backward ? "backward" : "forward")"
     }
     /// The scratch memory while no convolution holds it.
     private final class Transformed: @unchecked Sendable {
-        let u: Tensor
-        init(_ u: Tensor) { self.u = u }
+        let memory: Tensor
+        init(_ memory: Tensor) { self.memory = memory }
     }
 
     /// The output tile (2: F(2x2, 3x3), 4: F(4x4, 3x3)) a convolution of `channels` -> `outputs`
@@ -62,75 +64,71 @@ enum WinogradConvolution {
     /// `scripts/dev/winograd_transform_timing.c`, docs/performance.md). It holds no more than the largest transform already made.
     private static let scratch = Mutex<Transformed?>(nil)
 
-    /// Runs `body` with U [(tile + 2)^2][O][C] for the contiguous `weight` [O, C, 3, 3] (or,
-    /// `backward`, of its backward-data convolution), cached when `cacheable` and the weight is a
-    /// frozen whole storage. 16-bit weights are read as they are and their U is not cached (an f32
-    /// copy would undo the memory they save): it is made in the reused scratch memory, which
-    /// `body` must not keep.
-    static func withTransformed<R>(_ weight: Tensor, backward: Bool, tile: Int, cacheable wanted: Bool,
-                                   _ body: (Tensor) throws -> R) throws -> R {
-        let o = weight.shape[0], c = weight.shape[1]
-        let shape = [(tile + 2) * (tile + 2), backward ? c : o, backward ? o : c], count = shape.reduce(1, *)
-        func transform(into memory: Tensor) -> Tensor {
-            let u = Tensor(storage: memory.storage, shape: shape, strides: [shape[1] * shape[2], shape[2], 1], offset: 0)
-            ck_winograd_transform_weights(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), u.floatPointer)
-            return u
-        }
-        if wanted && DerivedWeights.qualifies(weight) {
-            return try body(DerivedWeights.value(of: weight, form: form(backward: backward, tile: tile, bf16: false)) {
-                transform(into: try Tensor(uninitialized: [count], op: "winograd weights"))
+    /// Runs `body` with U of the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its
+    /// backward-data convolution) made by `make` into `floats` floats, kept in `DerivedWeights` as
+    /// `form` when `cacheable` and the weight is a frozen whole storage; otherwise made in the reused
+    /// scratch memory, which `body` must not keep.
+    private static func withTransformed<R>(_ weight: Tensor, form: String, floats: Int, cacheable: Bool,
+                                           make: (Tensor) throws -> Void, _ body: (Tensor) throws -> R) throws -> R {
+        if cacheable && DerivedWeights.qualifies(weight) {
+            return try body(DerivedWeights.value(of: weight, form: form) {
+                let memory = try Tensor(uninitialized: [floats], op: "winograd weights")
+                try make(memory)
+                return memory
             })
         }
         // Another thread's convolution may hold the scratch: then this one gets fresh memory.
         let taken = scratch.withLock { held -> Transformed? in defer { held = nil }; return held }
-        let memory = try taken.flatMap { $0.u.count >= count ? $0.u : nil } ?? Tensor(uninitialized: [count], op: "winograd weights")
+        let memory = try taken.flatMap { $0.memory.count >= floats ? $0.memory : nil } ?? Tensor(uninitialized: [floats], op: "winograd weights")
         defer {
             let kept = Transformed(memory)
-            scratch.withLock { held in if (held?.u.count ?? 0) < kept.u.count { held = kept } }
+            scratch.withLock { held in if (held?.memory.count ?? 0) < kept.memory.count { held = kept } }
         }
-        return try body(transform(into: memory))
+        try make(memory)
+        return try body(memory)
     }
 
     /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
-    /// them) with `tile`, at the scope's product precision: f32 products read U, cached for frozen
-    /// f32 weights; bf16 products read U packed for them, cached for frozen weights of any type
-    /// (the speed is what bf16 is asked for).
+    /// them) with `tile`, at the scope's product precision. Where the engine's GEMM takes the
+    /// products (bf16 products, and f32 on every AVX2 machine) U is made packed for it, so the
+    /// point GEMMs never pack it again; otherwise plain U goes to oneDNN's sgemm. U is cached for
+    /// frozen f32 weights (and, for bf16 products, frozen weights of any type: the speed is what
+    /// bf16 is asked for); 16-bit weights at f32 are transformed at each call (an f32 copy would
+    /// undo the memory they save).
     static func convolve(_ x: Tensor, weight: Tensor, backward: Bool, tile: Int, bias: Tensor?, adding residual: Tensor?,
                          into y: Tensor) throws {
-        let outputs = backward ? weight.shape[1] : weight.shape[0]
-        if ProductPrecision.effective == .bf16 {
-            let packed = try packedForBF16(weight, backward: backward, tile: tile)
-            try convolve(x, u: nil, packed: packed, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
-            return
-        }
-        try withTransformed(weight, backward: backward, tile: tile, cacheable: weight.dtype == .f32) {
-            try convolve(x, u: $0, packed: nil, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
-        }
-    }
-
-    /// U packed for bf16 products (`ck_winograd_pack_bf16`), made from U in the scratch memory.
-    private static func packedForBF16(_ weight: Tensor, backward: Bool, tile: Int) throws -> Tensor {
-        try DerivedWeights.value(of: weight, form: form(backward: backward, tile: tile, bf16: true)) {
-            let rows = backward ? weight.shape[1] : weight.shape[0], columns = backward ? weight.shape[0] : weight.shape[1]
-            let bytes = ck_winograd_packed_bf16_bytes(rows, columns, Int32(tile))
-            let packed = try Tensor(uninitialized: [(bytes + 1) / 2], dtype: .bf16, op: "winograd weights")
-            try withTransformed(weight, backward: backward, tile: tile, cacheable: false) { u in
-                guard ck_winograd_pack_bf16(u.floatPointer, rows, columns, Int32(tile), packed.storage.raw) == 0 else {
-                    throw EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
-                }
+        let o = weight.shape[0], c = weight.shape[1], outputs = backward ? c : o
+        let compute = ProductPrecision.effective.kernelCode
+        let packed = compute == 1 || CPUBackend.usesEngineGEMM
+        let cacheable = compute == 1 || weight.dtype == .f32
+        let floats = packed ? (ck_winograd_packed_bytes(outputs, backward ? o : c, Int32(tile), compute) + 3) / 4
+                            : ck_winograd_weights_count(o, c, Int32(tile))
+        try withTransformed(weight, form: form(backward: backward, tile: tile, packedFor: packed ? compute : nil), floats: floats,
+                            cacheable: cacheable, make: { memory in
+            guard packed else {
+                ck_winograd_transform_weights(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), memory.floatPointer)
+                return
             }
-            return packed
+            let status = ck_winograd_transform_packed(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile),
+                                                      compute, memory.storage.raw)
+            guard status == 0 else {
+                throw status == -1 ? EngineError.outOfMemory(op: "conv2d (Winograd)", shape: weight.shape, bytes: floats * 4)
+                                   : EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
+            }
+        }) { u in
+            try convolve(x, u: packed ? nil : u, packed: packed ? u : nil, compute: compute, outputs: outputs, tile: tile,
+                         bias: bias, adding: residual, into: y)
         }
     }
 
     /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16 or 36][O][C] (F(2x2) or
-    /// F(4x4)), or with them packed for bf16 products, plus bias and residual.
-    private static func convolve(_ x: Tensor, u: Tensor?, packed: Tensor?, outputs: Int, tile: Int, bias: Tensor?,
+    /// F(4x4)), or with them packed for the engine's GEMM at `compute`, plus bias and residual.
+    private static func convolve(_ x: Tensor, u: Tensor?, packed: Tensor?, compute: Int32, outputs: Int, tile: Int, bias: Tensor?,
                                  adding residual: Tensor?, into y: Tensor) throws {
         uses.add(1, ordering: .relaxed)
         let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u?.floatPointer,
                                          outputs, bias?.floatPointer, residual?.floatPointer, Int32(tile),
-                                         packed.map { UnsafeRawPointer($0.storage.raw) }, y.floatPointer)
+                                         packed.map { UnsafeRawPointer($0.storage.raw) }, compute, y.floatPointer)
         guard status == 0 else {
             let points = (tile + 2) * (tile + 2)
             throw status == -1
