@@ -79,18 +79,11 @@ static inline void ck_pack_b_f32(const ck_gemm_args *g, long pc, long kc, long j
     }
 }
 
-/// A[ic:ic+mc, pc:pc+kc] (f32, stored [m, k] or, a_km, [k, m]) as panels of `width` (at most 16)
-/// rows, each kc columns of `width` floats; rows past m are 0.
+/// A[ic:ic+mc, pc:pc+kc] (f32) as panels of `width` (at most 16) rows, each kc columns of `width`
+/// floats; rows past m are 0.
 static inline void ck_pack_a_f32(const ck_gemm_args *g, long ic, long mc, long pc, long kc, long width, float *dst) {
     for (long ir = 0; ir < mc; ir += width, dst += kc * width) {
         long rows = mc - ir < width ? mc - ir : width;
-        if (g->a_km) { // [k, m]: a panel's rows are consecutive in each stored row
-            for (long p = 0; p < kc; p++) {
-                const float *src = (const float *)g->a + (pc + p) * g->lda + ic + ir;
-                for (long i = 0; i < width; i++) dst[p * width + i] = i < rows ? src[i] : 0;
-            }
-            continue;
-        }
         const float *src[16];
         for (long i = 0; i < width; i++) src[i] = (const float *)g->a + (ic + ir + (i < rows ? i : 0)) * g->lda + pc;
         for (long p = 0; p < kc; p++)

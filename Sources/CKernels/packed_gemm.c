@@ -274,8 +274,9 @@ int ck_gemm_preferred_for_f32(void) {
     static int preferred = -1;
     if (preferred < 0) {
         const char *choice = getenv("SDSHELL_GEMM");
-        if (choice && strcmp(choice, "onednn") == 0) preferred = 0;
-        else preferred = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (choice && (strcmp(choice, "engine") == 0 || strcmp(choice, "avx2") == 0)) preferred = 1;
+        else if (choice && strcmp(choice, "onednn") == 0) preferred = 0;
+        else preferred = !ck_has_avx512() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     }
     return preferred;
 }

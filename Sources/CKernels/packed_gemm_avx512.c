@@ -53,6 +53,7 @@ CK_AVX512 static void tile(long kc, const void *pa, const void *pb, float *c, lo
     for (; p + 2 <= kc; p += 2, a += 2 * MR, b += 2 * NR) {
         _mm_prefetch((const char *)(b + 4 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *)(b + 5 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 8 * MR), _MM_HINT_T0);
         CK_STEP(0) CK_STEP(1)
     }
     for (; p < kc; p++, a += MR, b += NR) CK_STEP(0)

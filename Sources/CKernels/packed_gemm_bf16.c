@@ -72,21 +72,6 @@ CK_BF16 static void pack_pairs(const void *src, int dtype, size_t first, long ld
 CK_BF16 static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, void *out) {
     const long pairs = (kc + 1) / 2;
     uint32_t *dst = out;
-    if (g->a_km) { // [k, m] (not on a hot path): one pair at a time
-        for (long ir = 0; ir < mc; ir += MR, dst += pairs * MR)
-            for (long p = 0; p < pairs; p++)
-                for (long i = 0; i < MR; i++) {
-                    long row = ic + ir + i, k0 = pc + 2 * p;
-                    int in = ir + i < mc;
-                    float lo = in ? ck_element_f32(g->a, g->a_dtype, (size_t)(k0 * g->lda + row)) : 0;
-                    float hi = in && 2 * p + 1 < kc ? ck_element_f32(g->a, g->a_dtype, (size_t)((k0 + 1) * g->lda + row)) : 0;
-                    uint16_t h[16];
-                    float t[16] = {lo, hi};
-                    _mm256_storeu_si256((__m256i *)h, (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(t)));
-                    dst[p * MR + i] = (uint32_t)h[0] | (uint32_t)h[1] << 16;
-                }
-        return;
-    }
     for (long ir = 0; ir < mc; ir += MR, dst += pairs * MR)
         pack_pairs(g->a, g->a_dtype, (size_t)((ic + ir) * g->lda + pc), g->lda, mc - ir < MR ? mc - ir : MR, kc, MR, dst);
 }

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 @testable import Engine
 import Testing
 
@@ -98,18 +99,34 @@ import Testing
         }
     }
 
-    /// Where the engine's GEMM takes f32 products, U transformed straight into its packed form
-    /// (panel by panel, no whole U) gives the bits of plain U packed by the GEMM as it runs, forward
-    /// and backward.
-    @Test(.enabled(if: CPUBackend.usesEngineGEMM), arguments: [Int32(2), 4])
-    func uPackedStraightFromTheWeightsGivesThePlainTransformsBits(_ tile: Int32) throws {
-        for index in [0, 3] {
-            let shape = Self.shapes[index], (n, c, o, h, w) = shape
+    /// U transformed straight into the engine GEMM's packed form (panel by panel, no whole U) holds
+    /// the bytes `ck_gemm_pack_a` makes of each point's plain U, forward and backward, for f32
+    /// products and (where the CPU has them) bf16 ones, with filter counts that end mid-panel.
+    @Test(arguments: [Int32(2), 4]) func uPackedStraightFromTheWeightsIsThePackedPlainTransform(_ tile: Int32) throws {
+        let points = Int((tile + 2) * (tile + 2))
+        for (o, c) in [(12, 19), (40, 9)] {
+            let weight = Self.random(o * c * 9, seed: 31)
             for backward in [false, true] {
-                let input = Self.random(n * (backward ? o : c) * h * w, seed: 30), weight = Self.random(o * c * 9, seed: 31)
-                let plain = Self.winograd(input, weight: weight, shape, backward: backward, tile: tile)
-                let packed = Self.winograd(input, weight: weight, shape, backward: backward, tile: tile, packedFor: 0)
-                #expect(packed.map(\.bitPattern) == plain.map(\.bitPattern), "\(shape) backward \(backward)")
+                let (rows, columns) = backward ? (c, o) : (o, c)
+                var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c, tile))
+                ck_winograd_transform_weights(weight, 0, o, c, backward ? 1 : 0, tile, &u)
+                for compute in EngineGEMMTests.computeTypes {
+                    let each = ck_gemm_packed_a_bytes(compute, rows, columns), bytes = ck_winograd_packed_bytes(rows, columns, tile, compute)
+                    #expect(bytes == points * each)
+                    let straight = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                    let packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                    defer { straight.deallocate(); packed.deallocate() }
+                    #expect(ck_winograd_transform_packed(weight, 0, o, c, backward ? 1 : 0, tile, compute, straight) == 0)
+                    u.withUnsafeBufferPointer { plain in
+                        for point in 0..<points {
+                            var args = ck_gemm_args()
+                            (args.m, args.k, args.lda, args.compute) = (rows, columns, columns, compute)
+                            args.a = UnsafeRawPointer(plain.baseAddress! + point * rows * columns)
+                            _ = ck_gemm_pack_a(&args, packed + point * each)
+                        }
+                    }
+                    #expect(memcmp(straight, packed, bytes) == 0, "\(o)x\(c) backward \(backward) compute \(compute)")
+                }
             }
         }
     }

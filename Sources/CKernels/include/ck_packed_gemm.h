@@ -37,8 +37,6 @@ typedef struct {
     /// ck_gemm_packed_b_offset.
     const void *b_packed;
     long b_packed_depth;
-    /// 1: A is stored [k, m] (element (i, p) at a[p * lda + i]), as BLAS's transposed A; 0: [m, k].
-    int a_km;
 } ck_gemm_args;
 
 /// The engine's own GEMM (BLIS-style: packed panels and a register tile: for f32, 12x32 on AVX-512
@@ -66,10 +64,12 @@ size_t ck_gemm_packed_b_bytes(int compute, long n, long k);
 size_t ck_gemm_packed_b_offset(int compute, long k0);
 int ck_gemm_pack_b(const ck_gemm_args *g, void *dst);
 
-/// Whether the engine takes its f32 products through ck_gemm rather than oneDNN's sgemm: on every
-/// CPU with AVX2 and FMA, where it matches oneDNN's sgemm and reads 16-bit weights without an f32
-/// copy (see docs/performance.md). SDSHELL_GEMM=onednn turns it off; SDSHELL_GEMM=avx2 keeps it on
-/// with the AVX2 kernel on an AVX-512 CPU (read once).
+/// Whether ck_gemm is the faster f32 GEMM on this CPU: an AVX2 CPU without AVX-512, where it matches
+/// oneDNN's sgemm and reads 16-bit weights without an f32 copy. On AVX-512 CPUs oneDNN's sgemm
+/// keeps the f32 products: on Zen 4 the AVX-512 kernel is level with it on the UNet's large
+/// products but slower on a batch-1 training step's small ones (see docs/performance.md).
+/// SDSHELL_GEMM=engine or onednn overrides the choice, SDSHELL_GEMM=avx2 takes the engine with its
+/// AVX2 kernel on an AVX-512 CPU (read once).
 int ck_gemm_preferred_for_f32(void);
 
 /// The f32 register tile this thread's products take ("AVX-512 12x32" or "AVX2 6x16").

@@ -27,7 +27,7 @@ extension CPUBackend {
                                 b: b.elements, ldb: ldb, b_dtype: b.dtype.kernelCode,
                                 b_nk: storedNK ? 1 : 0, alpha: 1, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
                                 c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil, b_packed: nil,
-                                b_packed_depth: 0, a_km: 0)
+                                b_packed_depth: 0)
         // Frozen weights are packed for the bf16 GEMM once and kept.
         let packed = args.compute == 1 ? try packedForBF16(b, form: "gemm bf16 B \(storedNK ? "nk" : "kn") k \(k) n \(n) ld \(ldb)",
                                                            bytes: ck_gemm_packed_b_bytes(1, n, k), op: "matmul") { ck_gemm_pack_b(&args, $0) } : nil

@@ -89,17 +89,17 @@ enum WinogradConvolution {
     }
 
     /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
-    /// them) with `tile`, at the scope's product precision. Where the engine's GEMM takes the
-    /// products (bf16 products, and f32 on every AVX2 machine) U is made packed for it, so the
-    /// point GEMMs never pack it again; otherwise plain U goes to oneDNN's sgemm. U is cached for
-    /// frozen f32 weights (and, for bf16 products, frozen weights of any type: the speed is what
-    /// bf16 is asked for); 16-bit weights at f32 are transformed at each call (an f32 copy would
-    /// undo the memory they save).
+    /// them) with `tile`, at the scope's product precision. bf16 products take U made straight in
+    /// the engine GEMM's packed form (`ck_winograd_transform_packed`), cached for frozen weights of
+    /// any type (the speed is what bf16 is asked for); f32 products take plain U through ck_sgemm
+    /// (oneDNN's serial sgemm was level with the engine's GEMM on packed U at 320-640 channels and
+    /// 6-20 % faster at 1280 on Zen 4: docs/performance.md), cached for frozen f32 weights; 16-bit weights
+    /// at f32 are transformed at each call (an f32 copy would undo the memory they save).
     static func convolve(_ x: Tensor, weight: Tensor, backward: Bool, tile: Int, bias: Tensor?, adding residual: Tensor?,
                          into y: Tensor) throws {
         let o = weight.shape[0], c = weight.shape[1], outputs = backward ? c : o
         let compute = ProductPrecision.effective.kernelCode
-        let packed = compute == 1 || CPUBackend.usesEngineGEMM
+        let packed = compute == 1
         let cacheable = compute == 1 || weight.dtype == .f32
         let floats = packed ? (ck_winograd_packed_bytes(outputs, backward ? o : c, Int32(tile), compute) + 3) / 4
                             : ck_winograd_weights_count(o, c, Int32(tile))
