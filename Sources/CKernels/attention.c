@@ -55,8 +55,9 @@ static void block_probs(const ck_attention_shape *s, const float *q, const float
 typedef struct {
     const ck_attention_shape *s; const float *q, *k, *v, *o, *lse, *dout;
     float *out, *lse_out, *dq, *dk, *dv; size_t nblocks, block; int failed;
-    /// Every slice's k and v packed once as the products' B operands (for the compute type).
-    char *kp, *vp; size_t kp_bytes, vp_bytes;
+    /// Every slice's k packed once as the scores' B operand, and its v, transposed, as the output
+    /// product's A operand, one packed block per key tile of `kt` keys (`vt_bytes` apart).
+    char *kp, *vp; size_t kp_bytes, vp_bytes, vt_bytes, kt;
 } attn_ctx;
 
 /// Keys per tile of the forward pass: the whole row when a block's scores fit in 512 KiB (L2),
@@ -113,8 +114,8 @@ static int block_gemm(const ck_attention_shape *s, int b_nk, long m, long n, lon
 static void fwd_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
     const size_t kt = key_tile(s, c->block);
-    float *S = scratch_alloc(c->block * kt);
-    if (!S) { c->failed = 1; return; }
+    float *S = scratch_alloc(c->block * kt), *T = scratch_alloc(c->block * s->dv);
+    if (!S || !T) { c->failed = 1; scratch_free(S, c->block * kt); scratch_free(T, c->block * s->dv); return; }
     int strided = s->q_off != NULL, avx512 = ck_has_avx512();
     size_t ldq = strided ? s->ldq : s->d, ldk = strided ? s->ldk : s->d, ldv = strided ? s->ldv : s->dv;
     size_t ldo = strided ? s->ldo : s->dv;
@@ -156,10 +157,14 @@ static void fwd_range(void *p, size_t b, size_t e) {
                 }
                 for (size_t j = visible; j < nk; j++) row[j] = 0.0f;
             }
-            // The values' rows k0.. within each packed panel of all lk rows.
-            const void *vp = c->vp ? c->vp + h * c->vp_bytes + ck_gemm_packed_b_offset(s->compute, (long)k0) : NULL;
-            st = block_gemm(s, 0, (long)n, (long)s->dv, (long)nk, 1.0f, S, (long)nk, v + k0 * ldv, (long)ldv,
-                            k0 == 0 ? 0.0f : 1.0f, o, (long)ldo, vp, (long)s->lk);
+            // O^T = V^T P^T for these keys: dv rows fill the register tile better than the
+            // n x dv product would (d = 40 is a 32-wide tile and a quarter of another).
+            ck_gemm_args g = {.m = (long)s->dv, .n = (long)n, .k = (long)nk,
+                              .a_packed = c->vp + h * c->vp_bytes + (k0 / kt) * c->vt_bytes, .b = S, .ldb = (long)nk,
+                              .b_nk = 1, .alpha = 1, .c = T, .ldc = (long)n, .compute = s->compute};
+            st = ck_gemm_serial(&g);
+            for (size_t i = 0; i < n && st == 0; i++)
+                for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] = k0 == 0 ? T[j * n + i] : o[i * ldo + j] + T[j * n + i];
             if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
         }
         for (size_t i = 0; i < n; i++) {
@@ -169,21 +174,31 @@ static void fwd_range(void *p, size_t b, size_t e) {
         }
     }
     scratch_free(S, c->block * kt);
+    scratch_free(T, c->block * s->dv);
 }
 
-/// Packs slices [b, e)'s keys and values as the products' B operands (into c->kp, c->vp).
+/// Packs slices [b, e)'s keys as the scores' B operand (into c->kp) and their values, transposed,
+/// as the output product's A operand, a block per key tile (into c->vp).
 static void pack_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
     int strided = s->q_off != NULL;
     size_t ldk = strided ? s->ldk : s->d, ldv = strided ? s->ldv : s->dv;
+    float *vt = scratch_alloc(s->dv * s->lk);
+    if (!vt) { c->failed = 1; return; }
     for (size_t h = b; h < e; h++) {
         const float *k = c->k + (strided ? (size_t)s->k_off[h] : h * s->lk * s->d);
         const float *v = c->v + (strided ? (size_t)s->v_off[h] : h * s->lk * s->dv);
         ck_gemm_args gk = {.n = (long)s->lk, .k = (long)s->d, .b = k, .ldb = (long)ldk, .b_nk = 1, .compute = s->compute};
-        ck_gemm_args gv = {.n = (long)s->dv, .k = (long)s->lk, .b = v, .ldb = (long)ldv, .compute = s->compute};
-        if (ck_gemm_pack_b(&gk, c->kp + h * c->kp_bytes) != 0 || ck_gemm_pack_b(&gv, c->vp + h * c->vp_bytes) != 0)
-            c->failed = 2;
+        if (ck_gemm_pack_b(&gk, c->kp + h * c->kp_bytes) != 0) c->failed = 2;
+        for (size_t r = 0; r < s->lk; r++)
+            for (size_t j = 0; j < s->dv; j++) vt[j * s->lk + r] = v[r * ldv + j];
+        for (size_t k0 = 0; k0 < s->lk; k0 += c->kt) {
+            size_t nk = s->lk - k0 < c->kt ? s->lk - k0 : c->kt;
+            ck_gemm_args gv = {.m = (long)s->dv, .k = (long)nk, .a = vt + k0, .lda = (long)s->lk, .compute = s->compute};
+            if (ck_gemm_pack_a(&gv, c->vp + h * c->vp_bytes + (k0 / c->kt) * c->vt_bytes) != 0) c->failed = 2;
+        }
     }
+    scratch_free(vt, s->dv * s->lk);
 }
 
 int ck_attention_forward(const ck_attention_shape *s, const float *q, const float *k, const float *v, float *o,
@@ -194,8 +209,10 @@ int ck_attention_forward(const ck_attention_shape *s, const float *q, const floa
                   .nblocks = (s->lq + block - 1) / block};
     if (s->lk > 0 && s->d > 0 && s->dv > 0) { // (no keys or empty rows: nothing to pack)
         c.kp_bytes = (ck_gemm_packed_b_bytes(s->compute, (long)s->lk, (long)s->d) + 63) & ~(size_t)63;
-        c.vp_bytes = (ck_gemm_packed_b_bytes(s->compute, (long)s->dv, (long)s->lk) + 63) & ~(size_t)63;
-        if (c.kp_bytes == 0 || c.vp_bytes == 0) return -2; // a compute type this CPU lacks
+        c.kt = key_tile(s, block);
+        c.vt_bytes = (ck_gemm_packed_a_bytes(s->compute, (long)s->dv, (long)c.kt) + 63) & ~(size_t)63;
+        c.vp_bytes = (s->lk + c.kt - 1) / c.kt * c.vt_bytes;
+        if (c.kp_bytes == 0 || c.vt_bytes == 0) return -2; // a compute type this CPU lacks
         c.kp = (char *)scratch_alloc(s->heads * (c.kp_bytes + c.vp_bytes) / sizeof(float));
         if (!c.kp) return -1;
         c.vp = c.kp + s->heads * c.kp_bytes;
