@@ -12,10 +12,12 @@ extension CPUBackend {
     static var engineGEMMInScope: Bool { usesEngineGEMM || ProductPrecision.effective == .bf16 }
 
     /// a @ b (+ bias) (+ addend) into `out` through `ck_gemm` at the scope's product precision,
-    /// when `engineGEMMInScope` and b is a matrix (f32, f16 or bf16) stored [k, n] or [n, k];
-    /// false (nothing written) otherwise.
-    func engineGEMM(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?, into out: Tensor) throws -> Bool {
-        guard Self.engineGEMMInScope, b.rank == 2, a.dtype == .f32, out.count > 0 else { return false }
+    /// when `engineGEMMInScope` (or `onAnyMachine`: a caller whose every element type must take the
+    /// same GEMM) and b is a matrix (f32, f16 or bf16) stored [k, n] or [n, k]; false (nothing
+    /// written) otherwise.
+    func engineGEMM(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?, into out: Tensor,
+                    onAnyMachine: Bool = false) throws -> Bool {
+        guard Self.engineGEMMInScope || onAnyMachine, b.rank == 2, a.dtype == .f32, out.count > 0 else { return false }
         let k = a.shape[a.rank - 1], n = b.shape[1], rows = out.count / n
         guard b.shape[0] == k, bias.map({ $0.dtype == .f32 && $0.isContiguous && $0.count == n }) ?? true,
               addend.map({ $0.dtype == .f32 && $0.isContiguous && $0.count == out.count }) ?? true else { return false }

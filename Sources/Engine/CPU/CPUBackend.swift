@@ -20,7 +20,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         set { ck_set_threads(Int32(newValue)) }
     }
 
-    private func output(_ shape: [Int], _ op: String) throws -> Tensor {
+    func output(_ shape: [Int], _ op: String) throws -> Tensor {
         try Tensor(uninitialized: shape, op: op)
     }
 
@@ -243,6 +243,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     public func conv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor {
+        if let dx = try patchProductConv2dBackwardData(dy, weight: weight, inputShape: inputShape, stride: stride, padding: padding) {
+            return dx
+        }
         var s = convShape(inputShape, weight.shape, stride: stride, padding: padding)
         let dx = try output(inputShape, "conv2d backward")
         if let tile = WinogradConvolution.tile(kernel: weight.shape[2], stride: stride, padding: padding, channels: weight.shape[0],
