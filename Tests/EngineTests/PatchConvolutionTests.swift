@@ -55,7 +55,8 @@ import Testing
     /// The backward-data pass of the convolutions the patch product takes (a tiny output with wide
     /// filters, strides 1 and 2; 16-bit weights on a small image) against oneDNN's backward-data
     /// convolution (checked against torch in ReferenceOpsTests); 16-bit weights give the bits of
-    /// their f32 widening where both take the patch product.
+    /// their f32 widening where both take the patch product (machines whose products are the
+    /// engine's; on the others only 16-bit weights take it).
     @Test(arguments: [(1, false), (2, false), (1, true)]) func backwardDataEqualsTheDirectConvolutions(_ stride: Int, _ sixteenBit: Bool) throws {
         let (n, c, o, h) = sixteenBit ? (1, 512, 512, 8) : (2, 512, 48, stride == 1 ? 4 : 8)
         let oh = (h + 2 - 3) / stride + 1
@@ -63,7 +64,11 @@ import Testing
         let w32 = try Tensor(shape: [o, c, 3, 3], data: WinogradTests.random(o * c * 9, seed: 22))
         let w = sixteenBit ? try w32.to(.f16) : w32
         let backend = CPUBackend()
-        let dx = try #require(try backend.patchProductConv2dBackwardData(dy, weight: w, inputShape: [n, c, h, h], stride: stride, padding: 1))
+        // f32 weights take the patch products only where the machine's products are the engine's.
+        guard let dx = try backend.patchProductConv2dBackwardData(dy, weight: w, inputShape: [n, c, h, h], stride: stride, padding: 1) else {
+            #expect(!sixteenBit && !CPUBackend.usesEngineGEMM)
+            return
+        }
         #expect(dx.shape == [n, c, h, h])
         let widened = try w.to(.f32)
         var s = ck_conv_shape(n: Int32(n), c: Int32(c), h: Int32(h), w: Int32(h), o: Int32(o), k: 3, stride: Int32(stride), pad: 1,
@@ -73,7 +78,7 @@ import Testing
         let error = WinogradTests.relativeError(try dx.toArray(), direct)
         #expect(error <= 1e-5, "relative error \(error)")
         if !sixteenBit {
-            // Through the public op, and a 16-bit copy of the weights gives the same bits.
+            // Through the public op, and 16-bit weights give the bits of their f32 widening.
             let viaOp = try backend.conv2dBackwardData(dy, weight: w, inputShape: [n, c, h, h], stride: stride, padding: 1)
             #expect(try viaOp.toArray() == (try dx.toArray()))
             let halfWeights = try w.to(.f16)

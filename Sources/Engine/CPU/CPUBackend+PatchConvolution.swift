@@ -36,10 +36,17 @@ extension CPUBackend {
         return tinyOutput || smallWith16Bit || inBF16
     }
 
+    /// Whether the patch products of `weight` go through the engine's GEMM: where the machine's
+    /// products do, and for 16-bit weights everywhere (read as stored: oneDNN would need an f32
+    /// copy of them at every call). f32 weights on the other machines (AVX-512) take oneDNN's
+    /// products, which ran these 16-row products 1.6-2.3x faster than the engine's packed GEMM
+    /// (docs/performance.md); there a 16-bit checkpoint's deepest layers differ from full
+    /// precision's in rounding.
+    func patchProductsUseEngineGEMM(_ weight: Tensor) -> Bool { Self.engineGEMMInScope || weight.dtype != .f32 }
+
     /// A convolution as the product of its patch rows [pixels, C k k] and the weight [O, C k k],
     /// where `takesPatchProducts`: the weight read in place (16-bit weights widened as the engine's
-    /// GEMM packs them, on every machine, so that f32 and 16-bit weights take the same products),
-    /// bias and residual added as the product is stored. nil when not taken.
+    /// GEMM packs them), bias and residual added as the product is stored. nil when not taken.
     func patchProductConv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
                             adding residual: Tensor?) throws -> Tensor? {
         guard takesPatchProducts(input: x.shape, weight: weight, stride: stride, padding: padding, backward: false) else { return nil }
@@ -53,18 +60,23 @@ extension CPUBackend {
             let addend = try residual.map { try $0.reshaped([n, o, oh * ow]).transposed(1, 2).contiguous() }
             let product = try Tensor(uninitialized: [n, oh * ow, o], op: "conv2d")
             let filters = Tensor(storage: weight.storage, shape: [width, o], strides: [1, width], offset: weight.offset)
-            guard try engineGEMM(rows, filters, bias: bias, adding: addend, into: product, onAnyMachine: true) else {
-                throw EngineError.backendFailure(op: "conv2d", message: "patch-row product of \(Shape.describe(x.shape)) not taken")
+            if try !engineGEMM(rows, filters, bias: bias, adding: addend, into: product, onAnyMachine: patchProductsUseEngineGEMM(weight)) {
+                let filters = try widened(weight)
+                var shape = ck_matmul_shape(m: pixels, k: width, n: o, lda: width, weights_nk: 1, has_residual: addend == nil ? 0 : 1)
+                try check(ck_matmul_forward(&shape, rows.floatPointer, filters.floatPointer, bias?.floatPointer, addend?.floatPointer,
+                                            product.floatPointer), "conv2d")
             }
             return try product.transposed(1, 2).contiguous().reshaped([n, o, oh, ow])
         }
     }
 
-    /// The backward-data pass of a convolution that `patchProductConv2d` takes: the patch rows'
-    /// gradient [pixels, C k k] = dy [pixels, O] times the weight [O, C k k] (the engine's GEMM on
-    /// every machine), summed back onto the input's pixels (`ck_col2im_rows`). nil when not taken.
+    /// The backward-data pass of a convolution that `patchProductConv2d` takes through the engine's
+    /// GEMM: the patch rows' gradient [pixels, C k k] = dy [pixels, O] times the weight [O, C k k],
+    /// summed back onto the input's pixels (`ck_col2im_rows`). nil when not taken (then oneDNN's
+    /// backward-data convolution runs).
     func patchProductConv2dBackwardData(_ dy: Tensor, weight: Tensor, inputShape: [Int], stride: Int, padding: Int) throws -> Tensor? {
-        guard takesPatchProducts(input: inputShape, weight: weight, stride: stride, padding: padding, backward: true) else { return nil }
+        guard patchProductsUseEngineGEMM(weight),
+              takesPatchProducts(input: inputShape, weight: weight, stride: stride, padding: padding, backward: true) else { return nil }
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3]), (o, k) = (weight.shape[0], weight.shape[2])
         let (oh, ow) = (dy.shape[2], dy.shape[3]), pixels = n * oh * ow, width = c * k * k
         return try withNoGrad {
