@@ -61,10 +61,11 @@ extension CPUBackend {
             let product = try Tensor(uninitialized: [n, oh * ow, o], op: "conv2d")
             let filters = Tensor(storage: weight.storage, shape: [width, o], strides: [1, width], offset: weight.offset)
             if try !engineGEMM(rows, filters, bias: bias, adding: addend, into: product, onAnyMachine: patchProductsUseEngineGEMM(weight)) {
-                let filters = try widened(weight)
                 var shape = ck_matmul_shape(m: pixels, k: width, n: o, lda: width, weights_nk: 1, has_residual: addend == nil ? 0 : 1)
-                try check(ck_matmul_forward(&shape, rows.floatPointer, filters.floatPointer, bias?.floatPointer, addend?.floatPointer,
-                                            product.floatPointer), "conv2d")
+                try withWidened(weight) { filters in
+                    try check(ck_matmul_forward(&shape, rows.floatPointer, filters.floatPointer, bias?.floatPointer, addend?.floatPointer,
+                                                product.floatPointer), "conv2d")
+                }
             }
             return try product.transposed(1, 2).contiguous().reshaped([n, o, oh, ow])
         }

@@ -24,6 +24,21 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         try Tensor(uninitialized: shape, op: op)
     }
 
+    /// Runs `body` with the weight `w` in f32: as it is, or, 16-bit, widened for this one call
+    /// into the reused `ScratchMemory` (never cached: oneDNN is given no key for it), which `body`
+    /// must not keep. The values are those of `widened`, so the products are the same bits.
+    func withWidened<R>(_ w: Tensor, _ body: (Tensor) throws -> R) throws -> R {
+        guard w.dtype != .f32 else { return try body(w) }
+        let count = w.storage.count
+        return try ScratchMemory.with(floats: count, op: "widened weights") { memory in
+            switch w.dtype {
+            case .f16: ck_f16_to_f32(w.storage.halves, memory.storage.floats, count)
+            default: ck_bf16_to_f32(w.storage.halves, memory.storage.floats, count)
+            }
+            return try body(Tensor(storage: memory.storage, shape: w.shape, strides: w.strides, offset: w.offset))
+        }
+    }
+
     private func i64(_ a: [Int]) -> [Int64] { a.map { Int64($0) } }
 
     public func copy(_ src: Tensor, into dst: Tensor) throws {
@@ -128,12 +143,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     let noTranspose = CChar(UInt8(ascii: "N")), transpose = CChar(UInt8(ascii: "T"))
 
     public func matmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?) throws -> Tensor {
-        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
-        let batchShape = Array(a.shape.dropLast(2))
-        let batch = batchShape.reduce(1, *)
-        let out = try output(batchShape + [m, n], "matmul")
+        let m = a.shape[a.rank - 2], n = b.shape[b.rank - 1]
+        let out = try output(Array(a.shape.dropLast(2)) + [m, n], "matmul")
         if try engineGEMM(a, b, bias: bias, adding: addend, into: out) { return out }
-        let b = try widened(b)
+        return try withWidened(b) { b in try oneDNNMatmul(a, b, bias: bias, adding: addend, into: out) }
+    }
+
+    /// `matmul` through oneDNN's matmul or sgemm, b in f32.
+    private func oneDNNMatmul(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?, into out: Tensor) throws -> Tensor {
+        let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+        let batch = Array(a.shape.dropLast(2)).reduce(1, *)
         let (ta, transA, lda) = try gemmOperand(a)
         let (tb, transB, ldb) = try gemmOperand(b)
         let sharedB = b.rank == 2
@@ -215,8 +234,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             try WinogradConvolution.convolve(x, weight: weight, backward: false, tile: tile, bias: bias, adding: residual, into: y)
             return y
         }
-        let key = weightKey(weight), weight = try widened(weight)
-        try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
+        let key = weightKey(weight)
+        try withWidened(weight) { weight in
+            try check(ck_conv2d_forward(&s, x.floatPointer, weight.floatPointer, key, bias?.floatPointer, y.floatPointer), "conv2d")
+        }
         if let residual { // in place: ck_binary reads each element before writing it
             ck_binary(CK_BINARY_ADD, y.floatPointer, [1], residual.floatPointer, [1], y.floatPointer, [Int64(y.count)], 1)
         }
@@ -231,13 +252,14 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let hw = h * wd
         let y = try output([n, o, h, wd], "conv2d")
         if try pointwiseProductsInBF16(x, weight: weight, bias: bias, adding: residual, into: y) { return y }
-        let w = try widened(weight)
         let accumulate = bias != nil || residual != nil
         if accumulate { ck_fill_each_row(y.floatPointer, bias?.floatPointer, o, residual?.floatPointer, n * o, hw) }
-        for b in 0..<n {
-            let status = ck_sgemm(noTranspose, noTranspose, o, hw, c, 1, w.floatPointer, c, x.floatPointer + b * c * hw, hw,
-                                  accumulate ? 1 : 0, y.floatPointer + b * o * hw, hw)
-            if status != 0 { throw EngineError.backendFailure(op: "conv2d", message: "sgemm status \(status) for a 1x1 convolution of \(Shape.describe(x.shape))") }
+        try withWidened(weight) { w in
+            for b in 0..<n {
+                let status = ck_sgemm(noTranspose, noTranspose, o, hw, c, 1, w.floatPointer, c, x.floatPointer + b * c * hw, hw,
+                                      accumulate ? 1 : 0, y.floatPointer + b * o * hw, hw)
+                if status != 0 { throw EngineError.backendFailure(op: "conv2d", message: "sgemm status \(status) for a 1x1 convolution of \(Shape.describe(x.shape))") }
+            }
         }
         return y
     }
@@ -254,8 +276,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
             try WinogradConvolution.convolve(dy, weight: weight, backward: true, tile: tile, bias: nil, adding: nil, into: dx)
             return dx
         }
-        let key = weightKey(weight), weight = try widened(weight)
-        try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, key, dx.floatPointer), "conv2d backward data")
+        let key = weightKey(weight)
+        try withWidened(weight) { weight in
+            try check(ck_conv2d_backward_data(&s, dy.floatPointer, weight.floatPointer, key, dx.floatPointer), "conv2d backward data")
+        }
         return dx
     }
 

@@ -20,12 +20,6 @@ enum WinogradConvolution {
         let layout = compute.map { $0 == 1 ? "packed bf16" : "packed f32 \(String(cString: ck_gemm_f32_kernel_name()))" } ?? "f32"
         return "winograd \(layout) tile \(tile) \(backward ? "backward" : "forward")"
     }
-    /// The scratch memory while no convolution holds it.
-    private final class Transformed: @unchecked Sendable {
-        let memory: Tensor
-        init(_ memory: Tensor) { self.memory = memory }
-    }
-
     /// The output tile (2: F(2x2, 3x3), 4: F(4x4, 3x3)) a convolution of `channels` -> `outputs`
     /// channels over `n` images of h x w is computed with, or nil for oneDNN's direct convolution
     /// (see docs/performance.md for the measurements behind the rule). Backward-data convolutions
@@ -58,16 +52,11 @@ enum WinogradConvolution {
     /// (measured with sdbench unet, docs/performance.md).
     static let f4MaxWeights = 1920 * 640
 
-    /// The memory of the last U that was not cached, kept for the next one: a 16-bit model's
-    /// transforms (up to 210 MB each) would otherwise each be fresh pages, faulted in as they are
-    /// written (57 ms instead of 22 for 1280 x 1280 channels,
-    /// `scripts/dev/winograd_transform_timing.c`, docs/performance.md). It holds no more than the largest transform already made.
-    private static let scratch = Mutex<Transformed?>(nil)
-
     /// Runs `body` with U of the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its
     /// backward-data convolution) made by `make` into `floats` floats, kept in `DerivedWeights` as
-    /// `form` when `cacheable` and the weight is a frozen whole storage; otherwise made in the reused
-    /// scratch memory, which `body` must not keep.
+    /// `form` when `cacheable` and the weight is a frozen whole storage; otherwise made in the
+    /// reused `ScratchMemory` (a 16-bit model's transforms are up to 210 MB each), which `body` must
+    /// not keep.
     private static func withTransformed<R>(_ weight: Tensor, form: String, floats: Int, cacheable: Bool,
                                            make: (Tensor) throws -> Void, _ body: (Tensor) throws -> R) throws -> R {
         if cacheable && DerivedWeights.qualifies(weight) {
@@ -77,15 +66,10 @@ enum WinogradConvolution {
                 return memory
             })
         }
-        // Another thread's convolution may hold the scratch: then this one gets fresh memory.
-        let taken = scratch.withLock { held -> Transformed? in defer { held = nil }; return held }
-        let memory = try taken.flatMap { $0.memory.count >= floats ? $0.memory : nil } ?? Tensor(uninitialized: [floats], op: "winograd weights")
-        defer {
-            let kept = Transformed(memory)
-            scratch.withLock { held in if (held?.memory.count ?? 0) < kept.memory.count { held = kept } }
+        return try ScratchMemory.with(floats: floats, op: "winograd weights") { memory in
+            try make(memory)
+            return try body(memory)
         }
-        try make(memory)
-        return try body(memory)
     }
 
     /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
