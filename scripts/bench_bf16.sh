@@ -2,7 +2,7 @@
 # #23's bf16 figures, sdshell and PyTorch one after the other in one run (docs/performance.md,
 # "bf16 products"): the SD 1.5 UNet CFG step at 512 (and 256) in sdshell f32 and bf16 and PyTorch
 # f32 and bf16 autocast; the VAE decode at 512 likewise; the textual-inversion step at 256 and 512
-# in sdshell full and bf16 and PyTorch f32 and bf16 autocast. Each line carries the peak resident
+# in sdshell full, half and bf16 and PyTorch f32 and bf16 autocast. Each line carries the peak resident
 # set. Needs a CPU with AVX512_BF16, a release sdbench and .venv-ref.
 #   scripts/bench_bf16.sh [UNET_SIZES] [TRAIN_SIZES]
 set -eu
@@ -35,7 +35,7 @@ for mode in "" --bf16; do
 done
 for size in $train; do
     echo "== textual-inversion step, ${size}x${size}"
-    for precision in full bf16; do
+    for precision in full half bf16; do
         echo "-- sdshell precision $precision"
         timed $bench train --sizes "$size" --steps 4 --precision $precision
     done
