@@ -106,6 +106,35 @@ static inline void ck_tile_store_edge(const float *acc, long ld, float *c, long 
         }
 }
 
+#define CK_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+
+/// One 16-lane row piece of a 12x32 tile's sums (row i, columns j..j+15) as the epilogue stores it.
+CK_AVX512_TARGET static inline __m512 ck_tile_finish16(__m512 acc, const float *c, const ck_tile_epilogue *e, long i, long j) {
+    if (e->alpha != 1) acc = _mm512_mul_ps(_mm512_set1_ps(e->alpha), acc);
+    if (!e->first) return _mm512_add_ps(_mm512_loadu_ps(c), acc);
+    if (e->beta != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(e->beta), _mm512_loadu_ps(c), acc);
+    if (e->bias) acc = _mm512_add_ps(acc, _mm512_loadu_ps(e->bias + j));
+    if (e->addend) acc = _mm512_add_ps(acc, _mm512_loadu_ps(e->addend + i * e->ldd + j));
+    return acc;
+}
+
+/// Stores a 12x32 tile's sums (the AVX-512 f32 and bf16 kernels') into C[0:mr, 0:nr] by the
+/// epilogue's rules: whole rows as vectors, a ragged tile through ck_tile_store_edge.
+CK_AVX512_TARGET static inline void ck_tile_store_12x32(__m512 acc[12][2], float *c, long ldc, long mr, long nr,
+                                                         const ck_tile_epilogue *e) {
+    if (mr == 12 && nr == 32) {
+        for (long i = 0; i < 12; i++) {
+            float *row = c + i * ldc;
+            _mm512_storeu_ps(row, ck_tile_finish16(acc[i][0], row, e, i, 0));
+            _mm512_storeu_ps(row + 16, ck_tile_finish16(acc[i][1], row + 16, e, i, 16));
+        }
+        return;
+    }
+    float buf[12][32];
+    for (long i = 0; i < 12; i++) _mm512_storeu_ps(buf[i], acc[i][0]), _mm512_storeu_ps(buf[i] + 16, acc[i][1]);
+    ck_tile_store_edge(&buf[0][0], 32, c, ldc, mr, nr, e);
+}
+
 /// The f32 kernel for AVX-512 CPUs (packed_gemm_avx512.c): a 12x32 tile of 512-bit FMAs, the same
 /// sums in the same order as every f32 kernel (one product term at a time, k ascending).
 extern const ck_gemm_kernel ck_gemm_kernel_f32_avx512;

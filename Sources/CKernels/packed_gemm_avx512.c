@@ -7,7 +7,7 @@
 #include "ck_gemm_kernel.h"
 #include <immintrin.h>
 
-#define CK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define CK_AVX512 CK_AVX512_TARGET
 
 enum { MR = 12, NR = 32, KC = 256, MC = 144, NC = 3072 };
 
@@ -17,15 +17,6 @@ static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, long nc, vo
 
 static void pack_a(const ck_gemm_args *g, long ic, long mc, long pc, long kc, void *out) {
     ck_pack_a_f32(g, ic, mc, pc, kc, MR, out);
-}
-
-CK_AVX512 static inline __m512 finish(__m512 acc, const float *c, const ck_tile_epilogue *e, long i, long j) {
-    if (e->alpha != 1) acc = _mm512_mul_ps(_mm512_set1_ps(e->alpha), acc);
-    if (!e->first) return _mm512_add_ps(_mm512_loadu_ps(c), acc);
-    if (e->beta != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(e->beta), _mm512_loadu_ps(c), acc);
-    if (e->bias) acc = _mm512_add_ps(acc, _mm512_loadu_ps(e->bias + j));
-    if (e->addend) acc = _mm512_add_ps(acc, _mm512_loadu_ps(e->addend + i * e->ldd + j));
-    return acc;
 }
 
 /// C[0:mr, 0:nr] from a packed A panel ([kc][12]) and B panel ([kc][32]), kc deep.
@@ -61,17 +52,7 @@ CK_AVX512 static void tile(long kc, const void *pa, const void *pb, float *c, lo
 #undef CK_ROW
     __m512 acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b},
                          {c6a, c6b}, {c7a, c7b}, {c8a, c8b}, {c9a, c9b}, {cAa, cAb}, {cBa, cBb}};
-    if (mr == MR && nr == NR) {
-        for (long i = 0; i < MR; i++) {
-            float *row = c + i * ldc;
-            _mm512_storeu_ps(row, finish(acc[i][0], row, e, i, 0));
-            _mm512_storeu_ps(row + 16, finish(acc[i][1], row + 16, e, i, 16));
-        }
-        return;
-    }
-    float buf[MR][NR];
-    for (long i = 0; i < MR; i++) _mm512_storeu_ps(buf[i], acc[i][0]), _mm512_storeu_ps(buf[i] + 16, acc[i][1]);
-    ck_tile_store_edge(&buf[0][0], NR, c, ldc, mr, nr, e);
+    ck_tile_store_12x32(acc, c, ldc, mr, nr, e);
 }
 
 const ck_gemm_kernel ck_gemm_kernel_f32_avx512 = {MR, NR, MC, KC, NC, 1, sizeof(float), pack_a, pack_b, tile};

@@ -113,15 +113,6 @@ CK_BF16 static void pack_b(const ck_gemm_args *g, long pc, long kc, long jc, lon
     }
 }
 
-CK_BF16 static inline __m512 finish(__m512 acc, const float *c, const ck_tile_epilogue *e, const float *bias, long i, long j) {
-    if (e->alpha != 1) acc = _mm512_mul_ps(_mm512_set1_ps(e->alpha), acc);
-    if (!e->first) return _mm512_add_ps(_mm512_loadu_ps(c), acc);
-    if (e->beta != 0) acc = _mm512_fmadd_ps(_mm512_set1_ps(e->beta), _mm512_loadu_ps(c), acc);
-    if (bias) acc = _mm512_add_ps(acc, _mm512_loadu_ps(bias + j));
-    if (e->addend) acc = _mm512_add_ps(acc, _mm512_loadu_ps(e->addend + i * e->ldd + j));
-    return acc;
-}
-
 /// C[0:mr, 0:nr] from a packed A panel and B panel, depth (even) deep.
 CK_BF16 static void tile(long depth, const void *pa, const void *pb, float *c, long ldc, long mr, long nr,
                          const ck_tile_epilogue *e) {
@@ -147,17 +138,7 @@ CK_BF16 static void tile(long depth, const void *pa, const void *pb, float *c, l
 #undef CK_ROW
     __m512 acc[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b},
                          {c6a, c6b}, {c7a, c7b}, {c8a, c8b}, {c9a, c9b}, {cAa, cAb}, {cBa, cBb}};
-    if (mr == MR && nr == NR) {
-        for (long i = 0; i < MR; i++) {
-            float *row = c + i * ldc;
-            _mm512_storeu_ps(row, finish(acc[i][0], row, e, e->bias, i, 0));
-            _mm512_storeu_ps(row + 16, finish(acc[i][1], row + 16, e, e->bias, i, 16));
-        }
-        return;
-    }
-    float buf[MR][NR];
-    for (long i = 0; i < MR; i++) _mm512_storeu_ps(buf[i], acc[i][0]), _mm512_storeu_ps(buf[i] + 16, acc[i][1]);
-    ck_tile_store_edge(&buf[0][0], NR, c, ldc, mr, nr, e);
+    ck_tile_store_12x32(acc, c, ldc, mr, nr, e);
 }
 
 const ck_gemm_kernel ck_gemm_kernel_bf16 = {MR, NR, MC, KC, NC, 2, sizeof(uint16_t), pack_a, pack_b, tile};
