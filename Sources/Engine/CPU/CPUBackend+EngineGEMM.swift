@@ -12,8 +12,8 @@ extension CPUBackend {
     static var engineGEMMInScope: Bool { usesEngineGEMM || ProductPrecision.effective == .bf16 }
 
     /// a @ b (+ bias) (+ addend) into `out` through `ck_gemm` at the scope's product precision,
-    /// when `engineGEMMInScope` (or `onAnyMachine`: a caller whose every element type must take the
-    /// same GEMM) and b is a matrix (f32, f16 or bf16) stored [k, n] or [n, k]; false (nothing
+    /// when `engineGEMMInScope` (or `onAnyMachine`: a caller that takes the engine's GEMM whatever the
+    /// machine prefers, as 16-bit weights' patch products do) and b is a matrix (f32, f16 or bf16) stored [k, n] or [n, k]; false (nothing
     /// written) otherwise.
     func engineGEMM(_ a: Tensor, _ b: Tensor, bias: Tensor?, adding addend: Tensor?, into out: Tensor,
                     onAnyMachine: Bool = false) throws -> Bool {
