@@ -93,24 +93,14 @@ static inline double exp_shift_sum(float *row, size_t n, float shift, int avx512
     return avx512 ? (double)ck_exp_shift_sum16(row, n, shift) : ck_exp_shift_sum(row, n, shift);
 }
 
-/// C = alpha A B^T (b_nk) or alpha A B + beta C, on the calling thread, with the products the shape
-/// asks for, through the engine's GEMM (ck_gemm_serial). Not oneDNN's sgemm: called per block from
-/// the pool's threads on an AVX-512 CPU (Zen 4, oneDNN 2.6), it corrupted the heap now and then
-/// under load ("corrupted size vs. prev_size" in the free of its own workspace, inside dnnl_sgemm;
-/// 5 of 12 loaded test runs of the interrupted-generation test, session 14).
-/// With bf16 products B is read from `b_packed` (packed `b_depth` deep; ck_packed_gemm.h).
-static int block_gemm(const ck_attention_shape *s, int b_nk, long m, long n, long k, float alpha, const float *a,
-                      long lda, const float *b, long ldb, float beta, float *c, long ldc, const void *b_packed,
-                      long b_depth) {
-    ck_gemm_args g = {.m = m, .n = n, .k = k, .a = a, .lda = lda, .b = b, .ldb = ldb, .b_nk = b_nk, .alpha = alpha,
-                      .beta = beta, .c = c, .ldc = ldc, .compute = s->compute, .b_packed = b_packed,
-                      .b_packed_depth = b_depth};
-    return ck_gemm_serial(&g);
-}
-
 /// Flash-style forward: for each block of query rows, the keys in tiles whose scores stay in cache;
 /// each row keeps its running max m and sum l, earlier partial outputs are rescaled by
 /// exp(m_old - m_new) when the max grows, and the output is divided by l at the end.
+/// Both products go through the engine's GEMM on the calling thread (ck_gemm_serial), with the
+/// products the shape asks for, on packed keys and values. Not oneDNN's sgemm: called per block
+/// from the pool's threads on an AVX-512 CPU (Zen 4, oneDNN 2.6), it corrupted the heap now and
+/// then under load ("corrupted size vs. prev_size" in the free of its own workspace, inside
+/// dnnl_sgemm; 5 of 12 loaded test runs of the interrupted-generation test, session 14).
 static void fwd_range(void *p, size_t b, size_t e) {
     attn_ctx *c = p; const ck_attention_shape *s = c->s;
     const size_t kt = key_tile(s, c->block);
@@ -133,9 +123,12 @@ static void fwd_range(void *p, size_t b, size_t e) {
         for (size_t k0 = 0; k0 < s->lk; k0 += kt) {
             size_t nk = s->lk - k0 < kt ? s->lk - k0 : kt;
             // The keys k0.. are the packed keys' column panels from k0 / (tile width) on.
-            const void *kp = c->kp ? c->kp + h * c->kp_bytes + ck_gemm_packed_b_bytes(s->compute, (long)k0, (long)s->d) : NULL;
-            int st = block_gemm(s, 1, (long)n, (long)nk, (long)s->d, s->scale, q + r0 * ldq, (long)ldq, k + k0 * ldk,
-                                (long)ldk, 0.0f, S, (long)nk, kp, 0);
+            // (Keys are packed unless there is no output product: then they are read as stored.)
+            ck_gemm_args scores = {.m = (long)n, .n = (long)nk, .k = (long)s->d, .a = q + r0 * ldq, .lda = (long)ldq,
+                                   .b = k + k0 * ldk, .ldb = (long)ldk, .b_nk = 1, .alpha = s->scale, .c = S, .ldc = (long)nk,
+                                   .compute = s->compute,
+                                   .b_packed = c->kp_bytes ? c->kp + h * c->kp_bytes + ck_gemm_packed_b_bytes(s->compute, (long)k0, (long)s->d) : NULL};
+            int st = ck_gemm_serial(&scores);
             if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
             for (size_t i = 0; i < n; i++) {
                 float *row = S + i * nk;
@@ -159,10 +152,10 @@ static void fwd_range(void *p, size_t b, size_t e) {
             }
             // O^T = V^T P^T for these keys: dv rows fill the register tile better than the
             // n x dv product would (d = 40 is a 32-wide tile and a quarter of another).
-            ck_gemm_args g = {.m = (long)s->dv, .n = (long)n, .k = (long)nk,
-                              .a_packed = c->vp + h * c->vp_bytes + (k0 / kt) * c->vt_bytes, .b = S, .ldb = (long)nk,
-                              .b_nk = 1, .alpha = 1, .c = T, .ldc = (long)n, .compute = s->compute};
-            st = ck_gemm_serial(&g);
+            ck_gemm_args values = {.m = (long)s->dv, .n = (long)n, .k = (long)nk,
+                                   .a_packed = c->vp + h * c->vp_bytes + (k0 / kt) * c->vt_bytes, .b = S, .ldb = (long)nk,
+                                   .b_nk = 1, .alpha = 1, .c = T, .ldc = (long)n, .compute = s->compute};
+            st = ck_gemm_serial(&values);
             for (size_t i = 0; i < n && st == 0; i++)
                 for (size_t j = 0; j < s->dv; j++) o[i * ldo + j] = k0 == 0 ? T[j * n + i] : o[i * ldo + j] + T[j * n + i];
             if (st != 0) { c->failed = st == -2 ? 2 : 1; break; }
@@ -189,7 +182,7 @@ static void pack_range(void *p, size_t b, size_t e) {
         const float *k = c->k + (strided ? (size_t)s->k_off[h] : h * s->lk * s->d);
         const float *v = c->v + (strided ? (size_t)s->v_off[h] : h * s->lk * s->dv);
         ck_gemm_args gk = {.n = (long)s->lk, .k = (long)s->d, .b = k, .ldb = (long)ldk, .b_nk = 1, .compute = s->compute};
-        if (ck_gemm_pack_b(&gk, c->kp + h * c->kp_bytes) != 0) c->failed = 2;
+        if (s->d > 0 && ck_gemm_pack_b(&gk, c->kp + h * c->kp_bytes) != 0) c->failed = 2;
         for (size_t r = 0; r < s->lk; r++)
             for (size_t j = 0; j < s->dv; j++) vt[j * s->lk + r] = v[r * ldv + j];
         for (size_t k0 = 0; k0 < s->lk; k0 += c->kt) {
@@ -207,12 +200,13 @@ int ck_attention_forward(const ck_attention_shape *s, const float *q, const floa
     size_t block = block_rows(s);
     attn_ctx c = {.s = s, .q = q, .k = k, .v = v, .out = o, .lse_out = lse, .block = block,
                   .nblocks = (s->lq + block - 1) / block};
-    if (s->lk > 0 && s->d > 0 && s->dv > 0) { // (no keys or empty rows: nothing to pack)
-        c.kp_bytes = (ck_gemm_packed_b_bytes(s->compute, (long)s->lk, (long)s->d) + 63) & ~(size_t)63;
+    if (s->lk > 0 && s->dv > 0) { // (no keys or no value columns: no output product, nothing to pack)
+        // Keys of no columns (d = 0) give zero scores with nothing to pack.
+        c.kp_bytes = s->d > 0 ? (ck_gemm_packed_b_bytes(s->compute, (long)s->lk, (long)s->d) + 63) & ~(size_t)63 : 0;
         c.kt = key_tile(s, block);
         c.vt_bytes = (ck_gemm_packed_a_bytes(s->compute, (long)s->dv, (long)c.kt) + 63) & ~(size_t)63;
         c.vp_bytes = (s->lk + c.kt - 1) / c.kt * c.vt_bytes;
-        if (c.kp_bytes == 0 || c.vt_bytes == 0) return -2; // a compute type this CPU lacks
+        if ((s->d > 0 && c.kp_bytes == 0) || c.vt_bytes == 0) return -2; // a compute type this CPU lacks
         c.kp = (char *)scratch_alloc(s->heads * (c.kp_bytes + c.vp_bytes) / sizeof(float));
         if (!c.kp) return -1;
         c.vp = c.kp + s->heads * c.kp_bytes;

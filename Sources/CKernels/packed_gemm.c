@@ -92,6 +92,15 @@ static int ensure_buffers(const ck_gemm_kernel *kn) {
     return packed_a && packed_b ? 0 : -1;
 }
 
+/// An operand's block of panels at depth pc: inside the operand packed in advance (`packed`,
+/// `packed_depth` deep, from row or column `start`), or `buffer`, where the caller has just packed
+/// it `depth` deep. Its panels of `width` rows or columns are *panel bytes apart.
+static const char *operand_block(const ck_gemm_kernel *kn, const void *packed, long packed_depth, long start, long pc,
+                                 long width, const char *buffer, long depth, long *panel) {
+    *panel = (packed ? packed_depth : depth) * width * kn->element;
+    return packed ? (const char *)packed + (start * packed_depth + pc * width) * kn->element : buffer;
+}
+
 /// C[m0:m1, n0:n1] on the calling thread.
 static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, long m1, long n0, long n1) {
     if (m1 <= m0 || n1 <= n0) return 0;
@@ -99,7 +108,6 @@ static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, 
     const long MRk = kn->mr, NRk = kn->nr, MCk = kn->mc, NCk = kn->nc, KCk = kn->kc, group = kn->kgroup;
     char *pa = packed_a, *pb = packed_b;
     const long full_depth = (g->k + group - 1) / group * group; // a prepacked panel's depth
-    const long b_depth = g->b_packed_depth ? (g->b_packed_depth + group - 1) / group * group : full_depth;
     for (long jc = n0; jc < n1; jc += NCk) {
         long nc = n1 - jc < NCk ? n1 - jc : NCk;
         // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two), each a whole number
@@ -108,20 +116,14 @@ static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, 
         step = (step + group - 1) / group * group;
         for (long pc = 0; pc < g->k; pc += step) {
             long kc = g->k - pc < step ? g->k - pc : step, depth = (kc + group - 1) / group * group;
-            const char *b_block = pb;
-            if (g->b_packed) // the panels of columns jc.., at depth pc
-                b_block = (const char *)g->b_packed + (jc * b_depth + pc * NRk) * kn->element;
-            else
-                kn->pack_b(g, pc, kc, jc, nc, pb);
-            const long b_panel = (g->b_packed ? b_depth : depth) * NRk * kn->element;
+            if (!g->b_packed) kn->pack_b(g, pc, kc, jc, nc, pb);
+            long b_panel;
+            const char *b_block = operand_block(kn, g->b_packed, full_depth, jc, pc, NRk, pb, depth, &b_panel);
             for (long ic = m0; ic < m1; ic += MCk) {
                 long mc = m1 - ic < MCk ? m1 - ic : MCk;
-                const char *a_block = pa;
-                if (g->a_packed) // the panels of rows ic.., at depth pc
-                    a_block = (const char *)g->a_packed + (ic * full_depth + pc * MRk) * kn->element;
-                else
-                    kn->pack_a(g, ic, mc, pc, kc, pa);
-                const long a_panel = (g->a_packed ? full_depth : depth) * MRk * kn->element;
+                if (!g->a_packed) kn->pack_a(g, ic, mc, pc, kc, pa);
+                long a_panel;
+                const char *a_block = operand_block(kn, g->a_packed, full_depth, ic, pc, MRk, pa, depth, &a_panel);
                 for (long jr = 0; jr < nc; jr += NRk) {
                     long nr = nc - jr < NRk ? nc - jr : NRk, col = jc + jr;
                     for (long ir = 0; ir < mc; ir += MRk) {
@@ -196,18 +198,28 @@ static const ck_gemm_kernel *kernel_for(const ck_gemm_args *g) {
     return f32_avx512() ? &ck_gemm_kernel_f32_avx512 : &kernel_f32;
 }
 
-long ck_gemm_tile_rows(int compute) {
+/// The kernel for f32 A at this compute type (what sizes and offsets of packed operands follow).
+static const ck_gemm_kernel *kernel_for_compute(int compute) {
     ck_gemm_args g = {.compute = compute};
-    const ck_gemm_kernel *kn = kernel_for(&g);
+    return kernel_for(&g);
+}
+
+/// Bytes of `count` rows or columns packed `k` deep in panels of `width`: whole panels, k rounded
+/// up to the kernel's K group.
+static size_t packed_bytes(const ck_gemm_kernel *kn, long count, long width, long k) {
+    if (!kn || count <= 0 || k <= 0) return 0;
+    return (size_t)((count + width - 1) / width * width) * (size_t)((k + kn->kgroup - 1) / kn->kgroup * kn->kgroup) *
+           (size_t)kn->element;
+}
+
+long ck_gemm_tile_rows(int compute) {
+    const ck_gemm_kernel *kn = kernel_for_compute(compute);
     return kn ? kn->mr : 0;
 }
 
 size_t ck_gemm_packed_a_bytes(int compute, long m, long k) {
-    ck_gemm_args g = {.compute = compute};
-    const ck_gemm_kernel *kn = kernel_for(&g);
-    if (!kn || m <= 0 || k <= 0) return 0;
-    return (size_t)((m + kn->mr - 1) / kn->mr * kn->mr) * (size_t)((k + kn->kgroup - 1) / kn->kgroup * kn->kgroup) *
-           (size_t)kn->element;
+    const ck_gemm_kernel *kn = kernel_for_compute(compute);
+    return packed_bytes(kn, m, kn ? kn->mr : 1, k);
 }
 
 int ck_gemm_pack_a(const ck_gemm_args *g, void *dst) {
@@ -218,17 +230,8 @@ int ck_gemm_pack_a(const ck_gemm_args *g, void *dst) {
 }
 
 size_t ck_gemm_packed_b_bytes(int compute, long n, long k) {
-    ck_gemm_args g = {.compute = compute};
-    const ck_gemm_kernel *kn = kernel_for(&g);
-    if (!kn || n <= 0 || k <= 0) return 0;
-    return (size_t)((n + kn->nr - 1) / kn->nr * kn->nr) * (size_t)((k + kn->kgroup - 1) / kn->kgroup * kn->kgroup) *
-           (size_t)kn->element;
-}
-
-size_t ck_gemm_packed_b_offset(int compute, long k0) {
-    ck_gemm_args g = {.compute = compute};
-    const ck_gemm_kernel *kn = kernel_for(&g);
-    return kn ? (size_t)(k0 * kn->nr * kn->element) : 0;
+    const ck_gemm_kernel *kn = kernel_for_compute(compute);
+    return packed_bytes(kn, n, kn ? kn->nr : 1, k);
 }
 
 int ck_gemm_pack_b(const ck_gemm_args *g, void *dst) {

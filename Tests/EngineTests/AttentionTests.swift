@@ -21,6 +21,33 @@ import Testing
         return try scores.softmax().matmul(v)
     }
 
+    /// Degenerate shapes through the kernel, over two key tiles and two slices: keys of no columns
+    /// (d = 0: every score 0, so each output row is the mean of the values) and values of none
+    /// (dv = 0: nothing to write), with f32 and, where the CPU has them, bf16 products.
+    @Test func headsOfNoColumnsAreHandled() throws {
+        let (heads, lq, lk, dv) = (2, 3, 1500, 5)
+        var rng = SplitMix(seed: 9)
+        let v = (0..<heads * lk * dv).map { _ in Float(rng.normal()) }
+        let nothing = [Float](repeating: 0, count: 1)
+        for compute in EngineGEMMTests.computeTypes {
+            var o = [Float](repeating: .nan, count: heads * lq * dv)
+            var s = ck_attention_shape()
+            (s.heads, s.lq, s.lk, s.d, s.dv, s.scale, s.compute) = (heads, lq, lk, 0, dv, 1, compute)
+            #expect(ck_attention_forward(&s, nothing, nothing, v, &o, nil) == 0)
+            for h in 0..<heads {
+                for j in 0..<dv {
+                    let mean = (0..<lk).map { Double(v[(h * lk + $0) * dv + j]) }.reduce(0, +) / Double(lk)
+                    // bf16 products round the probabilities (1/1500) and the values to 8 bits.
+                    let tolerance = compute == 1 ? 2e-2 : 1e-5
+                    for i in 0..<lq { #expect(abs(Double(o[(h * lq + i) * dv + j]) - mean) <= tolerance, "compute \(compute)") }
+                }
+            }
+            (s.d, s.dv) = (4, 0)
+            let qk = [Float](repeating: 1, count: heads * max(lq, lk) * 4)
+            #expect(ck_attention_forward(&s, qk, qk, nothing, &o, nil) == 0)
+        }
+    }
+
     @Test("chunked and naive attention agree to 1e-5, forward and backward",
           arguments: [(2, 3, 300, 300, 40, false), (1, 2, 513, 77, 64, false), (2, 2, 260, 260, 32, true)])
     func chunkedEqualsNaive(_ b: Int, _ h: Int, _ lq: Int, _ lk: Int, _ d: Int, _ causal: Bool) throws {

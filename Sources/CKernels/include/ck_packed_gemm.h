@@ -31,12 +31,8 @@ typedef struct {
     /// A as ck_gemm_pack_a packed it (same compute, m and k), or NULL: then `a` is packed as the
     /// product runs. With it, `a` is not read: a fixed A (transformed weights) is packed once.
     const void *a_packed;
-    /// B as ck_gemm_pack_b packed it (same compute and n), or NULL; with it, `b` is not read.
-    /// `b_packed_depth`: the k it was packed with, when the product reads only its first k rows
-    /// (0: this product's k). A later stretch of rows starts at b_packed advanced by
-    /// ck_gemm_packed_b_offset.
+    /// B as ck_gemm_pack_b packed it (same compute, n and k), or NULL; with it, `b` is not read.
     const void *b_packed;
-    long b_packed_depth;
 } ck_gemm_args;
 
 /// The engine's own GEMM (BLIS-style: packed panels and a register tile: for f32, 12x32 on AVX-512
@@ -60,8 +56,6 @@ int ck_gemm_pack_a(const ck_gemm_args *g, void *dst);
 
 /// The same for B (n x k as b, ldb, b_dtype, b_nk say): ck_gemm_pack_b packs it whole.
 size_t ck_gemm_packed_b_bytes(int compute, long n, long k);
-/// Bytes from the start of a packed B to its rows from k0 on (k0 even), within each panel.
-size_t ck_gemm_packed_b_offset(int compute, long k0);
 int ck_gemm_pack_b(const ck_gemm_args *g, void *dst);
 
 /// Whether ck_gemm is the faster f32 GEMM on this CPU: an AVX2 CPU without AVX-512, where it matches

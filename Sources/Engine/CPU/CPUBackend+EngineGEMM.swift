@@ -28,8 +28,7 @@ extension CPUBackend {
         var args = ck_gemm_args(m: rows, n: n, k: k, a: UnsafeRawPointer(rowSource.floatPointer), lda: lda, a_dtype: 0,
                                 b: b.elements, ldb: ldb, b_dtype: b.dtype.kernelCode,
                                 b_nk: storedNK ? 1 : 0, alpha: 1, beta: 0, bias: bias?.floatPointer, addend: addend?.floatPointer, ldd: n,
-                                c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil, b_packed: nil,
-                                b_packed_depth: 0)
+                                c: out.floatPointer, ldc: n, compute: ProductPrecision.effective.kernelCode, a_packed: nil, b_packed: nil)
         // Frozen weights are packed for the bf16 GEMM once and kept.
         let packed = args.compute == 1 ? try packedForBF16(b, form: "gemm bf16 B \(storedNK ? "nk" : "kn") k \(k) n \(n) ld \(ldb)",
                                                            bytes: ck_gemm_packed_b_bytes(1, n, k), op: "matmul") { ck_gemm_pack_b(&args, $0) } : nil

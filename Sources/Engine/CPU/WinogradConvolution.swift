@@ -14,11 +14,10 @@ enum WinogradConvolution {
     /// Convolutions computed this way so far (for tests and profiles).
     static let uses = Atomic<Int>(0)
 
-    /// The `DerivedWeights` form of U for this direction and tile: plain f32 (for oneDNN's sgemm), or
-    /// packed for the engine's GEMM at a compute type (the layout of this machine's kernel).
-    private static func form(backward: Bool, tile: Int, packedFor compute: Int32?) -> String {
-        let layout = compute.map { $0 == 1 ? "packed bf16" : "packed f32 \(String(cString: ck_gemm_f32_kernel_name()))" } ?? "f32"
-        return "winograd \(layout) tile \(tile) \(backward ? "backward" : "forward")"
+    /// The `DerivedWeights` form of U for this direction and tile: plain f32 (for f32 products) or
+    /// packed for the bf16 GEMM.
+    private static func form(backward: Bool, tile: Int, packed: Bool) -> String {
+        "winograd \(packed ? "packed bf16" : "f32") tile \(tile) \(backward ? "backward" : "forward")"
     }
     /// The output tile (2: F(2x2, 3x3), 4: F(4x4, 3x3)) a convolution of `channels` -> `outputs`
     /// channels over `n` images of h x w is computed with, or nil for oneDNN's direct convolution
@@ -87,7 +86,7 @@ enum WinogradConvolution {
         let cacheable = compute == 1 || weight.dtype == .f32
         let floats = packed ? (ck_winograd_packed_bytes(outputs, backward ? o : c, Int32(tile), compute) + 3) / 4
                             : ck_winograd_weights_count(o, c, Int32(tile))
-        try withTransformed(weight, form: form(backward: backward, tile: tile, packedFor: packed ? compute : nil), floats: floats,
+        try withTransformed(weight, form: form(backward: backward, tile: tile, packed: packed), floats: floats,
                             cacheable: cacheable, make: { memory in
             guard packed else {
                 ck_winograd_transform_weights(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), memory.floatPointer)
