@@ -101,19 +101,23 @@ static const char *operand_block(const ck_gemm_kernel *kn, const void *packed, l
     return packed ? (const char *)packed + (start * packed_depth + pc * width) * kn->element : buffer;
 }
 
+/// K in equal blocks of at most KC + KC/4 (320 is one block, 640 two), each a whole number of
+/// groups: a short last block would pay a whole tile's loads and stores for a few terms.
+static long k_step(const ck_gemm_kernel *kn, long k) {
+    const long most = kn->kc + kn->kc / 4, blocks = (k + most - 1) / most, step = (k + blocks - 1) / blocks;
+    return (step + kn->kgroup - 1) / kn->kgroup * kn->kgroup;
+}
+
 /// C[m0:m1, n0:n1] on the calling thread.
 static int gemm_block(const ck_gemm_kernel *kn, const ck_gemm_args *g, long m0, long m1, long n0, long n1) {
     if (m1 <= m0 || n1 <= n0) return 0;
     if (ensure_buffers(kn) != 0) return -1;
-    const long MRk = kn->mr, NRk = kn->nr, MCk = kn->mc, NCk = kn->nc, KCk = kn->kc, group = kn->kgroup;
+    const long MRk = kn->mr, NRk = kn->nr, MCk = kn->mc, NCk = kn->nc, group = kn->kgroup;
     char *pa = packed_a, *pb = packed_b;
     const long full_depth = (g->k + group - 1) / group * group; // a prepacked panel's depth
     for (long jc = n0; jc < n1; jc += NCk) {
         long nc = n1 - jc < NCk ? n1 - jc : NCk;
-        // K in equal blocks of at most KC + KC/4 (320 is one block, 640 two), each a whole number
-        // of groups: a short last block would pay a whole tile's loads and stores for a few terms.
-        long blocks = (g->k + KCk + KCk / 4 - 1) / (KCk + KCk / 4), step = (g->k + blocks - 1) / blocks;
-        step = (step + group - 1) / group * group;
+        const long step = k_step(kn, g->k);
         for (long pc = 0; pc < g->k; pc += step) {
             long kc = g->k - pc < step ? g->k - pc : step, depth = (kc + group - 1) / group * group;
             if (!g->b_packed) kn->pack_b(g, pc, kc, jc, nc, pb);
@@ -212,6 +216,11 @@ static size_t packed_bytes(const ck_gemm_kernel *kn, long count, long width, lon
            (size_t)kn->element;
 }
 
+long ck_gemm_k_step(int compute, long k) {
+    const ck_gemm_kernel *kn = kernel_for_compute(compute);
+    return kn && k > 0 ? k_step(kn, k) : 0;
+}
+
 long ck_gemm_tile_rows(int compute) {
     const ck_gemm_kernel *kn = kernel_for_compute(compute);
     return kn ? kn->mr : 0;
@@ -226,6 +235,18 @@ int ck_gemm_pack_a(const ck_gemm_args *g, void *dst) {
     const ck_gemm_kernel *kn = kernel_for(g);
     if (!kn) return -2;
     if (g->m > 0 && g->k > 0) kn->pack_a(g, 0, g->m, 0, g->k, dst);
+    return 0;
+}
+
+int ck_gemm_pack_a_columns(const ck_gemm_args *g, long pc, long kc, void *dst) {
+    const ck_gemm_kernel *kn = kernel_for(g);
+    if (!kn) return -2;
+    if (pc % kn->kgroup != 0) return -3;
+    const long full_depth = (g->k + kn->kgroup - 1) / kn->kgroup * kn->kgroup;
+    for (long ir = 0; ir < g->m && kc > 0; ir += kn->mr) {
+        long rows = g->m - ir < kn->mr ? g->m - ir : kn->mr;
+        kn->pack_a(g, ir, rows, 0, kc, (char *)dst + (ir * full_depth + pc * kn->mr) * kn->element);
+    }
     return 0;
 }
 

@@ -23,22 +23,45 @@ import Testing
     static let shapes: [(n: Int, c: Int, o: Int, h: Int, w: Int)] = [(2, 64, 96, 17, 12), (1, 128, 64, 32, 32), (1, 3, 5, 1, 1),
                                                                      (3, 16, 8, 5, 9), (2, 8, 8, 90, 91), (1, 4, 4, 37, 37)]
 
+    /// How the test hands the weights over (`ck_winograd_weights`).
+    enum Form: Equatable {
+        /// Plain U through ck_sgemm.
+        case plain
+        /// U transformed straight into the engine GEMM's packed form for compute 0 (f32) or 1 (bf16).
+        case packed(Int32)
+        /// The 3x3 weights themselves, transformed as the convolution runs (f32 products).
+        case raw
+    }
+
     /// The Winograd convolution of `input` (forward: x [n, c, h, w]; backward: dy [n, o, h, w]) with
-    /// the transformed `weight` [o, c, 3, 3]: plain U through ck_sgemm (`packedFor` nil), or U
-    /// transformed straight into the engine GEMM's packed form for compute 0 (f32) or 1 (bf16).
+    /// `weight` [o, c, 3, 3] (stored as `dtype`: the raw form reads 16-bit weights in place) in `form`.
     static func winograd(_ input: [Float], weight: [Float], _ shape: (n: Int, c: Int, o: Int, h: Int, w: Int), backward: Bool,
-                         tile: Int32, bias: [Float]? = nil, residual: [Float]? = nil, packedFor compute: Int32? = nil) -> [Float] {
+                         tile: Int32, bias: [Float]? = nil, residual: [Float]? = nil, form: Form = .plain,
+                         dtype: DType = .f32) throws -> [Float] {
         let (n, c, o, h, w) = shape
         let (inputs, outputs) = backward ? (o, c) : (c, o)
         var u = [Float](repeating: 0, count: ck_winograd_weights_count(o, c, tile))
         ck_winograd_transform_weights(weight, 0, o, c, backward ? 1 : 0, tile, &u)
         var y = [Float](repeating: .nan, count: n * outputs * h * w)
-        let bytes = ck_winograd_packed_bytes(outputs, inputs, tile, compute ?? 0)
+        var compute: Int32 = 0
+        if case .packed(let type) = form { compute = type }
+        let bytes = ck_winograd_packed_bytes(outputs, inputs, tile, compute)
         let packed = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
         defer { packed.deallocate() }
-        if let compute { #expect(ck_winograd_transform_packed(weight, 0, o, c, backward ? 1 : 0, tile, compute, packed) == 0) }
-        #expect(ck_winograd_conv3x3(input, n, inputs, h, w, u, outputs, bias, residual, tile,
-                                    compute == nil ? nil : UnsafeRawPointer(packed), compute ?? 0, &y) == 0)
+        let stored = try Tensor(shape: [o, c, 3, 3], data: weight).to(dtype)
+        var weights = ck_winograd_weights()
+        weights.compute = compute
+        u.withUnsafeBufferPointer { plain in
+            switch form {
+            case .plain: weights.u = plain.baseAddress
+            case .packed:
+                #expect(ck_winograd_transform_packed(weight, 0, o, c, backward ? 1 : 0, tile, compute, packed) == 0)
+                weights.u_packed = UnsafeRawPointer(packed)
+            case .raw:
+                (weights.w, weights.dtype, weights.backward) = (stored.elements, stored.dtype.kernelCode, backward ? 1 : 0)
+            }
+            #expect(ck_winograd_conv3x3(input, n, inputs, h, w, &weights, outputs, bias, residual, tile, &y) == 0)
+        }
         return y
     }
 
@@ -55,7 +78,7 @@ import Testing
             var direct = [Float](repeating: 0, count: n * o * h * w)
             var s = Self.directShape(shape)
             #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
-            let got = Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, packedFor: 1)
+            let got = try Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, form: .packed(1))
             let error = Self.relativeError(got, direct)
             worst = max(worst, error)
             if tile == 2 { #expect(error <= 1e-2, "\(shape): relative error \(error)") }
@@ -80,10 +103,10 @@ import Testing
         var direct = [Float](repeating: 0, count: n * o * h * w)
         var s = Self.directShape(shape)
         #expect(ck_conv2d_forward(&s, x, weight, 0, bias, &direct) == 0)
-        for packed in [nil, 0] as [Int32?] {
-            let error = Self.relativeError(Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias,
-                                                         packedFor: packed), direct)
-            #expect(error <= Self.bound(tile), "relative error \(error), U packed for the engine: \(packed != nil)")
+        for form in [Form.plain, .packed(0), .raw] {
+            let error = Self.relativeError(try Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias,
+                                                             form: form), direct)
+            #expect(error <= Self.bound(tile), "relative error \(error), weights \(form)")
         }
     }
 
@@ -93,9 +116,30 @@ import Testing
         var direct = [Float](repeating: 0, count: n * c * h * w)
         var s = Self.directShape(shape)
         #expect(ck_conv2d_backward_data(&s, dy, weight, 0, &direct) == 0)
-        for packed in [nil, 0] as [Int32?] {
-            let error = Self.relativeError(Self.winograd(dy, weight: weight, shape, backward: true, tile: tile, packedFor: packed), direct)
-            #expect(error <= Self.bound(tile), "relative error \(error), U packed for the engine: \(packed != nil)")
+        for form in [Form.plain, .packed(0), .raw] {
+            let error = Self.relativeError(try Self.winograd(dy, weight: weight, shape, backward: true, tile: tile, form: form), direct)
+            #expect(error <= Self.bound(tile), "relative error \(error), weights \(form)")
+        }
+    }
+
+    /// The 3x3 weights transformed as the convolution runs (a block of filters and of channels at a
+    /// time, in the GEMM's blocks of depth) give the bits of U packed whole, forward and backward,
+    /// in both schedules (the last shape has many tiles: U is then made whole for the call), with
+    /// channel counts that span several of the GEMM's depth blocks (700: three) and filter counts
+    /// that end mid-panel; and 16-bit weights read in place give the bits of their f32 widening.
+    @Test(arguments: [Int32(2), 4]) func weightsTransformedAsTheConvolutionRunsGiveThePackedBits(_ tile: Int32) throws {
+        let shapes = [(n: 2, c: 700, o: 30, h: 6, w: 7), (1, 19, 40, 9, 5), (2, 64, 96, 17, 12), (2, 8, 8, 90, 91)]
+        for shape in shapes {
+            let (n, c, o, h, w) = shape
+            let weight = try Tensor(shape: [o * c * 9], data: Self.random(o * c * 9, seed: 40)).to(.f16).to(.f32).toArray()
+            for backward in [false, true] {
+                let input = Self.random(n * (backward ? o : c) * h * w, seed: 41)
+                let packed = try Self.winograd(input, weight: weight, shape, backward: backward, tile: tile, form: .packed(0))
+                for dtype in [DType.f32, .f16] {
+                    let raw = try Self.winograd(input, weight: weight, shape, backward: backward, tile: tile, form: .raw, dtype: dtype)
+                    #expect(raw.map(\.bitPattern) == packed.map(\.bitPattern), "\(shape) backward \(backward) \(dtype)")
+                }
+            }
         }
     }
 
@@ -154,8 +198,8 @@ import Testing
         let shape = Self.shapes[index], (n, c, o, h, w) = shape
         let x = Self.random(n * c * h * w, seed: 20), weight = Self.random(o * c * 9, seed: 21), bias = Self.random(o, seed: 22)
         let residual = Self.random(n * o * h * w, seed: 23)
-        let plain = Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias)
-        let fused = Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, residual: residual)
+        let plain = try Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias)
+        let fused = try Self.winograd(x, weight: weight, shape, backward: false, tile: tile, bias: bias, residual: residual)
         #expect(fused.map(\.bitPattern) == zip(plain, residual).map { ($0 + $1).bitPattern })
     }
 
@@ -164,12 +208,14 @@ import Testing
         let x = Self.random(shape.n * shape.c * shape.h * shape.w, seed: 8), weight = Self.random(shape.o * shape.c * 9, seed: 9)
         let saved = Engine.threads
         defer { Engine.threads = saved }
-        var results: [[Float]] = []
-        for threads in [1, 2] {
-            Engine.threads = threads
-            results.append(Self.winograd(x, weight: weight, shape, backward: false, tile: tile))
+        for form in [Form.plain, .raw] { // raw: the filter blocks are sized by the thread count
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                Engine.threads = threads
+                results.append(try Self.winograd(x, weight: weight, shape, backward: false, tile: tile, form: form))
+            }
+            #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern), "weights \(form)")
         }
-        #expect(results[0].map(\.bitPattern) == results[1].map(\.bitPattern))
     }
 
     /// Through the public op (where the rule picks Winograd for 512 -> 512 channels over 16x16):

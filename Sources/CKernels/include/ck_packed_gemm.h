@@ -47,12 +47,23 @@ int ck_gemm_serial(const ck_gemm_args *g);
 
 /// Rows of A per packed panel at this compute type (the register tile's rows), 0 where lacking.
 long ck_gemm_tile_rows(int compute);
+/// The depth of the blocks a product of depth k is summed in (each tile stores its sums after each
+/// block): a product split into calls of this depth, each adding to C (beta 1 after the first),
+/// takes the same sums in the same order as one call. 0 for a compute type this CPU lacks.
+long ck_gemm_k_step(int compute, long k);
 /// Bytes ck_gemm_pack_a writes for an m x k A at this compute type (0 for a compute type this CPU
 /// lacks).
 size_t ck_gemm_packed_a_bytes(int compute, long m, long k);
 /// Packs g's A (m x k, `a`, `lda`, `a_dtype`) for g's compute type into dst (64-byte aligned,
 /// ck_gemm_packed_a_bytes long). Returns 0, or -2 for a compute type this CPU lacks.
 int ck_gemm_pack_a(const ck_gemm_args *g, void *dst);
+
+/// Packs columns [pc, pc + kc) of g's m x k A into their place in A's packed form at dst (as
+/// ck_gemm_pack_a lays out the whole): `a` holds just those columns (column 0 is A's column pc,
+/// rows lda apart), so A can be packed a block of columns at a time as it is made. pc must be a
+/// multiple of the kernel's K group (2 for bf16; any whole number of 256 is). Returns 0, -2 for a
+/// compute type this CPU lacks, -3 for a misaligned pc.
+int ck_gemm_pack_a_columns(const ck_gemm_args *g, long pc, long kc, void *dst);
 
 /// The same for B (n x k as b, ldb, b_dtype, b_nk say): ck_gemm_pack_b packs it whole.
 size_t ck_gemm_packed_b_bytes(int compute, long n, long k);

@@ -33,15 +33,35 @@ size_t ck_winograd_packed_bytes(size_t out_channels, size_t in_channels, int til
 int ck_winograd_transform_packed(const void *w, int dtype, size_t out_channels, size_t in_channels, int backward,
                                  int tile, int compute, void *dst);
 
-/// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] whose transformed
-/// weights are u [(tile + 2)^2][O][C] (tile 2 or 4, as they were transformed), plus bias [O] and
-/// residual [N][O][H][W] (added last) when not NULL. With `u_packed` (U as
-/// ck_winograd_transform_packed made it for `compute`; u is then not read) the point GEMMs are the
-/// engine's (ck_gemm at `compute`: f32, or bf16 operands with f32 sums where
-/// ck_gemm_bf16_supported()); without it they are ck_sgemm's on u. The transforms are f32 either
-/// way. Returns 0, -1 when scratch memory could not be allocated, -2 for bf16 products on a CPU
-/// without them, or a oneDNN sgemm status.
-int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const float *u, size_t o,
-                        const float *bias, const float *residual, int tile, const void *u_packed, int compute, float *y);
+/// The weights of a Winograd convolution, in one of three forms (exactly one of u, u_packed, w set):
+typedef struct {
+    /// U [(tile + 2)^2][O][C] as ck_winograd_transform_weights made it: point GEMMs by ck_sgemm.
+    const float *u;
+    /// U as ck_winograd_transform_packed made it for `compute`: point GEMMs by the engine's ck_gemm.
+    const void *u_packed;
+    /// The 3x3 weights themselves (ck_winograd_transform_weights' w, dtype and backward): U is made
+    /// as the convolution runs, a block of filters at a time into a small per-thread buffer packed
+    /// for the engine's GEMM at `compute`, so no whole U is made or kept. It takes the same sums as
+    /// u_packed (the same bits). For shapes where ck_winograd_fuses_weights is 0 a whole packed U is
+    /// made for the call instead (slower: callers keep U for those).
+    const void *w;
+    int dtype, backward;
+    /// The point GEMMs' products with u_packed or w: 0 f32, 1 bf16 operands with f32 sums (where
+    /// ck_gemm_bf16_supported()).
+    int compute;
+} ck_winograd_weights;
+
+/// Whether the convolution of n images of c x h x w into o channels with `tile` runs with w's
+/// weights transformed block by block (few tiles: every filter is then transformed once per call),
+/// rather than over blocks of tiles, each of which would need all of U.
+int ck_winograd_fuses_weights(size_t n, size_t c, size_t h, size_t w, size_t o, int tile);
+
+/// y [N][O][H][W] = the 3x3, stride 1, padding 1 convolution of x [N][C][H][W] with `weights`
+/// (tile 2 or 4, as they were transformed), plus bias [O] and residual [N][O][H][W] (added last)
+/// when not NULL. The input and output transforms are f32 whatever the products. Returns 0, -1
+/// when scratch memory could not be allocated, -2 for bf16 products on a CPU without them, or a
+/// oneDNN sgemm status.
+int ck_winograd_conv3x3(const float *x, size_t n, size_t c, size_t h, size_t w, const ck_winograd_weights *weights, size_t o,
+                        const float *bias, const float *residual, int tile, float *y);
 
 #endif

@@ -72,19 +72,31 @@ enum WinogradConvolution {
     }
 
     /// y of x through the 3x3 weights (or, `backward`, the backward-data convolution of dy through
-    /// them) with `tile`, at the scope's product precision. bf16 products take U made straight in
-    /// the engine GEMM's packed form (`ck_winograd_transform_packed`), cached for frozen weights of
-    /// any type (the speed is what bf16 is asked for); f32 products take plain U through ck_sgemm
-    /// (oneDNN's serial sgemm was level with the engine's GEMM on packed U at 320-640 channels and
-    /// 6-20 % faster at 1280 on Zen 4: docs/performance.md), cached for frozen f32 weights; 16-bit weights
-    /// at f32 are transformed at each call (an f32 copy would undo the memory they save).
+    /// them) with `tile`, at the scope's product precision.
+    /// - f32 products where few tiles make every filter's transform count (the UNet's 32x32 latents
+    ///   and smaller at 512x512: `ck_winograd_fuses_weights`) take the weights as they are stored:
+    ///   U is made block by block as the convolution runs, in the engine GEMM's packed form, and
+    ///   never kept. A 16-bit checkpoint and its f32 widening give the same bits this way, and full
+    ///   precision keeps no U for the layers whose U is largest (docs/performance.md).
+    /// - Other f32 products (many tiles: U is read once per block of tiles) take plain U through
+    ///   ck_sgemm, cached for frozen f32 weights and made per call for 16-bit ones.
+    /// - bf16 products take U made straight in the engine GEMM's packed form
+    ///   (`ck_winograd_transform_packed`), cached for frozen weights of any type (the speed is what
+    ///   bf16 is asked for).
     static func convolve(_ x: Tensor, weight: Tensor, backward: Bool, tile: Int, bias: Tensor?, adding residual: Tensor?,
                          into y: Tensor) throws {
-        let o = weight.shape[0], c = weight.shape[1], outputs = backward ? c : o
+        let o = weight.shape[0], c = weight.shape[1], outputs = backward ? c : o, inputs = backward ? o : c
         let compute = ProductPrecision.effective.kernelCode
+        if compute == 0 && ck_winograd_fuses_weights(x.shape[0], inputs, x.shape[2], x.shape[3], outputs, Int32(tile)) != 0 {
+            var weights = ck_winograd_weights()
+            weights.w = UnsafeRawPointer(weight.elements)
+            weights.dtype = weight.dtype.kernelCode
+            weights.backward = backward ? 1 : 0
+            return try convolve(x, weights: weights, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
+        }
         let packed = compute == 1
         let cacheable = compute == 1 || weight.dtype == .f32
-        let floats = packed ? (ck_winograd_packed_bytes(outputs, backward ? o : c, Int32(tile), compute) + 3) / 4
+        let floats = packed ? (ck_winograd_packed_bytes(outputs, inputs, Int32(tile), compute) + 3) / 4
                             : ck_winograd_weights_count(o, c, Int32(tile))
         try withTransformed(weight, form: form(backward: backward, tile: tile, packed: packed), floats: floats,
                             cacheable: cacheable, make: { memory in
@@ -99,19 +111,21 @@ enum WinogradConvolution {
                                    : EngineError.backendFailure(op: "conv2d (Winograd)", message: "this CPU has no bf16 dot products")
             }
         }) { u in
-            try convolve(x, u: packed ? nil : u, packed: packed ? u : nil, compute: compute, outputs: outputs, tile: tile,
-                         bias: bias, adding: residual, into: y)
+            var weights = ck_winograd_weights()
+            if packed { weights.u_packed = UnsafeRawPointer(u.storage.raw) } else { weights.u = UnsafePointer(u.floatPointer) }
+            weights.compute = compute
+            try convolve(x, weights: weights, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
         }
     }
 
-    /// y [N, O, H, W] of x [N, C, H, W] with transformed weights u [16 or 36][O][C] (F(2x2) or
-    /// F(4x4)), or with them packed for the engine's GEMM at `compute`, plus bias and residual.
-    private static func convolve(_ x: Tensor, u: Tensor?, packed: Tensor?, compute: Int32, outputs: Int, tile: Int, bias: Tensor?,
+    /// y [N, O, H, W] of x [N, C, H, W] with `weights` (U plain or packed, or the 3x3 weights), plus
+    /// bias and residual.
+    private static func convolve(_ x: Tensor, weights: ck_winograd_weights, outputs: Int, tile: Int, bias: Tensor?,
                                  adding residual: Tensor?, into y: Tensor) throws {
         uses.add(1, ordering: .relaxed)
-        let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], u?.floatPointer,
-                                         outputs, bias?.floatPointer, residual?.floatPointer, Int32(tile),
-                                         packed.map { UnsafeRawPointer($0.storage.raw) }, compute, y.floatPointer)
+        var weights = weights
+        let status = ck_winograd_conv3x3(x.floatPointer, x.shape[0], x.shape[1], x.shape[2], x.shape[3], &weights,
+                                         outputs, bias?.floatPointer, residual?.floatPointer, Int32(tile), y.floatPointer)
         guard status == 0 else {
             let points = (tile + 2) * (tile + 2)
             throw status == -1
