@@ -89,10 +89,7 @@ public final class StableDiffusionModel: @unchecked Sendable {
             let list = (missing.prefix(8) + wrong.prefix(4)).joined(separator: ", ")
             throw FormatError.unsupported(file: path, reason: "\(missing.count) missing and \(wrong.count) mis-shaped weights: \(list)")
         }
-        // Half precision is the low-memory configuration: no spare blocks kept beside the
-        // activations (they would add up to 0.5 GB to a 512x512 generation's peak). bf16 is the
-        // fast one, and keeps them.
-        TensorStorage.setCachedBlockLimit(precision == .half ? 0 : 512 << 20)
+        precision.configureAllocator()
         textEncoder = try CLIPTextModel(weights, config: textConfig, precision: precision)
         textEncoder2 = try config.textEncoder2.map { try CLIPTextModel(weights, component: "text_encoder_2", config: $0, precision: precision) }
         unet = try UNet(weights, config: unetConfig, precision: precision)

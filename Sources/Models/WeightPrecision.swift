@@ -21,6 +21,13 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// Whether weight matrices are held in 16 bits (and the allocator keeps no spare blocks).
     public var sixteenBitWeights: Bool { self != .full }
 
+    /// Sets the allocator's spare blocks for networks loaded at this precision: half precision is
+    /// the low-memory configuration and keeps none beside the activations (they would add up to
+    /// 0.5 GB to a 512x512 generation's peak); full and bf16 keep up to 512 MB.
+    public func configureAllocator() {
+        TensorStorage.setCachedBlockLimit(self == .half ? 0 : 512 << 20)
+    }
+
     /// The values a `precision` option takes, in words: "auto, full, half or bf16".
     public static var choicesInWords: String {
         let names = ["auto"] + allCases.map(\.rawValue)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Formats
 import Foundation
 import Models
 
@@ -41,5 +42,17 @@ struct BenchModelOptions: ParsableArguments {
 
     func load() throws -> StableDiffusionModel {
         try StableDiffusionModel(path: folder, precision: WeightPrecision(rawValue: precision))
+    }
+
+    /// The UNet alone (what `scripts/bench_reference_unet.py` builds for its UNet step, so that
+    /// the peak memory compares like with like), at the precision asked (auto: the checkpoint's).
+    func loadUNet() throws -> UNet {
+        let weights = try ModelWeights(try ModelFile.open(folder))
+        let precision = WeightPrecision(rawValue: precision) ?? WeightPrecision.automatic(for: weights)
+        guard let config = try ArchitectureDetector.detect(weights).unet else {
+            throw ValidationError("\(folder) has no UNet")
+        }
+        precision.configureAllocator()
+        return try UNet(weights, config: config, precision: precision)
     }
 }

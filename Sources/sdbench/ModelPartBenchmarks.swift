@@ -20,19 +20,22 @@ struct UNetBenchmark: ParsableCommand {
     var loraRank = 0
 
     func run() throws {
-        let (timer, model) = try passes.timer(loading: weights)
+        // The UNet alone, as PyTorch's side builds it; the whole model only to merge a LoRA.
+        let timer = try passes.timer(for: weights)
+        let model = loraRank > 0 ? try weights.load() : nil
+        let unet = try model?.unet ?? weights.loadUNet()
         var random = RandomFill()
         let size = self.size ?? (weights.arch == "sd15" ? 256 : weights.nativeSize)
         let l = size / 8
-        let u = model.unet.config
+        let u = unet.config
         let x = try random.tensor([2, 4, l, l]), context = try random.tensor([2, 77, u.crossAttentionDim])
         let vector = try u.additionInputDim.map { try random.tensor([2, $0]) }
         var output: Tensor?
         let label = "\(weights.arch) \(size)x\(size), batch 2 (one CFG step), \(weights.precision) precision"
         try timer.run(label: label, unit: "step") {
-            output = try model.unet(x, timesteps: [500, 500], context: context, vector: vector)
+            output = try unet(x, timesteps: [500, 500], context: context, vector: vector)
         }
-        if loraRank > 0 {
+        if let model {
             let path = NSTemporaryDirectory() + "sdbench-lora-r\(loraRank)-\(weights.arch).safetensors"
             let layers = try RandomLoRA.write(unet: u, family: model.family, rank: loraRank, to: path)
             let t0 = DispatchTime.now().uptimeNanoseconds

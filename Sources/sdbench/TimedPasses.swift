@@ -59,9 +59,14 @@ struct TimedPassOptions: ParsableArguments {
 
     /// The timer and the model: the folder made if needed, the FMA peak measured, then the model loaded.
     func timer(loading weights: BenchModelOptions) throws -> (TimedPasses, StableDiffusionModel) {
+        let timer = try timer(for: weights)
+        return (timer, try weights.load())
+    }
+
+    /// The timer, with the model folder made first (so that its making is not in the baseline).
+    func timer(for weights: BenchModelOptions) throws -> TimedPasses {
         let chosen = try Engine.backend(named: backend)
         try weights.prepare()
-        let timer = TimedPasses(repeats: repeats, profile: profile, profileRows: profileRows, backend: chosen, peakBefore: Peak.measure())
-        return (timer, try weights.load())
+        return TimedPasses(repeats: repeats, profile: profile, profileRows: profileRows, backend: chosen, peakBefore: Peak.measure())
     }
 }
