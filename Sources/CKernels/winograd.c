@@ -143,13 +143,15 @@ static inline void store_rows(float *dst, __m256 v, long rows) {
     else if (rows != 4) store_lanes(dst, v, (size_t)rows);
 }
 
-/// Taps 0-8 of eight filters' kernels for one channel (forward): filter l's at element e + l *
-/// stride. g[k] holds tap k of the eight (the kernels loaded as rows and transposed), all in
+/// Taps 0-8 of `count` (at most eight) filters' kernels for one channel (forward): filter l's at
+/// element e + l * stride; lanes past count 0. g[k] holds tap k of the eight (the kernels loaded as rows and transposed), all in
 /// registers; the filters' streams are fetched ahead, 24 channels on.
-static inline __attribute__((always_inline)) void load_forward_taps(const void *w, int dtype, size_t e, size_t stride, __m256 g[9]) {
+static inline __attribute__((always_inline)) void load_forward_taps(const void *w, int dtype, size_t e, size_t stride, long count,
+                                                                      __m256 g[9]) {
     const size_t element = dtype == 0 ? 4 : 2;
-    float t8[8];
+    float t8[8] = {0};
     for (int l = 0; l < 8; l++) {
+        if (l >= count) { g[l] = _mm256_setzero_ps(); continue; }
         size_t at = e + (size_t)l * stride;
         _mm_prefetch((const char *)w + (at + 9 * 24) * element, _MM_HINT_T0);
         g[l] = ck_elements8_f32(w, dtype, at);
@@ -157,6 +159,21 @@ static inline __attribute__((always_inline)) void load_forward_taps(const void *
     }
     transpose8(g);
     g[8] = _mm256_setr_ps(t8[0], t8[1], t8[2], t8[3], t8[4], t8[5], t8[6], t8[7]);
+}
+
+/// The same for the backward-data convolution: `count` consecutive kernels (9 elements each from
+/// e) rotated by 180 degrees, g[k] holding tap 8 - k of each.
+static inline __attribute__((always_inline)) void load_backward_taps(const void *w, int dtype, size_t e, long count, __m256 g[9]) {
+    const __m256i reverse = _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    float t0[8] = {0};
+    for (int l = 0; l < 8; l++) {
+        if (l >= count) { g[l] = _mm256_setzero_ps(); continue; }
+        size_t at = e + (size_t)(9 * l);
+        g[l] = _mm256_permutevar8x32_ps(ck_elements8_f32(w, dtype, at + 1), reverse);
+        t0[l] = ck_element_f32(w, dtype, at);
+    }
+    transpose8(g);
+    g[8] = _mm256_setr_ps(t0[0], t0[1], t0[2], t0[3], t0[4], t0[5], t0[6], t0[7]);
 }
 
 /// U of filters [first, first + mr) (mr the f32 register tile's rows: 6 or 12; filters past the
@@ -178,26 +195,8 @@ static inline __attribute__((always_inline)) void transform_panel_tile(const wei
             // Each filter's taps 0-7 as a vector (a 180-degree rotation reverses them), then a
             // transpose: g[k] holds tap k of the eight filters.
             __m256 g[9];
-            if (!S->backward && valid == 8) {
-                load_forward_taps(S->w, S->dtype, (p0 * S->c + q) * 9, S->c * 9, g);
-            } else {
-                float tap8[8] = {0};
-                for (long l = 0; l < 8; l++) {
-                    if (l >= valid) { g[l] = _mm256_setzero_ps(); continue; }
-                    size_t p = p0 + (size_t)l;
-                    if (S->backward) {
-                        size_t e = (q * S->c + p) * 9;
-                        g[l] = _mm256_permutevar8x32_ps(ck_elements8_f32(S->w, S->dtype, e + 1), _mm256_setr_epi32(7, 6, 5, 4, 3, 2, 1, 0));
-                        tap8[l] = ck_element_f32(S->w, S->dtype, e);
-                    } else {
-                        size_t e = (p * S->c + q) * 9;
-                        g[l] = ck_elements8_f32(S->w, S->dtype, e);
-                        tap8[l] = ck_element_f32(S->w, S->dtype, e + 8);
-                    }
-                }
-                transpose8(g);
-                g[8] = _mm256_loadu_ps(tap8);
-            }
+            if (S->backward) load_backward_taps(S->w, S->dtype, (q * S->c + p0) * 9, valid, g);
+            else load_forward_taps(S->w, S->dtype, (p0 * S->c + q) * 9, S->c * 9, valid, g);
             __m256 t[3][6];
             for (int sc = 0; sc < 3; sc++) g_column(tile, g[sc], g[3 + sc], g[6 + sc], t[sc]);
             float *out = dst + (q - q0) * (size_t)mr + (size_t)r0;
@@ -653,10 +652,12 @@ static void fused_blocks(void *ctx, size_t begin, size_t end) {
 }
 
 /// Filters per block: whole register-tile panels, a block's U for every point and `kc` channels
-/// in about 2 MiB, and at least two blocks per thread where the filters allow.
+/// in about 512 KiB (so it stays in L2 between its transform and its products: 2 and 4 MiB were
+/// 10-40 % slower, scripts/dev/winograd_weights_timing.c), and at least two blocks per thread
+/// where the filters allow.
 static long fused_rows(const problem *P, size_t kc) {
     const long mr = ck_gemm_tile_rows(0);
-    long rows = (long)((2u << 20) / (P->points * kc * sizeof(float))) / mr * mr;
+    long rows = (long)((512u << 10) / (P->points * kc * sizeof(float))) / mr * mr;
     long spread = (long)((P->o + 2 * (size_t)ck_get_threads() - 1) / (2 * (size_t)ck_get_threads()));
     spread = (spread + mr - 1) / mr * mr;
     if (rows > spread) rows = spread;

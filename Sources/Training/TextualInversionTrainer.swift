@@ -210,6 +210,11 @@ public final class TextualInversionTrainer {
     /// Runs until `options.steps` (or `until`, if smaller), or until `shouldStop` returns true
     /// after a step. Saves every `saveEvery` steps, and at the end when `saveAtEnd`.
     public func run(until last: Int? = nil, saveAtEnd: Bool = true, shouldStop: () -> Bool = { false }) throws {
+        // Every step passes over the same frozen weights: their Winograd transforms are made once.
+        try withWinogradTransformsKept { try steps(until: last, saveAtEnd: saveAtEnd, shouldStop: shouldStop) }
+    }
+
+    private func steps(until last: Int?, saveAtEnd: Bool, shouldStop: () -> Bool) throws {
         let end = min(last ?? options.steps, options.steps)
         while step < end {
             schedule.advance(to: step)

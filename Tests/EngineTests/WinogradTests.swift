@@ -218,6 +218,35 @@ import Testing
         }
     }
 
+    /// A few-tile convolution of frozen f32 weights keeps no transform, except inside
+    /// `withWinogradTransformsKept` (the trainer's scope), which keeps U packed (forward and
+    /// backward-data) and drops it when the scope ends; the outputs and the input's gradient are
+    /// the same bits either way.
+    @Test func transformsAreKeptOnlyInsideTheScope() throws {
+        let w = try Tensor(shape: [512, 512, 3, 3], data: Self.random(512 * 512 * 9, seed: 51))
+        #expect(ck_winograd_fuses_weights(1, 512, 8, 8, 512, 2) != 0)
+        let forward = "winograd packed f32 tile 2 forward", backward = "winograd packed f32 tile 2 backward"
+        func pass() throws -> (y: [UInt32], dx: [UInt32]) {
+            let x = try Tensor(shape: [1, 512, 8, 8], data: Self.random(512 * 64, seed: 52), requiresGrad: true)
+            let y = try x.conv2d(weight: w, padding: 1)
+            try (y * y).sum(dims: [0, 1, 2, 3]).backward()
+            return (try y.toArray().map(\.bitPattern), try x.grad!.toArray().map(\.bitPattern))
+        }
+        let made = try pass()
+        #expect(DerivedWeights.existing(of: w, form: forward) == nil)
+        let kept = try withWinogradTransformsKept {
+            let first = try pass(), again = try pass()
+            #expect(DerivedWeights.existing(of: w, form: forward) != nil)
+            #expect(DerivedWeights.existing(of: w, form: backward) != nil)
+            #expect(first.y == again.y && first.dx == again.dx)
+            return first
+        }
+        #expect(DerivedWeights.existing(of: w, form: forward) == nil)
+        #expect(DerivedWeights.existing(of: w, form: backward) == nil)
+        #expect(kept.y == made.y)
+        #expect(kept.dx == made.dx)
+    }
+
     /// Through the public op (where the rule picks Winograd for 512 -> 512 channels over 16x16):
     /// the output and both gradients against the direct convolution of the same data, computed
     /// as two halves of the input channels, below the rule's threshold, and summed.

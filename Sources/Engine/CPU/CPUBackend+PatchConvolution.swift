@@ -4,36 +4,28 @@ extension CPUBackend {
     /// Convolutions with at most this many output pixels in all (1280 channels at 4x4 in a CFG
     /// batch: the UNet's deepest layers at 256x256) go through `patchProductConv2d`.
     static let patchProductPixels = 32
-    /// 16-bit weights of at least 512 channels (in and out) go through `patchProductConv2d` below
-    /// this many F(2x2) tiles (the UNet's 8x8 latents in a CFG batch), where the per-call Winograd
-    /// transform of weights that are not cached (2560 x 1280 x 16 floats, 210 MB, for 3.8 GFLOP
-    /// of products) costs more than it saves: 110-135 GFLOP/s against 55-80 (`sdbench ops --weights
-    /// f16`). Narrower layers (the tiny test models') keep the f32 algorithm, so that a 16-bit
-    /// checkpoint computes the same bits at either precision there.
-    static let patchProductTilesFor16Bit = 128
     /// The patch rows are made only up to this many floats (64 MB).
     static let patchRowsLimit = 16 << 20
 
     /// Whether a convolution (or, `backward`, its backward-data pass) goes through the patch-row
     /// products below: a tiny output with wide filters, bound by reading its weights (59 MB for
     /// 1280 -> 1280 at 4x4, for 0.94 GFLOP), where the weights stream at about twice the rate of the
-    /// direct convolution's (docs/performance.md); 16-bit weights on small images, where oneDNN
-    /// would need an f32 copy and a reorder of the weights at every call (and Winograd a transform);
-    /// and wherever products are taken in bf16 and Winograd is not.
+    /// direct convolution's (docs/performance.md); and wherever products are taken in bf16 and
+    /// Winograd is not. (16-bit weights of 512 channels and more on 8x8 latents came here too while
+    /// Winograd transformed them whole at each call; it now makes their transform block by block as
+    /// it runs, as for f32 weights, so a 16-bit checkpoint computes its f32 widening's bits there.)
     func takesPatchProducts(input shape: [Int], weight: Tensor, stride: Int, padding: Int, backward: Bool) -> Bool {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3]), (o, k) = (weight.shape[0], weight.shape[2])
         let oh = (h + 2 * padding - k) / stride + 1, ow = (w + 2 * padding - k) / stride + 1
         let pixels = n * oh * ow, width = c * k * k
         guard k > 1, pixels > 0, weight.isContiguous, pixels * width <= Self.patchRowsLimit else { return false }
         let tinyOutput = pixels <= Self.patchProductPixels && width >= 4096
-        let smallWith16Bit = weight.dtype != .f32 && min(c, o) >= 512
-            && n * ((h + 1) / 2) * ((w + 1) / 2) < Self.patchProductTilesFor16Bit
         // bf16 products: every convolution that the Winograd algorithm does not take (the bf16
         // kernel is the engine's GEMM; oneDNN's direct convolution would be f32 on a widened copy).
         let inBF16 = ProductPrecision.effective == .bf16 && WinogradConvolution.tile(
             kernel: k, stride: stride, padding: padding, channels: backward ? o : c, outputs: backward ? c : o, n: n, h: h, w: w,
             backward: backward) == nil
-        return tinyOutput || smallWith16Bit || inBF16
+        return tinyOutput || inBF16
     }
 
     /// Whether the patch products of `weight` go through the engine's GEMM: where the machine's

@@ -45,6 +45,16 @@ enum DerivedWeights {
         return entries.withLock { $0[weight.storage.id]?[form]?.value }
     }
 
+    /// Drops the forms whose description `matches` says so, of every storage.
+    static func drop(where matches: (String) -> Bool) {
+        entries.withLock { all in
+            for id in Array(all.keys) {
+                all[id] = all[id]?.filter { !matches($0.key) }
+                if all[id]?.isEmpty == true { all[id] = nil }
+            }
+        }
+    }
+
     /// Drops every form made from a storage that is going away.
     static func forget(_ storage: UInt64) {
         _ = entries.withLock { $0.removeValue(forKey: storage) }

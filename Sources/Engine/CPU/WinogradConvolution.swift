@@ -14,11 +14,19 @@ enum WinogradConvolution {
     /// Convolutions computed this way so far (for tests and profiles).
     static let uses = Atomic<Int>(0)
 
-    /// The `DerivedWeights` form of U for this direction and tile: plain f32 (for f32 products) or
-    /// packed for the bf16 GEMM.
-    private static func form(backward: Bool, tile: Int, packed: Bool) -> String {
-        "winograd \(packed ? "packed bf16" : "f32") tile \(tile) \(backward ? "backward" : "forward")"
+    /// How U is laid out: plain f32 (for ck_sgemm), or packed for the engine's GEMM at f32 or bf16.
+    enum Layout: String {
+        case plain = "f32", packedF32 = "packed f32", packedBF16 = "packed bf16"
     }
+    /// The `DerivedWeights` form of U in this layout, direction and tile.
+    private static func form(_ layout: Layout, backward: Bool, tile: Int) -> String {
+        "winograd \(layout.rawValue) tile \(tile) \(backward ? "backward" : "forward")"
+    }
+
+    /// Whether few-tile convolutions of frozen f32 weights keep their U (packed for the engine's
+    /// GEMM: the bits they make block by block) rather than make it at each call: set for a scope by
+    /// `withWinogradTransformsKept`.
+    @TaskLocal static var keepsFewTileTransforms = false
     /// The output tile (2: F(2x2, 3x3), 4: F(4x4, 3x3)) a convolution of `channels` -> `outputs`
     /// channels over `n` images of h x w is computed with, or nil for oneDNN's direct convolution
     /// (see docs/performance.md for the measurements behind the rule). Backward-data convolutions
@@ -87,18 +95,21 @@ enum WinogradConvolution {
                          into y: Tensor) throws {
         let o = weight.shape[0], c = weight.shape[1], outputs = backward ? c : o, inputs = backward ? o : c
         let compute = ProductPrecision.effective.kernelCode
-        if compute == 0 && ck_winograd_fuses_weights(x.shape[0], inputs, x.shape[2], x.shape[3], outputs, Int32(tile)) != 0 {
+        let fewTiles = ck_winograd_fuses_weights(x.shape[0], inputs, x.shape[2], x.shape[3], outputs, Int32(tile)) != 0
+        if compute == 0 && fewTiles && !(keepsFewTileTransforms && weight.dtype == .f32 && DerivedWeights.qualifies(weight)) {
             var weights = ck_winograd_weights()
             weights.w = UnsafeRawPointer(weight.elements)
             weights.dtype = weight.dtype.kernelCode
             weights.backward = backward ? 1 : 0
             return try convolve(x, weights: weights, outputs: outputs, tile: tile, bias: bias, adding: residual, into: y)
         }
-        let packed = compute == 1
+        // Packed for the engine's GEMM: bf16 products, and the kept few-tile transforms above.
+        let packed = compute == 1 || fewTiles
         let cacheable = compute == 1 || weight.dtype == .f32
         let floats = packed ? (ck_winograd_packed_bytes(outputs, inputs, Int32(tile), compute) + 3) / 4
                             : ck_winograd_weights_count(o, c, Int32(tile))
-        try withTransformed(weight, form: form(backward: backward, tile: tile, packed: packed), floats: floats,
+        let layout: Layout = compute == 1 ? .packedBF16 : (packed ? .packedF32 : .plain)
+        try withTransformed(weight, form: form(layout, backward: backward, tile: tile), floats: floats,
                             cacheable: cacheable, make: { memory in
             guard packed else {
                 ck_winograd_transform_weights(weight.elements, weight.dtype.kernelCode, o, c, backward ? 1 : 0, Int32(tile), memory.floatPointer)
@@ -134,4 +145,15 @@ enum WinogradConvolution {
                                              message: status == -2 ? "this CPU has no bf16 dot products" : "sgemm status \(status)")
         }
     }
+}
+
+/// Runs `body` with the Winograd transforms of frozen f32 weights kept for the few-tile
+/// convolutions that otherwise make them at each call (`WinogradConvolution.convolve`): for loops
+/// that pass over the same weights many times and are worth the memory (the textual-inversion
+/// trainer: each step's forward and backward-data convolutions). The results are the same bits;
+/// what was kept is dropped when the outermost such scope ends.
+public func withWinogradTransformsKept<T>(_ body: () throws -> T) rethrows -> T {
+    if WinogradConvolution.keepsFewTileTransforms { return try body() }
+    defer { DerivedWeights.drop { $0.hasPrefix("winograd packed f32") } }
+    return try WinogradConvolution.$keepsFewTileTransforms.withValue(true) { try body() }
 }
