@@ -134,7 +134,8 @@ public final class TensorStorage: @unchecked Sendable {
     public static var cachedBlockBytes: Int { ck_tensor_cache_bytes() }
 
     /// The most bytes of freed large blocks kept for reuse (0 keeps none). The default, 512 MiB,
-    /// spares a 512x512 VAE decode 0.4 s of page faults; a low-memory configuration sets 0.
+    /// spares a 512x512 VAE decode 0.4 s of page faults; the low-memory configuration (half
+    /// precision) sets 128 MiB.
     /// `SDSHELL_TENSOR_CACHE_MB` overrides whatever is set.
     public static func setCachedBlockLimit(_ bytes: Int) {
         guard ProcessInfo.processInfo.environment["SDSHELL_TENSOR_CACHE_MB"] == nil else { return }

@@ -9,7 +9,7 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// 16 bits, widened to f32 inside each matrix product or convolution; activations, norms,
     /// biases and embedding tables stay f32. A checkpoint stored in f16 computes as at `.full` in
     /// half the memory; an f32 checkpoint's weights are rounded to f16. Loading a model at
-    /// this precision also stops the allocator keeping spare blocks (`TensorStorage.setCachedBlockLimit`).
+    /// this precision also keeps fewer spare blocks in the allocator (`configureAllocator`).
     case half
     /// The weight matrices in bf16 (a file's bf16 used in place, f16 and f32 rounded to bf16), and
     /// every matrix product, convolution and attention taken with bf16 operands and f32 sums
@@ -18,14 +18,16 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     /// tensors between layers stay f32.
     case bf16
 
-    /// Whether weight matrices are held in 16 bits (and the allocator keeps no spare blocks).
+    /// Whether weight matrices are held in 16 bits.
     public var sixteenBitWeights: Bool { self != .full }
 
     /// Sets the allocator's spare blocks for networks loaded at this precision: half precision is
-    /// the low-memory configuration and keeps none beside the activations (they would add up to
-    /// 0.5 GB to a 512x512 generation's peak); full and bf16 keep up to 512 MB.
+    /// the low-memory configuration and keeps up to 128 MB beside the activations (512 MB would
+    /// add up to 0.5 GB to a 512x512 generation's peak; none at all made its UNet step 0.5 s
+    /// slower, every large activation fresh pages: docs/performance.md); full and bf16 keep up to
+    /// 512 MB.
     public func configureAllocator() {
-        TensorStorage.setCachedBlockLimit(self == .half ? 0 : 512 << 20)
+        TensorStorage.setCachedBlockLimit((self == .half ? 128 : 512) << 20)
     }
 
     /// The values a `precision` option takes, in words: "auto, full, half or bf16".
