@@ -62,8 +62,8 @@ enum WinogradConvolution {
     /// Runs `body` with U of the contiguous `weight` [O, C, 3, 3] (or, `backward`, of its
     /// backward-data convolution) made by `make` into `floats` floats, kept in `DerivedWeights` as
     /// `form` when `cacheable` and the weight is a frozen whole storage; otherwise made in the
-    /// reused `ScratchMemory` (a 16-bit model's transforms are up to 210 MB each), which `body` must
-    /// not keep.
+    /// reused `ScratchMemory` (a 16-bit model's many-tile transforms, up to 105 MB each at
+    /// 512x512), which `body` must not keep.
     private static func withTransformed<R>(_ weight: Tensor, form: String, floats: Int, cacheable: Bool,
                                            make: (Tensor) throws -> Void, _ body: (Tensor) throws -> R) throws -> R {
         if cacheable && DerivedWeights.qualifies(weight) {
