@@ -225,7 +225,8 @@ import Testing
     @Test func transformsAreKeptOnlyInsideTheScope() throws {
         let w = try Tensor(shape: [512, 512, 3, 3], data: Self.random(512 * 512 * 9, seed: 51))
         #expect(ck_winograd_fuses_weights(1, 512, 8, 8, 512, 2) != 0)
-        let forward = "winograd packed f32 tile 2 forward", backward = "winograd packed f32 tile 2 backward"
+        let forward = WinogradConvolution.form(.packedF32, backward: false, tile: 2)
+        let backward = WinogradConvolution.form(.packedF32, backward: true, tile: 2)
         func pass() throws -> (y: [UInt32], dx: [UInt32]) {
             let x = try Tensor(shape: [1, 512, 8, 8], data: Self.random(512 * 64, seed: 52), requiresGrad: true)
             let y = try x.conv2d(weight: w, padding: 1)

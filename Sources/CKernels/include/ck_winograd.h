@@ -41,9 +41,9 @@ typedef struct {
     const void *u_packed;
     /// The 3x3 weights themselves (ck_winograd_transform_weights' w, dtype and backward): U is made
     /// as the convolution runs, a block of filters at a time into a small per-thread buffer packed
-    /// for the engine's GEMM at `compute`, so no whole U is made or kept. It takes the same sums as
-    /// u_packed (the same bits). For shapes where ck_winograd_fuses_weights is 0 a whole packed U is
-    /// made for the call instead (slower: callers keep U for those).
+    /// for the engine's f32 GEMM, so no whole U is made or kept. It takes the same sums as
+    /// u_packed (the same bits). For shapes where ck_winograd_fuses_weights is 0, and for bf16
+    /// products, a whole packed U is made for the call instead (slower: callers keep U for those).
     const void *w;
     int dtype, backward;
     /// The point GEMMs' products with u_packed or w: 0 f32, 1 bf16 operands with f32 sums (where

@@ -19,7 +19,7 @@ enum WinogradConvolution {
         case plain = "f32", packedF32 = "packed f32", packedBF16 = "packed bf16"
     }
     /// The `DerivedWeights` form of U in this layout, direction and tile.
-    private static func form(_ layout: Layout, backward: Bool, tile: Int) -> String {
+    static func form(_ layout: Layout, backward: Bool, tile: Int) -> String {
         "winograd \(layout.rawValue) tile \(tile) \(backward ? "backward" : "forward")"
     }
 
@@ -154,6 +154,7 @@ enum WinogradConvolution {
 /// what was kept is dropped when the outermost such scope ends.
 public func withWinogradTransformsKept<T>(_ body: () throws -> T) rethrows -> T {
     if WinogradConvolution.keepsFewTileTransforms { return try body() }
-    defer { DerivedWeights.drop { $0.hasPrefix("winograd packed f32") } }
+    let kept = "winograd " + WinogradConvolution.Layout.packedF32.rawValue + " "
+    defer { DerivedWeights.drop { $0.hasPrefix(kept) } }
     return try WinogradConvolution.$keepsFewTileTransforms.withValue(true) { try body() }
 }
